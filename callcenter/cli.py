@@ -1,0 +1,133 @@
+"""The `callcenter` command: `serve`, and `tokens create | list | revoke`.
+
+Parses arguments, configures logging and runs; errors become one line on stderr and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from callcenter.app import create_app
+from callcenter.domain.auth import parse_role
+from callcenter.errors import CallcenterError
+from callcenter.logs import configure_logging
+from callcenter.settings import Settings, load_settings
+from callcenter.storage.connection import redis_client
+from callcenter.storage.documents import DocumentStore
+from callcenter.storage.embedded import redis_url_for
+from callcenter.storage.tokens import TokenRepository
+
+_SERVE_FLAGS = (
+    ("host", "address to listen on (default 127.0.0.1)"),
+    ("port", "port to listen on (default 8080)"),
+    ("redis-url", "Redis URL; omit to run an embedded redis-server"),
+    ("data-dir", "where the embedded Redis keeps its data"),
+    ("rules-dir", "directory of routing rule files"),
+    ("log-level", "DEBUG, INFO, WARNING, ERROR"),
+    ("max-body-bytes", "largest accepted request body"),
+    ("webhook-secret", "HMAC secret for signed generic webhooks"),
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="callcenter",
+        description="Contact-center server. Every flag also reads CALLCENTER_<NAME>.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server")
+    for flag, help_text in _SERVE_FLAGS:
+        serve.add_argument(f"--{flag}", help=help_text)
+    serve.add_argument("--log-json", action="store_const", const="true", help="JSON log lines")
+    serve.add_argument(
+        "--dev", action="store_const", const="true", help="print a ready-made admin token"
+    )
+
+    tokens = commands.add_parser("tokens", help="issue, list and revoke API tokens")
+    tokens.add_argument("--redis-url", help="Redis URL; omit to use the embedded Redis")
+    tokens.add_argument("--data-dir", help="data directory of the embedded Redis")
+    actions = tokens.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="issue a token (printed once)")
+    create.add_argument("--role", required=True, help="admin, supervisor, gateway or agent:<id>")
+    create.add_argument("--label", default="", help="what the token is for")
+    create.add_argument("--ttl-days", type=float, help="expire after this many days")
+    actions.add_parser("list", help="list tokens (never their secrets)")
+    revoke = actions.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("token_id")
+    return parser
+
+
+def _overrides(args: argparse.Namespace, names: Sequence[str]) -> dict[str, str]:
+    found = {}
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None:
+            found[name] = str(value)
+    return found
+
+
+def _serve(settings: Settings) -> int:
+    configure_logging(settings.log_level, as_json=settings.log_json)
+    app = create_app(settings)
+    # run_app turns SIGTERM and SIGINT into a graceful shutdown: stop accepting, finish
+    # in-flight requests (up to shutdown_timeout), then leave cleanup_ctx in reverse.
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        shutdown_timeout=settings.shutdown_timeout_seconds,
+        access_log=None,
+    )
+    return 0
+
+
+async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
+    async with (
+        redis_url_for(settings.redis_url, settings.data_dir / "redis") as url,
+        redis_client(url) as client,
+    ):
+        repository = TokenRepository(DocumentStore(client))
+        now = datetime.now(UTC)
+        if args.action == "create":
+            role = parse_role(args.role).role
+            ttl = timedelta(days=args.ttl_days) if args.ttl_days else None
+            if ttl is not None and ttl <= timedelta(0):
+                raise CallcenterError("--ttl-days must be positive")
+            token, record = await repository.create(role, args.label, now, ttl)
+            print(token)
+            print(
+                f"id {record.id}, role {record.role}: store it now, it is not shown again",
+                file=sys.stderr,
+            )
+        elif args.action == "list":
+            for record in await repository.all():
+                expires = record.expires_at.isoformat() if record.expires_at else "never"
+                print(
+                    f"{record.id}\t{record.role}\t{record.created_at.isoformat()}\t"
+                    f"expires {expires}\t{record.label}"
+                )
+        elif not await repository.revoke(args.token_id):
+            print(f"callcenter: no token with id {args.token_id!r}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            names = [flag.replace("-", "_") for flag, _ in _SERVE_FLAGS] + ["log_json", "dev"]
+            return _serve(load_settings(overrides=_overrides(args, names)))
+        settings = load_settings(overrides=_overrides(args, ["redis_url", "data_dir"]))
+        return asyncio.run(_tokens(args, settings))
+    except CallcenterError as error:
+        print(f"callcenter: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""Pure, synchronous domain: calls, agents, callers and the rules that move them."""

@@ -1,0 +1,154 @@
+"""Callers: normalised keys, CRM profile, and the call history that routing reads."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Annotated
+
+import msgspec
+
+from callcenter.domain.calls import Outcome, Survey
+
+RECENT_CALLS_KEPT = 20
+REPEAT_WINDOW = timedelta(days=7)
+SENTIMENT_EWMA_ALPHA = 0.3
+
+_PUNCTUATION = re.compile(r"[\s\-().]")
+_DIGITS = re.compile(r"^\+?[0-9]+$")
+
+Tier = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+$")]
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+FieldName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+FieldValue = Annotated[str, msgspec.Meta(max_length=1024)] | int | float | bool
+
+
+def caller_key(raw: str) -> str:
+    """Normalise a caller id: E.164 (`+` and 8-15 digits) when it is a phone number,
+    else the trimmed, lower-cased gateway caller id (e.g. "anonymous", a SIP URI).
+
+    "00" international prefixes become "+"; spaces, dashes, dots and brackets are dropped."""
+    text = raw.strip()
+    compact = _PUNCTUATION.sub("", text)
+    if _DIGITS.match(compact):
+        if compact.startswith("00"):
+            compact = "+" + compact[2:]
+        digits = compact.lstrip("+")
+        if compact.startswith("+") and 8 <= len(digits) <= 15:
+            return "+" + digits
+        return compact
+    return text.lower()
+
+
+class CallerProfile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a CRM tells us about a caller. Every field is optional."""
+
+    name: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+    tier: Tier | None = None
+    tags: Annotated[list[Tag], msgspec.Meta(max_length=64)] = msgspec.field(default_factory=list)
+    account: Annotated[dict[FieldName, FieldValue], msgspec.Meta(max_length=64)] = msgspec.field(
+        default_factory=dict
+    )
+
+
+class CallSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """One finished call, as kept in the caller's history."""
+
+    call_id: str
+    at: datetime
+    queue: str
+    outcome: Outcome
+    agent_id: str | None = None
+    wait_seconds: float | None = None
+    talk_seconds: float | None = None
+    sentiment: float | None = None
+    survey: Survey | None = None
+
+
+class CallerHistory(msgspec.Struct, frozen=True, kw_only=True):
+    calls_total: int = 0
+    last_call_at: datetime | None = None
+    last_agent: str | None = None
+    last_queue: str | None = None
+    last_outcome: Outcome | None = None
+    last_sentiment: float | None = None
+    sentiment_ewma: float | None = None
+    last_survey: Survey | None = None
+    recent: list[CallSummary] = msgspec.field(default_factory=list)
+    version: int = 0
+
+
+def record_call(history: CallerHistory, call: CallSummary) -> CallerHistory:
+    """Add a finished call to the history. Recording the same call id twice changes nothing."""
+    if any(item.call_id == call.call_id for item in history.recent):
+        return history
+    ewma = history.sentiment_ewma
+    if call.sentiment is not None:
+        ewma = (
+            call.sentiment
+            if ewma is None
+            else SENTIMENT_EWMA_ALPHA * call.sentiment + (1 - SENTIMENT_EWMA_ALPHA) * ewma
+        )
+    newest_first = sorted([call, *history.recent], key=lambda item: item.at, reverse=True)
+    is_latest = newest_first[0] is call
+    latest = newest_first[0]
+    return msgspec.structs.replace(
+        history,
+        calls_total=history.calls_total + 1,
+        last_call_at=latest.at,
+        last_agent=latest.agent_id if is_latest and latest.agent_id else history.last_agent,
+        last_queue=latest.queue,
+        last_outcome=latest.outcome,
+        last_sentiment=call.sentiment
+        if is_latest and call.sentiment is not None
+        else history.last_sentiment,
+        sentiment_ewma=ewma,
+        recent=newest_first[:RECENT_CALLS_KEPT],
+    )
+
+
+def record_survey(history: CallerHistory, call_id: str, survey: Survey) -> CallerHistory:
+    """Attach survey answers to a recorded call (and keep the newest as `last_survey`)."""
+    recent = [
+        msgspec.structs.replace(item, survey=survey) if item.call_id == call_id else item
+        for item in history.recent
+    ]
+    return msgspec.structs.replace(history, recent=recent, last_survey=survey)
+
+
+def repeat_within(
+    history: CallerHistory,
+    now: datetime,
+    window: timedelta = REPEAT_WINDOW,
+    *,
+    excluding_call: str | None = None,
+) -> bool:
+    """True if the caller had another call in the `window` before `now`."""
+    return any(
+        now - window <= item.at <= now and item.call_id != excluding_call for item in history.recent
+    )
+
+
+class CallerView(msgspec.Struct, frozen=True, kw_only=True):
+    """What the API (and later the screen pop) shows about a caller."""
+
+    key: str
+    profile: CallerProfile
+    history: CallerHistory
+    repeat_within_7d: bool
+
+
+def caller_view(
+    key: str, profile: CallerProfile | None, history: CallerHistory | None, now: datetime
+) -> CallerView:
+    history = history or CallerHistory()
+    return CallerView(
+        key=key,
+        profile=profile or CallerProfile(),
+        history=history,
+        repeat_within_7d=repeat_within(history, now),
+    )
+
+
+HistoryChange = Callable[[CallerHistory], CallerHistory]

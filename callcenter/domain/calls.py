@@ -1,0 +1,89 @@
+"""The call record and its state machine: created, queued, offered, connected, wrap_up, ended."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+import msgspec
+
+from callcenter.errors import IllegalTransition
+
+Attributes = dict[str, str | int | float | bool]
+
+
+class CallState(StrEnum):
+    CREATED = "created"
+    QUEUED = "queued"
+    OFFERED = "offered"
+    CONNECTED = "connected"
+    WRAP_UP = "wrap_up"
+    ENDED = "ended"
+
+
+class Outcome(StrEnum):
+    HANDLED = "handled"
+    ABANDONED = "abandoned"
+    FAILED = "failed"
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+ALLOWED_TRANSITIONS: dict[CallState, frozenset[CallState]] = {
+    CallState.CREATED: frozenset({CallState.QUEUED, CallState.CONNECTED, CallState.ENDED}),
+    CallState.QUEUED: frozenset({CallState.OFFERED, CallState.CONNECTED, CallState.ENDED}),
+    CallState.OFFERED: frozenset({CallState.QUEUED, CallState.CONNECTED, CallState.ENDED}),
+    CallState.CONNECTED: frozenset({CallState.WRAP_UP, CallState.QUEUED, CallState.ENDED}),
+    CallState.WRAP_UP: frozenset({CallState.ENDED}),
+    CallState.ENDED: frozenset(),
+}
+
+# Calls still holding a caller or an agent; everything else is history.
+ACTIVE_STATES = frozenset(
+    {CallState.CREATED, CallState.QUEUED, CallState.OFFERED, CallState.CONNECTED}
+)
+
+
+class Survey(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Post-call survey answers: CSAT 1-5, NPS 0-10, CES 1-7 (each optional)."""
+
+    csat: Annotated[int, msgspec.Meta(ge=1, le=5)] | None = None
+    nps: Annotated[int, msgspec.Meta(ge=0, le=10)] | None = None
+    ces: Annotated[int, msgspec.Meta(ge=1, le=7)] | None = None
+
+
+class Call(msgspec.Struct, frozen=True, kw_only=True):
+    """One call as the service knows it. `version` increases with every stored change."""
+
+    id: str
+    gateway_call_id: str
+    state: CallState
+    queue: str
+    created_at: datetime
+    updated_at: datetime
+    last_event_at: datetime
+    from_: str | None = msgspec.field(default=None, name="from")
+    to: str | None = None
+    caller_key: str | None = None
+    direction: Direction = Direction.INBOUND
+    priority: int = 0
+    attributes: Attributes = msgspec.field(default_factory=dict)
+    agent_id: str | None = None
+    queued_at: datetime | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    outcome: Outcome | None = None
+    end_reason: str | None = None
+    survey: Survey | None = None
+    version: int = 0
+
+
+def transition(call: Call, to: CallState) -> CallState:
+    """Return `to` if the state machine allows `call.state → to`; raise IllegalTransition."""
+    if to not in ALLOWED_TRANSITIONS[call.state]:
+        raise IllegalTransition("call", call.id, str(call.state), str(to))
+    return to

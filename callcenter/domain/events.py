@@ -1,0 +1,109 @@
+"""Canonical call events: the generic dialect that every gateway maps onto.
+
+These types are both the validator of `POST /v1/events` and the source of its OpenAPI schema."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+import msgspec
+
+from callcenter.domain.calls import Direction
+
+EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+CallId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Party = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+QueueName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+AgentId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
+AttributeValue = str | int | float | bool
+EventAttributes = Annotated[
+    dict[Annotated[str, msgspec.Meta(max_length=64)], AttributeValue], msgspec.Meta(max_length=64)
+]
+Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+class EndReason(StrEnum):
+    NORMAL = "normal"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    CANCELED = "canceled"
+    FAILED = "failed"
+
+
+class CallEvent(msgspec.Struct, kw_only=True, frozen=True, tag_field="type"):
+    """Fields shared by every canonical event."""
+
+    event_id: EventId
+    call_id: CallId
+    occurred_at: Timestamp | None = None
+    from_: Party | None = msgspec.field(default=None, name="from")
+    to: Party | None = None
+    direction: Direction | None = None
+    queue: QueueName | None = None
+    agent_id: AgentId | None = None
+    attributes: EventAttributes = msgspec.field(default_factory=dict)
+
+
+class CallCreated(CallEvent, frozen=True, tag="call.created"):
+    """A new call reached the gateway and wants an agent."""
+
+
+class CallRinging(CallEvent, frozen=True, tag="call.ringing"):
+    """The call is ringing (at the gateway or an agent's device); informational."""
+
+
+class CallAnswered(CallEvent, frozen=True, tag="call.answered"):
+    """An agent is talking to the caller; `agent_id` names them unless routing chose them."""
+
+
+class CallEnded(CallEvent, frozen=True, tag="call.ended"):
+    """The caller's leg is gone; before an answer this is an abandoned call."""
+
+    end_reason: EndReason = EndReason.NORMAL
+
+
+class CallTransferred(CallEvent, frozen=True, tag="call.transferred"):
+    """The connected call goes back to a queue (`queue`, else the one it was in)."""
+
+
+class CallDtmf(CallEvent, frozen=True, tag="call.dtmf"):
+    """Digits the caller pressed; appended to the call's `dtmf` attribute."""
+
+    digits: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[0-9A-D*#]+$")]
+
+
+class SurveyCompleted(CallEvent, frozen=True, tag="survey.completed"):
+    """Post-call survey answers for a call (CSAT 1-5, NPS 0-10, CES 1-7)."""
+
+    csat: Annotated[int, msgspec.Meta(ge=1, le=5)] | None = None
+    nps: Annotated[int, msgspec.Meta(ge=0, le=10)] | None = None
+    ces: Annotated[int, msgspec.Meta(ge=1, le=7)] | None = None
+
+
+AnyCallEvent = (
+    CallCreated
+    | CallRinging
+    | CallAnswered
+    | CallEnded
+    | CallTransferred
+    | CallDtmf
+    | SurveyCompleted
+)
+EVENT_TYPES: tuple[type[CallEvent], ...] = (
+    CallCreated,
+    CallRinging,
+    CallAnswered,
+    CallEnded,
+    CallTransferred,
+    CallDtmf,
+    SurveyCompleted,
+)
+
+
+def event_type(event: CallEvent) -> str:
+    """The wire `type` of an event, e.g. "call.created"."""
+    tag = type(event).__struct_config__.tag
+    assert isinstance(tag, str)
+    return tag

@@ -1,0 +1,129 @@
+"""The one error hierarchy. Each error carries structured fields; only the web edge maps
+them to HTTP (problem+json), and the CLI to a one-line message."""
+
+from __future__ import annotations
+
+
+class CallcenterError(Exception):
+    """Base of every error the service raises on purpose."""
+
+
+class SettingError(CallcenterError):
+    """A configuration value that cannot be used."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(name, reason)
+        self.name = name
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"setting {self.name}: {self.reason}"
+
+
+class InvalidInput(CallcenterError):
+    """A request whose content is wrong; `pointer` is an RFC 6901 JSON pointer to the field."""
+
+    def __init__(self, reason: str, pointer: str = "") -> None:
+        super().__init__(reason, pointer)
+        self.reason = reason
+        self.pointer = pointer
+
+    def __str__(self) -> str:
+        return f"{self.reason} (at {self.pointer})" if self.pointer else self.reason
+
+
+class PayloadTooLarge(CallcenterError):
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__(limit_bytes)
+        self.limit_bytes = limit_bytes
+
+    def __str__(self) -> str:
+        return f"request body exceeds the limit of {self.limit_bytes} bytes"
+
+
+class NotFound(CallcenterError):
+    def __init__(self, entity: str, entity_id: str) -> None:
+        super().__init__(entity, entity_id)
+        self.entity = entity
+        self.entity_id = entity_id
+
+    def __str__(self) -> str:
+        return f"{self.entity} {self.entity_id!r} does not exist"
+
+
+class Conflict(CallcenterError):
+    """A request that is valid but clashes with the current state."""
+
+
+class IllegalTransition(Conflict):
+    """A state change that the state machine does not allow."""
+
+    def __init__(self, entity: str, entity_id: str, current: str, requested: str) -> None:
+        super().__init__(entity, entity_id, current, requested)
+        self.entity = entity
+        self.entity_id = entity_id
+        self.current = current
+        self.requested = requested
+
+    def __str__(self) -> str:
+        return (
+            f"{self.entity} {self.entity_id!r} cannot go from {self.current!r} "
+            f"to {self.requested!r}"
+        )
+
+
+class AgentBusy(Conflict):
+    """The agent already holds another call (voice capacity is 1)."""
+
+    def __init__(self, agent_id: str, call_id: str) -> None:
+        super().__init__(agent_id, call_id)
+        self.agent_id = agent_id
+        self.call_id = call_id
+
+    def __str__(self) -> str:
+        return f"agent {self.agent_id!r} is busy with call {self.call_id!r}"
+
+
+class ConcurrentUpdate(Conflict):
+    """Optimistic concurrency gave up after repeated collisions on the same record."""
+
+    def __init__(self, entity: str, entity_id: str) -> None:
+        super().__init__(entity, entity_id)
+        self.entity = entity
+        self.entity_id = entity_id
+
+    def __str__(self) -> str:
+        return f"{self.entity} {self.entity_id!r} is changing too fast; retry"
+
+
+class Unauthorized(CallcenterError):
+    """No usable credentials."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class Forbidden(CallcenterError):
+    """Valid credentials without the right to this action."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class StorageUnavailable(CallcenterError):
+    """Redis cannot be reached or answered with an error."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"storage unavailable: {self.reason}"

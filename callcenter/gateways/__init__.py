@@ -1,0 +1,1 @@
+"""Gateway dialects: each maps one vendor's wire format onto canonical events."""

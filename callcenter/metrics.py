@@ -1,0 +1,57 @@
+"""Prometheus metrics of one process, built against an explicit registry.
+
+Counters and histograms count what this instance did; gauges that describe shared state
+(calls waiting, agents by state) are read from Redis at scrape time by the web layer."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+NAMESPACE = "callcenter"
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.events_total = Counter(
+            "events",
+            "Gateway events received, by dialect, type and result.",
+            ["dialect", "type", "result"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.calls_total = Counter(
+            "calls",
+            "Calls finished, by queue and outcome.",
+            ["queue", "outcome"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.http_rejections_total = Counter(
+            "http_rejections",
+            "Requests refused, by HTTP status.",
+            ["status"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.auth_failures_total = Counter(
+            "auth_failures",
+            "Requests with missing, bad or replayed credentials, by reason.",
+            ["reason"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.task_errors_total = Counter(
+            "task_errors",
+            "Unexpected errors caught at a task boundary, by task.",
+            ["task"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.event_apply_seconds = Histogram(
+            "event_apply_seconds",
+            "Time to apply one canonical event, storage included.",
+            namespace=NAMESPACE,
+            registry=self.registry,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+        )

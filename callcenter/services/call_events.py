@@ -1,0 +1,121 @@
+"""Applies canonical call events: dedupe, state machine, storage, caller history, metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import msgspec
+
+from callcenter.domain.call_lifecycle import (
+    CallChange,
+    Disposition,
+    apply_call_event,
+    summarise,
+)
+from callcenter.domain.calls import Call, CallState
+from callcenter.domain.events import CallEvent, event_type
+from callcenter.metrics import Metrics
+from callcenter.services.callers import CallerService
+from callcenter.services.clock import Clock
+from callcenter.services.optimistic import Retry, with_retries
+from callcenter.storage.calls import CallRepository
+from callcenter.storage.documents import CommitResult
+
+logger = logging.getLogger(__name__)
+
+
+class EventResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What happened to one event: applied, stale (ignored, too late) or duplicate."""
+
+    event_id: str
+    call_id: str
+    type: str
+    result: Disposition
+    state: CallState | None = None
+
+
+class CallEventService:
+    def __init__(
+        self,
+        calls: CallRepository,
+        callers: CallerService,
+        *,
+        clock: Clock,
+        metrics: Metrics,
+        default_queue: str,
+    ) -> None:
+        self._calls = calls
+        self._callers = callers
+        self._clock = clock
+        self._metrics = metrics
+        self._default_queue = default_queue
+
+    async def apply(self, event: CallEvent, *, dialect: str) -> EventResult:
+        """Apply one event atomically. Raises Conflict subclasses and NotFound."""
+        started = time.perf_counter()
+        try:
+            result = await self._apply(event)
+        except Exception:
+            self._metrics.events_total.labels(dialect, event_type(event), "rejected").inc()
+            raise
+        self._metrics.events_total.labels(dialect, result.type, str(result.result)).inc()
+        self._metrics.event_apply_seconds.observe(time.perf_counter() - started)
+        return result
+
+    async def _apply(self, event: CallEvent) -> EventResult:
+        kind = event_type(event)
+
+        async def attempt() -> tuple[Disposition, CallChange | None]:
+            call = await self._calls.get(event.call_id)
+            involved = [a for a in {event.agent_id, call.agent_id if call else None} if a]
+            agents = await self._calls.get_agents(involved) if involved else {}
+            change = apply_call_event(
+                call, agents, event, self._clock.now(), default_queue=self._default_queue
+            )
+            pairs = tuple((agents[new.id], new) for new in change.agents)
+            result, _ = await self._calls.commit(
+                call, change.call, pairs, event_id=event.event_id, now=self._clock.now()
+            )
+            if result is CommitResult.CONFLICT:
+                raise Retry
+            if result is CommitResult.DUPLICATE:
+                return Disposition.DUPLICATE, None
+            return change.disposition, change
+
+        disposition, change = await with_retries("call", event.call_id, attempt)
+        if change is not None:
+            await self._after_commit(change)
+        else:
+            change = await self._redeliver(event)
+        return EventResult(
+            event_id=event.event_id,
+            call_id=event.call_id,
+            type=kind,
+            result=disposition,
+            state=change.call.state if change else None,
+        )
+
+    async def _redeliver(self, event: CallEvent) -> CallChange | None:
+        """A duplicate delivery: repeat the idempotent follow-ups, in case the first
+        delivery stopped between the call commit and the caller history write."""
+        call = await self._calls.get(event.call_id)
+        if call is None:
+            return None
+        if call.state in (CallState.WRAP_UP, CallState.ENDED) and call.outcome is not None:
+            await self._record_history(call)
+        return CallChange(disposition=Disposition.DUPLICATE, call=call)
+
+    async def _after_commit(self, change: CallChange) -> None:
+        call = change.call
+        if change.finished is not None:
+            self._metrics.calls_total.labels(call.queue, str(change.finished.outcome)).inc()
+            if call.caller_key:
+                await self._callers.record_call(call.caller_key, change.finished)
+        if change.survey is not None and call.caller_key:
+            await self._callers.record_survey(call.caller_key, call.id, change.survey)
+
+    async def _record_history(self, call: Call) -> None:
+        if call.caller_key is None or call.outcome is None or call.ended_at is None:
+            return
+        await self._callers.record_call(call.caller_key, summarise(call))

@@ -1,0 +1,71 @@
+"""Caller profiles (upserted by a CRM) and call history (written as calls finish)."""
+
+from __future__ import annotations
+
+from callcenter.domain import callers as caller_rules
+from callcenter.domain.callers import CallerProfile, CallerView, CallSummary, caller_key
+from callcenter.domain.calls import Survey
+from callcenter.errors import InvalidInput, NotFound
+from callcenter.services.clock import Clock
+from callcenter.services.optimistic import Retry, with_retries
+from callcenter.storage.callers import CallerRepository
+from callcenter.storage.documents import CommitResult
+
+
+def normalised(raw: str) -> str:
+    key = caller_key(raw)
+    if not key or len(key) > 256:
+        raise InvalidInput("caller number must be 1-256 characters", "/number")
+    return key
+
+
+class CallerService:
+    def __init__(self, repository: CallerRepository, *, clock: Clock) -> None:
+        self._repository = repository
+        self._clock = clock
+
+    async def view(self, raw_number: str) -> CallerView:
+        """Profile and history of a caller; NotFound if we know nothing of them."""
+        key = normalised(raw_number)
+        stored, history = await self._repository.get(key)
+        if stored is None and history is None:
+            raise NotFound("caller", key)
+        profile = stored.profile if stored else None
+        return caller_rules.caller_view(key, profile, history, self._clock.now())
+
+    async def upsert_profile(self, raw_number: str, profile: CallerProfile) -> CallerView:
+        key = normalised(raw_number)
+
+        async def attempt() -> None:
+            stored, _ = await self._repository.get(key)
+            if (
+                await self._repository.save_profile(key, stored, profile)
+                is not CommitResult.COMMITTED
+            ):
+                raise Retry
+
+        await with_retries("caller", key, attempt)
+        return await self.view(key)
+
+    async def erase(self, raw_number: str) -> None:
+        key = normalised(raw_number)
+        if not await self._repository.delete(key):
+            raise NotFound("caller", key)
+
+    async def record_call(self, key: str, summary: CallSummary) -> None:
+        """Add a finished call to the caller's history (idempotent by call id)."""
+        await self._update(key, lambda history: caller_rules.record_call(history, summary))
+
+    async def record_survey(self, key: str, call_id: str, survey: Survey) -> None:
+        await self._update(key, lambda h: caller_rules.record_survey(h, call_id, survey))
+
+    async def _update(self, key: str, change: caller_rules.HistoryChange) -> None:
+        async def attempt() -> None:
+            old = await self._repository.get_history(key)
+            new = change(old or caller_rules.CallerHistory())
+            if old is not None and new == old:
+                return
+            if await self._repository.save_history(key, old, new) is not CommitResult.COMMITTED:
+                raise Retry
+
+        await with_retries("caller", key, attempt)

@@ -1,0 +1,188 @@
+"""Service settings: read once from `CALLCENTER_*` environment variables and CLI flags,
+cast strictly (a bad value is a SettingError naming the variable), secrets wrapped."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from callcenter.errors import SettingError
+
+ENV_PREFIX = "CALLCENTER_"
+T = TypeVar("T")
+
+
+class Secret:
+    """A string that never shows itself in repr, str or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "callcenter"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    redis_url: str | None = None  # None: start an embedded redis-server
+    data_dir: Path = field(default_factory=_default_data_dir)
+    rules_dir: Path = Path("routing_rules")
+    log_level: str = "INFO"
+    log_json: bool = False
+    dev: bool = False  # print a ready-made admin token at start
+    max_body_bytes: int = 1_048_576
+    max_batch_events: int = 500
+    default_queue: str = "general"
+    webhook_secret: Secret = field(default_factory=lambda: Secret(""))
+    signature_tolerance_seconds: int = 300
+    dedupe_window_seconds: int = 86_400
+    call_retention_days: int = 7
+    history_retention_days: int = 400
+    token_cache_seconds: float = 5.0
+    shutdown_timeout_seconds: float = 10.0
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise ValueError("expected true, false, 1 or 0")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("expected a positive integer")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError("expected a port number 0..65535")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("expected a positive number")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise ValueError("expected a number >= 0")
+    return value
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in _LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(_LOG_LEVELS)}")
+    return level
+
+
+def _redis_url(text: str) -> str | None:
+    url = text.strip()
+    if not url:
+        return None
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("expected a redis://, rediss:// or unix:// URL")
+    return url
+
+
+def _queue(text: str) -> str:
+    if not text or not all(c.isalnum() or c in "_.-" for c in text) or len(text) > 64:
+        raise ValueError("expected 1-64 letters, digits, '_', '.' or '-'")
+    return text
+
+
+_CASTS: dict[str, Callable[[str], Any]] = {
+    "host": str,
+    "port": _port,
+    "redis_url": _redis_url,
+    "data_dir": Path,
+    "rules_dir": Path,
+    "log_level": _log_level,
+    "log_json": _bool,
+    "dev": _bool,
+    "max_body_bytes": _positive_int,
+    "max_batch_events": _positive_int,
+    "default_queue": _queue,
+    "webhook_secret": Secret,
+    "signature_tolerance_seconds": _positive_int,
+    "dedupe_window_seconds": _positive_int,
+    "call_retention_days": _positive_int,
+    "history_retention_days": _positive_int,
+    "token_cache_seconds": _non_negative_float,
+    "shutdown_timeout_seconds": _positive_float,
+}
+
+
+def env_name(setting: str) -> str:
+    return ENV_PREFIX + setting.upper()
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from the environment, then `overrides` (raw strings, e.g. CLI flags) on top.
+
+    Raises SettingError naming the variable or flag and why its value is refused."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for item in fields(Settings):
+        name = item.name
+        raw, source = None, ""
+        if env_name(name) in environ:
+            raw, source = environ[env_name(name)], env_name(name)
+        if overrides and overrides.get(name) is not None:
+            raw, source = overrides[name], "--" + name.replace("_", "-")
+        if raw is None:
+            continue
+        try:
+            values[name] = _CASTS[name](raw)
+        except ValueError as error:
+            shown = "***" if name == "webhook_secret" else repr(raw)
+            raise SettingError(source, f"{shown} is not valid: {error}") from None
+    unknown = [
+        k
+        for k in environ
+        if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX) :].lower() not in _CASTS
+    ]
+    if unknown:
+        raise SettingError(unknown[0], "unknown setting (check the spelling)")
+    return Settings(**values)

@@ -1,0 +1,1 @@
+"""Redis storage: the only package that imports redis. Keys, Lua scripts, repositories."""

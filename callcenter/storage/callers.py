@@ -1,0 +1,69 @@
+"""Callers in Redis: the CRM profile and the call history, both versioned documents."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import msgspec
+
+from callcenter.domain.callers import CallerHistory, CallerProfile
+from callcenter.storage import keys
+from callcenter.storage.documents import CommitPlan, CommitResult, DocumentStore
+
+
+class StoredProfile(msgspec.Struct, frozen=True, kw_only=True):
+    profile: CallerProfile
+    version: int = 0
+
+
+class CallerRepository:
+    def __init__(self, store: DocumentStore, *, retention: timedelta) -> None:
+        self._store = store
+        self._retention = retention
+
+    async def get(self, key: str) -> tuple[StoredProfile | None, CallerHistory | None]:
+        profile, history = await self._store.load_many(
+            [keys.caller_profile(key), keys.caller_history(key)], msgspec.Raw
+        )
+        return (
+            None if profile is None else msgspec.json.decode(profile, type=StoredProfile),
+            None if history is None else msgspec.json.decode(history, type=CallerHistory),
+        )
+
+    async def get_history(self, key: str) -> CallerHistory | None:
+        return await self._store.load(keys.caller_history(key), CallerHistory)
+
+    async def save_profile(
+        self, key: str, old: StoredProfile | None, profile: CallerProfile
+    ) -> CommitResult:
+        expected = old.version if old else 0
+        plan = CommitPlan()
+        plan.put(
+            keys.caller_profile(key),
+            expected,
+            StoredProfile(profile=profile, version=expected + 1),
+            0,
+        )
+        result, _ = await self._store.commit(plan)
+        return result
+
+    async def save_history(
+        self, key: str, old: CallerHistory | None, new: CallerHistory
+    ) -> CommitResult:
+        expected = old.version if old else 0
+        plan = CommitPlan()
+        plan.put(
+            keys.caller_history(key),
+            expected,
+            msgspec.structs.replace(new, version=expected + 1),
+            int(self._retention.total_seconds()),
+        )
+        result, _ = await self._store.commit(plan)
+        return result
+
+    async def delete(self, key: str) -> bool:
+        """Erase everything stored about a caller; True if there was anything."""
+        removed = await self._store.client.delete(
+            keys.caller_profile(key), keys.caller_history(key)
+        )
+        return bool(removed)

@@ -1,0 +1,119 @@
+"""Versioned JSON documents in Redis hashes, and the all-or-nothing commit of a change plan.
+
+Reads are plain HMGET; writes go through `commit.lua`, which checks every version read
+(optimistic concurrency) so two server instances can never overwrite each other's work."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from importlib import resources
+from typing import Any, TypeVar
+
+import msgspec
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+
+T = TypeVar("T")
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def text(value: bytes | str) -> str:
+    """A Redis reply item as text (the client returns bytes)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class CommitResult(IntEnum):
+    COMMITTED = 1
+    DUPLICATE = 0
+    CONFLICT = -1
+
+
+def load_script(client: aioredis.Redis, name: str) -> AsyncScript:
+    """Register `lua/<name>.lua` once (EVALSHA, reloaded by redis-py on NOSCRIPT)."""
+    source = resources.files("callcenter.storage").joinpath("lua", f"{name}.lua").read_text()
+    return client.register_script(source)
+
+
+class CommitPlan:
+    """Collects the writes of one atomic change; keys are referenced by position."""
+
+    def __init__(self) -> None:
+        self._keys: list[str] = []
+        self._index: dict[str, int] = {}
+        self._plan: dict[str, list[Any]] = {}
+
+    def _k(self, key: str) -> int:
+        if key not in self._index:
+            self._keys.append(key)
+            self._index[key] = len(self._keys)
+        return self._index[key]
+
+    def guard(self, key: str, ttl_seconds: int) -> CommitPlan:
+        self._plan["guard"] = [self._k(key), max(1, ttl_seconds)]
+        return self
+
+    def put(self, key: str, expected_version: int, document: Any, ttl_seconds: int = -1) -> None:
+        """Write `document` (whose version must already be expected + 1)."""
+        body = _ENCODER.encode(document).decode()
+        self._plan.setdefault("docs", []).append(
+            [self._k(key), expected_version, body, ttl_seconds]
+        )
+
+    def delete(self, key: str, expected_version: int) -> None:
+        self._plan.setdefault("docs", []).append([self._k(key), expected_version, False, -1])
+
+    def zadd(self, key: str, score: float, member: str) -> None:
+        self._plan.setdefault("zadd", []).append([self._k(key), score, member])
+
+    def zrem(self, key: str, member: str) -> None:
+        self._plan.setdefault("zrem", []).append([self._k(key), member])
+
+    def sadd(self, key: str, member: str) -> None:
+        self._plan.setdefault("sadd", []).append([self._k(key), member])
+
+    def srem(self, key: str, member: str) -> None:
+        self._plan.setdefault("srem", []).append([self._k(key), member])
+
+    def ztrim(self, key: str, max_score: float) -> None:
+        self._plan.setdefault("ztrim", []).append([self._k(key), max_score])
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self._keys)
+
+    def encode(self) -> bytes:
+        return _ENCODER.encode(self._plan)
+
+
+class DocumentStore:
+    """Loads versioned documents and commits plans. One per Redis client."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._commit = load_script(client, "commit")
+
+    @property
+    def client(self) -> aioredis.Redis:
+        return self._client
+
+    async def load(self, key: str, kind: type[T]) -> T | None:
+        raw = await self._client.hget(key, "d")
+        return None if raw is None else msgspec.json.decode(raw, type=kind)
+
+    async def load_many(self, keys: list[str], kind: type[T]) -> list[T | None]:
+        if not keys:
+            return []
+        async with self._client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hget(key, "d")
+            raws: list[bytes | None] = await pipe.execute()
+        return [None if raw is None else msgspec.json.decode(raw, type=kind) for raw in raws]
+
+    async def commit(self, plan: CommitPlan) -> tuple[CommitResult, str | None]:
+        """Run the plan; on CONFLICT also return the key that changed."""
+        keys = plan.keys
+        reply = await self._commit(keys=keys, args=[plan.encode()])
+        result = CommitResult(int(reply[0]))
+        conflicted = keys[int(reply[1]) - 1] if result is CommitResult.CONFLICT else None
+        return result, conflicted

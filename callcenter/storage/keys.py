@@ -1,0 +1,63 @@
+"""Every Redis key the service uses, built in one place.
+
+Routing state (calls, agents, event dedupe) shares the hash tag `{cc}` so the multi-key Lua
+scripts that move it stay in one Redis Cluster slot. Per-caller data carries the caller as
+its own hash tag and spreads across slots; each caller's keys stay together.
+
+Owners and lifetimes:
+- `{cc}:call:<id>`            versioned call document; TTL while active, retention once ended
+- `{cc}:calls:<state>`        sorted set of call ids by last change; owned by the call commits,
+                              the `ended` set is trimmed to the call retention on every end
+- `{cc}:agent:<id>`           versioned agent document; owned by the agents API (DELETE)
+- `{cc}:agents`               set of agent ids; owned by the agents API
+- `{cc}:seen:<event_id>`      event dedupe marker; TTL = dedupe window
+- `cc:caller:{<key>}:profile` CRM profile document; owned by the callers API (DELETE)
+- `cc:caller:{<key>}:history` call history document; TTL = history retention
+- `cc:token:<id>`             hashed API token; owned by `tokens` (revoke), optional TTL
+- `cc:tokens`                 set of token ids; owned by `tokens`
+- `cc:sig:<digest>`           webhook signature replay marker; TTL = 2 x tolerance
+"""
+
+from __future__ import annotations
+
+PREFIX = "cc"
+ROUTING = "{cc}"
+AGENTS = f"{ROUTING}:agents"
+TOKENS = f"{PREFIX}:tokens"
+
+
+def call(call_id: str) -> str:
+    return f"{ROUTING}:call:{call_id}"
+
+
+def calls_in_state(state: str) -> str:
+    return f"{ROUTING}:calls:{state}"
+
+
+def agent(agent_id: str) -> str:
+    return f"{ROUTING}:agent:{agent_id}"
+
+
+def event_seen(event_id: str) -> str:
+    return f"{ROUTING}:seen:{event_id}"
+
+
+def _caller_tag(caller_key: str) -> str:
+    # Braces would break the hash tag; they never occur in phone numbers or SIP URIs.
+    return caller_key.replace("{", "(").replace("}", ")")
+
+
+def caller_profile(caller_key: str) -> str:
+    return f"{PREFIX}:caller:{{{_caller_tag(caller_key)}}}:profile"
+
+
+def caller_history(caller_key: str) -> str:
+    return f"{PREFIX}:caller:{{{_caller_tag(caller_key)}}}:history"
+
+
+def token(token_id: str) -> str:
+    return f"{PREFIX}:token:{token_id}"
+
+
+def signature_seen(digest: str) -> str:
+    return f"{PREFIX}:sig:{digest}"

@@ -1,0 +1,51 @@
+-- commit.lua: store precomputed changes to versioned documents, all or nothing.
+--
+-- A document is a hash {v = version, d = JSON}. The caller computed the new documents
+-- from versions it read; this script writes them only if every version is unchanged.
+--
+-- KEYS: every key the change touches.
+-- ARGV[1]: JSON plan; keys are 1-based indexes into KEYS:
+--   guard: [k, ttl] or absent   -- if KEYS[k] exists return duplicate, else SET it (EX ttl)
+--   docs:  [[k, expected, json, ttl], ...]
+--          expected: version read (0 = must not exist); json: new document, or false to
+--          delete; ttl: seconds to expire (0 = no expiry, -1 = keep the current expiry)
+--   zadd:  [[k, score, member], ...]   zrem: [[k, member], ...]
+--   sadd:  [[k, member], ...]          srem: [[k, member], ...]
+--   ztrim: [[k, max_score], ...]       -- ZREMRANGEBYSCORE k -inf max_score
+-- Returns: {1} committed | {0} duplicate (guard existed) | {-1, k} KEYS[k] changed meanwhile
+local plan = cjson.decode(ARGV[1])
+
+if plan.guard and redis.call('EXISTS', KEYS[plan.guard[1]]) == 1 then
+  return {0}
+end
+for _, doc in ipairs(plan.docs or {}) do
+  local current = tonumber(redis.call('HGET', KEYS[doc[1]], 'v') or '0')
+  if current ~= doc[2] then
+    return {-1, doc[1]}
+  end
+end
+
+if plan.guard then
+  redis.call('SET', KEYS[plan.guard[1]], '1', 'EX', plan.guard[2])
+end
+for _, doc in ipairs(plan.docs or {}) do
+  local key = KEYS[doc[1]]
+  if doc[3] == false then
+    redis.call('DEL', key)
+  else
+    redis.call('HSET', key, 'v', doc[2] + 1, 'd', doc[3])
+    if doc[4] > 0 then
+      redis.call('EXPIRE', key, doc[4])
+    elseif doc[4] == 0 then
+      redis.call('PERSIST', key)
+    end
+  end
+end
+for _, op in ipairs(plan.zrem or {}) do redis.call('ZREM', KEYS[op[1]], op[2]) end
+for _, op in ipairs(plan.zadd or {}) do redis.call('ZADD', KEYS[op[1]], op[2], op[3]) end
+for _, op in ipairs(plan.srem or {}) do redis.call('SREM', KEYS[op[1]], op[2]) end
+for _, op in ipairs(plan.sadd or {}) do redis.call('SADD', KEYS[op[1]], op[2]) end
+for _, op in ipairs(plan.ztrim or {}) do
+  redis.call('ZREMRANGEBYSCORE', KEYS[op[1]], '-inf', op[2])
+end
+return {1}

@@ -1,0 +1,1 @@
+"""Request handlers: parse, call a service, serialise."""

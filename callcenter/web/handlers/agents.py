@@ -1,0 +1,77 @@
+"""`/v1/agents`: registration (name, skills), presence, wrap-up completion."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from aiohttp import web
+
+from callcenter.domain.agents import Agent, Presence, Proficiency, SkillName
+from callcenter.domain.auth import RoleKind, require, require_self_or
+from callcenter.errors import InvalidInput
+from callcenter.web.problem import json_response
+from callcenter.web.requests import decode_json, path_id, principal
+from callcenter.web.state import SERVICES
+
+AGENT_ID_MAX = 64
+
+
+class AgentUpsert(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    skills: Annotated[dict[SkillName, Proficiency], msgspec.Meta(max_length=100)] = msgspec.field(
+        default_factory=dict
+    )
+
+
+class PresenceChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    presence: Presence
+
+
+class AgentList(msgspec.Struct, frozen=True, kw_only=True):
+    agents: list[Agent]
+
+
+def _agent_id(request: web.Request) -> str:
+    agent_id = path_id(request, "agent_id", max_length=AGENT_ID_MAX)
+    if not all(c.isalnum() or c in "_.@-" for c in agent_id):
+        raise InvalidInput("agent id may hold letters, digits, '_', '.', '@' and '-'", "/agent_id")
+    return agent_id
+
+
+async def put_agent(request: web.Request) -> web.Response:
+    require(await principal(request), RoleKind.SUPERVISOR)
+    agent_id = _agent_id(request)
+    body = await decode_json(request, AgentUpsert)
+    agent, created = await request.app[SERVICES].agents.upsert(agent_id, body.name, body.skills)
+    return json_response(agent, status=201 if created else 200)
+
+
+async def get_agent(request: web.Request) -> web.Response:
+    agent_id = _agent_id(request)
+    require_self_or(await principal(request), agent_id, RoleKind.SUPERVISOR)
+    return json_response(await request.app[SERVICES].agents.get(agent_id))
+
+
+async def list_agents(request: web.Request) -> web.Response:
+    require(await principal(request), RoleKind.SUPERVISOR)
+    return json_response(AgentList(agents=await request.app[SERVICES].agents.all()))
+
+
+async def delete_agent(request: web.Request) -> web.Response:
+    require(await principal(request))
+    await request.app[SERVICES].agents.delete(_agent_id(request))
+    return web.Response(status=204)
+
+
+async def post_presence(request: web.Request) -> web.Response:
+    agent_id = _agent_id(request)
+    require_self_or(await principal(request), agent_id, RoleKind.SUPERVISOR)
+    body = await decode_json(request, PresenceChange)
+    return json_response(await request.app[SERVICES].agents.set_presence(agent_id, body.presence))
+
+
+async def post_wrap_up_done(request: web.Request) -> web.Response:
+    agent_id = _agent_id(request)
+    require_self_or(await principal(request), agent_id, RoleKind.SUPERVISOR)
+    return json_response(await request.app[SERVICES].agents.finish_wrap_up(agent_id))

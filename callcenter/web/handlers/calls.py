@@ -1,0 +1,52 @@
+"""`/v1/calls`: read calls, one or by state."""
+
+from __future__ import annotations
+
+import msgspec
+from aiohttp import web
+
+from callcenter.domain.auth import RoleKind, require
+from callcenter.domain.calls import Call, CallState
+from callcenter.errors import InvalidInput
+from callcenter.web.problem import json_response
+from callcenter.web.requests import path_id, principal
+from callcenter.web.state import SERVICES
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+class CallList(msgspec.Struct, frozen=True, kw_only=True):
+    calls: list[Call]
+
+
+async def get_call(request: web.Request) -> web.Response:
+    viewer = await principal(request)
+    call = await request.app[SERVICES].calls.get(path_id(request, "call_id"), viewer)
+    return json_response(call)
+
+
+def _state(raw: str | None) -> CallState | None:
+    if raw is None or raw == "active":
+        return None
+    try:
+        return CallState(raw)
+    except ValueError:
+        allowed = ", ".join(["active", *CallState])
+        raise InvalidInput(f"state must be one of {allowed}", "/state") from None
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be an integer 1..{MAX_LIMIT}", "/limit")
+    return int(raw)
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    require(await principal(request), RoleKind.SUPERVISOR, RoleKind.GATEWAY)
+    state = _state(request.query.get("state"))
+    limit = _limit(request.query.get("limit"))
+    calls = await request.app[SERVICES].calls.recent(state, limit)
+    return json_response(CallList(calls=calls))

@@ -1,0 +1,70 @@
+"""`POST /v1/events`: canonical events, one object or an array, from a gateway."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from aiohttp import web
+
+from callcenter.domain.auth import Principal, RoleKind, require
+from callcenter.domain.events import AnyCallEvent
+from callcenter.errors import CallcenterError, InvalidInput, Unauthorized
+from callcenter.gateways.generic import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from callcenter.services.call_events import EventResult
+from callcenter.web.middlewares import problem_of
+from callcenter.web.problem import Problem, json_response
+from callcenter.web.requests import decode, principal, read_body
+from callcenter.web.state import SERVICES, SETTINGS
+
+EventsBody = AnyCallEvent | list[AnyCallEvent]
+
+
+class BatchItem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One event of a batch: its result, or the problem that rejected it."""
+
+    index: int
+    result: EventResult | None = None
+    problem: Problem | None = None
+
+
+class BatchResult(msgspec.Struct, frozen=True, kw_only=True):
+    applied: Annotated[int, msgspec.Meta(description="events applied")]
+    rejected: int
+    items: list[BatchItem]
+
+
+async def _caller(request: web.Request, body: bytes) -> Principal:
+    services = request.app[SERVICES]
+    if request.headers.get("Authorization") or not services.auth.signatures_enabled:
+        return await principal(request)
+    if not request.headers.get(SIGNATURE_HEADER):
+        raise Unauthorized(f"send a bearer token or a {SIGNATURE_HEADER} signature")
+    return await services.auth.verify_webhook(
+        request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER), body
+    )
+
+
+async def post_events(request: web.Request) -> web.Response:
+    body = await read_body(request)
+    require(await _caller(request, body), RoleKind.GATEWAY)
+    decoded: AnyCallEvent | list[AnyCallEvent] = decode(body, EventsBody)
+    service = request.app[SERVICES].events
+    if not isinstance(decoded, list):
+        return json_response(await service.apply(decoded, dialect="generic"))
+    limit = request.app[SETTINGS].max_batch_events
+    if not 1 <= len(decoded) <= limit:
+        raise InvalidInput(f"a batch holds 1 to {limit} events, not {len(decoded)}")
+    items = []
+    for index, event in enumerate(decoded):
+        try:
+            items.append(
+                BatchItem(index=index, result=await service.apply(event, dialect="generic"))
+            )
+        except CallcenterError as error:
+            problem, _ = problem_of(error, request.path)
+            problem.pointer = f"/{index}{problem.pointer or ''}"
+            items.append(BatchItem(index=index, problem=problem))
+    rejected = sum(1 for item in items if item.problem is not None)
+    result = BatchResult(applied=len(items) - rejected, rejected=rejected, items=items)
+    return json_response(result, status=207 if rejected else 200)

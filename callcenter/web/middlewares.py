@@ -1,0 +1,100 @@
+"""Middlewares: every error becomes problem+json; nothing else ever reaches the client."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from callcenter.errors import (
+    CallcenterError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    StorageUnavailable,
+    Unauthorized,
+)
+from callcenter.web.problem import (
+    PROBLEM_TYPE_BASE,
+    Problem,
+    problem_document,
+    problem_response,
+)
+from callcenter.web.state import METRICS
+
+logger = logging.getLogger(__name__)
+
+
+_UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="callcenter"'}
+
+
+def problem_of(error: CallcenterError, path: str) -> tuple[Problem, dict[str, str]]:
+    """The problem document (and extra headers) for one of our errors."""
+    headers: dict[str, str] = {}
+    pointer = None
+    if isinstance(error, InvalidInput):
+        status, slug, title, detail = 422, "invalid-input", "Invalid input", error.reason
+        pointer = error.pointer or None
+    elif isinstance(error, NotFound):
+        status, slug, title, detail = 404, "not-found", "Not found", str(error)
+    elif isinstance(error, Conflict):
+        status, slug, title, detail = 409, "conflict", "Conflict", str(error)
+    elif isinstance(error, Unauthorized):
+        status, slug, title, detail = 401, "unauthorized", "Unauthorized", str(error)
+        headers = _UNAUTHORIZED_HEADERS
+    elif isinstance(error, Forbidden):
+        status, slug, title, detail = 403, "forbidden", "Forbidden", str(error)
+    elif isinstance(error, PayloadTooLarge):
+        status, slug, title, detail = 413, "too-large", "Payload too large", str(error)
+    elif isinstance(error, StorageUnavailable):
+        status, slug, title = 503, "unavailable", "Service unavailable"
+        detail, headers = "storage is unavailable; retry", {"Retry-After": "1"}
+    else:
+        status, slug, title, detail = 400, "bad-request", "Bad request", str(error)
+    problem = Problem(
+        type=PROBLEM_TYPE_BASE + slug,
+        title=title,
+        status=status,
+        detail=detail,
+        pointer=pointer,
+        instance=path,
+    )
+    return problem, headers
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map our errors and aiohttp's HTTP errors to problem+json; log and hide the rest."""
+    try:
+        return await handler(request)
+    except CallcenterError as error:
+        problem, headers = problem_of(error, request.path)
+        response = problem_document(problem, headers)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        response = problem_response(
+            error.status,
+            "http-" + str(error.status),
+            error.reason,
+            error.text or error.reason,
+            instance=request.path,
+        )
+        response.headers.update(
+            {k: v for k, v in error.headers.items() if k.lower() in ("allow", "retry-after")}
+        )
+    except Exception:
+        logger.exception("unhandled error", extra={"path": request.path})
+        request.app[METRICS].task_errors_total.labels("http").inc()
+        response = problem_response(
+            500,
+            "internal",
+            "Internal error",
+            "the server failed; it has been logged",
+            instance=request.path,
+        )
+    request.app[METRICS].http_rejections_total.labels(str(response.status)).inc()
+    return response

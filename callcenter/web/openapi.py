@@ -1,0 +1,131 @@
+"""The OpenAPI 3.1 document, generated from the route table and the types that validate
+requests, so the description cannot drift from the behaviour."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from callcenter import __version__
+from callcenter.web.problem import Problem
+from callcenter.web.routes import OPEN, OPERATIONS, Operation
+
+REF = "#/components/schemas/{name}"
+
+_ERRORS = {
+    401: "Missing, bad or revoked credentials",
+    403: "The role may not do this",
+    404: "No such resource",
+    409: "Conflicts with the current state (e.g. an illegal transition)",
+    413: "Body over the size limit",
+    422: "Invalid input; `pointer` names the field",
+}
+
+
+def _types(ops: tuple[Operation, ...]) -> list[Any]:
+    found: list[Any] = [Problem]
+    for op in ops:
+        if op.request is not None:
+            found.append(op.request)
+        for _, kind, _ in op.responses:
+            if isinstance(kind, tuple):
+                found.extend(kind)
+            elif kind not in (None, str):
+                found.append(kind)
+    return found
+
+
+def _content(schema: dict[str, Any], media: str = "application/json") -> dict[str, Any]:
+    return {media: {"schema": schema}}
+
+
+def _operation(op: Operation, schema_of: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "operationId": op.operation_id,
+        "tags": [op.tag],
+        "summary": op.summary,
+        "x-roles": list(op.roles),
+    }
+    if op.description:
+        doc["description"] = op.description
+    if op.roles == (OPEN,):
+        doc["security"] = []
+    params = [
+        {
+            "name": p.name,
+            "in": p.where,
+            "required": p.required,
+            "description": p.description,
+            "schema": p.schema,
+        }
+        for p in op.params
+    ]
+    if params:
+        doc["parameters"] = params
+    if op.request is not None:
+        doc["requestBody"] = {
+            "required": True,
+            "content": _content(schema_of[id(op.request)]),
+        }
+    responses: dict[str, Any] = {}
+    for status, kind, description in op.responses:
+        entry: dict[str, Any] = {"description": description}
+        if kind is str:
+            entry["content"] = _content({"type": "string"}, "text/plain")
+        elif isinstance(kind, tuple):
+            entry["content"] = _content({"anyOf": [schema_of[id(k)] for k in kind]})
+        elif kind is not None:
+            entry["content"] = _content(schema_of[id(kind)])
+        responses[str(status)] = entry
+    if op.roles != (OPEN,):
+        problem = _content({"$ref": REF.format(name="Problem")}, "application/problem+json")
+        for status, description in _ERRORS.items():
+            if op.request is None and status in (413, 422) and not op.params:
+                continue
+            responses.setdefault(str(status), {"description": description, "content": problem})
+    doc["responses"] = responses
+    return doc
+
+
+def build_openapi() -> dict[str, Any]:
+    """The whole document, as a JSON-ready dict."""
+    kinds = _types(OPERATIONS)
+    schemas, components = msgspec.json.schema_components(kinds, ref_template=REF)
+    schema_of = {id(kind): schema for kind, schema in zip(kinds, schemas, strict=True)}
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, schema_of)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "callcenter API",
+            "version": __version__,
+            "description": (
+                "Contact-center server: canonical call events in, routing decisions, caller "
+                "history and live state out. Errors are RFC 9457 problem+json."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token from `callcenter tokens create --role ROLE`.",
+                },
+                "webhookSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Callcenter-Signature",
+                    "description": (
+                        "Generic-dialect webhooks only: v1=hex(HMAC-SHA256(secret, "
+                        "timestamp + '.' + body)) with X-Callcenter-Timestamp."
+                    ),
+                },
+            },
+            "schemas": components,
+        },
+        "paths": paths,
+    }

@@ -1,0 +1,62 @@
+"""Reading requests at the edge: size-limited bodies decoded into typed values, credentials."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from callcenter.domain.auth import Principal
+from callcenter.errors import InvalidInput, PayloadTooLarge
+from callcenter.web.problem import pointer_of
+from callcenter.web.state import SERVICES, SETTINGS
+
+T = TypeVar("T")
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The raw body, refusing anything over the configured limit (413)."""
+    limit = request.app[SETTINGS].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(limit)
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(limit) from None
+
+
+def decode(body: bytes, kind: Any) -> Any:
+    """Decode JSON into `kind`; raise InvalidInput with the pointer of the bad field."""
+    if not body.strip():
+        raise InvalidInput("request body is empty; a JSON document is required")
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as error:
+        reason, pointer = pointer_of(error)
+        raise InvalidInput(reason, pointer) from None
+    except msgspec.DecodeError as error:
+        raise InvalidInput(f"malformed JSON: {error}") from None
+
+
+async def decode_json(request: web.Request, kind: type[T]) -> T:
+    """The JSON body decoded into `kind`; raises InvalidInput or PayloadTooLarge."""
+    content_type = request.content_type
+    if content_type not in ("application/json", "application/problem+json") and not (
+        content_type.endswith("+json")
+    ):
+        raise InvalidInput(f"Content-Type must be application/json, not {content_type!r}")
+    decoded: T = decode(await read_body(request), kind)
+    return decoded
+
+
+async def principal(request: web.Request) -> Principal:
+    """Who sent the request, from its bearer token; raises Unauthorized."""
+    return await request.app[SERVICES].auth.authenticate(request.headers.get("Authorization"))
+
+
+def path_id(request: web.Request, name: str, *, max_length: int = 128) -> str:
+    value = request.match_info[name]
+    if not 1 <= len(value) <= max_length:
+        raise InvalidInput(f"{name} must be 1-{max_length} characters", f"/{name}")
+    return value

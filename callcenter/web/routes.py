@@ -1,0 +1,279 @@
+"""The HTTP API as one table: it registers the routes and feeds the OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from callcenter.domain.agents import Agent
+from callcenter.domain.callers import CallerProfile, CallerView
+from callcenter.domain.calls import Call
+from callcenter.services.call_events import EventResult
+from callcenter.web.handlers import agents, callers, calls, events, health
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+ADMIN = "admin"
+SUPERVISOR = "supervisor"
+GATEWAY = "gateway"
+SELF = "agent:<self>"
+OPEN = "none"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Param:
+    name: str
+    where: str  # "path" | "query"
+    description: str
+    schema: dict[str, Any]
+    required: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    operation_id: str
+    tag: str
+    summary: str
+    roles: tuple[str, ...]
+    description: str = ""
+    request: Any = None
+    responses: tuple[tuple[int, Any, str], ...] = ()
+    params: tuple[Param, ...] = ()
+
+
+def _path(name: str, description: str, pattern: str | None = None) -> Param:
+    schema: dict[str, Any] = {"type": "string", "minLength": 1}
+    if pattern:
+        schema["pattern"] = pattern
+    return Param(name=name, where="path", description=description, schema=schema)
+
+
+AGENT = _path("agent_id", "Agent id", r"^[A-Za-z0-9_.@-]{1,64}$")
+CALL = _path("call_id", "Call id (the gateway's)")
+NUMBER = _path("number", "Caller number (normalised to E.164 when it is a phone number)")
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        method="POST",
+        path="/v1/events",
+        handler=events.post_events,
+        operation_id="postEvents",
+        tag="Events",
+        summary="Deliver canonical call events (one object or an array)",
+        roles=(GATEWAY, ADMIN),
+        description=(
+            "Idempotent by event_id within the dedupe window; late or repeated events never "
+            "move a call backwards (result `stale`/`duplicate`). Authenticate with a gateway "
+            "token or, when a webhook secret is set, with X-Callcenter-Timestamp and "
+            "X-Callcenter-Signature: v1=hex(HMAC-SHA256(secret, timestamp + '.' + body)). "
+            "An array is applied in order; each event is atomic; the answer lists every "
+            "event's result and is 207 if any was rejected."
+        ),
+        request=events.EventsBody,
+        responses=(
+            (
+                200,
+                (EventResult, events.BatchResult),
+                "Applied, stale or duplicate: an EventResult "
+                "for one event, a BatchResult for an array",
+            ),
+            (207, events.BatchResult, "Some events of the batch were rejected"),
+        ),
+    ),
+    Operation(
+        method="GET",
+        path="/v1/agents",
+        handler=agents.list_agents,
+        operation_id="listAgents",
+        tag="Agents",
+        summary="List agents",
+        roles=(SUPERVISOR, ADMIN),
+        responses=((200, agents.AgentList, "All agents"),),
+    ),
+    Operation(
+        method="GET",
+        path="/v1/agents/{agent_id}",
+        handler=agents.get_agent,
+        operation_id="getAgent",
+        tag="Agents",
+        summary="Read one agent",
+        roles=(SELF, SUPERVISOR, ADMIN),
+        params=(AGENT,),
+        responses=((200, Agent, "The agent"),),
+    ),
+    Operation(
+        method="PUT",
+        path="/v1/agents/{agent_id}",
+        handler=agents.put_agent,
+        operation_id="putAgent",
+        tag="Agents",
+        summary="Create or update an agent's name and skills",
+        roles=(SUPERVISOR, ADMIN),
+        params=(AGENT,),
+        request=agents.AgentUpsert,
+        responses=((200, Agent, "Updated"), (201, Agent, "Created")),
+    ),
+    Operation(
+        method="DELETE",
+        path="/v1/agents/{agent_id}",
+        handler=agents.delete_agent,
+        operation_id="deleteAgent",
+        tag="Agents",
+        summary="Remove an agent that holds no call",
+        roles=(ADMIN,),
+        params=(AGENT,),
+        responses=((204, None, "Removed"),),
+    ),
+    Operation(
+        method="POST",
+        path="/v1/agents/{agent_id}/presence",
+        handler=agents.post_presence,
+        operation_id="setPresence",
+        tag="Agents",
+        summary="Set presence (offline, available, away, break)",
+        roles=(SELF, SUPERVISOR, ADMIN),
+        params=(AGENT,),
+        request=agents.PresenceChange,
+        responses=((200, Agent, "The agent with its new presence"),),
+    ),
+    Operation(
+        method="POST",
+        path="/v1/agents/{agent_id}/wrap-up/done",
+        handler=agents.post_wrap_up_done,
+        operation_id="finishWrapUp",
+        tag="Agents",
+        summary="End the agent's wrap-up: the agent becomes idle and its call ends",
+        roles=(SELF, SUPERVISOR, ADMIN),
+        params=(AGENT,),
+        responses=((200, Agent, "The idle agent"),),
+    ),
+    Operation(
+        method="GET",
+        path="/v1/calls",
+        handler=calls.list_calls,
+        operation_id="listCalls",
+        tag="Calls",
+        summary="List calls by state, most recently changed first",
+        roles=(SUPERVISOR, GATEWAY, ADMIN),
+        params=(
+            Param(
+                name="state",
+                where="query",
+                required=False,
+                description="active (default: every state before wrap-up) or one state",
+                schema={
+                    "enum": [
+                        "active",
+                        "created",
+                        "queued",
+                        "offered",
+                        "connected",
+                        "wrap_up",
+                        "ended",
+                    ]
+                },
+            ),
+            Param(
+                name="limit",
+                where="query",
+                required=False,
+                description="At most this many",
+                schema={
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": calls.MAX_LIMIT,
+                    "default": calls.DEFAULT_LIMIT,
+                },
+            ),
+        ),
+        responses=((200, calls.CallList, "Calls"),),
+    ),
+    Operation(
+        method="GET",
+        path="/v1/calls/{call_id}",
+        handler=calls.get_call,
+        operation_id="getCall",
+        tag="Calls",
+        summary="Read one call",
+        roles=(SUPERVISOR, GATEWAY, ADMIN, SELF),
+        description="An agent may read only a call it holds.",
+        params=(CALL,),
+        responses=((200, Call, "The call"),),
+    ),
+    Operation(
+        method="GET",
+        path="/v1/callers/{number}",
+        handler=callers.get_caller,
+        operation_id="getCaller",
+        tag="Callers",
+        summary="Read a caller's profile and history",
+        roles=(SUPERVISOR, GATEWAY, ADMIN, SELF),
+        description="An agent may read only the caller of the call it holds.",
+        params=(NUMBER,),
+        responses=((200, CallerView, "Profile, history and repeat-caller flag"),),
+    ),
+    Operation(
+        method="PUT",
+        path="/v1/callers/{number}",
+        handler=callers.put_caller,
+        operation_id="putCaller",
+        tag="Callers",
+        summary="Create or replace a caller's CRM profile (name, tier, tags, account fields)",
+        roles=(GATEWAY, ADMIN),
+        params=(NUMBER,),
+        request=CallerProfile,
+        responses=((200, CallerView, "The caller"),),
+    ),
+    Operation(
+        method="DELETE",
+        path="/v1/callers/{number}",
+        handler=callers.delete_caller,
+        operation_id="deleteCaller",
+        tag="Callers",
+        summary="Erase everything stored about a caller",
+        roles=(ADMIN,),
+        params=(NUMBER,),
+        responses=((204, None, "Erased"),),
+    ),
+    Operation(
+        method="GET",
+        path="/healthz",
+        handler=health.healthz,
+        operation_id="healthz",
+        tag="Operations",
+        summary="Liveness: the process answers",
+        roles=(OPEN,),
+        responses=((200, health.Health, "Alive"),),
+    ),
+    Operation(
+        method="GET",
+        path="/readyz",
+        handler=health.readyz,
+        operation_id="readyz",
+        tag="Operations",
+        summary="Readiness: Redis answers",
+        roles=(OPEN,),
+        responses=((200, health.Health, "Ready"),),
+    ),
+    Operation(
+        method="GET",
+        path="/metrics",
+        handler=health.metrics,
+        operation_id="metrics",
+        tag="Operations",
+        summary="Prometheus exposition (text format)",
+        roles=(OPEN,),
+        responses=((200, str, "Metrics"),),
+    ),
+)
+
+
+def add_routes(app: web.Application) -> None:
+    for op in OPERATIONS:
+        app.router.add_route(op.method, op.path, op.handler, name=op.operation_id)

@@ -1,0 +1,33 @@
+"""Typed application state: the services the handlers call, under `web.AppKey`s."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from callcenter.metrics import Metrics
+from callcenter.services.agents import AgentService
+from callcenter.services.auth import AuthService
+from callcenter.services.call_events import CallEventService
+from callcenter.services.callers import CallerService
+from callcenter.services.calls import CallQueryService
+from callcenter.services.snapshot import SnapshotService
+from callcenter.settings import Settings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Services:
+    auth: AuthService
+    events: CallEventService
+    agents: AgentService
+    callers: CallerService
+    calls: CallQueryService
+    snapshot: SnapshotService
+
+
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)
+REDIS = web.AppKey("redis", aioredis.Redis)
+SERVICES = web.AppKey("services", Services)
