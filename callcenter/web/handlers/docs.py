@@ -17,13 +17,16 @@ async def openapi_json(request: web.Request) -> web.Response:
     return json_response(request.app[DOCS])
 
 
+API_PAGE = web.AppKey("api_page", str)
+
+
 async def api_page(request: web.Request) -> web.Response:
-    page = resources.files("callcenter.web").joinpath("static", "api.html").read_text()
-    return web.Response(text=page, content_type="text/html")
+    return web.Response(text=request.app[API_PAGE], content_type="text/html")
 
 
 def add_docs(app: web.Application) -> None:
     app[DOCS] = build_openapi()
+    app[API_PAGE] = resources.files("callcenter.web").joinpath("static", "api.html").read_text()
     app.router.add_get("/v1/openapi.json", openapi_json, name="openapi")
     app.router.add_get("/v1/docs", api_page, name="docs")
     static = resources.files("callcenter.web").joinpath("static")

@@ -1,0 +1,117 @@
+"""Shared fixtures: one real redis-server per test session (flushed per test), the app on a
+test server, and tokens for every role."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient
+from blockbuster import blockbuster_ctx
+
+from callcenter.app import create_app
+from callcenter.settings import Settings
+from callcenter.storage.embedded import find_redis_server
+from callcenter.web.state import SERVICES
+
+TokenFactory = Callable[[str], Awaitable[dict[str, str]]]
+AppClient = TestClient  # type: ignore[type-arg]  # the app's request type is not generic here
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a random loopback port for the whole session."""
+    data = tmp_path_factory.mktemp("redis")
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            find_redis_server(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(data),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
+            time.sleep(0.05)
+    client.close()
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A client on the session's Redis, flushed before each test."""
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def settings(redis_url: str, tmp_path: Path) -> Settings:
+    return Settings(redis_url=redis_url, data_dir=tmp_path, token_cache_seconds=0)
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
+    settings: Settings,
+    redis_client: aioredis.Redis,
+) -> AsyncIterator[AppClient]:
+    """The whole application on a loopback test server, against the real Redis.
+
+    Once it is up, any blocking call our code makes on the event loop fails the test."""
+    started = await aiohttp_client(create_app(settings))
+    with blockbuster_ctx(scanned_modules=["callcenter"]):
+        yield started
+
+
+@pytest.fixture
+def token_for(client: AppClient) -> TokenFactory:
+    """`await token_for("agent:a1")` → Authorization headers for a fresh token of that role."""
+
+    async def issue(role: str) -> dict[str, str]:
+        token, _ = await client.app[SERVICES].auth.create_token(role, "test")
+        return {"Authorization": f"Bearer {token}"}
+
+    return issue
+
+
+@pytest.fixture
+async def admin(token_for: TokenFactory) -> dict[str, str]:
+    return await token_for("admin")
+
+
+@pytest.fixture
+async def gateway(token_for: TokenFactory) -> dict[str, str]:
+    return await token_for("gateway")
