@@ -1,0 +1,119 @@
+"""The `callcenter` command as a user runs it: real processes, real Redis."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-m", "callcenter"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
+    env.update(extra)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(port: int, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited early: {process.stderr.read() if process.stderr else ''}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("server did not become ready")
+
+
+def test_bad_setting_is_one_clear_line() -> None:
+    done = subprocess.run(
+        [*CLI, "serve"], env=_env(CALLCENTER_PORT="eighty"), capture_output=True, text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "CALLCENTER_PORT" in lines[0] and "eighty" in lines[0]
+
+
+def test_unreachable_redis_is_one_clear_line() -> None:
+    port = _free_port()
+    done = subprocess.run(
+        [*CLI, "serve", "--redis-url", f"redis://127.0.0.1:{port}/0", "--port", "0"],
+        env=_env(), capture_output=True, text=True, timeout=30,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"cannot reach Redis at redis://127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_tokens_create_list_revoke(redis_url: str) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CLI, "tokens", "--redis-url", redis_url, *args], env=_env(),
+            capture_output=True, text=True, timeout=30,
+        )
+
+    created = run("create", "--role", "agent:a7", "--label", "desk 7")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert token.startswith("cc_")
+    token_id = token[3:].split(".")[0]
+    listed = run("list")
+    assert token_id in listed.stdout and "agent:a7" in listed.stdout
+    assert token.split(".")[1] not in listed.stdout  # the secret is never shown again
+    assert run("revoke", token_id).returncode == 0
+    assert token_id not in run("list").stdout
+    assert run("revoke", token_id).returncode == 1
+    bad = run("create", "--role", "janitor")
+    assert bad.returncode == 2 and "unknown role" in bad.stderr
+
+
+@pytest.mark.slow
+def test_serve_with_embedded_redis_stops_gracefully(tmp_path: Path) -> None:
+    port = _free_port()
+    with subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), "--data-dir", str(tmp_path), "--dev"],
+        env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as process:
+        _check_serving(process, tmp_path, port)
+        url_file = tmp_path / "redis" / "server.url"
+        redis_port = int(url_file.read_text().rsplit(":", 1)[1].split("/")[0])
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    assert not url_file.exists()
+    with socket.socket() as sock:  # the embedded redis-server is gone too
+        assert sock.connect_ex(("127.0.0.1", redis_port)) != 0
+    assert any((tmp_path / "redis").glob("appendonly*")), "AOF persistence was not on"
+
+
+def _check_serving(process: subprocess.Popen[str], tmp_path: Path, port: int) -> None:
+    try:
+        _wait_ready(port, process)
+        assert process.stdout is not None
+        token = process.stdout.readline().rsplit(" ", 1)[-1].strip()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/agents", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert answer.status == 200
+    except BaseException:
+        process.kill()
+        raise
