@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 import redis.asyncio as aioredis
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from blockbuster import blockbuster_ctx
 
@@ -21,7 +22,7 @@ from callcenter.storage.embedded import find_redis_server
 from callcenter.web.state import SERVICES
 
 TokenFactory = Callable[[str], Awaitable[dict[str, str]]]
-AppClient = TestClient  # type: ignore[type-arg]  # the app's request type is not generic here
+AppClient = TestClient[web.Request, web.Application]
 
 
 def _free_port() -> int:

@@ -79,13 +79,12 @@ class AgentService:
             agent = await self.get(agent_id)
             call = await self._calls.get(agent.call_id) if agent.call_id else None
             idle, ended = complete_wrap_up(call, agent, self._clock.now())
-            result, _ = (
-                await self._calls.commit(
+            if call is None:
+                result = await self._agents.save(agent, idle)
+            else:
+                result, _ = await self._calls.commit(
                     call, ended or call, ((agent, idle),), event_id=None, now=self._clock.now()
                 )
-                if call is not None
-                else (await self._agents.save(agent, idle), None)
-            )
             if result is not CommitResult.COMMITTED:
                 raise Retry
             return msgspec.structs.replace(idle, version=agent.version + 1)

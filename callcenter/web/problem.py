@@ -11,8 +11,8 @@ from aiohttp import web
 PROBLEM_TYPE_BASE = "https://callcenter.invalid/problems/"
 CONTENT_TYPE = "application/problem+json"
 
-_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
-_MISSING = re.compile(r"missing required field `(?P<field>[^`]+)`")
+_PATH = re.compile(r" - at (?:`key` in )?`\$(?P<path>[^`]*)`$")
+_FIELD = re.compile(r"(?:missing required|contains unknown) field `(?P<field>[^`]+)`")
 _SEGMENT = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 
 
@@ -63,17 +63,23 @@ def _escape(segment: str) -> str:
 
 def pointer_of(error: msgspec.ValidationError | msgspec.DecodeError) -> tuple[str, str]:
     """(reason, JSON pointer) from a msgspec error message such as
-    "Expected `int` >= 1 - at `$[0].a`" → ("Expected `int` >= 1", "/0/a")."""
+    "Expected `int` >= 1 - at `$[0].a`" → ("Expected `int` >= 1", "/0/a").
+
+    A bad map key or value points at the map ("$.skills[...]" → "/skills"); a missing or
+    unknown field points at the field itself."""
     message = str(error)
     match = _PATH.search(message)
     reason = message[: match.start()] if match else message
     pointer = ""
     if match:
-        for name, index in _SEGMENT.findall(match.group("path")):
+        path = match.group("path").split("[...]", 1)[0]
+        for name, index in _SEGMENT.findall(path):
             pointer += "/" + (_escape(name) if name else index)
-    missing = _MISSING.search(reason)
-    if missing:
-        pointer += "/" + _escape(missing.group("field"))
+        if "`key` in" in match.group(0):
+            reason = f"{reason} (a key)"
+    field = _FIELD.search(reason)
+    if field:
+        pointer += "/" + _escape(field.group("field"))
     return reason, pointer
 
 

@@ -39,13 +39,16 @@ def decode(body: bytes, kind: Any) -> Any:
         raise InvalidInput(f"malformed JSON: {error}") from None
 
 
+def require_json(request: web.Request) -> None:
+    """Raise InvalidInput unless the request says its body is JSON."""
+    content_type = request.content_type
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise InvalidInput(f"Content-Type must be application/json, not {content_type!r}")
+
+
 async def decode_json(request: web.Request, kind: type[T]) -> T:
     """The JSON body decoded into `kind`; raises InvalidInput or PayloadTooLarge."""
-    content_type = request.content_type
-    if content_type not in ("application/json", "application/problem+json") and not (
-        content_type.endswith("+json")
-    ):
-        raise InvalidInput(f"Content-Type must be application/json, not {content_type!r}")
+    require_json(request)
     decoded: T = decode(await read_body(request), kind)
     return decoded
 

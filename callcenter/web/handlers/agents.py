@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import msgspec
@@ -15,6 +16,7 @@ from callcenter.web.requests import decode_json, path_id, principal
 from callcenter.web.state import SERVICES
 
 AGENT_ID_MAX = 64
+AGENT_ID = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 
 
 class AgentUpsert(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -34,7 +36,7 @@ class AgentList(msgspec.Struct, frozen=True, kw_only=True):
 
 def _agent_id(request: web.Request) -> str:
     agent_id = path_id(request, "agent_id", max_length=AGENT_ID_MAX)
-    if not all(c.isalnum() or c in "_.@-" for c in agent_id):
+    if not AGENT_ID.fullmatch(agent_id):
         raise InvalidInput("agent id may hold letters, digits, '_', '.', '@' and '-'", "/agent_id")
     return agent_id
 

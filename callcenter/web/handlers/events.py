@@ -14,7 +14,7 @@ from callcenter.gateways.generic import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from callcenter.services.call_events import EventResult
 from callcenter.web.middlewares import problem_of
 from callcenter.web.problem import Problem, json_response
-from callcenter.web.requests import decode, principal, read_body
+from callcenter.web.requests import decode, principal, read_body, require_json
 from callcenter.web.state import SERVICES, SETTINGS
 
 EventsBody = AnyCallEvent | list[AnyCallEvent]
@@ -48,6 +48,7 @@ async def _caller(request: web.Request, body: bytes) -> Principal:
 async def post_events(request: web.Request) -> web.Response:
     body = await read_body(request)
     require(await _caller(request, body), RoleKind.GATEWAY)
+    require_json(request)
     decoded: AnyCallEvent | list[AnyCallEvent] = decode(body, EventsBody)
     service = request.app[SERVICES].events
     if not isinstance(decoded, list):
