@@ -1,24 +1,36 @@
 """`create_app(settings)`: the one place the application is assembled.
 
 Resources live in `cleanup_ctx`, entered in order and left in reverse: Redis (embedded or
-external), then the services that use it."""
+external), then the services that use it, then the background loops."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from datetime import timedelta
+from pathlib import Path
 
 from aiohttp import web
 
+from callcenter.domain.routing_rules import RoutingRules, default_rules
+from callcenter.errors import RulesInvalid
 from callcenter.metrics import Metrics
+from callcenter.rules.loader import load_rules
 from callcenter.services.agents import AgentService
 from callcenter.services.auth import AuthService
 from callcenter.services.call_events import CallEventService
 from callcenter.services.callers import CallerService
 from callcenter.services.calls import CallQueryService
 from callcenter.services.clock import Clock, SystemClock
+from callcenter.services.dispatch import Dispatcher
+from callcenter.services.notify import NoNotifier, RouteNotifier
+from callcenter.services.routing import RoutingService
+from callcenter.services.rules_source import RulesSource
 from callcenter.services.snapshot import SnapshotService
+from callcenter.services.timer_loop import TimerLoop
 from callcenter.settings import Settings
 from callcenter.storage.agents import AgentRepository
 from callcenter.storage.callers import CallerRepository
@@ -27,20 +39,45 @@ from callcenter.storage.connection import redis_client
 from callcenter.storage.documents import DocumentStore
 from callcenter.storage.embedded import embedded_redis
 from callcenter.storage.replay import ReplayGuard
+from callcenter.storage.timers import TimerRepository
 from callcenter.storage.tokens import TokenRepository
 from callcenter.web.handlers.docs import add_docs
 from callcenter.web.middlewares import problem_middleware
 from callcenter.web.routes import add_routes
-from callcenter.web.state import METRICS, REDIS, SERVICES, SETTINGS, Services
+from callcenter.web.state import DISPATCHER, METRICS, REDIS, SERVICES, SETTINGS, Services
 
 logger = logging.getLogger(__name__)
 
 DEV_TOKEN_LABEL = "dev mode"
+DEFAULT_RULES_DIR = Path("routing_rules")
+
+
+def rules_loader(settings: Settings) -> RulesSource:
+    """The rules of `settings.rules_dir` (./routing_rules when unset and present, else a
+    single default queue). Raises RulesInvalid for bad files."""
+    location = settings.rules_dir
+    if location is None and DEFAULT_RULES_DIR.is_dir():
+        location = DEFAULT_RULES_DIR
+    if location is None:
+        builtin = default_rules(settings.default_queue)
+        return RulesSource(lambda: builtin)
+    chosen: Path = location
+
+    def load() -> RoutingRules:
+        return load_rules(chosen)
+
+    return RulesSource(load)
 
 
 def build_services(
-    store: DocumentStore, settings: Settings, metrics: Metrics, clock: Clock
-) -> Services:
+    store: DocumentStore,
+    settings: Settings,
+    metrics: Metrics,
+    clock: Clock,
+    *,
+    rules: RulesSource,
+    notify: RouteNotifier,
+) -> tuple[Services, Dispatcher, TimerLoop]:
     """Wire repositories and services around one document store."""
     calls = CallRepository(
         store,
@@ -52,6 +89,10 @@ def build_services(
         CallerRepository(store, retention=timedelta(days=settings.history_retention_days)),
         clock=clock,
     )
+    dispatcher = Dispatcher(calls, agents, rules, clock=clock, metrics=metrics, notify=notify)
+    routing = RoutingService(
+        calls, agents, callers, rules, dispatcher, clock=clock, metrics=metrics, notify=notify
+    )
     auth = AuthService(
         TokenRepository(store),
         ReplayGuard(store.client, ttl_seconds=2 * settings.signature_tolerance_seconds),
@@ -61,29 +102,44 @@ def build_services(
         tolerance_seconds=settings.signature_tolerance_seconds,
         cache_seconds=settings.token_cache_seconds,
     )
-    return Services(
+    agent_service = AgentService(agents, calls, clock=clock, on_ready=dispatcher.request)
+    services = Services(
         auth=auth,
         events=CallEventService(
-            calls, callers, clock=clock, metrics=metrics, default_queue=settings.default_queue
+            calls,
+            callers,
+            clock=clock,
+            metrics=metrics,
+            default_queue=settings.default_queue,
+            routing=routing,
         ),
-        agents=AgentService(agents, calls, clock=clock),
+        agents=agent_service,
         callers=callers,
         calls=CallQueryService(calls),
         snapshot=SnapshotService(calls, agents),
+        routing=routing,
     )
+    timer_loop = TimerLoop(
+        TimerRepository(store.client), routing, agent_service, clock=clock, metrics=metrics
+    )
+    return services, dispatcher, timer_loop
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
-    """The application for `settings`; nothing starts until the runner enters cleanup_ctx."""
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, notify: RouteNotifier | None = None
+) -> web.Application:
+    """The application for `settings`; nothing starts until the runner enters cleanup_ctx.
+
+    Raises RulesInvalid if the routing rules do not load."""
     app = web.Application(middlewares=[problem_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     clock = clock or SystemClock()
+    rules = rules_loader(settings)
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
         if settings.redis_url:
-            url = settings.redis_url
-            async with redis_client(url) as client:
+            async with redis_client(settings.redis_url) as client:
                 app[REDIS] = client
                 yield
             return
@@ -92,17 +148,58 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
             yield
 
     async def services(app: web.Application) -> AsyncIterator[None]:
-        store = DocumentStore(app[REDIS])
-        app[SERVICES] = build_services(store, settings, app[METRICS], clock)
+        built, dispatcher, timer_loop = build_services(
+            DocumentStore(app[REDIS]),
+            settings,
+            app[METRICS],
+            clock,
+            rules=rules,
+            notify=notify or NoNotifier(),
+        )
+        app[SERVICES] = built
+        app[DISPATCHER] = dispatcher
         if settings.dev:
-            token, _ = await app[SERVICES].auth.create_token(
+            token, _ = await built.auth.create_token(
                 "admin", DEV_TOKEN_LABEL, ttl=timedelta(days=1)
             )
             # Printed, not logged: logs may be shipped elsewhere; this is for the terminal.
             print(f"dev mode: admin token (valid 24 h): {token}", flush=True)
+        timers = asyncio.create_task(timer_loop.run(), name="timers")
+        dispatcher.request()  # calls may have waited while no instance ran
         yield
+        timers.cancel()
+        with suppress(asyncio.CancelledError):
+            await timers
+        await dispatcher.stop()
 
-    app.cleanup_ctx.extend([storage, services])
+    async def reload_on_sighup(app: web.Application) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        reloads: set[asyncio.Task[None]] = set()
+
+        def reload() -> None:
+            task = loop.create_task(_reload(app), name="rules-reload")
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        try:
+            loop.add_signal_handler(signal.SIGHUP, reload)
+        except (NotImplementedError, RuntimeError, ValueError):
+            logger.info("SIGHUP reload unavailable here; use POST /v1/admin/rules/reload")
+            yield
+            return
+        yield
+        loop.remove_signal_handler(signal.SIGHUP)
+        await asyncio.gather(*reloads, return_exceptions=True)
+
+    app.cleanup_ctx.extend([storage, services, reload_on_sighup])
     add_routes(app)
     add_docs(app)
     return app
+
+
+async def _reload(app: web.Application) -> None:
+    try:
+        version = await app[SERVICES].routing.reload_rules()
+        logger.info("routing rules version %s in force", version)
+    except RulesInvalid as error:
+        logger.error("routing rules NOT reloaded, the old ones stay:\n%s", error)

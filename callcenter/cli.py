@@ -9,13 +9,15 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from aiohttp import web
 
 from callcenter.app import create_app
 from callcenter.domain.auth import parse_role
-from callcenter.errors import CallcenterError
+from callcenter.errors import CallcenterError, RulesInvalid
 from callcenter.logs import configure_logging
+from callcenter.rules.loader import load_rules
 from callcenter.settings import Settings, load_settings
 from callcenter.storage.connection import redis_client
 from callcenter.storage.documents import DocumentStore
@@ -27,7 +29,7 @@ _SERVE_FLAGS = (
     ("port", "port to listen on (default 8080)"),
     ("redis-url", "Redis URL; omit to run an embedded redis-server"),
     ("data-dir", "where the embedded Redis keeps its data"),
-    ("rules-dir", "directory of routing rule files"),
+    ("rules-dir", "routing rule file or directory (default ./routing_rules)"),
     ("log-level", "DEBUG, INFO, WARNING, ERROR"),
     ("max-body-bytes", "largest accepted request body"),
     ("webhook-secret", "HMAC secret for signed generic webhooks"),
@@ -46,6 +48,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-json", action="store_const", const="true", help="JSON log lines")
     serve.add_argument(
         "--dev", action="store_const", const="true", help="print a ready-made admin token"
+    )
+
+    rules = commands.add_parser("rules", help="routing rule files")
+    rule_actions = rules.add_subparsers(dest="action", required=True)
+    check = rule_actions.add_parser("check", help="validate rule files (file:line errors)")
+    check.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        default=[Path("routing_rules")],
+        help="rule files or directories (default: routing_rules)",
     )
 
     tokens = commands.add_parser("tokens", help="issue, list and revoke API tokens")
@@ -118,12 +131,31 @@ async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _check_rules(paths: list[Path]) -> int:
+    failed = 0
+    for path in paths:
+        try:
+            rules = load_rules(path)
+        except RulesInvalid as error:
+            failed += 1
+            for problem in error.problems:
+                print(problem, file=sys.stderr)
+            continue
+        print(
+            f"{path}: ok, {len(rules.queues)} queues, {len(rules.rules)} rules "
+            f"(version {rules.version})"
+        )
+    return 1 if failed else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
             names = [flag.replace("-", "_") for flag, _ in _SERVE_FLAGS] + ["log_json", "dev"]
             return _serve(load_settings(overrides=_overrides(args, names)))
+        if args.command == "rules":
+            return _check_rules(args.paths)
         settings = load_settings(overrides=_overrides(args, ["redis_url", "data_dir"]))
         return asyncio.run(_tokens(args, settings))
     except CallcenterError as error:

@@ -127,3 +127,14 @@ class StorageUnavailable(CallcenterError):
 
     def __str__(self) -> str:
         return f"storage unavailable: {self.reason}"
+
+
+class RulesInvalid(CallcenterError):
+    """Routing rule files with problems, each "file:line: message"."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems)

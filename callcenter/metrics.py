@@ -48,6 +48,27 @@ class Metrics:
             namespace=NAMESPACE,
             registry=self.registry,
         )
+        self.routing_decisions_total = Counter(
+            "routing_decisions",
+            "Routing decisions, by queue and result (offered, lost_race).",
+            ["queue", "result"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.reservations_total = Counter(
+            "reservations",
+            "Offers answered, by result (accepted, rejected, timeout).",
+            ["result"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.routing_decision_seconds = Histogram(
+            "routing_decision_seconds",
+            "Time per routing decision: ranking plus the claim.",
+            namespace=NAMESPACE,
+            registry=self.registry,
+            buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
+        )
         self.event_apply_seconds = Histogram(
             "event_apply_seconds",
             "Time to apply one canonical event, storage included.",

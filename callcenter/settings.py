@@ -52,7 +52,7 @@ class Settings:
     port: int = 8080
     redis_url: str | None = None  # None: start an embedded redis-server
     data_dir: Path = field(default_factory=_default_data_dir)
-    rules_dir: Path = Path("routing_rules")
+    rules_dir: Path | None = None  # None: ./routing_rules if present, else one default queue
     log_level: str = "INFO"
     log_json: bool = False
     dev: bool = False  # print a ready-made admin token at start

@@ -21,6 +21,8 @@ from callcenter.settings import Settings
 from callcenter.storage.embedded import find_redis_server
 from callcenter.web.state import SERVICES
 
+FIXTURES = Path(__file__).parent / "fixtures"
+BASIC_RULES = FIXTURES / "rules" / "basic"
 TokenFactory = Callable[[str], Awaitable[dict[str, str]]]
 AppClient = TestClient[web.Request, web.Application]
 
@@ -80,7 +82,9 @@ async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 @pytest.fixture
 def settings(redis_url: str, tmp_path: Path) -> Settings:
-    return Settings(redis_url=redis_url, data_dir=tmp_path, token_cache_seconds=0)
+    return Settings(
+        redis_url=redis_url, data_dir=tmp_path, token_cache_seconds=0, rules_dir=BASIC_RULES
+    )
 
 
 @pytest.fixture

@@ -52,6 +52,8 @@ class Agent(msgspec.Struct, frozen=True, kw_only=True):
     calls_today: int = 0
     talk_seconds_today: float = 0.0
     missed_offers: int = 0
+    last_offered_at: datetime | None = None
+    blocked_until: datetime | None = None
     version: int = 0
 
     @property
@@ -80,13 +82,21 @@ def update_profile(agent: Agent, name: str, skills: dict[str, int]) -> Agent:
 def set_presence(agent: Agent, presence: Presence, now: datetime) -> Agent:
     """Presence is the agent's own choice and any value may follow any other.
 
-    Going available resets the missed-offer count (the agent is back on purpose)."""
+    Going available resets the missed-offer count and back-off."""
     if presence is agent.presence:
         return agent
-    missed = 0 if presence is Presence.AVAILABLE else agent.missed_offers
-    return msgspec.structs.replace(
-        agent, presence=presence, presence_since=now, missed_offers=missed
-    )
+    if presence is Presence.AVAILABLE:
+        # back on purpose: forget missed offers; an idle agent's idle time starts now
+        idle_since = now if agent.activity is Activity.IDLE else agent.idle_since
+        return msgspec.structs.replace(
+            agent,
+            presence=presence,
+            presence_since=now,
+            missed_offers=0,
+            blocked_until=None,
+            idle_since=idle_since,
+        )
+    return msgspec.structs.replace(agent, presence=presence, presence_since=now)
 
 
 def _roll_day(agent: Agent, now: datetime) -> Agent:

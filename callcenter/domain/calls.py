@@ -56,6 +56,15 @@ class Survey(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     ces: Annotated[int, msgspec.Meta(ge=1, le=7)] | None = None
 
 
+class Reservation(msgspec.Struct, frozen=True, kw_only=True):
+    """The call is offered to one agent until `expires_at`."""
+
+    id: str
+    agent_id: str
+    offered_at: datetime
+    expires_at: datetime
+
+
 class Call(msgspec.Struct, frozen=True, kw_only=True):
     """One call as the service knows it. `version` increases with every stored change."""
 
@@ -79,6 +88,12 @@ class Call(msgspec.Struct, frozen=True, kw_only=True):
     outcome: Outcome | None = None
     end_reason: str | None = None
     survey: Survey | None = None
+    queue_hint: str | None = None  # the queue the gateway asked for, if any
+    rule: str | None = None
+    prefer_agent: str | None = None
+    declined_by: tuple[str, ...] = ()
+    reservation: Reservation | None = None
+    overflowed_from: str | None = None
     version: int = 0
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 
 from callcenter.domain import agents as agent_rules
-from callcenter.domain.agents import Agent, Presence
+from callcenter.domain.agents import Activity, Agent, Presence
 from callcenter.domain.call_lifecycle import complete_wrap_up
-from callcenter.errors import Conflict, NotFound
+from callcenter.errors import Conflict, IllegalTransition, NotFound
 from callcenter.services.clock import Clock
 from callcenter.services.optimistic import Retry, with_retries
 from callcenter.storage.agents import AgentRepository
@@ -16,10 +18,19 @@ from callcenter.storage.documents import CommitResult
 
 
 class AgentService:
-    def __init__(self, agents: AgentRepository, calls: CallRepository, *, clock: Clock) -> None:
+    def __init__(
+        self,
+        agents: AgentRepository,
+        calls: CallRepository,
+        *,
+        clock: Clock,
+        on_ready: Callable[[], None],
+    ) -> None:
+        """`on_ready` is called when an agent becomes ready for offers (dispatch)."""
         self._agents = agents
         self._calls = calls
         self._clock = clock
+        self._on_ready = on_ready
 
     async def get(self, agent_id: str) -> Agent:
         agent = await self._agents.get(agent_id)
@@ -58,7 +69,10 @@ class AgentService:
                 raise Retry
             return msgspec.structs.replace(new, version=old.version + 1)
 
-        return await with_retries("agent", agent_id, attempt)
+        agent = await with_retries("agent", agent_id, attempt)
+        if agent.eligible:
+            self._on_ready()
+        return agent
 
     async def delete(self, agent_id: str) -> None:
         """Remove an agent that holds no call."""
@@ -89,4 +103,17 @@ class AgentService:
                 raise Retry
             return msgspec.structs.replace(idle, version=agent.version + 1)
 
-        return await with_retries("agent", agent_id, attempt)
+        agent = await with_retries("agent", agent_id, attempt)
+        if agent.eligible:
+            self._on_ready()
+        return agent
+
+    async def wrap_up_expired(self, agent_id: str, call_id: str) -> None:
+        """The queue's wrap-up time is over: finish it unless the agent already did."""
+        agent = await self._agents.get(agent_id)
+        if agent is None or agent.activity is not Activity.WRAP_UP or agent.call_id != call_id:
+            return
+        try:
+            await self.finish_wrap_up(agent_id)
+        except IllegalTransition:
+            return  # finished by the agent meanwhile

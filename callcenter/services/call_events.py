@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 
 import msgspec
 
+from callcenter.domain.agents import Agent
 from callcenter.domain.call_lifecycle import (
     CallChange,
     Disposition,
@@ -15,10 +17,12 @@ from callcenter.domain.call_lifecycle import (
 )
 from callcenter.domain.calls import Call, CallState
 from callcenter.domain.events import CallEvent, event_type
+from callcenter.domain.timers import Timer, wrap_up_timer
 from callcenter.metrics import Metrics
 from callcenter.services.callers import CallerService
 from callcenter.services.clock import Clock
 from callcenter.services.optimistic import Retry, with_retries
+from callcenter.services.routing import RoutingService, went_to_wrap_up
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.documents import CommitResult
 
@@ -44,7 +48,9 @@ class CallEventService:
         clock: Clock,
         metrics: Metrics,
         default_queue: str,
+        routing: RoutingService,
     ) -> None:
+        self._routing = routing
         self._calls = calls
         self._callers = callers
         self._clock = clock
@@ -70,12 +76,12 @@ class CallEventService:
             call = await self._calls.get(event.call_id)
             involved = [a for a in {event.agent_id, call.agent_id if call else None} if a]
             agents = await self._calls.get_agents(involved) if involved else {}
-            change = apply_call_event(
-                call, agents, event, self._clock.now(), default_queue=self._default_queue
-            )
+            now = self._clock.now()
+            change = apply_call_event(call, agents, event, now, default_queue=self._default_queue)
             pairs = tuple((agents[new.id], new) for new in change.agents)
+            change, timers = await self._routing_for(call, change, pairs, now)
             result, _ = await self._calls.commit(
-                call, change.call, pairs, event_id=event.event_id, now=self._clock.now()
+                call, change.call, pairs, event_id=event.event_id, now=now, timers=timers
             )
             if result is CommitResult.CONFLICT:
                 raise Retry
@@ -96,6 +102,25 @@ class CallEventService:
             state=change.call.state if change else None,
         )
 
+    async def _routing_for(
+        self,
+        old: Call | None,
+        change: CallChange,
+        pairs: tuple[tuple[Agent, Agent], ...],
+        now: datetime,
+    ) -> tuple[CallChange, list[Timer]]:
+        """A call entering the queue gets its rule and timers; an agent entering wrap-up
+        gets its wrap-up timer."""
+        timers: list[Timer] = []
+        call = change.call
+        if call.state is CallState.QUEUED and (old is None or old.state is not CallState.QUEUED):
+            call, timers = await self._routing.route_call(call)
+            change = msgspec.structs.replace(change, call=call)
+        for before, after in pairs:
+            if went_to_wrap_up(before, after):
+                timers.append(wrap_up_timer(after.id, call, self._routing.rules.current, now))
+        return change, timers
+
     async def _redeliver(self, event: CallEvent) -> CallChange | None:
         """A duplicate delivery: repeat the idempotent follow-ups, in case the first
         delivery stopped between the call commit and the caller history write."""
@@ -108,6 +133,8 @@ class CallEventService:
 
     async def _after_commit(self, change: CallChange) -> None:
         call = change.call
+        if call.state is CallState.QUEUED or any(a.eligible for a in change.agents):
+            self._routing.request_dispatch()
         if change.finished is not None:
             self._metrics.calls_total.labels(call.queue, str(change.finished.outcome)).inc()
             if call.caller_key:

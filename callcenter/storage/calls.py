@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -9,14 +10,24 @@ import msgspec
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.calls import ACTIVE_STATES, Call, CallState
+from callcenter.domain.routing import Decision, Ticket
+from callcenter.domain.routing_context import ticket_of
+from callcenter.domain.timers import Timer
 from callcenter.storage import keys
+from callcenter.storage.agents import put_agent
 from callcenter.storage.documents import CommitPlan, CommitResult, DocumentStore, text
+from callcenter.storage.timers import schedule
 
 # A call that stays active this long without any event is presumed lost by its gateway.
 ACTIVE_CALL_TTL = timedelta(days=1)
 
 
-def _bumped(doc: Call | Agent) -> Call | Agent:
+RESERVATION_GRACE_SECONDS = 60
+_ENCODER = msgspec.json.Encoder()
+_TICKETS = msgspec.json.Decoder(Ticket)
+
+
+def _bumped(doc: Call) -> Call:
     return msgspec.structs.replace(doc, version=doc.version + 1)
 
 
@@ -30,6 +41,9 @@ class CallRepository:
 
     async def get(self, call_id: str) -> Call | None:
         return await self._store.load(keys.call(call_id), Call)
+
+    async def get_many(self, call_ids: list[str]) -> list[Call | None]:
+        return await self._store.load_many([keys.call(i) for i in call_ids], Call)
 
     async def get_agents(self, agent_ids: list[str]) -> dict[str, Agent]:
         found = await self._store.load_many([keys.agent(a) for a in agent_ids], Agent)
@@ -65,9 +79,12 @@ class CallRepository:
         *,
         event_id: str | None,
         now: datetime,
+        timers: Sequence[Timer] = (),
+        decision: Decision | None = None,
     ) -> tuple[CommitResult, str | None]:
-        """Store `new` (read as `old`) and the agent changes (old, new) atomically,
-        guarded by the event's dedupe marker."""
+        """Store `new` (read as `old`) and the agent changes (old, new) atomically, with the
+        indexes they imply, the timers to start and the routing decision to keep; guarded
+        by the event's dedupe marker when `event_id` is given."""
         plan = CommitPlan()
         if event_id is not None:
             plan.guard(keys.event_seen(event_id), int(self._dedupe_window.total_seconds()))
@@ -75,7 +92,13 @@ class CallRepository:
             self._put_call(plan, old, new, now)
         for before, after in agents:
             if after != before:
-                plan.put(keys.agent(after.id), before.version, _bumped(after))
+                put_agent(plan, before, after)
+        for timer in timers:
+            schedule(plan, timer)
+        if decision is not None:
+            plan.set(
+                keys.decision(decision.call_id), decision, int(self._retention.total_seconds())
+            )
         return await self._store.commit(plan)
 
     def _put_call(self, plan: CommitPlan, old: Call | None, new: Call, now: datetime) -> None:
@@ -86,6 +109,29 @@ class CallRepository:
         if old is not None and old.state is not new.state:
             plan.zrem(keys.calls_in_state(old.state), old.id)
         plan.zadd(keys.calls_in_state(new.state), now.timestamp(), new.id)
+        if new.state is CallState.QUEUED:
+            ticket = ticket_of(new)
+            if old is None or old.state is not CallState.QUEUED or ticket_of(old) != ticket:
+                plan.hset(keys.WAITING, new.id, _ENCODER.encode(ticket))
+        elif old is not None and old.state is CallState.QUEUED:
+            plan.hdel(keys.WAITING, new.id)
+        reservation = new.reservation
+        if reservation is not None and (old is None or old.reservation != reservation):
+            ttl_seconds = (reservation.expires_at - now).total_seconds() + RESERVATION_GRACE_SECONDS
+            plan.set(keys.reservation(reservation.id), new.id, int(ttl_seconds))
         if ended:
             oldest_kept = (now - self._retention).timestamp()
             plan.ztrim(keys.calls_in_state(CallState.ENDED), oldest_kept)
+
+    async def waiting(self) -> list[Ticket]:
+        """Tickets of every queued call."""
+        raw = await self._store.client.hvals(keys.WAITING)
+        return [_TICKETS.decode(item) for item in raw]
+
+    async def call_of_reservation(self, reservation_id: str) -> str | None:
+        found = await self._store.client.get(keys.reservation(reservation_id))
+        return text(found) if found is not None else None
+
+    async def decision(self, call_id: str) -> Decision | None:
+        raw = await self._store.client.get(keys.decision(call_id))
+        return None if raw is None else msgspec.json.decode(raw, type=Decision)

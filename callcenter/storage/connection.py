@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from callcenter import __version__
 from callcenter.errors import StorageUnavailable
 
 
@@ -15,7 +17,11 @@ from callcenter.errors import StorageUnavailable
 async def redis_client(url: str, *, max_connections: int = 64) -> AsyncIterator[aioredis.Redis]:
     """A client on a bounded pool, checked with PING before it is handed out."""
     client = aioredis.Redis.from_url(
-        url, max_connections=max_connections, socket_connect_timeout=5, health_check_interval=30
+        url,
+        max_connections=max_connections,
+        socket_connect_timeout=5,
+        health_check_interval=30,
+        **_driver_info(),
     )
     try:
         try:
@@ -25,6 +31,17 @@ async def redis_client(url: str, *, max_connections: int = 64) -> AsyncIterator[
         yield client
     finally:
         await client.aclose()
+
+
+def _driver_info() -> dict[str, Any]:
+    """Client identification resolved once: without it redis-py reads its package metadata
+    (file I/O) every time the pool opens a connection, on the event loop."""
+    try:
+        from redis.driver_info import DriverInfo
+    except ImportError:  # older redis-py: no per-connection lookup to avoid
+        return {}
+    info = DriverInfo().add_upstream_driver("callcenter", __version__)
+    return {"driver_info": info}
 
 
 async def is_reachable(client: aioredis.Redis) -> bool:

@@ -78,6 +78,18 @@ class CommitPlan:
     def ztrim(self, key: str, max_score: float) -> None:
         self._plan.setdefault("ztrim", []).append([self._k(key), max_score])
 
+    def hset(self, key: str, field: str, value: bytes | str) -> None:
+        text_value = value.decode() if isinstance(value, bytes) else value
+        self._plan.setdefault("hset", []).append([self._k(key), field, text_value])
+
+    def hdel(self, key: str, field: str) -> None:
+        self._plan.setdefault("hdel", []).append([self._k(key), field])
+
+    def set(self, key: str, value: Any, ttl_seconds: int) -> None:
+        """A plain string key (JSON-encoded unless already str) that expires."""
+        body = value if isinstance(value, str) else _ENCODER.encode(value).decode()
+        self._plan.setdefault("set", []).append([self._k(key), body, max(1, ttl_seconds)])
+
     @property
     def keys(self) -> list[str]:
         return list(self._keys)

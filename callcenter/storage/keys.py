@@ -11,6 +11,13 @@ Owners and lifetimes:
 - `{cc}:agent:<id>`           versioned agent document; owned by the agents API (DELETE)
 - `{cc}:agents`               set of agent ids; owned by the agents API
 - `{cc}:seen:<event_id>`      event dedupe marker; TTL = dedupe window
+- `{cc}:waiting`              hash call id → routing ticket of every queued call; owned by
+                              the call commits (set on entering `queued`, removed on leaving)
+- `{cc}:ready`                set of agent ids available and idle; owned by the agent commits
+- `{cc}:timers`               sorted set of due timers (member "kind:ids", score = due time);
+                              owned by the timer loop, which removes each after handling it
+- `{cc}:reservation:<id>`     reservation id → call id; TTL = reservation + grace
+- `{cc}:decision:<call_id>`   the last routing decision with its explanation; TTL = retention
 - `cc:caller:{<key>}:profile` CRM profile document; owned by the callers API (DELETE)
 - `cc:caller:{<key>}:history` call history document; TTL = history retention
 - `cc:token:<id>`             hashed API token; owned by `tokens` (revoke), optional TTL
@@ -24,6 +31,9 @@ PREFIX = "cc"
 ROUTING = "{cc}"
 AGENTS = f"{ROUTING}:agents"
 TOKENS = f"{PREFIX}:tokens"
+WAITING = f"{ROUTING}:waiting"
+READY = f"{ROUTING}:ready"
+TIMERS = f"{ROUTING}:timers"
 
 
 def call(call_id: str) -> str:
@@ -40,6 +50,14 @@ def agent(agent_id: str) -> str:
 
 def event_seen(event_id: str) -> str:
     return f"{ROUTING}:seen:{event_id}"
+
+
+def reservation(reservation_id: str) -> str:
+    return f"{ROUTING}:reservation:{reservation_id}"
+
+
+def decision(call_id: str) -> str:
+    return f"{ROUTING}:decision:{call_id}"
 
 
 def _caller_tag(caller_key: str) -> str:

@@ -14,6 +14,7 @@ from callcenter.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    RulesInvalid,
     StorageUnavailable,
     Unauthorized,
 )
@@ -38,6 +39,9 @@ def problem_of(error: CallcenterError, path: str) -> tuple[Problem, dict[str, st
     if isinstance(error, InvalidInput):
         status, slug, title, detail = 422, "invalid-input", "Invalid input", error.reason
         pointer = error.pointer or None
+    elif isinstance(error, RulesInvalid):
+        status, slug, title = 422, "rules-invalid", "Rules not reloaded"
+        detail = "the rules in force stay; problems: " + "; ".join(error.problems)
     elif isinstance(error, NotFound):
         status, slug, title, detail = 404, "not-found", "Not found", str(error)
     elif isinstance(error, Conflict):

@@ -12,7 +12,8 @@ from callcenter.domain.agents import Agent
 from callcenter.domain.callers import CallerProfile, CallerView
 from callcenter.domain.calls import Call
 from callcenter.services.call_events import EventResult
-from callcenter.web.handlers import agents, callers, calls, events, health
+from callcenter.services.routing import RoutingExplanation
+from callcenter.web.handlers import agents, callers, calls, events, health, routing
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -56,6 +57,7 @@ def _path(name: str, description: str, pattern: str | None = None) -> Param:
 
 AGENT = _path("agent_id", "Agent id", r"^[A-Za-z0-9_.@-]{1,64}$")
 CALL = _path("call_id", "Call id (the gateway's)")
+RESERVATION = _path("reservation_id", "Reservation id (from the offer)")
 NUMBER = _path("number", "Caller number (normalised to E.164 when it is a phone number)")
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -240,6 +242,51 @@ OPERATIONS: tuple[Operation, ...] = (
         roles=(ADMIN,),
         params=(NUMBER,),
         responses=((204, None, "Erased"),),
+    ),
+    Operation(
+        method="POST",
+        path="/v1/reservations/{reservation_id}/accept",
+        handler=routing.accept_reservation,
+        operation_id="acceptReservation",
+        tag="Routing",
+        summary="Accept an offer: the call connects to the agent",
+        roles=(SELF, SUPERVISOR, ADMIN),
+        description="Only the agent the call was offered to (or a supervisor) may answer.",
+        params=(RESERVATION,),
+        responses=((200, Call, "The connected call"),),
+    ),
+    Operation(
+        method="POST",
+        path="/v1/reservations/{reservation_id}/reject",
+        handler=routing.reject_reservation,
+        operation_id="rejectReservation",
+        tag="Routing",
+        summary="Reject an offer: the call keeps its place and goes to someone else",
+        roles=(SELF, SUPERVISOR, ADMIN),
+        params=(RESERVATION,),
+        responses=((200, Call, "The call, waiting again"),),
+    ),
+    Operation(
+        method="GET",
+        path="/v1/calls/{call_id}/routing",
+        handler=routing.call_routing,
+        operation_id="getCallRouting",
+        tag="Routing",
+        summary="Why a call is where it is: rule, step, ready agents' verdicts, last decision",
+        roles=(SUPERVISOR, GATEWAY, ADMIN, SELF),
+        params=(CALL,),
+        responses=((200, RoutingExplanation, "The explanation"),),
+    ),
+    Operation(
+        method="POST",
+        path="/v1/admin/rules/reload",
+        handler=routing.reload_rules,
+        operation_id="reloadRules",
+        tag="Routing",
+        summary="Reload the routing rules; waiting calls are re-evaluated",
+        roles=(SUPERVISOR, ADMIN),
+        description="Invalid files answer 422 naming each problem; the old rules stay.",
+        responses=((200, routing.RulesReloaded, "The version now in force"),),
     ),
     Operation(
         method="GET",

@@ -13,6 +13,8 @@ from callcenter.services.auth import AuthService
 from callcenter.services.call_events import CallEventService
 from callcenter.services.callers import CallerService
 from callcenter.services.calls import CallQueryService
+from callcenter.services.dispatch import Dispatcher
+from callcenter.services.routing import RoutingService
 from callcenter.services.snapshot import SnapshotService
 from callcenter.settings import Settings
 
@@ -25,9 +27,11 @@ class Services:
     callers: CallerService
     calls: CallQueryService
     snapshot: SnapshotService
+    routing: RoutingService
 
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 REDIS = web.AppKey("redis", aioredis.Redis)
 SERVICES = web.AppKey("services", Services)
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)

@@ -12,6 +12,8 @@
 --   zadd:  [[k, score, member], ...]   zrem: [[k, member], ...]
 --   sadd:  [[k, member], ...]          srem: [[k, member], ...]
 --   ztrim: [[k, max_score], ...]       -- ZREMRANGEBYSCORE k -inf max_score
+--   hset:  [[k, field, value], ...]    hdel: [[k, field], ...]
+--   set:   [[k, value, ttl], ...]      -- plain string with expiry (ttl > 0)
 -- Returns: {1} committed | {0} duplicate (guard existed) | {-1, k} KEYS[k] changed meanwhile
 local plan = cjson.decode(ARGV[1])
 
@@ -48,4 +50,7 @@ for _, op in ipairs(plan.sadd or {}) do redis.call('SADD', KEYS[op[1]], op[2]) e
 for _, op in ipairs(plan.ztrim or {}) do
   redis.call('ZREMRANGEBYSCORE', KEYS[op[1]], '-inf', op[2])
 end
+for _, op in ipairs(plan.hdel or {}) do redis.call('HDEL', KEYS[op[1]], op[2]) end
+for _, op in ipairs(plan.hset or {}) do redis.call('HSET', KEYS[op[1]], op[2], op[3]) end
+for _, op in ipairs(plan.set or {}) do redis.call('SET', KEYS[op[1]], op[2], 'EX', op[3]) end
 return {1}

@@ -1,0 +1,99 @@
+"""Offers and their answers: a waiting call is reserved for one agent until it accepts,
+rejects or the offer expires. Pure transitions of a (call, agent) pair."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import msgspec
+
+from callcenter.domain import agents as agent_rules
+from callcenter.domain.agents import Activity, Agent, Presence
+from callcenter.domain.calls import Call, CallState, Reservation, transition
+from callcenter.domain.routing_rules import QueueConfig
+from callcenter.errors import Conflict
+
+BACKOFF_PER_MISS = timedelta(seconds=5)
+
+
+def offer(
+    call: Call, agent: Agent, reservation_id: str, now: datetime, queue: QueueConfig
+) -> tuple[Call, Agent]:
+    """Reserve `agent` for `call` (queued → offered, idle → reserved)."""
+    reservation = Reservation(
+        id=reservation_id,
+        agent_id=agent.id,
+        offered_at=now,
+        expires_at=now + timedelta(seconds=queue.reservation_seconds),
+    )
+    offered = msgspec.structs.replace(
+        call,
+        state=transition(call, CallState.OFFERED),
+        agent_id=agent.id,
+        reservation=reservation,
+        updated_at=now,
+    )
+    reserved = agent_rules.set_activity(agent, Activity.RESERVED, now, call_id=call.id)
+    return offered, msgspec.structs.replace(reserved, last_offered_at=now)
+
+
+def _check_pending(call: Call, agent: Agent, reservation_id: str) -> Reservation:
+    reservation = call.reservation
+    if (
+        call.state is not CallState.OFFERED
+        or reservation is None
+        or (reservation.id != reservation_id)
+    ):
+        raise Conflict(f"reservation {reservation_id!r} is no longer pending")
+    if agent.id != reservation.agent_id or agent.call_id != call.id:
+        raise Conflict(f"reservation {reservation_id!r} belongs to another agent")
+    return reservation
+
+
+def accept(call: Call, agent: Agent, reservation_id: str, now: datetime) -> tuple[Call, Agent]:
+    """The agent takes the call: connected / on_call. Raises Conflict if no longer pending."""
+    _check_pending(call, agent, reservation_id)
+    connected = msgspec.structs.replace(
+        call,
+        state=transition(call, CallState.CONNECTED),
+        reservation=None,
+        answered_at=now,
+        updated_at=now,
+    )
+    on_call = agent_rules.set_activity(agent, Activity.ON_CALL, now, call_id=call.id)
+    return connected, msgspec.structs.replace(on_call, missed_offers=0, blocked_until=None)
+
+
+def decline(
+    call: Call,
+    agent: Agent,
+    reservation_id: str,
+    now: datetime,
+    queue: QueueConfig,
+    *,
+    timed_out: bool,
+) -> tuple[Call, Agent]:
+    """Rejected or expired: the call goes back to waiting in its old place; the agent is
+    idle again. A missed (timed-out) offer makes the agent back off, and after the queue's
+    `max_missed_offers` it is set away. A rejecting agent is not offered this call again."""
+    _check_pending(call, agent, reservation_id)
+    declined_by = call.declined_by if timed_out else (*call.declined_by, agent.id)
+    requeued = msgspec.structs.replace(
+        call,
+        state=transition(call, CallState.QUEUED),
+        reservation=None,
+        agent_id=None,
+        declined_by=declined_by,
+        updated_at=now,
+    )
+    idle = agent_rules.set_activity(agent, Activity.IDLE, now)
+    if not timed_out:
+        return requeued, idle
+    missed = agent.missed_offers + 1
+    backed_off = msgspec.structs.replace(
+        idle, missed_offers=missed, blocked_until=now + BACKOFF_PER_MISS * missed
+    )
+    if missed >= queue.max_missed_offers:
+        backed_off = agent_rules.set_presence(backed_off, Presence.AWAY, now)
+        backed_off = msgspec.structs.replace(backed_off, missed_offers=missed)
+    return requeued, backed_off

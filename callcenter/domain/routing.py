@@ -1,0 +1,214 @@
+"""Which agent gets which waiting call: eligibility, strategies, cross-queue order.
+
+Pure: `plan_assignments` takes the waiting tickets, the ready agents and the rules, and
+returns decisions (each with its explanation). Storage then claims each pair atomically."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import msgspec
+
+from callcenter.domain.agents import Agent
+from callcenter.domain.routing_rules import QueueConfig, RoutingRules, Rule, Step, Strategy
+
+TOP_CANDIDATES_SHOWN = 5
+
+
+class Ticket(msgspec.Struct, frozen=True, kw_only=True):
+    """A waiting call as routing sees it. `queued_at` is its place in line: kept when an
+    offer is rejected or times out."""
+
+    call_id: str
+    queue: str
+    rule: str
+    priority: int
+    queued_at: datetime
+    prefer_agent: str | None = None
+    declined_by: tuple[str, ...] = ()
+
+
+class Candidate(msgspec.Struct, frozen=True, kw_only=True):
+    agent_id: str
+    score: float
+    detail: str
+
+
+class Decision(msgspec.Struct, frozen=True, kw_only=True):
+    """Why a call went to an agent: rule, step, the candidates and the winner's edge."""
+
+    call_id: str
+    agent_id: str
+    rule: str
+    queue: str
+    priority: int
+    step: int
+    required: dict[str, int]
+    waited_seconds: float
+    strategy: str
+    candidates: int
+    top: list[Candidate]
+    why: str
+    decided_at: datetime
+
+
+def urgency(ticket: Ticket) -> tuple[int, datetime, str]:
+    """Sort key: higher priority first, then longest waiting, then id (stable)."""
+    return (-ticket.priority, ticket.queued_at, ticket.call_id)
+
+
+def active_step(rule: Rule, waited_seconds: float) -> tuple[int, Step]:
+    """The last step whose `after` has passed (steps are sorted by `after`)."""
+    index = 0
+    for i, step in enumerate(rule.steps):
+        if step.after <= waited_seconds:
+            index = i
+    return index, rule.steps[index]
+
+
+def next_step_at(rule: Rule, waited_seconds: float) -> float | None:
+    """Seconds of waiting at which the pool widens next, if it still will."""
+    later = [s.after for s in rule.steps if s.after > waited_seconds]
+    return min(later) if later else None
+
+
+def serves(agent: Agent, queue: QueueConfig) -> bool:
+    """An agent is in a queue when it has every skill the queue names."""
+    return all(skill in agent.skills for skill in queue.skills)
+
+
+def _ineligible_reason(
+    agent: Agent,
+    ticket: Ticket,
+    rule: Rule,
+    step: Step,
+    rules: RoutingRules,
+    waited: float,
+    now: datetime,
+) -> str | None:
+    if not agent.eligible:
+        return f"{agent.presence}/{agent.activity}"
+    if agent.blocked_until is not None and agent.blocked_until > now:
+        return "backing off after a missed offer"
+    if agent.id in ticket.declined_by:
+        return "declined this call"
+    queues = (ticket.queue, *step.also_queues)
+    if not any(serves(agent, rules.queue(q)) for q in queues):
+        return f"not in queue {ticket.queue}"
+    for skill, level in step.require.items():
+        if agent.skills.get(skill, 0) < level:
+            return f"{skill} {agent.skills.get(skill, 0)} < {level}"
+    if ticket.prefer_agent and waited < rule.prefer_seconds and agent.id != ticket.prefer_agent:
+        return f"reserved for last agent {ticket.prefer_agent} for {rule.prefer_seconds:g}s"
+    return None
+
+
+def _score(agent: Agent, strategy: Strategy, step: Step, call_id: str, now: datetime) -> float:
+    """Lower is better."""
+    if strategy is Strategy.BEST_SKILL:
+        skills = step.require or agent.skills
+        level = sum(agent.skills.get(s, 0) for s in skills) / max(1, len(skills))
+        # proficiency first; idle time breaks ties (at most 1e6 s)
+        return -level * 1e6 - (now - agent.idle_since).total_seconds()
+    if strategy is Strategy.FEWEST_CALLS:
+        return float(agent.calls_today)
+    if strategy is Strategy.LEAST_TALK_TIME:
+        return agent.talk_seconds_today
+    if strategy is Strategy.ROUND_ROBIN:
+        last = agent.last_offered_at
+        return last.timestamp() if last else 0.0
+    if strategy is Strategy.RANDOM:
+        digest = hashlib.blake2b(f"{call_id}:{agent.id}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest) / 2**64
+    return -(now - agent.idle_since).total_seconds()  # longest idle
+
+
+def _detail(agent: Agent, strategy: Strategy, now: datetime) -> str:
+    if strategy is Strategy.BEST_SKILL:
+        return f"skills {agent.skills}, idle {(now - agent.idle_since).total_seconds():.0f}s"
+    if strategy is Strategy.FEWEST_CALLS:
+        return f"{agent.calls_today} calls today"
+    if strategy is Strategy.LEAST_TALK_TIME:
+        return f"{agent.talk_seconds_today:.0f}s talk today"
+    if strategy is Strategy.ROUND_ROBIN:
+        last = agent.last_offered_at
+        return f"last offered {last.isoformat() if last else 'never'}"
+    if strategy is Strategy.RANDOM:
+        return "random draw"
+    return f"idle {(now - agent.idle_since).total_seconds():.0f}s"
+
+
+def rule_of(ticket: Ticket, rules: RoutingRules) -> Rule:
+    """The ticket's rule; a call without one (overflowed, or its rule was removed) may go to
+    anyone in its queue."""
+    return rules.rule(ticket.rule) or Rule(name=ticket.rule or "none", queue=ticket.queue)
+
+
+def decide(
+    ticket: Ticket, agents: Iterable[Agent], rules: RoutingRules, now: datetime
+) -> Decision | None:
+    """The best agent for one ticket among `agents`, or None when nobody is eligible."""
+    rule = rule_of(ticket, rules)
+    queue = rules.queue(ticket.queue)
+    waited = max(0.0, (now - ticket.queued_at).total_seconds())
+    index, step = active_step(rule, waited)
+    scored = sorted(
+        (_score(agent, queue.strategy, step, ticket.call_id, now), agent.id, agent)
+        for agent in agents
+        if _ineligible_reason(agent, ticket, rule, step, rules, waited, now) is None
+    )
+    if not scored:
+        return None
+    best = scored[0][2]
+    preferred = ticket.prefer_agent == best.id
+    why = (
+        f"last agent of this caller ({rule.prefer} preference)"
+        if preferred
+        else f"best by {queue.strategy} of {len(scored)} eligible"
+    )
+    return Decision(
+        call_id=ticket.call_id,
+        agent_id=best.id,
+        rule=rule.name,
+        queue=ticket.queue,
+        priority=ticket.priority,
+        step=index,
+        required=dict(step.require),
+        waited_seconds=round(waited, 3),
+        strategy=str(queue.strategy),
+        candidates=len(scored),
+        top=[
+            Candidate(agent_id=a.id, score=round(s, 3), detail=_detail(a, queue.strategy, now))
+            for s, _, a in scored[:TOP_CANDIDATES_SHOWN]
+        ],
+        why=why,
+        decided_at=now,
+    )
+
+
+def plan_assignments(
+    tickets: Sequence[Ticket], agents: Sequence[Agent], rules: RoutingRules, now: datetime
+) -> list[Decision]:
+    """Greedy matching in global urgency order: each call, most urgent first, gets the best
+    agent still free in this pass. A call is passed over only if no free agent is eligible
+    for it, so a more urgent eligible call is never skipped for a less urgent one."""
+    free = {agent.id: agent for agent in agents}
+    decisions = []
+    for ticket in sorted(tickets, key=urgency):
+        if not free:
+            break
+        decision = decide(ticket, free.values(), rules, now)
+        if decision is not None:
+            decisions.append(decision)
+            del free[decision.agent_id]
+    return decisions
+
+
+def why_not(ticket: Ticket, agent: Agent, rules: RoutingRules, now: datetime) -> str | None:
+    """Why `agent` may not take `ticket` right now (None: it may)."""
+    rule = rule_of(ticket, rules)
+    waited = max(0.0, (now - ticket.queued_at).total_seconds())
+    _, step = active_step(rule, waited)
+    return _ineligible_reason(agent, ticket, rule, step, rules, waited, now)

@@ -1,0 +1,95 @@
+"""Routing configuration as values: queues, rules with their steps, and alert rules later.
+
+Conditions are opaque here (a `Condition` port); the rules adapter compiles them from CEL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class Strategy(StrEnum):
+    LONGEST_IDLE = "longest_idle"
+    BEST_SKILL = "best_skill"
+    FEWEST_CALLS = "fewest_calls"
+    LEAST_TALK_TIME = "least_talk_time"
+    ROUND_ROBIN = "round_robin"
+    RANDOM = "random"
+
+
+class Prefer(StrEnum):
+    LAST_AGENT = "last_agent"
+
+
+class Condition(Protocol):
+    """A compiled boolean expression over `call`, `caller`, `queue` and `now`."""
+
+    source: str
+
+    def matches(self, context: Mapping[str, Any]) -> bool:
+        """True/False; raises ConditionError when the expression cannot be evaluated."""
+        ...
+
+
+class ConditionError(Exception):
+    """A condition that failed to evaluate on some input (a type error, a missing field)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueConfig:
+    name: str
+    skills: tuple[str, ...] = ()
+    strategy: Strategy = Strategy.LONGEST_IDLE
+    service_level_seconds: float = 20.0
+    wrap_up_seconds: float = 10.0
+    reservation_seconds: float = 15.0
+    max_wait_seconds: float | None = None
+    overflow: str | None = None  # a queue name; None with max_wait: route.overflow to gateway
+    max_missed_offers: int = 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """From `after` seconds of waiting: required proficiency per skill (empty = anyone in
+    the queue) and extra queues whose agents may also take the call."""
+
+    after: float
+    require: Mapping[str, int] = field(default_factory=dict)
+    also_queues: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    name: str
+    queue: str | None = None  # None: the queue the gateway asked for (or the default queue)
+    when: Condition | None = None  # None: the default rule, matches everything
+    priority: int = 0
+    prefer: Prefer | None = None
+    prefer_seconds: float = 20.0  # wait this long for the preferred agent, then anyone
+    steps: tuple[Step, ...] = (Step(after=0),)
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoutingRules:
+    queues: Mapping[str, QueueConfig]
+    rules: tuple[Rule, ...]
+    version: str = ""
+
+    def queue(self, name: str) -> QueueConfig:
+        """The queue's config; an unknown queue (e.g. a gateway hint) gets the defaults."""
+        return self.queues.get(name) or QueueConfig(name=name)
+
+    def rule(self, name: str | None) -> Rule | None:
+        return next((r for r in self.rules if r.name == name), None)
+
+
+def default_rules(default_queue: str) -> RoutingRules:
+    """What runs with no rule files: one queue, anyone may take any call."""
+    return RoutingRules(
+        queues={default_queue: QueueConfig(name=default_queue)},
+        rules=(Rule(name="default"),),
+        version="builtin",
+    )

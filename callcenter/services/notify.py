@@ -1,0 +1,22 @@
+"""Where routing decisions go: the port that gateway dialects (and later the event bus)
+implement. `route.offered | assigned | queued | overflow | timeout` per DESIGN."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from callcenter.domain.calls import Call
+from callcenter.domain.routing import Decision
+
+
+class RouteNotifier(Protocol):
+    async def route_event(self, kind: str, call: Call, decision: Decision | None) -> None:
+        """Deliver one routing event; must not raise and must not block for long."""
+        ...
+
+
+class NoNotifier:
+    """No gateway to tell (no webhook URL configured)."""
+
+    async def route_event(self, kind: str, call: Call, decision: Decision | None) -> None:
+        return None

@@ -1,0 +1,52 @@
+"""Timers in one Redis sorted set: any instance may take due timers, each under a lease."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+import redis.asyncio as aioredis
+
+from callcenter.domain.timers import Timer, TimerKind
+from callcenter.storage import keys
+from callcenter.storage.documents import CommitPlan, load_script
+
+LEASE_SECONDS = 30
+
+
+def member_of(timer: Timer) -> str:
+    """The sorted-set member naming one timer: ["kind", subject, ref]."""
+    return msgspec.json.encode([timer.kind, timer.subject, timer.ref]).decode()
+
+
+def timer_of(member: str, due: datetime) -> Timer | None:
+    """The timer a member names, or None for a member this version does not know."""
+    try:
+        kind, subject, ref = msgspec.json.decode(member, type=tuple[TimerKind, str, str])
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return Timer(kind, subject, ref, due)
+
+
+def schedule(plan: CommitPlan, timer: Timer) -> None:
+    plan.zadd(keys.TIMERS, timer.at.timestamp(), member_of(timer))
+
+
+class TimerRepository:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._due = load_script(client, "timers_due")
+
+    async def take_due(self, now: datetime, limit: int = 100) -> list[tuple[str, Timer | None]]:
+        """Due timers (leased to this instance); pass each member to `done` once handled."""
+        members = await self._due(keys=[keys.TIMERS], args=[now.timestamp(), LEASE_SECONDS, limit])
+        texts = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
+        return [(member, timer_of(member, now)) for member in texts]
+
+    async def done(self, member: str) -> None:
+        await self._client.zrem(keys.TIMERS, member)
+
+    async def next_due(self) -> float | None:
+        """Unix time of the earliest timer, if any."""
+        first = await self._client.zrange(keys.TIMERS, 0, 0, withscores=True)
+        return float(first[0][1]) if first else None

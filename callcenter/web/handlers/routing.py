@@ -1,0 +1,45 @@
+"""Routing endpoints: answer offers, explain a call's routing, reload the rules."""
+
+from __future__ import annotations
+
+import msgspec
+from aiohttp import web
+
+from callcenter.domain.auth import RoleKind, require
+from callcenter.web.problem import json_response
+from callcenter.web.requests import path_id, principal
+from callcenter.web.state import SERVICES
+
+
+class RulesReloaded(msgspec.Struct, frozen=True):
+    version: str
+
+
+async def _answer(request: web.Request, *, accepted: bool) -> web.Response:
+    viewer = await principal(request)
+    reservation_id = path_id(request, "reservation_id", max_length=64)
+    call = await request.app[SERVICES].routing.answer_offer(
+        reservation_id, viewer, accepted=accepted
+    )
+    return json_response(call)
+
+
+async def accept_reservation(request: web.Request) -> web.Response:
+    return await _answer(request, accepted=True)
+
+
+async def reject_reservation(request: web.Request) -> web.Response:
+    return await _answer(request, accepted=False)
+
+
+async def call_routing(request: web.Request) -> web.Response:
+    viewer = await principal(request)
+    services = request.app[SERVICES]
+    call = await services.calls.get(path_id(request, "call_id"), viewer)
+    return json_response(await services.routing.explain(call))
+
+
+async def reload_rules(request: web.Request) -> web.Response:
+    require(await principal(request), RoleKind.SUPERVISOR)
+    version = await request.app[SERVICES].routing.reload_rules()
+    return json_response(RulesReloaded(version))
