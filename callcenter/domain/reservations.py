@@ -13,8 +13,6 @@ from callcenter.domain.calls import Call, CallState, Reservation, transition
 from callcenter.domain.routing_rules import QueueConfig
 from callcenter.errors import Conflict
 
-BACKOFF_PER_MISS = timedelta(seconds=5)
-
 
 def offer(
     call: Call, agent: Agent, reservation_id: str, now: datetime, queue: QueueConfig
@@ -91,7 +89,9 @@ def decline(
         return requeued, idle
     missed = agent.missed_offers + 1
     backed_off = msgspec.structs.replace(
-        idle, missed_offers=missed, blocked_until=now + BACKOFF_PER_MISS * missed
+        idle,
+        missed_offers=missed,
+        blocked_until=now + timedelta(seconds=queue.missed_offer_backoff_seconds * missed),
     )
     if missed >= queue.max_missed_offers:
         backed_off = agent_rules.set_presence(backed_off, Presence.AWAY, now)

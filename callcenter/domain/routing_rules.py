@@ -48,6 +48,7 @@ class QueueConfig:
     max_wait_seconds: float | None = None
     overflow: str | None = None  # a queue name; None with max_wait: route.overflow to gateway
     max_missed_offers: int = 3
+    missed_offer_backoff_seconds: float = 5.0  # times the number of misses in a row
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -42,6 +42,7 @@ class QueueSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_wait_seconds: Annotated[float, msgspec.Meta(gt=0)] | None = None
     overflow: Name | None = None
     max_missed_offers: Annotated[int, msgspec.Meta(ge=1)] = 3
+    missed_offer_backoff_seconds: Seconds = 5.0
 
 
 class StepSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -188,6 +189,7 @@ def _build(
                 max_wait_seconds=q.max_wait_seconds,
                 overflow=q.overflow,
                 max_missed_offers=q.max_missed_offers,
+                missed_offer_backoff_seconds=q.missed_offer_backoff_seconds,
             )
             catalog.update(q.skills)
     for p in parsed:
