@@ -16,7 +16,8 @@ from pathlib import Path
 from aiohttp import web
 
 from callcenter.domain.routing_rules import RoutingRules, default_rules
-from callcenter.errors import RulesInvalid
+from callcenter.errors import RulesInvalid, SettingError
+from callcenter.gateways.generic_webhook import WebhookNotifier
 from callcenter.metrics import Metrics
 from callcenter.rules.loader import load_rules
 from callcenter.services.agents import AgentService
@@ -47,6 +48,8 @@ from callcenter.web.routes import add_routes
 from callcenter.web.state import DISPATCHER, METRICS, REDIS, SERVICES, SETTINGS, Services
 
 logger = logging.getLogger(__name__)
+
+NOTIFIER = web.AppKey("notifier", RouteNotifier)
 
 DEV_TOKEN_LABEL = "dev mode"
 DEFAULT_RULES_DIR = Path("routing_rules")
@@ -147,6 +150,21 @@ def create_app(
             app[REDIS] = client
             yield
 
+    async def gateway_webhooks(app: web.Application) -> AsyncIterator[None]:
+        if notify is not None or not settings.gateway_webhook_url:
+            app[NOTIFIER] = notify or NoNotifier()
+            yield
+            return
+        if not settings.webhook_secret:
+            raise SettingError("CALLCENTER_WEBHOOK_SECRET", "required to sign gateway webhooks")
+        webhooks = WebhookNotifier(
+            settings.gateway_webhook_url, settings.webhook_secret.reveal(), metrics=app[METRICS]
+        )
+        await webhooks.start()
+        app[NOTIFIER] = webhooks
+        yield
+        await webhooks.stop(settings.shutdown_timeout_seconds)
+
     async def services(app: web.Application) -> AsyncIterator[None]:
         built, dispatcher, timer_loop = build_services(
             DocumentStore(app[REDIS]),
@@ -154,7 +172,7 @@ def create_app(
             app[METRICS],
             clock,
             rules=rules,
-            notify=notify or NoNotifier(),
+            notify=app[NOTIFIER],
         )
         app[SERVICES] = built
         app[DISPATCHER] = dispatcher
@@ -191,7 +209,7 @@ def create_app(
         loop.remove_signal_handler(signal.SIGHUP)
         await asyncio.gather(*reloads, return_exceptions=True)
 
-    app.cleanup_ctx.extend([storage, services, reload_on_sighup])
+    app.cleanup_ctx.extend([storage, gateway_webhooks, services, reload_on_sighup])
     add_routes(app)
     add_docs(app)
     return app

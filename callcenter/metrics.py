@@ -69,6 +69,13 @@ class Metrics:
             registry=self.registry,
             buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
         )
+        self.webhook_deliveries_total = Counter(
+            "webhook_deliveries",
+            "Outbound gateway webhooks, by type and result.",
+            ["type", "result"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
         self.event_apply_seconds = Histogram(
             "event_apply_seconds",
             "Time to apply one canonical event, storage included.",

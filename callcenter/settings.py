@@ -4,6 +4,7 @@ cast strictly (a bad value is a SettingError naming the variable), secrets wrapp
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -60,6 +61,7 @@ class Settings:
     max_batch_events: int = 500
     default_queue: str = "general"
     webhook_secret: Secret = field(default_factory=lambda: Secret(""))
+    gateway_webhook_url: str | None = None  # where route.* events go (generic dialect)
     signature_tolerance_seconds: int = 300
     dedupe_window_seconds: int = 86_400
     call_retention_days: int = 7
@@ -68,6 +70,7 @@ class Settings:
     shutdown_timeout_seconds: float = 10.0
 
 
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -124,8 +127,17 @@ def _redis_url(text: str) -> str | None:
     return url
 
 
+def _http_url(text: str) -> str | None:
+    url = text.strip()
+    if not url:
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// URL")
+    return url
+
+
 def _queue(text: str) -> str:
-    if not text or not all(c.isalnum() or c in "_.-" for c in text) or len(text) > 64:
+    if not _QUEUE_NAME.fullmatch(text):
         raise ValueError("expected 1-64 letters, digits, '_', '.' or '-'")
     return text
 
@@ -143,6 +155,7 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "max_batch_events": _positive_int,
     "default_queue": _queue,
     "webhook_secret": Secret,
+    "gateway_webhook_url": _http_url,
     "signature_tolerance_seconds": _positive_int,
     "dedupe_window_seconds": _positive_int,
     "call_retention_days": _positive_int,
@@ -178,11 +191,8 @@ def load_settings(
         except ValueError as error:
             shown = "***" if name == "webhook_secret" else repr(raw)
             raise SettingError(source, f"{shown} is not valid: {error}") from None
-    unknown = [
-        k
-        for k in environ
-        if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX) :].lower() not in _CASTS
-    ]
+    known = {env_name(name) for name in _CASTS}
+    unknown = [k for k in environ if k.startswith(ENV_PREFIX) and k not in known]
     if unknown:
         raise SettingError(unknown[0], "unknown setting (check the spelling)")
     return Settings(**values)

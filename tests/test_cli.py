@@ -32,7 +32,9 @@ def _wait_ready(port: int, process: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"server exited early: {process.stderr.read() if process.stderr else ''}")
+            raise AssertionError(
+                f"server exited early: {process.stderr.read() if process.stderr else ''}"
+            )
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
                 if answer.status == 200:
@@ -44,7 +46,10 @@ def _wait_ready(port: int, process: subprocess.Popen[str]) -> None:
 
 def test_bad_setting_is_one_clear_line() -> None:
     done = subprocess.run(
-        [*CLI, "serve"], env=_env(CALLCENTER_PORT="eighty"), capture_output=True, text=True,
+        [*CLI, "serve"],
+        env=_env(CALLCENTER_PORT="eighty"),
+        capture_output=True,
+        text=True,
         timeout=30,
     )
     assert done.returncode == 2
@@ -57,7 +62,10 @@ def test_unreachable_redis_is_one_clear_line() -> None:
     port = _free_port()
     done = subprocess.run(
         [*CLI, "serve", "--redis-url", f"redis://127.0.0.1:{port}/0", "--port", "0"],
-        env=_env(), capture_output=True, text=True, timeout=30,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert done.returncode == 2, done.stderr
     assert f"cannot reach Redis at redis://127.0.0.1:{port}" in done.stderr
@@ -67,8 +75,11 @@ def test_unreachable_redis_is_one_clear_line() -> None:
 def test_tokens_create_list_revoke(redis_url: str) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*CLI, "tokens", "--redis-url", redis_url, *args], env=_env(),
-            capture_output=True, text=True, timeout=30,
+            [*CLI, "tokens", "--redis-url", redis_url, *args],
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
 
     created = run("create", "--role", "agent:a7", "--label", "desk 7")
@@ -91,7 +102,10 @@ def test_serve_with_embedded_redis_stops_gracefully(tmp_path: Path) -> None:
     port = _free_port()
     with subprocess.Popen(
         [*CLI, "serve", "--port", str(port), "--data-dir", str(tmp_path), "--dev"],
-        env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     ) as process:
         _check_serving(process, tmp_path, port)
         url_file = tmp_path / "redis" / "server.url"

@@ -11,7 +11,9 @@ import msgspec
 from callcenter.errors import IllegalTransition
 
 Proficiency = Annotated[int, msgspec.Meta(ge=1, le=5)]
-SkillName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+SkillName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+(?!\n)$")
+]
 
 
 class Presence(StrEnum):

@@ -9,7 +9,7 @@ import msgspec
 
 from callcenter.errors import Forbidden, InvalidInput
 
-_AGENT_ROLE = re.compile(r"^agent:([A-Za-z0-9_.@-]{1,64})$")
+_AGENT_ROLE = re.compile(r"agent:([A-Za-z0-9_.@-]{1,64})")
 
 
 class RoleKind(StrEnum):
@@ -32,7 +32,7 @@ class Principal(msgspec.Struct, frozen=True):
 
 def parse_role(text: str) -> Principal:
     """Parse `admin | supervisor | gateway | agent:<id>`; raise InvalidInput otherwise."""
-    match = _AGENT_ROLE.match(text)
+    match = _AGENT_ROLE.fullmatch(text)
     if match:
         return Principal(RoleKind.AGENT, match.group(1))
     if text in (RoleKind.ADMIN, RoleKind.SUPERVISOR, RoleKind.GATEWAY):

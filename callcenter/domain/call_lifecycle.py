@@ -89,8 +89,8 @@ def complete_wrap_up(call: Call | None, agent: Agent, now: datetime) -> tuple[Ag
     if agent.activity is not Activity.WRAP_UP:
         raise IllegalTransition("agent", agent.id, str(agent.activity), str(Activity.IDLE))
     idle = agent_rules.set_activity(agent, Activity.IDLE, now)
-    if call is None or call.state is not CallState.WRAP_UP:
-        return idle, None
+    if call is None or call.state is not CallState.WRAP_UP or call.agent_id != agent.id:
+        return idle, None  # e.g. wrap-up after a transfer: the call went on without us
     ended = msgspec.structs.replace(call, state=transition(call, CallState.ENDED), updated_at=now)
     return idle, ended
 
@@ -242,7 +242,9 @@ def summarise(call: Call) -> CallSummary:
         outcome=outcome,
         agent_id=call.agent_id if outcome is Outcome.HANDLED else None,
         wait_seconds=max(0.0, (wait_to - wait_from).total_seconds()),
-        talk_seconds=(at - call.answered_at).total_seconds() if call.answered_at else None,
+        talk_seconds=max(0.0, (at - call.answered_at).total_seconds())
+        if call.answered_at
+        else None,
         survey=call.survey,
     )
 

@@ -18,7 +18,7 @@ SENTIMENT_EWMA_ALPHA = 0.3
 _PUNCTUATION = re.compile(r"[\s\-().]")
 _DIGITS = re.compile(r"^\+?[0-9]+$")
 
-Tier = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+$")]
+Tier = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+(?!\n)$")]
 Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 FieldName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 FieldValue = Annotated[str, msgspec.Meta(max_length=1024)] | int | float | bool
@@ -82,6 +82,10 @@ class CallerHistory(msgspec.Struct, frozen=True, kw_only=True):
 def record_call(history: CallerHistory, call: CallSummary) -> CallerHistory:
     """Add a finished call to the history. Recording the same call id twice changes nothing."""
     if any(item.call_id == call.call_id for item in history.recent):
+        return history
+    if len(history.recent) >= RECENT_CALLS_KEPT and call.at < history.recent[-1].at:
+        # older than everything kept: it may be a re-delivery of a call already counted,
+        # and it would not be kept anyway
         return history
     ewma = history.sentiment_ewma
     if call.sentiment is not None:

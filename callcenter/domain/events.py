@@ -15,8 +15,12 @@ from callcenter.domain.calls import Direction
 EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 CallId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Party = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-QueueName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
-AgentId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
+QueueName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+(?!\n)$")
+]
+AgentId = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+(?!\n)$")
+]
 AttributeValue = str | int | float | bool
 EventAttributes = Annotated[
     dict[Annotated[str, msgspec.Meta(max_length=64)], AttributeValue], msgspec.Meta(max_length=64)
@@ -71,7 +75,9 @@ class CallTransferred(CallEvent, frozen=True, tag="call.transferred"):
 class CallDtmf(CallEvent, frozen=True, tag="call.dtmf"):
     """Digits the caller pressed; appended to the call's `dtmf` attribute."""
 
-    digits: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[0-9A-D*#]+$")]
+    digits: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[0-9A-D*#]+(?!\n)$")
+    ]
 
 
 class SurveyCompleted(CallEvent, frozen=True, tag="survey.completed"):

@@ -29,7 +29,7 @@ from callcenter.rules.cel_condition import CelCondition
 from callcenter.rules.probe import probe_call
 from callcenter.rules.yaml_nodes import YamlSyntaxError, load_with_lines
 
-Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}(?!\n)$")]
 Seconds = Annotated[float, msgspec.Meta(ge=0)]
 
 

@@ -1,0 +1,115 @@
+"""Roles: parsing `admin | supervisor | gateway | agent:<id>` and who may do what."""
+
+from __future__ import annotations
+
+import pytest
+
+from callcenter.domain.auth import Principal, RoleKind, parse_role, require, require_self_or
+from callcenter.errors import Forbidden, InvalidInput
+
+ADMIN = Principal(RoleKind.ADMIN)
+SUPERVISOR = Principal(RoleKind.SUPERVISOR)
+GATEWAY = Principal(RoleKind.GATEWAY)
+AGENT_A1 = Principal(RoleKind.AGENT, "a1")
+AGENT_A2 = Principal(RoleKind.AGENT, "a2")
+
+
+@pytest.mark.parametrize(
+    ("text", "principal"),
+    [
+        ("admin", ADMIN),
+        ("supervisor", SUPERVISOR),
+        ("gateway", GATEWAY),
+        ("agent:a1", AGENT_A1),
+        ("agent:Ann.Lee@site-2_b", Principal(RoleKind.AGENT, "Ann.Lee@site-2_b")),
+        ("agent:" + "x" * 64, Principal(RoleKind.AGENT, "x" * 64)),
+    ],
+)
+def test_parse_role_accepts(text: str, principal: Principal) -> None:
+    parsed = parse_role(text)
+    assert parsed == principal
+    assert parsed.role == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "root",
+        "Admin",
+        "ADMIN",
+        " admin",
+        "admin ",
+        "agent",
+        "agent:",
+        "agent:a 1",
+        "agent:a1:b",
+        "agent:a/1",
+        "agent:" + "x" * 65,
+        "Agent:a1",
+        "agent:a1\n",
+        "supervisor\n",
+    ],
+)
+def test_parse_role_rejects(text: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_role(text)
+    assert caught.value.pointer == "/role"
+    assert repr(text) in caught.value.reason
+
+
+def test_role_of_a_principal() -> None:
+    assert [p.role for p in (ADMIN, SUPERVISOR, GATEWAY, AGENT_A1)] == [
+        "admin",
+        "supervisor",
+        "gateway",
+        "agent:a1",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("principal", "allowed", "permitted"),
+    [
+        (ADMIN, (), True),
+        (ADMIN, (RoleKind.SUPERVISOR,), True),
+        (SUPERVISOR, (RoleKind.SUPERVISOR,), True),
+        (SUPERVISOR, (RoleKind.GATEWAY, RoleKind.SUPERVISOR), True),
+        (SUPERVISOR, (), False),
+        (SUPERVISOR, (RoleKind.GATEWAY,), False),
+        (GATEWAY, (RoleKind.GATEWAY,), True),
+        (GATEWAY, (RoleKind.SUPERVISOR,), False),
+        (AGENT_A1, (RoleKind.AGENT,), True),
+        (AGENT_A1, (RoleKind.SUPERVISOR,), False),
+    ],
+)
+def test_require(principal: Principal, allowed: tuple[RoleKind, ...], permitted: bool) -> None:
+    if permitted:
+        require(principal, *allowed)
+        return
+    with pytest.raises(Forbidden) as caught:
+        require(principal, *allowed)
+    assert repr(principal.role) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("principal", "allowed", "permitted"),
+    [
+        (AGENT_A1, (), True),  # an agent may always act on itself
+        (AGENT_A2, (), False),
+        (AGENT_A2, (RoleKind.SUPERVISOR,), False),
+        (AGENT_A2, (RoleKind.AGENT,), True),
+        (SUPERVISOR, (RoleKind.SUPERVISOR,), True),
+        (SUPERVISOR, (), False),
+        (GATEWAY, (RoleKind.SUPERVISOR,), False),
+        (ADMIN, (), True),
+    ],
+)
+def test_require_self_or(
+    principal: Principal, allowed: tuple[RoleKind, ...], permitted: bool
+) -> None:
+    if permitted:
+        require_self_or(principal, "a1", *allowed)
+        return
+    with pytest.raises(Forbidden) as caught:
+        require_self_or(principal, "a1", *allowed)
+    assert repr(principal.role) in str(caught.value)
