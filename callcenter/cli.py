@@ -84,6 +84,18 @@ def _overrides(args: argparse.Namespace, names: Sequence[str]) -> dict[str, str]
     return found
 
 
+def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """uvloop when asked for (the default) and installed, else the standard loop."""
+    if kind == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 def _serve(settings: Settings) -> int:
     configure_logging(settings.log_level, as_json=settings.log_json)
     app = create_app(settings)
@@ -93,6 +105,7 @@ def _serve(settings: Settings) -> int:
         app,
         host=settings.host,
         port=settings.port,
+        loop=new_event_loop(settings.event_loop),
         print=None,
         shutdown_timeout=settings.shutdown_timeout_seconds,
         access_log=None,

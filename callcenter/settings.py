@@ -68,6 +68,7 @@ class Settings:
     history_retention_days: int = 400
     token_cache_seconds: float = 5.0
     shutdown_timeout_seconds: float = 10.0
+    event_loop: str = "uvloop"  # or "asyncio"; uvloop is used only where installed
 
 
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -136,6 +137,12 @@ def _http_url(text: str) -> str | None:
     return url
 
 
+def _loop_kind(text: str) -> str:
+    if text not in ("uvloop", "asyncio"):
+        raise ValueError("expected uvloop or asyncio")
+    return text
+
+
 def _queue(text: str) -> str:
     if not _QUEUE_NAME.fullmatch(text):
         raise ValueError("expected 1-64 letters, digits, '_', '.' or '-'")
@@ -162,6 +169,7 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "history_retention_days": _positive_int,
     "token_cache_seconds": _non_negative_float,
     "shutdown_timeout_seconds": _positive_float,
+    "event_loop": _loop_kind,
 }
 
 

@@ -19,6 +19,7 @@ from blockbuster import blockbuster_ctx
 from callcenter.app import create_app
 from callcenter.settings import Settings
 from callcenter.storage.embedded import find_redis_server
+from callcenter.storage.resp import RespClient
 from callcenter.web.state import SERVICES
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -76,6 +77,14 @@ async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     """A client on the session's Redis, flushed before each test."""
     client = aioredis.Redis.from_url(redis_url)
     await client.flushall()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def resp(redis_url: str, redis_client: aioredis.Redis) -> AsyncIterator[RespClient]:
+    """The service's own Redis client on the session's (flushed) Redis."""
+    client = RespClient.from_url(redis_url)
     yield client
     await client.aclose()
 

@@ -49,8 +49,11 @@ def _check_pending(call: Call, agent: Agent, reservation_id: str) -> Reservation
 
 
 def accept(call: Call, agent: Agent, reservation_id: str, now: datetime) -> tuple[Call, Agent]:
-    """The agent takes the call: connected / on_call. Raises Conflict if no longer pending."""
-    _check_pending(call, agent, reservation_id)
+    """The agent takes the call: connected / on_call. Raises Conflict if the offer is no
+    longer pending or has expired (its timer may not have fired yet)."""
+    reservation = _check_pending(call, agent, reservation_id)
+    if now > reservation.expires_at:
+        raise Conflict(f"reservation {reservation_id!r} expired at {reservation.expires_at}")
     connected = msgspec.structs.replace(
         call,
         state=transition(call, CallState.CONNECTED),

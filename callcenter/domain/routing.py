@@ -100,15 +100,22 @@ def _ineligible_reason(
     for skill, level in step.require.items():
         if agent.skills.get(skill, 0) < level:
             return f"{skill} {agent.skills.get(skill, 0)} < {level}"
-    if ticket.prefer_agent and waited < rule.prefer_seconds and agent.id != ticket.prefer_agent:
+    if (
+        ticket.prefer_agent
+        and ticket.prefer_agent not in ticket.declined_by
+        and waited < rule.prefer_seconds
+        and agent.id != ticket.prefer_agent
+    ):
         return f"reserved for last agent {ticket.prefer_agent} for {rule.prefer_seconds:g}s"
     return None
 
 
-def _score(agent: Agent, strategy: Strategy, step: Step, call_id: str, now: datetime) -> float:
+def _score(agent: Agent, queue: QueueConfig, step: Step, call_id: str, now: datetime) -> float:
     """Lower is better."""
+    strategy = queue.strategy
     if strategy is Strategy.BEST_SKILL:
-        skills = step.require or agent.skills
+        # the skills that matter: the step's, else the queue's, else all the agent has
+        skills = step.require or queue.skills or agent.skills
         level = sum(agent.skills.get(s, 0) for s in skills) / max(1, len(skills))
         # proficiency first; idle time breaks ties (at most 1e6 s)
         return -level * 1e6 - (now - agent.idle_since).total_seconds()
@@ -155,7 +162,7 @@ def decide(
     waited = max(0.0, (now - ticket.queued_at).total_seconds())
     index, step = active_step(rule, waited)
     scored = sorted(
-        (_score(agent, queue.strategy, step, ticket.call_id, now), agent.id, agent)
+        (_score(agent, queue, step, ticket.call_id, now), agent.id, agent)
         for agent in agents
         if _ineligible_reason(agent, ticket, rule, step, rules, waited, now) is None
     )

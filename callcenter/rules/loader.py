@@ -130,17 +130,32 @@ def _parse(path: Path, problems: list[Problem]) -> _Parsed | None:
     except (OSError, UnicodeDecodeError) as error:
         problems.append(Problem(name, 1, f"cannot read: {error}"))
         return None
+    located = _Parsed(name, RulesFile(), lines)
+    # Queues one by one first: msgspec reports a bad value inside a mapping as
+    # "$.queues[...]", which would lose the queue's name and so the line.
+    queues = value.get("queues") if isinstance(value, dict) else None
+    if isinstance(queues, dict):
+        for queue_name, queue in queues.items():
+            if not _converts(queue, QueueSpec, ("queues", str(queue_name)), located, problems):
+                return None
+    if not _converts(value if value is not None else {}, RulesFile, (), located, problems):
+        return None
+    return _Parsed(name, msgspec.convert(value if value is not None else {}, RulesFile), lines)
+
+
+def _converts(
+    value: Any, kind: type, at: tuple[str | int, ...], located: _Parsed, problems: list[Problem]
+) -> bool:
     try:
-        spec = msgspec.convert(value if value is not None else {}, RulesFile)
+        msgspec.convert(value, kind)
     except msgspec.ValidationError as error:
         where, reason = _path_of(error)
+        where = (*at, *where)
         field = _FIELD.search(reason)
-        line = lines.get((*where, field.group(1)), 0) if field else 0
-        problems.append(
-            Problem(name, line or _Parsed(name, RulesFile(), lines).line(*where), reason)
-        )
-        return None
-    return _Parsed(name, spec, lines)
+        line = located.lines.get((*where, field.group(1)), 0) if field else 0
+        problems.append(Problem(located.file, line or located.line(*where), reason))
+        return False
+    return True
 
 
 def rule_files(location: Path) -> list[Path]:
@@ -214,7 +229,7 @@ def _build(
     for p in parsed:
         for index, spec in enumerate(p.spec.rules):
             built.append((p.file, _rule(p, index, spec, queues, catalog, problems)))
-    _check_order(built, problems)
+    _check_order(built, problems, parsed[-1].file if parsed else "rules")
     return queues, tuple(rule for _, rule in built)
 
 
@@ -285,7 +300,7 @@ def _rule(
     )
 
 
-def _check_order(rules: list[tuple[str, Rule]], problems: list[Problem]) -> None:
+def _check_order(rules: list[tuple[str, Rule]], problems: list[Problem], last_file: str) -> None:
     """Names are unique, exactly one default rule comes last, no rule is unreachable."""
     names: set[str] = set()
     conditions: dict[str, str] = {}
@@ -318,7 +333,7 @@ def _check_order(rules: list[tuple[str, Rule]], problems: list[Problem]) -> None
         else:
             conditions[source] = rule.name
     if default is None:
-        last = rules[-1][0] if rules else "rules"
+        last = rules[-1][0] if rules else last_file
         problems.append(
             Problem(
                 last,

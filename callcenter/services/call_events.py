@@ -15,11 +15,12 @@ from callcenter.domain.call_lifecycle import (
     apply_call_event,
     summarise,
 )
+from callcenter.domain.callers import CallerHistory, CallerView, caller_key
 from callcenter.domain.calls import Call, CallState
 from callcenter.domain.events import CallEvent, event_type
 from callcenter.domain.timers import Timer, wrap_up_timer
 from callcenter.metrics import Metrics
-from callcenter.services.callers import CallerService
+from callcenter.services.callers import MISSING, CallerService, Missing
 from callcenter.services.clock import Clock
 from callcenter.services.optimistic import Retry, with_retries
 from callcenter.services.routing import RoutingService, went_to_wrap_up
@@ -72,14 +73,20 @@ class CallEventService:
     async def _apply(self, event: CallEvent) -> EventResult:
         kind = event_type(event)
 
+        hinted = caller_key(event.from_) if event.from_ else None
+        known_history: list[CallerHistory | None] = []
+
         async def attempt() -> tuple[Disposition, CallChange | None]:
-            call = await self._calls.get(event.call_id)
-            involved = [a for a in {event.agent_id, call.agent_id if call else None} if a]
-            agents = await self._calls.get_agents(involved) if involved else {}
+            context = await self._calls.load_context(event.call_id, event.agent_id, hinted)
+            call, agents = context.call, context.agents
             now = self._clock.now()
             change = apply_call_event(call, agents, event, now, default_queue=self._default_queue)
             pairs = tuple((agents[new.id], new) for new in change.agents)
-            change, timers = await self._routing_for(call, change, pairs, now)
+            caller = None
+            if hinted is not None and hinted == change.call.caller_key:
+                caller = self._callers.view_of(hinted, context.profile, context.history)
+                known_history[:] = [context.history]
+            change, timers = await self._routing_for(call, change, pairs, now, caller)
             result, _ = await self._calls.commit(
                 call, change.call, pairs, event_id=event.event_id, now=now, timers=timers
             )
@@ -91,7 +98,7 @@ class CallEventService:
 
         disposition, change = await with_retries("call", event.call_id, attempt)
         if change is not None:
-            await self._after_commit(change)
+            await self._after_commit(change, known_history[0] if known_history else MISSING)
         else:
             change = await self._redeliver(event)
         return EventResult(
@@ -108,13 +115,14 @@ class CallEventService:
         change: CallChange,
         pairs: tuple[tuple[Agent, Agent], ...],
         now: datetime,
+        caller: CallerView | None,
     ) -> tuple[CallChange, list[Timer]]:
         """A call entering the queue gets its rule and timers; an agent entering wrap-up
         gets its wrap-up timer."""
         timers: list[Timer] = []
         call = change.call
         if call.state is CallState.QUEUED and (old is None or old.state is not CallState.QUEUED):
-            call, timers = await self._routing.route_call(call)
+            call, timers = await self._routing.route_call(call, caller)
             change = msgspec.structs.replace(change, call=call)
         for before, after in pairs:
             if went_to_wrap_up(before, after):
@@ -131,14 +139,16 @@ class CallEventService:
             await self._record_history(call)
         return CallChange(disposition=Disposition.DUPLICATE, call=call)
 
-    async def _after_commit(self, change: CallChange) -> None:
+    async def _after_commit(
+        self, change: CallChange, history: CallerHistory | Missing | None = MISSING
+    ) -> None:
         call = change.call
         if call.state is CallState.QUEUED or any(a.eligible for a in change.agents):
             self._routing.request_dispatch()
         if change.finished is not None:
             self._metrics.calls_total.labels(call.queue, str(change.finished.outcome)).inc()
             if call.caller_key:
-                await self._callers.record_call(call.caller_key, change.finished)
+                await self._callers.record_call(call.caller_key, change.finished, history)
         if change.survey is not None and call.caller_key:
             await self._callers.record_survey(call.caller_key, call.id, change.survey)
 

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from callcenter.domain import callers as caller_rules
-from callcenter.domain.callers import CallerProfile, CallerView, CallSummary, caller_key
+from callcenter.domain.callers import (
+    CallerHistory,
+    CallerProfile,
+    CallerView,
+    CallSummary,
+    caller_key,
+)
 from callcenter.domain.calls import Survey
 from callcenter.errors import InvalidInput, NotFound
 from callcenter.services.clock import Clock
 from callcenter.services.optimistic import Retry, with_retries
-from callcenter.storage.callers import CallerRepository
+from callcenter.storage.callers import CallerRepository, StoredProfile
 from callcenter.storage.documents import CommitResult
+
+
+class Missing:
+    """Marks "not read yet" where None means "read, and there is none"."""
+
+
+MISSING = Missing()
 
 
 def normalised(raw: str) -> str:
@@ -52,16 +65,33 @@ class CallerService:
         if not await self._repository.delete(key):
             raise NotFound("caller", key)
 
-    async def record_call(self, key: str, summary: CallSummary) -> None:
-        """Add a finished call to the caller's history (idempotent by call id)."""
-        await self._update(key, lambda history: caller_rules.record_call(history, summary))
+    def view_of(
+        self, key: str, stored: StoredProfile | None, history: CallerHistory | None
+    ) -> CallerView | None:
+        """The view of a caller read elsewhere; None when nothing is known of them."""
+        if stored is None and history is None:
+            return None
+        profile = stored.profile if stored else None
+        return caller_rules.caller_view(key, profile, history, self._clock.now())
+
+    async def record_call(
+        self, key: str, summary: CallSummary, read: CallerHistory | Missing | None = MISSING
+    ) -> None:
+        """Add a finished call to the caller's history (idempotent by call id). `read` is
+        the history as read a moment ago, if it was: it saves a round trip when unchanged."""
+        await self._update(key, lambda history: caller_rules.record_call(history, summary), read)
 
     async def record_survey(self, key: str, call_id: str, survey: Survey) -> None:
-        await self._update(key, lambda h: caller_rules.record_survey(h, call_id, survey))
+        await self._update(key, lambda h: caller_rules.record_survey(h, call_id, survey), MISSING)
 
-    async def _update(self, key: str, change: caller_rules.HistoryChange) -> None:
+    async def _update(
+        self, key: str, change: caller_rules.HistoryChange, read: CallerHistory | Missing | None
+    ) -> None:
+        first = [read]
+
         async def attempt() -> None:
-            old = await self._repository.get_history(key)
+            known = first.pop() if first else MISSING
+            old = await self._repository.get_history(key) if isinstance(known, Missing) else known
             new = change(old or caller_rules.CallerHistory())
             if old is not None and new == old:
                 return

@@ -73,11 +73,11 @@ class Dispatcher:
 
     async def run_pass(self) -> int:
         """One matching pass; returns the number of offers made."""
+        agents = await self._agents.ready()  # usually the smaller set: read it first
+        if not agents:
+            return 0
         tickets = await self._calls.waiting()
         if not tickets:
-            return 0
-        agents = await self._agents.ready()
-        if not agents:
             return 0
         started = time.perf_counter()
         now = self._clock.now()

@@ -18,7 +18,7 @@ from callcenter.domain.routing_context import route, rule_context, select_rule, 
 from callcenter.domain.timers import Timer, TimerKind, queue_timers
 from callcenter.errors import Conflict, NotFound
 from callcenter.metrics import Metrics
-from callcenter.services.callers import CallerService
+from callcenter.services.callers import MISSING, CallerService, Missing
 from callcenter.services.clock import Clock
 from callcenter.services.dispatch import Dispatcher
 from callcenter.services.notify import RouteNotifier
@@ -81,9 +81,14 @@ class RoutingService:
     def rules(self) -> RulesSource:
         return self._rules
 
-    async def route_call(self, call: Call) -> tuple[Call, list[Timer]]:
-        """Choose the rule for a call entering the queue; return it routed, with its timers."""
-        caller = await self._caller_of(call)
+    async def route_call(
+        self, call: Call, caller: CallerView | Missing | None = MISSING
+    ) -> tuple[Call, list[Timer]]:
+        """Choose the rule for a call entering the queue; return it routed, with its timers.
+
+        `caller` may be passed when already read; otherwise it is read here."""
+        if isinstance(caller, Missing):
+            caller = await self._caller_of(call)
         rules = self._rules.current
         rule, match = select_rule(rules, rule_context(call, caller, self._clock.now()))
         for error in match.errors:

@@ -30,12 +30,12 @@ class AgentRepository:
 
     async def ready(self) -> list[Agent]:
         """Agents in the ready index (available and idle when last written)."""
-        ids = [text(m) for m in await self._store.client.smembers(keys.READY)]
+        ids = [text(m) for m in await self._store.client.execute("SMEMBERS", keys.READY)]
         found = await self._store.load_many([keys.agent(i) for i in ids], Agent)
         return [agent for agent in found if agent is not None]
 
     async def all(self) -> list[Agent]:
-        ids = sorted(text(m) for m in await self._store.client.smembers(keys.AGENTS))
+        ids = sorted(text(m) for m in await self._store.client.execute("SMEMBERS", keys.AGENTS))
         found = await self._store.load_many([keys.agent(i) for i in ids], Agent)
         return [agent for agent in found if agent is not None]
 

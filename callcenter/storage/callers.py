@@ -63,7 +63,7 @@ class CallerRepository:
 
     async def delete(self, key: str) -> bool:
         """Erase everything stored about a caller; True if there was anything."""
-        removed = await self._store.client.delete(
-            keys.caller_profile(key), keys.caller_history(key)
+        removed = await self._store.client.execute(
+            "DEL", keys.caller_profile(key), keys.caller_history(key)
         )
         return bool(removed)

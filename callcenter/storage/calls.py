@@ -9,13 +9,22 @@ from typing import cast
 import msgspec
 
 from callcenter.domain.agents import Agent
+from callcenter.domain.callers import CallerHistory
 from callcenter.domain.calls import ACTIVE_STATES, Call, CallState
 from callcenter.domain.routing import Decision, Ticket
 from callcenter.domain.routing_context import ticket_of
 from callcenter.domain.timers import Timer
 from callcenter.storage import keys
 from callcenter.storage.agents import put_agent
-from callcenter.storage.documents import CommitPlan, CommitResult, DocumentStore, text
+from callcenter.storage.callers import StoredProfile
+from callcenter.storage.documents import (
+    CommitPlan,
+    CommitResult,
+    DocumentStore,
+    load_script,
+    text,
+)
+from callcenter.storage.resp import Arg
 from callcenter.storage.timers import schedule
 
 # A call that stays active this long without any event is presumed lost by its gateway.
@@ -31,16 +40,53 @@ def _bumped(doc: Call) -> Call:
     return msgspec.structs.replace(doc, version=doc.version + 1)
 
 
+class CallContext(msgspec.Struct, frozen=True, kw_only=True):
+    """A call, the agents it involves and (when asked) its caller, read in one round trip."""
+
+    call: Call | None
+    agents: dict[str, Agent]
+    profile: StoredProfile | None = None
+    history: CallerHistory | None = None
+
+
+_CALLS = msgspec.json.Decoder(Call)
+_AGENTS = msgspec.json.Decoder(Agent)
+_PROFILES = msgspec.json.Decoder(StoredProfile)
+_HISTORIES = msgspec.json.Decoder(CallerHistory)
+
+
 class CallRepository:
     def __init__(
         self, store: DocumentStore, *, retention: timedelta, dedupe_window: timedelta
     ) -> None:
         self._store = store
+        self._context = load_script("call_context")
         self._retention = retention
         self._dedupe_window = dedupe_window
 
     async def get(self, call_id: str) -> Call | None:
         return await self._store.load(keys.call(call_id), Call)
+
+    async def load_context(
+        self, call_id: str, agent_id: str | None, caller_key: str | None
+    ) -> CallContext:
+        """The call, its agent, agent `agent_id`, and caller `caller_key`'s profile and
+        history (when given), in one pipelined round trip."""
+        client = self._store.client
+        call_key, args = keys.call(call_id), [keys.agent(""), agent_id or ""]
+        if caller_key is None:
+            found = await client.evalsha(self._context, [call_key], args)
+            return _context(found, None, None)
+        context: list[Arg] = ["EVALSHA", self._context.sha, 1, call_key, *args]
+        found, profile, history = await client.pipeline_with_scripts(
+            [
+                context,
+                ("HGET", keys.caller_profile(caller_key), "d"),
+                ("HGET", keys.caller_history(caller_key), "d"),
+            ],
+            [self._context],
+        )
+        return _context(found, profile, history)
 
     async def get_many(self, call_ids: list[str]) -> list[Call | None]:
         return await self._store.load_many([keys.call(i) for i in call_ids], Call)
@@ -50,14 +96,15 @@ class CallRepository:
         return {agent.id: agent for agent in found if agent is not None}
 
     async def was_seen(self, event_id: str) -> bool:
-        return bool(await self._store.client.exists(keys.event_seen(event_id)))
+        return bool(await self._store.client.execute("EXISTS", keys.event_seen(event_id)))
 
     async def recent(self, state: CallState | None, limit: int) -> list[Call]:
         """Newest-changed first; all non-ended states when `state` is None."""
         states = [state] if state else sorted(ACTIVE_STATES)
         ids: list[str] = []
         for one in states:
-            members = await self._store.client.zrevrange(keys.calls_in_state(one), 0, limit - 1)
+            key = keys.calls_in_state(one)
+            members = await self._store.client.execute("ZREVRANGE", key, 0, limit - 1)
             ids.extend(text(member) for member in cast(list[bytes], members))
         calls = await self._store.load_many([keys.call(i) for i in ids], Call)
         found = [c for c in calls if c is not None and (state is None or c.state is state)]
@@ -65,10 +112,9 @@ class CallRepository:
         return found[:limit]
 
     async def count_by_state(self, states: list[CallState]) -> dict[str, int]:
-        async with self._store.client.pipeline(transaction=False) as pipe:
-            for state in states:
-                pipe.zcard(keys.calls_in_state(state))
-            counts: list[int] = await pipe.execute()
+        counts = await self._store.client.pipeline(
+            [("ZCARD", keys.calls_in_state(state)) for state in states]
+        )
         return {str(state): count for state, count in zip(states, counts, strict=True)}
 
     async def commit(
@@ -125,13 +171,26 @@ class CallRepository:
 
     async def waiting(self) -> list[Ticket]:
         """Tickets of every queued call."""
-        raw = await self._store.client.hvals(keys.WAITING)
+        raw = await self._store.client.execute("HVALS", keys.WAITING)
         return [_TICKETS.decode(item) for item in raw]
 
     async def call_of_reservation(self, reservation_id: str) -> str | None:
-        found = await self._store.client.get(keys.reservation(reservation_id))
+        found = await self._store.client.execute("GET", keys.reservation(reservation_id))
         return text(found) if found is not None else None
 
     async def decision(self, call_id: str) -> Decision | None:
-        raw = await self._store.client.get(keys.decision(call_id))
+        raw = await self._store.client.execute("GET", keys.decision(call_id))
         return None if raw is None else msgspec.json.decode(raw, type=Decision)
+
+
+def _context(
+    found: list[bytes | None], profile: bytes | None, history: bytes | None
+) -> CallContext:
+    call = _CALLS.decode(found[0]) if found[0] else None
+    agents = [_AGENTS.decode(raw) for raw in found[1:] if raw]
+    return CallContext(
+        call=call,
+        agents={agent.id: agent for agent in agents},
+        profile=_PROFILES.decode(profile) if profile else None,
+        history=_HISTORIES.decode(history) if history else None,
+    )

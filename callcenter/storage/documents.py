@@ -1,6 +1,6 @@
 """Versioned JSON documents in Redis hashes, and the all-or-nothing commit of a change plan.
 
-Reads are plain HMGET; writes go through `commit.lua`, which checks every version read
+Reads are plain HGET; writes go through `commit.lua`, which checks every version read
 (optimistic concurrency) so two server instances can never overwrite each other's work."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from importlib import resources
 from typing import Any, TypeVar
 
 import msgspec
-import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
+
+from callcenter.storage.resp import RespClient, Script
 
 T = TypeVar("T")
 
@@ -19,7 +19,7 @@ _ENCODER = msgspec.json.Encoder()
 
 
 def text(value: bytes | str) -> str:
-    """A Redis reply item as text (the client returns bytes)."""
+    """A Redis reply item as text (replies are bytes)."""
     return value.decode() if isinstance(value, bytes) else value
 
 
@@ -29,10 +29,10 @@ class CommitResult(IntEnum):
     CONFLICT = -1
 
 
-def load_script(client: aioredis.Redis, name: str) -> AsyncScript:
-    """Register `lua/<name>.lua` once (EVALSHA, reloaded by redis-py on NOSCRIPT)."""
+def load_script(name: str) -> Script:
+    """The script `lua/<name>.lua` (run by SHA, loaded into Redis on first NOSCRIPT)."""
     source = resources.files("callcenter.storage").joinpath("lua", f"{name}.lua").read_text()
-    return client.register_script(source)
+    return Script(source)
 
 
 class CommitPlan:
@@ -101,31 +101,28 @@ class CommitPlan:
 class DocumentStore:
     """Loads versioned documents and commits plans. One per Redis client."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: RespClient) -> None:
         self._client = client
-        self._commit = load_script(client, "commit")
+        self._commit = load_script("commit")
 
     @property
-    def client(self) -> aioredis.Redis:
+    def client(self) -> RespClient:
         return self._client
 
     async def load(self, key: str, kind: type[T]) -> T | None:
-        raw = await self._client.hget(key, "d")
+        raw = await self._client.execute("HGET", key, "d")
         return None if raw is None else msgspec.json.decode(raw, type=kind)
 
     async def load_many(self, keys: list[str], kind: type[T]) -> list[T | None]:
         if not keys:
             return []
-        async with self._client.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.hget(key, "d")
-            raws: list[bytes | None] = await pipe.execute()
+        raws = await self._client.pipeline([("HGET", key, "d") for key in keys])
         return [None if raw is None else msgspec.json.decode(raw, type=kind) for raw in raws]
 
     async def commit(self, plan: CommitPlan) -> tuple[CommitResult, str | None]:
         """Run the plan; on CONFLICT also return the key that changed."""
         keys = plan.keys
-        reply = await self._commit(keys=keys, args=[plan.encode()])
+        reply = await self._client.evalsha(self._commit, keys, [plan.encode()])
         result = CommitResult(int(reply[0]))
         conflicted = keys[int(reply[1]) - 1] if result is CommitResult.CONFLICT else None
         return result, conflicted

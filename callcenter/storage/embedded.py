@@ -13,10 +13,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
 from callcenter.errors import StorageUnavailable
+from callcenter.storage.resp import RespClient
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +47,7 @@ def _free_port() -> int:
 
 
 async def _wait_ready(url: str, process: asyncio.subprocess.Process) -> None:
-    client = aioredis.Redis.from_url(url)
+    client = RespClient.from_url(url, connections=1)
     try:
         deadline = asyncio.get_running_loop().time() + START_TIMEOUT_SECONDS
         while True:
@@ -58,7 +56,7 @@ async def _wait_ready(url: str, process: asyncio.subprocess.Process) -> None:
             try:
                 await client.ping()
                 return
-            except (RedisError, OSError):
+            except StorageUnavailable:
                 if asyncio.get_running_loop().time() > deadline:
                     raise StorageUnavailable("redis-server did not answer in time") from None
                 await asyncio.sleep(0.05)
@@ -125,11 +123,11 @@ async def running_embedded_url(data_dir: Path) -> str | None:
         url = (await asyncio.to_thread((data_dir / URL_FILE).read_text)).strip()
     except OSError:
         return None
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=1)
+    client = RespClient.from_url(url, connections=1)
     try:
         await client.ping()
         return url
-    except (RedisError, OSError):
+    except StorageUnavailable:
         return None
     finally:
         await client.aclose()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
-import redis.asyncio as aioredis
 
 from callcenter.domain.timers import Timer, TimerKind
 from callcenter.storage import keys
 from callcenter.storage.documents import CommitPlan, load_script
+from callcenter.storage.resp import RespClient
 
 LEASE_SECONDS = 30
 
@@ -33,20 +33,22 @@ def schedule(plan: CommitPlan, timer: Timer) -> None:
 
 
 class TimerRepository:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: RespClient) -> None:
         self._client = client
-        self._due = load_script(client, "timers_due")
+        self._due = load_script("timers_due")
 
     async def take_due(self, now: datetime, limit: int = 100) -> list[tuple[str, Timer | None]]:
         """Due timers (leased to this instance); pass each member to `done` once handled."""
-        members = await self._due(keys=[keys.TIMERS], args=[now.timestamp(), LEASE_SECONDS, limit])
+        members = await self._client.evalsha(
+            self._due, [keys.TIMERS], [now.timestamp(), LEASE_SECONDS, limit]
+        )
         texts = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
         return [(member, timer_of(member, now)) for member in texts]
 
     async def done(self, member: str) -> None:
-        await self._client.zrem(keys.TIMERS, member)
+        await self._client.execute("ZREM", keys.TIMERS, member)
 
     async def next_due(self) -> float | None:
         """Unix time of the earliest timer, if any."""
-        first = await self._client.zrange(keys.TIMERS, 0, 0, withscores=True)
-        return float(first[0][1]) if first else None
+        first = await self._client.execute("ZRANGE", keys.TIMERS, 0, 0, "WITHSCORES")
+        return float(first[1]) if first else None

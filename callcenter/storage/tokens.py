@@ -58,13 +58,15 @@ class TokenRepository:
             digest=_digest(secret),
             version=1,
         )
-        client = self._store.client
-        async with client.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.token(token_id), mapping={"v": 1, "d": msgspec.json.encode(record)})
-            if ttl:
-                pipe.expire(keys.token(token_id), int(ttl.total_seconds()))
-            pipe.sadd(keys.TOKENS, token_id)
-            await pipe.execute()
+        key = keys.token(token_id)
+        commands: list[list[str | bytes | int]] = [
+            ["MULTI"],
+            ["HSET", key, "v", 1, "d", msgspec.json.encode(record)],
+            ["SADD", keys.TOKENS, token_id],
+        ]
+        if ttl:
+            commands.append(["EXPIRE", key, int(ttl.total_seconds())])
+        await self._store.client.pipeline([*commands, ["EXEC"]])
         return f"{TOKEN_PREFIX}{token_id}.{secret}", record
 
     async def verify(self, token: str, now: datetime) -> StoredToken | None:
@@ -81,16 +83,16 @@ class TokenRepository:
         return record
 
     async def all(self) -> list[StoredToken]:
-        ids = sorted(text(m) for m in await self._store.client.smembers(keys.TOKENS))
+        ids = sorted(text(m) for m in await self._store.client.execute("SMEMBERS", keys.TOKENS))
         found = await self._store.load_many([keys.token(i) for i in ids], StoredToken)
         gone = [i for i, record in zip(ids, found, strict=True) if record is None]
         if gone:  # expired ones: their set entries are ours to drop
-            await self._store.client.srem(keys.TOKENS, *gone)
+            await self._store.client.execute("SREM", keys.TOKENS, *gone)
         return [record for record in found if record is not None]
 
     async def revoke(self, token_id: str) -> bool:
-        async with self._store.client.pipeline(transaction=True) as pipe:
-            pipe.delete(keys.token(token_id))
-            pipe.srem(keys.TOKENS, token_id)
-            deleted, _ = await pipe.execute()
+        replies = await self._store.client.pipeline(
+            [["MULTI"], ["DEL", keys.token(token_id)], ["SREM", keys.TOKENS, token_id], ["EXEC"]]
+        )
+        deleted, _ = replies[-1]
         return bool(deleted)

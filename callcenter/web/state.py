@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from callcenter.metrics import Metrics
@@ -17,6 +16,7 @@ from callcenter.services.dispatch import Dispatcher
 from callcenter.services.routing import RoutingService
 from callcenter.services.snapshot import SnapshotService
 from callcenter.settings import Settings
+from callcenter.storage.resp import RespClient
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,6 +32,6 @@ class Services:
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
-REDIS = web.AppKey("redis", aioredis.Redis)
+REDIS = web.AppKey("redis", RespClient)
 SERVICES = web.AppKey("services", Services)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)

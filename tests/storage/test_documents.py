@@ -6,6 +6,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from callcenter.storage.documents import CommitPlan, CommitResult, DocumentStore
+from callcenter.storage.resp import RespClient
 
 
 class Doc(msgspec.Struct, frozen=True):
@@ -13,8 +14,8 @@ class Doc(msgspec.Struct, frozen=True):
     version: int = 0
 
 
-async def test_put_then_load_round_trips(redis_client: aioredis.Redis) -> None:
-    store = DocumentStore(redis_client)
+async def test_put_then_load_round_trips(redis_client: aioredis.Redis, resp: RespClient) -> None:
+    store = DocumentStore(resp)
     plan = CommitPlan()
     plan.put("d:1", 0, Doc("one", version=1))
     assert await store.commit(plan) == (CommitResult.COMMITTED, None)
@@ -22,8 +23,8 @@ async def test_put_then_load_round_trips(redis_client: aioredis.Redis) -> None:
     assert await redis_client.hget("d:1", "v") == b"1"
 
 
-async def test_stale_version_writes_nothing(redis_client: aioredis.Redis) -> None:
-    store = DocumentStore(redis_client)
+async def test_stale_version_writes_nothing(redis_client: aioredis.Redis, resp: RespClient) -> None:
+    store = DocumentStore(resp)
     first = CommitPlan()
     first.put("d:1", 0, Doc("one", version=1))
     await store.commit(first)
@@ -37,8 +38,8 @@ async def test_stale_version_writes_nothing(redis_client: aioredis.Redis) -> Non
     assert await store.load("d:1", Doc) == Doc("one", version=1)
 
 
-async def test_guard_makes_a_plan_run_once(redis_client: aioredis.Redis) -> None:
-    store = DocumentStore(redis_client)
+async def test_guard_makes_a_plan_run_once(redis_client: aioredis.Redis, resp: RespClient) -> None:
+    store = DocumentStore(resp)
 
     def plan(version: int) -> CommitPlan:
         p = CommitPlan().guard("seen:e1", 60)
@@ -51,8 +52,10 @@ async def test_guard_makes_a_plan_run_once(redis_client: aioredis.Redis) -> None
     assert 0 < await redis_client.ttl("seen:e1") <= 60
 
 
-async def test_ttl_persist_delete_and_indexes(redis_client: aioredis.Redis) -> None:
-    store = DocumentStore(redis_client)
+async def test_ttl_persist_delete_and_indexes(
+    redis_client: aioredis.Redis, resp: RespClient
+) -> None:
+    store = DocumentStore(resp)
     plan = CommitPlan()
     plan.put("d:1", 0, Doc("a", version=1), 100)
     plan.zadd("z", 5.0, "old")
@@ -77,8 +80,10 @@ async def test_ttl_persist_delete_and_indexes(redis_client: aioredis.Redis) -> N
     assert await redis_client.exists("d:1", "z") == 0
 
 
-async def test_load_many_keeps_order_and_gaps(redis_client: aioredis.Redis) -> None:
-    store = DocumentStore(redis_client)
+async def test_load_many_keeps_order_and_gaps(
+    redis_client: aioredis.Redis, resp: RespClient
+) -> None:
+    store = DocumentStore(resp)
     plan = CommitPlan()
     plan.put("d:2", 0, Doc("two", version=1))
     await store.commit(plan)
