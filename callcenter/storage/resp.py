@@ -86,6 +86,8 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._received = 0
+        self._outgoing: list[bytes] = []
+        self._flush_scheduled = False
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -116,13 +118,21 @@ class _Connection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in commands]
         self._waiters.extend(futures)
-        if len(commands) == 1:
-            self._transport.write(_pack(commands[0]))
-        else:
-            self._transport.write(b"".join(_pack(c) for c in commands))
+        self._outgoing.extend(_pack(c) for c in commands)
+        if not self._flush_scheduled:
+            # Everything sent during this turn of the loop goes out in one write: under
+            # load that is one system call for many requests' commands.
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
         if self._watchdog is None:
             self._arm(loop)
         return futures
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._transport is not None and not self.closed and self._outgoing:
+            self._transport.write(b"".join(self._outgoing))
+        self._outgoing.clear()
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
         self._watchdog = loop.call_later(REPLY_TIMEOUT_SECONDS, self._check, self._received)
