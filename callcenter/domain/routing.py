@@ -87,6 +87,8 @@ def _ineligible_reason(
     rules: RoutingRules,
     waited: float,
     now: datetime,
+    *,
+    member_known: bool = False,
 ) -> str | None:
     if not agent.eligible:
         return f"{agent.presence}/{agent.activity}"
@@ -94,8 +96,9 @@ def _ineligible_reason(
         return "backing off after a missed offer"
     if agent.id in ticket.declined_by:
         return "declined this call"
-    queues = (ticket.queue, *step.also_queues)
-    if not any(serves(agent, rules.queue(q)) for q in queues):
+    if not member_known and not any(
+        serves(agent, rules.queue(q)) for q in (ticket.queue, *step.also_queues)
+    ):
         return f"not in queue {ticket.queue}"
     for skill, level in step.require.items():
         if agent.skills.get(skill, 0) < level:
@@ -154,9 +157,15 @@ def rule_of(ticket: Ticket, rules: RoutingRules) -> Rule:
 
 
 def decide(
-    ticket: Ticket, agents: Iterable[Agent], rules: RoutingRules, now: datetime
+    ticket: Ticket,
+    agents: Iterable[Agent],
+    rules: RoutingRules,
+    now: datetime,
+    *,
+    members_only: bool = False,
 ) -> Decision | None:
-    """The best agent for one ticket among `agents`, or None when nobody is eligible."""
+    """The best agent for one ticket among `agents`, or None when nobody is eligible.
+    `members_only`: the agents are known to serve the call's queues (skips that check)."""
     rule = rule_of(ticket, rules)
     queue = rules.queue(ticket.queue)
     waited = max(0.0, (now - ticket.queued_at).total_seconds())
@@ -164,7 +173,10 @@ def decide(
     scored = sorted(
         (_score(agent, queue, step, ticket.call_id, now), agent.id, agent)
         for agent in agents
-        if _ineligible_reason(agent, ticket, rule, step, rules, waited, now) is None
+        if _ineligible_reason(
+            agent, ticket, rule, step, rules, waited, now, member_known=members_only
+        )
+        is None
     )
     if not scored:
         return None
@@ -202,15 +214,51 @@ def plan_assignments(
     agent still free in this pass. A call is passed over only if no free agent is eligible
     for it, so a more urgent eligible call is never skipped for a less urgent one."""
     free = {agent.id: agent for agent in agents}
+    serving = _QueueMembers(agents, rules)
+    # Only calls that some free agent could take: in a queue with free members, or under a
+    # rule whose steps reach into other queues. The rest need not even be sorted.
+    widening = rules.widening_rules
+    relevant = [t for t in tickets if serving.has_members(t.queue) or t.rule in widening]
     decisions = []
-    for ticket in sorted(tickets, key=urgency):
+    for ticket in sorted(relevant, key=urgency):
         if not free:
             break
-        decision = decide(ticket, free.values(), rules, now)
+        # Cheap first cut: only free agents of the queues this call may go to right now.
+        rule = rule_of(ticket, rules)
+        _, step = active_step(rule, max(0.0, (now - ticket.queued_at).total_seconds()))
+        members = serving.of(ticket.queue, step.also_queues)
+        candidates = [free[a] for a in members if a in free]
+        if not candidates:
+            continue
+        decision = decide(ticket, candidates, rules, now, members_only=True)
         if decision is not None:
             decisions.append(decision)
             del free[decision.agent_id]
     return decisions
+
+
+class _QueueMembers:
+    """Which of a set of agents serve each queue, computed once per queue and pass."""
+
+    def __init__(self, agents: Sequence[Agent], rules: RoutingRules) -> None:
+        self._agents = agents
+        self._rules = rules
+        self._members: dict[str, list[str]] = {}
+
+    def _of(self, queue: str) -> list[str]:
+        found = self._members.get(queue)
+        if found is None:
+            config = self._rules.queue(queue)
+            found = self._members[queue] = [a.id for a in self._agents if serves(a, config)]
+        return found
+
+    def has_members(self, queue: str) -> bool:
+        return bool(self._of(queue))
+
+    def of(self, queue: str, also: tuple[str, ...]) -> list[str]:
+        if not also:
+            return self._of(queue)
+        return list(dict.fromkeys([*self._of(queue), *(a for q in also for a in self._of(q))]))
 
 
 def why_not(ticket: Ticket, agent: Agent, rules: RoutingRules, now: datetime) -> str | None:

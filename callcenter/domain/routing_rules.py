@@ -78,13 +78,20 @@ class RoutingRules:
     queues: Mapping[str, QueueConfig]
     rules: tuple[Rule, ...]
     version: str = ""
+    by_name: Mapping[str, Rule] = field(init=False, repr=False, compare=False)
+    widening_rules: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_name", {rule.name: rule for rule in self.rules})
+        widening = {r.name for r in self.rules if any(s.also_queues for s in r.steps)}
+        object.__setattr__(self, "widening_rules", frozenset(widening))
 
     def queue(self, name: str) -> QueueConfig:
         """The queue's config; an unknown queue (e.g. a gateway hint) gets the defaults."""
         return self.queues.get(name) or QueueConfig(name=name)
 
     def rule(self, name: str | None) -> Rule | None:
-        return next((r for r in self.rules if r.name == name), None)
+        return self.by_name.get(name) if name is not None else None
 
 
 def default_rules(default_queue: str) -> RoutingRules:

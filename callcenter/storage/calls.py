@@ -32,6 +32,7 @@ ACTIVE_CALL_TTL = timedelta(days=1)
 
 
 RESERVATION_GRACE_SECONDS = 60
+TICKET_CACHE_LIMIT = 50_000
 _ENCODER = msgspec.json.Encoder()
 _TICKETS = msgspec.json.Decoder(Ticket)
 
@@ -61,6 +62,8 @@ class CallRepository:
     ) -> None:
         self._store = store
         self._context = load_script("call_context")
+        # decoded tickets by their stored bytes: every dispatch pass reads all of them
+        self._tickets: dict[bytes, Ticket] = {}
         self._retention = retention
         self._dedupe_window = dedupe_window
 
@@ -172,7 +175,16 @@ class CallRepository:
     async def waiting(self) -> list[Ticket]:
         """Tickets of every queued call."""
         raw = await self._store.client.execute("HVALS", keys.WAITING)
-        return [_TICKETS.decode(item) for item in raw]
+        cache = self._tickets
+        if len(cache) > TICKET_CACHE_LIMIT:
+            cache.clear()
+        tickets = []
+        for item in raw:
+            ticket = cache.get(item)
+            if ticket is None:
+                ticket = cache[item] = _TICKETS.decode(item)
+            tickets.append(ticket)
+        return tickets
 
     async def call_of_reservation(self, reservation_id: str) -> str | None:
         found = await self._store.client.execute("GET", keys.reservation(reservation_id))
