@@ -80,7 +80,8 @@ def _pack(command: Command) -> bytes:
 class _Connection(asyncio.Protocol):
     """One socket: commands are written at once, replies matched to waiters in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, reply_timeout: float = REPLY_TIMEOUT_SECONDS) -> None:
+        self._reply_timeout = reply_timeout
         self._reader = hiredis.Reader()
         self._waiters: deque[asyncio.Future[Reply]] = deque()
         self._transport: asyncio.Transport | None = None
@@ -135,7 +136,7 @@ class _Connection(asyncio.Protocol):
         self._outgoing.clear()
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._watchdog = loop.call_later(REPLY_TIMEOUT_SECONDS, self._check, self._received)
+        self._watchdog = loop.call_later(self._reply_timeout, self._check, self._received)
 
     def _check(self, received_then: int) -> None:
         # Replies are awaited but none came for a whole period: Redis is not answering.
@@ -144,7 +145,7 @@ class _Connection(asyncio.Protocol):
         if not self._waiters:
             return
         if self._transport is not None and self._received == received_then:
-            logger.error("Redis did not answer for %.0f s; reconnecting", REPLY_TIMEOUT_SECONDS)
+            logger.error("Redis did not answer for %.1f s; reconnecting", self._reply_timeout)
             self._transport.abort()
             return
         self._arm(asyncio.get_running_loop())
@@ -165,25 +166,37 @@ class Script:
 class RespClient:
     """Multiplexes commands over `connections` sockets to one Redis server."""
 
-    def __init__(self, endpoint: Endpoint, *, connections: int = 2) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        connections: int = 2,
+        reply_timeout: float = REPLY_TIMEOUT_SECONDS,
+    ) -> None:
         self._endpoint = endpoint
+        self._reply_timeout = reply_timeout
         self._slots: list[_Connection | None] = [None] * max(1, connections)
         self._locks = [asyncio.Lock() for _ in self._slots]
         self._next = itertools.cycle(range(len(self._slots)))
 
     @classmethod
-    def from_url(cls, url: str, *, connections: int = 2) -> RespClient:
-        return cls(parse_url(url), connections=connections)
+    def from_url(
+        cls, url: str, *, connections: int = 2, reply_timeout: float = REPLY_TIMEOUT_SECONDS
+    ) -> RespClient:
+        return cls(parse_url(url), connections=connections, reply_timeout=reply_timeout)
+
+    def _protocol(self) -> _Connection:
+        return _Connection(self._reply_timeout)
 
     async def _open(self) -> _Connection:
         loop = asyncio.get_running_loop()
         end = self._endpoint
         try:
             if end.path:
-                connect = loop.create_unix_connection(_Connection, end.path)
+                connect = loop.create_unix_connection(self._protocol, end.path)
             else:
                 context = ssl.create_default_context() if end.tls else None
-                connect = loop.create_connection(_Connection, end.host, end.port, ssl=context)
+                connect = loop.create_connection(self._protocol, end.host, end.port, ssl=context)
             _, connection = await asyncio.wait_for(connect, CONNECT_TIMEOUT_SECONDS)
         except (OSError, TimeoutError) as error:
             raise StorageUnavailable(f"cannot connect to Redis: {error}") from error

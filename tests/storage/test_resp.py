@@ -1,0 +1,110 @@
+"""The service's own Redis client against a real redis-server: replies, errors, scripts,
+lost connections and a server that stops answering."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+
+from callcenter.errors import StorageUnavailable
+from callcenter.storage.resp import CommandError, RespClient, Script, parse_url
+
+
+async def test_replies_and_pipeline_order(resp: RespClient) -> None:
+    assert await resp.execute("SET", "k", "v") == b"OK"
+    assert await resp.execute("GET", "k") == b"v"
+    assert await resp.execute("GET", "missing") is None
+    replies = await resp.pipeline(
+        [("INCR", "n"), ("INCR", "n"), ("LPUSH", "l", 1, 2), ("GET", "n")]
+    )
+    assert replies == [1, 2, 2, b"2"]
+    many = await asyncio.gather(*(resp.execute("INCR", "c") for _ in range(500)))
+    assert sorted(many) == list(range(1, 501))
+
+
+async def test_error_replies_raise_without_breaking_the_connection(resp: RespClient) -> None:
+    await resp.execute("SET", "k", "text")
+    with pytest.raises(CommandError, match="WRONGTYPE"):
+        await resp.execute("LPUSH", "k", 1)
+    with pytest.raises(CommandError):
+        await resp.pipeline([("GET", "k"), ("INCR", "k")])
+    assert await resp.execute("GET", "k") == b"text"
+
+
+async def test_scripts_load_themselves_after_a_script_flush(resp: RespClient) -> None:
+    script = Script("return tonumber(ARGV[1]) + 1")
+    assert await resp.evalsha(script, [], [41]) == 42
+    await resp.execute("SCRIPT", "FLUSH")
+    assert await resp.evalsha(script, [], [1]) == 2
+    await resp.execute("SCRIPT", "FLUSH")
+    replies = await resp.pipeline_with_scripts([("EVALSHA", script.sha, 0, 9), ("PING",)], [script])
+    assert replies == [10, b"PONG"]
+
+
+async def test_reconnects_after_the_server_drops_it(
+    resp: RespClient, redis_client: aioredis.Redis
+) -> None:
+    await resp.execute("SET", "k", "v")
+    await redis_client.client_kill_filter(_type="normal", skipme=True)
+    # the first command may meet the dead socket; the client must recover right after
+    for _ in range(3):
+        try:
+            assert await resp.execute("GET", "k") == b"v"
+            break
+        except StorageUnavailable:
+            await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("client did not reconnect")
+
+
+async def test_a_server_that_stops_answering_fails_commands_instead_of_hanging(
+    redis_url: str, resp: RespClient
+) -> None:
+    client = RespClient.from_url(redis_url, connections=1, reply_timeout=0.3)
+    try:
+        await client.ping()
+        # Redis holds every client's commands for 1.5 s: to us it stops answering
+        assert await client.execute("CLIENT", "PAUSE", 1500, "ALL") == b"OK"
+        with pytest.raises(StorageUnavailable):
+            await asyncio.wait_for(client.execute("PING"), 5)
+        await asyncio.sleep(1.5)
+        assert await client.ping()  # a fresh connection once Redis answers again
+    finally:
+        await client.aclose()
+
+
+async def test_unreachable_server_is_a_clear_error() -> None:
+    client = RespClient.from_url("redis://127.0.0.1:1/0")
+    with pytest.raises(StorageUnavailable, match="cannot connect"):
+        await client.ping()
+    await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "port", "db", "password", "tls"),
+    [
+        ("redis://127.0.0.1:6380/2", "127.0.0.1", 6380, 2, None, False),
+        ("redis://:s%40cret@db.local/0", "db.local", 6379, 0, "s@cret", False),
+        ("rediss://user:pw@h:7000", "h", 7000, 0, "pw", True),
+    ],
+)
+def test_parse_url(
+    url: str, host: str, port: int, db: int, password: str | None, tls: bool
+) -> None:
+    endpoint = parse_url(url)
+    assert (endpoint.host, endpoint.port, endpoint.db, endpoint.password, endpoint.tls) == (
+        host,
+        port,
+        db,
+        password,
+        tls,
+    )
+
+
+def test_parse_unix_url_and_bad_scheme() -> None:
+    assert parse_url("unix:///run/redis.sock?db=3").path == "/run/redis.sock"
+    assert parse_url("unix:///run/redis.sock?db=3").db == 3
+    with pytest.raises(StorageUnavailable, match="scheme"):
+        parse_url("http://localhost")
