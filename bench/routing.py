@@ -131,7 +131,7 @@ class Bench:
                 for s in self.random.sample(range(SKILLS), self.random.randint(3, 5))
             }
             agent = agent_rules.new_agent(f"a{i}", f"Agent {i}", skills, now)
-            await self.agents.save(None, agent)
+            await self.agents.save(None, agent, now)
             self.offline.append(agent.id)
         self.random.shuffle(self.offline)
 
@@ -153,7 +153,9 @@ class Bench:
         for _ in range(count):
             agent = await self.agents.get(self.offline.pop())
             assert agent is not None
-            await self.agents.save(agent, agent_rules.set_presence(agent, Presence.AVAILABLE, now))
+            await self.agents.save(
+                agent, agent_rules.set_presence(agent, Presence.AVAILABLE, now), now
+            )
 
     async def one_by_one(self, releases: int) -> tuple[list[float], int, float]:
         latencies: list[float] = []

@@ -19,6 +19,7 @@ class TimerKind(StrEnum):
     OFFER = "offer"  # the reservation expires
     WRAP_UP = "wrap_up"  # the agent's wrap-up time is over
     BACKOFF = "backoff"  # the agent may take offers again: dispatch again
+    DISPATCH = "dispatch"  # a call was queued or an agent freed: some instance must match
 
 
 class Timer(msgspec.Struct, frozen=True):
@@ -55,3 +56,9 @@ def queue_timers(call: Call, rules: RoutingRules) -> list[Timer]:
 def wrap_up_timer(agent_id: str, call: Call, rules: RoutingRules, now: datetime) -> Timer:
     seconds = rules.queue(call.queue).wrap_up_seconds
     return Timer(TimerKind.WRAP_UP, agent_id, call.id, now + timedelta(seconds=seconds))
+
+
+def dispatch_due(now: datetime) -> Timer:
+    """The durable twin of an in-process dispatch request: whichever instance takes it runs
+    a pass, so a change acknowledged by an instance that dies at once is still matched."""
+    return Timer(TimerKind.DISPATCH, "", "", now)

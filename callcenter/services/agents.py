@@ -51,7 +51,7 @@ class AgentService:
                 if old
                 else agent_rules.new_agent(agent_id, name, skills, self._clock.now())
             )
-            if await self._agents.save(old, new) is not CommitResult.COMMITTED:
+            if await self._agents.save(old, new, self._clock.now()) is not CommitResult.COMMITTED:
                 raise Retry
             return msgspec.structs.replace(
                 new, version=(old.version if old else 0) + 1
@@ -65,7 +65,7 @@ class AgentService:
             new = agent_rules.set_presence(old, presence, self._clock.now())
             if new is old:
                 return old
-            if await self._agents.save(old, new) is not CommitResult.COMMITTED:
+            if await self._agents.save(old, new, self._clock.now()) is not CommitResult.COMMITTED:
                 raise Retry
             return msgspec.structs.replace(new, version=old.version + 1)
 
@@ -94,7 +94,7 @@ class AgentService:
             call = await self._calls.get(agent.call_id) if agent.call_id else None
             idle, ended = complete_wrap_up(call, agent, self._clock.now())
             if call is None:
-                result = await self._agents.save(agent, idle)
+                result = await self._agents.save(agent, idle, self._clock.now())
             else:
                 result, _ = await self._calls.commit(
                     call, ended or call, ((agent, idle),), event_id=None, now=self._clock.now()

@@ -137,6 +137,8 @@ class CallEventService:
             return None
         if call.state in (CallState.WRAP_UP, CallState.ENDED) and call.outcome is not None:
             await self._record_history(call)
+        if call.state is CallState.QUEUED:
+            self._routing.request_dispatch()
         return CallChange(disposition=Disposition.DUPLICATE, call=call)
 
     async def _after_commit(

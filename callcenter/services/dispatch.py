@@ -67,6 +67,12 @@ class Dispatcher:
             return
         self._task = asyncio.get_running_loop().create_task(self._run(), name="dispatch")
 
+    async def run_now(self) -> None:
+        """Request a pass and wait until the passes it started or joined are done."""
+        self.request()
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
     async def stop(self) -> None:
         self._stopping = True
         if self._task is not None:

@@ -166,7 +166,9 @@ class RoutingService:
 
     async def fire(self, timer: Timer) -> None:
         """Handle one due timer. Stale timers (the call moved on) do nothing."""
-        if timer.kind in (TimerKind.STEP, TimerKind.PREFER, TimerKind.BACKOFF):
+        if timer.kind is TimerKind.DISPATCH:
+            await self._dispatcher.run_now()
+        elif timer.kind in (TimerKind.STEP, TimerKind.PREFER, TimerKind.BACKOFF):
             self._dispatcher.request()
         elif timer.kind is TimerKind.OFFER:
             await self._offer_expired(timer.subject, timer.ref)
@@ -188,7 +190,8 @@ class RoutingService:
             new_call, new_agent = decline(call, agent, reservation_id, now, queue, timed_out=True)
             timers = []
             if new_agent.blocked_until is not None:
-                timers.append(Timer(TimerKind.BACKOFF, agent.id, "", new_agent.blocked_until))
+                until = new_agent.blocked_until
+                timers.append(Timer(TimerKind.BACKOFF, agent.id, until.isoformat(), until))
             await self._commit(call, new_call, agent, new_agent, timers)
             return new_call
 

@@ -58,21 +58,23 @@ class TimerLoop:
         return min(MAX_SLEEP_SECONDS, max(0.005, wait.total_seconds()))
 
     async def fire_due(self) -> int:
-        """Fire every timer due now; return how many were taken."""
-        taken = await self._timers.take_due(self._clock.now())
+        """Fire every timer due now; return how many were taken. A timer whose handler
+        fails stays leased and fires again when the lease ends."""
+        lease_until, taken = await self._timers.take_due(self._clock.now())
         for member, timer in taken:
-            if timer is not None:
-                await self._fire(timer)
-            await self._timers.done(member)
+            if timer is None or await self._fire(timer):
+                await self._timers.done(member, lease_until)
         return len(taken)
 
-    async def _fire(self, timer: Timer) -> None:
+    async def _fire(self, timer: Timer) -> bool:
         try:
             if timer.kind is TimerKind.WRAP_UP:
                 await self._agents.wrap_up_expired(timer.subject, timer.ref)
             else:
                 await self._routing.fire(timer)
         except Exception:
-            # one bad timer must not block the others; it is logged and dropped
+            # one bad timer must not block the others: logged, counted, retried after its lease
             logger.exception("timer %s failed", timer.kind, extra={"subject": timer.subject})
             self._metrics.task_errors_total.labels("timer_" + str(timer.kind)).inc()
+            return False
+        return True

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import msgspec
 
 from callcenter.domain.agents import Agent
+from callcenter.domain.timers import dispatch_due
 from callcenter.storage import keys
 from callcenter.storage.documents import CommitPlan, CommitResult, DocumentStore, text
+from callcenter.storage.timers import schedule
 
 
-def put_agent(plan: CommitPlan, before: Agent | None, after: Agent) -> None:
-    """Write `after` (read as `before`) and keep the ready-agents index in step."""
+def put_agent(plan: CommitPlan, before: Agent | None, after: Agent, now: datetime) -> None:
+    """Write `after` (read as `before`), keep the ready-agents index in step, and owe a
+    dispatch pass when the agent became ready."""
     expected = before.version if before else 0
     plan.put(
         keys.agent(after.id), expected, msgspec.structs.replace(after, version=expected + 1), 0
     )
     if after.eligible:
         plan.sadd(keys.READY, after.id)
+        if before is None or not before.eligible:
+            schedule(plan, dispatch_due(now))
     elif before is None or before.eligible:
         plan.srem(keys.READY, after.id)
 
@@ -39,10 +46,10 @@ class AgentRepository:
         found = await self._store.load_many([keys.agent(i) for i in ids], Agent)
         return [agent for agent in found if agent is not None]
 
-    async def save(self, old: Agent | None, new: Agent) -> CommitResult:
+    async def save(self, old: Agent | None, new: Agent, now: datetime) -> CommitResult:
         """Store `new` if the stored agent is still `old` (None: must not exist yet)."""
         plan = CommitPlan()
-        put_agent(plan, old, new)
+        put_agent(plan, old, new, now)
         plan.sadd(keys.AGENTS, new.id)
         result, _ = await self._store.commit(plan)
         return result

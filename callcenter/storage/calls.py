@@ -13,7 +13,7 @@ from callcenter.domain.callers import CallerHistory
 from callcenter.domain.calls import ACTIVE_STATES, Call, CallState
 from callcenter.domain.routing import Decision, Ticket
 from callcenter.domain.routing_context import ticket_of
-from callcenter.domain.timers import Timer
+from callcenter.domain.timers import Timer, dispatch_due
 from callcenter.storage import keys
 from callcenter.storage.agents import put_agent
 from callcenter.storage.callers import StoredProfile
@@ -141,7 +141,7 @@ class CallRepository:
             self._put_call(plan, old, new, now)
         for before, after in agents:
             if after != before:
-                put_agent(plan, before, after)
+                put_agent(plan, before, after, now)
         for timer in timers:
             schedule(plan, timer)
         if decision is not None:
@@ -159,6 +159,8 @@ class CallRepository:
             plan.zrem(keys.calls_in_state(old.state), old.id)
         plan.zadd(keys.calls_in_state(new.state), now.timestamp(), new.id)
         if new.state is CallState.QUEUED:
+            if old is None or old.state is not CallState.QUEUED:
+                schedule(plan, dispatch_due(now))
             ticket = ticket_of(new)
             if old is None or old.state is not CallState.QUEUED or ticket_of(old) != ticket:
                 plan.hset(keys.WAITING, new.id, _ENCODER.encode(ticket))

@@ -63,8 +63,10 @@ class CommitPlan:
     def delete(self, key: str, expected_version: int) -> None:
         self._plan.setdefault("docs", []).append([self._k(key), expected_version, False, -1])
 
-    def zadd(self, key: str, score: float, member: str) -> None:
-        self._plan.setdefault("zadd", []).append([self._k(key), score, member])
+    def zadd(self, key: str, score: float, member: str, *, only_lower: bool = False) -> None:
+        """Add `member`; with `only_lower` an existing member's score only ever decreases."""
+        op = "zadd_lt" if only_lower else "zadd"
+        self._plan.setdefault(op, []).append([self._k(key), score, member])
 
     def zrem(self, key: str, member: str) -> None:
         self._plan.setdefault("zrem", []).append([self._k(key), member])

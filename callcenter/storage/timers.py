@@ -29,24 +29,32 @@ def timer_of(member: str, due: datetime) -> Timer | None:
 
 
 def schedule(plan: CommitPlan, timer: Timer) -> None:
-    plan.zadd(keys.TIMERS, timer.at.timestamp(), member_of(timer))
+    # The dispatch timer is one shared member: keep its earliest due time.
+    only_lower = timer.kind is TimerKind.DISPATCH
+    plan.zadd(keys.TIMERS, timer.at.timestamp(), member_of(timer), only_lower=only_lower)
 
 
 class TimerRepository:
     def __init__(self, client: RespClient) -> None:
         self._client = client
         self._due = load_script("timers_due")
+        self._done = load_script("timers_done")
 
-    async def take_due(self, now: datetime, limit: int = 100) -> list[tuple[str, Timer | None]]:
-        """Due timers (leased to this instance); pass each member to `done` once handled."""
+    async def take_due(
+        self, now: datetime, limit: int = 100
+    ) -> tuple[float, list[tuple[str, Timer | None]]]:
+        """Due timers, leased to this instance until the returned time; pass each member
+        and that time to `done` once handled. An unhandled one fires again after the lease."""
+        lease_until = now.timestamp() + LEASE_SECONDS
         members = await self._client.evalsha(
             self._due, [keys.TIMERS], [now.timestamp(), LEASE_SECONDS, limit]
         )
         texts = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
-        return [(member, timer_of(member, now)) for member in texts]
+        return lease_until, [(member, timer_of(member, now)) for member in texts]
 
-    async def done(self, member: str) -> None:
-        await self._client.execute("ZREM", keys.TIMERS, member)
+    async def done(self, member: str, lease_until: float) -> None:
+        """Remove a handled timer unless it was set again meanwhile."""
+        await self._client.evalsha(self._done, [keys.TIMERS], [member, lease_until])
 
     async def next_due(self) -> float | None:
         """Unix time of the earliest timer, if any."""

@@ -10,6 +10,7 @@
 --          expected: version read (0 = must not exist); json: new document, or false to
 --          delete; ttl: seconds to expire (0 = no expiry, -1 = keep the current expiry)
 --   zadd:  [[k, score, member], ...]   zrem: [[k, member], ...]
+--   zadd_lt: [[k, score, member], ...] -- add, or only lower an existing score
 --   sadd:  [[k, member], ...]          srem: [[k, member], ...]
 --   ztrim: [[k, max_score], ...]       -- ZREMRANGEBYSCORE k -inf max_score
 --   hset:  [[k, field, value], ...]    hdel: [[k, field], ...]
@@ -45,6 +46,12 @@ for _, doc in ipairs(plan.docs or {}) do
 end
 for _, op in ipairs(plan.zrem or {}) do redis.call('ZREM', KEYS[op[1]], op[2]) end
 for _, op in ipairs(plan.zadd or {}) do redis.call('ZADD', KEYS[op[1]], op[2], op[3]) end
+for _, op in ipairs(plan.zadd_lt or {}) do
+  local current = redis.call('ZSCORE', KEYS[op[1]], op[3])
+  if not current or tonumber(current) > op[2] then
+    redis.call('ZADD', KEYS[op[1]], op[2], op[3])
+  end
+end
 for _, op in ipairs(plan.srem or {}) do redis.call('SREM', KEYS[op[1]], op[2]) end
 for _, op in ipairs(plan.sadd or {}) do redis.call('SADD', KEYS[op[1]], op[2]) end
 for _, op in ipairs(plan.ztrim or {}) do
