@@ -24,6 +24,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from callcenter.cli import new_event_loop
 from callcenter.domain import agents as agent_rules
 from callcenter.domain.agents import Presence
 from callcenter.domain.events import CallCreated
@@ -292,7 +293,9 @@ def main() -> int:
     if args.agents < args.releases + BURST:
         print("--agents must be at least --releases + 200", file=sys.stderr)
         return 2
-    return asyncio.run(run(args))
+    # the event loop the server runs on (uvloop where installed)
+    with asyncio.Runner(loop_factory=lambda: new_event_loop("uvloop")) as runner:
+        return runner.run(run(args))
 
 
 if __name__ == "__main__":

@@ -167,19 +167,35 @@ def decide(
     """The best agent for one ticket among `agents`, or None when nobody is eligible.
     `members_only`: the agents are known to serve the call's queues (skips that check)."""
     rule = rule_of(ticket, rules)
-    queue = rules.queue(ticket.queue)
     waited = max(0.0, (now - ticket.queued_at).total_seconds())
     index, step = active_step(rule, waited)
-    scored = sorted(
-        (_score(agent, queue, step, ticket.call_id, now), agent.id, agent)
+    eligible = [
+        agent
         for agent in agents
         if _ineligible_reason(
             agent, ticket, rule, step, rules, waited, now, member_known=members_only
         )
         is None
-    )
-    if not scored:
+    ]
+    return _decision(ticket, rule, rules.queue(ticket.queue), index, eligible, waited, now)
+
+
+def _decision(
+    ticket: Ticket,
+    rule: Rule,
+    queue: QueueConfig,
+    index: int,
+    eligible: Sequence[Agent],
+    waited: float,
+    now: datetime,
+) -> Decision | None:
+    """The winner among eligible agents by the queue's strategy, with the explanation."""
+    if not eligible:
         return None
+    step = rule.steps[index]
+    scored = sorted(
+        (_score(agent, queue, step, ticket.call_id, now), agent.id, agent) for agent in eligible
+    )
     best = scored[0][2]
     preferred = ticket.prefer_agent == best.id
     why = (
@@ -219,18 +235,36 @@ def plan_assignments(
     # rule whose steps reach into other queues. The rest need not even be sorted.
     widening = rules.widening_rules
     relevant = [t for t in tickets if serving.has_members(t.queue) or t.rule in widening]
+    # Calls with the same queue, rule and step have the same eligible agents (unless they
+    # name agents: a preferred one, or ones that declined), so that is worked out once.
+    shared: dict[tuple[str, str, int], list[Agent]] = {}
     decisions = []
     for ticket in sorted(relevant, key=urgency):
         if not free:
             break
-        # Cheap first cut: only free agents of the queues this call may go to right now.
         rule = rule_of(ticket, rules)
-        _, step = active_step(rule, max(0.0, (now - ticket.queued_at).total_seconds()))
-        members = serving.of(ticket.queue, step.also_queues)
-        candidates = [free[a] for a in members if a in free]
-        if not candidates:
-            continue
-        decision = decide(ticket, candidates, rules, now, members_only=True)
+        waited = max(0.0, (now - ticket.queued_at).total_seconds())
+        index, step = active_step(rule, waited)
+        if ticket.prefer_agent or ticket.declined_by:
+            members = serving.of(ticket.queue, step.also_queues)
+            candidates = [free[a] for a in members if a in free]
+            decision = decide(ticket, candidates, rules, now, members_only=True)
+        else:
+            key = (ticket.queue, rule.name, index)
+            if key not in shared:
+                members = serving.of(ticket.queue, step.also_queues)
+                shared[key] = [
+                    free[a]
+                    for a in members
+                    if a in free
+                    and _ineligible_reason(
+                        free[a], ticket, rule, step, rules, waited, now, member_known=True
+                    )
+                    is None
+                ]
+            eligible = [agent for agent in shared[key] if agent.id in free]
+            queue = rules.queue(ticket.queue)
+            decision = _decision(ticket, rule, queue, index, eligible, waited, now)
         if decision is not None:
             decisions.append(decision)
             del free[decision.agent_id]
