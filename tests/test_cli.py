@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,3 +133,82 @@ def _check_serving(process: subprocess.Popen[str], tmp_path: Path, port: int) ->
     except BaseException:
         process.kill()
         raise
+
+
+def test_serve_refuses_invalid_rules(tmp_path: Path, redis_url: str) -> None:
+    (tmp_path / "rules.yaml").write_text("rules:\n  - name: only\n    when: 'call.queue =='\n")
+    done = subprocess.run(
+        [*CLI, "serve", "--redis-url", redis_url, "--rules-dir", str(tmp_path), "--port", "0"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert f"{tmp_path / 'rules.yaml'}:3: bad condition" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def _request(port: int, method: str, path: str, token: str, body: bytes | None = None) -> Any:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        method=method,
+        data=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        return json.loads(answer.read())
+
+
+@pytest.mark.slow
+def test_sighup_reloads_rules_and_keeps_them_on_error(tmp_path: Path, redis_url: str) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "queues:\n  general: {}\n  billing: {}\nrules:\n  - name: default\n    queue: general\n"
+    )
+    port = _free_port()
+    with subprocess.Popen(
+        [
+            *CLI,
+            "serve",
+            "--port",
+            str(port),
+            "--redis-url",
+            redis_url,
+            "--rules-dir",
+            str(tmp_path),
+            "--dev",
+        ],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            _wait_ready(port, process)
+            assert process.stdout is not None
+            token = process.stdout.readline().rsplit(" ", 1)[-1].strip()
+            event = {
+                "type": "call.created",
+                "event_id": f"e-{port}",
+                "call_id": f"c-{port}",
+                "from": "+15551230000",
+            }
+            _request(port, "POST", "/v1/events", token, json.dumps(event).encode())
+            assert _request(port, "GET", f"/v1/calls/c-{port}", token)["queue"] == "general"
+            rules.write_text(rules.read_text().replace("queue: general", "queue: billing"))
+            process.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while _request(port, "GET", f"/v1/calls/c-{port}", token)["queue"] != "billing":
+                assert time.monotonic() < deadline, "SIGHUP did not re-route the waiting call"
+                time.sleep(0.1)
+            rules.write_text("rules: [\n")  # broken: the server must keep going
+            process.send_signal(signal.SIGHUP)
+            time.sleep(0.5)
+            assert process.poll() is None
+            assert _request(port, "GET", f"/v1/calls/c-{port}", token)["queue"] == "billing"
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=20) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
