@@ -5,7 +5,7 @@ Counters and histograms count what this instance did; gauges that describe share
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 NAMESPACE = "callcenter"
 
@@ -73,6 +73,26 @@ class Metrics:
             "webhook_deliveries",
             "Outbound gateway webhooks, by type and result.",
             ["type", "result"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.media_streams_active = Gauge(
+            "media_streams_active",
+            "Media legs open on this instance.",
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.media_frames_total = Counter(
+            "media_frames",
+            "Audio frames received from gateways, by result.",
+            ["result"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.media_rejections_total = Counter(
+            "media_rejections",
+            "Media connections closed for bad input, by dialect and reason.",
+            ["dialect", "reason"],
             namespace=NAMESPACE,
             registry=self.registry,
         )

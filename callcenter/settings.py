@@ -68,6 +68,14 @@ class Settings:
     history_retention_days: int = 400
     token_cache_seconds: float = 5.0
     shutdown_timeout_seconds: float = 10.0
+    # gateways
+    public_url: str | None = None  # how gateways reach us (behind a proxy); else the request's
+    twilio_account_sid: str = ""
+    twilio_auth_token: Secret = field(default_factory=lambda: Secret(""))
+    twilio_api_url: str = "https://api.twilio.com"
+    agent_dial_template: str = "client:{agent_id}"  # or e.g. "sip:{agent_id}@pbx.example.com"
+    jambonz_secret: Secret = field(default_factory=lambda: Secret(""))
+    audiosocket_port: int = 0  # Asterisk AudioSocket TCP listener; 0 = off
     event_loop: str = "uvloop"  # or "asyncio"; uvloop is used only where installed
 
 
@@ -137,6 +145,12 @@ def _http_url(text: str) -> str | None:
     return url
 
 
+def _dial_template(text: str) -> str:
+    if "{agent_id}" not in text:
+        raise ValueError("must contain {agent_id}, e.g. client:{agent_id}")
+    return text
+
+
 def _loop_kind(text: str) -> str:
     if text not in ("uvloop", "asyncio"):
         raise ValueError("expected uvloop or asyncio")
@@ -170,6 +184,13 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "token_cache_seconds": _non_negative_float,
     "shutdown_timeout_seconds": _positive_float,
     "event_loop": _loop_kind,
+    "public_url": _http_url,
+    "twilio_account_sid": str,
+    "twilio_auth_token": Secret,
+    "twilio_api_url": lambda text: _http_url(text) or "https://api.twilio.com",
+    "agent_dial_template": _dial_template,
+    "jambonz_secret": Secret,
+    "audiosocket_port": _port,
 }
 
 
@@ -197,7 +218,7 @@ def load_settings(
         try:
             values[name] = _CASTS[name](raw)
         except ValueError as error:
-            shown = "***" if name == "webhook_secret" else repr(raw)
+            shown = "***" if isinstance(getattr(Settings(), name), Secret) else repr(raw)
             raise SettingError(source, f"{shown} is not valid: {error}") from None
     known = {env_name(name) for name in _CASTS}
     unknown = [k for k in environ if k.startswith(ENV_PREFIX) and k not in known]

@@ -79,6 +79,7 @@ class Call(msgspec.Struct, frozen=True, kw_only=True):
     to: str | None = None
     caller_key: str | None = None
     direction: Direction = Direction.INBOUND
+    dialect: str = "generic"  # the gateway dialect that reported the call first
     priority: int = 0
     attributes: Attributes = msgspec.field(default_factory=dict)
     agent_id: str | None = None

@@ -62,7 +62,7 @@ class CallEventService:
         """Apply one event atomically. Raises Conflict subclasses and NotFound."""
         started = time.perf_counter()
         try:
-            result = await self._apply(event)
+            result = await self._apply(event, dialect)
         except Exception:
             self._metrics.events_total.labels(dialect, event_type(event), "rejected").inc()
             raise
@@ -70,7 +70,7 @@ class CallEventService:
         self._metrics.event_apply_seconds.observe(time.perf_counter() - started)
         return result
 
-    async def _apply(self, event: CallEvent) -> EventResult:
+    async def _apply(self, event: CallEvent, dialect: str) -> EventResult:
         kind = event_type(event)
 
         hinted = caller_key(event.from_) if event.from_ else None
@@ -81,6 +81,10 @@ class CallEventService:
             call, agents = context.call, context.agents
             now = self._clock.now()
             change = apply_call_event(call, agents, event, now, default_queue=self._default_queue)
+            if call is None and dialect != change.call.dialect:
+                change = msgspec.structs.replace(
+                    change, call=msgspec.structs.replace(change.call, dialect=dialect)
+                )
             pairs = tuple((agents[new.id], new) for new in change.agents)
             caller = None
             if hinted is not None and hinted == change.call.caller_key:
