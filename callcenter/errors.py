@@ -3,6 +3,8 @@ them to HTTP (problem+json), and the CLI to a one-line message."""
 
 from __future__ import annotations
 
+import re
+
 
 class CallcenterError(Exception):
     """Base of every error the service raises on purpose."""
@@ -138,3 +140,32 @@ class RulesInvalid(CallcenterError):
 
     def __str__(self) -> str:
         return "\n".join(self.problems)
+
+
+_AT_PATH = re.compile(r" - at (?:`key` in )?`\$(?P<path>[^`]*)`$")
+_PATH_SEGMENT = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+_NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `(?P<field>[^`]+)`")
+
+
+def _escape(segment: str) -> str:
+    return segment.replace("~", "~0").replace("/", "~1")
+
+
+def split_validation_message(message: str) -> tuple[str, str]:
+    """(reason, RFC 6901 pointer) from a validation message in msgspec's form, e.g.
+    "Expected `int` >= 1 - at `$[0].a`" -> ("Expected `int` >= 1", "/0/a").
+
+    A bad map key or value points at the map ("$.skills[...]" -> "/skills"); a missing or
+    unknown field points at the field itself."""
+    match = _AT_PATH.search(message)
+    reason = message[: match.start()] if match else message
+    pointer = ""
+    if match:
+        for name, index in _PATH_SEGMENT.findall(match.group("path").split("[...]", 1)[0]):
+            pointer += "/" + (_escape(name) if name else index)
+        if "`key` in" in match.group(0):
+            reason = f"{reason} (a key)"
+    field = _NAMED_FIELD.search(reason)
+    if field:
+        pointer += "/" + _escape(field.group("field"))
+    return reason, pointer

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
+from callcenter.errors import split_validation_message
+
 PROBLEM_TYPE_BASE = "https://callcenter.invalid/problems/"
 CONTENT_TYPE = "application/problem+json"
-
-_PATH = re.compile(r" - at (?:`key` in )?`\$(?P<path>[^`]*)`$")
-_FIELD = re.compile(r"(?:missing required|contains unknown) field `(?P<field>[^`]+)`")
-_SEGMENT = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 
 
 class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -57,30 +54,9 @@ def problem_document(problem: Problem, headers: dict[str, str] | None = None) ->
     )
 
 
-def _escape(segment: str) -> str:
-    return segment.replace("~", "~0").replace("/", "~1")
-
-
 def pointer_of(error: msgspec.ValidationError | msgspec.DecodeError) -> tuple[str, str]:
-    """(reason, JSON pointer) from a msgspec error message such as
-    "Expected `int` >= 1 - at `$[0].a`" → ("Expected `int` >= 1", "/0/a").
-
-    A bad map key or value points at the map ("$.skills[...]" → "/skills"); a missing or
-    unknown field points at the field itself."""
-    message = str(error)
-    match = _PATH.search(message)
-    reason = message[: match.start()] if match else message
-    pointer = ""
-    if match:
-        path = match.group("path").split("[...]", 1)[0]
-        for name, index in _SEGMENT.findall(path):
-            pointer += "/" + (_escape(name) if name else index)
-        if "`key` in" in match.group(0):
-            reason = f"{reason} (a key)"
-    field = _FIELD.search(reason)
-    if field:
-        pointer += "/" + _escape(field.group("field"))
-    return reason, pointer
+    """(reason, JSON pointer) of a msgspec error; see errors.split_validation_message."""
+    return split_validation_message(str(error))
 
 
 def json_response(data: Any, *, status: int = 200) -> web.Response:

@@ -42,8 +42,10 @@ def decode(body: bytes, kind: Any) -> Any:
     except msgspec.ValidationError as error:
         reason, pointer = pointer_of(error)
         raise InvalidInput(reason, pointer) from None
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
         raise InvalidInput(f"malformed JSON: {error}") from None
+    except RecursionError:
+        raise InvalidInput("JSON nested too deeply") from None
 
 
 def require_json(request: web.Request) -> None:

@@ -597,3 +597,18 @@ async def test_replayed_signed_request_is_401(
     assert "replay" in (await again.json(content_type=None))["detail"]
     call = await get_call(signed_client, "c1", await token(signed_client, "admin"))
     assert (call["attributes"]["dtmf"], call["version"]) == ("1", 1)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"x":' + b"[" * 5000 + b"]" * 5000 + b"}", b'{"type": "call.created", "event_id": "\xff"}'],
+    ids=["deeply-nested", "invalid-utf8"],
+)
+async def test_hostile_json_is_a_422_not_a_500(
+    client: AppClient, gateway: dict[str, str], body: bytes
+) -> None:
+    response = await client.post(
+        "/v1/events", data=body, headers={**gateway, "Content-Type": "application/json"}
+    )
+    assert response.status == 422, await response.text()
+    assert response.content_type == "application/problem+json"

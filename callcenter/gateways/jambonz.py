@@ -1,0 +1,210 @@
+"""The jambonz dialect: signed call webhooks mapped onto canonical call events.
+
+jambonz signs each webhook with `Jambonz-Signature: t=<unix seconds>,v1=<hex>`, the hex
+being HMAC-SHA256 of "<t>.<raw body>" under the account's webhook secret (several `v1`
+values may appear). The call hook and the call-status hook share one JSON body
+(`call_sid`, `from`, `to`, `direction`, `call_status`, `sip_status`...); each status
+becomes at most one canonical event whose `event_id` is derived from the call and the
+status, so a redelivered webhook is a duplicate."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, TypedDict
+
+import msgspec
+
+from callcenter.domain.calls import Direction
+from callcenter.domain.events import (
+    CallAnswered,
+    CallCreated,
+    CallEnded,
+    CallEvent,
+    CallRinging,
+    EndReason,
+)
+from callcenter.errors import InvalidInput, PayloadTooLarge, Unauthorized, split_validation_message
+
+SIGNATURE_HEADER = "Jambonz-Signature"
+DEFAULT_TOLERANCE_SECONDS = 300
+MAX_SIGNATURE_HEADER_CHARS = 1024
+MAX_WEBHOOK_BYTES = 256 * 1024  # the call hook carries the whole SIP INVITE
+SIP_REQUEST_TERMINATED = 487  # the caller hung up before the answer
+
+
+class CallStatus(StrEnum):
+    TRYING = "trying"
+    RINGING = "ringing"
+    EARLY_MEDIA = "early-media"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    QUEUED = "queued"
+
+
+class JambonzCallHook(msgspec.Struct, frozen=True, kw_only=True):
+    """The fields of a jambonz call or call-status webhook that the mapping uses."""
+
+    call_sid: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=96, pattern=r"^[A-Za-z0-9_.:-]+(?!\n)$")
+    ]
+    call_status: CallStatus
+    direction: Direction | None = None
+    from_: Annotated[str, msgspec.Meta(max_length=256)] = msgspec.field(default="", name="from")
+    to: Annotated[str, msgspec.Meta(max_length=256)] = ""
+    caller_name: Annotated[str, msgspec.Meta(max_length=256)] = ""
+    sip_status: Annotated[int, msgspec.Meta(ge=100, le=699)] | None = None
+    sip_reason: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+
+
+_START_EVENTS: dict[CallStatus, type[CallEvent]] = {
+    CallStatus.TRYING: CallCreated,
+    CallStatus.RINGING: CallRinging,
+    CallStatus.EARLY_MEDIA: CallRinging,
+    CallStatus.IN_PROGRESS: CallAnswered,
+}
+END_REASONS: dict[CallStatus, EndReason] = {
+    CallStatus.COMPLETED: EndReason.NORMAL,
+    CallStatus.FAILED: EndReason.FAILED,
+    CallStatus.BUSY: EndReason.BUSY,
+    CallStatus.NO_ANSWER: EndReason.NO_ANSWER,
+}
+_HEX_DIGEST = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def sign_jambonz(secret: str, timestamp: int, body: bytes) -> str:
+    """The `Jambonz-Signature` header value jambonz sends for `body` at `timestamp`."""
+    return f"t={timestamp},v1={_digest(secret, timestamp, body)}"
+
+
+def _digest(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return mac.hexdigest()
+
+
+def check_jambonz_signature(
+    secret: str,
+    header: str | None,
+    body: bytes,
+    now: float,
+    tolerance: int = DEFAULT_TOLERANCE_SECONDS,
+) -> str:
+    """Verify a signed webhook body; return the matched digest (for replay protection).
+
+    Raises Unauthorized with the reason: no secret configured, missing or malformed
+    header, timestamp outside `tolerance` seconds of `now`, or no matching signature."""
+    if not secret:
+        raise Unauthorized("no jambonz webhook secret is configured")
+    if not header:
+        raise Unauthorized(f"missing {SIGNATURE_HEADER} header")
+    timestamp, signatures = _parse_signature_header(header)
+    if abs(now - timestamp) > tolerance:
+        raise Unauthorized(f"{SIGNATURE_HEADER} timestamp is outside the {tolerance} s window")
+    expected = _digest(secret, timestamp, body)
+    matched = False
+    for candidate in signatures:
+        # compare every candidate, so the time taken does not tell which one matched
+        matched |= hmac.compare_digest(candidate.lower(), expected)
+    if not matched:
+        raise Unauthorized("signature does not match the body")
+    return expected
+
+
+def _parse_signature_header(header: str) -> tuple[int, list[str]]:
+    if len(header) > MAX_SIGNATURE_HEADER_CHARS:
+        raise Unauthorized(
+            f"malformed {SIGNATURE_HEADER}: longer than {MAX_SIGNATURE_HEADER_CHARS}"
+        )
+    timestamps: list[str] = []
+    signatures: list[str] = []
+    for part in header.split(","):
+        name, equals, value = part.strip().partition("=")
+        if not equals:
+            raise Unauthorized(f"malformed {SIGNATURE_HEADER}: expected t=<seconds>,v1=<hex>")
+        if name == "t":
+            timestamps.append(value)
+        elif name == "v1":
+            signatures.append(value)
+        # other schemes (e.g. a future v2) are ignored, as jambonz's own verifier does
+    if len(timestamps) != 1 or not timestamps[0].isascii() or not timestamps[0].isdigit():
+        raise Unauthorized(f"malformed {SIGNATURE_HEADER}: needs one t=<Unix seconds>")
+    if not signatures or not all(_HEX_DIGEST.match(sig) for sig in signatures):
+        raise Unauthorized(f"malformed {SIGNATURE_HEADER}: needs v1=<64 hex digits>")
+    return int(timestamps[0]), signatures
+
+
+def decode_call_hook(body: bytes) -> JambonzCallHook:
+    """The webhook body as a JambonzCallHook; unknown fields are ignored.
+
+    Raises PayloadTooLarge, or InvalidInput with a JSON pointer to the bad field."""
+    if len(body) > MAX_WEBHOOK_BYTES:
+        raise PayloadTooLarge(MAX_WEBHOOK_BYTES)
+    if not body.strip():
+        raise InvalidInput("request body is empty; a JSON object is required")
+    try:
+        return msgspec.json.decode(body, type=JambonzCallHook)
+    except msgspec.ValidationError as error:
+        reason, pointer = split_validation_message(str(error))
+        raise InvalidInput(reason, pointer) from None
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as error:
+        raise InvalidInput(f"malformed JSON: {error}") from None
+
+
+def event_id_for(hook: JambonzCallHook) -> str:
+    """The deterministic id of the canonical event of this call and status."""
+    return f"jambonz:{hook.call_sid}:{hook.call_status}"
+
+
+class _CommonFields(TypedDict):
+    event_id: str
+    call_id: str
+    occurred_at: datetime
+    from_: str | None
+    to: str | None
+    direction: Direction | None
+
+
+def to_canonical(hook: JambonzCallHook, *, received_at: datetime) -> CallEvent | None:
+    """The canonical event for a webhook, or None for a status with no canonical meaning
+    (`queued`: jambonz's own queueing). jambonz bodies carry no time: `received_at`
+    (timezone-aware) is used as `occurred_at`. An unanswered end with SIP 487 is canceled."""
+    common = _CommonFields(
+        event_id=event_id_for(hook),
+        call_id=hook.call_sid,
+        occurred_at=received_at,
+        from_=hook.from_ or None,
+        to=hook.to or None,
+        direction=hook.direction,
+    )
+    start_event = _START_EVENTS.get(hook.call_status)
+    if start_event is not None:
+        caller: dict[str, str | int | float | bool] = {}
+        if hook.caller_name:
+            caller["caller_name"] = hook.caller_name
+        return start_event(**common, attributes=caller)
+    if hook.call_status not in END_REASONS:
+        return None
+    sip: dict[str, str | int | float | bool] = {}
+    if hook.sip_status is not None:
+        sip["sip_status"] = hook.sip_status
+    if hook.sip_reason:
+        sip["sip_reason"] = hook.sip_reason
+    return CallEnded(**common, attributes=sip, end_reason=_end_reason(hook))
+
+
+def _end_reason(hook: JambonzCallHook) -> EndReason:
+    reason = END_REASONS[hook.call_status]
+    if reason is not EndReason.NORMAL and hook.sip_status == SIP_REQUEST_TERMINATED:
+        return EndReason.CANCELED
+    return reason
+
+
+def map_call_webhook(body: bytes, *, received_at: datetime) -> CallEvent | None:
+    """decode_call_hook then to_canonical; raises as decode_call_hook does."""
+    return to_canonical(decode_call_hook(body), received_at=received_at)

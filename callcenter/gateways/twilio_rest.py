@@ -1,0 +1,186 @@
+"""Twilio's REST call update, the way decisions reach a live Twilio call.
+
+`POST {base}/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json`, HTTP basic auth
+AccountSid:AuthToken, form fields `Twiml` (or `Url` + `Method`) and/or `Status`. 429 and
+5xx answers, and connections that never reached Twilio, are retried with bounded
+exponential back-off (honouring Retry-After); other 4xx are final. A request that may have
+reached Twilio (a timeout, a dropped connection) is not repeated: replaying a <Dial>
+would ring the agent twice.
+
+aiohttp is used here as an HTTP *client* with a session the caller owns (the STYLE rule
+that only web/ imports aiohttp is about the server side)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import re
+from typing import Literal
+
+import aiohttp
+import msgspec
+
+from callcenter.errors import CallcenterError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.twilio.com"
+_ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+_CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
+
+
+class TwilioApiError(CallcenterError):
+    """Twilio refused a request, or could not be reached (`status` None).
+
+    `code` and `message` come from Twilio's JSON error body (e.g. 20404, "The requested
+    resource ... was not found"); `more_info` links Twilio's page for the code."""
+
+    def __init__(
+        self,
+        status: int | None,
+        code: int | None,
+        message: str,
+        more_info: str | None = None,
+    ) -> None:
+        super().__init__(status, code, message, more_info)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.more_info = more_info
+
+    def __str__(self) -> str:
+        where = f"HTTP {self.status}" if self.status is not None else "no response"
+        code = f" error {self.code}" if self.code is not None else ""
+        return f"Twilio API{code} ({where}): {self.message}"
+
+
+class TwilioCall(msgspec.Struct, frozen=True, kw_only=True):
+    """The fields of Twilio's call resource the service reads (the rest are ignored)."""
+
+    sid: str
+    status: str
+    account_sid: str | None = None
+    from_: str | None = msgspec.field(default=None, name="from")
+    to: str | None = None
+    direction: str | None = None
+    parent_call_sid: str | None = None
+
+
+class _ErrorBody(msgspec.Struct, frozen=True):
+    code: int | None = None
+    message: str | None = None
+    more_info: str | None = None
+
+
+class TwilioRestClient:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        account_sid: str,
+        auth_token: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        max_attempts: int = 4,
+        first_backoff_seconds: float = 0.5,
+        max_backoff_seconds: float = 8.0,
+        timeout_seconds: float = 10.0,
+    ) -> None:
+        """Raises ValueError for an account SID that is not AC + 32 hex digits."""
+        if not _ACCOUNT_SID.fullmatch(account_sid):
+            raise ValueError("a Twilio account SID is AC followed by 32 hex digits")
+        self._session = session
+        self._account_sid = account_sid
+        # built by hand: aiohttp.BasicAuth is deprecated in 3.14, its successor is not in 3.9
+        credentials = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode("ascii")
+        self._headers = {"Authorization": f"Basic {credentials}", "Accept": "application/json"}
+        self._base_url = base_url.rstrip("/")
+        self._max_attempts = max(1, max_attempts)
+        self._first_backoff = first_backoff_seconds
+        self._max_backoff = max_backoff_seconds
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+
+    async def update_call(
+        self,
+        call_sid: str,
+        *,
+        twiml: str | None = None,
+        url: str | None = None,
+        method: Literal["GET", "POST"] = "POST",
+        status: Literal["completed", "canceled"] | None = None,
+    ) -> TwilioCall:
+        """Replace the live call's TwiML (`twiml`, or a `url` to fetch it from) and/or end
+        it (`status`). Returns the call resource Twilio answers with.
+
+        Raises ValueError for a bad call SID or argument combination, TwilioApiError when
+        Twilio refuses or stays unreachable after the retries."""
+        if not _CALL_SID.fullmatch(call_sid):
+            raise ValueError("a Twilio call SID is CA followed by 32 hex digits")
+        if twiml is not None and url is not None:
+            raise ValueError("give twiml or url, not both")
+        form: dict[str, str] = {}
+        if twiml is not None:
+            form["Twiml"] = twiml
+        if url is not None:
+            form.update(Url=url, Method=method)
+        if status is not None:
+            form["Status"] = status
+        if not form:
+            raise ValueError("nothing to update: give twiml, url or status")
+        endpoint = f"{self._base_url}/2010-04-01/Accounts/{self._account_sid}/Calls/{call_sid}.json"
+        body = await self._post(endpoint, form, call_sid)
+        try:
+            return msgspec.json.decode(body, type=TwilioCall)
+        except msgspec.DecodeError as error:
+            raise TwilioApiError(200, None, f"unreadable call resource: {error}") from error
+
+    async def _post(self, endpoint: str, form: dict[str, str], call_sid: str) -> bytes:
+        failure: TwilioApiError | None = None
+        for attempt in range(1, self._max_attempts + 1):
+            retry_after: str | None = None
+            try:
+                async with self._session.post(
+                    endpoint, data=form, headers=self._headers, timeout=self._timeout
+                ) as answer:
+                    body = await answer.read()
+                    if 200 <= answer.status < 300:
+                        return body
+                    failure = _api_error(answer.status, body)
+                    retry_after = answer.headers.get("Retry-After")
+            except aiohttp.ClientConnectorError as error:
+                # the request never left: safe to send again
+                failure = TwilioApiError(None, None, f"cannot connect: {error}")
+            except (aiohttp.ClientError, TimeoutError) as error:
+                raise TwilioApiError(None, None, f"no answer: {error!r}") from error
+            if failure.status is not None and failure.status != 429 and failure.status < 500:
+                raise failure
+            if attempt < self._max_attempts:
+                delay = self._delay(attempt, retry_after)
+                logger.warning(
+                    "Twilio call update failed (%s); attempt %d of %d in %.2f s",
+                    failure,
+                    attempt + 1,
+                    self._max_attempts,
+                    delay,
+                    extra={"call_id": call_sid},
+                )
+                await asyncio.sleep(delay)
+        assert failure is not None
+        raise failure
+
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        delay = self._first_backoff * 2.0 ** (attempt - 1)
+        if retry_after is not None and retry_after.strip().isdigit():
+            delay = max(delay, float(retry_after.strip()))
+        return min(delay, self._max_backoff)
+
+
+def _api_error(status: int, body: bytes) -> TwilioApiError:
+    """Twilio's JSON error body ({"code", "message", "more_info", "status"}) as an error;
+    a body that is not one keeps the HTTP status and a short excerpt."""
+    try:
+        error = msgspec.json.decode(body, type=_ErrorBody)
+    except msgspec.DecodeError:
+        excerpt = body[:200].decode(errors="replace")
+        return TwilioApiError(status, None, excerpt or "empty response")
+    return TwilioApiError(status, error.code, error.message or "no message", error.more_info)
