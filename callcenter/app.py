@@ -16,8 +16,8 @@ from pathlib import Path
 from aiohttp import web
 
 from callcenter.domain.routing_rules import RoutingRules, default_rules
-from callcenter.errors import RulesInvalid, SettingError
-from callcenter.gateways.generic_webhook import WebhookNotifier
+from callcenter.errors import RulesInvalid
+from callcenter.gateway_setup import NOTIFIER, audiosocket_listener, notifiers
 from callcenter.metrics import Metrics
 from callcenter.rules.loader import load_rules
 from callcenter.services.agents import AgentService
@@ -27,7 +27,8 @@ from callcenter.services.callers import CallerService
 from callcenter.services.calls import CallQueryService
 from callcenter.services.clock import Clock, SystemClock
 from callcenter.services.dispatch import Dispatcher
-from callcenter.services.notify import NoNotifier, RouteNotifier
+from callcenter.services.media import MediaHub
+from callcenter.services.notify import RouteNotifier
 from callcenter.services.routing import RoutingService
 from callcenter.services.rules_source import RulesSource
 from callcenter.services.snapshot import SnapshotService
@@ -43,13 +44,21 @@ from callcenter.storage.replay import ReplayGuard
 from callcenter.storage.timers import TimerRepository
 from callcenter.storage.tokens import TokenRepository
 from callcenter.web.handlers.docs import add_docs
+from callcenter.web.handlers.media import setup_media_sockets
 from callcenter.web.middlewares import problem_middleware
 from callcenter.web.routes import add_routes
-from callcenter.web.state import DISPATCHER, METRICS, REDIS, SERVICES, SETTINGS, Services
+from callcenter.web.state import (
+    DISPATCHER,
+    MEDIA,
+    METRICS,
+    REDIS,
+    SERVICES,
+    SETTINGS,
+    Services,
+)
 
 logger = logging.getLogger(__name__)
 
-NOTIFIER = web.AppKey("notifier", RouteNotifier)
 
 DEV_TOKEN_LABEL = "dev mode"
 DEFAULT_RULES_DIR = Path("routing_rules")
@@ -150,20 +159,10 @@ def create_app(
             app[REDIS] = client
             yield
 
-    async def gateway_webhooks(app: web.Application) -> AsyncIterator[None]:
-        if notify is not None or not settings.gateway_webhook_url:
-            app[NOTIFIER] = notify or NoNotifier()
-            yield
-            return
-        if not settings.webhook_secret:
-            raise SettingError("CALLCENTER_WEBHOOK_SECRET", "required to sign gateway webhooks")
-        webhooks = WebhookNotifier(
-            settings.gateway_webhook_url, settings.webhook_secret.reveal(), metrics=app[METRICS]
-        )
-        await webhooks.start()
-        app[NOTIFIER] = webhooks
+    async def injected_notifier(app: web.Application) -> AsyncIterator[None]:
+        assert notify is not None
+        app[NOTIFIER] = notify
         yield
-        await webhooks.stop(settings.shutdown_timeout_seconds)
 
     async def services(app: web.Application) -> AsyncIterator[None]:
         built, dispatcher, timer_loop = build_services(
@@ -209,7 +208,17 @@ def create_app(
         loop.remove_signal_handler(signal.SIGHUP)
         await asyncio.gather(*reloads, return_exceptions=True)
 
-    app.cleanup_ctx.extend([storage, gateway_webhooks, services, reload_on_sighup])
+    app[MEDIA] = MediaHub(app[METRICS])
+    setup_media_sockets(app)
+    app.cleanup_ctx.extend(
+        [
+            storage,
+            injected_notifier if notify is not None else notifiers,
+            services,
+            audiosocket_listener,
+            reload_on_sighup,
+        ]
+    )
     add_routes(app)
     add_docs(app)
     return app

@@ -73,6 +73,7 @@ class Settings:
     twilio_account_sid: str = ""
     twilio_auth_token: Secret = field(default_factory=lambda: Secret(""))
     twilio_api_url: str = "https://api.twilio.com"
+    hold_music_url: str | None = None  # played to waiting Twilio callers; silence when unset
     agent_dial_template: str = "client:{agent_id}"  # or e.g. "sip:{agent_id}@pbx.example.com"
     jambonz_secret: Secret = field(default_factory=lambda: Secret(""))
     audiosocket_port: int = 0  # Asterisk AudioSocket TCP listener; 0 = off
@@ -189,6 +190,7 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "twilio_auth_token": Secret,
     "twilio_api_url": lambda text: _http_url(text) or "https://api.twilio.com",
     "agent_dial_template": _dial_template,
+    "hold_music_url": _http_url,
     "jambonz_secret": Secret,
     "audiosocket_port": _port,
 }

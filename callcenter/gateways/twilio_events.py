@@ -6,10 +6,7 @@ ringing is `call.ringing` and its answer is `call.answered`; its end is not the 
 end and maps to nothing (the parent's own callback, or the reservation timer, decides).
 
 `event_id` is derived from (CallSid, CallStatus, SequenceNumber), so a callback Twilio
-retries maps to the same id and the dedupe window drops it.
-
-Also here: the JSON messages of a Media Streams websocket, decoded into typed values
-(kept beside the webhooks: both are what Twilio says about one call)."""
+retries maps to the same id and the dedupe window drops it."""
 
 from __future__ import annotations
 
@@ -17,9 +14,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Annotated, Literal, TypedDict
-
-import msgspec
+from typing import TypedDict
 
 from callcenter.domain.calls import Direction
 from callcenter.domain.events import (
@@ -30,7 +25,7 @@ from callcenter.domain.events import (
     CallRinging,
     EndReason,
 )
-from callcenter.errors import InvalidInput, split_validation_message
+from callcenter.errors import InvalidInput
 
 Form = Mapping[str, str]
 StatusEvent = CallCreated | CallRinging | CallAnswered | CallEnded
@@ -227,122 +222,3 @@ def _created_attributes(form: Form) -> dict[str, str | int | float | bool]:
 
 
 # --- Media Streams: the JSON messages Twilio sends on the <Stream> websocket -------------
-
-_MAX_MESSAGE_BYTES = 64 * 1024
-Counter = Annotated[int, msgspec.Meta(ge=0)]
-AccountSid = Annotated[str, msgspec.Meta(pattern=r"^AC[0-9a-fA-F]{32}$")]
-CallSid = Annotated[str, msgspec.Meta(pattern=r"^CA[0-9a-fA-F]{32}$")]
-StreamSid = Annotated[str, msgspec.Meta(pattern=r"^MZ[0-9a-fA-F]{32}$")]
-
-
-class MediaFormat(msgspec.Struct, frozen=True, rename="camel"):
-    """Always audio/x-mulaw, 8000 Hz, 1 channel for a <Stream> today."""
-
-    encoding: str
-    sample_rate: Annotated[int, msgspec.Meta(gt=0)]
-    channels: Annotated[int, msgspec.Meta(ge=1, le=2)]
-
-
-class StartMetadata(msgspec.Struct, frozen=True, rename="camel"):
-    stream_sid: StreamSid
-    account_sid: AccountSid
-    call_sid: CallSid
-    tracks: list[Literal["inbound", "outbound"]]
-    media_format: MediaFormat
-    custom_parameters: dict[str, str] = msgspec.field(default_factory=dict)
-
-
-class MediaChunk(msgspec.Struct, frozen=True):
-    track: Literal["inbound", "outbound"]
-    chunk: Counter  # from 1, per track
-    timestamp: Counter  # milliseconds since the stream started
-    payload: bytes  # base64 on the wire; the raw codec bytes here
-
-
-class DtmfDigit(msgspec.Struct, frozen=True):
-    track: str  # "inbound_track"
-    digit: Annotated[str, msgspec.Meta(pattern=r"^[0-9A-D*#]$")]
-
-
-class MarkName(msgspec.Struct, frozen=True):
-    name: str
-
-
-class StopMetadata(msgspec.Struct, frozen=True, rename="camel"):
-    account_sid: AccountSid
-    call_sid: CallSid
-
-
-class StreamMessage(msgspec.Struct, frozen=True, kw_only=True, tag_field="event", rename="camel"):
-    """One message from Twilio; numbers Twilio sends as strings are decoded as ints."""
-
-
-class StreamConnected(StreamMessage, frozen=True, kw_only=True, tag="connected"):
-    protocol: str
-    version: str
-
-
-class StreamStart(StreamMessage, frozen=True, kw_only=True, tag="start"):
-    sequence_number: Counter
-    stream_sid: StreamSid
-    start: StartMetadata
-
-
-class StreamMedia(StreamMessage, frozen=True, kw_only=True, tag="media"):
-    sequence_number: Counter
-    stream_sid: StreamSid
-    media: MediaChunk
-
-
-class StreamDtmf(StreamMessage, frozen=True, kw_only=True, tag="dtmf"):
-    sequence_number: Counter
-    stream_sid: StreamSid
-    dtmf: DtmfDigit
-
-
-class StreamMark(StreamMessage, frozen=True, kw_only=True, tag="mark"):
-    sequence_number: Counter
-    stream_sid: StreamSid
-    mark: MarkName
-
-
-class StreamStop(StreamMessage, frozen=True, kw_only=True, tag="stop"):
-    sequence_number: Counter
-    stream_sid: StreamSid
-    stop: StopMetadata
-
-
-AnyStreamMessage = (
-    StreamConnected | StreamStart | StreamMedia | StreamDtmf | StreamMark | StreamStop
-)
-# Lax mode: Twilio sends sequenceNumber, chunk and timestamp as decimal strings.
-_STREAM_DECODER: msgspec.json.Decoder[AnyStreamMessage] = msgspec.json.Decoder(
-    AnyStreamMessage, strict=False
-)
-
-
-def decode_stream_message(data: str | bytes) -> AnyStreamMessage:
-    """Decode one websocket message. Raises InvalidInput (pointer to the bad field) for
-    anything that is not a well-formed Media Streams message, and nothing else."""
-    try:
-        raw = data.encode() if isinstance(data, str) else data
-    except UnicodeEncodeError:
-        raise InvalidInput("message is not valid UTF-8 text") from None
-    if len(raw) > _MAX_MESSAGE_BYTES:
-        raise InvalidInput(f"message exceeds {_MAX_MESSAGE_BYTES} bytes")
-    try:
-        return _STREAM_DECODER.decode(raw)
-    except msgspec.ValidationError as error:
-        reason, pointer = split_validation_message(str(error))
-        raise InvalidInput(reason, pointer) from None
-    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as error:
-        raise InvalidInput(str(error)) from None
-
-
-def stream_dtmf_event(message: StreamDtmf, call_sid: str) -> CallDtmf:
-    """`call.dtmf` for a digit on a bidirectional stream of `call_sid` (from its start)."""
-    return CallDtmf(
-        event_id=f"twilio:{message.stream_sid}:dtmf:{message.sequence_number}",
-        call_id=call_sid,
-        digits=message.dtmf.digit,
-    )

@@ -36,15 +36,17 @@ def stream_and_hold(
     redirect_url: str | None = None,
     track: StreamTrack = "both_tracks",
     status_callback_url: str | None = None,
+    insecure_ok: bool = False,
 ) -> str:
     """Fork the call's audio to `stream_url` (a wss:// URL; the stream's start message
     carries `call_id` in customParameters) and hold the caller.
 
     `track` defaults to both, so the caller and the agent are transcribed separately.
     Without `redirect_url` the hold (and the call) ends when <Play loop="0"> gives up
-    after 1000 plays. Raises ValueError for a non-wss stream URL, a silent hold (no
+    after 1000 plays. `insecure_ok` allows ws:// (a local test peer; Twilio itself needs
+    wss). Raises ValueError for a non-wss stream URL, a silent hold (no
     `hold_url`) without `redirect_url`, or text that XML cannot carry."""
-    if not stream_url.startswith("wss://"):
+    if not stream_url.startswith("wss://") and not (insecure_ok and stream_url.startswith("ws://")):
         raise ValueError("Twilio streams only to wss:// URLs")
     if hold_url is None and redirect_url is None:
         raise ValueError("a silent hold needs a redirect_url, or it ends after one pause")

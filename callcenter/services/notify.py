@@ -20,3 +20,14 @@ class NoNotifier:
 
     async def route_event(self, kind: str, call: Call, decision: Decision | None) -> None:
         return None
+
+
+class FanOutNotifier:
+    """Tells every notifier in turn (the gateway dialects that are configured)."""
+
+    def __init__(self, notifiers: list[RouteNotifier]) -> None:
+        self._notifiers = notifiers
+
+    async def route_event(self, kind: str, call: Call, decision: Decision | None) -> None:
+        for notifier in self._notifiers:
+            await notifier.route_event(kind, call, decision)

@@ -9,9 +9,16 @@ import msgspec
 
 from callcenter import __version__
 from callcenter.web.problem import Problem
-from callcenter.web.routes import OPEN, OPERATIONS, Operation
+from callcenter.web.routes import (
+    JAMBONZ_SIGNED,
+    OPEN,
+    OPERATIONS,
+    TWILIO_SIGNED,
+    Operation,
+)
 
 REF = "#/components/schemas/{name}"
+SIGNED_BY = {TWILIO_SIGNED: "twilioSignature", JAMBONZ_SIGNED: "jambonzSignature"}
 
 _ERRORS = {
     401: "Missing, bad or revoked credentials",
@@ -51,6 +58,9 @@ def _operation(op: Operation, schema_of: dict[int, dict[str, Any]]) -> dict[str,
         doc["description"] = op.description
     if op.roles == (OPEN,):
         doc["security"] = []
+    signed = SIGNED_BY.get(op.roles[0])
+    if signed is not None:
+        doc["security"] = [{signed: []}]
     params = [
         {
             "name": p.name,
@@ -78,7 +88,10 @@ def _operation(op: Operation, schema_of: dict[int, dict[str, Any]]) -> dict[str,
         elif kind is not None:
             entry["content"] = _content(schema_of[id(kind)])
         responses[str(status)] = entry
-    if op.roles != (OPEN,):
+    if signed is not None:
+        problem = _content({"$ref": REF.format(name="Problem")}, "application/problem+json")
+        responses.setdefault("403", {"description": "Missing or bad signature", "content": problem})
+    elif op.roles != (OPEN,):
         problem = _content({"$ref": REF.format(name="Problem")}, "application/problem+json")
         for status, description in _ERRORS.items():
             if op.request is None and status in (413, 422) and not op.params:
@@ -114,6 +127,19 @@ def build_openapi() -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "A token from `callcenter tokens create --role ROLE`.",
+                },
+                "twilioSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Twilio-Signature",
+                    "description": "Twilio's request signature (CALLCENTER_TWILIO_AUTH_TOKEN).",
+                },
+                "jambonzSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Jambonz-Signature",
+                    "description": "t=<unix>,v1=hex(HMAC-SHA256(secret, t + '.' + body)) "
+                    "(CALLCENTER_JAMBONZ_SECRET).",
                 },
                 "webhookSignature": {
                     "type": "apiKey",

@@ -13,7 +13,17 @@ from callcenter.domain.callers import CallerProfile, CallerView
 from callcenter.domain.calls import Call
 from callcenter.services.call_events import EventResult
 from callcenter.services.routing import RoutingExplanation
-from callcenter.web.handlers import agents, callers, calls, events, health, routing
+from callcenter.web.handlers import (
+    agents,
+    callers,
+    calls,
+    events,
+    health,
+    jambonz,
+    media,
+    routing,
+    twilio,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -22,6 +32,8 @@ SUPERVISOR = "supervisor"
 GATEWAY = "gateway"
 SELF = "agent:<self>"
 OPEN = "none"
+TWILIO_SIGNED = "signed: X-Twilio-Signature"
+JAMBONZ_SIGNED = "signed: Jambonz-Signature"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -287,6 +299,83 @@ OPERATIONS: tuple[Operation, ...] = (
         roles=(SUPERVISOR, ADMIN),
         description="Invalid files answer 422 naming each problem; the old rules stay.",
         responses=((200, routing.RulesReloaded, "The version now in force"),),
+    ),
+    Operation(
+        method="POST",
+        path="/gateways/twilio/voice",
+        handler=twilio.voice,
+        operation_id="twilioVoice",
+        tag="Gateways",
+        summary="Twilio voice webhook: records the call, answers TwiML that streams its "
+        "audio here and holds the caller",
+        roles=(TWILIO_SIGNED,),
+        responses=((200, str, "TwiML"),),
+    ),
+    Operation(
+        method="POST",
+        path="/gateways/twilio/status",
+        handler=twilio.status,
+        operation_id="twilioStatus",
+        tag="Gateways",
+        summary="Twilio status callback (CallStatus) as a canonical event",
+        roles=(TWILIO_SIGNED,),
+        responses=((204, None, "Taken"),),
+    ),
+    Operation(
+        method="POST",
+        path="/gateways/twilio/hold",
+        handler=twilio.hold,
+        operation_id="twilioHold",
+        tag="Gateways",
+        summary="Twilio <Redirect> target that keeps a long hold going",
+        roles=(TWILIO_SIGNED,),
+        responses=((200, str, "TwiML"),),
+    ),
+    Operation(
+        method="POST",
+        path="/gateways/twilio/gather/{step}",
+        handler=twilio.gather,
+        operation_id="twilioGather",
+        tag="Gateways",
+        summary="Twilio <Gather> action: the digits become call.dtmf",
+        roles=(TWILIO_SIGNED,),
+        params=(_path("step", "Which prompt gathered the digits", r"^[A-Za-z0-9_.-]{1,32}$"),),
+        responses=((200, str, "TwiML"),),
+    ),
+    Operation(
+        method="POST",
+        path="/gateways/jambonz/status",
+        handler=jambonz.call_status,
+        operation_id="jambonzStatus",
+        tag="Gateways",
+        summary="jambonz call status webhook as a canonical event",
+        roles=(JAMBONZ_SIGNED,),
+        responses=((204, None, "Taken"),),
+    ),
+    Operation(
+        method="GET",
+        path="/media/twilio",
+        handler=media.twilio_stream,
+        operation_id="twilioMediaStream",
+        tag="Media",
+        summary="Websocket: Twilio Media Streams (mu-law 8 kHz, JSON messages)",
+        roles=(TWILIO_SIGNED,),
+        description="The call is named by the TwiML this service answered; bad messages "
+        "close the socket with 1008 and a reason.",
+        responses=((101, None, "Switching protocols"),),
+    ),
+    Operation(
+        method="GET",
+        path="/media/l16",
+        handler=media.l16_stream,
+        operation_id="l16MediaStream",
+        tag="Media",
+        summary="Websocket: L16 PCM after a JSON metadata text frame (mod_audio_fork, "
+        "jambonz listen, Vonage, generic)",
+        roles=(GATEWAY, ADMIN),
+        description="A gateway token as `Authorization: Bearer` or, where the media server "
+        "cannot set headers, as `?token=`.",
+        responses=((101, None, "Switching protocols"),),
     ),
     Operation(
         method="GET",

@@ -13,6 +13,7 @@ from callcenter.services.call_events import CallEventService
 from callcenter.services.callers import CallerService
 from callcenter.services.calls import CallQueryService
 from callcenter.services.dispatch import Dispatcher
+from callcenter.services.media import MediaHub
 from callcenter.services.routing import RoutingService
 from callcenter.services.snapshot import SnapshotService
 from callcenter.settings import Settings
@@ -35,3 +36,4 @@ METRICS = web.AppKey("metrics", Metrics)
 REDIS = web.AppKey("redis", RespClient)
 SERVICES = web.AppKey("services", Services)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+MEDIA = web.AppKey("media", MediaHub)

@@ -25,7 +25,8 @@ from callcenter.domain.events import (
     event_type,
 )
 from callcenter.errors import InvalidInput
-from callcenter.gateways.twilio_events import (
+from callcenter.gateways.twilio_events import gather_event, status_event
+from callcenter.media.twilio_stream import (
     StreamConnected,
     StreamDtmf,
     StreamMark,
@@ -33,8 +34,6 @@ from callcenter.gateways.twilio_events import (
     StreamStart,
     StreamStop,
     decode_stream_message,
-    gather_event,
-    status_event,
     stream_dtmf_event,
 )
 from tests.conftest import FIXTURES

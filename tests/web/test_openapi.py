@@ -127,7 +127,8 @@ async def test_events_request_is_discriminated_by_type(client: AppClient) -> Non
 
 
 async def test_documented_security_matches_behaviour(client: AppClient) -> None:
-    """Operations documented as open answer without a token; the others refuse with 401."""
+    """Operations documented as open answer without a token; signed gateway webhooks refuse
+    an unsigned request with 403; the others refuse with 401."""
     doc = await document(client)
     for path, item in doc["paths"].items():
         concrete = "/".join("x" if p.startswith("{") else p for p in path.split("/"))
@@ -135,6 +136,9 @@ async def test_documented_security_matches_behaviour(client: AppClient) -> None:
             response = await client.request(method.upper(), concrete)
             if op.get("security") == []:
                 assert response.status == 200, (method, path)
+            elif "Signature" in str(op.get("security")):
+                assert response.status == 403, (method, path)
+                assert "403" in op["responses"], (method, path)
             else:
                 assert response.status == 401, (method, path)
                 assert "401" in op["responses"], (method, path)

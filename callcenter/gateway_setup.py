@@ -1,0 +1,83 @@
+"""Gateway resources of the application, as cleanup contexts: who hears routing decisions
+(signed generic webhooks, Twilio REST call updates) and the Asterisk AudioSocket listener.
+Part of assembling the app (the same layer as app.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from callcenter.errors import SettingError
+from callcenter.gateways.generic_webhook import WebhookNotifier
+from callcenter.gateways.twilio_notify import TwilioNotifier
+from callcenter.gateways.twilio_rest import TwilioRestClient
+from callcenter.media.audiosocket import AudioSocketHandler
+from callcenter.services.notify import FanOutNotifier, NoNotifier, RouteNotifier
+from callcenter.web.state import MEDIA, METRICS, SETTINGS
+
+logger = logging.getLogger(__name__)
+
+NOTIFIER = web.AppKey("notifier", RouteNotifier)
+
+
+async def notifiers(app: web.Application) -> AsyncIterator[None]:
+    """Build the route notifiers the settings ask for; stop them (delivering what is
+    queued, within the shutdown grace) on exit."""
+    settings = app[SETTINGS]
+    chosen: list[RouteNotifier] = []
+    webhooks: WebhookNotifier | None = None
+    twilio: TwilioNotifier | None = None
+    session: aiohttp.ClientSession | None = None
+    if settings.gateway_webhook_url:
+        if not settings.webhook_secret:
+            raise SettingError("CALLCENTER_WEBHOOK_SECRET", "required to sign gateway webhooks")
+        webhooks = WebhookNotifier(
+            settings.gateway_webhook_url, settings.webhook_secret.reveal(), metrics=app[METRICS]
+        )
+        await webhooks.start()
+        chosen.append(webhooks)
+    if settings.twilio_account_sid and settings.twilio_auth_token:
+        session = aiohttp.ClientSession()
+        try:
+            rest = TwilioRestClient(
+                session,
+                settings.twilio_account_sid,
+                settings.twilio_auth_token.reveal(),
+                base_url=settings.twilio_api_url,
+            )
+        except ValueError as error:
+            await session.close()
+            raise SettingError("CALLCENTER_TWILIO_ACCOUNT_SID", str(error)) from None
+        twilio = TwilioNotifier(rest, agent_uri=settings.agent_dial_template, metrics=app[METRICS])
+        chosen.append(twilio)
+    app[NOTIFIER] = FanOutNotifier(chosen) if chosen else NoNotifier()
+    yield
+    if webhooks is not None:
+        await webhooks.stop(settings.shutdown_timeout_seconds)
+    if twilio is not None:
+        await twilio.stop()
+    if session is not None:
+        await session.close()
+
+
+async def audiosocket_listener(app: web.Application) -> AsyncIterator[None]:
+    """The Asterisk AudioSocket TCP listener, when a port is configured."""
+    settings = app[SETTINGS]
+    if not settings.audiosocket_port:
+        yield
+        return
+    handler = AudioSocketHandler(app[MEDIA], metrics=app[METRICS])
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await handler(reader, writer)
+
+    server = await asyncio.start_server(serve, settings.host, settings.audiosocket_port)
+    logger.info("AudioSocket listening on %s:%d", settings.host, settings.audiosocket_port)
+    yield
+    server.close()
+    await handler.close()
+    await server.wait_closed()

@@ -1,0 +1,143 @@
+"""Live audio websockets: Twilio Media Streams (`/media/twilio`) and L16 PCM (`/media/l16`:
+FreeSWITCH mod_audio_fork, jambonz listen, Vonage, or the generic shape).
+
+Frames go to the media hub. Bad input closes the socket with a close code and a reason
+(1003 unsupported data, 1008 policy violation, 1009 too big); the call and the server go
+on, and the leg is always closed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from callcenter.domain.auth import RoleKind, require
+from callcenter.domain.events import CallDtmf
+from callcenter.errors import InvalidInput
+from callcenter.media import l16
+from callcenter.media.twilio_stream import TwilioStreamSession
+from callcenter.web.handlers.twilio import signed_by_twilio
+from callcenter.web.state import MEDIA, METRICS, SERVICES
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT_MESSAGE = 64 * 1024
+MAX_BINARY_MESSAGE = 64 * 1024
+RECEIVE_TIMEOUT_SECONDS = 30.0
+
+SOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("media_sockets")
+TASKS = web.AppKey[set[asyncio.Task[None]]]("media_tasks")
+
+
+def setup_media_sockets(app: web.Application) -> None:
+    """Track sockets and their side tasks; close them with 1001 on shutdown."""
+    app[SOCKETS] = weakref.WeakSet()
+    app[TASKS] = set()
+
+    async def going_away(app: web.Application) -> None:
+        sockets: weakref.WeakSet[web.WebSocketResponse] = app[SOCKETS]
+        for socket in list(sockets):
+            await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+        await asyncio.gather(*app[TASKS], return_exceptions=True)
+
+    app.on_shutdown.append(going_away)
+
+
+def _reject(request: web.Request, dialect: str, reason: str) -> None:
+    request.app[METRICS].media_rejections_total.labels(dialect, reason).inc()
+
+
+def _dtmf_sender(request: web.Request) -> Callable[[CallDtmf], None]:
+    app = request.app
+
+    def send(event: CallDtmf) -> None:
+        async def apply() -> None:
+            try:
+                await app[SERVICES].events.apply(event, dialect="twilio")
+            except Exception:
+                # task boundary: a digit that cannot be applied is logged, the stream goes on
+                logger.exception("dtmf from a media stream not applied")
+                app[METRICS].task_errors_total.labels("media_dtmf").inc()
+
+        task = asyncio.get_running_loop().create_task(apply())
+        app[TASKS].add(task)
+        task.add_done_callback(app[TASKS].discard)
+
+    return send
+
+
+async def _open(request: web.Request, protocols: tuple[str, ...] = ()) -> web.WebSocketResponse:
+    socket = web.WebSocketResponse(
+        protocols=protocols,
+        max_msg_size=max(MAX_TEXT_MESSAGE, MAX_BINARY_MESSAGE),
+        receive_timeout=RECEIVE_TIMEOUT_SECONDS,
+        heartbeat=None,
+    )
+    await socket.prepare(request)
+    request.app[SOCKETS].add(socket)
+    return socket
+
+
+async def twilio_stream(request: web.Request) -> web.WebSocketResponse:
+    # Twilio signs the websocket handshake like a webhook: the URL, no parameters.
+    await signed_by_twilio(request, params=())
+    socket = await _open(request)
+    session = TwilioStreamSession(request.app[MEDIA], on_dtmf=_dtmf_sender(request))
+    try:
+        async for message in socket:
+            if message.type is not WSMsgType.TEXT:
+                _reject(request, "twilio", "binary")
+                await socket.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"text frames only")
+                break
+            try:
+                session.handle(message.data)
+            except InvalidInput as error:
+                _reject(request, "twilio", "invalid")
+                await socket.close(code=WSCloseCode.POLICY_VIOLATION, message=_reason(error))
+                break
+    except TimeoutError:
+        _reject(request, "twilio", "timeout")
+    finally:
+        session.close()
+    return socket
+
+
+async def l16_stream(request: web.Request) -> web.WebSocketResponse:
+    # media servers send a gateway token as a bearer header or, where they cannot set
+    # headers, as ?token=
+    token = request.query.get("token")
+    header = request.headers.get("Authorization") or (f"Bearer {token}" if token else None)
+    require(await request.app[SERVICES].auth.authenticate(header), RoleKind.GATEWAY)
+    socket = await _open(request, tuple(l16.SUBPROTOCOLS))
+    hub = request.app[MEDIA]
+    stream: l16.L16Stream | None = None
+    try:
+        async for message in socket:
+            try:
+                if message.type is WSMsgType.TEXT and stream is None:
+                    metadata = l16.decode_metadata(message.data, subprotocol=socket.ws_protocol)
+                    stream = l16.L16Stream(metadata)
+                    hub.open_leg(metadata.call_id, metadata.track, metadata.sample_rate)
+                elif message.type is WSMsgType.BINARY and stream is not None:
+                    hub.frame(stream.frame(message.data))
+                elif message.type is WSMsgType.BINARY:
+                    raise InvalidInput("audio before the metadata text frame")
+                # later text frames (jambonz/Vonage control messages) are not audio: skip
+            except InvalidInput as error:
+                _reject(request, "l16", "invalid")
+                await socket.close(code=WSCloseCode.POLICY_VIOLATION, message=_reason(error))
+                break
+    except TimeoutError:
+        _reject(request, "l16", "timeout")
+    finally:
+        if stream is not None:
+            hub.close_leg(stream.metadata.call_id, stream.metadata.track)
+    return socket
+
+
+def _reason(error: InvalidInput) -> bytes:
+    # a close reason may hold at most 123 bytes
+    return str(error).encode("utf-8")[:120]
