@@ -78,6 +78,13 @@ def _operation(op: Operation, schema_of: dict[int, dict[str, Any]]) -> dict[str,
             "required": True,
             "content": _content(schema_of[id(op.request)]),
         }
+    doc["responses"] = _responses(op, schema_of, signed)
+    return doc
+
+
+def _responses(
+    op: Operation, schema_of: dict[int, dict[str, Any]], signed: str | None
+) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status, kind, description in op.responses:
         entry: dict[str, Any] = {"description": description}
@@ -88,17 +95,15 @@ def _operation(op: Operation, schema_of: dict[int, dict[str, Any]]) -> dict[str,
         elif kind is not None:
             entry["content"] = _content(schema_of[id(kind)])
         responses[str(status)] = entry
+    problem = _content({"$ref": REF.format(name="Problem")}, "application/problem+json")
     if signed is not None:
-        problem = _content({"$ref": REF.format(name="Problem")}, "application/problem+json")
         responses.setdefault("403", {"description": "Missing or bad signature", "content": problem})
     elif op.roles != (OPEN,):
-        problem = _content({"$ref": REF.format(name="Problem")}, "application/problem+json")
         for status, description in _ERRORS.items():
             if op.request is None and status in (413, 422) and not op.params:
                 continue
             responses.setdefault(str(status), {"description": description, "content": problem})
-    doc["responses"] = responses
-    return doc
+    return responses
 
 
 def build_openapi() -> dict[str, Any]:
