@@ -35,6 +35,7 @@ from callcenter.storage.embedded import embedded_redis
 ACCOUNT = "AC" + "1" * 32
 TOKEN = "bench-token"
 FRAME_SECONDS = 0.02
+SCRIPT = __file__
 PAYLOAD = base64.b64encode(bytes([0xFF]) * 160).decode()  # 20 ms of mu-law silence
 
 
@@ -150,7 +151,6 @@ def _row(name: str, cpu: float, frames: int, wall: float, streams: int) -> tuple
 
 
 async def run(args: argparse.Namespace) -> int:
-    script = os.path.abspath(__file__)
     with tempfile.TemporaryDirectory() as scratch:
         async with embedded_redis(Path(scratch), persist=False) as redis_url:
             port, base_port = _free_port(), _free_port()
@@ -172,7 +172,7 @@ async def run(args: argparse.Namespace) -> int:
                 env=env,
             )
             base = await asyncio.create_subprocess_exec(
-                sys.executable, str(script), "--baseline", str(base_port)
+                sys.executable, SCRIPT, "--baseline", str(base_port)
             )
             try:
                 await _wait_ready(f"http://127.0.0.1:{port}/healthz")
