@@ -151,6 +151,7 @@ class TwilioStreamSession:
         self._on_dtmf = on_dtmf
         self._call_id: str | None = None
         self._call_sid = ""
+        self._stream_sid = ""
         self._open: set[Track] = set()
         self._sequence: dict[Track, int] = {}
 
@@ -186,6 +187,7 @@ class TwilioStreamSession:
             raise InvalidInput("only audio/x-mulaw at 8000 Hz is supported", "/start/mediaFormat")
         self._call_id = start.custom_parameters.get("call_id") or start.call_sid
         self._call_sid = start.call_sid
+        self._stream_sid = message.stream_sid
         for name in dict.fromkeys(start.tracks):
             track = TRACKS[name]
             self._open.add(track)
@@ -194,6 +196,8 @@ class TwilioStreamSession:
 
     def _media(self, message: StreamMedia) -> None:
         call_id = self._require_started("media")
+        if message.stream_sid != self._stream_sid:
+            raise InvalidInput("media for another stream on this socket", "/streamSid")
         track = TRACKS[message.media.track]
         if track not in self._open:
             raise InvalidInput(

@@ -322,3 +322,18 @@ async def test_asterisk_audiosocket_call(gateway_app: tuple[AppClient, Recorder]
     assert recorder.opened == [(str(call), Track.CALLER, 8000)]
     assert len(recorder.frames) == len(pcm) // FRAME_BYTES
     assert recorder.closed == [(str(call), Track.CALLER)]
+
+
+async def test_a_flooding_stream_is_cut_off(gateway_app: tuple[AppClient, Recorder]) -> None:
+    client, recorder = gateway_app
+    token, _ = await client.app[SERVICES].auth.create_token("gateway", "fs")
+    async with client.ws_connect(f"/media/l16?token={token}") as ws:
+        await ws.send_str(json.dumps({"call_id": "flood", "track": "caller", "sample_rate": 8000}))
+        for _ in range(2000):  # 40 s of audio at once
+            await ws.send_bytes(b"\x00\x00" * 160)
+        message = await ws.receive()
+        assert (message.type, message.data) == (WSMsgType.CLOSE, 1008)
+        assert "real time" in str(message.extra)
+    await _until(lambda: _settled(recorder))
+    assert recorder.closed == [("flood", Track.CALLER)]
+    assert len(recorder.frames) < 2000

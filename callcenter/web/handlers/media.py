@@ -18,6 +18,7 @@ from callcenter.domain.auth import RoleKind, require
 from callcenter.domain.events import CallDtmf
 from callcenter.errors import InvalidInput
 from callcenter.media import l16
+from callcenter.media.flood import FloodGuard
 from callcenter.media.twilio_stream import TwilioStreamSession
 from callcenter.web.handlers.twilio import signed_by_twilio
 from callcenter.web.state import MEDIA, METRICS, SERVICES
@@ -27,6 +28,10 @@ logger = logging.getLogger(__name__)
 MAX_TEXT_MESSAGE = 64 * 1024
 MAX_BINARY_MESSAGE = 64 * 1024
 RECEIVE_TIMEOUT_SECONDS = 30.0
+# Real time is 50 messages a second per track (20 ms frames); allow 4x that, with bursts
+# of 2 s worth (a gateway catching up after a network stall), then cut the socket off.
+FLOOD_RATE = 400.0
+FLOOD_BURST = 800.0
 
 SOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("media_sockets")
 TASKS = web.AppKey[set[asyncio.Task[None]]]("media_tasks")
@@ -86,8 +91,13 @@ async def twilio_stream(request: web.Request) -> web.WebSocketResponse:
     await signed_by_twilio(request, params=())
     socket = await _open(request)
     session = TwilioStreamSession(request.app[MEDIA], on_dtmf=_dtmf_sender(request))
+    loop = asyncio.get_running_loop()
+    flood = FloodGuard(FLOOD_RATE, FLOOD_BURST, loop.time())
     try:
         async for message in socket:
+            if not flood.allow(loop.time()):
+                await _flooded(request, socket, "twilio")
+                break
             if message.type is not WSMsgType.TEXT:
                 _reject(request, "twilio", "binary")
                 await socket.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"text frames only")
@@ -114,8 +124,13 @@ async def l16_stream(request: web.Request) -> web.WebSocketResponse:
     socket = await _open(request, tuple(l16.SUBPROTOCOLS))
     hub = request.app[MEDIA]
     stream: l16.L16Stream | None = None
+    loop = asyncio.get_running_loop()
+    flood = FloodGuard(FLOOD_RATE, FLOOD_BURST, loop.time())
     try:
         async for message in socket:
+            if not flood.allow(loop.time()):
+                await _flooded(request, socket, "l16")
+                break
             try:
                 if message.type is WSMsgType.TEXT and stream is None:
                     metadata = l16.decode_metadata(message.data, subprotocol=socket.ws_protocol)
@@ -136,6 +151,13 @@ async def l16_stream(request: web.Request) -> web.WebSocketResponse:
         if stream is not None:
             hub.close_leg(stream.metadata.call_id, stream.metadata.track)
     return socket
+
+
+async def _flooded(request: web.Request, socket: web.WebSocketResponse, dialect: str) -> None:
+    _reject(request, dialect, "flood")
+    await socket.close(
+        code=WSCloseCode.POLICY_VIOLATION, message=b"messages arrive far faster than real time"
+    )
 
 
 def _reason(error: InvalidInput) -> bytes:
