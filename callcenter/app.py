@@ -17,7 +17,12 @@ from aiohttp import web
 
 from callcenter.domain.routing_rules import RoutingRules, default_rules
 from callcenter.errors import RulesInvalid
-from callcenter.gateway_setup import NOTIFIER, audiosocket_listener, notifiers
+from callcenter.gateway_setup import (
+    NOTIFIER,
+    audiosocket_listener,
+    freeswitch_events,
+    notifiers,
+)
 from callcenter.metrics import Metrics
 from callcenter.rules.loader import load_rules
 from callcenter.services.agents import AgentService
@@ -216,6 +221,7 @@ def create_app(
             injected_notifier if notify is not None else notifiers,
             services,
             audiosocket_listener,
+            freeswitch_events,
             reload_on_sighup,
         ]
     )

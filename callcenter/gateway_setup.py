@@ -1,5 +1,6 @@
 """Gateway resources of the application, as cleanup contexts: who hears routing decisions
-(signed generic webhooks, Twilio REST call updates) and the Asterisk AudioSocket listener.
+(signed generic webhooks, Twilio REST call updates), the Asterisk AudioSocket listener and
+the FreeSWITCH event socket client.
 Part of assembling the app (the same layer as app.py)."""
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from callcenter.domain.events import CallEvent
 from callcenter.errors import SettingError
+from callcenter.gateways.freeswitch_esl import EslClient
 from callcenter.gateways.generic_webhook import WebhookNotifier
 from callcenter.gateways.twilio_notify import TwilioNotifier
 from callcenter.gateways.twilio_rest import TwilioRestClient
 from callcenter.media.audiosocket import AudioSocketHandler
 from callcenter.services.notify import FanOutNotifier, NoNotifier, RouteNotifier
-from callcenter.web.state import MEDIA, METRICS, SETTINGS
+from callcenter.web.state import MEDIA, METRICS, SERVICES, SETTINGS
 
 logger = logging.getLogger(__name__)
 
@@ -81,3 +84,30 @@ async def audiosocket_listener(app: web.Application) -> AsyncIterator[None]:
     server.close()
     await handler.close()
     await server.wait_closed()
+
+
+async def freeswitch_events(app: web.Application) -> AsyncIterator[None]:
+    """Follow a FreeSWITCH event socket, when a host is configured."""
+    settings = app[SETTINGS]
+    if not settings.freeswitch_esl_host:
+        yield
+        return
+    events = app[SERVICES].events
+
+    async def apply(event: CallEvent) -> None:
+        await events.apply(event, dialect="freeswitch")
+
+    try:
+        client = EslClient(
+            settings.freeswitch_esl_host,
+            settings.freeswitch_esl_port,
+            settings.freeswitch_esl_password.reveal(),
+            apply,
+            metrics=app[METRICS],
+            agent_variable=settings.freeswitch_agent_variable,
+        )
+    except ValueError as error:
+        raise SettingError("CALLCENTER_FREESWITCH_ESL_*", str(error)) from None
+    client.start()
+    yield
+    await client.stop()

@@ -77,6 +77,10 @@ class Settings:
     agent_dial_template: str = "client:{agent_id}"  # or e.g. "sip:{agent_id}@pbx.example.com"
     jambonz_secret: Secret = field(default_factory=lambda: Secret(""))
     audiosocket_port: int = 0  # Asterisk AudioSocket TCP listener; 0 = off
+    freeswitch_esl_host: str = ""  # FreeSWITCH event socket to follow; empty = off
+    freeswitch_esl_port: int = 8021
+    freeswitch_esl_password: Secret = field(default_factory=lambda: Secret("ClueCon"))
+    freeswitch_agent_variable: str = "cc_agent_id"
     event_loop: str = "uvloop"  # or "asyncio"; uvloop is used only where installed
 
 
@@ -193,6 +197,10 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "hold_music_url": _http_url,
     "jambonz_secret": Secret,
     "audiosocket_port": _port,
+    "freeswitch_esl_host": str,
+    "freeswitch_esl_port": _port,
+    "freeswitch_esl_password": Secret,
+    "freeswitch_agent_variable": _queue,
 }
 
 
