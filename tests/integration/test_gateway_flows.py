@@ -337,3 +337,16 @@ async def test_a_flooding_stream_is_cut_off(gateway_app: tuple[AppClient, Record
     await _until(lambda: _settled(recorder))
     assert recorder.closed == [("flood", Track.CALLER)]
     assert len(recorder.frames) < 2000
+
+
+async def test_an_unreachable_freeswitch_does_not_stop_the_server(
+    aiohttp_client: Callable[..., Awaitable[AppClient]], settings: Settings, redis_client: object
+) -> None:
+    configured = dataclasses.replace(
+        settings, freeswitch_esl_host="127.0.0.1", freeswitch_esl_port=_free_port()
+    )
+    client = await aiohttp_client(create_app(configured))
+    await asyncio.sleep(0.3)  # the client has tried and is backing off
+    assert (await client.get("/readyz")).status == 200
+    metrics = await (await client.get("/metrics")).text()
+    assert "callcenter_events_total" in metrics
