@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 from aiohttp import web
 
 from callcenter.app import create_app
@@ -19,6 +20,7 @@ from callcenter.errors import CallcenterError, RulesInvalid
 from callcenter.logs import configure_logging
 from callcenter.rules.loader import load_rules
 from callcenter.settings import Settings, load_settings
+from callcenter.speech.sentiment import load_scorer
 from callcenter.storage.connection import redis_client
 from callcenter.storage.documents import DocumentStore
 from callcenter.storage.embedded import redis_url_for
@@ -59,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=[Path("routing_rules")],
         help="rule files or directories (default: routing_rules)",
+    )
+
+    sentiment = commands.add_parser(
+        "sentiment", help="score utterances from stdin, one JSON line each on stdout"
+    )
+    sentiment.add_argument("--lexicon", type=Path, help="a contact-center lexicon YAML file")
+    sentiment.add_argument(
+        "--no-model", action="store_true", help="lexicon and VADER only, no trained model"
     )
 
     tokens = commands.add_parser("tokens", help="issue, list and revoke API tokens")
@@ -161,6 +171,15 @@ def _check_rules(paths: list[Path]) -> int:
     return 1 if failed else 0
 
 
+def _sentiment(args: argparse.Namespace) -> int:
+    scorer = load_scorer(args.lexicon, use_model=not args.no_model)
+    out = sys.stdout.buffer
+    for line in sys.stdin:
+        out.write(msgspec.json.encode(scorer.score(line.strip())) + b"\n")
+    out.flush()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -169,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(load_settings(overrides=_overrides(args, names)))
         if args.command == "rules":
             return _check_rules(args.paths)
+        if args.command == "sentiment":
+            return _sentiment(args)
         settings = load_settings(overrides=_overrides(args, ["redis_url", "data_dir"]))
         return asyncio.run(_tokens(args, settings))
     except CallcenterError as error:

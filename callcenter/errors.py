@@ -142,6 +142,18 @@ class RulesInvalid(CallcenterError):
         return "\n".join(self.problems)
 
 
+class SentimentDataInvalid(CallcenterError):
+    """A sentiment data file that cannot be used: `path` and what is wrong with it."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(path, reason)
+        self.path = path
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
 _AT_PATH = re.compile(r" - at (?:`key` in )?`\$(?P<path>[^`]*)`$")
 _PATH_SEGMENT = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 _NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `(?P<field>[^`]+)`")

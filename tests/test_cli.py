@@ -212,3 +212,15 @@ def test_sighup_reloads_rules_and_keeps_them_on_error(tmp_path: Path, redis_url:
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+def test_sentiment_scores_stdin_lines_as_json() -> None:
+    lines = "i have been on hold for an hour\nyeah\nthank you that was really helpful\n"
+    done = subprocess.run(
+        [*CLI, "sentiment"], input=lines, env=_env(), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["label"] for r in results] == ["negative", "neutral", "positive"]
+    assert all(-1 <= r["score"] <= 1 for r in results)
+    assert "on hold for an hour" in results[0]["cues"]

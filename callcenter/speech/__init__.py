@@ -1,0 +1,1 @@
+"""Speech: per-utterance sentiment scoring of transcribed call audio."""
