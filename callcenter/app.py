@@ -39,6 +39,7 @@ from callcenter.services.rules_source import RulesSource
 from callcenter.services.snapshot import SnapshotService
 from callcenter.services.timer_loop import TimerLoop
 from callcenter.settings import Settings
+from callcenter.speech_setup import speech
 from callcenter.storage.agents import AgentRepository
 from callcenter.storage.callers import CallerRepository
 from callcenter.storage.calls import CallRepository
@@ -220,6 +221,7 @@ def create_app(
             storage,
             injected_notifier if notify is not None else notifiers,
             services,
+            speech,
             audiosocket_listener,
             freeswitch_events,
             reload_on_sighup,

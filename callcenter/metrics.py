@@ -96,6 +96,39 @@ class Metrics:
             namespace=NAMESPACE,
             registry=self.registry,
         )
+        self.asr_dropped_frames_total = Counter(
+            "asr_dropped_frames",
+            "Audio frames never recognised (the pool fell behind).",
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.asr_lag_seconds = Histogram(
+            "asr_lag_seconds",
+            "Time a frame waited between arrival and recognition.",
+            namespace=NAMESPACE,
+            registry=self.registry,
+            buckets=(0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0),
+        )
+        self.asr_streams_active = Gauge(
+            "asr_streams_active",
+            "Call legs with a recognizer on this instance.",
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.utterances_total = Counter(
+            "utterances",
+            "Final utterances, by speaker and sentiment label.",
+            ["speaker", "sentiment"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.utterance_sentiment = Histogram(
+            "utterance_sentiment",
+            "Sentiment score of final utterances (-1..1).",
+            namespace=NAMESPACE,
+            registry=self.registry,
+            buckets=(-0.75, -0.5, -0.25, -0.05, 0.05, 0.25, 0.5, 0.75, 1.0),
+        )
         self.event_apply_seconds = Histogram(
             "event_apply_seconds",
             "Time to apply one canonical event, storage included.",

@@ -77,6 +77,10 @@ class Settings:
     agent_dial_template: str = "client:{agent_id}"  # or e.g. "sip:{agent_id}@pbx.example.com"
     jambonz_secret: Secret = field(default_factory=lambda: Secret(""))
     audiosocket_port: int = 0  # Asterisk AudioSocket TCP listener; 0 = off
+    speech_engine: str = "off"  # off | pocketsphinx (bundled English) | vosk (vosk_model_dir)
+    vosk_model_dir: Path | None = None
+    asr_workers: int = 0  # 0: one per CPU
+    asr_queue_frames: int = 100  # per leg: 2 s of 20 ms frames before the oldest are dropped
     freeswitch_esl_host: str = ""  # FreeSWITCH event socket to follow; empty = off
     freeswitch_esl_port: int = 8021
     freeswitch_esl_password: Secret = field(default_factory=lambda: Secret("ClueCon"))
@@ -118,6 +122,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("expected an integer >= 0")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     value = float(text)
     if not value >= 0:
@@ -148,6 +159,12 @@ def _http_url(text: str) -> str | None:
     if not url.startswith(("http://", "https://")):
         raise ValueError("expected an http:// or https:// URL")
     return url
+
+
+def _speech_engine(text: str) -> str:
+    if text not in ("off", "pocketsphinx", "vosk"):
+        raise ValueError("expected off, pocketsphinx or vosk")
+    return text
 
 
 def _dial_template(text: str) -> str:
@@ -197,6 +214,10 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "hold_music_url": _http_url,
     "jambonz_secret": Secret,
     "audiosocket_port": _port,
+    "speech_engine": _speech_engine,
+    "vosk_model_dir": Path,
+    "asr_workers": _non_negative_int,
+    "asr_queue_frames": _positive_int,
     "freeswitch_esl_host": str,
     "freeswitch_esl_port": _port,
     "freeswitch_esl_password": Secret,

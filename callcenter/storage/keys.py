@@ -20,6 +20,7 @@ Owners and lifetimes:
 - `{cc}:decision:<call_id>`   the last routing decision with its explanation; TTL = retention
 - `cc:caller:{<key>}:profile` CRM profile document; owned by the callers API (DELETE)
 - `cc:caller:{<key>}:history` call history document; TTL = history retention
+- `cc:transcript:{<call_id>}` capped stream of final utterances; TTL = call retention
 - `cc:token:<id>`             hashed API token; owned by `tokens` (revoke), optional TTL
 - `cc:tokens`                 set of token ids; owned by `tokens`
 - `cc:sig:<digest>`           webhook signature replay marker; TTL = 2 x tolerance
@@ -71,6 +72,11 @@ def caller_profile(caller_key: str) -> str:
 
 def caller_history(caller_key: str) -> str:
     return f"{PREFIX}:caller:{{{_caller_tag(caller_key)}}}:history"
+
+
+def transcript(call_id: str) -> str:
+    # per-call data spreads across cluster slots (the call id is its own hash tag)
+    return f"{PREFIX}:transcript:{{{_caller_tag(call_id)}}}"
 
 
 def token(token_id: str) -> str:

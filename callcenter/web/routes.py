@@ -290,6 +290,18 @@ OPERATIONS: tuple[Operation, ...] = (
         responses=((200, RoutingExplanation, "The explanation"),),
     ),
     Operation(
+        method="GET",
+        path="/v1/calls/{call_id}/transcript",
+        handler=routing.call_transcript,
+        operation_id="getCallTranscript",
+        tag="Calls",
+        summary="The call's final utterances, each with speaker, timings and sentiment",
+        roles=(SUPERVISOR, GATEWAY, ADMIN, SELF),
+        description="An agent may read only the transcript of a call it holds.",
+        params=(CALL,),
+        responses=((200, routing.Transcript, "The transcript so far"),),
+    ),
+    Operation(
         method="POST",
         path="/v1/admin/rules/reload",
         handler=routing.reload_rules,

@@ -16,6 +16,7 @@ from callcenter.services.dispatch import Dispatcher
 from callcenter.services.media import MediaHub
 from callcenter.services.routing import RoutingService
 from callcenter.services.snapshot import SnapshotService
+from callcenter.services.transcripts import TranscriptService
 from callcenter.settings import Settings
 from callcenter.storage.resp import RespClient
 
@@ -37,3 +38,4 @@ REDIS = web.AppKey("redis", RespClient)
 SERVICES = web.AppKey("services", Services)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 MEDIA = web.AppKey("media", MediaHub)
+TRANSCRIPTS = web.AppKey("transcripts", TranscriptService)

@@ -8,6 +8,7 @@ import base64
 import dataclasses
 import json
 import socket
+import subprocess
 import uuid
 import wave
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -350,3 +351,56 @@ async def test_an_unreachable_freeswitch_does_not_stop_the_server(
     assert (await client.get("/readyz")).status == 200
     metrics = await (await client.get("/metrics")).text()
     assert "callcenter_events_total" in metrics
+
+
+@pytest.mark.slow
+async def test_live_audio_becomes_a_scored_transcript(
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
+    settings: Settings,
+    redis_client: object,
+    tmp_path: Path,
+) -> None:
+    """flite says an angry line; it streams over L16 into PocketSphinx; the transcript
+    holds the words with a negative sentiment."""
+    line = "i have been on hold for an hour and i want to cancel my account"
+    spoken = tmp_path / "line.wav"
+    subprocess.run(["flite", "-t", line, "-o", str(spoken)], check=True)  # noqa: ASYNC221
+    with wave.open(str(spoken)) as audio:
+        rate = audio.getframerate()
+        pcm = audio.readframes(audio.getnframes()) + b"\x00\x00" * rate  # 1 s of silence
+    client = await aiohttp_client(
+        create_app(dataclasses.replace(settings, speech_engine="pocketsphinx", asr_workers=1))
+    )
+    token, _ = await client.app[SERVICES].auth.create_token("admin", "t")
+    headers = {"Authorization": f"Bearer {token}"}
+    created = await client.post(
+        "/v1/events",
+        headers=headers,
+        json={
+            "type": "call.created",
+            "event_id": "e1",
+            "call_id": "live-1",
+            "from": "+15550001111",
+        },
+    )
+    assert created.status == 200
+    frame = rate // 50 * 2
+    async with client.ws_connect(f"/media/l16?token={token.split(' ')[-1]}") as ws:
+        await ws.send_str(json.dumps({"call_id": "live-1", "track": "caller", "sample_rate": rate}))
+        for offset in range(0, len(pcm) - frame + 1, frame):
+            await ws.send_bytes(pcm[offset : offset + frame])
+            await asyncio.sleep(0.002)
+
+    async def transcribed() -> bool:
+        got = await (await client.get("/v1/calls/live-1/transcript", headers=headers)).json()
+        return bool(got["utterances"])
+
+    await _until(transcribed, seconds=30)
+    got = await (await client.get("/v1/calls/live-1/transcript", headers=headers)).json()
+    utterance = got["utterances"][0]
+    words = set(utterance["text"].split())
+    print("transcript:", utterance)
+    assert len(words & {"hold", "hour", "cancel", "account"}) >= 2, utterance
+    assert utterance["speaker"] == "caller" and utterance["label"] == "negative"
+    metrics = await (await client.get("/metrics")).text()
+    assert 'callcenter_utterances_total{sentiment="negative",speaker="caller"}' in metrics

@@ -6,9 +6,10 @@ import msgspec
 from aiohttp import web
 
 from callcenter.domain.auth import RoleKind, require
+from callcenter.storage.transcripts import TranscriptEntry
 from callcenter.web.problem import json_response
 from callcenter.web.requests import path_id, principal
-from callcenter.web.state import SERVICES
+from callcenter.web.state import SERVICES, TRANSCRIPTS
 
 
 class RulesReloaded(msgspec.Struct, frozen=True):
@@ -37,6 +38,17 @@ async def call_routing(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     call = await services.calls.get(path_id(request, "call_id"), viewer)
     return json_response(await services.routing.explain(call))
+
+
+class Transcript(msgspec.Struct, frozen=True):
+    call_id: str
+    utterances: list[TranscriptEntry]
+
+
+async def call_transcript(request: web.Request) -> web.Response:
+    viewer = await principal(request)
+    call = await request.app[SERVICES].calls.get(path_id(request, "call_id"), viewer)
+    return json_response(Transcript(call.id, await request.app[TRANSCRIPTS].read(call.id)))
 
 
 async def reload_rules(request: web.Request) -> web.Response:
