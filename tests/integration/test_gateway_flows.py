@@ -404,3 +404,15 @@ async def test_live_audio_becomes_a_scored_transcript(
     assert utterance["speaker"] == "caller" and utterance["label"] == "negative"
     metrics = await (await client.get("/metrics")).text()
     assert 'callcenter_utterances_total{sentiment="negative",speaker="caller"}' in metrics
+
+
+async def test_twilio_stream_refuses_binary_frames(gateway_app: tuple[AppClient, Recorder]) -> None:
+    client, recorder = gateway_app
+    signature = RequestValidator(TOKEN).compute_signature(str(client.make_url("/media/twilio")), {})
+    async with client.ws_connect("/media/twilio", headers={"X-Twilio-Signature": signature}) as ws:
+        await ws.send_bytes(b"\xff" * 160)
+        message = await ws.receive()
+        assert (message.type, message.data) == (WSMsgType.CLOSE, 1003)
+    assert recorder.opened == []
+    metrics = await (await client.get("/metrics")).text()
+    assert 'callcenter_media_rejections_total{dialect="twilio",reason="unsupported"} 1.0' in metrics

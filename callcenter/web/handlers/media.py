@@ -12,7 +12,7 @@ import logging
 import weakref
 from collections.abc import Callable
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from callcenter.domain.auth import RoleKind, require
 from callcenter.domain.events import CallDtmf
@@ -86,33 +86,77 @@ async def _open(request: web.Request, protocols: tuple[str, ...] = ()) -> web.We
     return socket
 
 
-async def twilio_stream(request: web.Request) -> web.WebSocketResponse:
-    # Twilio signs the websocket handshake like a webhook: the URL, no parameters.
-    await signed_by_twilio(request, params=())
-    socket = await _open(request)
-    session = TwilioStreamSession(request.app[MEDIA], on_dtmf=_dtmf_sender(request))
+class _UnsupportedFrame(InvalidInput):
+    """A frame of a kind the protocol does not use (closes with 1003, not 1008)."""
+
+
+async def _serve(
+    request: web.Request,
+    socket: web.WebSocketResponse,
+    dialect: str,
+    handle: Callable[[WSMessage], None],
+) -> None:
+    """Feed each message to `handle` until the peer closes; a flood, a timeout or bad input
+    (InvalidInput from `handle`) ends the socket with a close code and a reason."""
     loop = asyncio.get_running_loop()
     flood = FloodGuard(FLOOD_RATE, FLOOD_BURST, loop.time())
     try:
         async for message in socket:
             if not flood.allow(loop.time()):
-                await _flooded(request, socket, "twilio")
-                break
-            if message.type is not WSMsgType.TEXT:
-                _reject(request, "twilio", "binary")
-                await socket.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"text frames only")
-                break
+                await _flooded(request, socket, dialect)
+                return
             try:
-                session.handle(message.data)
+                handle(message)
             except InvalidInput as error:
-                _reject(request, "twilio", "invalid")
-                await socket.close(code=WSCloseCode.POLICY_VIOLATION, message=_reason(error))
-                break
+                unsupported = isinstance(error, _UnsupportedFrame)
+                _reject(request, dialect, "unsupported" if unsupported else "invalid")
+                code = WSCloseCode.UNSUPPORTED_DATA if unsupported else WSCloseCode.POLICY_VIOLATION
+                await socket.close(code=code, message=_reason(error))
+                return
     except TimeoutError:
-        _reject(request, "twilio", "timeout")
+        _reject(request, dialect, "timeout")
+
+
+async def twilio_stream(request: web.Request) -> web.WebSocketResponse:
+    # Twilio signs the websocket handshake like a webhook: the URL, no parameters.
+    await signed_by_twilio(request, params=())
+    socket = await _open(request)
+    session = TwilioStreamSession(request.app[MEDIA], on_dtmf=_dtmf_sender(request))
+
+    def handle(message: WSMessage) -> None:
+        if message.type is not WSMsgType.TEXT:
+            raise _UnsupportedFrame("text frames only")
+        session.handle(message.data)
+
+    try:
+        await _serve(request, socket, "twilio", handle)
     finally:
         session.close()
     return socket
+
+
+class _L16Socket:
+    """One L16 websocket: a metadata text frame opens the leg, binary frames are audio."""
+
+    def __init__(self, request: web.Request, socket: web.WebSocketResponse) -> None:
+        self._hub = request.app[MEDIA]
+        self._subprotocol = socket.ws_protocol
+        self.stream: l16.L16Stream | None = None
+
+    def handle(self, message: WSMessage) -> None:
+        if message.type is WSMsgType.TEXT and self.stream is None:
+            metadata = l16.decode_metadata(message.data, subprotocol=self._subprotocol)
+            self.stream = l16.L16Stream(metadata)
+            self._hub.open_leg(metadata.call_id, metadata.track, metadata.sample_rate)
+        elif message.type is WSMsgType.BINARY and self.stream is not None:
+            self._hub.frame(self.stream.frame(message.data))
+        elif message.type is WSMsgType.BINARY:
+            raise InvalidInput("audio before the metadata text frame")
+        # later text frames (jambonz/Vonage control messages) are not audio: skip
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self._hub.close_leg(self.stream.metadata.call_id, self.stream.metadata.track)
 
 
 async def l16_stream(request: web.Request) -> web.WebSocketResponse:
@@ -122,34 +166,11 @@ async def l16_stream(request: web.Request) -> web.WebSocketResponse:
     header = request.headers.get("Authorization") or (f"Bearer {token}" if token else None)
     require(await request.app[SERVICES].auth.authenticate(header), RoleKind.GATEWAY)
     socket = await _open(request, tuple(l16.SUBPROTOCOLS))
-    hub = request.app[MEDIA]
-    stream: l16.L16Stream | None = None
-    loop = asyncio.get_running_loop()
-    flood = FloodGuard(FLOOD_RATE, FLOOD_BURST, loop.time())
+    session = _L16Socket(request, socket)
     try:
-        async for message in socket:
-            if not flood.allow(loop.time()):
-                await _flooded(request, socket, "l16")
-                break
-            try:
-                if message.type is WSMsgType.TEXT and stream is None:
-                    metadata = l16.decode_metadata(message.data, subprotocol=socket.ws_protocol)
-                    stream = l16.L16Stream(metadata)
-                    hub.open_leg(metadata.call_id, metadata.track, metadata.sample_rate)
-                elif message.type is WSMsgType.BINARY and stream is not None:
-                    hub.frame(stream.frame(message.data))
-                elif message.type is WSMsgType.BINARY:
-                    raise InvalidInput("audio before the metadata text frame")
-                # later text frames (jambonz/Vonage control messages) are not audio: skip
-            except InvalidInput as error:
-                _reject(request, "l16", "invalid")
-                await socket.close(code=WSCloseCode.POLICY_VIOLATION, message=_reason(error))
-                break
-    except TimeoutError:
-        _reject(request, "l16", "timeout")
+        await _serve(request, socket, "l16", session.handle)
     finally:
-        if stream is not None:
-            hub.close_leg(stream.metadata.call_id, stream.metadata.track)
+        session.close()
     return socket
 
 
