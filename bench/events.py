@@ -27,7 +27,6 @@ import os
 import random
 import secrets
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -47,7 +46,7 @@ from callcenter.cli import new_event_loop
 from callcenter.errors import CallcenterError
 from callcenter.storage.connection import redis_client
 from callcenter.storage.documents import DocumentStore
-from callcenter.storage.embedded import embedded_redis
+from callcenter.storage.embedded import embedded_redis, free_port
 from callcenter.storage.tokens import TokenRepository
 
 WARMUP_SECONDS = 1.0
@@ -288,12 +287,6 @@ def serve_hello(port: int) -> int:
     return 0
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _wait_ready(name: str, process: asyncio.subprocess.Process, url: str) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     async with aiohttp.ClientSession() as session:
@@ -466,7 +459,7 @@ async def start_servers(
         embedded_redis(scratch / "redis", persist=False)
     )
     tokens = await stack.enter_async_context(bench_tokens(redis_url))
-    port, hello_port = _free_port(), _free_port()
+    port, hello_port = free_port(), free_port()
     server = [sys.executable, "-m", "callcenter", "serve", "--port", str(port)]
     server += ["--redis-url", redis_url]
     hello = [sys.executable, str(script), "--hello-server", "--port", str(hello_port)]

@@ -19,7 +19,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -30,19 +29,13 @@ from aiohttp import web
 
 from callcenter.cli import new_event_loop
 from callcenter.gateways.twilio_signature import expected_signature
-from callcenter.storage.embedded import embedded_redis
+from callcenter.storage.embedded import embedded_redis, free_port
 
 ACCOUNT = "AC" + "1" * 32
 TOKEN = "bench-token"
 FRAME_SECONDS = 0.02
 SCRIPT = __file__
 PAYLOAD = base64.b64encode(bytes([0xFF]) * 160).decode()  # 20 ms of mu-law silence
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -153,7 +146,7 @@ def _row(name: str, cpu: float, frames: int, wall: float, streams: int) -> tuple
 async def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         async with embedded_redis(Path(scratch), persist=False) as redis_url:
-            port, base_port = _free_port(), _free_port()
+            port, base_port = free_port(), free_port()
             env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
             env.update(
                 CALLCENTER_LOG_LEVEL="WARNING",

@@ -3,7 +3,6 @@ test server, and tokens for every role."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -18,7 +17,7 @@ from blockbuster import blockbuster_ctx
 
 from callcenter.app import create_app
 from callcenter.settings import Settings
-from callcenter.storage.embedded import find_redis_server
+from callcenter.storage.embedded import find_redis_server, free_port
 from callcenter.storage.resp import RespClient
 from callcenter.web.state import SERVICES
 
@@ -28,17 +27,11 @@ TokenFactory = Callable[[str], Awaitable[dict[str, str]]]
 AppClient = TestClient[web.Request, web.Application]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server on a random loopback port for the whole session."""
     data = tmp_path_factory.mktemp("redis")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             find_redis_server(),

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from callcenter.storage.embedded import free_port
+
 CLI = [sys.executable, "-m", "callcenter"]
 
 
@@ -22,12 +24,6 @@ def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
     env.update(extra)
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_ready(port: int, process: subprocess.Popen[str]) -> None:
@@ -61,7 +57,7 @@ def test_bad_setting_is_one_clear_line() -> None:
 
 
 def test_unreachable_redis_is_one_clear_line() -> None:
-    port = _free_port()
+    port = free_port()
     done = subprocess.run(
         [*CLI, "serve", "--redis-url", f"redis://127.0.0.1:{port}/0", "--port", "0"],
         env=_env(),
@@ -101,7 +97,7 @@ def test_tokens_create_list_revoke(redis_url: str) -> None:
 
 @pytest.mark.slow
 def test_serve_with_embedded_redis_stops_gracefully(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     with subprocess.Popen(
         [*CLI, "serve", "--port", str(port), "--data-dir", str(tmp_path), "--dev"],
         env=_env(),
@@ -166,7 +162,7 @@ def test_sighup_reloads_rules_and_keeps_them_on_error(tmp_path: Path, redis_url:
     rules.write_text(
         "queues:\n  general: {}\n  billing: {}\nrules:\n  - name: default\n    queue: general\n"
     )
-    port = _free_port()
+    port = free_port()
     with subprocess.Popen(
         [
             *CLI,

@@ -40,7 +40,8 @@ def find_redis_server() -> str:
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -72,7 +73,7 @@ async def embedded_redis(data_dir: Path, *, persist: bool = True) -> AsyncIterat
     binary = find_redis_server()
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     for attempt in range(5):
-        port = _free_port()
+        port = free_port()
         args = [
             binary,
             "--port",

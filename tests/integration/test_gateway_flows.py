@@ -7,7 +7,6 @@ import asyncio
 import base64
 import dataclasses
 import json
-import socket
 import subprocess
 import uuid
 import wave
@@ -26,6 +25,7 @@ from callcenter.media.audiosocket import Kind, encode_frame
 from callcenter.media.codecs import pcm16_to_ulaw
 from callcenter.media.frames import AudioFrame, Track
 from callcenter.settings import Secret, Settings
+from callcenter.storage.embedded import free_port
 from callcenter.web.state import MEDIA, SERVICES, SETTINGS
 from tests.conftest import AppClient
 
@@ -99,12 +99,6 @@ async def fake_twilio() -> AsyncIterator[tuple[FakeTwilio, TestServer]]:
     await server.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 async def gateway_app(
     aiohttp_client: Callable[..., Awaitable[AppClient]],
@@ -112,13 +106,13 @@ async def gateway_app(
     redis_client: object,
     fake_twilio: tuple[FakeTwilio, TestServer],
 ) -> tuple[AppClient, Recorder]:
-    port = _free_port()
+    port = free_port()
     configured = dataclasses.replace(
         settings,
         twilio_account_sid=ACCOUNT,
         twilio_auth_token=Secret(TOKEN),
         twilio_api_url=str(fake_twilio[1].make_url("")).rstrip("/"),
-        audiosocket_port=_free_port(),
+        audiosocket_port=free_port(),
         public_url=f"http://127.0.0.1:{port}",
     )
     client = await aiohttp_client(create_app(configured), server_kwargs={"port": port})
@@ -344,7 +338,7 @@ async def test_an_unreachable_freeswitch_does_not_stop_the_server(
     aiohttp_client: Callable[..., Awaitable[AppClient]], settings: Settings, redis_client: object
 ) -> None:
     configured = dataclasses.replace(
-        settings, freeswitch_esl_host="127.0.0.1", freeswitch_esl_port=_free_port()
+        settings, freeswitch_esl_host="127.0.0.1", freeswitch_esl_port=free_port()
     )
     client = await aiohttp_client(create_app(configured))
     await asyncio.sleep(0.3)  # the client has tried and is backing off

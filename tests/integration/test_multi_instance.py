@@ -13,7 +13,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from callcenter.domain.agents import Activity, Agent
 from callcenter.domain.calls import Call, CallState, Outcome
 from callcenter.domain.timers import Timer, TimerKind
 from callcenter.storage import keys
+from callcenter.storage.embedded import free_port
 from callcenter.storage.timers import LEASE_SECONDS, member_of
 
 RULES = Path(__file__).parent.parent / "fixtures" / "rules" / "multi"
@@ -91,12 +91,6 @@ class Cluster:
             text = server.log.read_text(errors="replace")
             parts.append(f"--- {server.name} (exit {server.process.poll()}) ---\n{text[-4000:]}")
         return "\n".join(parts)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env() -> dict[str, str]:
@@ -158,7 +152,7 @@ def cluster(redis_client: aioredis.Redis, redis_url: str, tmp_path: Path) -> Ite
             for index in range(INSTANCES):
                 log = tmp_path / f"server{index}.log"
                 out = stack.enter_context(log.open("wb"))
-                port = _free_port()
+                port = free_port()
                 process = stack.enter_context(
                     subprocess.Popen(
                         [
