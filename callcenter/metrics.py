@@ -129,6 +129,20 @@ class Metrics:
             registry=self.registry,
             buckets=(-0.75, -0.5, -0.25, -0.05, 0.05, 0.25, 0.5, 0.75, 1.0),
         )
+        self.alerts_total = Counter(
+            "alerts",
+            "Alerts raised on live calls, by kind (mood, keyword, silence).",
+            ["kind"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.bus_events_total = Counter(
+            "bus_events",
+            "Events published on the event bus by this instance, by type.",
+            ["type"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
         self.event_apply_seconds = Histogram(
             "event_apply_seconds",
             "Time to apply one canonical event, storage included.",
