@@ -46,6 +46,7 @@ from callcenter.storage.calls import CallRepository
 from callcenter.storage.connection import redis_client
 from callcenter.storage.documents import DocumentStore
 from callcenter.storage.embedded import embedded_redis
+from callcenter.storage.moods import CallMoodRepository
 from callcenter.storage.replay import ReplayGuard
 from callcenter.storage.timers import TimerRepository
 from callcenter.storage.tokens import TokenRepository
@@ -130,6 +131,9 @@ def build_services(
             metrics=metrics,
             default_queue=settings.default_queue,
             routing=routing,
+            moods=CallMoodRepository(
+                store.client, retention=timedelta(days=settings.call_retention_days)
+            ),
         ),
         agents=agent_service,
         callers=callers,

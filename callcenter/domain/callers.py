@@ -112,6 +112,36 @@ def record_call(history: CallerHistory, call: CallSummary) -> CallerHistory:
     )
 
 
+def record_sentiment(history: CallerHistory, call_id: str, score: float) -> CallerHistory:
+    """Set a recorded call's sentiment (the call's final mood, known only once its
+    transcript is complete). Unknown call id or same score: unchanged. Changing a score
+    already counted corrects the EWMA by exactly that call's weight in it."""
+    index = next((i for i, item in enumerate(history.recent) if item.call_id == call_id), None)
+    if index is None or history.recent[index].sentiment == score:
+        return history
+    old = history.recent[index].sentiment
+    newer_scored = sum(1 for item in history.recent[:index] if item.sentiment is not None)
+    ewma = history.sentiment_ewma
+    if old is None or ewma is None:
+        # not counted yet: it joins the EWMA now (call ends and transcripts race)
+        ewma = (
+            score
+            if ewma is None
+            else SENTIMENT_EWMA_ALPHA * score + (1 - SENTIMENT_EWMA_ALPHA) * ewma
+        )
+    else:
+        weight = SENTIMENT_EWMA_ALPHA * (1 - SENTIMENT_EWMA_ALPHA) ** newer_scored
+        ewma = max(-1.0, min(1.0, ewma + weight * (score - old)))
+    recent = list(history.recent)
+    recent[index] = msgspec.structs.replace(recent[index], sentiment=score)
+    return msgspec.structs.replace(
+        history,
+        recent=recent,
+        last_sentiment=score if index == 0 else history.last_sentiment,
+        sentiment_ewma=ewma,
+    )
+
+
 def record_survey(history: CallerHistory, call_id: str, survey: Survey) -> CallerHistory:
     """Attach survey answers to a recorded call (and keep the newest as `last_survey`)."""
     recent = [

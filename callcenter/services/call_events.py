@@ -15,7 +15,7 @@ from callcenter.domain.call_lifecycle import (
     apply_call_event,
     summarise,
 )
-from callcenter.domain.callers import CallerHistory, CallerView, caller_key
+from callcenter.domain.callers import CallerHistory, CallerView, CallSummary, caller_key
 from callcenter.domain.calls import Call, CallState
 from callcenter.domain.events import CallEvent, event_type
 from callcenter.domain.timers import Timer, wrap_up_timer
@@ -26,6 +26,7 @@ from callcenter.services.optimistic import Retry, with_retries
 from callcenter.services.routing import RoutingService, went_to_wrap_up
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.documents import CommitResult
+from callcenter.storage.moods import CallMoodRepository
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,10 @@ class CallEventService:
         metrics: Metrics,
         default_queue: str,
         routing: RoutingService,
+        moods: CallMoodRepository | None = None,
     ) -> None:
         self._routing = routing
+        self._moods = moods
         self._calls = calls
         self._callers = callers
         self._clock = clock
@@ -154,11 +157,29 @@ class CallEventService:
         if change.finished is not None:
             self._metrics.calls_total.labels(call.queue, str(change.finished.outcome)).inc()
             if call.caller_key:
-                await self._callers.record_call(call.caller_key, change.finished, history)
+                await self._record_finished(call.caller_key, change.finished, history)
         if change.survey is not None and call.caller_key:
             await self._callers.record_survey(call.caller_key, call.id, change.survey)
 
     async def _record_history(self, call: Call) -> None:
         if call.caller_key is None or call.outcome is None or call.ended_at is None:
             return
-        await self._callers.record_call(call.caller_key, summarise(call))
+        await self._record_finished(call.caller_key, summarise(call))
+
+    async def _record_finished(
+        self, key: str, summary: CallSummary, history: CallerHistory | Missing | None = MISSING
+    ) -> None:
+        """Record a finished call with its final sentiment as far as its transcript goes.
+        The transcribing instance may write a later figure at any moment: reading it again
+        after the record closes the gap (it sets the sentiment only once the call is in
+        the history)."""
+        if self._moods is None:
+            await self._callers.record_call(key, summary, history)
+            return
+        mood = await self._moods.final(summary.call_id)
+        await self._callers.record_call(
+            key, msgspec.structs.replace(summary, sentiment=mood), history
+        )
+        again = await self._moods.final(summary.call_id)
+        if again is not None and again != mood:
+            await self._callers.record_sentiment(key, summary.call_id, again)

@@ -84,6 +84,11 @@ class CallerService:
     async def record_survey(self, key: str, call_id: str, survey: Survey) -> None:
         await self._update(key, lambda h: caller_rules.record_survey(h, call_id, survey), MISSING)
 
+    async def record_sentiment(self, key: str, call_id: str, score: float) -> None:
+        """Set a finished call's final sentiment in the caller's history (no-op until the
+        call is recorded there; idempotent)."""
+        await self._update(key, lambda h: caller_rules.record_sentiment(h, call_id, score), MISSING)
+
     async def _update(
         self, key: str, change: caller_rules.HistoryChange, read: CallerHistory | Missing | None
     ) -> None:

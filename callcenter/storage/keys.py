@@ -21,6 +21,7 @@ Owners and lifetimes:
 - `cc:caller:{<key>}:profile` CRM profile document; owned by the callers API (DELETE)
 - `cc:caller:{<key>}:history` call history document; TTL = history retention
 - `cc:transcript:{<call_id>}` capped stream of final utterances; TTL = call retention
+- `cc:mood:{<call_id>}`       the call's final sentiment so far (a float); TTL = call retention
 - `cc:token:<id>`             hashed API token; owned by `tokens` (revoke), optional TTL
 - `cc:tokens`                 set of token ids; owned by `tokens`
 - `cc:sig:<digest>`           webhook signature replay marker; TTL = 2 x tolerance
@@ -77,6 +78,10 @@ def caller_history(caller_key: str) -> str:
 def transcript(call_id: str) -> str:
     # per-call data spreads across cluster slots (the call id is its own hash tag)
     return f"{PREFIX}:transcript:{{{_caller_tag(call_id)}}}"
+
+
+def call_mood(call_id: str) -> str:
+    return f"{PREFIX}:mood:{{{_caller_tag(call_id)}}}"
 
 
 def token(token_id: str) -> str:
