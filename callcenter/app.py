@@ -27,6 +27,7 @@ from callcenter.metrics import Metrics
 from callcenter.rules.loader import load_rules
 from callcenter.services.agents import AgentService
 from callcenter.services.auth import AuthService
+from callcenter.services.bus import EventBus
 from callcenter.services.call_events import CallEventService
 from callcenter.services.callers import CallerService
 from callcenter.services.calls import CallQueryService
@@ -41,6 +42,7 @@ from callcenter.services.timer_loop import TimerLoop
 from callcenter.settings import Settings
 from callcenter.speech_setup import speech
 from callcenter.storage.agents import AgentRepository
+from callcenter.storage.bus import BusRepository
 from callcenter.storage.callers import CallerRepository
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.connection import redis_client
@@ -55,6 +57,8 @@ from callcenter.web.handlers.media import setup_media_sockets
 from callcenter.web.middlewares import problem_middleware
 from callcenter.web.routes import add_routes
 from callcenter.web.state import (
+    BUS,
+    CLOCK,
     DISPATCHER,
     MEDIA,
     METRICS,
@@ -68,6 +72,7 @@ logger = logging.getLogger(__name__)
 
 
 DEV_TOKEN_LABEL = "dev mode"
+BUS_READY_SECONDS = 5.0
 DEFAULT_RULES_DIR = Path("routing_rules")
 
 
@@ -157,6 +162,7 @@ def create_app(
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     clock = clock or SystemClock()
+    app[CLOCK] = clock
     rules = rules_loader(settings)
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
@@ -168,6 +174,21 @@ def create_app(
         async with embedded_redis(settings.data_dir / "redis") as url, redis_client(url) as client:
             app[REDIS] = client
             yield
+
+    async def event_bus(app: web.Application) -> AsyncIterator[None]:
+        client = app[REDIS]
+        bus = EventBus(BusRepository(client), client.endpoint, clock=clock, metrics=app[METRICS])
+        app[BUS] = bus
+        receiving = asyncio.create_task(bus.run(), name="event-bus")
+        try:
+            await asyncio.wait_for(bus.wait_ready(), BUS_READY_SECONDS)
+        except TimeoutError:
+            logger.warning("event bus not subscribed yet; live pages catch up when it is")
+        yield
+        await bus.drain()
+        receiving.cancel()
+        with suppress(asyncio.CancelledError):
+            await receiving
 
     async def injected_notifier(app: web.Application) -> AsyncIterator[None]:
         assert notify is not None
@@ -223,6 +244,7 @@ def create_app(
     app.cleanup_ctx.extend(
         [
             storage,
+            event_bus,
             injected_notifier if notify is not None else notifiers,
             services,
             speech,

@@ -1,6 +1,7 @@
-"""Speech resources of the application, as a cleanup context: the sentiment scorer and the
-transcript store always (transcripts can be read), and, when an engine is configured, the
-transcription pool listening to the media hub. Part of assembling the app."""
+"""Speech resources of the application, as a cleanup context: the transcript reader and
+the call monitor always (transcripts can be read; silence alerts need no recogniser), and,
+when an engine is configured, the transcription pool feeding the monitor. Part of
+assembling the app."""
 
 from __future__ import annotations
 
@@ -12,28 +13,68 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from callcenter.services.call_monitor import CallMonitor, MonitorStores
+from callcenter.services.clock import Clock
 from callcenter.services.transcription import TranscriptionPool
 from callcenter.services.transcripts import PoolMetrics, TranscriptService
 from callcenter.speech.engines import open_engine
 from callcenter.speech.sentiment import load_scorer
+from callcenter.storage.alerts import AlertRepository
+from callcenter.storage.calls import CallRepository
+from callcenter.storage.documents import DocumentStore
+from callcenter.storage.moods import CallMoodRepository
 from callcenter.storage.transcripts import TranscriptRepository
-from callcenter.web.state import MEDIA, METRICS, REDIS, SETTINGS, TRANSCRIPTS
+from callcenter.web.state import (
+    BUS,
+    CLOCK,
+    MEDIA,
+    METRICS,
+    MONITOR,
+    REDIS,
+    SERVICES,
+    SETTINGS,
+    TRANSCRIPTS,
+)
 
 logger = logging.getLogger(__name__)
 
 
 async def speech(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    retention = timedelta(days=settings.call_retention_days)
+    transcripts = TranscriptRepository(app[REDIS], retention=retention)
+    app[TRANSCRIPTS] = TranscriptService(transcripts)
+    transcribing = settings.speech_engine != "off"
     scorer = await asyncio.to_thread(load_scorer)
-    transcripts = TranscriptService(
-        TranscriptRepository(app[REDIS], retention=timedelta(days=settings.call_retention_days)),
+    services = app[SERVICES]
+    clock: Clock = app[CLOCK]
+    monitor = CallMonitor(
+        MonitorStores(
+            transcripts=transcripts,
+            moods=CallMoodRepository(app[REDIS], retention=retention),
+            alerts=AlertRepository(app[REDIS], retention=retention),
+            calls=CallRepository(
+                DocumentStore(app[REDIS]),
+                retention=retention,
+                dedupe_window=timedelta(seconds=settings.dedupe_window_seconds),
+            ),
+        ),
         scorer,
+        app[BUS],
+        rules=services.routing.rules,
+        routing=services.routing,
+        callers=services.callers,
         metrics=app[METRICS],
+        clock=clock,
+        transcribing=transcribing,
     )
-    app[TRANSCRIPTS] = transcripts
-    if settings.speech_engine == "off":
+    app[MONITOR] = monitor
+    hub = app[MEDIA]
+    hub.listeners.append(monitor)
+    if not transcribing:
         yield
-        await transcripts.drain()
+        hub.listeners.remove(monitor)
+        await monitor.drain()
         return
     # loading a model takes seconds: off the event loop (EngineUnavailable names what's missing)
     engine = await asyncio.to_thread(open_engine, settings.speech_engine, settings.vosk_model_dir)
@@ -41,13 +82,14 @@ async def speech(app: web.Application) -> AsyncIterator[None]:
         engine,
         workers=settings.asr_workers or os.cpu_count() or 1,
         queue_frames=settings.asr_queue_frames,
-        on_result=transcripts.on_result,
+        on_result=monitor.on_result,
+        on_leg_done=monitor.on_leg_done,
         observer=PoolMetrics(app[METRICS]),
     )
-    hub = app[MEDIA]
     hub.listeners.append(pool)
     logger.info("transcribing live calls with %s", settings.speech_engine)
     yield
     hub.listeners.remove(pool)
     await pool.shutdown(timeout_s=settings.shutdown_timeout_seconds)
-    await transcripts.drain()
+    hub.listeners.remove(monitor)
+    await monitor.drain()

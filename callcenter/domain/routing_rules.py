@@ -1,4 +1,4 @@
-"""Routing configuration as values: queues, rules with their steps, and alert rules later.
+"""Routing configuration as values: queues, rules with their steps, and alert rules.
 
 Conditions are opaque here (a `Condition` port); the rules adapter compiles them from CEL."""
 
@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
+
+from callcenter.domain.alerts import AlertRule
 
 
 class Strategy(StrEnum):
@@ -78,6 +80,7 @@ class RoutingRules:
     queues: Mapping[str, QueueConfig]
     rules: tuple[Rule, ...]
     version: str = ""
+    alerts: tuple[AlertRule, ...] = ()
     by_name: Mapping[str, Rule] = field(init=False, repr=False, compare=False)
     widening_rules: frozenset[str] = field(init=False, repr=False, compare=False)
 

@@ -10,10 +10,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
+from callcenter.domain.alerts import AlertActions, AlertKind, AlertRule, Severity
 from callcenter.domain.routing_context import rule_context
 from callcenter.domain.routing_rules import (
     ConditionError,
@@ -63,10 +64,37 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     steps: list[StepSpec] = msgspec.field(default_factory=list)
 
 
+class AlertActionsSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    alert: bool = True
+    raise_priority: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
+    tag_caller: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+
+
+class AlertSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One alert rule; exactly one of `mood_below`, `phrases`, `silence_seconds` says
+    what it watches."""
+
+    name: Name
+    mood_below: Annotated[float, msgspec.Meta(ge=-1, le=1)] | None = None
+    utterances: Annotated[int, msgspec.Meta(ge=1, le=50)] = 2
+    phrases: (
+        Annotated[
+            list[Annotated[str, msgspec.Meta(min_length=1, max_length=128)]],
+            msgspec.Meta(min_length=1, max_length=200),
+        ]
+        | None
+    ) = None
+    silence_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] | None = None
+    speaker: Literal["caller", "agent", "mixed", "any"] = "caller"
+    severity: Severity = Severity.WARNING
+    actions: AlertActionsSpec = msgspec.field(default_factory=AlertActionsSpec)
+
+
 class RulesFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     skills: list[Name] = msgspec.field(default_factory=list)
     queues: dict[Name, QueueSpec] = msgspec.field(default_factory=dict)
     rules: list[RuleSpec] = msgspec.field(default_factory=list)
+    alerts: list[AlertSpec] = msgspec.field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,10 +204,57 @@ def load_rules(location: Path) -> RoutingRules:
     if problems:
         raise _invalid(problems)
     rules = _build(parsed, problems)
+    alerts = _alerts(parsed, problems)
     if problems:
         raise _invalid(problems)
     digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:12]
-    return RoutingRules(queues=rules[0], rules=rules[1], version=digest)
+    return RoutingRules(queues=rules[0], rules=rules[1], version=digest, alerts=alerts)
+
+
+def _alerts(parsed: list[_Parsed], problems: list[Problem]) -> tuple[AlertRule, ...]:
+    built: list[AlertRule] = []
+    names: set[str] = set()
+    for p in parsed:
+        for index, spec in enumerate(p.spec.alerts):
+            line = p.line("alerts", index)
+            watched = {
+                AlertKind.MOOD: spec.mood_below is not None,
+                AlertKind.KEYWORD: spec.phrases is not None,
+                AlertKind.SILENCE: spec.silence_seconds is not None,
+            }
+            kinds = [kind for kind, given in watched.items() if given]
+            if len(kinds) != 1:
+                problems.append(
+                    Problem(
+                        p.file,
+                        line,
+                        f"alert {spec.name!r} needs exactly one of mood_below, phrases, "
+                        f"silence_seconds (has {len(kinds)})",
+                    )
+                )
+                continue
+            if spec.name in names:
+                problems.append(Problem(p.file, line, f"alert {spec.name!r} defined twice"))
+            names.add(spec.name)
+            built.append(
+                AlertRule(
+                    name=spec.name,
+                    kind=kinds[0],
+                    speaker=None if spec.speaker == "any" else spec.speaker,
+                    mood_below=spec.mood_below if spec.mood_below is not None else -0.4,
+                    utterances=spec.utterances,
+                    phrases=tuple(spec.phrases or ()),
+                    silence_seconds=spec.silence_seconds or 0.0,
+                    severity=spec.severity,
+                    actions=AlertActions(
+                        alert=spec.actions.alert,
+                        raise_priority=spec.actions.raise_priority,
+                        tag_caller=spec.actions.tag_caller,
+                    ),
+                    line=line,
+                )
+            )
+    return tuple(built)
 
 
 def _build(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from callcenter.domain import callers as caller_rules
 from callcenter.domain.callers import (
     CallerHistory,
@@ -23,6 +25,7 @@ class Missing:
 
 
 MISSING = Missing()
+MAX_TAGS = 64  # as the profile allows
 
 
 def normalised(raw: str) -> str:
@@ -60,6 +63,27 @@ class CallerService:
         await with_retries("caller", key, attempt)
         return await self.view(key)
 
+    async def add_tag(self, key: str, tag: str) -> bool:
+        """Tag a caller's profile (an alert's action); False if it had the tag already."""
+        added = [False]
+
+        async def attempt() -> None:
+            stored, _ = await self._repository.get(key)
+            profile = stored.profile if stored else CallerProfile()
+            if tag in profile.tags:
+                added[0] = False
+                return
+            tagged = msgspec.structs.replace(profile, tags=[*profile.tags, tag][-MAX_TAGS:])
+            if (
+                await self._repository.save_profile(key, stored, tagged)
+                is not CommitResult.COMMITTED
+            ):
+                raise Retry
+            added[0] = True
+
+        await with_retries("caller", key, attempt)
+        return added[0]
+
     async def erase(self, raw_number: str) -> None:
         key = normalised(raw_number)
         if not await self._repository.delete(key):
@@ -76,10 +100,16 @@ class CallerService:
 
     async def record_call(
         self, key: str, summary: CallSummary, read: CallerHistory | Missing | None = MISSING
-    ) -> None:
+    ) -> list[CallSummary]:
         """Add a finished call to the caller's history (idempotent by call id). `read` is
-        the history as read a moment ago, if it was: it saves a round trip when unchanged."""
-        await self._update(key, lambda history: caller_rules.record_call(history, summary), read)
+        the history as read a moment ago, if it was: it saves a round trip when unchanged.
+
+        Returns the calls this one made unresolved (the caller called again within 7 days),
+        each returned once whichever instance records the call."""
+        old, new = await self._update(
+            key, lambda history: caller_rules.record_call(history, summary), read
+        )
+        return caller_rules.newly_unresolved(old, new)
 
     async def record_survey(self, key: str, call_id: str, survey: Survey) -> None:
         await self._update(key, lambda h: caller_rules.record_survey(h, call_id, survey), MISSING)
@@ -91,16 +121,19 @@ class CallerService:
 
     async def _update(
         self, key: str, change: caller_rules.HistoryChange, read: CallerHistory | Missing | None
-    ) -> None:
+    ) -> tuple[CallerHistory | None, CallerHistory]:
+        """Apply `change` with optimistic retries; the history before and after the change
+        that was stored (equal when there was nothing to store)."""
         first = [read]
 
-        async def attempt() -> None:
+        async def attempt() -> tuple[CallerHistory | None, CallerHistory]:
             known = first.pop() if first else MISSING
             old = await self._repository.get_history(key) if isinstance(known, Missing) else known
             new = change(old or caller_rules.CallerHistory())
             if old is not None and new == old:
-                return
+                return old, old
             if await self._repository.save_history(key, old, new) is not CommitResult.COMMITTED:
                 raise Retry
+            return old, new
 
-        await with_retries("caller", key, attempt)
+        return await with_retries("caller", key, attempt)

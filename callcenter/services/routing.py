@@ -107,6 +107,27 @@ class RoutingService:
     def request_dispatch(self) -> None:
         self._dispatcher.request()
 
+    async def raise_priority(self, call_id: str, by: int) -> Call | None:
+        """Raise a waiting call's priority by `by` (an alert's action): it keeps its place
+        among calls of its new priority. None when the call is no longer queued."""
+
+        async def attempt() -> Call | None:
+            call = await self._calls.get(call_id)
+            if call is None or call.state is not CallState.QUEUED:
+                return None
+            raised = msgspec.structs.replace(call, priority=call.priority + by)
+            result, _ = await self._calls.commit(
+                call, raised, (), event_id=None, now=self._clock.now()
+            )
+            if result is not CommitResult.COMMITTED:
+                raise Retry
+            return raised
+
+        raised = await with_retries("call", call_id, attempt)
+        if raised is not None:
+            self._dispatcher.request()
+        return raised
+
     async def answer_offer(self, reservation_id: str, viewer: Principal, *, accepted: bool) -> Call:
         """Accept or reject a pending offer; raises NotFound, Forbidden, Conflict."""
         call_id = await self._calls.call_of_reservation(reservation_id)

@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 ResultCallback = Callable[[str, Track, Result], None]
 """on_result(call_id, track, result), called on the event loop in each leg's result order."""
+LegCallback = Callable[[str, Track], None]
+"""on_leg_done(call_id, track): a closed leg's last result was delivered (or it failed)."""
 
 DEFAULT_SHED_PARTIALS_AFTER_S = 0.5
 DEFAULT_BATCH_FRAMES = 25  # frames one job takes before yielding its worker to other legs
@@ -129,6 +131,7 @@ class TranscriptionPool:
         queue_frames: int,
         on_result: ResultCallback,
         observer: PoolObserver | None = None,
+        on_leg_done: LegCallback | None = None,
         shed_partials_after_s: float = DEFAULT_SHED_PARTIALS_AFTER_S,
         batch_frames: int = DEFAULT_BATCH_FRAMES,
     ) -> None:
@@ -137,6 +140,7 @@ class TranscriptionPool:
         self._engine = engine
         self._queue_frames = queue_frames
         self._on_result = on_result
+        self._on_leg_done = on_leg_done
         self._observer = observer
         self._shed_after_s = shed_partials_after_s
         self._shed_backlog = max(1, queue_frames // 2)
@@ -215,6 +219,8 @@ class TranscriptionPool:
             self._closing.add(leg)
             if not leg.scheduled:
                 self._schedule(leg)
+        elif not leg.scheduled:
+            self._leg_done(leg)
         self._streams_changed()
 
     # Results and bookkeeping, on the event loop
@@ -279,6 +285,8 @@ class TranscriptionPool:
             if leg in self._closing:
                 self._closing.discard(leg)
                 self._streams_changed()
+            if leg.closing:
+                self._leg_done(leg)
             return
         if leg.queue or leg.closing:
             self._schedule(leg)
@@ -293,6 +301,15 @@ class TranscriptionPool:
         except Exception:  # a callback's bug must not stop the leg's transcription
             self._errors += 1
             logger.exception("transcript callback failed", extra={"call_id": leg.call_id})
+
+    def _leg_done(self, leg: _Leg) -> None:
+        if self._on_leg_done is None:
+            return
+        try:
+            self._on_leg_done(leg.call_id, leg.track)
+        except Exception:
+            self._errors += 1
+            logger.exception("leg-done callback failed", extra={"call_id": leg.call_id})
 
     # Worker threads: one job per leg at a time
 

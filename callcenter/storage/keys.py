@@ -22,6 +22,11 @@ Owners and lifetimes:
 - `cc:caller:{<key>}:history` call history document; TTL = history retention
 - `cc:transcript:{<call_id>}` capped stream of final utterances; TTL = call retention
 - `cc:mood:{<call_id>}`       the call's final sentiment so far (a float); TTL = call retention
+- `cc:{bus}:seq`               the event bus sequence number (INCR per event)
+- `cc:{bus}:log`               capped stream of the latest bus events, id = sequence number
+- `cc:bus` (pub/sub channel)   every bus event, as published
+- `cc:alerts`                  capped stream of the latest alerts (the wallboard's feed)
+- `cc:alert:{<call_id>}:<rule>` marks an alert rule fired for a call; TTL = call retention
 - `cc:token:<id>`             hashed API token; owned by `tokens` (revoke), optional TTL
 - `cc:tokens`                 set of token ids; owned by `tokens`
 - `cc:sig:<digest>`           webhook signature replay marker; TTL = 2 x tolerance
@@ -36,6 +41,10 @@ TOKENS = f"{PREFIX}:tokens"
 WAITING = f"{ROUTING}:waiting"
 READY = f"{ROUTING}:ready"
 TIMERS = f"{ROUTING}:timers"
+BUS_SEQ = f"{PREFIX}:{{bus}}:seq"
+BUS_LOG = f"{PREFIX}:{{bus}}:log"
+BUS_CHANNEL = f"{PREFIX}:bus"
+ALERTS = f"{PREFIX}:alerts"
 
 
 def call(call_id: str) -> str:
@@ -82,6 +91,10 @@ def transcript(call_id: str) -> str:
 
 def call_mood(call_id: str) -> str:
     return f"{PREFIX}:mood:{{{_caller_tag(call_id)}}}"
+
+
+def alert_fired(call_id: str, rule: str) -> str:
+    return f"{PREFIX}:alert:{{{_caller_tag(call_id)}}}:{rule}"
 
 
 def token(token_id: str) -> str:

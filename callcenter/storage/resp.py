@@ -185,6 +185,10 @@ class RespClient:
     ) -> RespClient:
         return cls(parse_url(url), connections=connections, reply_timeout=reply_timeout)
 
+    @property
+    def endpoint(self) -> Endpoint:
+        return self._endpoint
+
     def _protocol(self) -> _Connection:
         return _Connection(self._reply_timeout)
 

@@ -9,9 +9,12 @@ from aiohttp import web
 from callcenter.metrics import Metrics
 from callcenter.services.agents import AgentService
 from callcenter.services.auth import AuthService
+from callcenter.services.bus import EventBus
 from callcenter.services.call_events import CallEventService
+from callcenter.services.call_monitor import CallMonitor
 from callcenter.services.callers import CallerService
 from callcenter.services.calls import CallQueryService
+from callcenter.services.clock import Clock
 from callcenter.services.dispatch import Dispatcher
 from callcenter.services.media import MediaHub
 from callcenter.services.routing import RoutingService
@@ -39,3 +42,6 @@ SERVICES = web.AppKey("services", Services)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 MEDIA = web.AppKey("media", MediaHub)
 TRANSCRIPTS = web.AppKey("transcripts", TranscriptService)
+BUS = web.AppKey("bus", EventBus)
+MONITOR = web.AppKey("monitor", CallMonitor)
+CLOCK = web.AppKey("clock", Clock)

@@ -1,0 +1,240 @@
+"""The event bus: what happens on any instance, seen by the live pages on every instance.
+
+Producers `publish` (or `publish_soon` from a callback); every event gets the next
+sequence number in Redis and reaches every instance's subscription. Each instance turns
+its subscription into one gapless, duplicate-free, ordered stream (a gap, or a lost
+subscription, is filled from the bus log) and hands it to local listeners (websockets).
+A listener too slow to keep up is told so, once, and must resynchronise from a snapshot:
+the bus never blocks on it and never grows without bound."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from callcenter.errors import StorageUnavailable
+from callcenter.metrics import Metrics
+from callcenter.services.clock import Clock
+from callcenter.storage.bus import BusRepository, Subscribed, subscribe
+from callcenter.storage.resp import Endpoint
+
+logger = logging.getLogger(__name__)
+
+LISTENER_QUEUE = 5_000
+CATCH_UP_BATCH = 1_000
+
+
+class BusEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An event as it travels: `seq` is set by the bus; `data` is per type."""
+
+    type: str
+    at: datetime
+    seq: int = 0
+    call_id: str | None = None
+    agent_id: str | None = None
+    queue: str | None = None
+    data: Any = None
+
+
+class Delivered(msgspec.Struct, frozen=True, kw_only=True):
+    """What a listener receives: the routing fields, and the message exactly as published
+    (to forward without encoding it again)."""
+
+    seq: int
+    type: str
+    call_id: str | None = None
+    agent_id: str | None = None
+    queue: str | None = None
+
+
+_ENCODER = msgspec.json.Encoder()
+_HEADER = msgspec.json.Decoder(Delivered)
+
+
+class Overflowed(Exception):
+    """The listener fell too far behind; it must resynchronise from a snapshot."""
+
+
+class Listener:
+    """One local consumer's bounded queue of (header, raw message)."""
+
+    def __init__(self, bus: EventBus, maxsize: int) -> None:
+        self._bus = bus
+        self._queue: asyncio.Queue[tuple[Delivered, bytes] | None] = asyncio.Queue(maxsize)
+        self.overflowed = False
+
+    def offer(self, header: Delivered, raw: bytes) -> None:
+        if self.overflowed:
+            return
+        try:
+            self._queue.put_nowait((header, raw))
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self._queue.get_nowait()  # room for the end marker
+            self._queue.put_nowait(None)
+
+    async def get(self) -> tuple[Delivered, bytes]:
+        """The next event; raises Overflowed once the listener fell behind."""
+        item = await self._queue.get()
+        if item is None:
+            raise Overflowed
+        return item
+
+    def get_nowait(self) -> tuple[Delivered, bytes] | None:
+        """The next event if one is waiting (None if not); raises Overflowed."""
+        try:
+            item = self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+        if item is None:
+            raise Overflowed
+        return item
+
+    def close(self) -> None:
+        self._bus.remove(self)
+
+
+class EventBus:
+    def __init__(
+        self, repository: BusRepository, endpoint: Endpoint, *, clock: Clock, metrics: Metrics
+    ) -> None:
+        self._repository = repository
+        self._endpoint = endpoint
+        self._clock = clock
+        self._metrics = metrics
+        self._listeners: set[Listener] = set()
+        self._pending: set[asyncio.Task[None]] = set()
+        self._last_seq: int | None = None  # the last sequence number handed to listeners
+        self._ready = asyncio.Event()
+
+    # Publishing
+
+    async def publish(
+        self,
+        kind: str,
+        data: Any = None,
+        *,
+        call_id: str | None = None,
+        agent_id: str | None = None,
+        queue: str | None = None,
+    ) -> int:
+        """Publish one event; its sequence number. Raises StorageUnavailable."""
+        event = BusEvent(
+            type=kind,
+            at=self._clock.now(),
+            call_id=call_id,
+            agent_id=agent_id,
+            queue=queue,
+            data=data,
+        )
+        seq = await self._repository.publish(_ENCODER.encode(event))
+        self._metrics.bus_events_total.labels(kind).inc()
+        return seq
+
+    def publish_soon(
+        self,
+        kind: str,
+        data: Any = None,
+        *,
+        call_id: str | None = None,
+        agent_id: str | None = None,
+        queue: str | None = None,
+    ) -> None:
+        """Publish from synchronous code (on the loop); a failure is logged and counted."""
+        task = asyncio.get_running_loop().create_task(
+            self._publish_logged(kind, data, call_id, agent_id, queue)
+        )
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _publish_logged(
+        self,
+        kind: str,
+        data: Any,
+        call_id: str | None,
+        agent_id: str | None,
+        queue: str | None,
+    ) -> None:
+        try:
+            await self.publish(kind, data, call_id=call_id, agent_id=agent_id, queue=queue)
+        except Exception:
+            # task boundary: the event is lost to the live pages, the call goes on
+            logger.exception("bus event %s not published", kind, extra={"call_id": call_id})
+            self._metrics.task_errors_total.labels("bus_publish").inc()
+
+    async def drain(self) -> None:
+        """Wait for the events `publish_soon` has in flight."""
+        await asyncio.gather(*self._pending, return_exceptions=True)
+
+    # Listening
+
+    def listen(self, maxsize: int = LISTENER_QUEUE) -> Listener:
+        """A new listener; it gets every event delivered from now on."""
+        listener = Listener(self, maxsize)
+        self._listeners.add(listener)
+        return listener
+
+    def remove(self, listener: Listener) -> None:
+        self._listeners.discard(listener)
+
+    @property
+    def last_seq(self) -> int | None:
+        """The last sequence number handed to listeners (None before the first)."""
+        return self._last_seq
+
+    async def wait_ready(self) -> None:
+        """Return once the subscription is up (events published after this are seen)."""
+        await self._ready.wait()
+
+    async def since(self, seq: int, limit: int) -> list[bytes]:
+        """Logged events after `seq` (for a client resuming from its last sequence)."""
+        return await self._repository.since(seq, limit)
+
+    async def oldest_seq(self) -> int | None:
+        return await self._repository.oldest_seq()
+
+    async def run(self) -> None:
+        """Receive the bus until cancelled: the instance's subscription."""
+        async for item in subscribe(self._endpoint):
+            if isinstance(item, Subscribed):
+                if self._last_seq is None:
+                    self._last_seq = await self._repository.last_seq()
+                else:
+                    await self._catch_up()
+                self._ready.set()
+                continue
+            try:
+                header = _HEADER.decode(item)
+            except msgspec.DecodeError:
+                logger.warning("event bus: undecodable message dropped")
+                continue
+            if self._last_seq is not None:
+                if header.seq <= self._last_seq:
+                    continue  # delivered already (by a catch-up)
+                if header.seq > self._last_seq + 1:
+                    await self._catch_up()
+                    if header.seq <= self._last_seq:
+                        continue
+            self._deliver(header, item)
+
+    async def _catch_up(self) -> None:
+        """Deliver from the log what the subscription missed."""
+        assert self._last_seq is not None
+        try:
+            while True:
+                missed = await self._repository.since(self._last_seq, CATCH_UP_BATCH)
+                for raw in missed:
+                    self._deliver(_HEADER.decode(raw), raw)
+                if len(missed) < CATCH_UP_BATCH:
+                    return
+        except StorageUnavailable as error:
+            logger.warning("event bus: could not read missed events: %s", error)
+
+    def _deliver(self, header: Delivered, raw: bytes) -> None:
+        self._last_seq = header.seq
+        for listener in tuple(self._listeners):
+            listener.offer(header, raw)

@@ -1,0 +1,131 @@
+"""The event bus in Redis: every event gets the next sequence number, goes out on one
+pub/sub channel to every instance, and stays in a capped log (a stream whose ids are the
+sequence numbers) so a listener that missed some reads them back in order.
+
+Publishing is one Lua script (number, log, publish in one step), so the order on the
+channel is the order of the numbers. Keys share the `{bus}` hash tag."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import hiredis
+
+from callcenter.errors import StorageUnavailable
+from callcenter.storage import keys
+from callcenter.storage.documents import load_script
+from callcenter.storage.resp import CONNECT_TIMEOUT_SECONDS, Endpoint, RespClient
+
+logger = logging.getLogger(__name__)
+
+_PUBLISH = load_script("bus_publish")
+DEFAULT_LOG_LENGTH = 10_000
+_RETRY_SECONDS = (0.05, 0.2, 0.5, 1.0, 2.0)
+
+
+class BusRepository:
+    def __init__(self, client: RespClient, *, log_length: int = DEFAULT_LOG_LENGTH) -> None:
+        self._client = client
+        self._log_length = log_length
+
+    async def publish(self, body: bytes) -> int:
+        """Publish a JSON object (without "seq"); its sequence number."""
+        if not body.startswith(b"{") or body == b"{}":
+            raise ValueError("a bus event is a non-empty JSON object")
+        seq = await self._client.evalsha(
+            _PUBLISH, [keys.BUS_SEQ, keys.BUS_LOG], [body, self._log_length, keys.BUS_CHANNEL]
+        )
+        return int(seq)
+
+    async def since(self, seq: int, limit: int) -> list[bytes]:
+        """Up to `limit` logged events after `seq`, oldest first (as published)."""
+        rows = await self._client.execute(
+            "XRANGE", keys.BUS_LOG, f"{seq + 1}-0", "+", "COUNT", limit
+        )
+        return [fields[1] for _, fields in rows]
+
+    async def last_seq(self) -> int:
+        raw = await self._client.execute("GET", keys.BUS_SEQ)
+        return int(raw) if raw is not None else 0
+
+    async def oldest_seq(self) -> int | None:
+        """The oldest sequence number still in the log (None: empty)."""
+        rows = await self._client.execute("XRANGE", keys.BUS_LOG, "-", "+", "COUNT", 1)
+        if not rows:
+            return None
+        return int(rows[0][0].split(b"-")[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    """The subscription is up: every message published from now on follows. `again`: it
+    was lost and is back, so messages may have been missed meanwhile."""
+
+    again: bool
+
+
+async def subscribe(endpoint: Endpoint) -> AsyncIterator[bytes | Subscribed]:
+    """Every message on the bus channel, for as long as the caller iterates; reconnects
+    on its own (with back-off). A `Subscribed` item comes first and after every
+    reconnection."""
+    attempt = 0
+    first = True
+    while True:
+        try:
+            reader, writer = await _connect(endpoint)
+        except (OSError, TimeoutError, StorageUnavailable) as error:
+            delay = _RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)]
+            attempt += 1
+            if attempt == 1 or attempt % 20 == 0:
+                logger.warning("event bus: cannot subscribe (%s); retrying", error)
+            await asyncio.sleep(delay)
+            continue
+        try:
+            parser = hiredis.Reader()
+            writer.write(hiredis.pack_command(("SUBSCRIBE", keys.BUS_CHANNEL)))  # type: ignore[arg-type]
+            confirmed = False
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    raise ConnectionResetError("Redis closed the subscription")
+                parser.feed(data)
+                while (reply := parser.gets()) is not False:
+                    if not isinstance(reply, list) or len(reply) < 3:
+                        continue
+                    if reply[0] == b"subscribe":
+                        confirmed = True
+                        attempt = 0
+                        yield Subscribed(again=not first)
+                        first = False
+                    elif reply[0] == b"message" and confirmed:
+                        yield reply[2]
+        except (OSError, ConnectionResetError) as error:
+            logger.warning("event bus: subscription lost (%s); resubscribing", error)
+        finally:
+            writer.close()
+
+
+async def _connect(endpoint: Endpoint) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    if endpoint.path:
+        connect = asyncio.open_unix_connection(endpoint.path)
+    else:
+        context = ssl.create_default_context() if endpoint.tls else None
+        connect = asyncio.open_connection(endpoint.host, endpoint.port, ssl=context)
+    reader, writer = await asyncio.wait_for(connect, CONNECT_TIMEOUT_SECONDS)
+    if endpoint.password is not None:
+        auth = [endpoint.username, endpoint.password] if endpoint.username else [endpoint.password]
+        writer.write(hiredis.pack_command(("AUTH", *auth)))  # type: ignore[arg-type]
+        reply = hiredis.Reader()
+        while (answer := reply.gets()) is False:
+            data = await asyncio.wait_for(reader.read(1024), CONNECT_TIMEOUT_SECONDS)
+            if not data:
+                raise StorageUnavailable("Redis closed the connection during AUTH")
+            reply.feed(data)
+        if isinstance(answer, hiredis.ReplyError):
+            writer.close()
+            raise StorageUnavailable(f"Redis refused the subscription: {answer}")
+    return reader, writer
