@@ -154,6 +154,19 @@ class SentimentDataInvalid(CallcenterError):
         return f"{self.path}: {self.reason}"
 
 
+class ModelStoreError(CallcenterError):
+    """The speech model store could not list, fetch, unpack or check a model: `subject` (a
+    model name, URL, archive entry or directory) and why."""
+
+    def __init__(self, subject: str, reason: str) -> None:
+        super().__init__(subject, reason)
+        self.subject = subject
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.reason}"
+
+
 _AT_PATH = re.compile(r" - at (?:`key` in )?`\$(?P<path>[^`]*)`$")
 _PATH_SEGMENT = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 _NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `(?P<field>[^`]+)`")

@@ -47,6 +47,14 @@ def _default_data_dir() -> Path:
     return Path(base) / "callcenter"
 
 
+def _default_models_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "callcenter" / "models"
+
+
+MODEL_LIST_URL = "https://alphacephei.com/vosk/models/model-list.json"  # the official list
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -77,8 +85,13 @@ class Settings:
     agent_dial_template: str = "client:{agent_id}"  # or e.g. "sip:{agent_id}@pbx.example.com"
     jambonz_secret: Secret = field(default_factory=lambda: Secret(""))
     audiosocket_port: int = 0  # Asterisk AudioSocket TCP listener; 0 = off
-    speech_engine: str = "off"  # off | pocketsphinx (bundled English) | vosk (vosk_model_dir)
+    speech_engine: str = "off"  # off | pocketsphinx (bundled English) | vosk
+    # vosk looks for its model: vosk_model_dir, else vosk_model (a name) in models_dir, else
+    # the only or first model in models_dir, else an installed vosk-model-* package
     vosk_model_dir: Path | None = None
+    vosk_model: str | None = None
+    models_dir: Path = field(default_factory=_default_models_dir)  # `callcenter models pull`
+    model_list_url: str = MODEL_LIST_URL
     asr_workers: int = 0  # 0: one per CPU
     asr_queue_frames: int = 100  # per leg: 2 s of 20 ms frames before the oldest are dropped
     freeswitch_esl_host: str = ""  # FreeSWITCH event socket to follow; empty = off
@@ -89,6 +102,7 @@ class Settings:
 
 
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_MODEL_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -167,6 +181,15 @@ def _speech_engine(text: str) -> str:
     return text
 
 
+def _model_name(text: str) -> str | None:
+    name = text.strip()
+    if not name:
+        return None
+    if not _MODEL_NAME.fullmatch(name):
+        raise ValueError("expected a model name such as vosk-model-small-en-us-0.15")
+    return name
+
+
 def _dial_template(text: str) -> str:
     if "{agent_id}" not in text:
         raise ValueError("must contain {agent_id}, e.g. client:{agent_id}")
@@ -216,6 +239,9 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "audiosocket_port": _port,
     "speech_engine": _speech_engine,
     "vosk_model_dir": Path,
+    "vosk_model": _model_name,
+    "models_dir": Path,
+    "model_list_url": lambda text: _http_url(text) or MODEL_LIST_URL,
     "asr_workers": _non_negative_int,
     "asr_queue_frames": _positive_int,
     "freeswitch_esl_host": str,

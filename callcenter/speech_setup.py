@@ -77,7 +77,13 @@ async def speech(app: web.Application) -> AsyncIterator[None]:
         await monitor.drain()
         return
     # loading a model takes seconds: off the event loop (EngineUnavailable names what's missing)
-    engine = await asyncio.to_thread(open_engine, settings.speech_engine, settings.vosk_model_dir)
+    engine = await asyncio.to_thread(
+        open_engine,
+        settings.speech_engine,
+        settings.vosk_model_dir,
+        models_dir=settings.models_dir,
+        model_name=settings.vosk_model,
+    )
     pool = TranscriptionPool(
         engine,
         workers=settings.asr_workers or os.cpu_count() or 1,

@@ -64,6 +64,9 @@ class CallSummary(msgspec.Struct, frozen=True, kw_only=True):
     talk_seconds: float | None = None
     sentiment: float | None = None
     survey: Survey | None = None
+    # first-contact resolution: a handled call is unresolved once the same caller calls
+    # again within REPEAT_WINDOW; it counts against this call's queue and agent
+    unresolved: bool = False
 
 
 class CallerHistory(msgspec.Struct, frozen=True, kw_only=True):
@@ -97,6 +100,7 @@ def record_call(history: CallerHistory, call: CallSummary) -> CallerHistory:
     newest_first = sorted([call, *history.recent], key=lambda item: item.at, reverse=True)
     is_latest = newest_first[0] is call
     latest = newest_first[0]
+    newest_first = mark_unresolved(newest_first)
     return msgspec.structs.replace(
         history,
         calls_total=history.calls_total + 1,
@@ -110,6 +114,26 @@ def record_call(history: CallerHistory, call: CallSummary) -> CallerHistory:
         sentiment_ewma=ewma,
         recent=newest_first[:RECENT_CALLS_KEPT],
     )
+
+
+def mark_unresolved(
+    newest_first: list[CallSummary], window: timedelta = REPEAT_WINDOW
+) -> list[CallSummary]:
+    """Flag each handled call followed by another call of the same caller within `window`
+    (the list is one caller's calls, newest first). A flag, once set, stays."""
+    marked = list(newest_first)
+    for index, item in enumerate(marked):
+        if item.unresolved or item.outcome is not Outcome.HANDLED:
+            continue
+        if any(item.at < later.at <= item.at + window for later in marked[:index]):
+            marked[index] = msgspec.structs.replace(item, unresolved=True)
+    return marked
+
+
+def newly_unresolved(before: CallerHistory | None, after: CallerHistory) -> list[CallSummary]:
+    """The calls `after` flags unresolved that `before` did not (each is counted once)."""
+    flagged = {item.call_id for item in before.recent if item.unresolved} if before else set()
+    return [item for item in after.recent if item.unresolved and item.call_id not in flagged]
 
 
 def record_sentiment(history: CallerHistory, call_id: str, score: float) -> CallerHistory:
@@ -130,7 +154,12 @@ def record_sentiment(history: CallerHistory, call_id: str, score: float) -> Call
             else SENTIMENT_EWMA_ALPHA * score + (1 - SENTIMENT_EWMA_ALPHA) * ewma
         )
     else:
-        weight = SENTIMENT_EWMA_ALPHA * (1 - SENTIMENT_EWMA_ALPHA) ** newer_scored
+        older_scored = any(item.sentiment is not None for item in history.recent[index + 1 :])
+        seeded_it = not older_scored and history.calls_total == len(history.recent)
+        # the first score seeds the EWMA whole; every later one enters with weight alpha
+        weight = (1.0 if seeded_it else SENTIMENT_EWMA_ALPHA) * (
+            1 - SENTIMENT_EWMA_ALPHA
+        ) ** newer_scored
         ewma = max(-1.0, min(1.0, ewma + weight * (score - old)))
     recent = list(history.recent)
     recent[index] = msgspec.structs.replace(recent[index], sentiment=score)

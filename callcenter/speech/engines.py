@@ -122,19 +122,29 @@ def open_engine(
     model_dir: Path | None = None,
     *,
     partial_interval_s: float = DEFAULT_PARTIAL_INTERVAL_S,
+    models_dir: Path | None = None,
+    model_name: str | None = None,
 ) -> Engine:
-    """Load engine `name` ("vosk" needs `model_dir`; "pocketsphinx" uses its bundled English
-    model unless `model_dir` names another); recognisers offer a partial at most every
-    `partial_interval_s` of audio. Blocking (seconds): call it off the event loop.
+    """Load engine `name`; recognisers offer a partial at most every `partial_interval_s` of
+    audio. Blocking (seconds): call it off the event loop.
+
+    "vosk" loads `model_dir`; without it, given `models_dir` or `model_name`, it looks one
+    up: the model `model_name` in `models_dir` (or an installed package of that name), else
+    the only or first model in `models_dir`, else an installed `vosk-model-*` package (see
+    `model_store.resolve_model_dir`). "pocketsphinx" uses its bundled English model unless
+    `model_dir` names another.
 
     Raises EngineUnavailable naming the missing package, model directory or file.
     """
     if name == "vosk":
-        if model_dir is None:
+        if model_dir is None and models_dir is None and model_name is None:
             raise EngineUnavailable("vosk", "model directory", "no model directory configured")
-        # Imported here: each adapter loads its engine's native library.
+        # Imported here: each adapter loads its engine's native library (and the model
+        # store imports this module).
+        from callcenter.speech.model_store import resolve_model_dir
         from callcenter.speech.vosk_engine import VoskEngine
 
+        model_dir = resolve_model_dir(model_dir, models_dir=models_dir, name=model_name)
         return VoskEngine(model_dir, partial_interval_s=partial_interval_s)
     if name == "pocketsphinx":
         from callcenter.speech.pocketsphinx_engine import PocketSphinxEngine

@@ -1,0 +1,49 @@
+"""A call's final sentiment arriving after the call was recorded in the history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from callcenter.domain.callers import (
+    SENTIMENT_EWMA_ALPHA,
+    CallerHistory,
+    CallSummary,
+    record_call,
+    record_sentiment,
+)
+from callcenter.domain.calls import Outcome
+
+T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+
+def summary(call_id: str, at: datetime, sentiment: float | None = None) -> CallSummary:
+    return CallSummary(
+        call_id=call_id, at=at, queue="q", outcome=Outcome.HANDLED, sentiment=sentiment
+    )
+
+
+def test_a_late_sentiment_joins_the_history_once() -> None:
+    history = record_call(CallerHistory(), summary("c1", T0))
+    assert history.sentiment_ewma is None
+    scored = record_sentiment(history, "c1", -0.6)
+    assert scored.last_sentiment == -0.6 and scored.sentiment_ewma == -0.6
+    assert scored.recent[0].sentiment == -0.6
+    assert record_sentiment(scored, "c1", -0.6) is scored  # idempotent
+
+
+def test_correcting_a_counted_sentiment_moves_the_ewma_by_its_weight() -> None:
+    history = record_call(CallerHistory(), summary("c1", T0, 0.5))
+    history = record_call(history, summary("c2", T0 + timedelta(days=1), -0.5))
+    corrected = record_sentiment(history, "c1", -0.5)  # the older call, seen late
+    straight = record_call(CallerHistory(), summary("c1", T0, -0.5))
+    straight = record_call(straight, summary("c2", T0 + timedelta(days=1), -0.5))
+    assert corrected.sentiment_ewma == pytest.approx(straight.sentiment_ewma)
+    assert corrected.last_sentiment == -0.5  # the latest call's, unchanged
+    assert SENTIMENT_EWMA_ALPHA < 1
+
+
+def test_an_unknown_call_changes_nothing() -> None:
+    history = record_call(CallerHistory(), summary("c1", T0, 0.1))
+    assert record_sentiment(history, "other", -1.0) is history
