@@ -33,8 +33,9 @@ from callcenter.services.callers import CallerService
 from callcenter.services.calls import CallQueryService
 from callcenter.services.clock import Clock, SystemClock
 from callcenter.services.dispatch import Dispatcher
+from callcenter.services.live import LiveFeed, LiveStores, LiveViews
 from callcenter.services.media import MediaHub
-from callcenter.services.notify import RouteNotifier
+from callcenter.services.notify import FanOutNotifier, RouteNotifier
 from callcenter.services.routing import RoutingService
 from callcenter.services.rules_source import RulesSource
 from callcenter.services.snapshot import SnapshotService
@@ -42,17 +43,21 @@ from callcenter.services.timer_loop import TimerLoop
 from callcenter.settings import Settings
 from callcenter.speech_setup import speech
 from callcenter.storage.agents import AgentRepository
+from callcenter.storage.alerts import AlertRepository
 from callcenter.storage.bus import BusRepository
 from callcenter.storage.callers import CallerRepository
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.connection import redis_client
 from callcenter.storage.documents import DocumentStore
 from callcenter.storage.embedded import embedded_redis
-from callcenter.storage.moods import CallMoodRepository
+from callcenter.storage.moods import CallMoodRepository, LiveMoodRepository
+from callcenter.storage.queue_stats import QueueStatsRepository
 from callcenter.storage.replay import ReplayGuard
 from callcenter.storage.timers import TimerRepository
 from callcenter.storage.tokens import TokenRepository
+from callcenter.storage.transcripts import TranscriptRepository
 from callcenter.web.handlers.docs import add_docs
+from callcenter.web.handlers.live import setup_live
 from callcenter.web.handlers.media import setup_media_sockets
 from callcenter.web.middlewares import problem_middleware
 from callcenter.web.routes import add_routes
@@ -101,11 +106,13 @@ def build_services(
     *,
     rules: RulesSource,
     notify: RouteNotifier,
+    bus: EventBus,
 ) -> tuple[Services, Dispatcher, TimerLoop]:
     """Wire repositories and services around one document store."""
+    retention = timedelta(days=settings.call_retention_days)
     calls = CallRepository(
         store,
-        retention=timedelta(days=settings.call_retention_days),
+        retention=retention,
         dedupe_window=timedelta(seconds=settings.dedupe_window_seconds),
     )
     agents = AgentRepository(store)
@@ -113,6 +120,18 @@ def build_services(
         CallerRepository(store, retention=timedelta(days=settings.history_retention_days)),
         clock=clock,
     )
+    live_stores = LiveStores(
+        calls=calls,
+        agents=agents,
+        alerts=AlertRepository(store.client, retention=retention),
+        live_moods=LiveMoodRepository(store.client, retention=retention),
+        transcripts=TranscriptRepository(store.client, retention=retention),
+        queue_stats=QueueStatsRepository(store.client),
+    )
+    feed = LiveFeed(bus, live_stores, callers, rules=rules, clock=clock, metrics=metrics)
+    calls.on_change = feed.calls_changed
+    agents.on_change = feed.agent_changed
+    notify = FanOutNotifier([notify, feed])
     dispatcher = Dispatcher(calls, agents, rules, clock=clock, metrics=metrics, notify=notify)
     routing = RoutingService(
         calls, agents, callers, rules, dispatcher, clock=clock, metrics=metrics, notify=notify
@@ -145,6 +164,8 @@ def build_services(
         calls=CallQueryService(calls),
         snapshot=SnapshotService(calls, agents),
         routing=routing,
+        live=LiveViews(bus, live_stores, feed, callers, rules=rules, clock=clock),
+        feed=feed,
     )
     timer_loop = TimerLoop(
         TimerRepository(store.client), routing, agent_service, clock=clock, metrics=metrics
@@ -203,6 +224,7 @@ def create_app(
             clock,
             rules=rules,
             notify=app[NOTIFIER],
+            bus=app[BUS],
         )
         app[SERVICES] = built
         app[DISPATCHER] = dispatcher
@@ -219,6 +241,7 @@ def create_app(
         with suppress(asyncio.CancelledError):
             await timers
         await dispatcher.stop()
+        await built.feed.drain()
 
     async def reload_on_sighup(app: web.Application) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
@@ -241,6 +264,7 @@ def create_app(
 
     app[MEDIA] = MediaHub(app[METRICS])
     setup_media_sockets(app)
+    setup_live(app)
     app.cleanup_ctx.extend(
         [
             storage,

@@ -22,7 +22,7 @@ from callcenter.speech.sentiment import load_scorer
 from callcenter.storage.alerts import AlertRepository
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.documents import DocumentStore
-from callcenter.storage.moods import CallMoodRepository
+from callcenter.storage.moods import CallMoodRepository, LiveMoodRepository
 from callcenter.storage.transcripts import TranscriptRepository
 from callcenter.web.state import (
     BUS,
@@ -52,6 +52,7 @@ async def speech(app: web.Application) -> AsyncIterator[None]:
         MonitorStores(
             transcripts=transcripts,
             moods=CallMoodRepository(app[REDIS], retention=retention),
+            live_moods=LiveMoodRepository(app[REDIS], retention=retention),
             alerts=AlertRepository(app[REDIS], retention=retention),
             calls=CallRepository(
                 DocumentStore(app[REDIS]),

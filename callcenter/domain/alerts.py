@@ -88,6 +88,14 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     caller: str | None = None
 
 
+class Ack(msgspec.Struct, frozen=True, kw_only=True):
+    """A supervisor acknowledged an alert."""
+
+    id: str  # the alert's
+    by: str
+    at: datetime
+
+
 @dataclass(slots=True)
 class CallAlerts:
     """The alert state of one call: which rules fired, each speaker's mood run."""

@@ -31,7 +31,7 @@ from callcenter.speech.engines import Final, Partial, Result
 from callcenter.speech.sentiment import SentimentScorer
 from callcenter.storage.alerts import AlertRepository
 from callcenter.storage.calls import CallRepository
-from callcenter.storage.moods import CallMoodRepository
+from callcenter.storage.moods import CallMoodRepository, LiveMoodRepository
 from callcenter.storage.transcripts import TranscriptEntry, TranscriptRepository
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class _Watch:
 class MonitorStores:
     transcripts: TranscriptRepository
     moods: CallMoodRepository
+    live_moods: LiveMoodRepository
     alerts: AlertRepository
     calls: CallRepository
 
@@ -176,6 +177,7 @@ class CallMonitor:
         if final is not None:
             await self._stores.moods.set_final(call_id, final)
         await self._bus.publish("transcript.final", entry, call_id=call_id)
+        await self._stores.live_moods.set(call_id, mood)
         await self._bus.publish("call.mood", mood, call_id=call_id)
         for trigger in triggers:
             await self._raise(call_id, trigger)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import msgspec
@@ -13,13 +14,16 @@ from callcenter.storage.documents import CommitPlan, CommitResult, DocumentStore
 from callcenter.storage.timers import schedule
 
 
+def bump_agent(before: Agent | None, after: Agent) -> Agent:
+    """`after` as stored over `before`: with the next version."""
+    return msgspec.structs.replace(after, version=(before.version if before else 0) + 1)
+
+
 def put_agent(plan: CommitPlan, before: Agent | None, after: Agent, now: datetime) -> None:
     """Write `after` (read as `before`), keep the ready-agents index in step, and owe a
     dispatch pass when the agent became ready."""
     expected = before.version if before else 0
-    plan.put(
-        keys.agent(after.id), expected, msgspec.structs.replace(after, version=expected + 1), 0
-    )
+    plan.put(keys.agent(after.id), expected, bump_agent(before, after), 0)
     if after.eligible:
         plan.sadd(keys.READY, after.id)
         if before is None or not before.eligible:
@@ -28,9 +32,14 @@ def put_agent(plan: CommitPlan, before: Agent | None, after: Agent, now: datetim
         plan.srem(keys.READY, after.id)
 
 
+AgentHook = Callable[[Agent | None, Agent | None], None]
+"""on_change(before, after) of a committed agent write; after is None when removed."""
+
+
 class AgentRepository:
     def __init__(self, store: DocumentStore) -> None:
         self._store = store
+        self.on_change: AgentHook | None = None
 
     async def get(self, agent_id: str) -> Agent | None:
         return await self._store.load(keys.agent(agent_id), Agent)
@@ -52,6 +61,8 @@ class AgentRepository:
         put_agent(plan, old, new, now)
         plan.sadd(keys.AGENTS, new.id)
         result, _ = await self._store.commit(plan)
+        if result is CommitResult.COMMITTED and self.on_change is not None:
+            self.on_change(old, bump_agent(old, new))
         return result
 
     async def delete(self, old: Agent) -> CommitResult:
@@ -60,4 +71,6 @@ class AgentRepository:
         plan.srem(keys.AGENTS, old.id)
         plan.srem(keys.READY, old.id)
         result, _ = await self._store.commit(plan)
+        if result is CommitResult.COMMITTED and self.on_change is not None:
+            self.on_change(old, None)
         return result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -15,7 +15,7 @@ from callcenter.domain.routing import Decision, Ticket
 from callcenter.domain.routing_context import ticket_of
 from callcenter.domain.timers import Timer, dispatch_due
 from callcenter.storage import keys
-from callcenter.storage.agents import put_agent
+from callcenter.storage.agents import bump_agent, put_agent
 from callcenter.storage.callers import StoredProfile
 from callcenter.storage.documents import (
     CommitPlan,
@@ -50,6 +50,11 @@ class CallContext(msgspec.Struct, frozen=True, kw_only=True):
     history: CallerHistory | None = None
 
 
+ChangeHook = Callable[
+    [Sequence[tuple[Call | None, Call]], Sequence[tuple[Agent | None, Agent]]], None
+]
+"""on_change(calls, agents): (before, after) pairs of a committed change, after as stored."""
+
 _CALLS = msgspec.json.Decoder(Call)
 _AGENTS = msgspec.json.Decoder(Agent)
 _PROFILES = msgspec.json.Decoder(StoredProfile)
@@ -66,6 +71,7 @@ class CallRepository:
         self._tickets: dict[bytes, Ticket] = {}
         self._retention = retention
         self._dedupe_window = dedupe_window
+        self.on_change: ChangeHook | None = None  # told of every committed change
 
     async def get(self, call_id: str) -> Call | None:
         return await self._store.load(keys.call(call_id), Call)
@@ -148,7 +154,12 @@ class CallRepository:
             plan.set(
                 keys.decision(decision.call_id), decision, int(self._retention.total_seconds())
             )
-        return await self._store.commit(plan)
+        outcome = await self._store.commit(plan)
+        if outcome[0] is CommitResult.COMMITTED and self.on_change is not None:
+            calls = [(old, _bumped(new))] if new != old else []
+            moved = [(b, bump_agent(b, a)) for b, a in agents if a != b]
+            self.on_change(calls, moved)
+        return outcome
 
     def _put_call(self, plan: CommitPlan, old: Call | None, new: Call, now: datetime) -> None:
         expected = old.version if old else 0

@@ -27,6 +27,9 @@ Owners and lifetimes:
 - `cc:bus` (pub/sub channel)   every bus event, as published
 - `cc:alerts`                  capped stream of the latest alerts (the wallboard's feed)
 - `cc:alert:{<call_id>}:<rule>` marks an alert rule fired for a call; TTL = call retention
+- `cc:alerts:acked`            hash alert id → who acknowledged it and when; trimmed with the feed
+- `cc:livemood:{<call_id>}`   hash speaker → the speaker's latest mood; TTL = call retention
+- `cc:qday:<day>:<queue>`     today's answered / in-SL / abandoned / wait sum; TTL 2 days
 - `cc:token:<id>`             hashed API token; owned by `tokens` (revoke), optional TTL
 - `cc:tokens`                 set of token ids; owned by `tokens`
 - `cc:sig:<digest>`           webhook signature replay marker; TTL = 2 x tolerance
@@ -45,6 +48,7 @@ BUS_SEQ = f"{PREFIX}:{{bus}}:seq"
 BUS_LOG = f"{PREFIX}:{{bus}}:log"
 BUS_CHANNEL = f"{PREFIX}:bus"
 ALERTS = f"{PREFIX}:alerts"
+ALERTS_ACKED = f"{PREFIX}:alerts:acked"
 
 
 def call(call_id: str) -> str:
@@ -95,6 +99,14 @@ def call_mood(call_id: str) -> str:
 
 def alert_fired(call_id: str, rule: str) -> str:
     return f"{PREFIX}:alert:{{{_caller_tag(call_id)}}}:{rule}"
+
+
+def live_mood(call_id: str) -> str:
+    return f"{PREFIX}:livemood:{{{_caller_tag(call_id)}}}"
+
+
+def queue_day(day: str, queue: str) -> str:
+    return f"{PREFIX}:qday:{day}:{queue}"
 
 
 def token(token_id: str) -> str:

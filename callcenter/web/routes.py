@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.domain.agents import Agent
+from callcenter.domain.alerts import Ack
 from callcenter.domain.callers import CallerProfile, CallerView
 from callcenter.domain.calls import Call
 from callcenter.services.call_events import EventResult
@@ -20,6 +21,7 @@ from callcenter.web.handlers import (
     events,
     health,
     jambonz,
+    live,
     media,
     routing,
     twilio,
@@ -387,6 +389,71 @@ OPERATIONS: tuple[Operation, ...] = (
         roles=(GATEWAY, ADMIN),
         description="A gateway token as `Authorization: Bearer` or, where the media server "
         "cannot set headers, as `?token=`.",
+        responses=((101, None, "Switching protocols"),),
+    ),
+    Operation(
+        method="GET",
+        path="/v1/alerts",
+        handler=live.list_alerts,
+        operation_id="listAlerts",
+        tag="Live",
+        summary="The latest alerts on live calls, newest first, with acknowledgements",
+        roles=(SUPERVISOR, ADMIN),
+        responses=((200, live.Alerts, "Alerts"),),
+    ),
+    Operation(
+        method="POST",
+        path="/v1/alerts/{alert_id}/ack",
+        handler=live.acknowledge_alert,
+        operation_id="acknowledgeAlert",
+        tag="Live",
+        summary="Acknowledge an alert; every wallboard hears of it",
+        roles=(SUPERVISOR, ADMIN),
+        params=(_path("alert_id", "Alert id"),),
+        responses=((200, Ack, "The acknowledgement (the first one, if acknowledged before)"),),
+    ),
+    Operation(
+        method="GET",
+        path="/wallboard",
+        handler=live.wallboard_page,
+        operation_id="wallboardPage",
+        tag="Live",
+        summary="The supervisor wallboard (HTML; it asks for a supervisor token)",
+        roles=(OPEN,),
+        responses=((200, str, "The page"),),
+    ),
+    Operation(
+        method="GET",
+        path="/agent",
+        handler=live.agent_page,
+        operation_id="agentPage",
+        tag="Live",
+        summary="The agent desktop (HTML; it asks for an agent token)",
+        roles=(OPEN,),
+        responses=((200, str, "The page"),),
+    ),
+    Operation(
+        method="GET",
+        path="/ws/wallboard",
+        handler=live.wallboard_socket,
+        operation_id="wallboardSocket",
+        tag="Live",
+        summary="Websocket: snapshot then live events for wallboards",
+        roles=(SUPERVISOR, ADMIN),
+        description="The first message authenticates: "
+        '`{"type": "auth", "token": "...", "since": N|null}`.',
+        responses=((101, None, "Switching protocols"),),
+    ),
+    Operation(
+        method="GET",
+        path="/ws/agent",
+        handler=live.agent_socket,
+        operation_id="agentSocket",
+        tag="Live",
+        summary="Websocket: the agent's offers (screen pops), calls, transcript and mood",
+        roles=(SELF,),
+        description="The first message authenticates: "
+        '`{"type": "auth", "token": "...", "since": N|null}`.',
         responses=((101, None, "Switching protocols"),),
     ),
     Operation(

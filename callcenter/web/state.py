@@ -16,6 +16,7 @@ from callcenter.services.callers import CallerService
 from callcenter.services.calls import CallQueryService
 from callcenter.services.clock import Clock
 from callcenter.services.dispatch import Dispatcher
+from callcenter.services.live import LiveFeed, LiveViews
 from callcenter.services.media import MediaHub
 from callcenter.services.routing import RoutingService
 from callcenter.services.snapshot import SnapshotService
@@ -33,6 +34,8 @@ class Services:
     calls: CallQueryService
     snapshot: SnapshotService
     routing: RoutingService
+    live: LiveViews
+    feed: LiveFeed
 
 
 SETTINGS = web.AppKey("settings", Settings)

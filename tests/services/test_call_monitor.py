@@ -50,15 +50,20 @@ def final(text: str, start: float, end: float) -> Final:
     return Final(text, timed, start)
 
 
+LISTENING = ("transcript.", "call.mood", "alert.")
+
+
 async def events_until(listener: Listener, kind: str, seconds: float = 5) -> list[dict[str, Any]]:
-    """Every bus event up to and including the first of `kind`."""
+    """Every listening event (transcripts, moods, alerts) up to the first of `kind`."""
     seen: list[dict[str, Any]] = []
     async with asyncio.timeout(seconds):
         while True:
             _, raw = await listener.get()
-            seen.append(json.loads(raw))
-            if seen[-1]["type"] == kind:
-                return seen
+            event = json.loads(raw)
+            if event["type"].startswith(LISTENING):
+                seen.append(event)
+                if event["type"] == kind:
+                    return seen
 
 
 async def post(client: AppClient, headers: dict[str, str], *events: dict[str, Any]) -> None:
