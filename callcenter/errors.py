@@ -86,6 +86,17 @@ class AgentBusy(Conflict):
         return f"agent {self.agent_id!r} is busy with call {self.call_id!r}"
 
 
+class NotEnded(Conflict):
+    """The call is not in its caller's history yet: it has not ended."""
+
+    def __init__(self, call_id: str) -> None:
+        super().__init__(call_id)
+        self.call_id = call_id
+
+    def __str__(self) -> str:
+        return f"call {self.call_id!r} has not ended yet: wrap it up once it has"
+
+
 class ConcurrentUpdate(Conflict):
     """Optimistic concurrency gave up after repeated collisions on the same record."""
 

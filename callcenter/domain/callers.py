@@ -67,6 +67,8 @@ class CallSummary(msgspec.Struct, frozen=True, kw_only=True):
     # first-contact resolution: a handled call is unresolved once the same caller calls
     # again within REPEAT_WINDOW; it counts against this call's queue and agent
     unresolved: bool = False
+    disposition: str | None = None  # the agent's wrap-up
+    notes: str | None = None
 
 
 class CallerHistory(msgspec.Struct, frozen=True, kw_only=True):
@@ -169,6 +171,22 @@ def record_sentiment(history: CallerHistory, call_id: str, score: float) -> Call
         last_sentiment=score if index == 0 else history.last_sentiment,
         sentiment_ewma=ewma,
     )
+
+
+def record_wrap_up(
+    history: CallerHistory, call_id: str, disposition: str, notes: str
+) -> CallerHistory | None:
+    """The agent's wrap-up (disposition and notes) on a recorded call; None when the call
+    is not in the history (not ended yet, or long gone)."""
+    if not any(item.call_id == call_id for item in history.recent):
+        return None
+    recent = [
+        msgspec.structs.replace(item, disposition=disposition, notes=notes)
+        if item.call_id == call_id
+        else item
+        for item in history.recent
+    ]
+    return msgspec.structs.replace(history, recent=recent)
 
 
 def record_survey(history: CallerHistory, call_id: str, survey: Survey) -> CallerHistory:

@@ -13,7 +13,7 @@ from callcenter.domain.callers import (
     caller_key,
 )
 from callcenter.domain.calls import Survey
-from callcenter.errors import InvalidInput, NotFound
+from callcenter.errors import InvalidInput, NotEnded, NotFound
 from callcenter.services.clock import Clock
 from callcenter.services.optimistic import Retry, with_retries
 from callcenter.storage.callers import CallerRepository, StoredProfile
@@ -110,6 +110,18 @@ class CallerService:
             key, lambda history: caller_rules.record_call(history, summary), read
         )
         return caller_rules.newly_unresolved(old, new)
+
+    async def record_wrap_up(self, key: str, call_id: str, disposition: str, notes: str) -> None:
+        """The agent's disposition and notes on a finished call in the caller's history.
+        Raises NotEnded when the call is not recorded there yet."""
+
+        def change(history: CallerHistory) -> CallerHistory:
+            wrapped = caller_rules.record_wrap_up(history, call_id, disposition, notes)
+            if wrapped is None:
+                raise NotEnded(call_id)
+            return wrapped
+
+        await self._update(key, change, MISSING)
 
     async def record_survey(self, key: str, call_id: str, survey: Survey) -> None:
         await self._update(key, lambda h: caller_rules.record_survey(h, call_id, survey), MISSING)

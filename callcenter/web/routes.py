@@ -211,6 +211,20 @@ OPERATIONS: tuple[Operation, ...] = (
         responses=((200, calls.CallList, "Calls"),),
     ),
     Operation(
+        method="POST",
+        path="/v1/calls/{call_id}/wrap-up",
+        handler=calls.wrap_up_call,
+        operation_id="wrapUpCall",
+        tag="Calls",
+        summary="The agent's wrap-up of a finished call (disposition, notes) into the "
+        "caller's history",
+        roles=(SELF, SUPERVISOR, ADMIN),
+        description="An agent may wrap up only a call it held; 409 until the call has ended.",
+        request=calls.WrapUp,
+        params=(CALL,),
+        responses=((200, calls.WrappedUp, "Kept"),),
+    ),
+    Operation(
         method="GET",
         path="/v1/calls/{call_id}",
         handler=calls.get_call,

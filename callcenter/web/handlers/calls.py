@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 from aiohttp import web
 
@@ -9,7 +11,7 @@ from callcenter.domain.auth import RoleKind, require
 from callcenter.domain.calls import Call, CallState
 from callcenter.errors import InvalidInput
 from callcenter.web.problem import json_response
-from callcenter.web.requests import path_id, principal
+from callcenter.web.requests import decode_json, path_id, principal
 from callcenter.web.state import SERVICES
 
 DEFAULT_LIMIT = 100
@@ -18,6 +20,38 @@ MAX_LIMIT = 1000
 
 class CallList(msgspec.Struct, frozen=True, kw_only=True):
     calls: list[Call]
+
+
+class WrapUp(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The agent's wrap-up of a finished call, kept in the caller's history."""
+
+    disposition: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    notes: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class WrappedUp(msgspec.Struct, frozen=True, kw_only=True):
+    call_id: str
+    caller: str
+    disposition: str
+    notes: str
+
+
+async def wrap_up_call(request: web.Request) -> web.Response:
+    viewer = await principal(request)
+    form = await decode_json(request, WrapUp)
+    services = request.app[SERVICES]
+    call = await services.calls.get(path_id(request, "call_id"), viewer)
+    if call.caller_key is None:
+        raise InvalidInput("the call has no caller number to keep its wrap-up under", "/")
+    await services.callers.record_wrap_up(call.caller_key, call.id, form.disposition, form.notes)
+    return json_response(
+        WrappedUp(
+            call_id=call.id,
+            caller=call.caller_key,
+            disposition=form.disposition,
+            notes=form.notes,
+        )
+    )
 
 
 async def get_call(request: web.Request) -> web.Response:
