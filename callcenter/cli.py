@@ -196,8 +196,8 @@ def _check_rules(paths: list[Path]) -> int:
                 print(problem, file=sys.stderr)
             continue
         print(
-            f"{path}: ok, {len(rules.queues)} queues, {len(rules.rules)} rules "
-            f"(version {rules.version})"
+            f"{path}: ok, {len(rules.queues)} queues, {len(rules.rules)} rules, "
+            f"{len(rules.alerts)} alert rules (version {rules.version})"
         )
     return 1 if failed else 0
 

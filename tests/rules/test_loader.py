@@ -563,7 +563,7 @@ def test_rules_check_accepts_the_shipped_rules_and_examples() -> None:
     assert (done.returncode, done.stderr) == (0, "")
     lines = done.stdout.splitlines()
     assert len(lines) == 1 + len(EXAMPLES)
-    assert lines[0].startswith("routing_rules: ok, 4 queues, 5 rules (version ")
+    assert lines[0].startswith("routing_rules: ok, 4 queues, 5 rules, 3 alert rules (version ")
     assert all(": ok, " in line for line in lines)
 
 
