@@ -41,8 +41,8 @@ class BusEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
 
 class Delivered(msgspec.Struct, frozen=True, kw_only=True):
-    """What a listener receives: the routing fields, and the message exactly as published
-    (to forward without encoding it again)."""
+    """What a listener receives with each message: its routing fields. The message itself
+    comes as published, as text (to forward without encoding it again)."""
 
     seq: int
     type: str
@@ -64,10 +64,10 @@ class Listener:
 
     def __init__(self, bus: EventBus, maxsize: int) -> None:
         self._bus = bus
-        self._queue: asyncio.Queue[tuple[Delivered, bytes] | None] = asyncio.Queue(maxsize)
+        self._queue: asyncio.Queue[tuple[Delivered, str] | None] = asyncio.Queue(maxsize)
         self.overflowed = False
 
-    def offer(self, header: Delivered, raw: bytes) -> None:
+    def offer(self, header: Delivered, raw: str) -> None:
         if self.overflowed:
             return
         try:
@@ -77,14 +77,14 @@ class Listener:
             self._queue.get_nowait()  # room for the end marker
             self._queue.put_nowait(None)
 
-    async def get(self) -> tuple[Delivered, bytes]:
+    async def get(self) -> tuple[Delivered, str]:
         """The next event; raises Overflowed once the listener fell behind."""
         item = await self._queue.get()
         if item is None:
             raise Overflowed
         return item
 
-    def get_nowait(self) -> tuple[Delivered, bytes] | None:
+    def get_nowait(self) -> tuple[Delivered, str] | None:
         """The next event if one is waiting (None if not); raises Overflowed."""
         try:
             item = self._queue.get_nowait()
@@ -236,5 +236,6 @@ class EventBus:
 
     def _deliver(self, header: Delivered, raw: bytes) -> None:
         self._last_seq = header.seq
+        text = raw.decode()  # once for every listener (websockets send text frames)
         for listener in tuple(self._listeners):
-            listener.offer(header, raw)
+            listener.offer(header, text)

@@ -273,7 +273,7 @@ class _LiveSocket:
             header = decode(raw)
             self._last_seq = header.seq
             if self._wants(header):
-                await self._send_raw(raw)
+                await self._send_raw(raw.decode())
         return True
 
     async def _snapshot(self) -> None:
@@ -298,7 +298,7 @@ class _LiveSocket:
                 return
             self._own_calls = {snapshot.call.id} if snapshot.call is not None else set()
         self._last_seq = max(self._last_seq, seq)
-        await self._send_raw(_ENCODER.encode(snapshot))
+        await self._send_raw(_ENCODER.encode(snapshot).decode())
 
     def _wants(self, header: Delivered) -> bool:
         if self._wallboard:
@@ -312,13 +312,13 @@ class _LiveSocket:
         return header.type in AGENT_CALL_TYPES and header.call_id in self._own_calls
 
     async def _send(self, message: Any) -> None:
-        await self._send_raw(_ENCODER.encode(message))
+        await self._send_raw(_ENCODER.encode(message).decode())
 
-    async def _send_raw(self, raw: bytes) -> None:
+    async def _send_raw(self, text: str) -> None:
         async with self._send_lock:
             if self._socket.closed:
                 raise ConnectionResetError("socket closed")
-            await self._socket.send_str(raw.decode())
+            await self._socket.send_str(text)
 
     # client → server
 
