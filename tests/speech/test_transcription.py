@@ -305,11 +305,13 @@ async def test_close_leg_finishes_and_releases_the_recognizer(
     pcm = _resampled(speech, speech_rate, 16000)[: 16000 * 2 * 3 // 2]  # cut mid-speech
     engine = _CountingEngine(vosk_engine)
     finals: list[Final] = []
+    done: list[tuple[str, Track, int]] = []  # with the number of finals delivered by then
     pool = TranscriptionPool(
         engine,
         workers=2,
         queue_frames=1000,
         on_result=lambda _c, _t, r: finals.append(r) if isinstance(r, Final) else None,
+        on_leg_done=lambda c, t: done.append((c, t, len(finals))),
     )
     async with pool:
         for round_ in range(2):  # the same leg twice: a fresh recogniser each time
@@ -323,6 +325,11 @@ async def test_close_leg_finishes_and_releases_the_recognizer(
             assert pool.stats().streams_active == 0
             assert engine.created == engine.closed == round_ + 1
             assert len(finals) == round_ + 1  # the speech cut off still gave its final
+            # each leg is reported done once, after its last result
+            assert len(done) == 2 * (round_ + 1)
+            legs = {(call, track): count for call, track, count in done[2 * round_ :]}
+            assert legs[("call-1", Track.CALLER)] == round_ + 1
+            assert ("call-2", Track.AGENT) in legs
     assert pool.stats().streams_active == 0
 
 
