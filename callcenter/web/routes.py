@@ -24,6 +24,7 @@ from callcenter.web.handlers import (
     live,
     media,
     routing,
+    tokens,
     twilio,
 )
 
@@ -327,6 +328,18 @@ OPERATIONS: tuple[Operation, ...] = (
         roles=(SUPERVISOR, ADMIN),
         description="Invalid files answer 422 naming each problem; the old rules stay.",
         responses=((200, routing.RulesReloaded, "The version now in force"),),
+    ),
+    Operation(
+        method="POST",
+        path="/v1/admin/tokens",
+        handler=tokens.create_token,
+        operation_id="createToken",
+        tag="Operations",
+        summary="Issue an API token (admin | supervisor | gateway | agent:<id>)",
+        roles=(ADMIN,),
+        description="The token is in this answer only; the server keeps its SHA-256 digest.",
+        request=tokens.TokenRequest,
+        responses=((201, tokens.IssuedToken, "The new token"),),
     ),
     Operation(
         method="POST",
