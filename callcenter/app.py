@@ -24,6 +24,7 @@ from callcenter.gateway_setup import (
     notifiers,
 )
 from callcenter.metrics import Metrics
+from callcenter.observability_setup import observability
 from callcenter.rules.loader import load_rules
 from callcenter.services.agents import AgentService
 from callcenter.services.auth import AuthService
@@ -275,6 +276,7 @@ def create_app(
             audiosocket_listener,
             freeswitch_events,
             reload_on_sighup,
+            observability,
         ]
     )
     add_routes(app)

@@ -1,13 +1,121 @@
 """Prometheus metrics of one process, built against an explicit registry.
 
 Counters and histograms count what this instance did; gauges that describe shared state
-(calls waiting, agents by state) are read from Redis at scrape time by the web layer."""
+(calls waiting, agents by state) are read from Redis at scrape time by a collector
+registered on the same registry (services/scrape_metrics.py). Labels come from small
+bounded sets: queue names, states, outcomes; never a call, caller or agent id."""
 
 from __future__ import annotations
 
+import bisect
+import math
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 NAMESPACE = "callcenter"
+# Wait buckets before any queue's service-level threshold is added (seconds).
+WAIT_BUCKETS = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0)
+HANDLE_BUCKETS = (15.0, 30.0, 60.0, 120.0, 180.0, 240.0, 300.0, 420.0, 600.0, 900.0, 1800.0)
+REPEAT_CALL_DAYS = 7  # as callcenter.domain.callers.REPEAT_WINDOW
+
+
+_go_float: Callable[[float], str] = floatToGoString  # untyped in prometheus_client
+
+
+def bucket_label(bound: float) -> str:
+    """The `le` label value Prometheus clients give a bucket bound (20 → "20.0")."""
+    return _go_float(bound)
+
+
+@dataclass(slots=True)
+class _Series:
+    per_bucket: list[int]  # observations in (previous bound, bound]; the last is (max, +Inf)
+    total: float = 0.0
+    count: int = 0
+
+
+class QueueHistogram(Collector):
+    """A histogram by queue, lighter than the client library's (a scrape renders thousands
+    of these bucket lines), whose bounds can grow while it runs: the wait histogram gets
+    every queue's service-level threshold as a bucket, even after a rules reload.
+
+    A bound added later starts with the cumulative count of the bound below it (the
+    observations between them cannot be split any more); from then on it is exact, so
+    rates over it are right and cumulative counts never decrease."""
+
+    def __init__(self, name: str, documentation: str, buckets: Iterable[float]) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._bounds: list[float] = sorted({float(b) for b in buckets})
+        self._series: dict[str, _Series] = {}
+        # label dicts are reused from scrape to scrape: nothing downstream changes them
+        self._bucket_labels: dict[tuple[str, float], dict[str, str]] = {}
+        self._queue_labels: dict[str, dict[str, str]] = {}
+        self._lock = threading.Lock()  # exposition runs on another thread
+
+    @property
+    def bounds(self) -> tuple[float, ...]:
+        return tuple(self._bounds)
+
+    def add_bounds(self, bounds: Iterable[float]) -> None:
+        """Make each of `bounds` (finite, positive) a bucket bound."""
+        with self._lock:
+            for bound in sorted({float(b) for b in bounds} - set(self._bounds)):
+                index = bisect.bisect_left(self._bounds, bound)
+                self._bounds.insert(index, bound)
+                for series in self._series.values():
+                    series.per_bucket.insert(index, 0)
+
+    def observe(self, queue: str, value: float) -> None:
+        with self._lock:
+            series = self._series.get(queue)
+            if series is None:
+                series = self._series[queue] = _Series(per_bucket=[0] * (len(self._bounds) + 1))
+            series.per_bucket[bisect.bisect_left(self._bounds, value)] += 1
+            series.count += 1
+            series.total += value
+
+    def queues(self) -> list[str]:
+        with self._lock:
+            return sorted(self._series)
+
+    def describe(self) -> list[Metric]:
+        return [Metric(self._name, self._documentation, "histogram")]
+
+    def collect(self) -> list[Metric]:
+        family = Metric(self._name, self._documentation, "histogram")
+        samples = family.samples
+        bucket, total, count = f"{self._name}_bucket", f"{self._name}_sum", f"{self._name}_count"
+        with self._lock:
+            bounds = [*self._bounds, math.inf]
+            for queue, series in sorted(self._series.items()):
+                cumulative = 0
+                for bound, observed in zip(bounds, series.per_bucket, strict=True):
+                    cumulative += observed
+                    samples.append(Sample(bucket, self._labels(queue, bound), float(cumulative)))
+                labels = self._labels(queue, None)
+                samples.append(Sample(count, labels, float(series.count)))
+                samples.append(Sample(total, labels, series.total))
+        return [family]
+
+    def _labels(self, queue: str, bound: float | None) -> dict[str, str]:
+        if bound is None:
+            found = self._queue_labels.get(queue)
+            if found is None:
+                found = self._queue_labels[queue] = {"queue": queue}
+            return found
+        key = (queue, bound)
+        labels = self._bucket_labels.get(key)
+        if labels is None:
+            labels = self._bucket_labels[key] = {"queue": queue, "le": bucket_label(bound)}
+        return labels
 
 
 class Metrics:
@@ -143,6 +251,49 @@ class Metrics:
             namespace=NAMESPACE,
             registry=self.registry,
         )
+        self.queue_wait_seconds = QueueHistogram(
+            f"{NAMESPACE}_queue_wait_seconds",
+            "Time answered calls waited in the queue, by queue (a bucket at every "
+            "service-level threshold); observed when the call ends.",
+            WAIT_BUCKETS,
+        )
+        self.handle_seconds = QueueHistogram(
+            f"{NAMESPACE}_handle_seconds",
+            "Talk time of answered calls, answer to hang-up, by queue.",
+            HANDLE_BUCKETS,
+        )
+        self.unresolved_calls_total = Counter(
+            "unresolved_calls",
+            f"Answered calls whose caller called again within {REPEAT_CALL_DAYS} days "
+            "(not resolved at first contact), by the first call's queue.",
+            ["queue"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.survey_csat = QueueHistogram(
+            f"{NAMESPACE}_survey_csat",
+            "Post-call CSAT answers (1-5), by the call's queue.",
+            (1, 2, 3, 4),  # 5: +Inf
+        )
+        self.survey_nps = QueueHistogram(
+            f"{NAMESPACE}_survey_nps",
+            "Post-call NPS answers (0-10), by the call's queue; the buckets are the bands: "
+            "le 6 detractors, le 8 passives, above promoters.",
+            (6, 8),
+        )
+        self.survey_ces = QueueHistogram(
+            f"{NAMESPACE}_survey_ces",
+            "Post-call customer effort answers (1-7), by the call's queue.",
+            (1, 2, 3, 4, 5, 6),  # 7: +Inf
+        )
+        for histogram in (
+            self.queue_wait_seconds,
+            self.handle_seconds,
+            self.survey_csat,
+            self.survey_nps,
+            self.survey_ces,
+        ):
+            self.registry.register(histogram)
         self.event_apply_seconds = Histogram(
             "event_apply_seconds",
             "Time to apply one canonical event, storage included.",

@@ -16,7 +16,7 @@ from callcenter.domain.call_lifecycle import (
     summarise,
 )
 from callcenter.domain.callers import CallerHistory, CallerView, CallSummary, caller_key
-from callcenter.domain.calls import Call, CallState
+from callcenter.domain.calls import Call, CallState, Outcome, Survey
 from callcenter.domain.events import CallEvent, event_type
 from callcenter.domain.timers import Timer, wrap_up_timer
 from callcenter.metrics import Metrics
@@ -78,10 +78,12 @@ class CallEventService:
 
         hinted = caller_key(event.from_) if event.from_ else None
         known_history: list[CallerHistory | None] = []
+        before: list[Call | None] = []
 
         async def attempt() -> tuple[Disposition, CallChange | None]:
             context = await self._calls.load_context(event.call_id, event.agent_id, hinted)
             call, agents = context.call, context.agents
+            before[:] = [call]
             now = self._clock.now()
             change = apply_call_event(call, agents, event, now, default_queue=self._default_queue)
             if call is None and dialect != change.call.dialect:
@@ -105,6 +107,7 @@ class CallEventService:
 
         disposition, change = await with_retries("call", event.call_id, attempt)
         if change is not None:
+            self._count_survey(before[0].survey if before[0] else None, change)
             await self._after_commit(change, known_history[0] if known_history else MISSING)
         else:
             change = await self._redeliver(event)
@@ -156,10 +159,42 @@ class CallEventService:
             self._routing.request_dispatch()
         if change.finished is not None:
             self._metrics.calls_total.labels(call.queue, str(change.finished.outcome)).inc()
+            self._count_finished(change.finished)
             if call.caller_key:
                 await self._record_finished(call.caller_key, change.finished, history)
         if change.survey is not None and call.caller_key:
             await self._callers.record_survey(call.caller_key, call.id, change.survey)
+
+    def _count_finished(self, finished: CallSummary) -> None:
+        """Wait and talk time of an answered call, by queue (abandoned calls are counted
+        by calls_total{outcome="abandoned"} alone)."""
+        if finished.outcome is not Outcome.HANDLED:
+            return
+        if finished.wait_seconds is not None:
+            self._metrics.queue_wait_seconds.observe(finished.queue, finished.wait_seconds)
+        if finished.talk_seconds is not None:
+            self._metrics.handle_seconds.observe(finished.queue, finished.talk_seconds)
+
+    def _count_survey(self, old: Survey | None, change: CallChange) -> None:
+        """Each survey answer counts once per call: the first one given."""
+        new = change.survey
+        if new is None:
+            return
+        queue = change.call.queue
+        for name, histogram in (
+            ("csat", self._metrics.survey_csat),
+            ("nps", self._metrics.survey_nps),
+            ("ces", self._metrics.survey_ces),
+        ):
+            answer = getattr(new, name)
+            if answer is not None and (old is None or getattr(old, name) is None):
+                histogram.observe(queue, answer)
+
+    def _count_unresolved(self, calls: list[CallSummary]) -> None:
+        """First-contact resolution: earlier calls this caller's new call made unresolved,
+        by their queue."""
+        for earlier in calls:
+            self._metrics.unresolved_calls_total.labels(earlier.queue).inc()
 
     async def _record_history(self, call: Call) -> None:
         if call.caller_key is None or call.outcome is None or call.ended_at is None:
@@ -174,12 +209,13 @@ class CallEventService:
         after the record closes the gap (it sets the sentiment only once the call is in
         the history)."""
         if self._moods is None:
-            await self._callers.record_call(key, summary, history)
+            self._count_unresolved(await self._callers.record_call(key, summary, history))
             return
         mood = await self._moods.final(summary.call_id)
-        await self._callers.record_call(
+        unresolved = await self._callers.record_call(
             key, msgspec.structs.replace(summary, sentiment=mood), history
         )
+        self._count_unresolved(unresolved)
         again = await self._moods.final(summary.call_id)
         if again is not None and again != mood:
             await self._callers.record_sentiment(key, summary.call_id, again)
