@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +54,9 @@ class Delivered(msgspec.Struct, frozen=True, kw_only=True):
 
 _ENCODER = msgspec.json.Encoder()
 _HEADER = msgspec.json.Decoder(Delivered)
+
+
+Subscriber = Callable[[Delivered, str], None]
 
 
 class Overflowed(Exception):
@@ -107,6 +111,7 @@ class EventBus:
         self._clock = clock
         self._metrics = metrics
         self._listeners: set[Listener] = set()
+        self._subscribers: list[Subscriber] = []
         self._pending: set[asyncio.Task[None]] = set()
         self._last_seq: int | None = None  # the last sequence number handed to listeners
         self._ready = asyncio.Event()
@@ -181,6 +186,12 @@ class EventBus:
     def remove(self, listener: Listener) -> None:
         self._listeners.discard(listener)
 
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call `subscriber(header, text)` with every event delivered from now on, on the
+        loop, in order; it must return at once. Returns the function that unsubscribes."""
+        self._subscribers.append(subscriber)
+        return lambda: self._subscribers.remove(subscriber)
+
     @property
     def last_seq(self) -> int | None:
         """The last sequence number handed to listeners (None before the first)."""
@@ -239,3 +250,8 @@ class EventBus:
         text = raw.decode()  # once for every listener (websockets send text frames)
         for listener in tuple(self._listeners):
             listener.offer(header, text)
+        for subscriber in tuple(self._subscribers):
+            try:
+                subscriber(header, text)
+            except Exception:  # one subscriber's bug must not stop the bus
+                logger.exception("bus subscriber failed on %s", header.type)

@@ -23,11 +23,19 @@ from tests.conftest import FIXTURES, AppClient, TokenFactory
 NUMBER = "+15551112222"
 
 
+_BATCHED: dict[int, list[dict[str, Any]]] = {}
+
+
 async def receive(ws: ClientWebSocketResponse, seconds: float = 5) -> dict[str, Any]:
-    message = await ws.receive(timeout=seconds)
-    assert message.type is WSMsgType.TEXT, message
-    decoded: dict[str, Any] = json.loads(message.data)
-    return decoded
+    """The next message; frames holding an array of events give them one by one."""
+    waiting = _BATCHED.setdefault(id(ws), [])
+    if not waiting:
+        message = await ws.receive(timeout=seconds)
+        assert message.type is WSMsgType.TEXT, message
+        decoded = json.loads(message.data)
+        waiting.extend(decoded if isinstance(decoded, list) else [decoded])
+    first: dict[str, Any] = waiting.pop(0)
+    return first
 
 
 async def until(

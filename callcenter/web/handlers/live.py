@@ -8,7 +8,8 @@ Websocket protocol (JSON text frames):
 2. Then either the events after `since` from the bus log (a reconnecting client that was
    gone briefly), or a `snapshot` carrying the bus sequence number it is as recent as; then
    every bus event as published (`{"seq", "type", "at", "call_id"?, "agent_id"?, "queue"?,
-   "data"}`). A client applies an event only if its `seq` is above the last it applied;
+   "data"}`); events that come close together arrive as one frame holding a JSON array of
+   them, in order. A client applies an event only if its `seq` is above the last it applied;
    deltas are whole documents with versions, so an event also seen in a snapshot is harmless.
    `{"type": "resync"}` then a snapshot: the client fell behind and starts over.
 3. The wallboard sees everything except transcript partials, which come only for the call
@@ -39,7 +40,7 @@ from callcenter.errors import (
     Unauthorized,
 )
 from callcenter.media.flood import FloodGuard
-from callcenter.services.bus import Delivered, Listener, Overflowed
+from callcenter.services.bus import Delivered, EventBus
 from callcenter.services.live import AlertView
 from callcenter.web.problem import json_response
 from callcenter.web.requests import path_id, principal
@@ -57,6 +58,10 @@ CLOSE_FORBIDDEN = 4403
 AGENT_CALL_TYPES = frozenset(
     {"call.updated", "transcript.final", "transcript.partial", "call.mood"}
 )
+
+FLUSH_SECONDS = 0.025  # events wait at most this long for the next frame to their page
+MAX_OUTBOX = 5_000  # events waiting for one page before it must start over
+SLOW_PAGE_BYTES = 1 << 20  # unsent bytes after which a page gets nothing more for now
 
 SOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("live_sockets")
 PAGES = web.AppKey[dict[str, str]]("live_pages")
@@ -95,6 +100,7 @@ def setup_live(app: web.Application) -> None:
         if static.joinpath(f"{name}.html").is_file()
     }
     app[SOCKETS] = weakref.WeakSet()
+    app[HUB] = _HubSlot()
 
     async def going_away(app: web.Application) -> None:
         sockets: weakref.WeakSet[web.WebSocketResponse] = app[SOCKETS]
@@ -149,13 +155,85 @@ async def agent_socket(request: web.Request) -> web.WebSocketResponse:
     return await _LiveSocket(request, wallboard=False).run()
 
 
+class _Hub:
+    """The live sockets of this instance and one flusher for all of them: events from the
+    bus are sorted into each page's outbox as they arrive, and every FLUSH_SECONDS each
+    page with something waiting gets it in one frame (one write instead of one per event)."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self._sockets: set[_LiveSocket] = set()
+        self._pending: set[_LiveSocket] = set()
+        self._flushing: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        bus.subscribe(self.deliver)
+
+    def add(self, socket: _LiveSocket) -> None:
+        self._sockets.add(socket)
+
+    def discard(self, socket: _LiveSocket) -> None:
+        self._sockets.discard(socket)
+        self._pending.discard(socket)
+
+    def deliver(self, header: Delivered, text: str) -> None:
+        for socket in self._sockets:
+            if socket.take(header, text):
+                self._pending.add(socket)
+        self._schedule()
+
+    def mark(self, socket: _LiveSocket) -> None:
+        """The socket has something to send (its snapshot went out meanwhile)."""
+        self._pending.add(socket)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._pending and self._timer is None and self._flushing is None:
+            self._timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._flush)
+
+    def _flush(self) -> None:
+        self._timer = None
+        pending, self._pending = self._pending, set()
+        self._flushing = asyncio.get_running_loop().create_task(self._send(pending))
+
+    async def _send(self, pending: set[_LiveSocket]) -> None:
+        try:
+            for socket in pending:
+                try:
+                    await socket.flush()
+                except ConnectionError:
+                    self.discard(socket)  # closing: its receive loop ends it
+        finally:
+            self._flushing = None
+            self._schedule()
+
+
+class _HubSlot:
+    """Where the hub is made on first use (the bus exists only once the app runs)."""
+
+    hub: _Hub | None = None
+
+
+HUB = web.AppKey("live_hub", _HubSlot)
+
+
+def _hub(app: web.Application) -> _Hub:
+    slot = app[HUB]
+    if slot.hub is None:
+        slot.hub = _Hub(app[BUS])
+    return slot.hub
+
+
 class _LiveSocket:
     def __init__(self, request: web.Request, *, wallboard: bool) -> None:
         self._request = request
         self._app = request.app
         self._wallboard = wallboard
-        self._socket = web.WebSocketResponse(max_msg_size=MAX_CLIENT_MESSAGE, heartbeat=20.0)
-        self._send_lock = asyncio.Lock()
+        # no compression: it would cost every page its own deflate of every batch
+        self._socket = web.WebSocketResponse(
+            max_msg_size=MAX_CLIENT_MESSAGE, heartbeat=20.0, compress=False
+        )
+        self._outbox: list[tuple[int, str]] = []  # (seq, event) waiting for the next flush
+        self._ready = False  # the snapshot (or replay) went out: events may follow
+        self._resyncing: asyncio.Task[None] | None = None
         self._viewer: Principal | None = None
         self._watching: str | None = None
         self._own_calls: set[str] = set()
@@ -177,15 +255,17 @@ class _LiveSocket:
             since = await self._authenticate()
         if self._viewer is None:
             return socket
-        listener = self._app[BUS].listen()
-        sender = asyncio.create_task(self._forward(listener, since))
+        hub = _hub(self._app)
+        hub.add(self)
         try:
+            await self._start(since)
             await self._receive()
+        except ConnectionError:
+            pass  # the page went away
         finally:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
-            listener.close()
+            hub.discard(self)
+            if self._resyncing is not None:
+                self._resyncing.cancel()
             await socket.close()
         return socket
 
@@ -234,28 +314,52 @@ class _LiveSocket:
 
     # server → client
 
-    async def _forward(self, listener: Listener, since: int | None) -> None:
+    async def _start(self, since: int | None) -> None:
+        """The missed events or a snapshot; then the hub's flushes take over."""
+        if since is None or not await self._replay(since):
+            await self._snapshot()
+        self._ready = True
+        _hub(self._app).mark(self)
+
+    def take(self, header: Delivered, text: str) -> bool:
+        """The hub offers every bus event (on the loop); True if this page wants it."""
+        if not self._wants(header):
+            return False
+        self._outbox.append((header.seq, text))
+        if len(self._outbox) > MAX_OUTBOX and self._resyncing is None:
+            # the page cannot keep up: start it over from a fresh snapshot
+            self._outbox.clear()
+            self._ready = False
+            self._resyncing = asyncio.get_running_loop().create_task(self._resync())
+            return False
+        return True
+
+    async def flush(self) -> None:
+        """Send what is waiting as one frame: an event, or an array of events in order."""
+        if not self._ready or not self._outbox:
+            return
+        transport = self._request.transport
+        if transport is None or transport.get_write_buffer_size() > SLOW_PAGE_BYTES:
+            return  # the page reads slowly: keep it waiting (until the outbox overflows)
+        texts = []
+        for seq, text in self._outbox:
+            if seq > self._last_seq:
+                self._last_seq = seq
+                texts.append(text)
+        self._outbox.clear()
+        if texts:
+            await self._send_raw(texts[0] if len(texts) == 1 else "[" + ",".join(texts) + "]")
+
+    async def _resync(self) -> None:
         try:
-            if since is None or not await self._replay(since):
-                await self._snapshot()
-            while True:
-                try:
-                    header, raw = await listener.get()
-                except Overflowed:
-                    listener.close()
-                    listener = self._app[BUS].listen()
-                    await self._send({"type": "resync"})
-                    await self._snapshot()
-                    continue
-                if header.seq > self._last_seq:
-                    self._last_seq = header.seq
-                    if self._wants(header):
-                        await self._send_raw(raw)
+            await self._send({"type": "resync"})
+            await self._snapshot()
+            self._ready = True
+            _hub(self._app).mark(self)
         except ConnectionError:
-            return  # the page went away: the receive loop ends too
-        except Exception:
-            logger.exception("live socket feed failed")
-            await self._socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"feed failed")
+            pass
+        finally:
+            self._resyncing = None
 
     async def _replay(self, since: int) -> bool:
         """Send what the client missed since `since`, if the bus log still has all of it."""
@@ -315,10 +419,9 @@ class _LiveSocket:
         await self._send_raw(_ENCODER.encode(message).decode())
 
     async def _send_raw(self, text: str) -> None:
-        async with self._send_lock:
-            if self._socket.closed:
-                raise ConnectionResetError("socket closed")
-            await self._socket.send_str(text)
+        if self._socket.closed:
+            raise ConnectionResetError("socket closed")
+        await self._socket.send_str(text)
 
     # client → server
 

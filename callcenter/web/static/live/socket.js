@@ -82,6 +82,15 @@ export class LiveSocket {
     } catch {
       return; // not ours to fix; the server never sends it
     }
+    if (Array.isArray(frame)) {
+      // events that came close together, in order, in one frame
+      for (const one of frame) this.apply(one);
+      return;
+    }
+    this.apply(frame);
+  }
+
+  apply(frame) {
     if (!frame || typeof frame !== "object") return;
     if (frame.type === "error") {
       this.serverError(frame);
