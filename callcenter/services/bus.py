@@ -113,6 +113,7 @@ class EventBus:
         self._listeners: set[Listener] = set()
         self._subscribers: list[Subscriber] = []
         self._pending: set[asyncio.Task[None]] = set()
+        self._batch: list[tuple[str, bytes]] = []  # publish_soon's events for this turn
         self._last_seq: int | None = None  # the last sequence number handed to listeners
         self._ready = asyncio.Event()
 
@@ -149,27 +150,35 @@ class EventBus:
         agent_id: str | None = None,
         queue: str | None = None,
     ) -> None:
-        """Publish from synchronous code (on the loop); a failure is logged and counted."""
-        task = asyncio.get_running_loop().create_task(
-            self._publish_logged(kind, data, call_id, agent_id, queue)
+        """Publish from synchronous code (on the loop). Events published this way in one
+        turn of the loop go out together, in order, in one Redis call; a failure is logged
+        and counted."""
+        event = BusEvent(
+            type=kind,
+            at=self._clock.now(),
+            call_id=call_id,
+            agent_id=agent_id,
+            queue=queue,
+            data=data,
         )
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._batch.append((kind, _ENCODER.encode(event)))
+        if len(self._batch) == 1:
+            task = asyncio.get_running_loop().create_task(self._publish_batch())
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
-    async def _publish_logged(
-        self,
-        kind: str,
-        data: Any,
-        call_id: str | None,
-        agent_id: str | None,
-        queue: str | None,
-    ) -> None:
+    async def _publish_batch(self) -> None:
+        await asyncio.sleep(0)  # let the rest of this turn's events join the batch
+        batch, self._batch = self._batch, []
         try:
-            await self.publish(kind, data, call_id=call_id, agent_id=agent_id, queue=queue)
+            await self._repository.publish_many([body for _, body in batch])
         except Exception:
-            # task boundary: the event is lost to the live pages, the call goes on
-            logger.exception("bus event %s not published", kind, extra={"call_id": call_id})
+            # task boundary: the events are lost to the live pages, the calls go on
+            logger.exception("%d bus events not published", len(batch))
             self._metrics.task_errors_total.labels("bus_publish").inc()
+            return
+        for kind, _ in batch:
+            self._metrics.bus_events_total.labels(kind).inc()
 
     async def drain(self) -> None:
         """Wait for the events `publish_soon` has in flight."""

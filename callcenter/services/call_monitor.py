@@ -138,11 +138,12 @@ class CallMonitor:
         if not text or watch.partials.get(track) == text:
             return
         watch.partials[track] = text
-        self._bus.publish_soon(
-            "transcript.partial",
-            {"speaker": str(track), "text": text, "offset_s": round(result.offset_s, 2)},
-            call_id=call_id,
-        )
+        partial = {"speaker": str(track), "text": text, "offset_s": round(result.offset_s, 2)}
+        # in the call's order, so a partial never lands after the final that replaces it
+        self._after(call_id, watch, self._publish_partial(call_id, partial))
+
+    async def _publish_partial(self, call_id: str, partial: dict[str, object]) -> None:
+        await self._bus.publish("transcript.partial", partial, call_id=call_id)
 
     def _final(self, call_id: str, watch: _Watch, track: Track, result: Final) -> None:
         watch.partials.pop(track, None)

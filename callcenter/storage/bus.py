@@ -23,6 +23,7 @@ from callcenter.storage.resp import CONNECT_TIMEOUT_SECONDS, Endpoint, RespClien
 logger = logging.getLogger(__name__)
 
 _PUBLISH = load_script("bus_publish")
+_PUBLISH_MANY = load_script("bus_publish_many")
 DEFAULT_LOG_LENGTH = 10_000
 _RETRY_SECONDS = (0.05, 0.2, 0.5, 1.0, 2.0)
 
@@ -40,6 +41,19 @@ class BusRepository:
             _PUBLISH, [keys.BUS_SEQ, keys.BUS_LOG], [body, self._log_length, keys.BUS_CHANNEL]
         )
         return int(seq)
+
+    async def publish_many(self, bodies: list[bytes]) -> int:
+        """Publish JSON objects (without "seq") in order, in one step; the last sequence
+        number."""
+        for body in bodies:
+            if not body.startswith(b"{") or body == b"{}":
+                raise ValueError("a bus event is a non-empty JSON object")
+        last = await self._client.evalsha(
+            _PUBLISH_MANY,
+            [keys.BUS_SEQ, keys.BUS_LOG],
+            [self._log_length, keys.BUS_CHANNEL, *bodies],
+        )
+        return int(last)
 
     async def since(self, seq: int, limit: int) -> list[bytes]:
         """Up to `limit` logged events after `seq`, oldest first (as published)."""
