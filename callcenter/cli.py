@@ -1,5 +1,6 @@
 """The `callcenter` command: `serve`, `tokens create | list | revoke`, `rules check`,
-`sentiment`, and `models list | pull | verify` (Vosk speech models).
+`sentiment`, `models list | pull | verify` (Vosk speech models), and `simulate` and `demo`
+(simulated gateway traffic and agents; see callcenter/simulate/).
 
 Parses arguments, configures logging and runs; errors become one line on stderr and exit 2."""
 
@@ -25,6 +26,7 @@ from callcenter.errors import CallcenterError, RulesInvalid
 from callcenter.logs import configure_logging
 from callcenter.rules.loader import load_rules
 from callcenter.settings import Settings, load_settings
+from callcenter.simulate import command, demo
 from callcenter.speech.model_store import (
     ModelInfo,
     cached_models,
@@ -85,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     _add_models_parser(commands)
+    _add_simulate_parsers(commands)
 
     tokens = commands.add_parser("tokens", help="issue, list and revoke API tokens")
     tokens.add_argument("--redis-url", help="Redis URL; omit to use the embedded Redis")
@@ -114,6 +117,100 @@ def _add_models_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
     pull.add_argument("name", help="a model name from `callcenter models list`")
     verify = actions.add_parser("verify", help="check that a directory holds a Vosk model")
     verify.add_argument("path", type=Path)
+
+
+def _add_simulate_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    simulate = commands.add_parser(
+        "simulate", help="act as a gateway and as agents against a running server"
+    )
+    simulate.add_argument(
+        "scenario",
+        nargs="?",
+        default="demo",
+        help="a scenario file, or a shipped one: demo, erlang",
+    )
+    simulate.add_argument("--token", help="an admin token of the server (required to run)")
+    simulate.add_argument(
+        "--server", help="the server's URL (default http://127.0.0.1:$CALLCENTER_PORT)"
+    )
+    simulate.add_argument(
+        "--check", action="store_true", help="only check the scenario file (file:line errors)"
+    )
+    simulate.add_argument("--gateway", choices=["twilio", "generic"], help="override the dialect")
+    simulate.add_argument("--seed", type=int, help="override the scenario's seed")
+    simulate.add_argument("--duration", type=float, help="seconds of arrivals (default: scenario)")
+    load = simulate.add_mutually_exclusive_group()
+    load.add_argument("--per-minute", type=float, help="Poisson arrivals at this rate instead")
+    load.add_argument("--occupancy", type=float, help="Poisson arrivals keeping agents this busy")
+    _add_run_flags(simulate)
+
+    demo = commands.add_parser(
+        "demo", help="run a server (embedded Redis) and the simulator at a gentle load"
+    )
+    demo.add_argument("--scenario", default="demo", help="scenario file or shipped name")
+    demo.add_argument("--port", type=int, help="server port (default $CALLCENTER_PORT or 8080)")
+    demo.add_argument("--data-dir", type=Path, help="the demo's Redis data (default: a demo dir)")
+    demo.add_argument("--no-speech", action="store_true", help="callers stay silent")
+
+
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--public-url", help="the server's CALLCENTER_PUBLIC_URL, if set (Twilio signatures)"
+    )
+    parser.add_argument(
+        "--twilio-api-port",
+        type=int,
+        default=8089,
+        help="where the simulated Twilio REST API listens (the server's "
+        "CALLCENTER_TWILIO_API_URL is http://127.0.0.1:PORT; default 8089)",
+    )
+    parser.add_argument("--no-speech", action="store_true", help="callers stay silent")
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=120.0,
+        help="after the last arrival, how long calls may go on (default 120)",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=30.0,
+        help="how long to retry an unreachable server (default 30)",
+    )
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    scenario = command.adjusted(
+        command.load(args.scenario),
+        seed=args.seed,
+        duration=args.duration,
+        gateway=args.gateway,
+        per_minute=args.per_minute,
+        occupancy=args.occupancy,
+    )
+    if args.check:
+        print(command.describe(scenario))
+        return 0
+    if not args.token:
+        raise CallcenterError(
+            "simulate needs --token: an admin token (`callcenter serve --dev` prints one)"
+        )
+    options = command.options_from(
+        server=args.server,
+        token=args.token,
+        public_url=args.public_url,
+        twilio_api_port=args.twilio_api_port,
+        speech=not args.no_speech,
+        drain_seconds=args.drain_seconds,
+        connect_timeout=args.connect_timeout,
+    )
+    return command.simulate(scenario, options)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    return demo.run_demo(
+        args.scenario, port=args.port, data_dir=args.data_dir, speech=not args.no_speech
+    )
 
 
 def _overrides(args: argparse.Namespace, names: Sequence[str]) -> dict[str, str]:
@@ -356,6 +453,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sentiment(args)
         if args.command == "models":
             return _models(args)
+        if args.command == "simulate":
+            return _simulate(args)
+        if args.command == "demo":
+            return _demo(args)
         settings = load_settings(overrides=_overrides(args, ["redis_url", "data_dir"]))
         return asyncio.run(_tokens(args, settings))
     except CallcenterError as error:

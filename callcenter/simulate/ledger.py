@@ -1,0 +1,95 @@
+"""What the simulator saw, call by call: placed, answered by whom, hung up, and every
+routing error it caught. Plain state; times (seconds since the run began) are passed in."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from callcenter.simulate.traffic import CallPlan
+
+
+class Outcome(StrEnum):
+    SERVED = "served"
+    ABANDONED = "abandoned"
+
+
+@dataclass(slots=True)
+class CallRecord:
+    plan: CallPlan
+    placed_at: float | None = None
+    offered_at: float | None = None  # the offer reached the agent who accepted it
+    accepted_by: str | None = None  # the agent bot whose accept the server took
+    dialed_agent: str | None = None  # whom the server told the gateway to connect
+    connected_at: float | None = None  # the gateway connected the caller to an agent
+    hung_up_at: float | None = None
+    agent_free_at: float | None = None  # the agent who had it finished its wrap-up
+    outcome: Outcome | None = None
+    spoke: bool = False  # the caller's audio was streamed
+    alerts: list[str] = field(default_factory=list)  # alert rules that fired on the call
+
+    @property
+    def wait_seconds(self) -> float | None:
+        """As the caller lived it: placing the call to an agent (or to hanging up)."""
+        if self.placed_at is None:
+            return None
+        end = self.connected_at if self.connected_at is not None else self.hung_up_at
+        return None if end is None else max(0.0, end - self.placed_at)
+
+    @property
+    def talk_seconds(self) -> float | None:
+        if self.connected_at is None or self.hung_up_at is None:
+            return None
+        return max(0.0, self.hung_up_at - self.connected_at)
+
+
+@dataclass(slots=True)
+class Ledger:
+    calls: dict[str, CallRecord] = field(default_factory=dict)
+    routing_errors: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # requests the server refused
+    # events the gateway delivered, by (type, result); result "sent" where the dialect's
+    # answer does not say (Twilio webhooks answer TwiML or 204)
+    events: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # harmless races and refusals worth showing: offers lost to a hang-up, late dials, ...
+    notes: Counter[str] = field(default_factory=Counter)
+    alerts: Counter[str] = field(default_factory=Counter)  # by rule
+    unknown_alerts: int = 0  # alerts on calls this run did not place
+
+    def add(self, plan: CallPlan) -> CallRecord:
+        record = CallRecord(plan)
+        self.calls[plan.call_sid] = record
+        return record
+
+    def record(self, call_id: str) -> CallRecord | None:
+        return self.calls.get(call_id)
+
+    def routing_error(self, message: str) -> None:
+        self.routing_errors.append(message)
+
+    def alert(self, call_id: str, rule: str) -> None:
+        record = self.calls.get(call_id)
+        if record is None:
+            self.unknown_alerts += 1
+            return
+        record.alerts.append(rule)
+        self.alerts[rule] += 1
+
+    def placed(self) -> list[CallRecord]:
+        return [r for r in self.calls.values() if r.placed_at is not None]
+
+    def live(self) -> dict[str, int]:
+        """How many calls are in each phase right now."""
+        counts = Counter[str]()
+        for record in self.calls.values():
+            if record.placed_at is None:
+                continue
+            if record.outcome is not None:
+                counts[str(record.outcome)] += 1
+            elif record.connected_at is not None:
+                counts["talking"] += 1
+            else:
+                counts["waiting"] += 1
+            counts["placed"] += 1
+        return dict(counts)

@@ -1,0 +1,200 @@
+"""What a run prints: a progress line while it runs and, at the end (or when stopped), a
+summary table per queue with service level, ASA, AHT and abandonment, then alerts,
+routing errors and the server's counts against ours."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from callcenter.simulate.ledger import CallRecord, Ledger, Outcome
+from callcenter.simulate.metrics_check import Check
+from callcenter.simulate.scenario import Scenario
+
+SHOWN_PROBLEMS = 10
+
+
+def progress_line(elapsed: float, ledger: Ledger) -> str:
+    live = ledger.live()
+    return (
+        f"{elapsed:6.0f} s | placed {live.get('placed', 0)} | waiting {live.get('waiting', 0)}"
+        f" | talking {live.get('talking', 0)} | served {live.get('served', 0)}"
+        f" | abandoned {live.get('abandoned', 0)} | alerts {sum(ledger.alerts.values())}"
+        f" | errors {len(ledger.routing_errors) + len(ledger.failures)}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFigures:
+    name: str
+    placed: int
+    served: int
+    abandoned: int
+    service_level: float | None  # answered within the threshold, of calls that ended
+    threshold: float
+    asa: float | None  # mean wait of answered calls
+    aht: float | None  # mean talk time of answered calls
+    longest_wait: float | None
+
+    @property
+    def abandonment(self) -> float | None:
+        ended = self.served + self.abandoned
+        return self.abandoned / ended if ended else None
+
+
+def figures(name: str, records: Sequence[CallRecord], threshold: float) -> QueueFigures:
+    served = [r for r in records if r.outcome is Outcome.SERVED]
+    abandoned = [r for r in records if r.outcome is Outcome.ABANDONED]
+    waits = [r.wait_seconds for r in served if r.wait_seconds is not None]
+    talks = [r.talk_seconds for r in served if r.talk_seconds is not None]
+    every_wait = [r.wait_seconds for r in records if r.wait_seconds is not None]
+    ended = len(served) + len(abandoned)
+    return QueueFigures(
+        name=name,
+        placed=len(records),
+        served=len(served),
+        abandoned=len(abandoned),
+        service_level=sum(w <= threshold for w in waits) / ended if ended else None,
+        threshold=threshold,
+        asa=statistics.fmean(waits) if waits else None,
+        aht=statistics.fmean(talks) if talks else None,
+        longest_wait=max(every_wait) if every_wait else None,
+    )
+
+
+def counted(scenario: Scenario, ledger: Ledger) -> list[CallRecord]:
+    """The calls the figures count: placed after the warm-up."""
+    return [r for r in ledger.placed() if r.plan.at_seconds >= scenario.warm_up_seconds]
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f} s" if value < 10 else f"{value:.0f} s"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for index, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def summary(
+    scenario: Scenario,
+    ledger: Ledger,
+    *,
+    elapsed: float,
+    interrupted: bool,
+    checks: Sequence[Check] | None,
+    server_problems: Sequence[str] = (),
+) -> list[str]:
+    records = counted(scenario, ledger)
+    head = f"{scenario.name}: {elapsed:.0f} s, {len(ledger.placed())} calls placed"
+    if scenario.warm_up_seconds and len(records) != len(ledger.placed()):
+        head += f" ({len(records)} after the {scenario.warm_up_seconds:g} s warm-up counted)"
+    if interrupted:
+        head += " - STOPPED EARLY, partial figures"
+    rows: list[tuple[str, ...]] = [
+        (
+            "queue",
+            "placed",
+            "served",
+            "abandoned",
+            "service level",
+            "ASA",
+            "AHT",
+            "abandon",
+            "max wait",
+        )
+    ]
+    per_queue = [
+        figures(name, [r for r in records if r.plan.queue == name], queue.service_level_seconds)
+        for name, queue in scenario.queues.items()
+    ]
+    thresholds = {q.threshold for q in per_queue}
+    total = figures("all", records, next(iter(thresholds)) if len(thresholds) == 1 else 0.0)
+    for item in [*per_queue, total]:
+        level = _percent(item.service_level)
+        if item.name != "all" or len(thresholds) == 1:
+            level += f" <={item.threshold:g}s"
+        else:
+            level = _percent(_blended_service_level(per_queue))
+        rows.append(
+            (
+                item.name,
+                str(item.placed),
+                str(item.served),
+                str(item.abandoned),
+                level,
+                _seconds(item.asa),
+                _seconds(item.aht),
+                _percent(item.abandonment),
+                _seconds(item.longest_wait),
+            )
+        )
+    lines = [head, "", *_table(rows), ""]
+    lines += _alert_lines(ledger, records)
+    lines += _problem_lines("routing errors", ledger.routing_errors + list(server_problems))
+    lines += _problem_lines("request failures", ledger.failures)
+    if checks is not None:
+        lines += _check_lines(checks)
+    if ledger.notes:
+        lines.append(
+            "notes: " + "; ".join(f"{what}: {n}" for what, n in sorted(ledger.notes.items()))
+        )
+    return lines
+
+
+def _blended_service_level(per_queue: Sequence[QueueFigures]) -> float | None:
+    ended = sum(q.served + q.abandoned for q in per_queue)
+    within = sum((q.service_level or 0.0) * (q.served + q.abandoned) for q in per_queue)
+    return within / ended if ended else None
+
+
+def _alert_lines(ledger: Ledger, records: Sequence[CallRecord]) -> list[str]:
+    total = sum(ledger.alerts.values())
+    rules = ", ".join(f"{rule} {n}" for rule, n in sorted(ledger.alerts.items()))
+    angry = [r for r in records if r.spoke and r.plan.mood == "angry"]
+    others = [r for r in records if r.spoke and r.plan.mood != "angry"]
+    line = f"alerts raised: {total}" + (f" ({rules})" if rules else "")
+    for label, heard in (("angry", angry), ("other", others)):
+        if heard:
+            alerted = sum(bool(r.alerts) for r in heard)
+            line += f"; {label} callers heard: {len(heard)}, with an alert: {alerted}"
+    return [line]
+
+
+def _problem_lines(title: str, problems: Sequence[str]) -> list[str]:
+    if not problems:
+        return [f"{title}: 0"]
+    lines = [f"{title}: {len(problems)}"]
+    lines += [f"  {p}" for p in problems[:SHOWN_PROBLEMS]]
+    if len(problems) > SHOWN_PROBLEMS:
+        lines.append(f"  ... and {len(problems) - SHOWN_PROBLEMS} more")
+    return lines
+
+
+def _check_lines(checks: Sequence[Check]) -> list[str]:
+    compared = [c for c in checks if c.got is not None]
+    wrong = [c for c in compared if not c.ok]
+    skipped = [c.what for c in checks if c.got is None]
+    if wrong:
+        lines = [f"server metrics: {len(wrong)} of {len(compared)} counts differ from ours"]
+        lines += [f"  {c.what}: server {c.got:g}, simulator {c.expected:g}" for c in wrong]
+    else:
+        lines = [f"server metrics: all {len(compared)} counts equal the simulator's"]
+    if skipped:
+        lines.append(f"  not exported by this server (not checked): {', '.join(skipped)}")
+    return lines

@@ -1,0 +1,453 @@
+"""One simulation run against a server: register the agents and start their bots, place
+the planned calls through the gateway at their times, let callers wait (or give up),
+talk and hang up, then check the server's documents and metrics against what we saw.
+
+Setting `stop` (Ctrl-C) stops placing calls and hangs up every call in progress, so the
+summary that follows covers a consistent, if shorter, run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from callcenter.errors import CallcenterError
+from callcenter.simulate.agents import AgentBot
+from callcenter.simulate.alerts_feed import AlertsFeed
+from callcenter.simulate.api import ServerApi, ServerRefused, ServerUnreachable
+from callcenter.simulate.clips import Clip, shipped_clips
+from callcenter.simulate.generic_gateway import GenericGateway
+from callcenter.simulate.ledger import CallRecord, Ledger, Outcome
+from callcenter.simulate.metrics_check import Check, Sample, compare
+from callcenter.simulate.scenario import Scenario
+from callcenter.simulate.traffic import CallPlan, plan_calls
+from callcenter.simulate.twilio_gateway import TwilioGateway
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ACCOUNT_SID = "AC" + "5" * 32
+READY_SECONDS = 15.0  # for the agents' and wallboard's sockets
+DIAL_SECONDS = 5.0  # an accepted offer must reach the gateway (Twilio <Dial>) by then
+VERIFY_CONCURRENCY = 16
+
+
+class RunFailed(CallcenterError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    server_url: str = "http://127.0.0.1:8080"
+    token: str  # admin
+    public_url: str | None = None  # the server's CALLCENTER_PUBLIC_URL, if it has one
+    twilio_account_sid: str = DEFAULT_ACCOUNT_SID
+    twilio_auth_token: str = ""
+    twilio_api_host: str = "127.0.0.1"
+    twilio_api_port: int = 8089
+    speech: bool = True  # stream the callers' clips
+    connect_timeout_seconds: float = 30.0
+    drain_seconds: float = 120.0  # after the last arrival, for calls still going on
+
+
+@dataclass(slots=True)
+class RunResult:
+    scenario: Scenario
+    ledger: Ledger
+    elapsed: float = 0.0
+    interrupted: bool = False
+    checks: list[Check] | None = None
+    server_calls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    server_problems: list[str] = field(default_factory=list)
+    metrics_before: Sample | None = None
+    metrics_after: Sample | None = None
+
+    @property
+    def unfinished(self) -> list[CallRecord]:
+        return [r for r in self.ledger.placed() if r.outcome is None]
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not self.ledger.routing_errors
+            and not self.ledger.failures
+            and not self.server_problems
+            and not self.unfinished
+            and all(c.ok for c in self.checks or [])
+        )
+
+
+class Simulation:
+    def __init__(
+        self,
+        scenario: Scenario,
+        options: RunOptions,
+        *,
+        report: Callable[[str], None] = lambda line: None,
+        progress: Callable[[float, Ledger], None] = lambda elapsed, ledger: None,
+        on_ready: Callable[[Simulation, ServerApi], Awaitable[None]] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.options = options
+        self.ledger = Ledger()
+        self._report = report
+        self._progress = progress
+        self._on_ready = on_ready
+        self._plan: Iterator[CallPlan] = iter(())
+        self._api: ServerApi | None = None
+        self._clips: dict[str, list[Clip]] = {}
+        self._stop = asyncio.Event()
+        self._connected: dict[str, asyncio.Event] = {}
+        self._agent_calls: dict[str, str] = {}  # agent → the call connected to it
+        self._calls: set[asyncio.Task[None]] = set()
+        self._chores: set[asyncio.Task[None]] = set()
+        self._fatal: CallcenterError | None = None
+        self._warned_no_dial = False
+        self._t0 = 0.0
+        self.bots: list[AgentBot] = []
+        self._bots: dict[str, AgentBot] = {}
+        self.agent_tokens: dict[str, str] = {}
+        self.gateway: TwilioGateway | GenericGateway | None = None
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time() - self._t0
+
+    # --- the run ----------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> RunResult:
+        """Raises ServerUnreachable, ServerRefused or RunFailed when the run cannot start
+        or the server stops answering; otherwise returns what happened."""
+        result = RunResult(self.scenario, self.ledger)
+        if self.options.speech:
+            self._clips = await asyncio.to_thread(shipped_clips)
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            api = ServerApi(
+                session, self.options.server_url, self.options.token, report=self._report
+            )
+            await api.wait_ready(self.options.connect_timeout_seconds)
+            background: list[asyncio.Task[None]] = []
+            try:
+                await self._setup(api, session, background)
+                if self._on_ready is not None:
+                    await self._on_ready(self, api)
+                before = result.metrics_before = Sample.parse(await api.metrics())
+                self._t0 = asyncio.get_running_loop().time()
+                background.append(asyncio.create_task(self._show_progress()))
+                watcher = asyncio.create_task(self._watch(stop))
+                await self._place_calls()
+                await self._drain()
+                watcher.cancel()
+                result.interrupted = stop.is_set()
+                result.elapsed = self.now()
+                if self._fatal is not None:
+                    raise self._fatal
+                await self._settle()
+                after = result.metrics_after = Sample.parse(await api.metrics())
+                result.checks = compare(before, after, self.ledger, self.scenario.gateway)
+                await self._verify(api, result)
+            finally:
+                result.elapsed = result.elapsed or self.now()
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
+                await asyncio.gather(*(bot.log_off() for bot in self.bots))
+                if self.gateway is not None:
+                    await self.gateway.stop()
+        return result
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._stop.set()
+
+    async def _setup(
+        self, api: ServerApi, session: aiohttp.ClientSession, background: list[asyncio.Task[None]]
+    ) -> None:
+        scenario, options = self.scenario, self.options
+        run_id = uuid.uuid4().hex[:12]
+        self._plan = plan_calls(scenario, run_id)
+        for agent in scenario.roster:
+            await api.put_agent(agent.id, agent.name, agent.skills)
+            self.agent_tokens[agent.id] = await api.issue_token(
+                f"agent:{agent.id}", f"simulator {run_id}"
+            )
+        if scenario.gateway == "twilio":
+            self.gateway = TwilioGateway(
+                session,
+                self.ledger,
+                server_url=options.server_url,
+                public_url=options.public_url or options.server_url,
+                account_sid=options.twilio_account_sid,
+                auth_token=options.twilio_auth_token,
+                api_host=options.twilio_api_host,
+                api_port=options.twilio_api_port,
+                clock=self.now,
+                on_connect=self._connect,
+            )
+            try:
+                await self.gateway.start()
+            except OSError as error:
+                raise RunFailed(
+                    f"cannot serve the Twilio API on {self.gateway.api_url}: {error.strerror}"
+                    " (choose another --twilio-api-port)"
+                ) from None
+        else:
+            token = await api.issue_token("gateway", f"simulator {run_id}")
+            self.gateway = GenericGateway(api, self.ledger, token=token)
+        feed = AlertsFeed(api, self.ledger, token=options.token)
+        background.append(asyncio.create_task(feed.run()))
+        for agent in scenario.roster:
+            bot = AgentBot(
+                agent,
+                self.agent_tokens[agent.id],
+                api,
+                self.ledger,
+                on_accepted=self._accepted,
+                clock=self.now,
+            )
+            self.bots.append(bot)
+            self._bots[agent.id] = bot
+            background.append(asyncio.create_task(bot.run()))
+        ready = [feed.connected.wait(), *(bot.connected.wait() for bot in self.bots)]
+        try:
+            await asyncio.wait_for(asyncio.gather(*ready), READY_SECONDS)
+        except TimeoutError:
+            raise RunFailed(
+                f"the agents' and wallboard's websockets did not open within {READY_SECONDS:g} s"
+            ) from None
+        self._api = api
+
+    async def _show_progress(self) -> None:
+        while True:
+            self._progress(self.now(), self.ledger)
+            await asyncio.sleep(1.0)
+
+    async def _place_calls(self) -> None:
+        for plan in self._plan:
+            if not await self._sleep(plan.at_seconds - self.now()):
+                return
+            record = self.ledger.add(plan)
+            self._spawn(self._call(record), self._calls)
+
+    async def _sleep(self, seconds: float, *events: asyncio.Event) -> bool:
+        """Wait `seconds` or until one of `events` is set; False when the run is stopping."""
+        waiters = [asyncio.ensure_future(e.wait()) for e in (self._stop, *events)]
+        try:
+            await asyncio.wait(waiters, timeout=max(0.0, seconds), return_when="FIRST_COMPLETED")
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return not self._stop.is_set()
+
+    def _spawn(self, work: Coroutine[Any, Any, None], into: set[asyncio.Task[None]]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        into.add(task)
+        task.add_done_callback(into.discard)
+
+    async def _drain(self) -> None:
+        if self._calls and not self._stop.is_set():
+            self._report(
+                f"arrivals over; waiting up to {self.options.drain_seconds:g} s for "
+                f"{len(self._calls)} calls still going on"
+            )
+            await asyncio.wait(set(self._calls), timeout=self.options.drain_seconds)
+            if self._calls:
+                self._report(f"hanging up {len(self._calls)} calls still going on")
+                self.ledger.failures.append(
+                    f"{len(self._calls)} calls still going on {self.options.drain_seconds:g} s "
+                    "after the last arrival: hung up"
+                )
+        self._stop.set()
+        if self._calls:
+            await asyncio.wait(set(self._calls))
+
+    async def _settle(self) -> None:
+        """Give late <Dial>s and the agents' wrap-ups time to land."""
+        await asyncio.sleep(0.5)
+        longest = self.scenario.wrap_up.mean * 4 + 5.0
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(bot.settle() for bot in self.bots)), longest)
+        if self._chores:
+            await asyncio.wait(set(self._chores), timeout=DIAL_SECONDS)
+
+    # --- one call ---------------------------------------------------------------------
+
+    async def _call(self, record: CallRecord) -> None:
+        try:
+            await self._live_call(record)
+        except (ServerRefused, ServerUnreachable) as error:
+            if isinstance(error, ServerUnreachable) or error.status in (401, 403):
+                if self._fatal is None:
+                    self._fatal = error
+                self._stop.set()
+            else:
+                self.ledger.failures.append(f"{record.plan.call_sid}: {error}")
+            if record.placed_at is not None and record.outcome is None:
+                record.outcome = (
+                    Outcome.ABANDONED if record.connected_at is None else Outcome.SERVED
+                )
+
+    async def _live_call(self, record: CallRecord) -> None:
+        plan, gateway = record.plan, self.gateway
+        assert gateway is not None
+        assert self._api is not None
+        if plan.first_call:
+            await self._api.put_caller(
+                plan.caller,
+                {
+                    "name": f"Caller {plan.caller[-4:]}",
+                    "tier": plan.tier,
+                    "tags": ["simulated"],
+                    "account": {"number": plan.caller[-7:]},
+                },
+            )
+        connected = self._connected[plan.call_sid] = asyncio.Event()
+        record.placed_at = self.now()
+        await gateway.place(record)
+        patience = plan.patience_seconds if plan.patience_seconds is not None else float("inf")
+        await self._sleep(min(patience, 10 * 86_400.0), connected)
+        if not connected.is_set():
+            record.hung_up_at = self.now()
+            await gateway.hang_up(record)
+            if record.outcome is None:
+                record.outcome = Outcome.ABANDONED
+            return
+        stop_speaking = asyncio.Event()
+        speaking = self._speak(record, stop_speaking)
+        await self._sleep(plan.handle_seconds)
+        stop_speaking.set()
+        record.hung_up_at = self.now()
+        record.outcome = Outcome.SERVED
+        await gateway.hang_up(record)
+        # the agent's phone hears the hang-up at once; the desktop feed says so a little later
+        bot = self._bots.get(record.dialed_agent or "")
+        if bot is not None:
+            bot.call_ended(plan.call_sid)
+        if speaking is not None:
+            await asyncio.gather(speaking, return_exceptions=True)
+
+    def _speak(self, record: CallRecord, stop: asyncio.Event) -> asyncio.Task[None] | None:
+        mood = record.plan.mood
+        clips = self._clips.get(mood or "")
+        if not clips or self.gateway is None:
+            return None
+        clip = clips[record.plan.clip_pick % len(clips)]
+        record.spoke = True
+        gateway = self.gateway
+
+        async def speak() -> None:
+            try:
+                await gateway.speak(record, clip, stop)
+            except (ServerRefused, aiohttp.ClientError) as error:
+                self.ledger.failures.append(f"{record.plan.call_sid}: media stream: {error}")
+
+        return asyncio.get_running_loop().create_task(speak())
+
+    def _connect(self, call_id: str, agent_id: str) -> None:
+        """The gateway connects the caller to `agent_id`: from a Twilio <Dial>, or (generic)
+        from the agent's accepted offer. Catches a call connected twice or to an agent
+        already on another call."""
+        record = self.ledger.record(call_id)
+        if record is None:
+            return
+        if record.dialed_agent is not None:
+            if record.dialed_agent != agent_id:
+                self.ledger.routing_error(
+                    f"{call_id}: connected to {agent_id} while already with {record.dialed_agent}"
+                )
+            else:
+                self.ledger.notes["repeated call updates"] += 1
+            return
+        holder = self._agent_calls.get(agent_id)
+        held = self.ledger.record(holder) if holder else None
+        if held is not None and held.hung_up_at is None:
+            self.ledger.routing_error(
+                f"{call_id}: connected to {agent_id}, who is still talking on {holder}"
+            )
+        self._agent_calls[agent_id] = call_id
+        record.dialed_agent = agent_id
+        if record.hung_up_at is not None:
+            # the agent answered as the caller hung up: the server had connected first
+            record.outcome = Outcome.SERVED
+            self.ledger.notes["answered as the caller hung up"] += 1
+            return
+        record.connected_at = self.now()
+        event = self._connected.get(call_id)
+        if event is not None:
+            event.set()
+
+    def _accepted(self, call_id: str, agent_id: str) -> None:
+        record = self.ledger.record(call_id)
+        if record is None or self.gateway is None:
+            return
+        if isinstance(self.gateway, GenericGateway):
+            self._connect(call_id, agent_id)
+            self._spawn(self._report_answer(record, agent_id), self._chores)
+        else:
+            self._spawn(self._expect_dial(record, agent_id), self._chores)
+
+    async def _report_answer(self, record: CallRecord, agent_id: str) -> None:
+        assert self.gateway is not None
+        try:
+            await self.gateway.answered(record, agent_id)
+        except (ServerRefused, ServerUnreachable) as error:
+            self.ledger.failures.append(f"{record.plan.call_sid}: {error}")
+
+    async def _expect_dial(self, record: CallRecord, agent_id: str) -> None:
+        await asyncio.sleep(DIAL_SECONDS)
+        if record.dialed_agent is None and not self._warned_no_dial:
+            self._warned_no_dial = True
+            api_url = self.gateway.api_url if isinstance(self.gateway, TwilioGateway) else "?"
+            self._report(
+                f"warning: {agent_id} accepted {record.plan.call_sid} but the server sent no "
+                f"<Dial> to {api_url}: start the server with CALLCENTER_TWILIO_API_URL={api_url}"
+            )
+
+    # --- after the run ----------------------------------------------------------------
+
+    async def _verify(self, api: ServerApi, result: RunResult) -> None:
+        """Every placed call, as the server's document tells it, ended the way we saw it."""
+        limit = asyncio.Semaphore(VERIFY_CONCURRENCY)
+        twilio = isinstance(self.gateway, TwilioGateway)
+
+        async def one(record: CallRecord) -> None:
+            sid = record.plan.call_sid
+            async with limit:
+                document = await api.call(sid)
+            if document is None:
+                result.server_problems.append(f"{sid}: the server has no such call")
+                return
+            result.server_calls[sid] = document
+            expected = {Outcome.SERVED: "handled", Outcome.ABANDONED: "abandoned"}.get(
+                record.outcome or Outcome.ABANDONED
+            )
+            if document.get("state") not in ("wrap_up", "ended"):
+                result.server_problems.append(f"{sid}: still {document.get('state')} on the server")
+            elif document.get("outcome") != expected:
+                result.server_problems.append(
+                    f"{sid}: the server says {document.get('outcome')}, the caller lived {expected}"
+                )
+            if record.outcome is Outcome.SERVED:
+                agent = record.dialed_agent or record.accepted_by
+                if document.get("agent_id") != agent:
+                    result.server_problems.append(
+                        f"{sid}: the server names agent {document.get('agent_id')}, the gateway "
+                        f"connected {agent}"
+                    )
+            if twilio and record.accepted_by and record.accepted_by != record.dialed_agent:
+                result.server_problems.append(
+                    f"{sid}: {record.accepted_by} accepted, the <Dial> went to "
+                    f"{record.dialed_agent or 'nobody'}"
+                )
+
+        await asyncio.gather(*(one(record) for record in self.ledger.placed()))
