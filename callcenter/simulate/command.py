@@ -22,7 +22,8 @@ from callcenter.settings import load_settings
 from callcenter.simulate.ledger import Ledger
 from callcenter.simulate.report import progress_line, summary
 from callcenter.simulate.runner import DEFAULT_ACCOUNT_SID, RunOptions, RunResult, Simulation
-from callcenter.simulate.scenario import Poisson, Scenario, ScenarioInvalid, load_scenario
+from callcenter.simulate.scenario import Poisson, Scenario, ScenarioInvalid
+from callcenter.simulate.scenario_loader import load_scenario
 
 T = TypeVar("T")
 PROGRESS_LINE_SECONDS = 10.0  # when stderr is not a terminal
@@ -204,6 +205,7 @@ def options_from(
         twilio_account_sid=settings.twilio_account_sid or DEFAULT_ACCOUNT_SID,
         twilio_auth_token=settings.twilio_auth_token.reveal(),
         twilio_api_port=twilio_api_port,
+        webhook_secret=settings.webhook_secret.reveal(),
         speech=speech,
         drain_seconds=drain_seconds,
         connect_timeout_seconds=connect_timeout,

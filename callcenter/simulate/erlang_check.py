@@ -37,7 +37,8 @@ from callcenter.simulate.erlang import (
 )
 from callcenter.simulate.ledger import CallRecord, Outcome
 from callcenter.simulate.runner import RunOptions, RunResult, Simulation
-from callcenter.simulate.scenario import Poisson, Scenario, load_scenario
+from callcenter.simulate.scenario import Poisson, Scenario
+from callcenter.simulate.scenario_loader import load_scenario
 from callcenter.simulate.server_process import TwilioAccount, server_process
 from callcenter.storage.embedded import free_port
 

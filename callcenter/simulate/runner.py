@@ -26,15 +26,16 @@ from callcenter.simulate.generic_gateway import GenericGateway
 from callcenter.simulate.ledger import CallRecord, Ledger, Outcome
 from callcenter.simulate.metrics_check import Check, Sample, compare
 from callcenter.simulate.scenario import Scenario
+from callcenter.simulate.switchboard import Switchboard
 from callcenter.simulate.traffic import CallPlan, plan_calls
 from callcenter.simulate.twilio_gateway import TwilioGateway
+from callcenter.simulate.verify import verify_calls
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ACCOUNT_SID = "AC" + "5" * 32
 READY_SECONDS = 15.0  # for the agents' and wallboard's sockets
 DIAL_SECONDS = 5.0  # an accepted offer must reach the gateway (Twilio <Dial>) by then
-VERIFY_CONCURRENCY = 16
 
 
 class RunFailed(CallcenterError):
@@ -55,6 +56,7 @@ class RunOptions:
     twilio_auth_token: str = ""
     twilio_api_host: str = "127.0.0.1"
     twilio_api_port: int = 8089
+    webhook_secret: str = ""  # the server's: sign generic events with it (else a token)
     speech: bool = True  # stream the callers' clips
     connect_timeout_seconds: float = 30.0
     drain_seconds: float = 120.0  # after the last arrival, for calls still going on
@@ -107,8 +109,7 @@ class Simulation:
         self._api: ServerApi | None = None
         self._clips: dict[str, list[Clip]] = {}
         self._stop = asyncio.Event()
-        self._connected: dict[str, asyncio.Event] = {}
-        self._agent_calls: dict[str, str] = {}  # agent → the call connected to it
+        self.switchboard = Switchboard(self.ledger, clock=self.now)
         self._calls: set[asyncio.Task[None]] = set()
         self._chores: set[asyncio.Task[None]] = set()
         self._fatal: CallcenterError | None = None
@@ -144,10 +145,9 @@ class Simulation:
                 before = result.metrics_before = Sample.parse(await api.metrics())
                 self._t0 = asyncio.get_running_loop().time()
                 background.append(asyncio.create_task(self._show_progress()))
-                watcher = asyncio.create_task(self._watch(stop))
+                background.append(asyncio.create_task(self._watch(stop)))
                 await self._place_calls()
                 await self._drain()
-                watcher.cancel()
                 result.interrupted = stop.is_set()
                 result.elapsed = self.now()
                 if self._fatal is not None:
@@ -155,7 +155,9 @@ class Simulation:
                 await self._settle()
                 after = result.metrics_after = Sample.parse(await api.metrics())
                 result.checks = compare(before, after, self.ledger, self.scenario.gateway)
-                await self._verify(api, result)
+                await verify_calls(
+                    api, self.ledger, result, twilio=isinstance(self.gateway, TwilioGateway)
+                )
             finally:
                 result.elapsed = result.elapsed or self.now()
                 for task in background:
@@ -192,7 +194,7 @@ class Simulation:
                 api_host=options.twilio_api_host,
                 api_port=options.twilio_api_port,
                 clock=self.now,
-                on_connect=self._connect,
+                on_connect=self.switchboard.connect,
             )
             try:
                 await self.gateway.start()
@@ -203,7 +205,9 @@ class Simulation:
                 ) from None
         else:
             token = await api.issue_token("gateway", f"simulator {run_id}")
-            self.gateway = GenericGateway(api, self.ledger, token=token)
+            self.gateway = GenericGateway(
+                api, self.ledger, token=token, secret=options.webhook_secret
+            )
         feed = AlertsFeed(api, self.ledger, token=options.token)
         background.append(asyncio.create_task(feed.run()))
         for agent in scenario.roster:
@@ -311,7 +315,7 @@ class Simulation:
                     "account": {"number": plan.caller[-7:]},
                 },
             )
-        connected = self._connected[plan.call_sid] = asyncio.Event()
+        connected = self.switchboard.expect(plan.call_sid)
         record.placed_at = self.now()
         await gateway.place(record)
         patience = plan.patience_seconds if plan.patience_seconds is not None else float("inf")
@@ -353,45 +357,12 @@ class Simulation:
 
         return asyncio.get_running_loop().create_task(speak())
 
-    def _connect(self, call_id: str, agent_id: str) -> None:
-        """The gateway connects the caller to `agent_id`: from a Twilio <Dial>, or (generic)
-        from the agent's accepted offer. Catches a call connected twice or to an agent
-        already on another call."""
-        record = self.ledger.record(call_id)
-        if record is None:
-            return
-        if record.dialed_agent is not None:
-            if record.dialed_agent != agent_id:
-                self.ledger.routing_error(
-                    f"{call_id}: connected to {agent_id} while already with {record.dialed_agent}"
-                )
-            else:
-                self.ledger.notes["repeated call updates"] += 1
-            return
-        holder = self._agent_calls.get(agent_id)
-        held = self.ledger.record(holder) if holder else None
-        if held is not None and held.hung_up_at is None:
-            self.ledger.routing_error(
-                f"{call_id}: connected to {agent_id}, who is still talking on {holder}"
-            )
-        self._agent_calls[agent_id] = call_id
-        record.dialed_agent = agent_id
-        if record.hung_up_at is not None:
-            # the agent answered as the caller hung up: the server had connected first
-            record.outcome = Outcome.SERVED
-            self.ledger.notes["answered as the caller hung up"] += 1
-            return
-        record.connected_at = self.now()
-        event = self._connected.get(call_id)
-        if event is not None:
-            event.set()
-
     def _accepted(self, call_id: str, agent_id: str) -> None:
         record = self.ledger.record(call_id)
         if record is None or self.gateway is None:
             return
         if isinstance(self.gateway, GenericGateway):
-            self._connect(call_id, agent_id)
+            self.switchboard.connect(call_id, agent_id)
             self._spawn(self._report_answer(record, agent_id), self._chores)
         else:
             self._spawn(self._expect_dial(record, agent_id), self._chores)
@@ -412,42 +383,3 @@ class Simulation:
                 f"warning: {agent_id} accepted {record.plan.call_sid} but the server sent no "
                 f"<Dial> to {api_url}: start the server with CALLCENTER_TWILIO_API_URL={api_url}"
             )
-
-    # --- after the run ----------------------------------------------------------------
-
-    async def _verify(self, api: ServerApi, result: RunResult) -> None:
-        """Every placed call, as the server's document tells it, ended the way we saw it."""
-        limit = asyncio.Semaphore(VERIFY_CONCURRENCY)
-        twilio = isinstance(self.gateway, TwilioGateway)
-
-        async def one(record: CallRecord) -> None:
-            sid = record.plan.call_sid
-            async with limit:
-                document = await api.call(sid)
-            if document is None:
-                result.server_problems.append(f"{sid}: the server has no such call")
-                return
-            result.server_calls[sid] = document
-            expected = {Outcome.SERVED: "handled", Outcome.ABANDONED: "abandoned"}.get(
-                record.outcome or Outcome.ABANDONED
-            )
-            if document.get("state") not in ("wrap_up", "ended"):
-                result.server_problems.append(f"{sid}: still {document.get('state')} on the server")
-            elif document.get("outcome") != expected:
-                result.server_problems.append(
-                    f"{sid}: the server says {document.get('outcome')}, the caller lived {expected}"
-                )
-            if record.outcome is Outcome.SERVED:
-                agent = record.dialed_agent or record.accepted_by
-                if document.get("agent_id") != agent:
-                    result.server_problems.append(
-                        f"{sid}: the server names agent {document.get('agent_id')}, the gateway "
-                        f"connected {agent}"
-                    )
-            if twilio and record.accepted_by and record.accepted_by != record.dialed_agent:
-                result.server_problems.append(
-                    f"{sid}: {record.accepted_by} accepted, the <Dial> went to "
-                    f"{record.dialed_agent or 'nobody'}"
-                )
-
-        await asyncio.gather(*(one(record) for record in self.ledger.placed()))

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from callcenter.simulate.runner import RunOptions
-from callcenter.simulate.scenario import Scenario, load_scenario
+from callcenter.simulate.scenario import Scenario
+from callcenter.simulate.scenario_loader import load_scenario
 from callcenter.simulate.server_process import RunningServer, TwilioAccount, server_process
 from callcenter.storage.embedded import free_port
 
@@ -82,11 +83,3 @@ async def start_server(
             yield Server(running, twilio, output)
 
     yield start
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # strict markers: until pyproject.toml lists `erlang` (then this does nothing)
-    if not any(line.startswith("erlang:") for line in config.getini("markers")):
-        config.addinivalue_line(
-            "markers", "erlang: the queueing-theory check (~20 min); runs with RUN_ERLANG_CHECK=1"
-        )

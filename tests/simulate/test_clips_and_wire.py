@@ -8,6 +8,8 @@ from importlib import resources
 import pytest
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
+from callcenter.errors import Unauthorized
+from callcenter.gateways.generic import check_signature
 from callcenter.media.codecs import pcm16_to_ulaw, ulaw_to_pcm16
 from callcenter.simulate.clips import (
     LINES,
@@ -17,6 +19,7 @@ from callcenter.simulate.clips import (
     shipped_clips,
 )
 from callcenter.simulate.command import load
+from callcenter.simulate.generic_gateway import signed_headers
 from callcenter.simulate.ledger import Ledger, Outcome
 from callcenter.simulate.metrics_check import Sample, compare
 from callcenter.simulate.report import summary
@@ -66,6 +69,29 @@ def test_signatures_match_twilios_own_library() -> None:
     )
     assert http_url("ws://127.0.0.1:8080/media/twilio") == "http://127.0.0.1:8080/media/twilio"
     assert http_url("wss://cc.example.com/media/twilio") == "https://cc.example.com/media/twilio"
+
+
+def test_generic_signatures_pass_the_servers_check() -> None:
+    body = b'{"type": "call.created", "event_id": "e1", "call_id": "c1"}'
+    headers = signed_headers("secret", body, 1_700_000_000.4)
+    digest = check_signature(
+        "secret",
+        headers["X-Callcenter-Timestamp"],
+        headers["X-Callcenter-Signature"],
+        body,
+        now=1_700_000_010,
+        tolerance_seconds=300,
+    )
+    assert headers["X-Callcenter-Signature"] == "v1=" + digest
+    with pytest.raises(Unauthorized):
+        check_signature(
+            "other",
+            headers["X-Callcenter-Timestamp"],
+            headers["X-Callcenter-Signature"],
+            body,
+            now=1_700_000_010,
+            tolerance_seconds=300,
+        )
 
 
 def test_reading_the_servers_twiml() -> None:

@@ -16,6 +16,8 @@ from callcenter.simulate.runner import Simulation
 from callcenter.simulate.traffic import plan_calls
 from tests.simulate.conftest import ServerFactory, scenario
 
+SECRET = "generic-webhook-secret"
+
 
 @pytest.mark.timeout(240)
 async def test_twilio_traffic_with_speech(start_server: ServerFactory) -> None:
@@ -65,11 +67,12 @@ async def test_twilio_traffic_with_speech(start_server: ServerFactory) -> None:
 
 
 @pytest.mark.timeout(120)
-async def test_generic_dialect_and_quick_hang_ups(start_server: ServerFactory) -> None:
+async def test_generic_dialect_signed_and_quick_hang_ups(start_server: ServerFactory) -> None:
     generic = scenario("generic")
     assert generic.rules_dir is not None
-    async with start_server(generic.rules_dir) as server:
-        result = await Simulation(generic, server.options(speech=False)).run(asyncio.Event())
+    async with start_server(generic.rules_dir, webhook_secret=SECRET) as server:
+        options = server.options(speech=False, webhook_secret=SECRET)
+        result = await Simulation(generic, options).run(asyncio.Event())
     placed = result.ledger.placed()
     assert len(placed) == len(list(plan_calls(generic, "check"))) >= 5
     assert {r.outcome for r in placed} == {Outcome.SERVED, Outcome.ABANDONED}

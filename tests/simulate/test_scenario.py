@@ -8,7 +8,8 @@ import pytest
 
 from callcenter.simulate.command import load, shipped_scenarios
 from callcenter.simulate.distributions import Constant, Exponential, Lognormal, Uniform
-from callcenter.simulate.scenario import Poisson, ScenarioInvalid, Trace, load_scenario
+from callcenter.simulate.scenario import Poisson, ScenarioInvalid, Trace
+from callcenter.simulate.scenario_loader import load_scenario
 from tests.simulate.conftest import SCENARIOS
 
 GOOD = """\

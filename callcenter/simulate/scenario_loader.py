@@ -1,0 +1,315 @@
+"""Scenario files: `load_scenario` reads one (YAML), checks everything up front and
+reports every problem as `file:line: message` (lines from `callcenter.rules.yaml_nodes`,
+as for routing rules), including problems of the routing rules it names and of its trace."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from callcenter.domain.routing_rules import RoutingRules
+from callcenter.errors import RulesInvalid
+from callcenter.rules.loader import load_rules
+from callcenter.rules.yaml_nodes import YamlSyntaxError, load_with_lines
+from callcenter.simulate.distributions import (
+    Constant,
+    Distribution,
+    Exponential,
+    Lognormal,
+    Uniform,
+)
+from callcenter.simulate.scenario import (
+    DEFAULT_SERVICE_LEVEL_SECONDS,
+    AgentSpec,
+    CallerMix,
+    Poisson,
+    QueueTraffic,
+    Scenario,
+    ScenarioInvalid,
+    Trace,
+    mean_handle,
+)
+from callcenter.simulate.scenario_file import (
+    AgentsSpec,
+    DistributionSpec,
+    Durations,
+    QueueSpec,
+    ScenarioFile,
+)
+from callcenter.simulate.trace import load_trace
+
+T = TypeVar("T")
+_AGENT_ID = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+
+_PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
+
+
+class _Located:
+    def __init__(self, file: str, lines: dict[tuple[str | int, ...], int]) -> None:
+        self.file = file
+        self.lines = lines
+        self.problems: list[str] = []
+
+    def line(self, *path: str | int) -> int:
+        for end in range(len(path), -1, -1):
+            if path[:end] in self.lines:
+                return self.lines[path[:end]]
+        return 1
+
+    def problem(self, path: tuple[str | int, ...], message: str) -> None:
+        self.problems.append(f"{self.file}:{self.line(*path)}: {message}")
+
+    def convert(self, value: Any, kind: type[T], at: tuple[str | int, ...]) -> T | None:
+        try:
+            return msgspec.convert(value, kind)
+        except msgspec.ValidationError as error:
+            reason, _, where = str(error).partition(" - at `$")
+            path: list[str | int] = list(at)
+            for name, index in _PATH_PART.findall(where.rstrip("`").split("[...]")[0]):
+                path.append(name if name else int(index))
+            field = _FIELD.search(reason)
+            line = self.lines.get((*path, field.group(1)), 0) if field else 0
+            self.problems.append(f"{self.file}:{line or self.line(*path)}: {reason}")
+            return None
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and check a scenario file; raises ScenarioInvalid listing every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ScenarioInvalid([f"{path}:1: cannot read: {error}"]) from None
+    try:
+        value, lines = load_with_lines(text)
+    except YamlSyntaxError as error:
+        raise ScenarioInvalid([f"{path}:{error.line}: bad YAML: {error.message}"]) from None
+    doc = _Located(str(path), lines)
+    if not isinstance(value, dict):
+        raise ScenarioInvalid([f"{path}:1: a scenario is a mapping (seed, arrivals, queues, ...)"])
+    # Queues and roster entries one by one first: msgspec names a bad value inside a
+    # mapping "$.queues[...]", which would lose the queue and so the line.
+    queues = value.get("queues")
+    if isinstance(queues, dict):
+        for name, queue in queues.items():
+            doc.convert(queue, QueueSpec, ("queues", str(name)))
+    if doc.problems:
+        raise ScenarioInvalid(doc.problems)
+    spec = doc.convert(value, ScenarioFile, ())
+    if spec is None:
+        raise ScenarioInvalid(doc.problems)
+    scenario = _build(spec, path, doc)
+    if doc.problems or scenario is None:
+        raise ScenarioInvalid(doc.problems)
+    return scenario
+
+
+def _distribution(spec: Durations, doc: _Located, *at: str | int) -> Distribution:
+    if not isinstance(spec, DistributionSpec):
+        return Constant(float(spec))
+    given = [
+        kind
+        for kind in ("exponential", "uniform", "lognormal", "constant")
+        if getattr(spec, kind) is not None
+    ]
+    if len(given) != 1:
+        doc.problem(
+            at,
+            "a duration is a number of seconds or exactly one of exponential: {mean}, "
+            "uniform: {low, high}, lognormal: {mean, sd}, constant: N"
+            f" (has {len(given)})",
+        )
+        return Constant(0.0)
+    if spec.exponential is not None:
+        return Exponential(spec.exponential.mean)
+    if spec.uniform is not None:
+        if spec.uniform.low > spec.uniform.high:
+            doc.problem((*at, "uniform"), "uniform needs low <= high")
+        return Uniform(spec.uniform.low, spec.uniform.high)
+    if spec.lognormal is not None:
+        return Lognormal(spec.lognormal.mean, spec.lognormal.sd)
+    assert spec.constant is not None
+    return Constant(spec.constant)
+
+
+def _roster(spec: AgentsSpec, doc: _Located) -> tuple[AgentSpec, ...]:
+    agents: list[AgentSpec] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(spec.roster):
+        at = ("agents", "roster", index)
+        if entry.count > 1 and "{n}" not in entry.id:
+            doc.problem((*at, "id"), "an entry with count > 1 needs {n} in its id (e.g. agent-{n})")
+            continue
+        for n in range(1, entry.count + 1):
+            agent_id = entry.id.replace("{n}", str(n))
+            if not _AGENT_ID.fullmatch(agent_id):
+                doc.problem((*at, "id"), f"agent id {agent_id!r}: 1-64 of A-Z a-z 0-9 _ . @ -")
+                break
+            if agent_id in seen:
+                doc.problem((*at, "id"), f"agent {agent_id!r} is in the roster twice")
+                break
+            seen.add(agent_id)
+            name = (entry.name or agent_id).replace("{n}", str(n))
+            agents.append(AgentSpec(agent_id, name, dict(entry.skills)))
+    return tuple(agents)
+
+
+def _rules(
+    spec: ScenarioFile, path: Path, doc: _Located
+) -> tuple[Path | None, RoutingRules | None]:
+    if spec.rules is None:
+        return None, None
+    location = (path.parent / spec.rules).resolve()
+    if not location.exists():
+        doc.problem(("rules",), f"rules {spec.rules!r}: no such file or directory ({location})")
+        return location, None
+    try:
+        return location, load_rules(location)
+    except RulesInvalid as error:
+        doc.problems.extend(error.problems)
+        return location, None
+
+
+def _queues(
+    spec: ScenarioFile, doc: _Located, rules: RoutingRules | None
+) -> dict[str, QueueTraffic]:
+    handle = _distribution(spec.handle_seconds, doc, "handle_seconds")
+    patience = (
+        _distribution(spec.patience_seconds, doc, "patience_seconds")
+        if spec.patience_seconds is not None
+        else None
+    )
+    queues: dict[str, QueueTraffic] = {}
+    numbers: dict[str, str] = {}
+    for index, (name, queue) in enumerate(spec.queues.items()):
+        at = ("queues", name)
+        number = queue.number or f"+1555010{index:04d}"
+        if number in numbers:
+            doc.problem((*at, "number"), f"number {number} is also queue {numbers[number]!r}'s")
+        numbers[number] = name
+        own_patience: Distribution | None = patience
+        if queue.patience_seconds is None:
+            own_patience = None
+        elif not isinstance(queue.patience_seconds, msgspec.UnsetType):
+            own_patience = _distribution(queue.patience_seconds, doc, *at, "patience_seconds")
+        service_level = DEFAULT_SERVICE_LEVEL_SECONDS
+        if rules is not None:
+            if name not in rules.queues:
+                doc.problem(at, f"queue {name!r} is not in the rules ({spec.rules})")
+            service_level = rules.queue(name).service_level_seconds
+        queues[name] = QueueTraffic(
+            name=name,
+            number=number,
+            share=queue.share,
+            handle=(
+                _distribution(queue.handle_seconds, doc, *at, "handle_seconds")
+                if queue.handle_seconds is not None
+                else handle
+            ),
+            patience=own_patience,
+            service_level_seconds=service_level,
+        )
+    return queues
+
+
+def _arrivals(
+    spec: ScenarioFile, path: Path, doc: _Located, queues: dict[str, QueueTraffic], agents: int
+) -> Poisson | Trace | None:
+    arrivals = spec.arrivals
+    if (arrivals.poisson is None) == (arrivals.trace is None):
+        doc.problem(("arrivals",), "arrivals need exactly one of poisson: {...} or trace: FILE")
+        return None
+    if arrivals.trace is not None:
+        location = path.parent / arrivals.trace
+        calls, problems = load_trace(location)
+        doc.problems.extend(problems)
+        for call in calls:
+            if call.queue not in queues:
+                doc.problems.append(
+                    f"{location}:{call.line}: queue {call.queue!r} is not in the scenario's queues"
+                )
+        return Trace(location, tuple(calls))
+    poisson = arrivals.poisson
+    assert poisson is not None
+    rates = {
+        "per_second": poisson.per_second,
+        "per_minute": poisson.per_minute and poisson.per_minute / 60,
+        "per_hour": poisson.per_hour and poisson.per_hour / 3600,
+    }
+    given = [(name, rate) for name, rate in rates.items() if rate is not None]
+    if len(given) + (poisson.occupancy is not None) != 1:
+        doc.problem(
+            ("arrivals", "poisson"),
+            "poisson needs exactly one of per_second, per_minute, per_hour, occupancy",
+        )
+        return None
+    if poisson.occupancy is not None:
+        return Poisson(poisson.occupancy * agents / mean_handle(queues), poisson.occupancy)
+    return Poisson(float(given[0][1] or 0.0))
+
+
+def _check_mix(spec: ScenarioFile, doc: _Located, queues: dict[str, QueueTraffic]) -> None:
+    if not any(q.share > 0 for q in queues.values()):
+        doc.problem(("queues",), "every queue has share 0: no call would be placed")
+    if not any(spec.callers.tiers.values()):
+        doc.problem(("callers", "tiers"), "every tier has weight 0")
+    if spec.callers.speaking_share > 0 and not any(spec.callers.moods.values()):
+        doc.problem(("callers", "moods"), "every mood has weight 0")
+
+
+def _check_staffing(
+    doc: _Located,
+    queues: dict[str, QueueTraffic],
+    roster: tuple[AgentSpec, ...],
+    rules: RoutingRules,
+) -> None:
+    for name in queues:
+        config = rules.queues.get(name)
+        if config is None:
+            continue
+        if not any(all(s in agent.skills for s in config.skills) for agent in roster):
+            doc.problem(
+                ("queues", name),
+                f"no agent in the roster has every skill of queue {name!r} "
+                f"({', '.join(config.skills)}): its calls would never be answered",
+            )
+
+
+def _build(spec: ScenarioFile, path: Path, doc: _Located) -> Scenario | None:
+    rules_dir, rules = _rules(spec, path, doc)
+    queues = _queues(spec, doc, rules)
+    roster = _roster(spec.agents, doc)
+    _check_mix(spec, doc, queues)
+    if rules is not None:
+        _check_staffing(doc, queues, roster, rules)
+    arrivals = _arrivals(spec, path, doc, queues, len(roster))
+    think = _distribution(spec.agents.think_seconds, doc, "agents", "think_seconds")
+    wrap_up = _distribution(spec.agents.wrap_up_seconds, doc, "agents", "wrap_up_seconds")
+    if arrivals is None:
+        return None
+    return Scenario(
+        name=spec.name or path.stem,
+        description=spec.description.strip(),
+        path=path,
+        seed=spec.seed,
+        duration_seconds=spec.duration_seconds,
+        warm_up_seconds=spec.warm_up_seconds,
+        gateway=spec.gateway,
+        arrivals=arrivals,
+        queues=queues,
+        callers=CallerMix(
+            population=spec.callers.population,
+            repeat_share=spec.callers.repeat_share,
+            tiers=dict(spec.callers.tiers),
+            moods={str(k): v for k, v in spec.callers.moods.items()},
+            speaking_share=spec.callers.speaking_share,
+        ),
+        think=think,
+        wrap_up=wrap_up,
+        roster=roster,
+        rules_dir=rules_dir,
+        rules=rules,
+    )
