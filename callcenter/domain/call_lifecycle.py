@@ -206,7 +206,8 @@ def _ended(
 ) -> CallChange:
     if call.state in _FINISHED_STATES:
         return CallChange(disposition=Disposition.STALE, call=call)
-    agent = agents.get(call.agent_id) if call.agent_id else None
+    holder = call.agent_id or (call.reservation.agent_id if call.reservation else None)
+    agent = agents.get(holder) if holder else None
     if call.state is CallState.CONNECTED:
         outcome = Outcome.HANDLED
         wraps = agent is not None and agent.call_id == call.id
@@ -225,6 +226,7 @@ def _ended(
         ended_at=at,
         outcome=outcome,
         end_reason=str(event.end_reason),
+        reservation=None,  # an offer of an ended call is over: its expiry has nothing to do
     )
     return msgspec.structs.replace(change, agents=changed, finished=summarise(change.call))
 
