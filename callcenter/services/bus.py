@@ -129,15 +129,8 @@ class EventBus:
         queue: str | None = None,
     ) -> int:
         """Publish one event; its sequence number. Raises StorageUnavailable."""
-        event = BusEvent(
-            type=kind,
-            at=self._clock.now(),
-            call_id=call_id,
-            agent_id=agent_id,
-            queue=queue,
-            data=data,
-        )
-        seq = await self._repository.publish(_ENCODER.encode(event))
+        body = self._encode(kind, data, call_id, agent_id, queue)
+        seq = await self._repository.publish(body)
         self._metrics.bus_events_total.labels(kind).inc()
         return seq
 
@@ -153,6 +146,20 @@ class EventBus:
         """Publish from synchronous code (on the loop). Events published this way in one
         turn of the loop go out together, in order, in one Redis call; a failure is logged
         and counted."""
+        self._batch.append((kind, self._encode(kind, data, call_id, agent_id, queue)))
+        if len(self._batch) == 1:
+            task = asyncio.get_running_loop().create_task(self._publish_batch())
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    def _encode(
+        self,
+        kind: str,
+        data: Any,
+        call_id: str | None,
+        agent_id: str | None,
+        queue: str | None,
+    ) -> bytes:
         event = BusEvent(
             type=kind,
             at=self._clock.now(),
@@ -161,11 +168,7 @@ class EventBus:
             queue=queue,
             data=data,
         )
-        self._batch.append((kind, _ENCODER.encode(event)))
-        if len(self._batch) == 1:
-            task = asyncio.get_running_loop().create_task(self._publish_batch())
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+        return _ENCODER.encode(event)
 
     async def _publish_batch(self) -> None:
         await asyncio.sleep(0)  # let the rest of this turn's events join the batch

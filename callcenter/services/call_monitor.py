@@ -48,6 +48,10 @@ class _Watch:
     transcribing: set[Track] = field(default_factory=set)  # legs whose results may still come
     partials: dict[Track, str] = field(default_factory=dict)
     tail: asyncio.Task[None] | None = None  # the call's latest write; the next one waits
+    silence_threshold: float | None = None  # the shortest dead air a rule watches for
+
+    def __post_init__(self) -> None:
+        self.silence_threshold = shortest_silence(self.alerts.rules)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +102,7 @@ class CallMonitor:
         watch = self._watches.get(frame.call_id)
         if watch is None:
             return
-        threshold = shortest_silence(watch.alerts.rules)
+        threshold = watch.silence_threshold
         if threshold is None:
             return
         seconds = len(frame.pcm) / 2 / frame.sample_rate
