@@ -251,6 +251,13 @@ class Metrics:
             namespace=NAMESPACE,
             registry=self.registry,
         )
+        self.bus_rewinds_total = Counter(
+            "bus_rewinds",
+            "Times this instance found the bus sequence gone back (Redis flushed, restored "
+            "or failed over) and started its live pages over from a snapshot.",
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
         self.queue_wait_seconds = QueueHistogram(
             f"{NAMESPACE}_queue_wait_seconds",
             "Time answered calls waited in the queue, by queue (a bucket at every "

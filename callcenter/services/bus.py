@@ -5,12 +5,19 @@ sequence number in Redis and reaches every instance's subscription. Each instanc
 its subscription into one gapless, duplicate-free, ordered stream (a gap, or a lost
 subscription, is filled from the bus log) and hands it to local listeners (websockets).
 A listener too slow to keep up is told so, once, and must resynchronise from a snapshot:
-the bus never blocks on it and never grows without bound."""
+the bus never blocks on it and never grows without bound.
+
+Sequence numbers only compare within an epoch. When the bus starts a new one (Redis
+flushed, restored from an older file, failed over to a replica that lagged), every local
+listener starts over from a snapshot and follows the new epoch: a rewind is counted, never
+a reason to skip events."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -27,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 LISTENER_QUEUE = 5_000
 CATCH_UP_BATCH = 1_000
+RETIRED_EPOCHS = 8
 
 
 class BusEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -47,6 +55,7 @@ class Delivered(msgspec.Struct, frozen=True, kw_only=True):
 
     seq: int
     type: str
+    epoch: str = ""
     call_id: str | None = None
     agent_id: str | None = None
     queue: str | None = None
@@ -77,9 +86,7 @@ class Listener:
         try:
             self._queue.put_nowait((header, raw))
         except asyncio.QueueFull:
-            self.overflowed = True
-            self._queue.get_nowait()  # room for the end marker
-            self._queue.put_nowait(None)
+            self.start_over()
 
     async def get(self) -> tuple[Delivered, str]:
         """The next event; raises Overflowed once the listener fell behind."""
@@ -98,6 +105,15 @@ class Listener:
             raise Overflowed
         return item
 
+    def start_over(self) -> None:
+        """From now on the listener gets Overflowed: it must resynchronise from a snapshot
+        (it fell behind, or the bus started a new epoch)."""
+        if not self.overflowed:
+            self.overflowed = True
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self._queue.get_nowait()  # room for the end marker
+            self._queue.put_nowait(None)
+
     def close(self) -> None:
         self._bus.remove(self)
 
@@ -114,7 +130,11 @@ class EventBus:
         self._subscribers: list[Subscriber] = []
         self._pending: set[asyncio.Task[None]] = set()
         self._batch: list[tuple[str, bytes]] = []  # publish_soon's events for this turn
-        self._last_seq: int | None = None  # the last sequence number handed to listeners
+        self._restarts: list[Callable[[], None]] = []
+        self._epoch = ""  # the epoch of the events handed to listeners
+        self._last_seq = 0  # the last sequence number handed to listeners
+        self._positioned = False  # _epoch and _last_seq were read from the bus
+        self._retired: deque[str] = deque(maxlen=RETIRED_EPOCHS)  # epochs left behind
         self._ready = asyncio.Event()
 
     # Publishing
@@ -130,9 +150,9 @@ class EventBus:
     ) -> int:
         """Publish one event; its sequence number. Raises StorageUnavailable."""
         body = self._encode(kind, data, call_id, agent_id, queue)
-        seq = await self._repository.publish(body)
+        position = await self._repository.publish(body)
         self._metrics.bus_events_total.labels(kind).inc()
-        return seq
+        return position.seq
 
     def publish_soon(
         self,
@@ -198,16 +218,31 @@ class EventBus:
     def remove(self, listener: Listener) -> None:
         self._listeners.discard(listener)
 
-    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+    def subscribe(
+        self, subscriber: Subscriber, *, start_over: Callable[[], None]
+    ) -> Callable[[], None]:
         """Call `subscriber(header, text)` with every event delivered from now on, on the
-        loop, in order; it must return at once. Returns the function that unsubscribes."""
+        loop, in order, and `start_over()` when the bus starts a new epoch (what the
+        subscriber holds must be rebuilt from a snapshot; the new epoch's events follow).
+        Both must return at once. Returns the function that unsubscribes."""
         self._subscribers.append(subscriber)
-        return lambda: self._subscribers.remove(subscriber)
+        self._restarts.append(start_over)
+
+        def unsubscribe() -> None:
+            self._subscribers.remove(subscriber)
+            self._restarts.remove(start_over)
+
+        return unsubscribe
 
     @property
     def last_seq(self) -> int | None:
-        """The last sequence number handed to listeners (None before the first)."""
-        return self._last_seq
+        """The last sequence number handed to listeners (None until the bus was reached)."""
+        return self._last_seq if self._positioned else None
+
+    @property
+    def epoch(self) -> str:
+        """The epoch of the events handed to listeners ("" before the bus's first event)."""
+        return self._epoch
 
     async def wait_ready(self) -> None:
         """Return once the subscription is up (events published after this are seen)."""
@@ -224,10 +259,7 @@ class EventBus:
         """Receive the bus until cancelled: the instance's subscription."""
         async for item in subscribe(self._endpoint):
             if isinstance(item, Subscribed):
-                if self._last_seq is None:
-                    self._last_seq = await self._repository.last_seq()
-                else:
-                    await self._catch_up()
+                await self._resume()
                 self._ready.set()
                 continue
             try:
@@ -235,23 +267,78 @@ class EventBus:
             except msgspec.DecodeError:
                 logger.warning("event bus: undecodable message dropped")
                 continue
-            if self._last_seq is not None:
+            if not self._positioned:  # the position could not be read: start from here
+                self._epoch, self._last_seq = header.epoch, header.seq - 1
+                self._positioned = True
+            if header.epoch != self._epoch:
+                await self._other_epoch(header.epoch)
+                continue  # delivered by the catch-up, if it belongs to the current epoch
+            if header.seq <= self._last_seq:
+                continue  # delivered already (by a catch-up)
+            if header.seq > self._last_seq + 1:
+                await self._catch_up()
                 if header.seq <= self._last_seq:
-                    continue  # delivered already (by a catch-up)
-                if header.seq > self._last_seq + 1:
-                    await self._catch_up()
-                    if header.seq <= self._last_seq:
-                        continue
+                    continue
             self._deliver(header, item)
 
+    async def _resume(self) -> None:
+        """The subscription is (back) up: find where the bus is, and catch up or start
+        over. A sequence behind the last one delivered, in the same epoch, can only be
+        told here: a restore or a failover drops the subscription."""
+        try:
+            position = await self._repository.position()
+        except StorageUnavailable as error:
+            logger.warning("event bus: could not read the bus position: %s", error)
+            return
+        if not self._positioned:
+            self._epoch, self._last_seq = position.epoch, position.seq
+            self._positioned = True
+            return
+        if position.epoch == self._epoch and position.seq >= self._last_seq:
+            await self._catch_up()
+            return
+        if position.epoch == self._epoch or position.epoch in self._retired:
+            position = await self._repository.new_epoch(position.epoch)
+        await self._start_over(position.epoch)
+
+    async def _other_epoch(self, epoch: str) -> None:
+        if epoch in self._retired:
+            return  # published before the change we already followed
+        if not self._epoch and not self._last_seq:
+            self._epoch = epoch  # the bus's very first epoch: nothing to start over
+            await self._catch_up()
+            return
+        await self._start_over(epoch)
+
+    async def _start_over(self, epoch: str) -> None:
+        """The bus numbers events again from a new epoch: everything local starts over
+        from a snapshot, then follows the new epoch from its start."""
+        logger.warning(
+            "event bus: the sequence went back (epoch %r at %s, now %r); live pages resync",
+            self._epoch,
+            self._last_seq,
+            epoch,
+        )
+        self._metrics.bus_rewinds_total.inc()
+        if self._epoch:
+            self._retired.append(self._epoch)
+        self._epoch, self._last_seq = epoch, 0
+        for listener in tuple(self._listeners):
+            listener.start_over()
+        for restart in tuple(self._restarts):
+            restart()
+        await self._catch_up()
+
     async def _catch_up(self) -> None:
-        """Deliver from the log what the subscription missed."""
-        assert self._last_seq is not None
+        """Deliver from the log what the subscription missed (of the current epoch)."""
         try:
             while True:
                 missed = await self._repository.since(self._last_seq, CATCH_UP_BATCH)
                 for raw in missed:
-                    self._deliver(_HEADER.decode(raw), raw)
+                    header = _HEADER.decode(raw)
+                    if header.epoch != self._epoch:
+                        return  # the epoch changed again: its first live event says so
+                    self._deliver(header, raw)
                 if len(missed) < CATCH_UP_BATCH:
                     return
         except StorageUnavailable as error:

@@ -113,6 +113,7 @@ class AlertView(msgspec.Struct, frozen=True, kw_only=True):
 
 class WallboardSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
+    epoch: str
     now: datetime
     queues: list[QueueToday]
     agents: list[Agent]
@@ -123,6 +124,7 @@ class WallboardSnapshot(msgspec.Struct, frozen=True, kw_only=True):
 
 class AgentSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
+    epoch: str
     now: datetime
     agent: Agent
     offer: Offer | None
@@ -283,8 +285,9 @@ class LiveViews:
         self._rules = rules
         self._clock = clock
 
-    async def wallboard(self, seq: int) -> WallboardSnapshot:
-        """Everything a wallboard shows; `seq` is the bus position it is as recent as."""
+    async def wallboard(self, seq: int, epoch: str) -> WallboardSnapshot:
+        """Everything a wallboard shows; `epoch` and `seq`: the bus position it is as
+        recent as."""
         now = self._clock.now()
         rules = self._rules.current
         calls = await self._live_calls()
@@ -294,6 +297,7 @@ class LiveViews:
         alerts = await self._stores.alerts.recent(ALERTS_SHOWN)
         return WallboardSnapshot(
             seq=seq,
+            epoch=epoch,
             now=now,
             queues=[
                 QueueToday(
@@ -311,7 +315,7 @@ class LiveViews:
     async def _live_calls(self) -> list[Call]:
         return await self._stores.calls.recent(None, LIVE_CALLS_LIMIT)
 
-    async def agent(self, agent_id: str, seq: int) -> AgentSnapshot:
+    async def agent(self, agent_id: str, seq: int, epoch: str) -> AgentSnapshot:
         """What an agent's desktop shows now. Raises NotFound for an unknown agent."""
         agent = await self._stores.agents.get(agent_id)
         if agent is None:
@@ -334,6 +338,7 @@ class LiveViews:
             moods = (await self._stores.live_moods.of_calls([call.id])).get(call.id, {})
         return AgentSnapshot(
             seq=seq,
+            epoch=epoch,
             now=self._clock.now(),
             agent=agent,
             offer=offer,

@@ -1,6 +1,8 @@
 """The event bus in Redis: every event gets the next sequence number, goes out on one
 pub/sub channel to every instance, and stays in a capped log (a stream whose ids are the
-sequence numbers) so a listener that missed some reads them back in order.
+sequence numbers) so a listener that missed some reads them back in order. Every event
+carries the bus epoch: a sequence that went back (Redis flushed, restored or failed over)
+starts a new epoch, so listeners can tell "seen already" from "numbered again".
 
 Publishing is one Lua script (number, log, publish in one step), so the order on the
 channel is the order of the numbers. Keys share the `{bus}` hash tag."""
@@ -17,15 +19,25 @@ import hiredis
 
 from callcenter.errors import StorageUnavailable
 from callcenter.storage import keys
-from callcenter.storage.documents import load_script
+from callcenter.storage.documents import load_script, text
 from callcenter.storage.resp import CONNECT_TIMEOUT_SECONDS, Endpoint, RespClient
 
 logger = logging.getLogger(__name__)
 
 _PUBLISH = load_script("bus_publish")
-_PUBLISH_MANY = load_script("bus_publish_many")
+_NEW_EPOCH = load_script("bus_new_epoch")
 DEFAULT_LOG_LENGTH = 10_000
 _RETRY_SECONDS = (0.05, 0.2, 0.5, 1.0, 2.0)
+_KEYS = [keys.BUS_SEQ, keys.BUS_LOG, keys.BUS_EPOCH]
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where the bus is: its epoch ("" before the first event) and last sequence number.
+    Sequence numbers only compare within one epoch."""
+
+    epoch: str
+    seq: int
 
 
 class BusRepository:
@@ -33,27 +45,29 @@ class BusRepository:
         self._client = client
         self._log_length = log_length
 
-    async def publish(self, body: bytes) -> int:
-        """Publish a JSON object (without "seq"); its sequence number."""
-        if not body.startswith(b"{") or body == b"{}":
-            raise ValueError("a bus event is a non-empty JSON object")
-        seq = await self._client.evalsha(
-            _PUBLISH, [keys.BUS_SEQ, keys.BUS_LOG], [body, self._log_length, keys.BUS_CHANNEL]
-        )
-        return int(seq)
+    async def publish(self, body: bytes) -> Position:
+        """Publish a JSON object (without "seq"); the position it was given."""
+        return await self.publish_many([body])
 
-    async def publish_many(self, bodies: list[bytes]) -> int:
-        """Publish JSON objects (without "seq") in order, in one step; the last sequence
-        number."""
+    async def publish_many(self, bodies: list[bytes]) -> Position:
+        """Publish JSON objects (without "seq") in order, in one step; the last one's
+        position (a new epoch if the sequence had gone back)."""
         for body in bodies:
             if not body.startswith(b"{") or body == b"{}":
                 raise ValueError("a bus event is a non-empty JSON object")
-        last = await self._client.evalsha(
-            _PUBLISH_MANY,
-            [keys.BUS_SEQ, keys.BUS_LOG],
-            [self._log_length, keys.BUS_CHANNEL, *bodies],
+        epoch, last = await self._client.evalsha(
+            _PUBLISH, _KEYS, [self._log_length, keys.BUS_CHANNEL, *bodies]
         )
-        return int(last)
+        return Position(text(epoch), int(last))
+
+    async def position(self) -> Position:
+        epoch, seq = await self._client.execute("MGET", keys.BUS_EPOCH, keys.BUS_SEQ)
+        return Position(text(epoch) if epoch is not None else "", int(seq or 0))
+
+    async def new_epoch(self, found: str) -> Position:
+        """Start a new epoch unless the bus has left `found` already; where it is then."""
+        epoch, seq = await self._client.evalsha(_NEW_EPOCH, _KEYS, [found])
+        return Position(text(epoch), int(seq))
 
     async def since(self, seq: int, limit: int) -> list[bytes]:
         """Up to `limit` logged events after `seq`, oldest first (as published)."""
@@ -61,10 +75,6 @@ class BusRepository:
             "XRANGE", keys.BUS_LOG, f"{seq + 1}-0", "+", "COUNT", limit
         )
         return [fields[1] for _, fields in rows]
-
-    async def last_seq(self) -> int:
-        raw = await self._client.execute("GET", keys.BUS_SEQ)
-        return int(raw) if raw is not None else 0
 
     async def oldest_seq(self) -> int | None:
         """The oldest sequence number still in the log (None: empty)."""

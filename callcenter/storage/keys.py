@@ -24,6 +24,7 @@ Owners and lifetimes:
 - `cc:mood:{<call_id>}`       the call's final sentiment so far (a float); TTL = call retention
 - `cc:{bus}:seq`               the event bus sequence number (INCR per event)
 - `cc:{bus}:log`               capped stream of the latest bus events, id = sequence number
+- `cc:{bus}:epoch`             the bus epoch: a new one whenever the sequence went back
 - `cc:bus` (pub/sub channel)   every bus event, as published
 - `cc:alerts`                  capped stream of the latest alerts (the wallboard's feed)
 - `cc:alert:{<call_id>}:<rule>` marks an alert rule fired for a call; TTL = call retention
@@ -46,6 +47,7 @@ READY = f"{ROUTING}:ready"
 TIMERS = f"{ROUTING}:timers"
 BUS_SEQ = f"{PREFIX}:{{bus}}:seq"
 BUS_LOG = f"{PREFIX}:{{bus}}:log"
+BUS_EPOCH = f"{PREFIX}:{{bus}}:epoch"
 BUS_CHANNEL = f"{PREFIX}:bus"
 ALERTS = f"{PREFIX}:alerts"
 ALERTS_ACKED = f"{PREFIX}:alerts:acked"

@@ -20,6 +20,7 @@ export class LiveSocket {
     this.getToken = getToken;
     this.on = callbacks;
     this.lastSeq = null;
+    this.epoch = null; // sequence numbers compare only within the bus's epoch
     this.attempt = 0;
     this.ws = null;
     this.retry = null;
@@ -35,6 +36,7 @@ export class LiveSocket {
   /** Forget where we were (a new token may be someone else): the next connect snapshots. */
   reset() {
     this.lastSeq = null;
+    this.epoch = null;
   }
 
   stop() {
@@ -59,7 +61,8 @@ export class LiveSocket {
     this.denial = null;
     this.on.onStatus?.("Connecting…", "pending");
     ws.addEventListener("open", () => {
-      ws.send(JSON.stringify({ type: "auth", token: this.getToken() ?? "", since: this.lastSeq }));
+      const token = this.getToken() ?? "";
+      ws.send(JSON.stringify({ type: "auth", token, since: this.lastSeq, epoch: this.epoch }));
       // Resuming with nothing missed, the server sends nothing: being open is being live.
       // A refused token closes the socket with 4401/4403 straight away.
       this.ready = true;
@@ -98,12 +101,14 @@ export class LiveSocket {
     }
     if (frame.type === "snapshot") {
       this.lastSeq = typeof frame.seq === "number" ? frame.seq : null;
+      this.epoch = typeof frame.epoch === "string" ? frame.epoch : null;
       this.on.onSnapshot(frame);
     } else if (frame.type === "resync") {
       this.on.onStatus?.("Catching up…", "pending"); // a fresh snapshot follows
     } else if (typeof frame.seq === "number") {
       if (this.lastSeq !== null && frame.seq <= this.lastSeq) return;
       this.lastSeq = frame.seq;
+      if (typeof frame.epoch === "string") this.epoch = frame.epoch;
       this.on.onEvent(frame);
       this.on.onStatus?.("Live", "ok");
     } else {
