@@ -72,6 +72,8 @@ class Settings:
     gateway_webhook_url: str | None = None  # where route.* events go (generic dialect)
     signature_tolerance_seconds: int = 300
     dedupe_window_seconds: int = 86_400
+    # a gateway's occurred_at further than this from our clock is clamped to it (README)
+    event_clock_tolerance_seconds: int = 120
     call_retention_days: int = 7
     history_retention_days: int = 400
     token_cache_seconds: float = 5.0
@@ -85,6 +87,7 @@ class Settings:
     agent_dial_template: str = "client:{agent_id}"  # or e.g. "sip:{agent_id}@pbx.example.com"
     jambonz_secret: Secret = field(default_factory=lambda: Secret(""))
     audiosocket_port: int = 0  # Asterisk AudioSocket TCP listener; 0 = off
+    audiosocket_host: str = "127.0.0.1"  # its bind address: loopback unless told otherwise
     speech_engine: str = "off"  # off | pocketsphinx (bundled English) | vosk
     # vosk looks for its model: vosk_model_dir, else vosk_model (a name) in models_dir, else
     # the only or first model in models_dir, else an installed vosk-model-* package
@@ -224,6 +227,7 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "gateway_webhook_url": _http_url,
     "signature_tolerance_seconds": _positive_int,
     "dedupe_window_seconds": _positive_int,
+    "event_clock_tolerance_seconds": _positive_int,
     "call_retention_days": _positive_int,
     "history_retention_days": _positive_int,
     "token_cache_seconds": _non_negative_float,
@@ -237,6 +241,7 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "hold_music_url": _http_url,
     "jambonz_secret": Secret,
     "audiosocket_port": _port,
+    "audiosocket_host": str,
     "speech_engine": _speech_engine,
     "vosk_model_dir": Path,
     "vosk_model": _model_name,
