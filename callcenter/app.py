@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from callcenter.domain.event_time import EventClock
 from callcenter.domain.routing_rules import RoutingRules, default_rules
 from callcenter.errors import RulesInvalid
 from callcenter.gateway_setup import (
@@ -158,6 +159,10 @@ def build_services(
             routing=routing,
             moods=CallMoodRepository(
                 store.client, retention=timedelta(days=settings.call_retention_days)
+            ),
+            event_clock=EventClock(
+                tolerance=timedelta(seconds=settings.event_clock_tolerance_seconds),
+                replay_window=timedelta(seconds=settings.dedupe_window_seconds),
             ),
         ),
         agents=agent_service,

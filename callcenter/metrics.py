@@ -251,6 +251,14 @@ class Metrics:
             namespace=NAMESPACE,
             registry=self.registry,
         )
+        self.event_times_clamped_total = Counter(
+            "event_times_clamped",
+            "Events whose occurred_at was too far from the server's clock and was clamped "
+            "to it, by dialect.",
+            ["dialect"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
         self.bus_rewinds_total = Counter(
             "bus_rewinds",
             "Times this instance found the bus sequence gone back (Redis flushed, restored "

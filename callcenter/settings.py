@@ -73,7 +73,7 @@ class Settings:
     signature_tolerance_seconds: int = 300
     dedupe_window_seconds: int = 86_400
     # a gateway's occurred_at further than this from our clock is clamped to it (README)
-    event_clock_tolerance_seconds: int = 120
+    event_clock_tolerance_seconds: int = 300
     call_retention_days: int = 7
     history_retention_days: int = 400
     token_cache_seconds: float = 5.0

@@ -4,16 +4,23 @@ timing is asserted; a condition never reached fails with what was last seen)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 
 
-async def eventually(check: Callable[[], object], seconds: float = 5, every: float = 0.01) -> None:
-    """Return once `check()` is truthy; AssertionError after `seconds`."""
+async def eventually(
+    check: Callable[[], object | Awaitable[object]], seconds: float = 5, every: float = 0.01
+) -> None:
+    """Return once `check()` (a function or a coroutine function) gives a truthy value;
+    AssertionError after `seconds`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while True:
-        if check():
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
             return
         if loop.time() > deadline:
-            raise AssertionError(f"condition not reached in {seconds} s")
+            raise AssertionError(f"condition not reached in {seconds} s (last: {result!r})")
         await asyncio.sleep(every)

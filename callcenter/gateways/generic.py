@@ -5,10 +5,10 @@ Headers: `X-Callcenter-Timestamp` (Unix seconds) and `X-Callcenter-Signature`
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from callcenter.errors import Unauthorized
+from callcenter.gateways.signing import hmac_hex, timestamp_in_window
 
 TIMESTAMP_HEADER = "X-Callcenter-Timestamp"
 SIGNATURE_HEADER = "X-Callcenter-Signature"
@@ -16,8 +16,7 @@ SIGNATURE_HEADER = "X-Callcenter-Signature"
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     """The signature header value for `body` sent at `timestamp`."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return "v1=" + mac.hexdigest()
+    return "v1=" + hmac_hex(secret, timestamp, body)
 
 
 def check_signature(
@@ -34,12 +33,12 @@ def check_signature(
     Raises Unauthorized with the reason: missing headers, stale timestamp, bad signature."""
     if not timestamp_header or not signature_header:
         raise Unauthorized(f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER} header")
-    try:
-        timestamp = int(timestamp_header)
-    except ValueError:
-        raise Unauthorized(f"{TIMESTAMP_HEADER} must be Unix seconds") from None
-    if abs(now - timestamp) > tolerance_seconds:
-        raise Unauthorized(f"{TIMESTAMP_HEADER} is outside the {tolerance_seconds} s window")
+    timestamp = timestamp_in_window(
+        timestamp_header.strip(),
+        now=now,
+        tolerance_seconds=tolerance_seconds,
+        name=TIMESTAMP_HEADER,
+    )
     expected = sign(secret, timestamp, body)
     for candidate in signature_header.split(","):
         if hmac.compare_digest(candidate.strip(), expected):

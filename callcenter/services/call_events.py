@@ -17,6 +17,7 @@ from callcenter.domain.call_lifecycle import (
 )
 from callcenter.domain.callers import CallerHistory, CallerView, CallSummary, caller_key
 from callcenter.domain.calls import Call, CallState, Outcome, Survey
+from callcenter.domain.event_time import EventClock, at_server_time
 from callcenter.domain.events import CallEvent, event_type
 from callcenter.domain.timers import Timer, wrap_up_timer
 from callcenter.metrics import Metrics
@@ -52,8 +53,10 @@ class CallEventService:
         default_queue: str,
         routing: RoutingService,
         moods: CallMoodRepository | None = None,
+        event_clock: EventClock | None = None,
     ) -> None:
         self._routing = routing
+        self._event_clock = event_clock or EventClock()
         self._moods = moods
         self._calls = calls
         self._callers = callers
@@ -62,10 +65,14 @@ class CallEventService:
         self._default_queue = default_queue
 
     async def apply(self, event: CallEvent, *, dialect: str) -> EventResult:
-        """Apply one event atomically. Raises Conflict subclasses and NotFound."""
+        """Apply one event atomically, at the server's time (`event_time`). Raises Conflict
+        subclasses, NotFound, and InvalidInput for a replay older than the window."""
         started = time.perf_counter()
         try:
-            result = await self._apply(event, dialect)
+            timed = at_server_time(event, self._clock.now(), self._event_clock)
+            if timed is not event:
+                self._metrics.event_times_clamped_total.labels(dialect).inc()
+            result = await self._apply(timed, dialect)
         except Exception:
             self._metrics.events_total.labels(dialect, event_type(event), "rejected").inc()
             raise

@@ -109,6 +109,7 @@ REJECTED = [
     ("negative timestamp", SECRET, "t=-5,v1=" + "ab" * 32, b"{}", "needs one t="),
     ("two timestamps", SECRET, f"t={NOW},t={NOW},v1=" + "ab" * 32, b"{}", "needs one t="),
     ("unicode digits", SECRET, "t=\u0661\u0662,v1=" + "ab" * 32, b"{}", "needs one t="),
+    ("400-digit timestamp", SECRET, "t=" + "9" * 400 + ",v1=" + "ab" * 32, b"{}", "Unix seconds"),
     ("no signature", SECRET, f"t={NOW}", b"{}", "needs v1=<64 hex digits>"),
     ("short signature", SECRET, f"t={NOW},v1=abc", b"{}", "needs v1=<64 hex digits>"),
     ("not hex", SECRET, f"t={NOW},v1=" + "zz" * 32, b"{}", "needs v1=<64 hex digits>"),
