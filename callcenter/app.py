@@ -42,6 +42,7 @@ from callcenter.services.routing import RoutingService
 from callcenter.services.rules_source import RulesSource
 from callcenter.services.snapshot import SnapshotService
 from callcenter.services.timer_loop import TimerLoop
+from callcenter.services.token_sessions import TokenSessions
 from callcenter.settings import Settings
 from callcenter.speech_setup import speech
 from callcenter.storage.agents import AgentRepository
@@ -72,6 +73,7 @@ from callcenter.web.state import (
     REDIS,
     SERVICES,
     SETTINGS,
+    TOKEN_SESSIONS,
     Services,
 )
 
@@ -249,6 +251,18 @@ def create_app(
         await dispatcher.stop()
         await built.feed.drain()
 
+    async def token_sessions(app: web.Application) -> AsyncIterator[None]:
+        sessions = TokenSessions(
+            app[SERVICES].auth, every=settings.token_cache_seconds, metrics=app[METRICS]
+        )
+        app[TOKEN_SESSIONS] = sessions
+        checking = asyncio.create_task(sessions.run(), name="token-sessions")
+        yield
+        checking.cancel()
+        with suppress(asyncio.CancelledError):
+            await checking
+        await sessions.stop()
+
     async def reload_on_sighup(app: web.Application) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         reloads: set[asyncio.Task[None]] = set()
@@ -277,6 +291,7 @@ def create_app(
             event_bus,
             injected_notifier if notify is not None else notifiers,
             services,
+            token_sessions,
             speech,
             audiosocket_listener,
             freeswitch_events,

@@ -20,6 +20,7 @@ from callcenter.services.live import LiveFeed, LiveViews
 from callcenter.services.media import MediaHub
 from callcenter.services.routing import RoutingService
 from callcenter.services.snapshot import SnapshotService
+from callcenter.services.token_sessions import TokenSessions
 from callcenter.services.transcripts import TranscriptService
 from callcenter.settings import Settings
 from callcenter.storage.resp import RespClient
@@ -48,3 +49,4 @@ TRANSCRIPTS = web.AppKey("transcripts", TranscriptService)
 BUS = web.AppKey("bus", EventBus)
 MONITOR = web.AppKey("monitor", CallMonitor)
 CLOCK = web.AppKey("clock", Clock)
+TOKEN_SESSIONS = web.AppKey("token_sessions", TokenSessions)

@@ -39,7 +39,7 @@ from callcenter.errors import CallcenterError, Forbidden, InvalidInput, NotFound
 from callcenter.media.flood import FloodGuard
 from callcenter.services.bus import Delivered
 from callcenter.web.handlers.live_hub import hub_of
-from callcenter.web.state import BUS, SERVICES
+from callcenter.web.state import BUS, SERVICES, TOKEN_SESSIONS
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +98,7 @@ class LiveSocket:
         self._ready = False  # the snapshot (or replay) went out: events may follow
         self._resyncing: asyncio.Task[None] | None = None
         self._viewer: Principal | None = None
+        self._token = ""  # what the viewer authenticated with: checked again while open
         self._watching: str | None = None
         self._own_calls: set[str] = set()
         self._last_seq = 0
@@ -112,6 +113,7 @@ class LiveSocket:
         if header is not None:
             # programs (not browsers) may authenticate the upgrade itself
             self._viewer = self._permitted(await self._app[SERVICES].auth.authenticate(header))
+            self._token = header.partition(" ")[2].strip()
             since = _since(self._request.query.get("since"))
             resume = None if since is None else (since, self._request.query.get("epoch"))
         await socket.prepare(self._request)
@@ -122,12 +124,14 @@ class LiveSocket:
             return socket
         hub = hub_of(self._app)
         hub.add(self)
+        ended = self._app[TOKEN_SESSIONS].opened(self._token, self._revoked)
         try:
             await self._start(resume)
             await self._receive()
         except ConnectionError:
             pass  # the page went away
         finally:
+            ended()
             hub.discard(self)
             if self._resyncing is not None:
                 self._resyncing.cancel()
@@ -162,6 +166,7 @@ class LiveSocket:
             await self._refuse(CLOSE_FORBIDDEN, "forbidden", error.reason)
             return None
         self._viewer = viewer
+        self._token = auth.token
         return None if auth.since is None else (auth.since, auth.epoch)
 
     def _permitted(self, viewer: Principal) -> Principal:
@@ -171,6 +176,9 @@ class LiveSocket:
         elif viewer.kind is not RoleKind.AGENT or viewer.agent_id is None:
             raise Forbidden("the agent desktop needs an agent token")
         return viewer
+
+    async def _revoked(self) -> None:
+        await self._refuse(CLOSE_UNAUTHORIZED, "unauthorized", "the token was revoked or expired")
 
     async def _refuse(self, code: int, kind: str, message: str) -> None:
         with contextlib.suppress(ConnectionError):
