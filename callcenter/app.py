@@ -62,6 +62,7 @@ from callcenter.storage.transcripts import TranscriptRepository
 from callcenter.web.handlers.docs import add_docs
 from callcenter.web.handlers.live import setup_live
 from callcenter.web.handlers.media import setup_media_sockets
+from callcenter.web.http_limits import size_limits
 from callcenter.web.middlewares import problem_middleware
 from callcenter.web.routes import add_routes
 from callcenter.web.state import (
@@ -187,7 +188,9 @@ def create_app(
     """The application for `settings`; nothing starts until the runner enters cleanup_ctx.
 
     Raises RulesInvalid if the routing rules do not load."""
-    app = web.Application(middlewares=[problem_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[problem_middleware, size_limits], client_max_size=settings.max_body_bytes
+    )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     clock = clock or SystemClock()

@@ -40,6 +40,8 @@ from callcenter.storage.connection import redis_client
 from callcenter.storage.documents import DocumentStore
 from callcenter.storage.embedded import redis_url_for
 from callcenter.storage.tokens import TokenRepository
+from callcenter.web.http_limits import PARSER_LIMITS, http_error_logger
+from callcenter.web.state import METRICS
 
 _SERVE_FLAGS = (
     ("host", "address to listen on (default 127.0.0.1)"),
@@ -247,6 +249,8 @@ def _serve(settings: Settings) -> int:
         print=None,
         shutdown_timeout=settings.shutdown_timeout_seconds,
         access_log=None,
+        logger=http_error_logger(app[METRICS]),
+        **PARSER_LIMITS,
     )
     return 0
 

@@ -29,6 +29,7 @@ from callcenter.web.state import METRICS
 logger = logging.getLogger(__name__)
 
 
+MAX_INSTANCE_CHARS = 256
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="callcenter"'}
 
 
@@ -75,7 +76,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     try:
         return await handler(request)
     except CallcenterError as error:
-        problem, headers = problem_of(error, request.path)
+        problem, headers = problem_of(error, _instance(request))
         response = problem_document(problem, headers)
     except web.HTTPException as error:
         if error.status < 400:
@@ -85,7 +86,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             "http-" + str(error.status),
             error.reason,
             error.text or error.reason,
-            instance=request.path,
+            instance=_instance(request),
         )
         response.headers.update(
             {k: v for k, v in error.headers.items() if k.lower() in ("allow", "retry-after")}
@@ -98,7 +99,13 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             "internal",
             "Internal error",
             "the server failed; it has been logged",
-            instance=request.path,
+            instance=_instance(request),
         )
     request.app[METRICS].http_rejections_total.labels(str(response.status)).inc()
     return response
+
+
+def _instance(request: web.Request) -> str:
+    """The request's path, shortened: a problem never echoes a huge URL back."""
+    path = request.path
+    return path if len(path) <= MAX_INSTANCE_CHARS else path[:MAX_INSTANCE_CHARS] + "…"
