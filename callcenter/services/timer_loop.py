@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime
 
 from callcenter.domain.timers import Timer, TimerKind
+from callcenter.errors import StorageUnavailable
 from callcenter.metrics import Metrics
 from callcenter.services.agents import AgentService
 from callcenter.services.clock import Clock
@@ -35,15 +36,33 @@ class TimerLoop:
         self._metrics = metrics
 
     async def run(self) -> None:
-        """Fire due timers until cancelled."""
+        """Fire due timers until cancelled. Redis being away is logged once, then once
+        more with how long it lasted; other failures are logged each time."""
+        unavailable_since: float | None = None
+        failures = 0
         while True:
             try:
                 handled = await self.fire_due()
+            except StorageUnavailable as error:
+                self._metrics.task_errors_total.labels("timers").inc()
+                failures += 1
+                if unavailable_since is None:
+                    unavailable_since = asyncio.get_running_loop().time()
+                    logger.warning("timers paused: %s", error)
+                handled = 0
             except Exception:
-                # task boundary: Redis hiccup or a bug in one handler; keep the loop alive
+                # task boundary: a bug in one handler; keep the loop alive
                 logger.exception("timer loop failed")
                 self._metrics.task_errors_total.labels("timers").inc()
                 handled = 0
+            else:
+                if unavailable_since is not None:
+                    logger.warning(
+                        "timers resumed after %.1f s (%d failed rounds)",
+                        asyncio.get_running_loop().time() - unavailable_since,
+                        failures,
+                    )
+                    unavailable_since, failures = None, 0
             if handled == 0:
                 await asyncio.sleep(await self._pause())
 

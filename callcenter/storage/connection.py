@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,10 +25,12 @@ async def redis_client(url: str, *, connections: int = 2) -> AsyncIterator[RespC
         await client.aclose()
 
 
-async def is_reachable(client: RespClient) -> bool:
+async def is_reachable(client: RespClient, within: float = 0.8) -> bool:
+    """True if Redis answers a PING within `within` seconds (a readiness probe must answer
+    in time whatever Redis does, frozen included)."""
     try:
-        return await client.ping()
-    except StorageUnavailable:
+        return await asyncio.wait_for(client.ping(), within)
+    except (StorageUnavailable, TimeoutError):
         return False
 
 

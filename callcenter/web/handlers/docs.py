@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.web.openapi import build_openapi
+from callcenter.web.page_headers import PAGE_HEADERS
 from callcenter.web.problem import json_response
 
 DOCS = web.AppKey[dict[str, Any]]("openapi_document")
@@ -21,7 +22,7 @@ API_PAGE = web.AppKey("api_page", str)
 
 
 async def api_page(request: web.Request) -> web.Response:
-    return web.Response(text=request.app[API_PAGE], content_type="text/html")
+    return web.Response(text=request.app[API_PAGE], content_type="text/html", headers=PAGE_HEADERS)
 
 
 def add_docs(app: web.Application) -> None:

@@ -14,6 +14,7 @@ from callcenter.errors import NotFound
 from callcenter.services.live import AlertView
 from callcenter.web.handlers.live_hub import HUB, HubSlot
 from callcenter.web.handlers.live_socket import SOCKETS, LiveSocket
+from callcenter.web.page_headers import PAGE_HEADERS
 from callcenter.web.problem import json_response
 from callcenter.web.requests import path_id, principal
 from callcenter.web.state import SERVICES
@@ -63,7 +64,7 @@ def _page(request: web.Request, name: str) -> web.Response:
     return web.Response(
         text=page,
         content_type="text/html",
-        headers={"Cache-Control": "no-cache", "Referrer-Policy": "no-referrer"},
+        headers=PAGE_HEADERS,
     )
 
 
