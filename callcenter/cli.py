@@ -8,33 +8,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
-from typing import TextIO
 
 import msgspec
 from aiohttp import web
 
 from callcenter.app import create_app
+from callcenter.cli_models import add_models_parser, run_models
 from callcenter.domain.auth import parse_role
 from callcenter.errors import CallcenterError, RulesInvalid
 from callcenter.logs import configure_logging
 from callcenter.rules.loader import load_rules
 from callcenter.settings import Settings, load_settings
 from callcenter.simulate import command, demo
-from callcenter.speech.model_store import (
-    ModelInfo,
-    cached_models,
-    fetch_model_list,
-    find_model,
-    missing_files,
-    pull_model,
-)
 from callcenter.speech.sentiment import load_scorer
 from callcenter.storage.connection import redis_client
 from callcenter.storage.documents import DocumentStore
@@ -88,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
         "--no-model", action="store_true", help="lexicon and VADER only, no trained model"
     )
 
-    _add_models_parser(commands)
+    add_models_parser(commands)
     _add_simulate_parsers(commands)
 
     tokens = commands.add_parser("tokens", help="issue, list and revoke API tokens")
@@ -105,22 +94,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_models_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    models = commands.add_parser("models", help="Vosk speech models: list, pull, verify")
-    models.add_argument(
-        "--models-dir", help="where pulled models go (default ~/.cache/callcenter/models)"
-    )
-    models.add_argument("--model-list-url", help="the model list (default: the official one)")
-    actions = models.add_subparsers(dest="action", required=True)
-    listing = actions.add_parser("list", help="models in the list: language, size, installed")
-    listing.add_argument("--lang", help="only this language: en-us, or en for every English")
-    listing.add_argument("--all", action="store_true", help="include obsolete models")
-    pull = actions.add_parser("pull", help="download a model into the models directory")
-    pull.add_argument("name", help="a model name from `callcenter models list`")
-    verify = actions.add_parser("verify", help="check that a directory holds a Vosk model")
-    verify.add_argument("path", type=Path)
-
-
 def _add_simulate_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     simulate = commands.add_parser(
         "simulate", help="act as a gateway and as agents against a running server"
@@ -131,7 +104,15 @@ def _add_simulate_parsers(commands: argparse._SubParsersAction[argparse.Argument
         default="demo",
         help="a scenario file, or a shipped one: demo, erlang",
     )
-    simulate.add_argument("--token", help="an admin token of the server (required to run)")
+    simulate.add_argument(
+        "--token-file",
+        type=Path,
+        help="a file whose first line is an admin token of the server ('-': standard "
+        "input); or set CALLCENTER_ADMIN_TOKEN",
+    )
+    simulate.add_argument(
+        "--token", help="an admin token (discouraged: other users see it in ps; use the above)"
+    )
     simulate.add_argument(
         "--server", help="the server's URL (default http://127.0.0.1:$CALLCENTER_PORT)"
     )
@@ -193,13 +174,9 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.check:
         print(command.describe(scenario))
         return 0
-    if not args.token:
-        raise CallcenterError(
-            "simulate needs --token: an admin token (`callcenter serve --dev` prints one)"
-        )
     options = command.options_from(
         server=args.server,
-        token=args.token,
+        token=_admin_token(args),
         public_url=args.public_url,
         twilio_api_port=args.twilio_api_port,
         speech=not args.no_speech,
@@ -207,6 +184,32 @@ def _simulate(args: argparse.Namespace) -> int:
         connect_timeout=args.connect_timeout,
     )
     return command.simulate(scenario, options)
+
+
+def _admin_token(args: argparse.Namespace) -> str:
+    """The token `simulate` acts with: --token-file, else --token, else
+    CALLCENTER_ADMIN_TOKEN. Raises CallcenterError when there is none."""
+    if args.token_file is not None:
+        try:
+            text = sys.stdin.read() if str(args.token_file) == "-" else args.token_file.read_text()
+        except OSError as error:
+            raise CallcenterError(f"cannot read --token-file: {error.strerror}") from None
+        token = text.strip().partition("\n")[0].strip()
+    elif args.token:
+        print(
+            "callcenter: --token shows the token to every user of this machine (ps); "
+            "prefer --token-file or CALLCENTER_ADMIN_TOKEN",
+            file=sys.stderr,
+        )
+        token = args.token
+    else:
+        token = load_settings(overrides={}).admin_token.reveal()
+    if not token:
+        raise CallcenterError(
+            "simulate needs an admin token: --token-file FILE (or -) or CALLCENTER_ADMIN_TOKEN "
+            "(`callcenter serve --dev` prints one)"
+        )
+    return token
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -312,139 +315,6 @@ def _sentiment(args: argparse.Namespace) -> int:
     return 0
 
 
-def _human_size(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    if size < 1 << 20:
-        return f"{size / 1024:.1f} KiB"
-    if size < 1 << 30:
-        return f"{size / (1 << 20):.1f} MiB"
-    return f"{size / (1 << 30):.1f} GiB"
-
-
-class _ProgressReport:
-    """Download progress on `stream`: a bar redrawn in place on a terminal, else a line per
-    5 % (per 10 MiB when the size is unknown)."""
-
-    def __init__(self, stream: TextIO, label: str) -> None:
-        self._stream = stream
-        self._label = label
-        self._tty = stream.isatty()
-        self._shown = -1
-        self._open_line = False
-
-    def __call__(self, done: int, total: int) -> None:
-        percent = done * 100 // total if total else 0
-        # redrawn at each percent on a terminal, else a line on entering the next 5 %
-        step = (percent if self._tty else percent // 5) if total else done // (10 << 20)
-        if step == self._shown:
-            return
-        self._shown = step
-        amount = f"{_human_size(done)} of {_human_size(total)}" if total else _human_size(done)
-        if self._tty:
-            bar = f"[{'#' * (percent // 4):<25}] {percent:3d}% " if total else ""
-            self._stream.write(f"\r{self._label} {bar}{amount}\x1b[K")
-            self._open_line = True
-        else:
-            shown = f"{percent}% " if total else ""
-            self._stream.write(f"{self._label}: {shown}{amount}\n")
-        self._stream.flush()
-
-    def end(self) -> None:
-        if self._open_line:
-            self._stream.write("\n")
-            self._open_line = False
-
-
-def _list_models(
-    models: Sequence[ModelInfo], models_dir: Path, lang: str | None, everything: bool
-) -> int:
-    wanted = (lang or "").lower()
-    shown = [
-        model
-        for model in models
-        if (everything or not model.is_obsolete)
-        # "en" covers en-us and en-in as well as en
-        and (not wanted or f"{model.lang.lower()}-".startswith(f"{wanted}-"))
-    ]
-    if not shown:
-        print(f"callcenter: no models for language {lang!r}", file=sys.stderr)
-        return 1
-    installed = {path.name for path in cached_models(models_dir)}
-    rows = [("NAME", "LANG", "LANGUAGE", "SIZE", "INSTALLED")] + [
-        (
-            model.name + (" (obsolete)" if model.is_obsolete else ""),
-            model.lang,
-            model.lang_text,
-            model.size_text or _human_size(model.size),
-            "yes" if model.name in installed else "-",
-        )
-        for model in shown
-    ]
-    widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
-    return 0
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-def _pull(info: ModelInfo, settings: Settings) -> int:
-    print(
-        f"pulling {info.name} ({info.size_text or _human_size(info.size)}) "
-        f"into {settings.models_dir}",
-        file=sys.stderr,
-    )
-    report = _ProgressReport(sys.stderr, info.name)
-    # `kill`, `timeout` and service managers send SIGTERM: clean up as for Ctrl-C
-    on_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if on_main_thread else None
-    path: Path | None = None
-    try:
-        path = pull_model(
-            info, settings.models_dir, base_url=settings.model_list_url, progress=report
-        )
-    except KeyboardInterrupt:
-        pass
-    finally:
-        report.end()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-    if path is None:
-        print("callcenter: pull interrupted, nothing kept", file=sys.stderr)
-        return 130
-    print(path)
-    print(f"use it with CALLCENTER_VOSK_MODEL={info.name}", file=sys.stderr)
-    return 0
-
-
-def _verify(path: Path) -> int:
-    if not path.is_dir():
-        print(f"{path}: not a directory", file=sys.stderr)
-        return 1
-    missing = missing_files(path)
-    for item in missing:
-        print(f"{path}: missing {item}", file=sys.stderr)
-    if missing:
-        return 1
-    print(f"{path}: ok, a Vosk model")
-    return 0
-
-
-def _models(args: argparse.Namespace) -> int:
-    if args.action == "verify":
-        return _verify(args.path)
-    settings = load_settings(overrides=_overrides(args, ["models_dir", "model_list_url"]))
-    models = fetch_model_list(settings.model_list_url)
-    if args.action == "list":
-        return _list_models(models, settings.models_dir, args.lang, args.all)
-    return _pull(find_model(models, args.name, settings.model_list_url), settings)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -456,7 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sentiment":
             return _sentiment(args)
         if args.command == "models":
-            return _models(args)
+            names = ["models_dir", "model_list_url"]
+            return run_models(args, lambda: load_settings(overrides=_overrides(args, names)))
         if args.command == "simulate":
             return _simulate(args)
         if args.command == "demo":

