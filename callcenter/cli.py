@@ -206,8 +206,8 @@ def _admin_token(args: argparse.Namespace) -> str:
         token = load_settings(overrides={}).admin_token.reveal()
     if not token:
         raise CallcenterError(
-            "simulate needs an admin token: --token-file FILE (or -) or CALLCENTER_ADMIN_TOKEN "
-            "(`callcenter serve --dev` prints one)"
+            "simulate needs --token-file FILE (or - for standard input) or "
+            "CALLCENTER_ADMIN_TOKEN: an admin token (`callcenter serve --dev` prints one)"
         )
     return token
 
