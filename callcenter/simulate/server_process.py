@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from callcenter.errors import CallcenterError
 from callcenter.storage.embedded import free_port
@@ -70,9 +71,11 @@ async def server_process(
     say: Callable[[str], None],
     data_dir: Path | None = None,
     stop: asyncio.Event | None = None,
+    log: IO[bytes] | None = None,
 ) -> AsyncIterator[RunningServer]:
     """Start `python -m callcenter serve --dev` on 127.0.0.1:`port`; yield once it has
-    printed its admin token; stop it on exit. Its output lines go to `say`.
+    printed its admin token and accepts connections; stop it on exit. Its output lines go
+    to `say`; its log (stderr) to `log` when given, else to ours.
 
     Raises ServerFailed if it exits or prints no token within 90 s."""
     arguments = ["--port", str(port), "--rules-dir", str(rules_dir)]
@@ -87,12 +90,14 @@ async def server_process(
         *arguments,
         env=dict(environ),
         stdout=asyncio.subprocess.PIPE,
+        stderr=log,
         start_new_session=True,
     )
     forwarding: asyncio.Task[None] | None = None
     try:
         token = await _admin_token(process, say, stop)
         forwarding = asyncio.create_task(_forward(process, say))
+        await _listening(port, process)
         yield RunningServer(f"http://127.0.0.1:{port}", token, process)
     finally:
         await _stop(process, say)
@@ -130,6 +135,22 @@ async def _admin_token(
             say(text)
     finally:
         stopping.cancel()
+
+
+async def _listening(port: int, process: asyncio.subprocess.Process) -> None:
+    """The token is printed while the app starts; the port opens a moment later."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + START_SECONDS
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if process.returncode is not None or loop.time() > deadline:
+                raise ServerFailed(f"the server does not listen on port {port}") from None
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        return
 
 
 async def _forward(process: asyncio.subprocess.Process, say: Callable[[str], None]) -> None:

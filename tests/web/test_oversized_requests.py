@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from callcenter.simulate.server_process import server_process
 from callcenter.storage.embedded import free_port
 from tests.conftest import BASIC_RULES
-from tests.polling import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -35,52 +33,23 @@ async def raw_request(port: int, head: bytes) -> tuple[int, str, bytes]:
     return int(status_line.split()[1]), headers.get("content-type", ""), body
 
 
-async def listening(port: int) -> bool:
-    try:
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
-    except OSError:
-        return False
-    writer.close()
-    return True
-
-
 @pytest.fixture
 async def server(redis_url: str, tmp_path: Path) -> AsyncIterator[tuple[int, str, Path]]:
     """A server process: its port, its admin token and its log file."""
     port = free_port()
     log = tmp_path / "server.log"
     environ = {**os.environ, "CALLCENTER_REDIS_URL": redis_url}
+    lines: list[str] = []
     with log.open("wb") as stderr:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "callcenter",
-            "serve",
-            "--dev",
-            "--port",
-            str(port),
-            "--rules-dir",
-            str(BASIC_RULES),
-            "--data-dir",
-            str(tmp_path),
-            env=environ,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=stderr,
-        )
-        assert process.stdout is not None
-        token = ""
-        async with asyncio.timeout(60):
-            while not token:
-                line = (await process.stdout.readline()).decode()
-                assert line, log.read_text()
-                if line.startswith("dev mode: admin token"):
-                    token = line.split()[-1]
-        await eventually(lambda: listening(port), seconds=30, every=0.1)
-        try:
-            yield port, token, log
-        finally:
-            process.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(process.wait(), 30)
+        async with server_process(
+            port=port,
+            rules_dir=BASIC_RULES,
+            environ=environ,
+            say=lines.append,
+            data_dir=tmp_path,
+            log=stderr,
+        ) as running:
+            yield port, running.admin_token, log
 
 
 async def test_oversized_requests_get_problems_and_leave_no_token_in_the_log(
