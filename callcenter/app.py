@@ -40,7 +40,6 @@ from callcenter.services.media import MediaHub
 from callcenter.services.notify import FanOutNotifier, RouteNotifier
 from callcenter.services.routing import RoutingService
 from callcenter.services.rules_source import RulesSource
-from callcenter.services.snapshot import SnapshotService
 from callcenter.services.timer_loop import TimerLoop
 from callcenter.services.token_sessions import TokenSessions
 from callcenter.settings import Settings
@@ -171,7 +170,6 @@ def build_services(
         agents=agent_service,
         callers=callers,
         calls=CallQueryService(calls),
-        snapshot=SnapshotService(calls, agents),
         routing=routing,
         live=LiveViews(bus, live_stores, feed, callers, rules=rules, clock=clock),
         feed=feed,

@@ -19,7 +19,6 @@ from callcenter.services.dispatch import Dispatcher
 from callcenter.services.live import LiveFeed, LiveViews
 from callcenter.services.media import MediaHub
 from callcenter.services.routing import RoutingService
-from callcenter.services.snapshot import SnapshotService
 from callcenter.services.token_sessions import TokenSessions
 from callcenter.services.transcripts import TranscriptService
 from callcenter.settings import Settings
@@ -33,7 +32,6 @@ class Services:
     agents: AgentService
     callers: CallerService
     calls: CallQueryService
-    snapshot: SnapshotService
     routing: RoutingService
     live: LiveViews
     feed: LiveFeed
