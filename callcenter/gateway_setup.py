@@ -20,6 +20,7 @@ from callcenter.gateways.twilio_notify import TwilioNotifier
 from callcenter.gateways.twilio_rest import TwilioRestClient
 from callcenter.media.audiosocket import AudioSocketHandler
 from callcenter.services.notify import FanOutNotifier, NoNotifier, RouteNotifier
+from callcenter.web.handlers.media import live_call
 from callcenter.web.state import MEDIA, METRICS, SERVICES, SETTINGS
 
 logger = logging.getLogger(__name__)
@@ -68,18 +69,25 @@ async def notifiers(app: web.Application) -> AsyncIterator[None]:
 
 
 async def audiosocket_listener(app: web.Application) -> AsyncIterator[None]:
-    """The Asterisk AudioSocket TCP listener, when a port is configured."""
+    """The Asterisk AudioSocket TCP listener, when a port is configured: on
+    CALLCENTER_AUDIOSOCKET_HOST (loopback by default: the protocol has no secret, so a
+    connection is admitted only for a live call it names by UUID)."""
     settings = app[SETTINGS]
     if not settings.audiosocket_port:
         yield
         return
-    handler = AudioSocketHandler(app[MEDIA], metrics=app[METRICS])
+
+    async def is_live(call_id: str) -> bool:
+        return await live_call(app[SERVICES], call_id) is not None
+
+    handler = AudioSocketHandler(app[MEDIA], is_live=is_live, metrics=app[METRICS])
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await handler(reader, writer)
 
-    server = await asyncio.start_server(serve, settings.host, settings.audiosocket_port)
-    logger.info("AudioSocket listening on %s:%d", settings.host, settings.audiosocket_port)
+    host, port = settings.audiosocket_host, settings.audiosocket_port
+    server = await asyncio.start_server(serve, host, port)
+    logger.info("AudioSocket listening on %s:%d", host, port)
     yield
     server.close()
     await handler.close()

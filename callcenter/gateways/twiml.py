@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from typing import Literal
 from urllib.parse import quote
 
@@ -36,16 +37,19 @@ def stream_and_hold(
     redirect_url: str | None = None,
     track: StreamTrack = "both_tracks",
     status_callback_url: str | None = None,
+    parameters: Mapping[str, str] | None = None,
     insecure_ok: bool = False,
 ) -> str:
     """Fork the call's audio to `stream_url` (a wss:// URL; the stream's start message
-    carries `call_id` in customParameters) and hold the caller.
+    carries `call_id`, then each of `parameters` (such as the stream's binding to the call),
+    in customParameters) and hold the caller.
 
     `track` defaults to both, so the caller and the agent are transcribed separately.
     Without `redirect_url` the hold (and the call) ends when <Play loop="0"> gives up
     after 1000 plays. `insecure_ok` allows ws:// (a local test peer; Twilio itself needs
     wss). Raises ValueError for a non-wss stream URL, a silent hold (no
-    `hold_url`) without `redirect_url`, or text that XML cannot carry."""
+    `hold_url`) without `redirect_url`, a parameter named call_id, or text that XML cannot
+    carry."""
     if not stream_url.startswith("wss://") and not (insecure_ok and stream_url.startswith("ws://")):
         raise ValueError("Twilio streams only to wss:// URLs")
     if hold_url is None and redirect_url is None:
@@ -56,6 +60,10 @@ def stream_and_hold(
     if status_callback_url is not None:
         _set(stream, statusCallback=status_callback_url, statusCallbackMethod="POST")
     _set(ET.SubElement(stream, "Parameter"), name=CALL_ID_PARAMETER, value=call_id)
+    for name, value in (parameters or {}).items():
+        if name == CALL_ID_PARAMETER:
+            raise ValueError(f"the {CALL_ID_PARAMETER} parameter is set from call_id")
+        _set(ET.SubElement(stream, "Parameter"), name=name, value=value)
     _hold(response, hold_url, redirect_url)
     return _document(response)
 

@@ -1,195 +1,50 @@
-"""Asterisk AudioSocket: the TCP wire format and one session per call leg.
+"""Asterisk AudioSocket sessions: one TCP connection per call leg, turned into PCM frames for
+a FrameSink (the wire format is in callcenter.media.audiosocket_protocol).
 
-Every message is a 3-byte header (kind, payload length as big-endian uint16) and the
-payload. Kinds: 0x00 hangup, 0x01 the call's UUID (16 bytes, always first), 0x03 one
-DTMF digit (ASCII), 0x10 signed linear 16-bit little-endian mono at 8 kHz (0x12 is the
-same at 16 kHz, sent by Asterisk 22's channel driver for slin16 calls), 0xff an error
-(optional application-specific code). The parser is pure and incremental; the handler
-turns one connection into PCM frames for a FrameSink."""
+Authentication: the protocol carries no secret, so a connection is admitted by the call it
+names. The 16-byte UUID of the first message must name a live call this server knows (its
+canonical text form, in lower or upper case, as a call id); anything else is refused
+before any audio is read. The listener binds to loopback unless configured otherwise.
+Audio is weighed against wall-clock time (MediaGuard): a peer sending far faster than real
+time is cut off. Refusals are answered with an error message, then the connection closes."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from enum import IntEnum, StrEnum
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
 
-from callcenter.errors import InvalidInput
+from callcenter.media.audiosocket_protocol import (
+    DEFAULT_MAX_PAYLOAD,
+    Audio,
+    AudioSocketParser,
+    ControlFrame,
+    Error,
+    ErrorCode,
+    Frame,
+    Hangup,
+    Kind,
+    ProtocolError,
+    Uuid,
+    encode_frame,
+)
+from callcenter.media.flood import FloodLimits, MediaGuard, audio_seconds
 from callcenter.media.frames import AudioFrame, FrameSink, Track
+from callcenter.media.refusals import MediaRefused, Refusal
 from callcenter.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
-HEADER_BYTES = 3
-MAX_PROTOCOL_PAYLOAD = 0xFFFF
-# Asterisk sends 20 ms frames (320 bytes at 8 kHz); allow up to 100 ms at 16 kHz.
-DEFAULT_MAX_PAYLOAD = 3200
 DEFAULT_READ_TIMEOUT_SECONDS = 10.0
 READ_CHUNK_BYTES = 4096
 CLOSE_TIMEOUT_SECONDS = 2.0
 LINGER_MAX_BYTES = 256 * 1024
-DTMF_DIGITS = frozenset("0123456789ABCD*#")
-MAX_ERROR_CODE_BYTES = 4
+SAMPLE_BYTES = 2
 
-
-class Kind(IntEnum):
-    """The message kinds of the protocol."""
-
-    HANGUP = 0x00
-    UUID = 0x01
-    DTMF = 0x03
-    SLIN = 0x10
-    SLIN16 = 0x12
-    ERROR = 0xFF
-
-
-KNOWN_KINDS = frozenset(int(kind) for kind in Kind)
-AUDIO_RATES: dict[int, int] = {Kind.SLIN: 8000, Kind.SLIN16: 16000}
-# Other slin rates Asterisk 22 can send (12, 24, 32, 44.1, 48, 96, 192 kHz): known, refused.
-UNSUPPORTED_AUDIO_KINDS = frozenset({0x11, *range(0x13, 0x19)})
-
-
-class ErrorCode(IntEnum):
-    """Codes this server puts in the error frames it sends before closing."""
-
-    PROTOCOL = 0x10
-    TIMEOUT = 0x11
-    INTERNAL = 0x12
-
-
-class ProtocolError(InvalidInput):
-    """The peer broke the AudioSocket protocol; the connection cannot go on."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"AudioSocket protocol error: {reason}")
-
-
-@dataclass(frozen=True, slots=True)
-class Uuid:
-    value: uuid.UUID
-
-
-@dataclass(frozen=True, slots=True)
-class Audio:
-    pcm: bytes  # int16 little-endian mono
-    sample_rate: int = 8000
-
-
-@dataclass(frozen=True, slots=True)
-class Dtmf:
-    digit: str
-
-
-@dataclass(frozen=True, slots=True)
-class Hangup:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Error:
-    code: int | None  # big-endian integer of the payload; None when it is empty
-
-
-Frame = Uuid | Audio | Dtmf | Hangup | Error
-ControlFrame = Uuid | Dtmf | Hangup | Error
-
-
-def encode_frame(kind: int, payload: bytes = b"") -> bytes:
-    """One message on the wire. Raises ValueError for a kind or payload out of range."""
-    if not 0 <= kind <= 0xFF:
-        raise ValueError(f"kind must be one byte, got {kind}")
-    if len(payload) > MAX_PROTOCOL_PAYLOAD:
-        raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PROTOCOL_PAYLOAD}")
-    return bytes((kind,)) + len(payload).to_bytes(2, "big") + payload
-
-
-class AudioSocketParser:
-    """Incremental parser: `feed` bytes as they arrive, in any chunking.
-
-    After a ProtocolError or a hangup the parser is finished and refuses more input.
-    Drain each iterator `feed` returns before feeding again; then at most one partial
-    message (< HEADER_BYTES + max_payload bytes) stays buffered."""
-
-    def __init__(self, *, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
-        if not 1 <= max_payload <= MAX_PROTOCOL_PAYLOAD:
-            raise ValueError(f"max_payload must be 1..{MAX_PROTOCOL_PAYLOAD}")
-        self._max_payload = max_payload
-        self._buffer = bytearray()
-        self._seen_uuid = False
-        self._finished: str | None = None
-
-    @property
-    def buffered_bytes(self) -> int:
-        return len(self._buffer)
-
-    @property
-    def finished(self) -> bool:
-        return self._finished is not None
-
-    def feed(self, data: bytes) -> Iterator[Frame]:
-        """Frames completed by `data`, in order; raises ProtocolError at the first bad one."""
-        if self._finished is not None:
-            raise ProtocolError(f"data after the stream ended ({self._finished})")
-        self._buffer += data
-        return self._drain()
-
-    def _drain(self) -> Iterator[Frame]:
-        while len(self._buffer) >= HEADER_BYTES and self._finished is None:
-            kind = self._buffer[0]
-            length = int.from_bytes(self._buffer[1:3], "big")
-            self._check_header(kind, length)
-            if len(self._buffer) < HEADER_BYTES + length:
-                return
-            payload = bytes(self._buffer[HEADER_BYTES : HEADER_BYTES + length])
-            del self._buffer[: HEADER_BYTES + length]
-            frame = self._frame(kind, payload)
-            if isinstance(frame, Hangup):
-                self._finished = "hangup"
-                self._buffer.clear()  # anything after a hangup is never read
-            yield frame
-
-    def _fail(self, reason: str) -> ProtocolError:
-        self._finished = reason
-        self._buffer.clear()
-        return ProtocolError(reason)
-
-    def _check_header(self, kind: int, length: int) -> None:
-        """Refuse a bad message from its header alone, before buffering its payload."""
-        if kind in UNSUPPORTED_AUDIO_KINDS:
-            raise self._fail(f"audio kind 0x{kind:02x} is not supported (8 or 16 kHz only)")
-        if kind not in KNOWN_KINDS:
-            raise self._fail(f"unknown message kind 0x{kind:02x}")
-        if length > self._max_payload:
-            raise self._fail(f"payload of {length} bytes exceeds the limit of {self._max_payload}")
-        if kind != Kind.UUID and not self._seen_uuid:
-            raise self._fail(f"{Kind(kind).name.lower()} message before the UUID")
-
-    def _frame(self, kind: int, payload: bytes) -> Frame:
-        if kind == Kind.UUID:
-            if self._seen_uuid:
-                raise self._fail("a second UUID message")
-            if len(payload) != 16:
-                raise self._fail(f"UUID payload must be 16 bytes, got {len(payload)}")
-            self._seen_uuid = True
-            return Uuid(uuid.UUID(bytes=payload))
-        if kind in AUDIO_RATES:
-            if not payload or len(payload) % 2:
-                raise self._fail(f"audio payload of {len(payload)} bytes is not whole samples")
-            return Audio(payload, AUDIO_RATES[kind])
-        if kind == Kind.DTMF:
-            digit = payload.decode("ascii", "replace")
-            if len(payload) != 1 or digit not in DTMF_DIGITS:
-                raise self._fail(f"DTMF payload must be one of 0-9 A-D * #, got {payload!r}")
-            return Dtmf(digit)
-        if kind == Kind.HANGUP:
-            if payload:
-                raise self._fail("hangup message with a payload")
-            return Hangup()
-        if len(payload) > MAX_ERROR_CODE_BYTES:
-            raise self._fail(f"error code of {len(payload)} bytes")
-        return Error(int.from_bytes(payload, "big") if payload else None)
+# Whether a call id names a call that is live now (known and not ended).
+LiveCall = Callable[[str], Awaitable[bool]]
 
 
 class SessionEnd(StrEnum):
@@ -200,7 +55,24 @@ class SessionEnd(StrEnum):
     REMOTE_ERROR = "remote_error"  # the peer sent an error message
     PROTOCOL_ERROR = "protocol_error"  # we sent an error message and closed
     TIMEOUT = "timeout"  # nothing arrived within the read timeout
+    UNKNOWN_CALL = "unknown_call"  # the UUID names no live call: refused
+    FLOOD = "flood"  # audio or messages far faster than real time: cut off
     INTERNAL_ERROR = "internal_error"  # a bug or a failing sink; logged and counted
+
+
+# What we send before closing, by how the session ended; the rest close silently.
+ERROR_CODES: dict[SessionEnd, ErrorCode] = {
+    SessionEnd.PROTOCOL_ERROR: ErrorCode.PROTOCOL,
+    SessionEnd.TIMEOUT: ErrorCode.TIMEOUT,
+    SessionEnd.UNKNOWN_CALL: ErrorCode.UNKNOWN_CALL,
+    SessionEnd.FLOOD: ErrorCode.FLOOD,
+    SessionEnd.INTERNAL_ERROR: ErrorCode.INTERNAL,
+}
+# Counted in media_rejections_total{dialect="asterisk", reason=<the end>}.
+REJECTIONS = frozenset(
+    {SessionEnd.PROTOCOL_ERROR, SessionEnd.TIMEOUT, SessionEnd.UNKNOWN_CALL, SessionEnd.FLOOD}
+)
+_REFUSAL_ENDS = {Refusal.UNKNOWN_CALL: SessionEnd.UNKNOWN_CALL, Refusal.FLOOD: SessionEnd.FLOOD}
 
 
 class _Leg:
@@ -213,7 +85,7 @@ class _Leg:
         self.sequence = 0
 
     def audio(self, frame: Audio) -> None:
-        assert self.call_id is not None  # the parser refuses audio before the UUID
+        assert self.call_id is not None  # audio is read only once the call is admitted
         if self.sample_rate is None:
             self.sink.open_leg(self.call_id, Track.CALLER, frame.sample_rate)
             self.sample_rate = frame.sample_rate
@@ -235,25 +107,30 @@ class _Leg:
 class AudioSocketHandler:
     """Serves AudioSocket connections: `asyncio.start_server(handler, host, port)`.
 
-    Each connection is read with a timeout and parsed; audio goes to `sink` as
-    AudioFrames of Track.CALLER (8 or 16 kHz, sequence from 0), control messages to
-    `on_event(call_id, frame)`. The leg is closed at hangup, EOF, timeout or error; a
-    protocol error or timeout is answered with an error message before closing. A
-    connection never raises out (except cancellation); `close()` ends all of them."""
+    Each connection is read with a timeout and parsed. Its UUID must pass `is_live` (see
+    the module docstring); then audio goes to `sink` as AudioFrames of Track.CALLER (8 or
+    16 kHz, sequence from 0) within the flood budget of `limits`, control messages to
+    `on_event(call_id, frame)`. The leg is closed at hangup, EOF, timeout, refusal or error;
+    a protocol error, timeout or refusal is answered with an error message before closing.
+    A connection never raises out (except cancellation); `close()` ends all of them."""
 
     def __init__(
         self,
         sink: FrameSink,
         *,
+        is_live: LiveCall,
         on_event: Callable[[str, ControlFrame], None] | None = None,
         read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
+        limits: FloodLimits | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self._sink = sink
+        self._is_live = is_live
         self._on_event = on_event
         self._read_timeout = read_timeout
         self._max_payload = max_payload
+        self._limits = limits or FloodLimits()
         self._metrics = metrics
         self._connections: set[asyncio.Task[object]] = set()
 
@@ -269,20 +146,20 @@ class AudioSocketHandler:
         self._connections.add(task)
         leg = _Leg(self._sink)
         try:
-            end, error_code = await self._serve(reader, writer, leg)
+            end = await self._serve(reader, leg)
         except asyncio.CancelledError:
             writer.transport.abort()  # shutting down: no goodbye, but the leg is closed below
             raise
         except Exception:
             logger.exception("AudioSocket session failed", extra={"call_id": leg.call_id})
             self._count_failure()
-            end, error_code = SessionEnd.INTERNAL_ERROR, ErrorCode.INTERNAL
+            end = SessionEnd.INTERNAL_ERROR
         finally:
             self._connections.discard(task)
             self._close_leg(leg)
-        await _close(reader, writer, error_code)
+        await _close(reader, writer, ERROR_CODES.get(end))
         logger.info("AudioSocket session ended: %s", end, extra={"call_id": leg.call_id})
-        if end in (SessionEnd.PROTOCOL_ERROR, SessionEnd.TIMEOUT) and self._metrics is not None:
+        if end in REJECTIONS and self._metrics is not None:
             self._metrics.media_rejections_total.labels(dialect="asterisk", reason=end).inc()
         return end
 
@@ -297,36 +174,42 @@ class AudioSocketHandler:
         if self._metrics is not None:
             self._metrics.task_errors_total.labels(task="audiosocket").inc()
 
-    async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, leg: _Leg
-    ) -> tuple[SessionEnd, ErrorCode | None]:
+    async def _serve(self, reader: asyncio.StreamReader, leg: _Leg) -> SessionEnd:
         parser = AudioSocketParser(max_payload=self._max_payload)
+        guard = MediaGuard(asyncio.get_running_loop().time, self._limits)
         while True:
             try:
                 async with asyncio.timeout(self._read_timeout):
                     data = await reader.read(READ_CHUNK_BYTES)
             except TimeoutError:
-                return SessionEnd.TIMEOUT, ErrorCode.TIMEOUT
+                return SessionEnd.TIMEOUT
             except OSError:
-                return SessionEnd.EOF, None
+                return SessionEnd.EOF
             if not data:
-                return SessionEnd.EOF, None
+                return SessionEnd.EOF
             try:
                 for frame in parser.feed(data):
-                    end = self._deliver(leg, frame)
+                    end = await self._handle(leg, guard, frame)
                     if end is not None:
-                        return end, None
+                        return end
             except ProtocolError as error:
                 logger.warning("%s", error, extra={"call_id": leg.call_id})
-                return SessionEnd.PROTOCOL_ERROR, ErrorCode.PROTOCOL
+                return SessionEnd.PROTOCOL_ERROR
+            except MediaRefused as error:
+                logger.warning("AudioSocket refused: %s", error, extra={"call_id": leg.call_id})
+                return _REFUSAL_ENDS[error.refusal]
 
-    def _deliver(self, leg: _Leg, frame: Frame) -> SessionEnd | None:
-        if isinstance(frame, Audio):
+    async def _handle(self, leg: _Leg, guard: MediaGuard, frame: Frame) -> SessionEnd | None:
+        guard.message()
+        if isinstance(frame, Uuid):
+            leg.call_id = await self._live_call_id(frame.value)
+        elif isinstance(frame, Audio):
+            guard.audio(
+                Track.CALLER, audio_seconds(len(frame.pcm), frame.sample_rate, SAMPLE_BYTES)
+            )
             leg.audio(frame)
             return None
-        if isinstance(frame, Uuid):
-            leg.call_id = str(frame.value)
-        assert leg.call_id is not None
+        assert leg.call_id is not None  # the parser refuses everything before the UUID
         if self._on_event is not None:
             self._on_event(leg.call_id, frame)
         if isinstance(frame, Hangup):
@@ -337,6 +220,14 @@ class AudioSocketHandler:
             )
             return SessionEnd.REMOTE_ERROR
         return None
+
+    async def _live_call_id(self, value: uuid.UUID) -> str:
+        """The id of the live call the UUID names; raises MediaRefused (unknown call)."""
+        text = str(value)
+        for candidate in dict.fromkeys((text, text.upper())):
+            if await self._is_live(candidate):
+                return candidate
+        raise MediaRefused(Refusal.UNKNOWN_CALL, f"no live call {text}")
 
     async def close(self) -> None:
         """End every open connection (their legs are closed) and wait for them."""

@@ -23,10 +23,11 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from callcenter.errors import InvalidInput, split_validation_message
+from callcenter.media.flood import MAX_FRAME_SECONDS
 from callcenter.media.frames import AudioFrame, Track
+from callcenter.media.refusals import MediaRefused, Refusal
 
 MAX_METADATA_BYTES = 64 * 1024  # jambonz adds the call's customerData
-DEFAULT_MAX_FRAME_SECONDS = 0.5
 SAMPLE_BYTES = 2
 
 CallId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -169,7 +170,7 @@ class L16Stream:
     (default: half a second of audio at the stream's rate)."""
 
     def __init__(self, metadata: StreamMetadata, *, max_frame_bytes: int | None = None) -> None:
-        default = int(metadata.sample_rate * SAMPLE_BYTES * DEFAULT_MAX_FRAME_SECONDS)
+        default = int(metadata.sample_rate * SAMPLE_BYTES * MAX_FRAME_SECONDS)
         self.metadata = metadata
         self.max_frame_bytes = default if max_frame_bytes is None else max_frame_bytes
         if self.max_frame_bytes < SAMPLE_BYTES:
@@ -181,12 +182,14 @@ class L16Stream:
         return self._sequence
 
     def frame(self, data: bytes) -> AudioFrame:
-        """The next AudioFrame; raises InvalidInput for an empty, odd or oversized frame."""
+        """The next AudioFrame; raises InvalidInput for an empty or odd frame, and
+        MediaRefused(Refusal.TOO_BIG) for an oversized one."""
         if not data:
             raise InvalidInput("empty audio frame")
         if len(data) > self.max_frame_bytes:
-            raise InvalidInput(
-                f"audio frame of {len(data)} bytes exceeds the limit of {self.max_frame_bytes}"
+            raise MediaRefused(
+                Refusal.TOO_BIG,
+                f"audio frame of {len(data)} bytes exceeds the limit of {self.max_frame_bytes}",
             )
         if len(data) % SAMPLE_BYTES:
             raise InvalidInput(f"audio frame of {len(data)} bytes is not whole 16-bit samples")

@@ -2,12 +2,14 @@
 the session that turns them into PCM16 frames per call leg.
 
 A <Stream> carries mu-law 8 kHz in 20 ms chunks, base64 in `media` messages, per track:
-inbound is the caller, outbound what the caller hears (the agent). The call id is the
-`call_id` custom parameter set in the TwiML, else the CallSid."""
+inbound is the caller, outbound what the caller hears (the agent). The `start` message is
+admitted (by a check the caller supplies: which call the stream belongs to, and whether it
+may stream at all) before any leg opens; every chunk is capped in size and weighed against
+the connection's flood budget before it is decoded."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
 import msgspec
@@ -15,7 +17,9 @@ import msgspec
 from callcenter.domain.events import CallDtmf
 from callcenter.errors import InvalidInput, split_validation_message
 from callcenter.media.codecs import ulaw_to_pcm16
+from callcenter.media.flood import MAX_FRAME_SECONDS, MediaGuard, audio_seconds
 from callcenter.media.frames import AudioFrame, FrameSink, Track
+from callcenter.media.refusals import MediaRefused, Refusal
 
 _MAX_MESSAGE_BYTES = 64 * 1024
 Counter = Annotated[int, msgspec.Meta(ge=0)]
@@ -139,16 +143,34 @@ def stream_dtmf_event(message: StreamDtmf, call_sid: str) -> CallDtmf:
 
 TRACKS = {"inbound": Track.CALLER, "outbound": Track.AGENT}
 TWILIO_RATE = 8000
+MULAW_SAMPLE_BYTES = 1
+# Twilio sends 20 ms (160 bytes); no chunk may hold more than MAX_FRAME_SECONDS.
+MAX_MEDIA_PAYLOAD = int(TWILIO_RATE * MULAW_SAMPLE_BYTES * MAX_FRAME_SECONDS)
+
+# Decides whether a stream may go on, from its start: returns the call id the stream
+# belongs to, or raises MediaRefused.
+Admission = Callable[[StartMetadata], Awaitable[str]]
 
 
 class TwilioStreamSession:
     """One Media Streams websocket: `handle` each text message in order; `close` at the end
-    (idempotent). Raises InvalidInput for a malformed or out-of-order message; the caller
-    closes the socket then."""
+    (idempotent). Raises InvalidInput for a malformed or out-of-order message, and
+    MediaRefused (from `admit` or `guard`, or for an oversized chunk) for a stream that must
+    not go on; the caller closes the socket then."""
 
-    def __init__(self, sink: FrameSink, *, on_dtmf: Callable[[CallDtmf], None]) -> None:
+    def __init__(
+        self,
+        sink: FrameSink,
+        *,
+        admit: Admission,
+        guard: MediaGuard,
+        on_dtmf: Callable[[CallDtmf], None],
+    ) -> None:
         self._sink = sink
+        self._admit = admit
+        self._guard = guard
         self._on_dtmf = on_dtmf
+        self._started = False
         self._call_id: str | None = None
         self._call_sid = ""
         self._stream_sid = ""
@@ -159,10 +181,10 @@ class TwilioStreamSession:
     def call_id(self) -> str | None:
         return self._call_id
 
-    def handle(self, data: str | bytes) -> None:
+    async def handle(self, data: str | bytes) -> None:
         message = decode_stream_message(data)
         if isinstance(message, StreamStart):
-            self._start(message)
+            await self._start(message)
         elif isinstance(message, StreamMedia):
             self._media(message)
         elif isinstance(message, StreamDtmf):
@@ -177,22 +199,29 @@ class TwilioStreamSession:
             raise InvalidInput(f"'{kind}' before 'start'", "/event")
         return self._call_id
 
-    def _start(self, message: StreamStart) -> None:
-        if self._call_id is not None:
+    async def _start(self, message: StreamStart) -> None:
+        if self._started:
             raise InvalidInput("a second 'start' on one stream", "/event")
+        self._started = True
         start = message.start
-        if start.media_format.encoding != "audio/x-mulaw" or (
-            start.media_format.sample_rate != TWILIO_RATE
+        media_format = start.media_format
+        if (media_format.encoding, media_format.sample_rate, media_format.channels) != (
+            "audio/x-mulaw",
+            TWILIO_RATE,
+            1,
         ):
-            raise InvalidInput("only audio/x-mulaw at 8000 Hz is supported", "/start/mediaFormat")
-        self._call_id = start.custom_parameters.get("call_id") or start.call_sid
+            raise InvalidInput(
+                "only mono audio/x-mulaw at 8000 Hz is supported", "/start/mediaFormat"
+            )
+        call_id = await self._admit(start)
+        self._call_id = call_id
         self._call_sid = start.call_sid
         self._stream_sid = message.stream_sid
         for name in dict.fromkeys(start.tracks):
             track = TRACKS[name]
             self._open.add(track)
             self._sequence[track] = 0
-            self._sink.open_leg(self._call_id, track, TWILIO_RATE)
+            self._sink.open_leg(call_id, track, TWILIO_RATE)
 
     def _media(self, message: StreamMedia) -> None:
         call_id = self._require_started("media")
@@ -203,9 +232,16 @@ class TwilioStreamSession:
             raise InvalidInput(
                 f"media for track {message.media.track!r} not started", "/media/track"
             )
+        payload = message.media.payload
+        if len(payload) > MAX_MEDIA_PAYLOAD:
+            raise MediaRefused(
+                Refusal.TOO_BIG,
+                f"media payload of {len(payload)} bytes exceeds {MAX_MEDIA_PAYLOAD}",
+            )
+        self._guard.audio(track, audio_seconds(len(payload), TWILIO_RATE, MULAW_SAMPLE_BYTES))
         sequence = self._sequence[track]
         self._sequence[track] = sequence + 1
-        pcm = ulaw_to_pcm16(message.media.payload)
+        pcm = ulaw_to_pcm16(payload)
         self._sink.frame(AudioFrame(call_id, track, TWILIO_RATE, pcm, sequence))
 
     def close(self) -> None:

@@ -99,6 +99,27 @@ def test_stream_options() -> None:
         stream_and_hold("https://cc.example.com/stream", "call-1", HOLD)
 
 
+def test_stream_parameters_follow_the_call_id_and_match_twilios_builder() -> None:
+    binding = {"binding_expires": "1700003600", "binding": "ab" * 32}
+    ours = stream_and_hold(STREAM, "call-1", HOLD, parameters=binding)
+    stream = parse(ours).find("Start/Stream")
+    assert stream is not None
+    assert [p.attrib for p in stream.findall("Parameter")] == [
+        {"name": CALL_ID_PARAMETER, "value": "call-1"},
+        {"name": "binding_expires", "value": "1700003600"},
+        {"name": "binding", "value": "ab" * 32},
+    ]
+    reference = VoiceResponse()
+    started = reference.start().stream(url=STREAM, track="both_tracks")
+    started.parameter(name=CALL_ID_PARAMETER, value="call-1")
+    for name, value in binding.items():
+        started.parameter(name=name, value=value)
+    reference.play(HOLD, loop=0)
+    assert tree(parse(ours)) == tree(parse(str(reference)))
+    with pytest.raises(ValueError, match="set from call_id"):
+        stream_and_hold(STREAM, "call-1", HOLD, parameters={CALL_ID_PARAMETER: "other"})
+
+
 def test_every_value_is_escaped() -> None:
     url = STREAM + "&q=" + NASTY
     document = stream_and_hold(url, NASTY, HOLD + "?a=1&b=" + NASTY, redirect_url=REDIRECT)

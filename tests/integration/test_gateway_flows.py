@@ -10,18 +10,19 @@ import json
 import subprocess
 import uuid
 import wave
+import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 from callcenter.app import create_app
-from callcenter.media.audiosocket import Kind, encode_frame
+from callcenter.media.audiosocket_protocol import Kind, encode_frame
 from callcenter.media.codecs import pcm16_to_ulaw
 from callcenter.media.frames import AudioFrame, Track
 from callcenter.settings import Secret, Settings
@@ -166,14 +167,16 @@ async def test_a_whole_twilio_call(
     assert answer.status == 200, await answer.text()
     twiml = await answer.text()
     assert "<Stream" in twiml and "/media/twilio" in twiml and f'value="{CALL_SID}"' in twiml
+    parameters = _stream_parameters(twiml)
     call = await (await client.get(f"/v1/calls/{CALL_SID}", headers=admin)).json()
     assert (call["state"], call["dialect"]) == ("queued", "twilio")
 
-    # the media stream, signed on the handshake like a webhook, with a real recording
+    # the media stream, signed on the handshake like a webhook, bound to the call by the
+    # TwiML's parameters (echoed in its start as Twilio does), with a real recording
     stream_url = str(client.make_url("/media/twilio"))
     signature = RequestValidator(TOKEN).compute_signature(stream_url, {})
     async with client.ws_connect("/media/twilio", headers={"X-Twilio-Signature": signature}) as ws:
-        await _send_twilio_audio(ws, recorded_prompt())
+        await _send_twilio_audio(ws, recorded_prompt(), parameters)
         await _until(lambda: _settled(recorder))
     assert recorder.opened == [(CALL_SID, Track.CALLER, 8000)]
     pcm = recorded_prompt()
@@ -216,7 +219,14 @@ async def _settled(recorder: Recorder) -> bool:
     return bool(recorder.closed)
 
 
-async def _send_twilio_audio(ws: Any, pcm: bytes) -> None:
+def _stream_parameters(twiml: str) -> dict[str, str]:
+    """The <Parameter>s of the TwiML's <Stream>: Twilio's `start.customParameters`."""
+    stream = ET.fromstring(twiml).find("./Start/Stream")
+    assert stream is not None
+    return {p.attrib["name"]: p.attrib["value"] for p in stream.findall("Parameter")}
+
+
+async def _send_twilio_audio(ws: Any, pcm: bytes, parameters: dict[str, str]) -> None:
     start = {
         "event": "start",
         "sequenceNumber": "1",
@@ -226,7 +236,7 @@ async def _send_twilio_audio(ws: Any, pcm: bytes) -> None:
             "accountSid": ACCOUNT,
             "callSid": CALL_SID,
             "tracks": ["inbound"],
-            "customParameters": {"call_id": CALL_SID},
+            "customParameters": parameters,
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
         },
     }
@@ -261,21 +271,6 @@ async def _send_twilio_audio(ws: Any, pcm: bytes) -> None:
     )
 
 
-async def test_twilio_stream_garbage_closes_with_a_reason(
-    gateway_app: tuple[AppClient, Recorder],
-) -> None:
-    client, recorder = gateway_app
-    signature = RequestValidator(TOKEN).compute_signature(str(client.make_url("/media/twilio")), {})
-    async with client.ws_connect("/media/twilio", headers={"X-Twilio-Signature": signature}) as ws:
-        await ws.send_str('{"event": "media", "media": {}}')
-        message = await ws.receive()
-        assert message.type is WSMsgType.CLOSE
-        assert message.data == 1008
-        assert "media" in str(message.extra)
-    assert recorder.frames == []
-    assert (await client.get("/healthz")).status == 200
-
-
 async def test_l16_stream_of_a_real_recording(gateway_app: tuple[AppClient, Recorder]) -> None:
     client, recorder = gateway_app
     token, _ = await client.app[SERVICES].auth.create_token("gateway", "fs")
@@ -290,24 +285,17 @@ async def test_l16_stream_of_a_real_recording(gateway_app: tuple[AppClient, Reco
     assert b"".join(f.pcm for f in recorder.frames) == pcm[: len(pcm) // FRAME_BYTES * FRAME_BYTES]
 
 
-async def test_l16_refuses_audio_before_metadata_and_unauthenticated_sockets(
-    gateway_app: tuple[AppClient, Recorder],
-) -> None:
-    client, recorder = gateway_app
-    refused = await client.get("/media/l16")
-    assert refused.status == 401
-    token, _ = await client.app[SERVICES].auth.create_token("gateway", "fs")
-    async with client.ws_connect(f"/media/l16?token={token}") as ws:
-        await ws.send_bytes(b"\x00\x01" * 160)
-        message = await ws.receive()
-        assert (message.type, message.data) == (WSMsgType.CLOSE, 1008)
-    assert recorder.opened == []
-
-
 async def test_asterisk_audiosocket_call(gateway_app: tuple[AppClient, Recorder]) -> None:
     client, recorder = gateway_app
     settings = client.app[SETTINGS]
     call = uuid.uuid4()
+    # Asterisk's dialplan reports the call (named by the UUID it gives AudioSocket) first
+    created = await client.post(
+        "/v1/events",
+        headers=await _admin(client),
+        json={"type": "call.created", "event_id": "ast-1", "call_id": str(call), "from": "+1555"},
+    )
+    assert created.status == 200
     pcm = recorded_prompt("beep")
     reader, writer = await asyncio.open_connection("127.0.0.1", settings.audiosocket_port)
     writer.write(encode_frame(Kind.UUID, call.bytes))
@@ -322,21 +310,6 @@ async def test_asterisk_audiosocket_call(gateway_app: tuple[AppClient, Recorder]
     assert recorder.opened == [(str(call), Track.CALLER, 8000)]
     assert len(recorder.frames) == len(pcm) // FRAME_BYTES
     assert recorder.closed == [(str(call), Track.CALLER)]
-
-
-async def test_a_flooding_stream_is_cut_off(gateway_app: tuple[AppClient, Recorder]) -> None:
-    client, recorder = gateway_app
-    token, _ = await client.app[SERVICES].auth.create_token("gateway", "fs")
-    async with client.ws_connect(f"/media/l16?token={token}") as ws:
-        await ws.send_str(json.dumps({"call_id": "flood", "track": "caller", "sample_rate": 8000}))
-        for _ in range(2000):  # 40 s of audio at once
-            await ws.send_bytes(b"\x00\x00" * 160)
-        message = await ws.receive()
-        assert (message.type, message.data) == (WSMsgType.CLOSE, 1008)
-        assert "real time" in str(message.extra)
-    await _until(lambda: _settled(recorder))
-    assert recorder.closed == [("flood", Track.CALLER)]
-    assert len(recorder.frames) < 2000
 
 
 async def test_an_unreachable_freeswitch_does_not_stop_the_server(
@@ -395,9 +368,12 @@ async def test_live_audio_becomes_a_scored_transcript(
     frame = rate // 50 * 2
     async with client.ws_connect(f"/media/l16?token={token.split(' ')[-1]}") as ws:
         await ws.send_str(json.dumps({"call_id": "live-1", "track": "caller", "sample_rate": rate}))
-        for offset in range(0, len(pcm) - frame + 1, frame):
+        began = asyncio.get_running_loop().time()
+        for index, offset in enumerate(range(0, len(pcm) - frame + 1, frame)):
+            # in real time, as a media server sends (far faster is cut off as a flood)
+            due = began + index * 0.02 - asyncio.get_running_loop().time()
+            await asyncio.sleep(max(0.0, due))
             await ws.send_bytes(pcm[offset : offset + frame])
-            await asyncio.sleep(0.002)
 
     async def transcribed() -> bool:
         got = await (await client.get("/v1/calls/live-1/transcript", headers=headers)).json()
@@ -412,15 +388,3 @@ async def test_live_audio_becomes_a_scored_transcript(
     assert utterance["speaker"] == "caller" and utterance["label"] == "negative"
     metrics = await (await client.get("/metrics")).text()
     assert 'callcenter_utterances_total{sentiment="negative",speaker="caller"}' in metrics
-
-
-async def test_twilio_stream_refuses_binary_frames(gateway_app: tuple[AppClient, Recorder]) -> None:
-    client, recorder = gateway_app
-    signature = RequestValidator(TOKEN).compute_signature(str(client.make_url("/media/twilio")), {})
-    async with client.ws_connect("/media/twilio", headers={"X-Twilio-Signature": signature}) as ws:
-        await ws.send_bytes(b"\xff" * 160)
-        message = await ws.receive()
-        assert (message.type, message.data) == (WSMsgType.CLOSE, 1003)
-    assert recorder.opened == []
-    metrics = await (await client.get("/metrics")).text()
-    assert 'callcenter_media_rejections_total{dialect="twilio",reason="unsupported"} 1.0' in metrics

@@ -1,37 +1,41 @@
 """Live audio websockets: Twilio Media Streams (`/media/twilio`) and L16 PCM (`/media/l16`:
 FreeSWITCH mod_audio_fork, jambonz listen, Vonage, or the generic shape).
 
-Frames go to the media hub. Bad input closes the socket with a close code and a reason
-(1003 unsupported data, 1008 policy violation, 1009 too big); the call and the server go
-on, and the leg is always closed."""
+Frames go to the media hub. A Twilio stream is admitted at its `start` only when it is
+bound to a live Twilio call of our account (gateways.twilio_stream_binding); every stream
+is weighed against real time (media.flood.MediaGuard) and its frames are capped in size.
+Bad input closes the socket with a close code and a reason (1003 unsupported data, 1008
+policy violation, 1009 too big, 1011 storage unavailable), counted in
+media_rejections_total; the call and the server go on, and the leg is always closed."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
-from callcenter.domain.auth import RoleKind, require
+from callcenter.domain.auth import Principal, RoleKind, require
+from callcenter.domain.calls import ACTIVE_STATES, Call
 from callcenter.domain.events import CallDtmf
-from callcenter.errors import InvalidInput
+from callcenter.errors import InvalidInput, NotFound, StorageUnavailable
+from callcenter.gateways.twilio_stream_binding import StreamBindingInvalid, bound_call_id
 from callcenter.media import l16
-from callcenter.media.flood import FloodGuard
-from callcenter.media.twilio_stream import TwilioStreamSession
+from callcenter.media.flood import MediaGuard, audio_seconds
+from callcenter.media.refusals import MediaRefused, Refusal
+from callcenter.media.twilio_stream import Admission, StartMetadata, TwilioStreamSession
+from callcenter.web.handlers.twilio import DIALECT as TWILIO_DIALECT
 from callcenter.web.handlers.twilio import signed_by_twilio
-from callcenter.web.state import MEDIA, METRICS, SERVICES
+from callcenter.web.state import CLOCK, MEDIA, METRICS, SERVICES, SETTINGS, Services
 
 logger = logging.getLogger(__name__)
 
 MAX_TEXT_MESSAGE = 64 * 1024
 MAX_BINARY_MESSAGE = 64 * 1024
 RECEIVE_TIMEOUT_SECONDS = 30.0
-# Real time is 50 messages a second per track (20 ms frames); allow 4x that, with bursts
-# of 2 s worth (a gateway catching up after a network stall), then cut the socket off.
-FLOOD_RATE = 400.0
-FLOOD_BURST = 800.0
+_LOOKUP = Principal(RoleKind.GATEWAY)
 
 SOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("media_sockets")
 TASKS = web.AppKey[set[asyncio.Task[None]]]("media_tasks")
@@ -90,46 +94,112 @@ class _UnsupportedFrame(InvalidInput):
     """A frame of a kind the protocol does not use (closes with 1003, not 1008)."""
 
 
+def _guard() -> MediaGuard:
+    return MediaGuard(asyncio.get_running_loop().time)
+
+
 async def _serve(
     request: web.Request,
     socket: web.WebSocketResponse,
     dialect: str,
-    handle: Callable[[WSMessage], None],
+    guard: MediaGuard,
+    handle: Callable[[WSMessage], Awaitable[None]],
 ) -> None:
-    """Feed each message to `handle` until the peer closes; a flood, a timeout or bad input
-    (InvalidInput from `handle`) ends the socket with a close code and a reason."""
-    loop = asyncio.get_running_loop()
-    flood = FloodGuard(FLOOD_RATE, FLOOD_BURST, loop.time())
+    """Feed each message to `handle` until the peer closes; a flood, a timeout, a refusal
+    or bad input (InvalidInput from `guard` or `handle`) ends the socket with a close code
+    and a reason."""
     try:
         async for message in socket:
-            if not flood.allow(loop.time()):
-                await _flooded(request, socket, dialect)
-                return
             try:
-                handle(message)
+                guard.message()
+                await handle(message)
             except InvalidInput as error:
-                unsupported = isinstance(error, _UnsupportedFrame)
-                _reject(request, dialect, "unsupported" if unsupported else "invalid")
-                code = WSCloseCode.UNSUPPORTED_DATA if unsupported else WSCloseCode.POLICY_VIOLATION
-                await socket.close(code=code, message=_reason(error))
+                await _refuse(request, socket, dialect, error)
+                return
+            except StorageUnavailable:
+                logger.warning("a %s media stream refused: storage unavailable", dialect)
+                _reject(request, dialect, "unavailable")
+                await socket.close(
+                    code=WSCloseCode.INTERNAL_ERROR, message=b"storage unavailable, try again"
+                )
                 return
     except TimeoutError:
         _reject(request, dialect, "timeout")
 
 
+async def _refuse(
+    request: web.Request, socket: web.WebSocketResponse, dialect: str, error: InvalidInput
+) -> None:
+    code = WSCloseCode.POLICY_VIOLATION
+    reason = "invalid"
+    if isinstance(error, _UnsupportedFrame):
+        code, reason = WSCloseCode.UNSUPPORTED_DATA, "unsupported"
+    elif isinstance(error, MediaRefused):
+        reason = error.refusal
+        if error.refusal is Refusal.TOO_BIG:
+            code = WSCloseCode.MESSAGE_TOO_BIG
+        logger.warning("a %s media stream refused (%s): %s", dialect, reason, error)
+    _reject(request, dialect, reason)
+    await socket.close(code=code, message=_reason(error))
+
+
+async def live_call(services: Services, call_id: str) -> Call | None:
+    """The call if it is live (known, and still holding a caller or an agent), else None.
+    Raises StorageUnavailable."""
+    try:
+        call = await services.calls.get(call_id, _LOOKUP)
+    except NotFound:
+        return None
+    return call if call.state in ACTIVE_STATES else None
+
+
+def _twilio_admission(request: web.Request) -> Admission:
+    """The check at a Twilio stream's `start`: our account, a valid binding to a call, and
+    that call live and a Twilio one. Returns the call id; raises MediaRefused."""
+    app = request.app
+
+    async def admit(start: StartMetadata) -> str:
+        settings = app[SETTINGS]
+        if not settings.twilio_account_sid or start.account_sid != settings.twilio_account_sid:
+            raise MediaRefused(
+                Refusal.FOREIGN_ACCOUNT, "the stream's accountSid is not this service's account"
+            )
+        try:
+            call_id = bound_call_id(
+                settings.twilio_auth_token.reveal(),
+                start.custom_parameters,
+                now=app[CLOCK].now().timestamp(),
+            )
+        except StreamBindingInvalid as error:
+            raise MediaRefused(Refusal.BAD_BINDING, str(error)) from None
+        call = await live_call(app[SERVICES], call_id)
+        if call is None or call.dialect != TWILIO_DIALECT:
+            raise MediaRefused(Refusal.UNKNOWN_CALL, "the stream names no live Twilio call")
+        return call_id
+
+    return admit
+
+
 async def twilio_stream(request: web.Request) -> web.WebSocketResponse:
-    # Twilio signs the websocket handshake like a webhook: the URL, no parameters.
+    # Twilio signs the websocket handshake like a webhook: the URL, no parameters. That
+    # string is the same for every stream, so the stream is bound to its call at `start`.
     await signed_by_twilio(request, params=())
     socket = await _open(request)
-    session = TwilioStreamSession(request.app[MEDIA], on_dtmf=_dtmf_sender(request))
+    guard = _guard()
+    session = TwilioStreamSession(
+        request.app[MEDIA],
+        admit=_twilio_admission(request),
+        guard=guard,
+        on_dtmf=_dtmf_sender(request),
+    )
 
-    def handle(message: WSMessage) -> None:
+    async def handle(message: WSMessage) -> None:
         if message.type is not WSMsgType.TEXT:
             raise _UnsupportedFrame("text frames only")
-        session.handle(message.data)
+        await session.handle(message.data)
 
     try:
-        await _serve(request, socket, "twilio", handle)
+        await _serve(request, socket, TWILIO_DIALECT, guard, handle)
     finally:
         session.close()
     return socket
@@ -138,18 +208,24 @@ async def twilio_stream(request: web.Request) -> web.WebSocketResponse:
 class _L16Socket:
     """One L16 websocket: a metadata text frame opens the leg, binary frames are audio."""
 
-    def __init__(self, request: web.Request, socket: web.WebSocketResponse) -> None:
+    def __init__(
+        self, request: web.Request, socket: web.WebSocketResponse, guard: MediaGuard
+    ) -> None:
         self._hub = request.app[MEDIA]
         self._subprotocol = socket.ws_protocol
+        self._guard = guard
         self.stream: l16.L16Stream | None = None
 
-    def handle(self, message: WSMessage) -> None:
+    async def handle(self, message: WSMessage) -> None:
         if message.type is WSMsgType.TEXT and self.stream is None:
             metadata = l16.decode_metadata(message.data, subprotocol=self._subprotocol)
             self.stream = l16.L16Stream(metadata)
             self._hub.open_leg(metadata.call_id, metadata.track, metadata.sample_rate)
         elif message.type is WSMsgType.BINARY and self.stream is not None:
-            self._hub.frame(self.stream.frame(message.data))
+            frame = self.stream.frame(message.data)
+            seconds = audio_seconds(len(frame.pcm), frame.sample_rate, l16.SAMPLE_BYTES)
+            self._guard.audio(frame.track, seconds)
+            self._hub.frame(frame)
         elif message.type is WSMsgType.BINARY:
             raise InvalidInput("audio before the metadata text frame")
         # later text frames (jambonz/Vonage control messages) are not audio: skip
@@ -166,19 +242,13 @@ async def l16_stream(request: web.Request) -> web.WebSocketResponse:
     header = request.headers.get("Authorization") or (f"Bearer {token}" if token else None)
     require(await request.app[SERVICES].auth.authenticate(header), RoleKind.GATEWAY)
     socket = await _open(request, tuple(l16.SUBPROTOCOLS))
-    session = _L16Socket(request, socket)
+    guard = _guard()
+    session = _L16Socket(request, socket, guard)
     try:
-        await _serve(request, socket, "l16", session.handle)
+        await _serve(request, socket, "l16", guard, session.handle)
     finally:
         session.close()
     return socket
-
-
-async def _flooded(request: web.Request, socket: web.WebSocketResponse, dialect: str) -> None:
-    _reject(request, dialect, "flood")
-    await socket.close(
-        code=WSCloseCode.POLICY_VIOLATION, message=b"messages arrive far faster than real time"
-    )
 
 
 def _reason(error: InvalidInput) -> bytes:

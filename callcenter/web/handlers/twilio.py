@@ -1,6 +1,7 @@
 """Twilio (and SignalWire) webhooks: the voice webhook answers TwiML that streams the call's
-audio to us and holds the caller; status callbacks and <Gather> actions become canonical
-events. Every request must carry a valid X-Twilio-Signature (403 otherwise)."""
+audio to us (the stream bound to the call, see gateways.twilio_stream_binding) and holds the
+caller; status callbacks and <Gather> actions become canonical events. Every request must
+carry a valid X-Twilio-Signature (403 otherwise)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from callcenter.errors import Forbidden, InvalidInput
 from callcenter.gateways import twiml
 from callcenter.gateways.twilio_events import gather_event, status_event
 from callcenter.gateways.twilio_signature import signature_algorithm, validate
+from callcenter.gateways.twilio_stream_binding import stream_binding
 from callcenter.web.requests import read_body
-from callcenter.web.state import METRICS, SERVICES, SETTINGS
+from callcenter.web.state import CLOCK, METRICS, SERVICES, SETTINGS
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +74,18 @@ def _hold(request: web.Request, call_id: str, *, with_stream: bool) -> str:
         return twiml.hold_loop(hold_music, redirect)
     stream = public_url(request, "/media/twilio")
     stream = stream.with_scheme("wss" if stream.scheme == "https" else "ws")
+    # only signed requests get here, so the auth token is configured
+    binding = stream_binding(
+        settings.twilio_auth_token.reveal(),
+        call_id,
+        now=request.app[CLOCK].now().timestamp(),
+    )
     return twiml.stream_and_hold(
         str(stream),
         call_id,
         hold_music,
         redirect_url=redirect,
+        parameters=binding,
         insecure_ok=stream.scheme == "ws",
     )
 
