@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import Annotated
 
 import msgspec
 
 from callcenter.errors import Forbidden, InvalidInput
 
-_AGENT_ROLE = re.compile(r"agent:([A-Za-z0-9_.@-]{1,64})")
+AGENT_ID_PATTERN = r"[A-Za-z0-9_.@-]{1,64}"
+_AGENT_ROLE = re.compile(f"agent:({AGENT_ID_PATTERN})")
+# `(?!\n)$`: Python's `$` also matches before a final newline, JSON Schema's does not
+Role = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=rf"^(?:admin|supervisor|gateway|agent:{AGENT_ID_PATTERN})(?!\n)$",
+        description="admin, supervisor, gateway or agent:<id>",
+    ),
+]
 
 
 class RoleKind(StrEnum):

@@ -26,6 +26,15 @@ EventAttributes = Annotated[
     dict[Annotated[str, msgspec.Meta(max_length=64)], AttributeValue], msgspec.Meta(max_length=64)
 ]
 Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
+OccurredAt = Annotated[
+    Timestamp,
+    msgspec.Meta(
+        description=(
+            "When it happened (with a timezone). Taken within the server's clock tolerance "
+            "(300 s by default); older than the dedupe window (24 h) is refused as a replay."
+        )
+    ),
+]
 
 
 class EndReason(StrEnum):
@@ -41,7 +50,7 @@ class CallEvent(msgspec.Struct, kw_only=True, frozen=True, tag_field="type"):
 
     event_id: EventId
     call_id: CallId
-    occurred_at: Timestamp | None = None
+    occurred_at: OccurredAt | None = None
     from_: Party | None = msgspec.field(default=None, name="from")
     to: Party | None = None
     direction: Direction | None = None

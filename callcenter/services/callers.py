@@ -29,9 +29,11 @@ MAX_TAGS = 64  # as the profile allows
 
 
 def normalised(raw: str) -> str:
+    """The caller key of a number as sent: 1-256 characters, not all blank (InvalidInput).
+    The limit is on what was sent, as the API documents it: lower-casing may lengthen it."""
     key = caller_key(raw)
-    if not key or len(key) > 256:
-        raise InvalidInput("caller number must be 1-256 characters", "/number")
+    if not key or len(raw) > 256:
+        raise InvalidInput("caller number must be 1-256 characters, not all blank", "/number")
     return key
 
 
@@ -42,7 +44,9 @@ class CallerService:
 
     async def view(self, raw_number: str) -> CallerView:
         """Profile and history of a caller; NotFound if we know nothing of them."""
-        key = normalised(raw_number)
+        return await self._view(normalised(raw_number))
+
+    async def _view(self, key: str) -> CallerView:
         stored, history = await self._repository.get(key)
         if stored is None and history is None:
             raise NotFound("caller", key)
@@ -61,7 +65,7 @@ class CallerService:
                 raise Retry
 
         await with_retries("caller", key, attempt)
-        return await self.view(key)
+        return await self._view(key)
 
     async def add_tag(self, key: str, tag: str) -> bool:
         """Tag a caller's profile (an alert's action); False if it had the tag already."""

@@ -8,14 +8,10 @@ from typing import Any
 import msgspec
 
 from callcenter import __version__
+from callcenter.web.operation import JAMBONZ_SIGNED, OPEN, TWILIO_SIGNED, Operation, Text
+from callcenter.web.problem import CONTENT_TYPE as PROBLEM_JSON
 from callcenter.web.problem import Problem
-from callcenter.web.routes import (
-    JAMBONZ_SIGNED,
-    OPEN,
-    OPERATIONS,
-    TWILIO_SIGNED,
-    Operation,
-)
+from callcenter.web.routes import OPERATIONS
 
 REF = "#/components/schemas/{name}"
 SIGNED_BY = {TWILIO_SIGNED: "twilioSignature", JAMBONZ_SIGNED: "jambonzSignature"}
@@ -38,7 +34,7 @@ def _types(ops: tuple[Operation, ...]) -> list[Any]:
         for _, kind, _ in op.responses:
             if isinstance(kind, tuple):
                 found.extend(kind)
-            elif kind not in (None, str):
+            elif kind is not None and not isinstance(kind, Text):
                 found.append(kind)
     return found
 
@@ -86,16 +82,18 @@ def _responses(
     op: Operation, schema_of: dict[int, dict[str, Any]], signed: str | None
 ) -> dict[str, Any]:
     responses: dict[str, Any] = {}
+    problem = _content({"$ref": REF.format(name="Problem")}, PROBLEM_JSON)
     for status, kind, description in op.responses:
         entry: dict[str, Any] = {"description": description}
-        if kind is str:
-            entry["content"] = _content({"type": "string"}, "text/plain")
+        if isinstance(kind, Text):
+            entry["content"] = _content({"type": "string"}, kind.media_type)
+        elif kind is Problem:
+            entry["content"] = problem
         elif isinstance(kind, tuple):
             entry["content"] = _content({"anyOf": [schema_of[id(k)] for k in kind]})
         elif kind is not None:
             entry["content"] = _content(schema_of[id(kind)])
         responses[str(status)] = entry
-    problem = _content({"$ref": REF.format(name="Problem")}, "application/problem+json")
     if signed is not None:
         responses.setdefault("403", {"description": "Missing or bad signature", "content": problem})
     elif op.roles != (OPEN,):

@@ -34,11 +34,19 @@ def _decoder(kind: Any) -> msgspec.json.Decoder[Any]:
 
 
 def decode(body: bytes, kind: Any) -> Any:
-    """Decode JSON into `kind`; raise InvalidInput with the pointer of the bad field."""
+    """Decode JSON into `kind`; raise InvalidInput with the pointer of the bad field.
+
+    A number with a zero fraction (`5.0`) is an integer, as JSON Schema says it is."""
     if not body.strip():
         raise InvalidInput("request body is empty; a JSON document is required")
     try:
-        return _decoder(kind).decode(body)
+        try:
+            return _decoder(kind).decode(body)
+        except msgspec.ValidationError as error:
+            if "got `float`" not in str(error):
+                raise
+            # rare, so the strict decoder stays the fast path: re-read with whole floats as ints
+            return msgspec.convert(_whole_numbers(msgspec.json.decode(body)), kind)
     except msgspec.ValidationError as error:
         reason, pointer = pointer_of(error)
         raise InvalidInput(reason, pointer) from None
@@ -46,6 +54,18 @@ def decode(body: bytes, kind: Any) -> Any:
         raise InvalidInput(f"malformed JSON: {error}") from None
     except RecursionError:
         raise InvalidInput("JSON nested too deeply") from None
+
+
+def _whole_numbers(value: Any) -> Any:
+    """`value` (decoded JSON) with every float that has no fraction, and fits in 64 bits,
+    made an int."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < 2.0**63 else value
+    if isinstance(value, list):
+        return [_whole_numbers(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _whole_numbers(item) for key, item in value.items()}
+    return value
 
 
 def require_json(request: web.Request) -> None:

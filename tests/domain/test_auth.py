@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
+import msgspec
 import pytest
 
-from callcenter.domain.auth import Principal, RoleKind, parse_role, require, require_self_or
+from callcenter.domain.auth import (
+    Principal,
+    Role,
+    RoleKind,
+    parse_role,
+    require,
+    require_self_or,
+)
 from callcenter.errors import Forbidden, InvalidInput
 
 ADMIN = Principal(RoleKind.ADMIN)
@@ -14,48 +24,64 @@ AGENT_A1 = Principal(RoleKind.AGENT, "a1")
 AGENT_A2 = Principal(RoleKind.AGENT, "a2")
 
 
-@pytest.mark.parametrize(
-    ("text", "principal"),
-    [
-        ("admin", ADMIN),
-        ("supervisor", SUPERVISOR),
-        ("gateway", GATEWAY),
-        ("agent:a1", AGENT_A1),
-        ("agent:Ann.Lee@site-2_b", Principal(RoleKind.AGENT, "Ann.Lee@site-2_b")),
-        ("agent:" + "x" * 64, Principal(RoleKind.AGENT, "x" * 64)),
-    ],
-)
+ACCEPTED = [
+    ("admin", ADMIN),
+    ("supervisor", SUPERVISOR),
+    ("gateway", GATEWAY),
+    ("agent:a1", AGENT_A1),
+    ("agent:Ann.Lee@site-2_b", Principal(RoleKind.AGENT, "Ann.Lee@site-2_b")),
+    ("agent:" + "x" * 64, Principal(RoleKind.AGENT, "x" * 64)),
+]
+
+
+@pytest.mark.parametrize(("text", "principal"), ACCEPTED)
 def test_parse_role_accepts(text: str, principal: Principal) -> None:
     parsed = parse_role(text)
     assert parsed == principal
     assert parsed.role == text
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "",
-        "root",
-        "Admin",
-        "ADMIN",
-        " admin",
-        "admin ",
-        "agent",
-        "agent:",
-        "agent:a 1",
-        "agent:a1:b",
-        "agent:a/1",
-        "agent:" + "x" * 65,
-        "Agent:a1",
-        "agent:a1\n",
-        "supervisor\n",
-    ],
-)
+REJECTED = [
+    "",
+    "0",
+    "root",
+    "Admin",
+    "ADMIN",
+    " admin",
+    "admin ",
+    "agent",
+    "agent:",
+    "agent:a 1",
+    "agent:a1:b",
+    "agent:a/1",
+    "agent:" + "x" * 65,
+    "Agent:a1",
+    "agent:a1\n",
+    "supervisor\n",
+]
+
+
+@pytest.mark.parametrize("text", REJECTED)
 def test_parse_role_rejects(text: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_role(text)
     assert caught.value.pointer == "/role"
     assert repr(text) in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"), [(t, True) for t, _ in ACCEPTED] + [(t, False) for t in REJECTED]
+)
+def test_the_role_type_accepts_what_parse_role_does(text: str, valid: bool) -> None:
+    """`Role` validates requests and is the document's pattern: it must agree."""
+    encoded = msgspec.json.encode(text)
+    if valid:
+        assert msgspec.json.decode(encoded, type=Role) == text
+    else:
+        with pytest.raises(msgspec.ValidationError):
+            msgspec.json.decode(encoded, type=Role)
+    pattern = msgspec.json.schema(Role)["pattern"]
+    assert (re.search(pattern, text) is not None) is valid
 
 
 def test_role_of_a_principal() -> None:

@@ -9,14 +9,14 @@ import msgspec
 from aiohttp import web
 
 from callcenter.domain.agents import Agent, Presence, Proficiency, SkillName
-from callcenter.domain.auth import RoleKind, require, require_self_or
+from callcenter.domain.auth import AGENT_ID_PATTERN, RoleKind, require, require_self_or
 from callcenter.errors import InvalidInput
 from callcenter.web.problem import json_response
 from callcenter.web.requests import decode_json, path_id, principal
 from callcenter.web.state import SERVICES
 
 AGENT_ID_MAX = 64
-AGENT_ID = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+AGENT_ID = re.compile(AGENT_ID_PATTERN)
 
 
 class AgentUpsert(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

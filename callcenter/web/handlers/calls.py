@@ -9,7 +9,7 @@ from aiohttp import web
 
 from callcenter.domain.auth import RoleKind, require
 from callcenter.domain.calls import Call, CallState
-from callcenter.errors import InvalidInput
+from callcenter.errors import Conflict, InvalidInput
 from callcenter.web.problem import json_response
 from callcenter.web.requests import decode_json, path_id, principal
 from callcenter.web.state import SERVICES
@@ -42,7 +42,11 @@ async def wrap_up_call(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     call = await services.calls.get(path_id(request, "call_id"), viewer)
     if call.caller_key is None:
-        raise InvalidInput("the call has no caller number to keep its wrap-up under", "/")
+        # the body is fine; the call is not one a wrap-up can be kept for
+        raise Conflict(
+            f"call {call.id!r} has no caller number, so it has no caller history to keep "
+            "a wrap-up in"
+        )
     await services.callers.record_wrap_up(call.caller_key, call.id, form.disposition, form.notes)
     return json_response(
         WrappedUp(
@@ -73,7 +77,7 @@ def _state(raw: str | None) -> CallState | None:
 def _limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise InvalidInput(f"limit must be an integer 1..{MAX_LIMIT}", "/limit")
     return int(raw)
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import msgspec
 from aiohttp import web
 
-from callcenter.domain.auth import RoleKind, require
+from callcenter.domain.auth import Role, RoleKind, require
 from callcenter.web.problem import json_response
 from callcenter.web.requests import decode_json, principal
 from callcenter.web.state import SERVICES
@@ -18,7 +18,7 @@ MAX_TTL_SECONDS = 366 * 86_400
 
 
 class TokenRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    role: Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+    role: Role
     label: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     ttl_seconds: Annotated[int, msgspec.Meta(ge=60, le=MAX_TTL_SECONDS)] | None = None
 

@@ -1,0 +1,195 @@
+"""The route table's edge: gateway webhooks, media sockets, and the live pages, their
+sockets and alerts."""
+
+from __future__ import annotations
+
+from callcenter.domain.alerts import Ack
+from callcenter.web.handlers import jambonz, live, media, twilio
+from callcenter.web.operation import (
+    ADMIN,
+    GATEWAY,
+    HTML,
+    JAMBONZ_SIGNED,
+    OPEN,
+    SELF,
+    SUPERVISOR,
+    TWILIO_SIGNED,
+    TWIML,
+    Operation,
+    Param,
+    path_param,
+)
+from callcenter.web.problem import Problem
+
+SWITCHING = (101, None, "Switching protocols")
+NOT_A_HANDSHAKE = (400, Problem, "Not a websocket handshake (no `Upgrade: websocket`)")
+
+GATEWAY_OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        method="POST",
+        path="/gateways/twilio/voice",
+        handler=twilio.voice,
+        operation_id="twilioVoice",
+        tag="Gateways",
+        summary="Twilio voice webhook: records the call, answers TwiML that streams its "
+        "audio here and holds the caller",
+        roles=(TWILIO_SIGNED,),
+        responses=((200, TWIML, "TwiML"),),
+    ),
+    Operation(
+        method="POST",
+        path="/gateways/twilio/status",
+        handler=twilio.status,
+        operation_id="twilioStatus",
+        tag="Gateways",
+        summary="Twilio status callback (CallStatus) as a canonical event",
+        roles=(TWILIO_SIGNED,),
+        responses=((204, None, "Taken"),),
+    ),
+    Operation(
+        method="POST",
+        path="/gateways/twilio/hold",
+        handler=twilio.hold,
+        operation_id="twilioHold",
+        tag="Gateways",
+        summary="Twilio <Redirect> target that keeps a long hold going",
+        roles=(TWILIO_SIGNED,),
+        responses=((200, TWIML, "TwiML"),),
+    ),
+    Operation(
+        method="POST",
+        path="/gateways/twilio/gather/{step}",
+        handler=twilio.gather,
+        operation_id="twilioGather",
+        tag="Gateways",
+        summary="Twilio <Gather> action: the digits become call.dtmf",
+        roles=(TWILIO_SIGNED,),
+        params=(
+            path_param(
+                "step",
+                "Which prompt gathered the digits",
+                max_length=32,
+                pattern=r"^[A-Za-z0-9_.-]{1,32}(?!\n)$",
+            ),
+        ),
+        responses=((200, TWIML, "TwiML"),),
+    ),
+    Operation(
+        method="POST",
+        path="/gateways/jambonz/status",
+        handler=jambonz.call_status,
+        operation_id="jambonzStatus",
+        tag="Gateways",
+        summary="jambonz call status webhook as a canonical event",
+        roles=(JAMBONZ_SIGNED,),
+        responses=((204, None, "Taken"),),
+    ),
+)
+
+MEDIA_OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        method="GET",
+        path="/media/twilio",
+        handler=media.twilio_stream,
+        operation_id="twilioMediaStream",
+        tag="Media",
+        summary="Websocket: Twilio Media Streams (mu-law 8 kHz, JSON messages)",
+        roles=(TWILIO_SIGNED,),
+        description="The call is named by the TwiML this service answered; bad messages "
+        "close the socket with 1008 and a reason.",
+        responses=(SWITCHING, NOT_A_HANDSHAKE),
+    ),
+    Operation(
+        method="GET",
+        path="/media/l16",
+        handler=media.l16_stream,
+        operation_id="l16MediaStream",
+        tag="Media",
+        summary="Websocket: L16 PCM after a JSON metadata text frame (mod_audio_fork, "
+        "jambonz listen, Vonage, generic)",
+        roles=(GATEWAY, ADMIN),
+        description="A gateway token as `Authorization: Bearer` or, where the media server "
+        "cannot set headers, as `?token=`.",
+        params=(
+            Param(
+                name="token",
+                where="query",
+                required=False,
+                description="A gateway token, for media servers that cannot set headers "
+                "(the Authorization header wins when both are sent)",
+                schema={"type": "string"},
+            ),
+        ),
+        responses=(SWITCHING, NOT_A_HANDSHAKE),
+    ),
+)
+
+LIVE_OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        method="GET",
+        path="/v1/alerts",
+        handler=live.list_alerts,
+        operation_id="listAlerts",
+        tag="Live",
+        summary="The latest alerts on live calls, newest first, with acknowledgements",
+        roles=(SUPERVISOR, ADMIN),
+        responses=((200, live.Alerts, "Alerts"),),
+    ),
+    Operation(
+        method="POST",
+        path="/v1/alerts/{alert_id}/ack",
+        handler=live.acknowledge_alert,
+        operation_id="acknowledgeAlert",
+        tag="Live",
+        summary="Acknowledge an alert; every wallboard hears of it",
+        roles=(SUPERVISOR, ADMIN),
+        params=(path_param("alert_id", "Alert id", max_length=64),),
+        responses=((200, Ack, "The acknowledgement (the first one, if acknowledged before)"),),
+    ),
+    Operation(
+        method="GET",
+        path="/wallboard",
+        handler=live.wallboard_page,
+        operation_id="wallboardPage",
+        tag="Live",
+        summary="The supervisor wallboard (HTML; it asks for a supervisor token)",
+        roles=(OPEN,),
+        responses=((200, HTML, "The page"),),
+    ),
+    Operation(
+        method="GET",
+        path="/agent",
+        handler=live.agent_page,
+        operation_id="agentPage",
+        tag="Live",
+        summary="The agent desktop (HTML; it asks for an agent token)",
+        roles=(OPEN,),
+        responses=((200, HTML, "The page"),),
+    ),
+    Operation(
+        method="GET",
+        path="/ws/wallboard",
+        handler=live.wallboard_socket,
+        operation_id="wallboardSocket",
+        tag="Live",
+        summary="Websocket: snapshot then live events for wallboards",
+        roles=(SUPERVISOR, ADMIN),
+        description="The first message authenticates: "
+        '`{"type": "auth", "token": "...", "since": N|null}`. A request that is not a '
+        "websocket handshake is refused with 401.",
+        responses=(SWITCHING,),
+    ),
+    Operation(
+        method="GET",
+        path="/ws/agent",
+        handler=live.agent_socket,
+        operation_id="agentSocket",
+        tag="Live",
+        summary="Websocket: the agent's offers (screen pops), calls, transcript and mood",
+        roles=(SELF,),
+        description="The first message authenticates: "
+        '`{"type": "auth", "token": "...", "since": N|null}`. A request that is not a '
+        "websocket handshake is refused with 401.",
+        responses=(SWITCHING,),
+    ),
+)
