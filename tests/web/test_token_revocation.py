@@ -60,3 +60,20 @@ async def test_an_expired_token_closes_its_page(client: AppClient) -> None:
     )
     wall = await opened(client, "/ws/wallboard", token)
     assert await closed_with(wall) == (4401, "unauthorized")
+
+
+async def test_revoking_a_gateway_token_closes_its_audio_socket(client: AppClient) -> None:
+    auth = client.app[SERVICES].auth
+    token, stored = await auth.create_token("gateway", "media server")
+    other, _ = await auth.create_token("gateway", "other media server")
+    kept = await client.ws_connect("/media/l16", headers={"Authorization": f"Bearer {other}"})
+    revoked = await client.ws_connect(f"/media/l16?token={token}")
+    for ws in (kept, revoked):
+        await ws.send_json({"call_id": "c1", "track": "caller", "sample_rate": 8000})
+        await ws.send_bytes(b"\x00\x00" * 160)  # 20 ms of audio
+    assert await auth.revoke_token(stored.id)
+    assert (await closed_with(revoked))[0] == 4401
+    await kept.send_bytes(b"\x00\x00" * 160)
+    assert not kept.closed  # the other token's socket still takes audio
+    metrics = await (await client.get("/metrics")).text()
+    assert 'callcenter_media_rejections_total{dialect="l16",reason="revoked"} 1.0' in metrics

@@ -38,6 +38,7 @@ from callcenter.domain.auth import Principal, RoleKind, require
 from callcenter.errors import CallcenterError, Forbidden, InvalidInput, NotFound, Unauthorized
 from callcenter.media.flood import FloodGuard
 from callcenter.services.bus import Delivered
+from callcenter.web.close_codes import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED
 from callcenter.web.handlers.live_hub import hub_of
 from callcenter.web.state import BUS, SERVICES, TOKEN_SESSIONS
 
@@ -48,8 +49,6 @@ MAX_CLIENT_MESSAGE = 4096
 CLIENT_RATE = 20.0  # messages per second a page may send on average
 CLIENT_BURST = 60.0
 REPLAY_LIMIT = 5_000
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN = 4403
 AGENT_CALL_TYPES = frozenset(
     {"call.updated", "transcript.final", "transcript.partial", "call.mood"}
 )

@@ -26,9 +26,18 @@ from callcenter.media import l16
 from callcenter.media.flood import MediaGuard, audio_seconds
 from callcenter.media.refusals import MediaRefused, Refusal
 from callcenter.media.twilio_stream import Admission, StartMetadata, TwilioStreamSession
+from callcenter.web.close_codes import CLOSE_UNAUTHORIZED
 from callcenter.web.handlers.twilio import DIALECT as TWILIO_DIALECT
 from callcenter.web.handlers.twilio import signed_by_twilio
-from callcenter.web.state import CLOCK, MEDIA, METRICS, SERVICES, SETTINGS, Services
+from callcenter.web.state import (
+    CLOCK,
+    MEDIA,
+    METRICS,
+    SERVICES,
+    SETTINGS,
+    TOKEN_SESSIONS,
+    Services,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -244,9 +253,17 @@ async def l16_stream(request: web.Request) -> web.WebSocketResponse:
     socket = await _open(request, tuple(l16.SUBPROTOCOLS))
     guard = _guard()
     session = _L16Socket(request, socket, guard)
+
+    async def revoked() -> None:
+        _reject(request, "l16", "revoked")
+        await socket.close(code=CLOSE_UNAUTHORIZED, message=b"the token was revoked or expired")
+
+    assert header is not None  # authenticate refused a missing one
+    ended = request.app[TOKEN_SESSIONS].opened(header.partition(" ")[2].strip(), revoked)
     try:
         await _serve(request, socket, "l16", guard, session.handle)
     finally:
+        ended()
         session.close()
     return socket
 
