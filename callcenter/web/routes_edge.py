@@ -95,8 +95,10 @@ MEDIA_OPERATIONS: tuple[Operation, ...] = (
         tag="Media",
         summary="Websocket: Twilio Media Streams (mu-law 8 kHz, JSON messages)",
         roles=(TWILIO_SIGNED,),
-        description="The call is named by the TwiML this service answered; bad messages "
-        "close the socket with 1008 and a reason.",
+        description="The stream must carry the <Parameter>s of the TwiML this service "
+        "answered (call id, expiry and their HMAC) and the account's AccountSid, for a live "
+        "Twilio call; anything else, bad messages and audio faster than 1.5x real time close "
+        "it with 1008 and a reason (frames over 0.5 s of audio: 1009).",
         responses=(SWITCHING, NOT_A_HANDSHAKE),
     ),
     Operation(
