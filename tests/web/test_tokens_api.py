@@ -32,6 +32,8 @@ async def test_only_admins_issue_tokens_and_bad_roles_are_refused(
     assert refused.status == 403
     bad = await client.post("/v1/admin/tokens", json={"role": "king", "label": "x"}, headers=admin)
     assert bad.status == 422
+    problem = await bad.json(content_type=None)
+    assert problem["pointer"] == "/role" and "admin, supervisor, gateway" in problem["detail"]
     short = await client.post(
         "/v1/admin/tokens", json={"role": "gateway", "label": "x", "ttl_seconds": 5}, headers=admin
     )

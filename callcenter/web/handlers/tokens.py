@@ -10,11 +10,15 @@ import msgspec
 from aiohttp import web
 
 from callcenter.domain.auth import Role, RoleKind, require
+from callcenter.errors import InvalidInput
 from callcenter.web.problem import json_response
 from callcenter.web.requests import decode_json, principal
 from callcenter.web.state import SERVICES
 
 MAX_TTL_SECONDS = 366 * 86_400
+ROLE_HINT = (
+    "role must be admin, supervisor, gateway or agent:<id> (id: 1-64 of A-Z a-z 0-9 _ . @ -)"
+)
 
 
 class TokenRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -35,7 +39,12 @@ class IssuedToken(msgspec.Struct, frozen=True, kw_only=True):
 
 async def create_token(request: web.Request) -> web.Response:
     require(await principal(request), RoleKind.ADMIN)
-    asked = await decode_json(request, TokenRequest)
+    try:
+        asked = await decode_json(request, TokenRequest)
+    except InvalidInput as error:
+        if error.pointer != "/role":
+            raise
+        raise InvalidInput(ROLE_HINT, "/role") from None
     ttl = timedelta(seconds=asked.ttl_seconds) if asked.ttl_seconds else None
     token, stored = await request.app[SERVICES].auth.create_token(asked.role, asked.label, ttl)
     issued = IssuedToken(
