@@ -244,17 +244,22 @@ class LiveSocket:
         finally:
             self._resyncing = None
 
-    async def _replay(self, since: int, epoch: str | None) -> bool:
-        """Send what the client missed since `since`, if it is of the bus's epoch and the
-        bus log still has all of it."""
+    async def _replayable(self, since: int, epoch: str | None) -> bool:
+        """Whether `since` is of the bus's epoch and the bus log still has all after it."""
         bus = self._app[BUS]
         if epoch is not None and epoch != bus.epoch:
             return False
-        oldest = await bus.oldest_seq()
         last = bus.last_seq or 0
-        if since > last or (since < last and (oldest is None or oldest > since + 1)):
+        if since > last:
             return False
-        missed = await bus.since(since, REPLAY_LIMIT)
+        oldest = await bus.oldest_seq()
+        return since == last or (oldest is not None and oldest <= since + 1)
+
+    async def _replay(self, since: int, epoch: str | None) -> bool:
+        """Send what the client missed since `since`, if it can (`_replayable`)."""
+        if not await self._replayable(since, epoch):
+            return False
+        missed = await self._app[BUS].since(since, REPLAY_LIMIT)
         if len(missed) == REPLAY_LIMIT:
             return False
         self._last_seq = since
