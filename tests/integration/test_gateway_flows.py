@@ -29,11 +29,9 @@ from callcenter.settings import Secret, Settings
 from callcenter.storage.embedded import free_port
 from callcenter.web.state import MEDIA, SERVICES, SETTINGS
 from tests.conftest import AppClient
+from tests.media.twilio_peer import ACCOUNT, CALL_SID, TOKEN, call_form
 
 PROMPTS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
-ACCOUNT = "AC" + "1" * 32
-TOKEN = "twilio-auth-token"
-CALL_SID = "CA" + "ab" * 16
 STREAM_SID = "MZ" + "cd" * 16
 FRAME_BYTES = 320  # 20 ms of 8 kHz 16-bit audio
 
@@ -140,19 +138,6 @@ async def _until(check: Callable[[], Awaitable[bool]], seconds: float = 10) -> N
         await asyncio.sleep(0.05)
 
 
-def _twilio_form(status: str, sequence: str) -> dict[str, str]:
-    return {
-        "AccountSid": ACCOUNT,
-        "CallSid": CALL_SID,
-        "From": "+15551230000",
-        "To": "+15559870000",
-        "Direction": "inbound",
-        "CallStatus": status,
-        "SequenceNumber": sequence,
-        "ApiVersion": "2010-04-01",
-    }
-
-
 async def test_a_whole_twilio_call(
     gateway_app: tuple[AppClient, Recorder], fake_twilio: tuple[FakeTwilio, TestServer]
 ) -> None:
@@ -161,9 +146,9 @@ async def test_a_whole_twilio_call(
     token, _ = await client.app[SERVICES].auth.create_token("admin", "t")
     admin = {"Authorization": f"Bearer {token}"}
 
-    unsigned = await client.post("/gateways/twilio/voice", data=_twilio_form("ringing", "0"))
+    unsigned = await client.post("/gateways/twilio/voice", data=call_form("ringing", "0"))
     assert unsigned.status == 403
-    answer = await _signed_post(client, "/gateways/twilio/voice", _twilio_form("ringing", "0"))
+    answer = await _signed_post(client, "/gateways/twilio/voice", call_form("ringing", "0"))
     assert answer.status == 200, await answer.text()
     twiml = await answer.text()
     assert "<Stream" in twiml and "/media/twilio" in twiml and f'value="{CALL_SID}"' in twiml
@@ -207,7 +192,7 @@ async def test_a_whole_twilio_call(
         "<Dial" in api.updates[0]["Twiml"] and "<Identity>ann</Identity>" in api.updates[0]["Twiml"]
     )
 
-    done = await _signed_post(client, "/gateways/twilio/status", _twilio_form("completed", "3"))
+    done = await _signed_post(client, "/gateways/twilio/status", call_form("completed", "3"))
     assert done.status == 204
     ended = await (await client.get(f"/v1/calls/{CALL_SID}", headers=admin)).json()
     assert (ended["state"], ended["outcome"]) == ("wrap_up", "handled")
