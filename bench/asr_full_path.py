@@ -1,6 +1,9 @@
 """The full path of bench/asr.py, and what both of its paths share (the stream schedule, the
 trial record): our app on a real aiohttp server and redis-server, fed Twilio Media Streams
-websockets by a client process, its results read from the event bus and its metrics."""
+websockets by a client process, its results read from the event bus and its metrics. Each
+stream belongs to a Twilio call the trial creates through the signed voice webhook before
+its measured window (the stream's `start` carries the parameters of that call's TwiML) and
+ends with a status callback after it; a trial in which the app refused a stream fails."""
 
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from callcenter.media.codecs import pcm16_to_ulaw
 from callcenter.media.frames import AudioFrame, Track
 from callcenter.services.bus import EventBus
 from callcenter.settings import Secret, Settings
+from callcenter.simulate.twilio_gateway import stream_target
 from callcenter.storage.embedded import embedded_redis, free_port
 from callcenter.web.state import BUS, MEDIA, METRICS, MONITOR, REDIS
 
@@ -43,6 +47,7 @@ MATCH_S = 1.0  # a final ends an utterance when its last word ends this close to
 IDLE_TIMEOUT_S = 60.0
 ACCOUNT = "AC" + "b" * 32
 TOKEN = "bench-twilio-token"
+SETTLE_S = 0.5  # for the timer loop (every 0.2 s) to dispatch calls just created or ended
 MARKER = "bench.marker"
 
 
@@ -95,6 +100,7 @@ class Trial:
 class ClientPlan:
     url: str
     call_ids: tuple[str, ...]
+    parameters: tuple[dict[str, str], ...]  # per stream: customParameters, from its TwiML
     payloads: tuple[str, ...]  # base64 mu-law, one per 20 ms frame of the audio loop
     speech_end_frame: int
     seconds: float
@@ -142,7 +148,7 @@ async def _stream(
     ticks = range(first, round(plan.seconds / FRAME_S))
     async with session.ws_connect(plan.url, headers=headers) as ws:
         await ws.send_str('{"event":"connected","protocol":"Call","version":"1.0.0"}')
-        await ws.send_str(_start_message(call_sid, stream_sid))
+        await ws.send_str(_start_message(call_sid, stream_sid, plan.parameters[k]))
         for tick in ticks:
             delay = plan.t0 + tick * FRAME_S - time.monotonic()
             if delay > 0:
@@ -160,12 +166,13 @@ async def _stream(
     return tuple(ends)
 
 
-def _start_message(call_sid: str, stream_sid: str) -> str:
+def _start_message(call_sid: str, stream_sid: str, parameters: dict[str, str]) -> str:
     start = {
         "streamSid": stream_sid,
         "accountSid": ACCOUNT,
         "callSid": call_sid,
         "tracks": ["inbound"],
+        "customParameters": parameters,
         "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
     }
     message = {"event": "start", "sequenceNumber": "1", "streamSid": stream_sid, "start": start}
@@ -176,6 +183,50 @@ def _stop_message(call_sid: str, stream_sid: str, sequence: int) -> str:
     stop = {"accountSid": ACCOUNT, "callSid": call_sid}
     message = {"event": "stop", "sequenceNumber": str(sequence), "streamSid": stream_sid}
     return json.dumps(message | {"stop": stop})
+
+
+# Twilio's webhooks: the calls the streams belong to
+
+
+def _call_form(call_sid: str, caller: str, status: str) -> dict[str, str]:
+    """The voice webhook's form (`ringing`) or a status callback's (an end such as
+    `completed`) for an inbound call."""
+    form = {
+        "AccountSid": ACCOUNT,
+        "ApiVersion": "2010-04-01",
+        "CallSid": call_sid,
+        "CallStatus": status,
+        "Direction": "inbound",
+        "From": caller,
+        "To": "+15559870000",
+    }
+    if status != "ringing":
+        form |= {"CallbackSource": "call-progress-events", "SequenceNumber": "1"}
+    return form
+
+
+async def _signed_posts(url: str, forms: Iterable[dict[str, str]]) -> list[str]:
+    """Each form posted to `url` as Twilio posts it (X-Twilio-Signature); the answers.
+    Raises RuntimeError for an answer that is not 2xx."""
+
+    async def post(session: aiohttp.ClientSession, form: dict[str, str]) -> str:
+        headers = {"X-Twilio-Signature": expected_signature(TOKEN, url, form)}
+        async with session.post(url, data=form, headers=headers) as answer:
+            text = await answer.text()
+        if answer.status >= 300:
+            raise RuntimeError(f"{url} answered {form['CallSid']} with {answer.status}: {text}")
+        return text
+
+    async with aiohttp.ClientSession() as session:
+        return await asyncio.gather(*(post(session, form) for form in forms))
+
+
+def _stream_parameters(twiml: str) -> dict[str, str]:
+    """The customParameters Twilio gives the stream a voice webhook's TwiML starts."""
+    target = stream_target(twiml)
+    if target is None:
+        raise RuntimeError(f"the voice webhook's TwiML starts no stream: {twiml}")
+    return target.parameters
 
 
 # The server side: what the app does with the streams
@@ -288,9 +339,11 @@ def histogram_quantile(
 class FullPath:
     """Trials of N real-time Twilio streams through the running app (`full_path()`)."""
 
-    def __init__(self, app: web.Application, url: str, payloads: tuple[str, ...], end: int) -> None:
+    def __init__(
+        self, app: web.Application, base_url: str, payloads: tuple[str, ...], end: int
+    ) -> None:
         self._app = app
-        self._url = url
+        self._base_url = base_url
         self._payloads = payloads
         self._speech_end_frame = end
         self._probe = _IngestProbe()
@@ -325,14 +378,26 @@ class FullPath:
     async def trial(self, streams: int, seconds: float) -> Trial:
         self._trials += 1
         ids = tuple(f"CA{self._trials:016x}{k:016x}" for k in range(streams))
+        # a caller each, new to the app: no caller history to steer routing
+        callers = tuple(f"+1555{self._trials:03d}{k:04d}" for k in range(streams))
+        parameters = await self._place_calls(ids, callers)
         t0 = time.monotonic() + CLIENT_LEAD_S
-        plan = ClientPlan(self._url, ids, self._payloads, self._speech_end_frame, seconds, t0)
+        plan = ClientPlan(
+            self._base_url + "/media/twilio",
+            ids,
+            parameters,
+            self._payloads,
+            self._speech_end_frame,
+            seconds,
+            t0,
+        )
         self._probe.expect(
             {ids[k]: t0 + start_tick(k, streams) * FRAME_S for k in range(streams)},
             t0 + WARM_UP_S,
         )
         metrics = self._app[METRICS]
         dropped = _value(metrics.asr_dropped_frames_total)
+        refused = _value(metrics.media_rejections_total)
         cpu, redis_cpu = time.process_time(), await self._redis_cpu()
         machine, began = machine_cpu_s(), time.monotonic()
         sending = asyncio.wrap_future(self._clients.submit(run_clients, plan))
@@ -343,13 +408,16 @@ class FullPath:
         others = machine_cpu_s() - machine - cpu - redis_cpu - report.cpu_s
         others /= time.monotonic() - began
         await self._idle()
+        refused = _value(metrics.media_rejections_total) - refused
+        if refused:
+            raise RuntimeError(f"the app refused {refused:.0f} of {streams} streams")
         pool_lag = histogram_quantile(lags_from, _buckets(metrics.asr_lag_seconds), 0.95)
         ingest = percentile(self._probe.delays, 0.95)
         latencies, missing = self._final_latencies(
             ids, report, t0 + WARM_UP_S, t0 + seconds - TAIL_S
         )
         audio_s = stream_seconds(streams, seconds)
-        return Trial(
+        result = Trial(
             streams,
             ingest + pool_lag,
             round(_value(metrics.asr_dropped_frames_total) - dropped),
@@ -361,6 +429,28 @@ class FullPath:
             report.cpu_s / audio_s,
             others,
         )
+        await self._end_calls(ids, callers)
+        return result
+
+    async def _place_calls(
+        self, ids: Sequence[str], callers: Sequence[str]
+    ) -> tuple[dict[str, str], ...]:
+        """The calls, created through the voice webhook (Twilio's dialect; with no agents
+        they wait in the queue); each stream's customParameters, binding it to its call."""
+        url = self._base_url + "/gateways/twilio/voice"
+        forms = (_call_form(i, c, "ringing") for i, c in zip(ids, callers, strict=True))
+        answers = await _signed_posts(url, forms)
+        await asyncio.sleep(SETTLE_S)
+        return tuple(_stream_parameters(twiml) for twiml in answers)
+
+    async def _end_calls(self, ids: Sequence[str], callers: Sequence[str]) -> None:
+        """The callers hang up (status callbacks), so the app is idle between trials."""
+        url = self._base_url + "/gateways/twilio/status"
+        await _signed_posts(
+            url, (_call_form(i, c, "completed") for i, c in zip(ids, callers, strict=True))
+        )
+        await self._app[MONITOR].drain()
+        await asyncio.sleep(SETTLE_S)
 
     def _final_latencies(
         self, ids: Iterable[str], report: ClientReport, count_from: float, count_until: float
@@ -441,8 +531,8 @@ async def full_path(
         try:
             await web.TCPSite(runner, "127.0.0.1", port).start()
             payloads = tuple(base64.b64encode(pcm16_to_ulaw(pcm)).decode() for pcm in frames)
-            url = f"http://127.0.0.1:{port}/media/twilio"
-            async with FullPath(app, url, payloads, speech_end_frame) as bench:
+            base_url = f"http://127.0.0.1:{port}"
+            async with FullPath(app, base_url, payloads, speech_end_frame) as bench:
                 yield bench
         finally:
             await runner.cleanup()

@@ -3,10 +3,13 @@
 N concurrent Media Streams websockets (a `start`, then one 20 ms mu-law `media` message per
 stream every 20 ms, as Twilio sends them) go to a `callcenter serve` process (no
 transcription: frames end in the media hub), and in the same run the same client feeds a
-minimal aiohttp websocket server that receives and drops every message. Each server runs
-in its own process; its CPU time over the measured window gives the CPU cost per stream (%
-of one core) and the streams one core could take. Target: ingest <= 1 % of a core per
-stream.
+minimal aiohttp websocket server that receives and drops every message. Each stream belongs
+to a Twilio call created, before either measurement, through the signed voice webhook; its
+`start` carries our account and the parameters of that call's TwiML, which bind it to the
+call; the baseline gets the very same messages. Each server runs in its own process; its CPU
+time over the measured window gives the CPU cost per stream (% of one core) and the streams
+one core could take. Target: ingest <= 1 % of a core per stream. A stream the server
+refuses (close code other than 1000) ends the run.
 
 Run:  python bench/media_ingest.py [--streams 50] [--seconds 10]
 """
@@ -25,10 +28,11 @@ import time
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from callcenter.cli import new_event_loop
 from callcenter.gateways.twilio_signature import expected_signature
+from callcenter.simulate.twilio_gateway import stream_target
 from callcenter.storage.embedded import embedded_redis, free_port
 
 ACCOUNT = "AC" + "1" * 32
@@ -77,7 +81,35 @@ async def _wait_ready(url: str) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def _messages(index: int) -> tuple[str, str]:
+async def place_calls(base_url: str, streams: int) -> list[dict[str, str]]:
+    """A call per stream, created as Twilio creates one (the signed voice webhook); the
+    customParameters each answer's TwiML gives the call's stream (call_id and its binding).
+    Raises RuntimeError for a webhook the server refuses or a TwiML without a stream."""
+    url = base_url + "/gateways/twilio/voice"
+    async with aiohttp.ClientSession() as session:
+        return await asyncio.gather(*(_place_call(session, url, i) for i in range(streams)))
+
+
+async def _place_call(session: aiohttp.ClientSession, url: str, index: int) -> dict[str, str]:
+    form = {
+        "AccountSid": ACCOUNT,
+        "ApiVersion": "2010-04-01",
+        "CallSid": f"CA{index:032x}",
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+        "From": f"+1555{index:07d}",
+        "To": "+15559870000",
+    }
+    headers = {"X-Twilio-Signature": expected_signature(TOKEN, url, form)}
+    async with session.post(url, data=form, headers=headers) as answer:
+        twiml = await answer.text()
+    target = stream_target(twiml) if answer.status == 200 else None
+    if target is None:
+        raise RuntimeError(f"voice webhook of call {index}: HTTP {answer.status}: {twiml}")
+    return target.parameters
+
+
+def _messages(index: int, parameters: dict[str, str]) -> tuple[str, str]:
     call_sid = f"CA{index:032x}"
     stream_sid = f"MZ{index:032x}"
     start = {
@@ -89,7 +121,7 @@ def _messages(index: int) -> tuple[str, str]:
             "accountSid": ACCOUNT,
             "callSid": call_sid,
             "tracks": ["inbound"],
-            "customParameters": {"call_id": call_sid},
+            "customParameters": parameters,
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
         },
     }
@@ -97,10 +129,14 @@ def _messages(index: int) -> tuple[str, str]:
 
 
 async def _stream(
-    session: aiohttp.ClientSession, url: str, index: int, until: float, sent: list[int]
+    session: aiohttp.ClientSession,
+    url: str,
+    messages: tuple[str, str],
+    until: float,
+    sent: list[int],
 ) -> None:
     headers = {"X-Twilio-Signature": expected_signature(TOKEN, url, {})}
-    start, stream_sid = _messages(index)
+    start, stream_sid = messages
     async with session.ws_connect(url, headers=headers) as ws:
         await ws.send_str(start)
         loop = asyncio.get_running_loop()
@@ -116,15 +152,22 @@ async def _stream(
             sent[0] += 1
             due += FRAME_SECONDS
             await asyncio.sleep(max(0.0, due - loop.time()))
+        # after the window: a stream the server refused has its close code waiting here
+        await ws.close()
+        if ws.close_code != WSCloseCode.OK:
+            raise RuntimeError(f"{url} closed stream {stream_sid} with {ws.close_code}")
 
 
-async def measure(url: str, pid: int, streams: int, seconds: float) -> tuple[float, int, float]:
-    """(server CPU seconds, frames sent, wall seconds) over the measured window."""
+async def measure(
+    url: str, pid: int, starts: list[tuple[str, str]], seconds: float
+) -> tuple[float, int, float]:
+    """(server CPU seconds, frames sent, wall seconds) over the measured window, a stream
+    for each of `starts` (start message, stream sid)."""
     sent = [0]
     async with aiohttp.ClientSession() as session:
         loop = asyncio.get_running_loop()
         until = loop.time() + seconds + 1.0
-        tasks = [asyncio.create_task(_stream(session, url, i, until, sent)) for i in range(streams)]
+        tasks = [asyncio.create_task(_stream(session, url, m, until, sent)) for m in starts]
         await asyncio.sleep(1.0)  # all streams connected and running
         cpu0, wall0, sent0 = cpu_seconds(pid), time.monotonic(), sent[0]
         await asyncio.sleep(seconds)
@@ -150,6 +193,7 @@ async def run(args: argparse.Namespace) -> int:
             env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
             env.update(
                 CALLCENTER_LOG_LEVEL="WARNING",
+                CALLCENTER_TWILIO_ACCOUNT_SID=ACCOUNT,
                 CALLCENTER_TWILIO_AUTH_TOKEN=TOKEN,
                 CALLCENTER_PUBLIC_URL=f"http://127.0.0.1:{port}",
             )
@@ -170,12 +214,16 @@ async def run(args: argparse.Namespace) -> int:
             try:
                 await _wait_ready(f"http://127.0.0.1:{port}/healthz")
                 await _wait_ready(f"http://127.0.0.1:{base_port}/healthz")
+                # before both windows: the server has routed the calls (no agents: they
+                # wait in the queue) by the time its own window opens
+                parameters = await place_calls(f"http://127.0.0.1:{port}", args.streams)
+                starts = [_messages(i, p) for i, p in enumerate(parameters)]
                 results = []
                 for name, url, pid in (
                     ("baseline", f"http://127.0.0.1:{base_port}/media/twilio", base.pid),
                     ("callcenter", f"http://127.0.0.1:{port}/media/twilio", ours.pid),
                 ):
-                    results.append((name, *await measure(url, pid, args.streams, args.seconds)))
+                    results.append((name, *await measure(url, pid, starts, args.seconds)))
                 print(f"\n{args.streams} streams x 50 frames/s, {args.seconds:.0f} s measured")
                 print(
                     f"{'server':<12}{'% core/str':>12}{'streams/core':>14}{'frames/s':>12}"
