@@ -26,6 +26,7 @@ from callcenter.gateway_setup import (
 )
 from callcenter.metrics import Metrics
 from callcenter.observability_setup import observability
+from callcenter.repositories import REPOSITORIES, Repositories, build_repositories
 from callcenter.rules.loader import load_rules
 from callcenter.services.agents import AgentService
 from callcenter.services.auth import AuthService
@@ -44,20 +45,10 @@ from callcenter.services.timer_loop import TimerLoop
 from callcenter.services.token_sessions import TokenSessions
 from callcenter.settings import Settings
 from callcenter.speech_setup import speech
-from callcenter.storage.agents import AgentRepository
-from callcenter.storage.alerts import AlertRepository
 from callcenter.storage.bus import BusRepository
-from callcenter.storage.callers import CallerRepository
-from callcenter.storage.calls import CallRepository
 from callcenter.storage.connection import redis_client
 from callcenter.storage.documents import DocumentStore
 from callcenter.storage.embedded import embedded_redis
-from callcenter.storage.moods import CallMoodRepository, LiveMoodRepository
-from callcenter.storage.queue_stats import QueueStatsRepository
-from callcenter.storage.replay import ReplayGuard
-from callcenter.storage.timers import TimerRepository
-from callcenter.storage.tokens import TokenRepository
-from callcenter.storage.transcripts import TranscriptRepository
 from callcenter.web.handlers.docs import add_docs
 from callcenter.web.handlers.live import setup_live
 from callcenter.web.handlers.media import setup_media_sockets
@@ -103,7 +94,7 @@ def rules_loader(settings: Settings) -> RulesSource:
 
 
 def build_services(
-    store: DocumentStore,
+    repositories: Repositories,
     settings: Settings,
     metrics: Metrics,
     clock: Clock,
@@ -112,25 +103,16 @@ def build_services(
     notify: RouteNotifier,
     bus: EventBus,
 ) -> tuple[Services, Dispatcher, TimerLoop]:
-    """Wire repositories and services around one document store."""
-    retention = timedelta(days=settings.call_retention_days)
-    calls = CallRepository(
-        store,
-        retention=retention,
-        dedupe_window=timedelta(seconds=settings.dedupe_window_seconds),
-    )
-    agents = AgentRepository(store)
-    callers = CallerService(
-        CallerRepository(store, retention=timedelta(days=settings.history_retention_days)),
-        clock=clock,
-    )
+    """Wire the services around the repositories."""
+    calls, agents = repositories.calls, repositories.agents
+    callers = CallerService(repositories.callers, clock=clock)
     live_stores = LiveStores(
         calls=calls,
         agents=agents,
-        alerts=AlertRepository(store.client, retention=retention),
-        live_moods=LiveMoodRepository(store.client, retention=retention),
-        transcripts=TranscriptRepository(store.client, retention=retention),
-        queue_stats=QueueStatsRepository(store.client),
+        alerts=repositories.alerts,
+        live_moods=repositories.live_moods,
+        transcripts=repositories.transcripts,
+        queue_stats=repositories.queue_stats,
     )
     feed = LiveFeed(bus, live_stores, callers, rules=rules, clock=clock, metrics=metrics)
     calls.on_change = feed.calls_changed
@@ -141,8 +123,8 @@ def build_services(
         calls, agents, callers, rules, dispatcher, clock=clock, metrics=metrics, notify=notify
     )
     auth = AuthService(
-        TokenRepository(store),
-        ReplayGuard(store.client, ttl_seconds=2 * settings.signature_tolerance_seconds),
+        repositories.tokens,
+        repositories.replay,
         clock=clock,
         metrics=metrics,
         webhook_secret=settings.webhook_secret.reveal(),
@@ -159,9 +141,7 @@ def build_services(
             metrics=metrics,
             default_queue=settings.default_queue,
             routing=routing,
-            moods=CallMoodRepository(
-                store.client, retention=timedelta(days=settings.call_retention_days)
-            ),
+            moods=repositories.call_moods,
             event_clock=EventClock(
                 tolerance=timedelta(seconds=settings.event_clock_tolerance_seconds),
                 replay_window=timedelta(seconds=settings.dedupe_window_seconds),
@@ -175,7 +155,7 @@ def build_services(
         feed=feed,
     )
     timer_loop = TimerLoop(
-        TimerRepository(store.client), routing, agent_service, clock=clock, metrics=metrics
+        repositories.timers, routing, agent_service, clock=clock, metrics=metrics
     )
     return services, dispatcher, timer_loop
 
@@ -226,8 +206,10 @@ def create_app(
         yield
 
     async def services(app: web.Application) -> AsyncIterator[None]:
+        repositories = build_repositories(DocumentStore(app[REDIS]), settings)
+        app[REPOSITORIES] = repositories
         built, dispatcher, timer_loop = build_services(
-            DocumentStore(app[REDIS]),
+            repositories,
             settings,
             app[METRICS],
             clock,

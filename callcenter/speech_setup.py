@@ -9,28 +9,22 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 from aiohttp import web
 
+from callcenter.repositories import REPOSITORIES
 from callcenter.services.call_monitor import CallMonitor, MonitorStores
 from callcenter.services.clock import Clock
 from callcenter.services.transcription import TranscriptionPool
 from callcenter.services.transcripts import PoolMetrics, TranscriptService
 from callcenter.speech.engines import open_engine
 from callcenter.speech.sentiment import load_scorer
-from callcenter.storage.alerts import AlertRepository
-from callcenter.storage.calls import CallRepository
-from callcenter.storage.documents import DocumentStore
-from callcenter.storage.moods import CallMoodRepository, LiveMoodRepository
-from callcenter.storage.transcripts import TranscriptRepository
 from callcenter.web.state import (
     BUS,
     CLOCK,
     MEDIA,
     METRICS,
     MONITOR,
-    REDIS,
     SERVICES,
     SETTINGS,
     TRANSCRIPTS,
@@ -41,24 +35,19 @@ logger = logging.getLogger(__name__)
 
 async def speech(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    retention = timedelta(days=settings.call_retention_days)
-    transcripts = TranscriptRepository(app[REDIS], retention=retention)
-    app[TRANSCRIPTS] = TranscriptService(transcripts)
+    repositories = app[REPOSITORIES]
+    app[TRANSCRIPTS] = TranscriptService(repositories.transcripts)
     transcribing = settings.speech_engine != "off"
     scorer = await asyncio.to_thread(load_scorer)
     services = app[SERVICES]
     clock: Clock = app[CLOCK]
     monitor = CallMonitor(
         MonitorStores(
-            transcripts=transcripts,
-            moods=CallMoodRepository(app[REDIS], retention=retention),
-            live_moods=LiveMoodRepository(app[REDIS], retention=retention),
-            alerts=AlertRepository(app[REDIS], retention=retention),
-            calls=CallRepository(
-                DocumentStore(app[REDIS]),
-                retention=retention,
-                dedupe_window=timedelta(seconds=settings.dedupe_window_seconds),
-            ),
+            transcripts=repositories.transcripts,
+            moods=repositories.call_moods,
+            live_moods=repositories.live_moods,
+            alerts=repositories.alerts,
+            calls=repositories.calls,
         ),
         scorer,
         app[BUS],

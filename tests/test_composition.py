@@ -1,0 +1,38 @@
+"""The application is assembled once: each repository is built one time, and the speech
+context uses the very repositories the services use (a second CallRepository would miss
+the change hook that puts committed changes on the live pages)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from callcenter.app import create_app
+from callcenter.repositories import REPOSITORIES
+from callcenter.settings import Settings
+from callcenter.storage.calls import CallRepository
+from callcenter.storage.transcripts import TranscriptRepository
+from tests.conftest import AppClient
+
+
+async def test_each_repository_is_built_once(
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
+    settings: Settings,
+    redis_client: object,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built: list[type] = []
+    for kind in (CallRepository, TranscriptRepository):
+        original = kind.__init__
+
+        def counting(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> None:
+            built.append(type(self))
+            _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(kind, "__init__", counting)
+    client = await aiohttp_client(create_app(settings))
+    assert built.count(CallRepository) == 1 and built.count(TranscriptRepository) == 1
+    # the one CallRepository is the hooked one: the live pages hear of every change to it
+    assert client.app[REPOSITORIES].calls.on_change is not None
