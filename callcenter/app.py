@@ -51,6 +51,7 @@ from callcenter.storage.documents import DocumentStore
 from callcenter.storage.embedded import embedded_redis
 from callcenter.web.handlers.docs import add_docs
 from callcenter.web.handlers.live import setup_live
+from callcenter.web.handlers.live_hub import live_hub
 from callcenter.web.handlers.media import setup_media_sockets
 from callcenter.web.http_limits import size_limits
 from callcenter.web.middlewares import problem_middleware
@@ -272,6 +273,7 @@ def create_app(
         [
             storage,
             event_bus,
+            live_hub,
             injected_notifier if notify is not None else notifiers,
             services,
             token_sessions,

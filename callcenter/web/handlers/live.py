@@ -12,7 +12,6 @@ from aiohttp import WSCloseCode, web
 from callcenter.domain.auth import RoleKind, require
 from callcenter.errors import NotFound
 from callcenter.services.live import AlertView
-from callcenter.web.handlers.live_hub import HUB, HubSlot
 from callcenter.web.handlers.live_socket import SOCKETS, LiveSocket
 from callcenter.web.page_headers import PAGE_HEADERS
 from callcenter.web.problem import json_response
@@ -39,7 +38,6 @@ def setup_live(app: web.Application) -> None:
         if static.joinpath(f"{name}.html").is_file()
     }
     app[SOCKETS] = weakref.WeakSet()
-    app[HUB] = HubSlot()
 
     async def going_away(app: web.Application) -> None:
         sockets: weakref.WeakSet[web.WebSocketResponse] = app[SOCKETS]

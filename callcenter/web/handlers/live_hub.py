@@ -5,6 +5,7 @@ every FLUSH_SECONDS, as one frame (one write instead of one per event)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -28,7 +29,16 @@ class LiveHub:
         self._pending: set[LiveSocket] = set()
         self._flushing: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        bus.subscribe(self.deliver, start_over=self.start_over)
+        self._unsubscribe = bus.subscribe(self.deliver, start_over=self.start_over)
+
+    async def close(self) -> None:
+        """Stop following the bus; let a flush under way finish."""
+        self._unsubscribe()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._flushing is not None:
+            await asyncio.gather(self._flushing, return_exceptions=True)
 
     def add(self, socket: LiveSocket) -> None:
         self._sockets.add(socket)
@@ -75,17 +85,16 @@ class LiveHub:
             self._schedule()
 
 
-class HubSlot:
-    """Where the hub is made on first use (the bus exists only once the app runs)."""
-
-    hub: LiveHub | None = None
+HUB = web.AppKey("live_hub", LiveHub)
 
 
-HUB = web.AppKey("live_hub", HubSlot)
+async def live_hub(app: web.Application) -> AsyncIterator[None]:
+    """The instance's hub, for as long as the bus runs (a cleanup context after it)."""
+    hub = LiveHub(app[BUS])
+    app[HUB] = hub
+    yield
+    await hub.close()
 
 
 def hub_of(app: web.Application) -> LiveHub:
-    slot = app[HUB]
-    if slot.hub is None:
-        slot.hub = LiveHub(app[BUS])
-    return slot.hub
+    return app[HUB]
