@@ -31,7 +31,7 @@ from callcenter.cli import new_event_loop
 from callcenter.gateways.twilio_signature import expected_signature
 from callcenter.media.codecs import pcm16_to_ulaw
 from callcenter.media.frames import AudioFrame, Track
-from callcenter.services.bus import EventBus
+from callcenter.services.bus import Delivered, EventBus
 from callcenter.settings import Secret, Settings
 from callcenter.simulate.twilio_gateway import stream_target
 from callcenter.storage.embedded import embedded_redis, free_port
@@ -279,19 +279,21 @@ class _BusWatch:
     finals: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     marker: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def _deliver(self, header: Delivered, raw: str) -> None:
+        if header.type == "transcript.final" and header.call_id is not None:
+            arrived = time.monotonic()
+            end_s = _FINAL.decode(raw).data.end_s
+            self.finals.setdefault(header.call_id, []).append((arrived, end_s))
+        elif header.type == MARKER:
+            self.marker.set()
+
     async def run(self, bus: EventBus) -> None:
-        listener = bus.listen()
+        """Follow the bus until cancelled."""
+        unsubscribe = bus.subscribe(self._deliver, start_over=lambda: None)
         try:
-            while True:
-                header, raw = await listener.get()
-                if header.type == "transcript.final" and header.call_id is not None:
-                    arrived = time.monotonic()
-                    end_s = _FINAL.decode(raw).data.end_s
-                    self.finals.setdefault(header.call_id, []).append((arrived, end_s))
-                elif header.type == MARKER:
-                    self.marker.set()
+            await asyncio.Event().wait()
         finally:
-            listener.close()
+            unsubscribe()
             self.marker.set()  # whoever waits for a marker: the watch is over
 
 
@@ -485,7 +487,7 @@ class FullPath:
         await self._app[BUS].publish(MARKER)
         await asyncio.wait_for(self._watch.marker.wait(), IDLE_TIMEOUT_S)
         if self._watching is not None and self._watching.done():
-            self._watching.result()  # raises what ended the watch (Overflowed)
+            self._watching.result()  # raises what ended the watch
 
     async def _redis_cpu(self) -> float:
         """CPU seconds redis-server has used (INFO cpu: used_cpu_sys + used_cpu_user)."""

@@ -3,19 +3,17 @@
 Producers `publish` (or `publish_soon` from a callback); every event gets the next
 sequence number in Redis and reaches every instance's subscription. Each instance turns
 its subscription into one gapless, duplicate-free, ordered stream (a gap, or a lost
-subscription, is filled from the bus log) and hands it to local listeners (websockets).
-A listener too slow to keep up is told so, once, and must resynchronise from a snapshot:
-the bus never blocks on it and never grows without bound.
+subscription, is filled from the bus log) and hands it to its subscribers (the live hub),
+which must take each event at once: the bus never blocks on them.
 
 Sequence numbers only compare within an epoch. When the bus starts a new one (Redis
-flushed, restored from an older file, failed over to a replica that lagged), every local
-listener starts over from a snapshot and follows the new epoch: a rewind is counted, never
-a reason to skip events."""
+flushed, restored from an older file, failed over to a replica that lagged), every
+subscriber is told to start over from a snapshot and follows the new epoch: a rewind is
+counted, never a reason to skip events."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -32,7 +30,6 @@ from callcenter.storage.resp import Endpoint
 
 logger = logging.getLogger(__name__)
 
-LISTENER_QUEUE = 5_000
 CATCH_UP_BATCH = 1_000
 RETIRED_EPOCHS = 8
 
@@ -68,56 +65,6 @@ _HEADER = msgspec.json.Decoder(Delivered)
 Subscriber = Callable[[Delivered, str], None]
 
 
-class Overflowed(Exception):
-    """The listener fell too far behind; it must resynchronise from a snapshot."""
-
-
-class Listener:
-    """One local consumer's bounded queue of (header, raw message)."""
-
-    def __init__(self, bus: EventBus, maxsize: int) -> None:
-        self._bus = bus
-        self._queue: asyncio.Queue[tuple[Delivered, str] | None] = asyncio.Queue(maxsize)
-        self.overflowed = False
-
-    def offer(self, header: Delivered, raw: str) -> None:
-        if self.overflowed:
-            return
-        try:
-            self._queue.put_nowait((header, raw))
-        except asyncio.QueueFull:
-            self.start_over()
-
-    async def get(self) -> tuple[Delivered, str]:
-        """The next event; raises Overflowed once the listener fell behind."""
-        item = await self._queue.get()
-        if item is None:
-            raise Overflowed
-        return item
-
-    def get_nowait(self) -> tuple[Delivered, str] | None:
-        """The next event if one is waiting (None if not); raises Overflowed."""
-        try:
-            item = self._queue.get_nowait()
-        except asyncio.QueueEmpty:
-            return None
-        if item is None:
-            raise Overflowed
-        return item
-
-    def start_over(self) -> None:
-        """From now on the listener gets Overflowed: it must resynchronise from a snapshot
-        (it fell behind, or the bus started a new epoch)."""
-        if not self.overflowed:
-            self.overflowed = True
-            with contextlib.suppress(asyncio.QueueEmpty):
-                self._queue.get_nowait()  # room for the end marker
-            self._queue.put_nowait(None)
-
-    def close(self) -> None:
-        self._bus.remove(self)
-
-
 class EventBus:
     def __init__(
         self, repository: BusRepository, endpoint: Endpoint, *, clock: Clock, metrics: Metrics
@@ -126,7 +73,6 @@ class EventBus:
         self._endpoint = endpoint
         self._clock = clock
         self._metrics = metrics
-        self._listeners: set[Listener] = set()
         self._subscribers: list[Subscriber] = []
         self._pending: set[asyncio.Task[None]] = set()
         self._batch: list[tuple[str, bytes]] = []  # publish_soon's events for this turn
@@ -208,15 +154,6 @@ class EventBus:
         await asyncio.gather(*self._pending, return_exceptions=True)
 
     # Listening
-
-    def listen(self, maxsize: int = LISTENER_QUEUE) -> Listener:
-        """A new listener; it gets every event delivered from now on."""
-        listener = Listener(self, maxsize)
-        self._listeners.add(listener)
-        return listener
-
-    def remove(self, listener: Listener) -> None:
-        self._listeners.discard(listener)
 
     def subscribe(
         self, subscriber: Subscriber, *, start_over: Callable[[], None]
@@ -323,8 +260,6 @@ class EventBus:
         if self._epoch:
             self._retired.append(self._epoch)
         self._epoch, self._last_seq = epoch, 0
-        for listener in tuple(self._listeners):
-            listener.start_over()
         for restart in tuple(self._restarts):
             restart()
         await self._catch_up()
@@ -347,8 +282,6 @@ class EventBus:
     def _deliver(self, header: Delivered, raw: bytes) -> None:
         self._last_seq = header.seq
         text = raw.decode()  # once for every listener (websockets send text frames)
-        for listener in tuple(self._listeners):
-            listener.offer(header, text)
         for subscriber in tuple(self._subscribers):
             try:
                 subscriber(header, text)

@@ -24,6 +24,7 @@ from callcenter.media.codecs import pcm16_to_ulaw
 from callcenter.settings import Secret, Settings
 from callcenter.storage.embedded import free_port
 from callcenter.web.state import BUS
+from tests.bus_events import BusEvents
 from tests.conftest import FIXTURES, AppClient
 
 ACCOUNT = "AC" + "2" * 32
@@ -98,7 +99,7 @@ async def test_an_angry_line_raises_an_alert_on_the_bus_soon_after_it_is_said(
     stream = ET.fromstring(await answer.text()).find("./Start/Stream")
     assert stream is not None
     parameters = {p.attrib["name"]: p.attrib["value"] for p in stream.findall("Parameter")}
-    listener = client.app[BUS].listen()
+    listener = BusEvents(client.app[BUS])
     alerts: list[tuple[float, dict[str, Any]]] = []
     finals: list[dict[str, Any]] = []
 

@@ -16,10 +16,10 @@ import redis.asyncio as aioredis
 
 from callcenter.app import create_app
 from callcenter.media.frames import AudioFrame, Track
-from callcenter.services.bus import Listener
 from callcenter.settings import Settings
 from callcenter.speech.engines import Final, Partial, Word
 from callcenter.web.state import BUS, MEDIA, MONITOR, SERVICES
+from tests.bus_events import BusEvents
 from tests.conftest import FIXTURES, AppClient
 
 NUMBER = "+15557654321"
@@ -53,7 +53,7 @@ def final(text: str, start: float, end: float) -> Final:
 LISTENING = ("transcript.", "call.mood", "alert.")
 
 
-async def events_until(listener: Listener, kind: str, seconds: float = 5) -> list[dict[str, Any]]:
+async def events_until(listener: BusEvents, kind: str, seconds: float = 5) -> list[dict[str, Any]]:
     """Every listening event (transcripts, moods, alerts) up to the first of `kind`."""
     seen: list[dict[str, Any]] = []
     async with asyncio.timeout(seconds):
@@ -80,7 +80,7 @@ async def test_an_angry_caller_raises_alerts_priority_and_a_tag(
         admin_headers,
         {"type": "call.created", "event_id": "e1", "call_id": "angry", "from": NUMBER},
     )
-    listener = app[BUS].listen()
+    listener = BusEvents(app[BUS])
     monitor = app[MONITOR]
     monitor.open_leg("angry", Track.CALLER, 8000)
     monitor.on_result("angry", Track.CALLER, Partial("i want", 0.5))
@@ -129,7 +129,7 @@ async def test_an_angry_caller_raises_alerts_priority_and_a_tag(
     assert alerts_after == []
 
 
-async def drain_events(listener: Listener) -> list[dict[str, Any]]:
+async def drain_events(listener: BusEvents) -> list[dict[str, Any]]:
     await asyncio.sleep(0.2)
     seen = []
     while (item := listener.get_nowait()) is not None:
@@ -172,7 +172,7 @@ async def test_dead_air_after_speech_raises_a_silence_alert(
     app_client: AppClient, admin_headers: dict[str, str]
 ) -> None:
     app = app_client.app
-    listener = app[BUS].listen()
+    listener = BusEvents(app[BUS])
     hub = app[MEDIA]
     hub.open_leg("quiet", Track.CALLER, 8000)
     loud = b"\x00\x40" * 160  # 20 ms at about -6 dBFS
