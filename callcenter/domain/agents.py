@@ -10,6 +10,9 @@ import msgspec
 
 from callcenter.errors import IllegalTransition
 
+# An agent id: what tokens (agent:<id>), events, paths and the PBX channel variable accept.
+AGENT_ID_PATTERN = r"[A-Za-z0-9_.@-]{1,64}"
+
 Proficiency = Annotated[int, msgspec.Meta(ge=1, le=5)]
 SkillName = Annotated[
     str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+(?!\n)$")

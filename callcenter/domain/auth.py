@@ -8,9 +8,9 @@ from typing import Annotated
 
 import msgspec
 
+from callcenter.domain.agents import AGENT_ID_PATTERN
 from callcenter.errors import Forbidden, InvalidInput
 
-AGENT_ID_PATTERN = r"[A-Za-z0-9_.@-]{1,64}"
 _AGENT_ROLE = re.compile(f"agent:({AGENT_ID_PATTERN})")
 # `(?!\n)$`: Python's `$` also matches before a final newline, JSON Schema's does not
 Role = Annotated[

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import msgspec
 
+from callcenter.domain.agents import AGENT_ID_PATTERN
 from callcenter.domain.calls import Direction
 
 EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -19,7 +20,7 @@ QueueName = Annotated[
     str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+(?!\n)$")
 ]
 AgentId = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+(?!\n)$")
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=rf"^{AGENT_ID_PATTERN}(?!\n)$")
 ]
 AttributeValue = str | int | float | bool
 EventAttributes = Annotated[

@@ -44,6 +44,7 @@ from typing import Annotated, TypedDict
 
 import msgspec
 
+from callcenter.domain.agents import AGENT_ID_PATTERN
 from callcenter.domain.calls import Direction
 from callcenter.domain.events import (
     AttributeValue,
@@ -83,7 +84,7 @@ END_REASONS: Mapping[str, EndReason] = {
 
 _HEADER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 _VARIABLE_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
-_AGENT_ID = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+_AGENT_ID = re.compile(AGENT_ID_PATTERN)
 
 
 class ProtocolError(InvalidInput):

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from callcenter.domain.agents import AGENT_ID_PATTERN
 from callcenter.domain.routing_rules import RoutingRules
 from callcenter.errors import RulesInvalid
 from callcenter.rules.loader import load_rules
@@ -42,7 +43,7 @@ from callcenter.simulate.scenario_file import (
 from callcenter.simulate.trace import load_trace
 
 T = TypeVar("T")
-_AGENT_ID = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+_AGENT_ID = re.compile(AGENT_ID_PATTERN)
 
 _PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 _FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")

@@ -24,8 +24,6 @@ from callcenter.storage.resp import CONNECT_TIMEOUT_SECONDS, Endpoint, RespClien
 
 logger = logging.getLogger(__name__)
 
-_PUBLISH = load_script("bus_publish")
-_NEW_EPOCH = load_script("bus_new_epoch")
 DEFAULT_LOG_LENGTH = 10_000
 _RETRY_SECONDS = (0.05, 0.2, 0.5, 1.0, 2.0)
 _KEYS = [keys.BUS_SEQ, keys.BUS_LOG, keys.BUS_EPOCH]
@@ -44,6 +42,8 @@ class BusRepository:
     def __init__(self, client: RespClient, *, log_length: int = DEFAULT_LOG_LENGTH) -> None:
         self._client = client
         self._log_length = log_length
+        self._publish = load_script("bus_publish")
+        self._new_epoch = load_script("bus_new_epoch")
 
     async def publish(self, body: bytes) -> Position:
         """Publish a JSON object (without "seq"); the position it was given."""
@@ -56,7 +56,7 @@ class BusRepository:
             if not body.startswith(b"{") or body == b"{}":
                 raise ValueError("a bus event is a non-empty JSON object")
         epoch, last = await self._client.evalsha(
-            _PUBLISH, _KEYS, [self._log_length, keys.BUS_CHANNEL, *bodies]
+            self._publish, _KEYS, [self._log_length, keys.BUS_CHANNEL, *bodies]
         )
         return Position(text(epoch), int(last))
 
@@ -66,7 +66,7 @@ class BusRepository:
 
     async def new_epoch(self, found: str) -> Position:
         """Start a new epoch unless the bus has left `found` already; where it is then."""
-        epoch, seq = await self._client.evalsha(_NEW_EPOCH, _KEYS, [found])
+        epoch, seq = await self._client.evalsha(self._new_epoch, _KEYS, [found])
         return Position(text(epoch), int(seq))
 
     async def since(self, seq: int, limit: int) -> list[bytes]:

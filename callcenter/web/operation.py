@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from callcenter.domain.auth import AGENT_ID_PATTERN
+from callcenter.domain.agents import AGENT_ID_PATTERN
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -8,8 +8,8 @@ from typing import Annotated
 import msgspec
 from aiohttp import web
 
-from callcenter.domain.agents import Agent, Presence, Proficiency, SkillName
-from callcenter.domain.auth import AGENT_ID_PATTERN, RoleKind, require, require_self_or
+from callcenter.domain.agents import AGENT_ID_PATTERN, Agent, Presence, Proficiency, SkillName
+from callcenter.domain.auth import RoleKind, require, require_self_or
 from callcenter.errors import InvalidInput
 from callcenter.web.problem import json_response
 from callcenter.web.requests import decode_json, path_id, principal
