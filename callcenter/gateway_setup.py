@@ -14,7 +14,7 @@ from aiohttp import web
 
 from callcenter.domain.events import CallEvent
 from callcenter.errors import SettingError
-from callcenter.gateways.freeswitch_esl import EslClient
+from callcenter.gateways.freeswitch.client import EslClient
 from callcenter.gateways.generic_webhook import WebhookNotifier
 from callcenter.gateways.twilio_notify import TwilioNotifier
 from callcenter.gateways.twilio_rest import TwilioRestClient

@@ -34,19 +34,14 @@ from callcenter.domain.events import (
     EndReason,
 )
 from callcenter.errors import Conflict, InvalidInput
-from callcenter.gateways.freeswitch_esl import (
+from callcenter.gateways.freeswitch.client import SUBSCRIBED_EVENTS, EslClient, reconnect_delay
+from callcenter.gateways.freeswitch.events import (
     DIALECT,
-    SUBSCRIBED_EVENTS,
-    EslClient,
-    EslMessage,
-    EslParser,
-    MessageKind,
-    ProtocolError,
     decode_event_json,
     map_event_json,
-    reconnect_delay,
     to_canonical,
 )
+from callcenter.gateways.freeswitch.parser import EslMessage, EslParser, MessageKind, ProtocolError
 from callcenter.metrics import Metrics
 from tests.conftest import FIXTURES
 
@@ -642,7 +637,7 @@ def refusing_port() -> Iterator[int]:
 
 @pytest.fixture
 def attempts() -> Iterator[AttemptCounter]:
-    logger = logging.getLogger("callcenter.gateways.freeswitch_esl")
+    logger = logging.getLogger("callcenter.gateways.freeswitch.client")
     counter = AttemptCounter()
     logger.addHandler(counter)
     yield counter
@@ -652,7 +647,7 @@ def attempts() -> Iterator[AttemptCounter]:
 async def test_an_unreachable_switch_is_retried_until_stop(
     refusing_port: int, attempts: AttemptCounter, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="callcenter.gateways.freeswitch_esl")
+    caplog.set_level(logging.WARNING, logger="callcenter.gateways.freeswitch.client")
     client = client_for(
         Recorder(),
         Metrics(CollectorRegistry()),
