@@ -5,28 +5,24 @@ clamped to within 300 s of the server's clock and a day-old event is refused).""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from callcenter.settings import Settings
-from tests.conftest import BASIC_RULES, AppClient
+from tests.conftest import AppClient
 from tests.observability.conftest import event, make_agents, post_events, sample, scrape
 
 MONTH = 30 * 86_400
 
 
 @pytest.fixture
-def settings(redis_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        redis_url=redis_url,
-        data_dir=tmp_path,
-        token_cache_seconds=0,
-        rules_dir=BASIC_RULES,
-        event_clock_tolerance_seconds=MONTH,
-        dedupe_window_seconds=MONTH,
+def settings(settings: Settings) -> Settings:
+    """The usual test server, taking gateway times up to 30 days back."""
+    return dataclasses.replace(
+        settings, event_clock_tolerance_seconds=MONTH, dedupe_window_seconds=MONTH
     )
 
 

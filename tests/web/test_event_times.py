@@ -4,8 +4,8 @@ window are refused; no time overflows the timers, in a batch or alone."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -20,14 +20,9 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
-def settings(redis_url: str, tmp_path: Path) -> Settings:
+def settings(settings: Settings) -> Settings:
     """Rules with steps and a 4 s max wait on billing (overflow to general)."""
-    return Settings(
-        redis_url=redis_url,
-        data_dir=tmp_path,
-        token_cache_seconds=0,
-        rules_dir=FIXTURES / "rules" / "routing",
-    )
+    return dataclasses.replace(settings, rules_dir=FIXTURES / "rules" / "routing")
 
 
 def created(call_id: str, occurred_at: str | None = None, queue: str = "billing") -> dict[str, Any]:
