@@ -28,7 +28,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from callcenter.app import create_app
 from callcenter.cli import new_event_loop
-from callcenter.gateways.twilio_signature import expected_signature
+from callcenter.gateways.twilio.signature import expected_signature
 from callcenter.media.codecs import pcm16_to_ulaw
 from callcenter.media.frames import AudioFrame, Track
 from callcenter.services.bus import Delivered, EventBus

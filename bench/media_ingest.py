@@ -31,7 +31,7 @@ import aiohttp
 from aiohttp import WSCloseCode, web
 
 from callcenter.cli import new_event_loop
-from callcenter.gateways.twilio_signature import expected_signature
+from callcenter.gateways.twilio.signature import expected_signature
 from callcenter.simulate.twilio_gateway import stream_target
 from callcenter.storage.embedded import embedded_redis, free_port
 

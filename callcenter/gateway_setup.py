@@ -15,9 +15,9 @@ from aiohttp import web
 from callcenter.domain.events import CallEvent
 from callcenter.errors import SettingError
 from callcenter.gateways.freeswitch.client import EslClient
-from callcenter.gateways.generic_webhook import WebhookNotifier
-from callcenter.gateways.twilio_notify import TwilioNotifier
-from callcenter.gateways.twilio_rest import TwilioRestClient
+from callcenter.gateways.generic.webhook import WebhookNotifier
+from callcenter.gateways.twilio.notify import TwilioNotifier
+from callcenter.gateways.twilio.rest import TwilioRestClient
 from callcenter.media.audiosocket import AudioSocketHandler
 from callcenter.services.notify import FanOutNotifier, NoNotifier, RouteNotifier
 from callcenter.web.handlers.media import live_call

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from callcenter.domain.auth import Principal, RoleKind, parse_role
 from callcenter.errors import Unauthorized
-from callcenter.gateways import generic
+from callcenter.gateways.generic import signature as generic
 from callcenter.metrics import Metrics
 from callcenter.services.clock import Clock
 from callcenter.storage.replay import ReplayGuard

@@ -13,7 +13,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from callcenter.app import create_app
-from callcenter.gateways.generic import SIGNATURE_HEADER, TIMESTAMP_HEADER, check_signature
+from callcenter.gateways.generic.signature import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    check_signature,
+)
 from callcenter.settings import Secret, Settings
 from callcenter.web.state import SERVICES
 from tests.conftest import FIXTURES, AppClient

@@ -26,13 +26,15 @@ from callcenter.domain.events import (
     event_type,
 )
 from callcenter.errors import InvalidInput, PayloadTooLarge, Unauthorized
-from callcenter.gateways.jambonz import (
+from callcenter.gateways.jambonz.call_hook import (
     MAX_WEBHOOK_BYTES,
-    SIGNATURE_HEADER,
     CallStatus,
-    check_jambonz_signature,
     decode_call_hook,
     map_call_webhook,
+)
+from callcenter.gateways.jambonz.signature import (
+    SIGNATURE_HEADER,
+    check_jambonz_signature,
     sign_jambonz,
 )
 from tests.conftest import FIXTURES

@@ -25,7 +25,7 @@ from callcenter.domain.events import (
     event_type,
 )
 from callcenter.errors import InvalidInput
-from callcenter.gateways.twilio_events import gather_event, status_event
+from callcenter.gateways.twilio.events import gather_event, status_event
 from callcenter.media.twilio_stream import (
     StreamConnected,
     StreamDtmf,

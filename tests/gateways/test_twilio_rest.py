@@ -15,8 +15,8 @@ from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
 from callcenter.errors import CallcenterError
-from callcenter.gateways.twilio_rest import TwilioApiError, TwilioCall, TwilioRestClient
-from callcenter.gateways.twiml import dial_agent
+from callcenter.gateways.twilio.rest import TwilioApiError, TwilioCall, TwilioRestClient
+from callcenter.gateways.twilio.twiml import dial_agent
 
 ACCOUNT_SID = "AC3f1f2a5b8c9d0e1f2a3b4c5d6e7f8a9b"
 AUTH_TOKEN = "b9d3e1c5a7f2468e0c1d3b5a7f9e2c4d"

@@ -13,7 +13,7 @@ from multidict import MultiDict
 # the twilio package ships no type hints; it is only the reference signer here
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from callcenter.gateways.twilio_signature import (
+from callcenter.gateways.twilio.signature import (
     HMAC_SHA1,
     HMAC_SHA256,
     expected_signature,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.gateways.twilio_stream_binding import (
+from callcenter.gateways.twilio.stream_binding import (
     BINDING_LIFETIME_SECONDS,
     BINDING_PARAMETER,
     EXPIRES_PARAMETER,
@@ -13,7 +13,7 @@ from callcenter.gateways.twilio_stream_binding import (
     bound_call_id,
     stream_binding,
 )
-from callcenter.gateways.twiml import CALL_ID_PARAMETER
+from callcenter.gateways.twilio.twiml import CALL_ID_PARAMETER
 
 TOKEN = "twilio-auth-token"
 CALL = "CA" + "ab" * 16

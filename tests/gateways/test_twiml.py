@@ -11,7 +11,7 @@ import pytest
 # the twilio package ships no type hints; its TwiML builder is only the reference here
 from twilio.twiml.voice_response import VoiceResponse  # type: ignore[import-untyped]
 
-from callcenter.gateways.twiml import (
+from callcenter.gateways.twilio.twiml import (
     CALL_ID_PARAMETER,
     HOLD_PAUSE_SECONDS,
     SIP_CALL_ID_HEADER,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import WSMsgType
 
-from callcenter.gateways.twilio_stream_binding import BINDING_LIFETIME_SECONDS, stream_binding
+from callcenter.gateways.twilio.stream_binding import BINDING_LIFETIME_SECONDS, stream_binding
 from callcenter.media.frames import Track
 from callcenter.web.state import SERVICES
 from tests.conftest import AppClient

@@ -9,7 +9,7 @@ import pytest
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 from callcenter.errors import Unauthorized
-from callcenter.gateways.generic import check_signature
+from callcenter.gateways.generic.signature import check_signature
 from callcenter.media.codecs import pcm16_to_ulaw, ulaw_to_pcm16
 from callcenter.simulate.clips import (
     LINES,

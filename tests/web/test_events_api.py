@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from blockbuster import blockbuster_ctx
 
 from callcenter.app import create_app
-from callcenter.gateways.generic import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from callcenter.gateways.generic.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from callcenter.settings import Secret, Settings
 from callcenter.web.state import SERVICES
 from tests.conftest import AppClient, TokenFactory

@@ -10,7 +10,7 @@ from aiohttp import web
 from callcenter.domain.auth import Principal, RoleKind, require
 from callcenter.domain.events import AnyCallEvent
 from callcenter.errors import CallcenterError, InvalidInput, Unauthorized
-from callcenter.gateways.generic import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from callcenter.gateways.generic.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from callcenter.services.call_events import EventResult
 from callcenter.web.middlewares import problem_of
 from callcenter.web.problem import Problem, json_response

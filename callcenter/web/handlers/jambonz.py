@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from callcenter.errors import Forbidden, Unauthorized
-from callcenter.gateways.jambonz import SIGNATURE_HEADER, check_jambonz_signature, map_call_webhook
+from callcenter.gateways.jambonz.call_hook import map_call_webhook
+from callcenter.gateways.jambonz.signature import SIGNATURE_HEADER, check_jambonz_signature
 from callcenter.web.requests import read_body
 from callcenter.web.state import METRICS, SERVICES, SETTINGS
 

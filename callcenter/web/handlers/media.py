@@ -2,7 +2,7 @@
 FreeSWITCH mod_audio_fork, jambonz listen, Vonage, or the generic shape).
 
 Frames go to the media hub. A Twilio stream is admitted at its `start` only when it is
-bound to a live Twilio call of our account (gateways.twilio_stream_binding); every stream
+bound to a live Twilio call of our account (gateways.twilio.stream_binding); every stream
 is weighed against real time (media.flood.MediaGuard) and its frames are capped in size.
 Bad input closes the socket with a close code and a reason (1003 unsupported data, 1008
 policy violation, 1009 too big, 1011 storage unavailable), counted in
@@ -21,7 +21,7 @@ from callcenter.domain.auth import Principal, RoleKind, require
 from callcenter.domain.calls import ACTIVE_STATES, Call
 from callcenter.domain.events import CallDtmf
 from callcenter.errors import InvalidInput, NotFound, StorageUnavailable
-from callcenter.gateways.twilio_stream_binding import StreamBindingInvalid, bound_call_id
+from callcenter.gateways.twilio.stream_binding import StreamBindingInvalid, bound_call_id
 from callcenter.media import l16
 from callcenter.media.flood import MediaGuard, audio_seconds
 from callcenter.media.refusals import MediaRefused, Refusal

@@ -1,5 +1,5 @@
 """Twilio (and SignalWire) webhooks: the voice webhook answers TwiML that streams the call's
-audio to us (the stream bound to the call, see gateways.twilio_stream_binding) and holds the
+audio to us (the stream bound to the call, see gateways.twilio.stream_binding) and holds the
 caller; status callbacks and <Gather> actions become canonical events. Every request must
 carry a valid X-Twilio-Signature (403 otherwise)."""
 
@@ -12,10 +12,10 @@ from aiohttp import web
 from yarl import URL
 
 from callcenter.errors import Forbidden, InvalidInput
-from callcenter.gateways import twiml
-from callcenter.gateways.twilio_events import gather_event, status_event
-from callcenter.gateways.twilio_signature import signature_algorithm, validate
-from callcenter.gateways.twilio_stream_binding import stream_binding
+from callcenter.gateways.twilio import twiml
+from callcenter.gateways.twilio.events import gather_event, status_event
+from callcenter.gateways.twilio.signature import signature_algorithm, validate
+from callcenter.gateways.twilio.stream_binding import stream_binding
 from callcenter.web.requests import read_body
 from callcenter.web.state import CLOCK, METRICS, SERVICES, SETTINGS
 

@@ -8,8 +8,8 @@ import logging
 
 from callcenter.domain.calls import Call
 from callcenter.domain.routing import Decision
-from callcenter.gateways import twiml
-from callcenter.gateways.twilio_rest import TwilioApiError, TwilioRestClient
+from callcenter.gateways.twilio import twiml
+from callcenter.gateways.twilio.rest import TwilioApiError, TwilioRestClient
 from callcenter.metrics import Metrics
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import hmac
 from collections.abc import Mapping
 
 from callcenter.errors import InvalidInput
-from callcenter.gateways.twiml import CALL_ID_PARAMETER
+from callcenter.gateways.twilio.twiml import CALL_ID_PARAMETER
 
 EXPIRES_PARAMETER = "binding_expires"
 BINDING_PARAMETER = "binding"

@@ -23,7 +23,7 @@ import msgspec
 
 from callcenter.domain.calls import Call, Reservation
 from callcenter.domain.routing import Decision
-from callcenter.gateways.generic import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from callcenter.gateways.generic.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from callcenter.metrics import Metrics
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""The jambonz dialect: signed call-status webhooks mapped onto canonical call events."""
