@@ -28,6 +28,7 @@ from callcenter.metrics import Metrics
 from callcenter.observability_setup import observability
 from callcenter.repositories import REPOSITORIES, Repositories, build_repositories
 from callcenter.rules.loader import load_rules
+from callcenter.services.access import AgentAccess
 from callcenter.services.agents import AgentService
 from callcenter.services.auth import AuthService
 from callcenter.services.bus import EventBus
@@ -49,13 +50,14 @@ from callcenter.storage.bus import BusRepository
 from callcenter.storage.connection import redis_client
 from callcenter.storage.documents import DocumentStore
 from callcenter.storage.embedded import embedded_redis
+from callcenter.web.authorization import authorization
 from callcenter.web.handlers.docs import add_docs
 from callcenter.web.handlers.live import setup_live
 from callcenter.web.handlers.live_hub import live_hub
 from callcenter.web.handlers.media import setup_media_sockets
 from callcenter.web.http_limits import size_limits
 from callcenter.web.middlewares import problem_middleware
-from callcenter.web.routes import add_routes
+from callcenter.web.routes import OPERATIONS, add_routes
 from callcenter.web.state import (
     BUS,
     CLOCK,
@@ -135,6 +137,7 @@ def build_services(
     agent_service = AgentService(agents, calls, clock=clock, on_ready=dispatcher.request)
     services = Services(
         auth=auth,
+        access=AgentAccess(calls),
         events=CallEventService(
             calls,
             callers,
@@ -168,7 +171,8 @@ def create_app(
 
     Raises RulesInvalid if the routing rules do not load."""
     app = web.Application(
-        middlewares=[problem_middleware, size_limits], client_max_size=settings.max_body_bytes
+        middlewares=[problem_middleware, size_limits, authorization(OPERATIONS)],
+        client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from enum import StrEnum
+from collections.abc import Iterable
+from enum import Enum, StrEnum
 from typing import Annotated
 
 import msgspec
@@ -52,15 +53,37 @@ def parse_role(text: str) -> Principal:
     )
 
 
-def require(principal: Principal, *allowed: RoleKind) -> None:
-    """Raise Forbidden unless the principal has one of the allowed roles (admin always may)."""
-    if principal.kind is RoleKind.ADMIN or principal.kind in allowed:
-        return
-    raise Forbidden(f"role {principal.role!r} may not do this")
+# What an operation may declare in its roles: a role name, SELF (an agent acting on what is
+# its own), or a credential that is not a token (open, or a vendor's request signature).
+ADMIN = "admin"
+SUPERVISOR = "supervisor"
+GATEWAY = "gateway"
+SELF = "agent:<self>"
+OPEN = "none"
+TWILIO_SIGNED = "signed: X-Twilio-Signature"
+JAMBONZ_SIGNED = "signed: Jambonz-Signature"
+TOKEN_ROLES = frozenset({ADMIN, SUPERVISOR, GATEWAY, SELF})
 
 
-def require_self_or(principal: Principal, agent_id: str, *allowed: RoleKind) -> None:
-    """Like `require`, but an agent may also act on itself."""
-    if principal.kind is RoleKind.AGENT and principal.agent_id == agent_id:
-        return
-    require(principal, *allowed)
+class Grant(Enum):
+    """What a principal may do with an operation."""
+
+    NONE = "none"
+    ALL = "all"  # anything the operation reaches
+    OWN = "own"  # only what is the agent's own (its presence, offers, calls, callers)
+
+
+def grant(roles: Iterable[str], principal: Principal) -> Grant:
+    """The grant `roles` (an operation's declaration) give `principal`."""
+    declared = frozenset(roles)
+    if principal.kind is RoleKind.AGENT:
+        return Grant.OWN if SELF in declared and principal.agent_id else Grant.NONE
+    return Grant.ALL if str(principal.kind) in declared else Grant.NONE
+
+
+def permit(roles: Iterable[str], principal: Principal) -> Grant:
+    """`grant`, raising Forbidden when it is NONE."""
+    granted = grant(roles, principal)
+    if granted is Grant.NONE:
+        raise Forbidden(f"role {principal.role!r} may not do this")
+    return granted

@@ -9,7 +9,6 @@ from datetime import datetime
 import msgspec
 
 from callcenter.domain.agents import Activity, Agent
-from callcenter.domain.auth import Principal, RoleKind, require_self_or
 from callcenter.domain.callers import CallerView
 from callcenter.domain.calls import Call, CallState
 from callcenter.domain.reservations import accept, decline
@@ -128,8 +127,8 @@ class RoutingService:
             self._dispatcher.request()
         return raised
 
-    async def answer_offer(self, reservation_id: str, viewer: Principal, *, accepted: bool) -> Call:
-        """Accept or reject a pending offer; raises NotFound, Forbidden, Conflict."""
+    async def answer_offer(self, reservation_id: str, *, accepted: bool) -> Call:
+        """Accept or reject a pending offer; raises NotFound, Conflict."""
         call_id = await self._calls.call_of_reservation(reservation_id)
         if call_id is None:
             raise NotFound("reservation", reservation_id)
@@ -138,7 +137,6 @@ class RoutingService:
             call = await self._calls.get(call_id)
             if call is None or call.reservation is None or call.reservation.id != reservation_id:
                 raise Conflict(f"reservation {reservation_id!r} is no longer pending")
-            require_self_or(viewer, call.reservation.agent_id, RoleKind.SUPERVISOR)
             agent = await self._agent(call.reservation.agent_id)
             now = self._clock.now()
             if accepted:

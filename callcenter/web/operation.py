@@ -5,21 +5,47 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from aiohttp import web
 
 from callcenter.domain.agents import AGENT_ID_PATTERN
+from callcenter.domain.auth import (
+    ADMIN,
+    GATEWAY,
+    JAMBONZ_SIGNED,
+    OPEN,
+    SELF,
+    SUPERVISOR,
+    TWILIO_SIGNED,
+)
+
+__all__ = [
+    "ADMIN",
+    "GATEWAY",
+    "JAMBONZ_SIGNED",
+    "OPEN",
+    "SELF",
+    "SUPERVISOR",
+    "TWILIO_SIGNED",
+    "Credentials",
+    "Operation",
+    "Param",
+    "Text",
+    "path_param",
+]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-ADMIN = "admin"
-SUPERVISOR = "supervisor"
-GATEWAY = "gateway"
-SELF = "agent:<self>"
-OPEN = "none"
-TWILIO_SIGNED = "signed: X-Twilio-Signature"
-JAMBONZ_SIGNED = "signed: Jambonz-Signature"
+
+class Credentials(Enum):
+    """Where the token of an operation whose roles are token roles comes from."""
+
+    BEARER = "bearer"  # Authorization: Bearer <token>
+    BEARER_OR_QUERY = "bearer or ?token="  # for media servers that cannot set headers
+    BEARER_OR_SIGNATURE = "bearer or signed body"  # the generic dialect's HMAC webhook
+    FIRST_MESSAGE = "first websocket message"  # the live pages' auth message
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +71,11 @@ class Param:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Operation:
-    """One route. `responses` are (status, kind, description): kind is a msgspec type (or
-    a tuple of them, any of which), a `Text`, `Problem` for problem+json, or None."""
+    """One route. `roles` are who may call it (enforced by `web/authorization.py` from this
+    declaration alone): token roles (`ADMIN`, `SUPERVISOR`, `GATEWAY`, `SELF` for an agent
+    on what is its own), or `OPEN`, or a vendor's signature that the handler checks.
+    `responses` are (status, kind, description): kind is a msgspec type (or a tuple of
+    them, any of which), a `Text`, `Problem` for problem+json, or None."""
 
     method: str
     path: str
@@ -55,6 +84,7 @@ class Operation:
     tag: str
     summary: str
     roles: tuple[str, ...]
+    credentials: Credentials = Credentials.BEARER
     description: str = ""
     request: Any = None
     responses: tuple[tuple[int, Any, str], ...] = ()

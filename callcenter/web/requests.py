@@ -8,10 +8,9 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
-from callcenter.domain.auth import Principal
 from callcenter.errors import InvalidInput, PayloadTooLarge
 from callcenter.web.problem import pointer_of
-from callcenter.web.state import SERVICES, SETTINGS
+from callcenter.web.state import SETTINGS
 
 T = TypeVar("T")
 
@@ -80,11 +79,6 @@ async def decode_json(request: web.Request, kind: type[T]) -> T:
     require_json(request)
     decoded: T = decode(await read_body(request), kind)
     return decoded
-
-
-async def principal(request: web.Request) -> Principal:
-    """Who sent the request, from its bearer token; raises Unauthorized."""
-    return await request.app[SERVICES].auth.authenticate(request.headers.get("Authorization"))
 
 
 def path_id(request: web.Request, name: str, *, max_length: int = 128) -> str:

@@ -20,6 +20,7 @@ from callcenter.web.operation import (
     RESERVATION,
     SELF,
     SUPERVISOR,
+    Credentials,
     Operation,
     Param,
 )
@@ -38,6 +39,7 @@ EVENT_OPERATIONS: tuple[Operation, ...] = (
         tag="Events",
         summary="Deliver canonical call events (one object or an array)",
         roles=(GATEWAY, ADMIN),
+        credentials=Credentials.BEARER_OR_SIGNATURE,
         description=(
             "Idempotent by event_id within the dedupe window; late or repeated events never "
             "move a call backwards (result `stale`/`duplicate`). Authenticate with a gateway "

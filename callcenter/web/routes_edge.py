@@ -15,6 +15,7 @@ from callcenter.web.operation import (
     SUPERVISOR,
     TWILIO_SIGNED,
     TWIML,
+    Credentials,
     Operation,
     Param,
     path_param,
@@ -110,6 +111,7 @@ MEDIA_OPERATIONS: tuple[Operation, ...] = (
         summary="Websocket: L16 PCM after a JSON metadata text frame (mod_audio_fork, "
         "jambonz listen, Vonage, generic)",
         roles=(GATEWAY, ADMIN),
+        credentials=Credentials.BEARER_OR_QUERY,
         description="A gateway token as `Authorization: Bearer` or, where the media server "
         "cannot set headers, as `?token=`.",
         params=(
@@ -176,6 +178,7 @@ LIVE_OPERATIONS: tuple[Operation, ...] = (
         tag="Live",
         summary="Websocket: snapshot then live events for wallboards",
         roles=(SUPERVISOR, ADMIN),
+        credentials=Credentials.FIRST_MESSAGE,
         description="The first message authenticates: "
         '`{"type": "auth", "token": "...", "since": N|null}`. A request that is not a '
         "websocket handshake is refused with 401.",
@@ -189,6 +192,7 @@ LIVE_OPERATIONS: tuple[Operation, ...] = (
         tag="Live",
         summary="Websocket: the agent's offers (screen pops), calls, transcript and mood",
         roles=(SELF,),
+        credentials=Credentials.FIRST_MESSAGE,
         description="The first message authenticates: "
         '`{"type": "auth", "token": "...", "since": N|null}`. A request that is not a '
         "websocket handshake is refused with 401.",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from callcenter.metrics import Metrics
+from callcenter.services.access import AgentAccess
 from callcenter.services.agents import AgentService
 from callcenter.services.auth import AuthService
 from callcenter.services.bus import EventBus
@@ -28,6 +29,7 @@ from callcenter.storage.resp import RespClient
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Services:
     auth: AuthService
+    access: AgentAccess
     events: CallEventService
     agents: AgentService
     callers: CallerService

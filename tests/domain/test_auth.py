@@ -7,13 +7,15 @@ import re
 import msgspec
 import pytest
 
+from callcenter.domain import auth
 from callcenter.domain.auth import (
+    Grant,
     Principal,
     Role,
     RoleKind,
+    grant,
     parse_role,
-    require,
-    require_self_or,
+    permit,
 )
 from callcenter.errors import Forbidden, InvalidInput
 
@@ -94,48 +96,25 @@ def test_role_of_a_principal() -> None:
 
 
 @pytest.mark.parametrize(
-    ("principal", "allowed", "permitted"),
+    ("principal", "roles", "expected"),
     [
-        (ADMIN, (), True),
-        (ADMIN, (RoleKind.SUPERVISOR,), True),
-        (SUPERVISOR, (RoleKind.SUPERVISOR,), True),
-        (SUPERVISOR, (RoleKind.GATEWAY, RoleKind.SUPERVISOR), True),
-        (SUPERVISOR, (), False),
-        (SUPERVISOR, (RoleKind.GATEWAY,), False),
-        (GATEWAY, (RoleKind.GATEWAY,), True),
-        (GATEWAY, (RoleKind.SUPERVISOR,), False),
-        (AGENT_A1, (RoleKind.AGENT,), True),
-        (AGENT_A1, (RoleKind.SUPERVISOR,), False),
+        (ADMIN, (auth.ADMIN,), Grant.ALL),
+        (ADMIN, (auth.SUPERVISOR, auth.SELF), Grant.NONE),  # admin only where declared
+        (SUPERVISOR, (auth.SUPERVISOR, auth.ADMIN), Grant.ALL),
+        (SUPERVISOR, (auth.GATEWAY, auth.ADMIN), Grant.NONE),
+        (GATEWAY, (auth.GATEWAY,), Grant.ALL),
+        (GATEWAY, (auth.SELF, auth.SUPERVISOR), Grant.NONE),
+        (AGENT_A1, (auth.SELF, auth.SUPERVISOR), Grant.OWN),
+        (AGENT_A1, (auth.SUPERVISOR, auth.ADMIN), Grant.NONE),
+        (AGENT_A1, (auth.OPEN,), Grant.NONE),
+        (SUPERVISOR, (auth.TWILIO_SIGNED,), Grant.NONE),
     ],
 )
-def test_require(principal: Principal, allowed: tuple[RoleKind, ...], permitted: bool) -> None:
-    if permitted:
-        require(principal, *allowed)
-        return
-    with pytest.raises(Forbidden) as caught:
-        require(principal, *allowed)
-    assert repr(principal.role) in str(caught.value)
-
-
-@pytest.mark.parametrize(
-    ("principal", "allowed", "permitted"),
-    [
-        (AGENT_A1, (), True),  # an agent may always act on itself
-        (AGENT_A2, (), False),
-        (AGENT_A2, (RoleKind.SUPERVISOR,), False),
-        (AGENT_A2, (RoleKind.AGENT,), True),
-        (SUPERVISOR, (RoleKind.SUPERVISOR,), True),
-        (SUPERVISOR, (), False),
-        (GATEWAY, (RoleKind.SUPERVISOR,), False),
-        (ADMIN, (), True),
-    ],
-)
-def test_require_self_or(
-    principal: Principal, allowed: tuple[RoleKind, ...], permitted: bool
-) -> None:
-    if permitted:
-        require_self_or(principal, "a1", *allowed)
-        return
-    with pytest.raises(Forbidden) as caught:
-        require_self_or(principal, "a1", *allowed)
-    assert repr(principal.role) in str(caught.value)
+def test_grant(principal: Principal, roles: tuple[str, ...], expected: Grant) -> None:
+    assert grant(roles, principal) is expected
+    if expected is Grant.NONE:
+        with pytest.raises(Forbidden) as caught:
+            permit(roles, principal)
+        assert repr(principal.role) in str(caught.value)
+    else:
+        assert permit(roles, principal) is expected

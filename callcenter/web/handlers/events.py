@@ -7,14 +7,12 @@ from typing import Annotated
 import msgspec
 from aiohttp import web
 
-from callcenter.domain.auth import Principal, RoleKind, require
 from callcenter.domain.events import AnyCallEvent
-from callcenter.errors import CallcenterError, InvalidInput, Unauthorized
-from callcenter.gateways.generic.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from callcenter.errors import CallcenterError, InvalidInput
 from callcenter.services.call_events import EventResult
 from callcenter.web.middlewares import problem_of
 from callcenter.web.problem import Problem, json_response
-from callcenter.web.requests import decode, principal, read_body, require_json
+from callcenter.web.requests import decode, read_body, require_json
 from callcenter.web.state import SERVICES, SETTINGS
 
 EventsBody = AnyCallEvent | list[AnyCallEvent]
@@ -34,20 +32,8 @@ class BatchResult(msgspec.Struct, frozen=True, kw_only=True):
     items: list[BatchItem]
 
 
-async def _caller(request: web.Request, body: bytes) -> Principal:
-    services = request.app[SERVICES]
-    if request.headers.get("Authorization") or not services.auth.signatures_enabled:
-        return await principal(request)
-    if not request.headers.get(SIGNATURE_HEADER):
-        raise Unauthorized(f"send a bearer token or a {SIGNATURE_HEADER} signature")
-    return await services.auth.verify_webhook(
-        request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER), body
-    )
-
-
 async def post_events(request: web.Request) -> web.Response:
     body = await read_body(request)
-    require(await _caller(request, body), RoleKind.GATEWAY)
     require_json(request)
     decoded: AnyCallEvent | list[AnyCallEvent] = decode(body, EventsBody)
     service = request.app[SERVICES].events

@@ -34,10 +34,11 @@ from typing import Annotated, Any, Literal
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from callcenter.domain.auth import Principal, RoleKind, require
+from callcenter.domain.auth import Principal, permit
 from callcenter.errors import CallcenterError, Forbidden, InvalidInput, NotFound, Unauthorized
 from callcenter.media.flood import FloodGuard
 from callcenter.services.bus import Delivered
+from callcenter.web.authorization import OPERATION
 from callcenter.web.close_codes import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED
 from callcenter.web.handlers.live_hub import hub_of
 from callcenter.web.state import BUS, SERVICES, TOKEN_SESSIONS
@@ -169,11 +170,9 @@ class LiveSocket:
         return None if auth.since is None else (auth.since, auth.epoch)
 
     def _permitted(self, viewer: Principal) -> Principal:
-        """The viewer if its role may use this socket; raises Forbidden."""
-        if self._wallboard:
-            require(viewer, RoleKind.SUPERVISOR)
-        elif viewer.kind is not RoleKind.AGENT or viewer.agent_id is None:
-            raise Forbidden("the agent desktop needs an agent token")
+        """The viewer if the route table lets its role use this socket; raises Forbidden.
+        (An agent granted its own things sees its own desk: the socket has no path.)"""
+        permit(self._request[OPERATION].roles, viewer)
         return viewer
 
     async def _revoked(self) -> None:

@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
-from callcenter.domain.auth import Principal, RoleKind, require
 from callcenter.domain.calls import ACTIVE_STATES, Call
 from callcenter.domain.events import CallDtmf
 from callcenter.errors import InvalidInput, NotFound, StorageUnavailable
@@ -26,9 +25,11 @@ from callcenter.media import l16
 from callcenter.media.flood import MediaGuard, audio_seconds
 from callcenter.media.refusals import MediaRefused, Refusal
 from callcenter.media.twilio_stream import Admission, StartMetadata, TwilioStreamSession
+from callcenter.web.authorization import bearer_header
 from callcenter.web.close_codes import CLOSE_UNAUTHORIZED
 from callcenter.web.handlers.twilio import DIALECT as TWILIO_DIALECT
 from callcenter.web.handlers.twilio import signed_by_twilio
+from callcenter.web.operation import Credentials
 from callcenter.web.state import (
     CLOCK,
     MEDIA,
@@ -44,7 +45,6 @@ logger = logging.getLogger(__name__)
 MAX_TEXT_MESSAGE = 64 * 1024
 MAX_BINARY_MESSAGE = 64 * 1024
 RECEIVE_TIMEOUT_SECONDS = 30.0
-_LOOKUP = Principal(RoleKind.GATEWAY)
 
 SOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("media_sockets")
 TASKS = web.AppKey[set[asyncio.Task[None]]]("media_tasks")
@@ -156,7 +156,7 @@ async def live_call(services: Services, call_id: str) -> Call | None:
     """The call if it is live (known, and still holding a caller or an agent), else None.
     Raises StorageUnavailable."""
     try:
-        call = await services.calls.get(call_id, _LOOKUP)
+        call = await services.calls.get(call_id)
     except NotFound:
         return None
     return call if call.state in ACTIVE_STATES else None
@@ -245,11 +245,8 @@ class _L16Socket:
 
 
 async def l16_stream(request: web.Request) -> web.WebSocketResponse:
-    # media servers send a gateway token as a bearer header or, where they cannot set
-    # headers, as ?token=
-    token = request.query.get("token")
-    header = request.headers.get("Authorization") or (f"Bearer {token}" if token else None)
-    require(await request.app[SERVICES].auth.authenticate(header), RoleKind.GATEWAY)
+    # the token the route table's authorization accepted: for revocation while open
+    header = bearer_header(request, Credentials.BEARER_OR_QUERY)
     socket = await _open(request, tuple(l16.SUBPROTOCOLS))
     guard = _guard()
     session = _L16Socket(request, socket, guard)
@@ -258,7 +255,7 @@ async def l16_stream(request: web.Request) -> web.WebSocketResponse:
         _reject(request, "l16", "revoked")
         await socket.close(code=CLOSE_UNAUTHORIZED, message=b"the token was revoked or expired")
 
-    assert header is not None  # authenticate refused a missing one
+    assert header is not None  # the route table's authorization refused a missing one
     ended = request.app[TOKEN_SESSIONS].opened(header.partition(" ")[2].strip(), revoked)
     try:
         await _serve(request, socket, "l16", guard, session.handle)
