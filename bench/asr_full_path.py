@@ -31,7 +31,7 @@ from callcenter.cli import new_event_loop
 from callcenter.gateways.twilio.signature import expected_signature
 from callcenter.media.codecs import pcm16_to_ulaw
 from callcenter.media.frames import AudioFrame, Track
-from callcenter.services.bus import Delivered, EventBus
+from callcenter.services.bus import BusEvent, Delivered, EventBus
 from callcenter.settings import Secret, Settings
 from callcenter.simulate.twilio_gateway import stream_target
 from callcenter.storage.embedded import embedded_redis, free_port
@@ -49,6 +49,10 @@ ACCOUNT = "AC" + "b" * 32
 TOKEN = "bench-twilio-token"
 SETTLE_S = 0.5  # for the timer loop (every 0.2 s) to dispatch calls just created or ended
 MARKER = "bench.marker"
+
+
+class Marker(BusEvent, frozen=True, tag=MARKER):
+    """Published last: the bus delivers in order, so every earlier event has arrived."""
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -484,7 +488,7 @@ class FullPath:
         await self._app[MONITOR].drain()
         # the bus delivers in order: once this arrives, every earlier event has
         self._watch.marker.clear()
-        await self._app[BUS].publish(MARKER)
+        await self._app[BUS].publish(Marker())
         await asyncio.wait_for(self._watch.marker.wait(), IDLE_TIMEOUT_S)
         if self._watching is not None and self._watching.done():
             self._watching.result()  # raises what ended the watch

@@ -61,7 +61,7 @@ from callcenter.settings import Settings
 from callcenter.storage.embedded import embedded_redis, free_port
 from callcenter.web.state import BUS, SERVICES
 
-EVENT_TYPE = "call.mood"
+EVENT_TYPE = "bench.probe"
 END_TYPE = "bench.end"  # the last event: a client that sees it has seen all it will
 HANDSHAKES_IN_FLIGHT = 50  # per client process: connections are opened a few at a time
 CONNECT_TIMEOUT_SECONDS = 120.0
@@ -281,11 +281,22 @@ def _raise_open_files() -> None:
 # --- the servers ---------------------------------------------------------------------------
 
 
+class Probe(BusEvent, frozen=True, tag=EVENT_TYPE):
+    """What the bench publishes: a wallboard forwards any kind of event."""
+
+    data: dict[str, float] | None = None
+
+
+class End(Probe, frozen=True, tag=END_TYPE):
+    pass
+
+
+EVENTS: dict[str, type[Probe]] = {EVENT_TYPE: Probe, END_TYPE: End}
+
+
 def frame_for(seq: int, kind: str, data: Any) -> str:
     """An event exactly as the bus delivers it: `seq` first, then the published object."""
-    body = msgspec.json.encode(
-        BusEvent(type=kind, at=datetime.now(UTC), call_id="c1", data=data)
-    ).decode()
+    body = msgspec.json.encode(EVENTS[kind](at=datetime.now(UTC), call_id="c1", data=data)).decode()
     return f'{{"seq":{seq},{body[1:]}'
 
 
@@ -527,7 +538,7 @@ async def run(args: argparse.Namespace, plan: Plan, scratch: Path) -> int:
         bus = app[BUS]
 
         async def publish(kind: str, data: Any) -> None:
-            await bus.publish(kind, data, call_id="c1")
+            await bus.publish(EVENTS[kind](data=data, call_id="c1"))
 
         print("baseline ...", flush=True)
         results = {

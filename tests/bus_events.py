@@ -1,11 +1,23 @@
 """What tests read the event bus with: the subscription production uses (`subscribe`), its
-events queued for the test to take in order."""
+events queued for the test to take in order, each live-page event checked against its
+typed kind (`services/live_events.py`) on the way."""
 
 from __future__ import annotations
 
 import asyncio
 
-from callcenter.services.bus import Delivered, EventBus
+import msgspec
+
+from callcenter.services.bus import BusEvent, Delivered, EventBus, tag_of
+from callcenter.services.live_events import LIVE_EVENT_TYPES, decode_live_event
+
+LIVE_TAGS = frozenset(tag_of(kind) for kind in LIVE_EVENT_TYPES)
+
+
+class Probe(BusEvent, frozen=True, tag="test.probe"):
+    """An event of the tests' own kind: the bus carries any BusEvent."""
+
+    data: dict[str, object] = msgspec.field(default_factory=dict)
 
 
 class BusEvents:
@@ -17,6 +29,8 @@ class BusEvents:
         self.close = bus.subscribe(self._deliver, start_over=self._start_over)
 
     def _deliver(self, header: Delivered, text: str) -> None:
+        if header.type in LIVE_TAGS:
+            decode_live_event(text)  # a publisher's event that is not its kind fails here
         self._queue.put_nowait((header, text))
 
     def _start_over(self) -> None:

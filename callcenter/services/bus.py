@@ -18,7 +18,6 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import msgspec
 
@@ -34,16 +33,27 @@ CATCH_UP_BATCH = 1_000
 RETIRED_EPOCHS = 8
 
 
-class BusEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """An event as it travels: `seq` is set by the bus; `data` is per type."""
+class BusEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="type"):
+    """An event as it travels: the kinds are subclasses tagged with their `type` (see
+    `live_events.py`), each with its own `data`. The bus stamps `at`; the routing fields say
+    who may see it; `seq` and `epoch` are set in Redis (publishers leave them out)."""
 
-    type: str
-    at: datetime
+    at: datetime | None = None
     seq: int = 0
+    epoch: str = ""
     call_id: str | None = None
     agent_id: str | None = None
     queue: str | None = None
-    data: Any = None
+
+
+def kind_of(event: BusEvent) -> str:
+    """The event's `type` tag."""
+    return tag_of(type(event))
+
+
+def tag_of(kind: type[BusEvent]) -> str:
+    """The `type` tag of a kind of event."""
+    return str(kind.__struct_config__.tag)
 
 
 class Delivered(msgspec.Struct, frozen=True, kw_only=True):
@@ -85,56 +95,24 @@ class EventBus:
 
     # Publishing
 
-    async def publish(
-        self,
-        kind: str,
-        data: Any = None,
-        *,
-        call_id: str | None = None,
-        agent_id: str | None = None,
-        queue: str | None = None,
-    ) -> int:
+    async def publish(self, event: BusEvent) -> int:
         """Publish one event; its sequence number. Raises StorageUnavailable."""
-        body = self._encode(kind, data, call_id, agent_id, queue)
-        position = await self._repository.publish(body)
-        self._metrics.bus_events_total.labels(kind).inc()
+        position = await self._repository.publish(self._encode(event))
+        self._metrics.bus_events_total.labels(kind_of(event)).inc()
         return position.seq
 
-    def publish_soon(
-        self,
-        kind: str,
-        data: Any = None,
-        *,
-        call_id: str | None = None,
-        agent_id: str | None = None,
-        queue: str | None = None,
-    ) -> None:
+    def publish_soon(self, event: BusEvent) -> None:
         """Publish from synchronous code (on the loop). Events published this way in one
         turn of the loop go out together, in order, in one Redis call; a failure is logged
         and counted."""
-        self._batch.append((kind, self._encode(kind, data, call_id, agent_id, queue)))
+        self._batch.append((kind_of(event), self._encode(event)))
         if len(self._batch) == 1:
             task = asyncio.get_running_loop().create_task(self._publish_batch())
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
 
-    def _encode(
-        self,
-        kind: str,
-        data: Any,
-        call_id: str | None,
-        agent_id: str | None,
-        queue: str | None,
-    ) -> bytes:
-        event = BusEvent(
-            type=kind,
-            at=self._clock.now(),
-            call_id=call_id,
-            agent_id=agent_id,
-            queue=queue,
-            data=data,
-        )
-        return _ENCODER.encode(event)
+    def _encode(self, event: BusEvent) -> bytes:
+        return _ENCODER.encode(msgspec.structs.replace(event, at=self._clock.now()))
 
     async def _publish_batch(self) -> None:
         await asyncio.sleep(0)  # let the rest of this turn's events join the batch

@@ -25,6 +25,13 @@ from callcenter.metrics import Metrics
 from callcenter.services.bus import EventBus
 from callcenter.services.callers import CallerService
 from callcenter.services.clock import Clock
+from callcenter.services.live_events import (
+    AlertRaised,
+    MoodChanged,
+    PartialUtterance,
+    TranscriptFinal,
+    TranscriptPartial,
+)
 from callcenter.services.routing import RoutingService
 from callcenter.services.rules_source import RulesSource
 from callcenter.speech.engines import Final, Partial, Result
@@ -142,12 +149,14 @@ class CallMonitor:
         if not text or watch.partials.get(track) == text:
             return
         watch.partials[track] = text
-        partial = {"speaker": str(track), "text": text, "offset_s": round(result.offset_s, 2)}
+        partial = PartialUtterance(
+            speaker=str(track), text=text, offset_s=round(result.offset_s, 2)
+        )
         # in the call's order, so a partial never lands after the final that replaces it
         self._after(call_id, watch, self._publish_partial(call_id, partial))
 
-    async def _publish_partial(self, call_id: str, partial: dict[str, object]) -> None:
-        await self._bus.publish("transcript.partial", partial, call_id=call_id)
+    async def _publish_partial(self, call_id: str, partial: PartialUtterance) -> None:
+        await self._bus.publish(TranscriptPartial(data=partial, call_id=call_id))
 
     def _final(self, call_id: str, watch: _Watch, track: Track, result: Final) -> None:
         watch.partials.pop(track, None)
@@ -181,9 +190,9 @@ class CallMonitor:
         await self._stores.transcripts.append(call_id, entry)
         if final is not None:
             await self._stores.moods.set_final(call_id, final)
-        await self._bus.publish("transcript.final", entry, call_id=call_id)
+        await self._bus.publish(TranscriptFinal(data=entry, call_id=call_id))
         await self._stores.live_moods.set(call_id, mood)
-        await self._bus.publish("call.mood", mood, call_id=call_id)
+        await self._bus.publish(MoodChanged(data=mood, call_id=call_id))
         for trigger in triggers:
             await self._raise(call_id, trigger)
 
@@ -210,7 +219,7 @@ class CallMonitor:
         if rule.actions.alert:
             await self._stores.alerts.append(alert)
             await self._bus.publish(
-                "alert.raised", alert, call_id=call_id, agent_id=alert.agent_id, queue=alert.queue
+                AlertRaised(data=alert, call_id=call_id, agent_id=alert.agent_id, queue=alert.queue)
             )
         if rule.actions.raise_priority:
             raised = await self._routing.raise_priority(call_id, rule.actions.raise_priority)

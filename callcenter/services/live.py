@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.alerts import Ack, Alert
-from callcenter.domain.callers import CallerView
 from callcenter.domain.calls import Call, CallState, Outcome
 from callcenter.domain.mood import Mood
 from callcenter.domain.routing import Decision
@@ -26,6 +24,25 @@ from callcenter.metrics import Metrics
 from callcenter.services.bus import EventBus
 from callcenter.services.callers import CallerService
 from callcenter.services.clock import Clock
+from callcenter.services.live_events import (
+    AgentGone,
+    AgentRemoved,
+    AgentUpdated,
+    AlertAcked,
+    CallUpdated,
+    QueueFigures,
+    QueueStats,
+    RouteOffered,
+)
+from callcenter.services.live_views import (
+    AgentSnapshot,
+    AlertView,
+    Offer,
+    QueueToday,
+    ReservationView,
+    WallboardSnapshot,
+    call_view,
+)
 from callcenter.services.rules_source import RulesSource
 from callcenter.storage.agents import AgentRepository
 from callcenter.storage.alerts import AlertRepository
@@ -38,101 +55,6 @@ logger = logging.getLogger(__name__)
 
 LIVE_CALLS_LIMIT = 2_000
 ALERTS_SHOWN = 100
-
-
-class CallView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """A call as the live pages show it."""
-
-    id: str
-    state: CallState
-    queue: str
-    priority: int
-    created_at: datetime
-    version: int
-    from_: str | None = msgspec.field(default=None, name="from")
-    caller_key: str | None = None
-    agent_id: str | None = None
-    queued_at: datetime | None = None
-    answered_at: datetime | None = None
-    outcome: Outcome | None = None
-    moods: dict[str, Mood] | None = None
-
-
-def call_view(call: Call, moods: dict[str, Mood] | None = None) -> CallView:
-    return CallView(
-        id=call.id,
-        state=call.state,
-        queue=call.queue,
-        priority=call.priority,
-        created_at=call.created_at,
-        version=call.version,
-        from_=call.from_,
-        caller_key=call.caller_key,
-        agent_id=call.agent_id,
-        queued_at=call.queued_at,
-        answered_at=call.answered_at,
-        outcome=call.outcome,
-        moods=moods,
-    )
-
-
-class ReservationView(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    expires_at: datetime
-
-
-class Offer(msgspec.Struct, frozen=True, kw_only=True):
-    """The screen pop: the call, who is calling, until when, and why this agent."""
-
-    call: CallView
-    caller: CallerView | None
-    reservation: ReservationView
-    decision: Decision | None
-
-
-class QueueToday(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    service_level_seconds: float
-    today: QueueDay
-
-
-class AlertView(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    call_id: str
-    rule: str
-    kind: str
-    severity: str
-    reason: str
-    at: datetime
-    speaker: str | None
-    queue: str | None
-    agent_id: str | None
-    caller: str | None
-    acked: bool
-
-
-class WallboardSnapshot(msgspec.Struct, frozen=True, kw_only=True):
-    seq: int
-    epoch: str
-    now: datetime
-    queues: list[QueueToday]
-    agents: list[Agent]
-    calls: list[CallView]
-    alerts: list[AlertView]
-    type: str = "snapshot"
-
-
-class AgentSnapshot(msgspec.Struct, frozen=True, kw_only=True):
-    seq: int
-    epoch: str
-    now: datetime
-    agent: Agent
-    offer: Offer | None
-    call: CallView | None
-    caller: CallerView | None
-    transcript: list[TranscriptEntry]
-    moods: dict[str, Mood]
-    type: str = "snapshot"
 
 
 class LiveStores(msgspec.Struct, frozen=True):
@@ -174,11 +96,12 @@ class LiveFeed:
         """CallRepository's hook (on the loop, right after the commit)."""
         for before, call in calls:
             self._bus.publish_soon(
-                "call.updated",
-                call_view(call),
-                call_id=call.id,
-                agent_id=_agent_of(call) or (_agent_of(before) if before else None),
-                queue=call.queue,
+                CallUpdated(
+                    data=call_view(call),
+                    call_id=call.id,
+                    agent_id=_agent_of(call) or (_agent_of(before) if before else None),
+                    queue=call.queue,
+                )
             )
             self._count(before, call)
         for was, agent in agents:
@@ -188,9 +111,9 @@ class LiveFeed:
         """AgentRepository's hook; `after` is None when the agent was removed."""
         if after is None:
             if before is not None:
-                self._bus.publish_soon("agent.removed", {"id": before.id}, agent_id=before.id)
+                self._bus.publish_soon(AgentRemoved(data=AgentGone(before.id), agent_id=before.id))
             return
-        self._bus.publish_soon("agent.updated", after, agent_id=after.id)
+        self._bus.publish_soon(AgentUpdated(data=after, agent_id=after.id))
 
     def _count(self, before: Call | None, call: Call) -> None:
         """Today's queue figures move when a call is answered or abandoned."""
@@ -216,7 +139,8 @@ class LiveFeed:
         async def run() -> None:
             try:
                 day: QueueDay = await update
-                await self._bus.publish("queue.stats", {"name": queue, "today": day}, queue=queue)
+                figures = QueueFigures(name=queue, today=day)
+                await self._bus.publish(QueueStats(data=figures, queue=queue))
             except Exception:
                 # task boundary: the figure is wrong until the next snapshot; counted
                 logger.exception("queue figures not updated", extra={"queue": queue})
@@ -233,7 +157,12 @@ class LiveFeed:
         try:
             offer = await self.offer_of(call, decision)
             await self._bus.publish(
-                kind, offer, call_id=call.id, agent_id=call.reservation.agent_id, queue=call.queue
+                RouteOffered(
+                    data=offer,
+                    call_id=call.id,
+                    agent_id=call.reservation.agent_id,
+                    queue=call.queue,
+                )
             )
         except Exception:
             # the notifier must not raise: the pop is lost, the offer stands (the page's
@@ -362,7 +291,7 @@ class LiveViews:
             raise NotFound("alert", alert_id)
         ack = Ack(id=alert_id, by=by, at=self._clock.now())
         if await self._stores.alerts.acknowledge(ack):
-            await self._bus.publish("alert.acked", ack, call_id=alert.call_id)
+            await self._bus.publish(AlertAcked(data=ack, call_id=alert.call_id))
         return ack
 
     async def alerts(self, limit: int) -> list[AlertView]:

@@ -31,6 +31,8 @@ def _types(ops: tuple[Operation, ...]) -> list[Any]:
     for op in ops:
         if op.request is not None:
             found.append(op.request)
+        if op.messages is not None:
+            found.extend((*op.messages[0], *op.messages[1]))
         for _, kind, _ in op.responses:
             if isinstance(kind, tuple):
                 found.extend(kind)
@@ -75,6 +77,12 @@ def _operation(op: Operation, schema_of: dict[int, dict[str, Any]]) -> dict[str,
             "content": _content(schema_of[id(op.request)]),
         }
     doc["responses"] = _responses(op, schema_of, signed)
+    if op.messages is not None:
+        client, server = op.messages
+        doc["x-websocket-messages"] = {
+            "client": {"oneOf": [schema_of[id(kind)] for kind in client]},
+            "server": {"oneOf": [schema_of[id(kind)] for kind in server]},
+        }
     return doc
 
 

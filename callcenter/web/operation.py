@@ -89,6 +89,8 @@ class Operation:
     request: Any = None
     responses: tuple[tuple[int, Any, str], ...] = ()
     params: tuple[Param, ...] = ()
+    # a websocket's messages: (what the client sends, what the server sends), msgspec types
+    messages: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
 
 
 def path_param(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from callcenter.domain.alerts import Ack
 from callcenter.web.handlers import jambonz, live, media, twilio
+from callcenter.web.handlers.live_protocol import AGENT_MESSAGES, WALLBOARD_MESSAGES
 from callcenter.web.operation import (
     ADMIN,
     GATEWAY,
@@ -179,6 +180,7 @@ LIVE_OPERATIONS: tuple[Operation, ...] = (
         summary="Websocket: snapshot then live events for wallboards",
         roles=(SUPERVISOR, ADMIN),
         credentials=Credentials.FIRST_MESSAGE,
+        messages=WALLBOARD_MESSAGES,
         description="The first message authenticates: "
         '`{"type": "auth", "token": "...", "since": N|null}`. A request that is not a '
         "websocket handshake is refused with 401.",
@@ -193,6 +195,7 @@ LIVE_OPERATIONS: tuple[Operation, ...] = (
         summary="Websocket: the agent's offers (screen pops), calls, transcript and mood",
         roles=(SELF,),
         credentials=Credentials.FIRST_MESSAGE,
+        messages=AGENT_MESSAGES,
         description="The first message authenticates: "
         '`{"type": "auth", "token": "...", "since": N|null}`. A request that is not a '
         "websocket handshake is refused with 401.",

@@ -15,7 +15,7 @@ from callcenter.services.bus import EventBus
 from callcenter.services.clock import SystemClock
 from callcenter.storage.bus import BusRepository
 from callcenter.storage.resp import RespClient
-from tests.bus_events import BusEvents
+from tests.bus_events import BusEvents, Probe
 
 
 @pytest.fixture
@@ -52,12 +52,12 @@ async def test_events_published_on_one_instance_reach_the_other_in_order(
 ) -> None:
     a, b = instances
     listener = BusEvents(b)
-    seqs = [await a.publish("call.mood", {"score": i / 10}, call_id="c1") for i in range(5)]
+    seqs = [await a.publish(Probe(data={"score": i / 10}, call_id="c1")) for i in range(5)]
     assert seqs == list(range(seqs[0], seqs[0] + 5))
     got = await take(listener, 5)
     assert [event["seq"] for event in got] == seqs
     assert [event["data"]["score"] for event in got] == [0.0, 0.1, 0.2, 0.3, 0.4]  # type: ignore[index]
-    assert got[0]["type"] == "call.mood" and got[0]["call_id"] == "c1"
+    assert got[0]["type"] == "test.probe" and got[0]["call_id"] == "c1"
     assert b.last_seq == seqs[-1]
 
 
@@ -66,15 +66,15 @@ async def test_a_lost_subscription_is_filled_from_the_log_without_gaps_or_duplic
 ) -> None:
     a, b = instances
     listener = BusEvents(b)
-    first = await a.publish("alert.raised", {"n": 0})
+    first = await a.publish(Probe(data={"n": 0}))
     await take(listener, 1)
     await redis_client.client_kill_filter(_type="pubsub")
     # published while the subscriptions are down: only the log has them
     for n in range(1, 6):
-        await a.publish("alert.raised", {"n": n})
+        await a.publish(Probe(data={"n": n}))
     got = await take(listener, 5)
     assert [event["seq"] for event in got] == list(range(first + 1, first + 6))
-    later = await a.publish("alert.raised", {"n": 6})
+    later = await a.publish(Probe(data={"n": 6}))
     (last,) = await take(listener, 1)
     assert last["seq"] == later
     assert listener.get_nowait() is None  # nothing delivered twice
@@ -84,7 +84,7 @@ async def test_a_client_resumes_from_its_last_sequence_number(
     instances: tuple[EventBus, EventBus],
 ) -> None:
     a, _ = instances
-    seqs = [await a.publish("call.mood", {"n": n}) for n in range(4)]
+    seqs = [await a.publish(Probe(data={"n": n})) for n in range(4)]
     missed = await a.since(seqs[1], 100)
     assert [json.loads(raw)["seq"] for raw in missed] == seqs[2:]
     assert await a.oldest_seq() == seqs[0]

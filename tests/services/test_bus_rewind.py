@@ -18,6 +18,7 @@ from callcenter.services.clock import SystemClock
 from callcenter.storage import keys
 from callcenter.storage.bus import BusRepository
 from callcenter.storage.resp import RespClient
+from tests.bus_events import Probe
 from tests.polling import eventually
 
 
@@ -78,7 +79,7 @@ async def instances(
 
 
 async def publish(instance: Instance, count: int, tag: str) -> list[int]:
-    return [await instance.bus.publish("alert.raised", {"tag": tag, "n": n}) for n in range(count)]
+    return [await instance.bus.publish(Probe(data={"tag": tag, "n": n})) for n in range(count)]
 
 
 async def test_a_counter_behind_its_log_starts_a_new_epoch_everyone_follows(

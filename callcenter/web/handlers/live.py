@@ -10,7 +10,7 @@ import msgspec
 from aiohttp import WSCloseCode, web
 
 from callcenter.errors import NotFound
-from callcenter.services.live import AlertView
+from callcenter.services.live_views import AlertView
 from callcenter.web.authorization import caller
 from callcenter.web.handlers.live_socket import SOCKETS, LiveSocket
 from callcenter.web.page_headers import PAGE_HEADERS

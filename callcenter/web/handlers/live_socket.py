@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -37,10 +37,26 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from callcenter.domain.auth import Principal, permit
 from callcenter.errors import CallcenterError, Forbidden, InvalidInput, NotFound, Unauthorized
 from callcenter.media.flood import FloodGuard
-from callcenter.services.bus import Delivered
+from callcenter.services.bus import Delivered, tag_of
+from callcenter.services.live_events import (
+    CallUpdated,
+    MoodChanged,
+    TranscriptFinal,
+    TranscriptPartial,
+)
 from callcenter.web.authorization import OPERATION
 from callcenter.web.close_codes import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED
 from callcenter.web.handlers.live_hub import hub_of
+from callcenter.web.handlers.live_protocol import (
+    AckAlert,
+    Auth,
+    Ping,
+    Pong,
+    Resync,
+    SocketError,
+    Watch,
+    WatchedTranscript,
+)
 from callcenter.web.state import BUS, SERVICES, TOKEN_SESSIONS
 
 logger = logging.getLogger(__name__)
@@ -51,32 +67,13 @@ CLIENT_RATE = 20.0  # messages per second a page may send on average
 CLIENT_BURST = 60.0
 REPLAY_LIMIT = 5_000
 AGENT_CALL_TYPES = frozenset(
-    {"call.updated", "transcript.final", "transcript.partial", "call.mood"}
+    tag_of(kind) for kind in (CallUpdated, TranscriptFinal, TranscriptPartial, MoodChanged)
 )
 
 MAX_OUTBOX = 5_000  # events waiting for one page before it must start over
 SLOW_PAGE_BYTES = 1 << 20  # unsent bytes after which a page gets nothing more for now
 
 SOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("live_sockets")
-
-
-class Auth(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    type: Literal["auth"]
-    token: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-    since: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    epoch: Annotated[str, msgspec.Meta(max_length=32)] | None = None
-
-
-class Watch(msgspec.Struct, frozen=True, tag="watch", forbid_unknown_fields=True):
-    call_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
-
-
-class AckAlert(msgspec.Struct, frozen=True, tag="ack", forbid_unknown_fields=True):
-    alert_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-
-
-class Ping(msgspec.Struct, frozen=True, tag="ping", forbid_unknown_fields=True):
-    pass
 
 
 _AUTH = msgspec.json.Decoder(Auth)
@@ -180,7 +177,7 @@ class LiveSocket:
 
     async def _refuse(self, code: int, kind: str, message: str) -> None:
         with contextlib.suppress(ConnectionError):
-            await self._send({"type": "error", "code": kind, "message": message})
+            await self._send(SocketError(code=kind, message=message))
         await self._socket.close(code=code, message=message.encode()[:120])
 
     # server → client
@@ -233,7 +230,7 @@ class LiveSocket:
 
     async def _resync(self) -> None:
         try:
-            await self._send({"type": "resync"})
+            await self._send(Resync())
             while not await self._snapshot():
                 pass  # the bus started over again meanwhile
             self._ready = True
@@ -286,11 +283,10 @@ class LiveSocket:
                 snapshot = await live.agent(self._viewer.agent_id, seq, epoch)
             except NotFound:
                 await self._send(
-                    {
-                        "type": "error",
-                        "code": "unknown_agent",
-                        "message": f"agent {self._viewer.agent_id!r} is not registered",
-                    }
+                    SocketError(
+                        code="unknown_agent",
+                        message=f"agent {self._viewer.agent_id!r} is not registered",
+                    )
                 )
                 await self._socket.close(code=CLOSE_FORBIDDEN, message=b"unknown agent")
                 return True
@@ -346,25 +342,23 @@ class LiveSocket:
     async def _handle(self, text: str) -> None:
         if not self._wallboard:
             _AGENT.decode(text)
-            await self._send({"type": "pong"})
+            await self._send(Pong())
             return
         command = _WALLBOARD.decode(text)
         if isinstance(command, Ping):
-            await self._send({"type": "pong"})
+            await self._send(Pong())
         elif isinstance(command, Watch):
             self._watching = command.call_id
             if command.call_id is not None:
                 live = self._app[SERVICES].live
                 utterances = await live.transcript(command.call_id)
-                await self._send(
-                    {"type": "transcript", "call_id": command.call_id, "utterances": utterances}
-                )
+                await self._send(WatchedTranscript(call_id=command.call_id, utterances=utterances))
         else:
             assert self._viewer is not None
             await self._app[SERVICES].live.acknowledge(command.alert_id, self._viewer.role)
 
     async def _error(self, message: str) -> None:
-        await self._send({"type": "error", "code": "bad_message", "message": message[:300]})
+        await self._send(SocketError(code="bad_message", message=message[:300]))
 
 
 def _since(text: str | None) -> int | None:

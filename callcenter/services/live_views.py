@@ -1,0 +1,112 @@
+"""What the live pages read: calls, offers, queue figures and alerts as the pages show
+them, and the snapshot each page gets when it connects. The events that follow a snapshot
+are in `live_events.py`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from callcenter.domain.agents import Agent
+from callcenter.domain.callers import CallerView
+from callcenter.domain.calls import Call, CallState, Outcome
+from callcenter.domain.mood import Mood
+from callcenter.domain.routing import Decision
+from callcenter.storage.queue_stats import QueueDay
+from callcenter.storage.transcripts import TranscriptEntry
+
+
+class CallView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A call as the live pages show it."""
+
+    id: str
+    state: CallState
+    queue: str
+    priority: int
+    created_at: datetime
+    version: int
+    from_: str | None = msgspec.field(default=None, name="from")
+    caller_key: str | None = None
+    agent_id: str | None = None
+    queued_at: datetime | None = None
+    answered_at: datetime | None = None
+    outcome: Outcome | None = None
+    moods: dict[str, Mood] | None = None
+
+
+def call_view(call: Call, moods: dict[str, Mood] | None = None) -> CallView:
+    return CallView(
+        id=call.id,
+        state=call.state,
+        queue=call.queue,
+        priority=call.priority,
+        created_at=call.created_at,
+        version=call.version,
+        from_=call.from_,
+        caller_key=call.caller_key,
+        agent_id=call.agent_id,
+        queued_at=call.queued_at,
+        answered_at=call.answered_at,
+        outcome=call.outcome,
+        moods=moods,
+    )
+
+
+class ReservationView(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    expires_at: datetime
+
+
+class Offer(msgspec.Struct, frozen=True, kw_only=True):
+    """The screen pop: the call, who is calling, until when, and why this agent."""
+
+    call: CallView
+    caller: CallerView | None
+    reservation: ReservationView
+    decision: Decision | None
+
+
+class QueueToday(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    service_level_seconds: float
+    today: QueueDay
+
+
+class AlertView(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    call_id: str
+    rule: str
+    kind: str
+    severity: str
+    reason: str
+    at: datetime
+    speaker: str | None
+    queue: str | None
+    agent_id: str | None
+    caller: str | None
+    acked: bool
+
+
+class WallboardSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    seq: int
+    epoch: str
+    now: datetime
+    queues: list[QueueToday]
+    agents: list[Agent]
+    calls: list[CallView]
+    alerts: list[AlertView]
+    type: str = "snapshot"
+
+
+class AgentSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    seq: int
+    epoch: str
+    now: datetime
+    agent: Agent
+    offer: Offer | None
+    call: CallView | None
+    caller: CallerView | None
+    transcript: list[TranscriptEntry]
+    moods: dict[str, Mood]
+    type: str = "snapshot"
