@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 
+from callcenter.backoff import Backoff
 from callcenter.domain.events import (
     CallEvent,
 )
@@ -61,9 +62,9 @@ _SLOW_RETRY = frozenset(
 
 
 def reconnect_delay(failures: int, first_seconds: float, max_seconds: float) -> float:
-    """Seconds to wait after `failures` consecutive failed attempts (1, 2, ...): doubling
-    from `first_seconds`, capped at `max_seconds`."""
-    return float(min(max_seconds, first_seconds * 2.0 ** min(max(failures, 1) - 1, 32)))
+    """The longest wait after `failures` consecutive failed attempts (1, 2, ...): doubling
+    from `first_seconds`, capped at `max_seconds` (the wait itself is jittered below it)."""
+    return Backoff(first_seconds, max_seconds).ceiling(failures)
 
 
 class _Connection:
@@ -137,8 +138,9 @@ class EslClient:
             raise ValueError("agent_variable must be 1-64 of A-Z a-z 0-9 _")
         if not 0 < port < 65536:
             raise ValueError("port must be 1..65535")
-        if not 0 < first_backoff_seconds <= max_backoff_seconds or auth_retry_seconds <= 0:
+        if auth_retry_seconds <= 0:
             raise ValueError("backoffs must be positive, the first no more than the maximum")
+        self._backoff = Backoff(first_backoff_seconds, max_backoff_seconds)  # validates
         EslParser(max_header_bytes=max_header_bytes, max_body_bytes=max_body_bytes)  # validate
         self._host = host
         self._port = port
@@ -146,8 +148,6 @@ class EslClient:
         self._on_event = on_event
         self._metrics = metrics
         self._agent_variable = agent_variable
-        self._first_backoff = first_backoff_seconds
-        self._max_backoff = max_backoff_seconds
         self._auth_retry = auth_retry_seconds
         self._connect_timeout = connect_timeout_seconds
         self._idle_timeout = idle_timeout_seconds
@@ -201,7 +201,7 @@ class EslClient:
                     delay,
                 )
             else:
-                delay = reconnect_delay(self._failures, self._first_backoff, self._max_backoff)
+                delay = self._backoff.delay(self._failures)
                 logger.warning(
                     "FreeSWITCH ESL connection to %s ended (%s: %s); reconnecting in %.1f s",
                     where,

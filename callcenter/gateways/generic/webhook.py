@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import aiohttp
 import msgspec
 
+from callcenter.backoff import Backoff
 from callcenter.domain.calls import Call, Reservation
 from callcenter.domain.routing import Decision
 from callcenter.gateways.generic.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
@@ -63,7 +64,7 @@ class WebhookNotifier:
         self._secret = secret
         self._metrics = metrics
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-        self._first_backoff = first_backoff_seconds
+        self._backoff = Backoff(first_backoff_seconds, first_backoff_seconds * 2**MAX_ATTEMPTS)
         self._queues: list[asyncio.Queue[RouteWebhook]] = [
             asyncio.Queue(QUEUE_LIMIT // WORKERS) for _ in range(WORKERS)
         ]
@@ -126,7 +127,6 @@ class WebhookNotifier:
 
     async def _deliver(self, body: RouteWebhook) -> str:
         payload = msgspec.json.encode(body)
-        delay = self._first_backoff
         for attempt in range(1, MAX_ATTEMPTS + 1):
             status = await self._post(payload)
             if status is not None and 200 <= status < 300:
@@ -135,8 +135,7 @@ class WebhookNotifier:
                 logger.error("gateway refused %s with HTTP %d; not retried", body.type, status)
                 return "refused"
             if attempt < MAX_ATTEMPTS:
-                await asyncio.sleep(delay)
-                delay *= 2
+                await asyncio.sleep(self._backoff.delay(attempt))
         logger.error("gateway webhook %s for call %s gave up", body.type, body.call_id)
         return "failed"
 

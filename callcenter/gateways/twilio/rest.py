@@ -21,6 +21,7 @@ from typing import Literal
 import aiohttp
 import msgspec
 
+from callcenter.backoff import Backoff
 from callcenter.errors import CallcenterError
 
 logger = logging.getLogger(__name__)
@@ -96,8 +97,7 @@ class TwilioRestClient:
         self._headers = {"Authorization": f"Basic {credentials}", "Accept": "application/json"}
         self._base_url = base_url.rstrip("/")
         self._max_attempts = max(1, max_attempts)
-        self._first_backoff = first_backoff_seconds
-        self._max_backoff = max_backoff_seconds
+        self._backoff = Backoff(first_backoff_seconds, max_backoff_seconds)
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
 
     async def update_call(
@@ -169,10 +169,8 @@ class TwilioRestClient:
         raise failure
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
-        delay = self._first_backoff * 2.0 ** (attempt - 1)
-        if retry_after is not None and retry_after.strip().isdigit():
-            delay = max(delay, float(retry_after.strip()))
-        return min(delay, self._max_backoff)
+        asked = retry_after.strip() if retry_after is not None else ""
+        return self._backoff.delay(attempt, at_least=float(asked) if asked.isdigit() else 0.0)
 
 
 def _api_error(status: int, body: bytes) -> TwilioApiError:
