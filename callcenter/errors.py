@@ -4,6 +4,12 @@ them to HTTP (problem+json), and the CLI to a one-line message."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypeVar
+
+import msgspec
+
+T = TypeVar("T")
 
 
 class CallcenterError(Exception):
@@ -205,3 +211,16 @@ def split_validation_message(message: str) -> tuple[str, str]:
     if field:
         pointer += "/" + _escape(field.group("field"))
     return reason, pointer
+
+
+def decoded(read: Callable[[], T], *, malformed: str = "malformed JSON", context: str = "") -> T:
+    """`read()` (a msgspec decode or convert) with its errors as InvalidInput: a value that
+    does not fit the type names the bad field's pointer (its reason after `context`, when
+    given); a document that is not well-formed (or nested too deeply) is `malformed`."""
+    try:
+        return read()
+    except msgspec.ValidationError as error:
+        reason, pointer = split_validation_message(str(error))
+        raise InvalidInput(f"{context}{reason}", pointer) from None
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as error:
+        raise InvalidInput(f"{malformed}: {error}" if malformed else str(error)) from None

@@ -7,8 +7,6 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from callcenter.errors import split_validation_message
-
 PROBLEM_TYPE_BASE = "https://callcenter.invalid/problems/"
 CONTENT_TYPE = "application/problem+json"
 
@@ -52,11 +50,6 @@ def problem_document(problem: Problem, headers: dict[str, str] | None = None) ->
         content_type=CONTENT_TYPE,
         headers=headers,
     )
-
-
-def pointer_of(error: msgspec.ValidationError | msgspec.DecodeError) -> tuple[str, str]:
-    """(reason, JSON pointer) of a msgspec error; see errors.split_validation_message."""
-    return split_validation_message(str(error))
 
 
 def json_response(data: Any, *, status: int = 200) -> web.Response:

@@ -8,8 +8,7 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
-from callcenter.errors import InvalidInput, PayloadTooLarge
-from callcenter.web.problem import pointer_of
+from callcenter.errors import InvalidInput, PayloadTooLarge, decoded
 from callcenter.web.state import SETTINGS
 
 T = TypeVar("T")
@@ -38,21 +37,17 @@ def decode(body: bytes, kind: Any) -> Any:
     A number with a zero fraction (`5.0`) is an integer, as JSON Schema says it is."""
     if not body.strip():
         raise InvalidInput("request body is empty; a JSON document is required")
+    return decoded(lambda: _strict_or_whole(body, kind))
+
+
+def _strict_or_whole(body: bytes, kind: Any) -> Any:
     try:
-        try:
-            return _decoder(kind).decode(body)
-        except msgspec.ValidationError as error:
-            if "got `float`" not in str(error):
-                raise
-            # rare, so the strict decoder stays the fast path: re-read with whole floats as ints
-            return msgspec.convert(_whole_numbers(msgspec.json.decode(body)), kind)
+        return _decoder(kind).decode(body)
     except msgspec.ValidationError as error:
-        reason, pointer = pointer_of(error)
-        raise InvalidInput(reason, pointer) from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as error:
-        raise InvalidInput(f"malformed JSON: {error}") from None
-    except RecursionError:
-        raise InvalidInput("JSON nested too deeply") from None
+        if "got `float`" not in str(error):
+            raise
+        # rare, so the strict decoder stays the fast path: re-read with whole floats as ints
+        return msgspec.convert(_whole_numbers(msgspec.json.decode(body)), kind)
 
 
 def _whole_numbers(value: Any) -> Any:

@@ -20,7 +20,7 @@ from callcenter.domain.events import (
     CallEvent,
     EndReason,
 )
-from callcenter.errors import InvalidInput, split_validation_message
+from callcenter.errors import InvalidInput, decoded
 
 DIALECT = "freeswitch"
 DEFAULT_AGENT_VARIABLE = "cc_agent_id"
@@ -79,10 +79,7 @@ class _Common(TypedDict):
 
 def decode_event_json(body: bytes) -> dict[str, object]:
     """A `text/event-json` body as its JSON object. Raises InvalidInput."""
-    try:
-        document = msgspec.json.decode(body)
-    except (msgspec.DecodeError, RecursionError) as error:
-        raise InvalidInput(f"malformed event JSON: {error}") from None
+    document = decoded(lambda: msgspec.json.decode(body), malformed="malformed event JSON")
     if not isinstance(document, dict):
         raise InvalidInput("an ESL event must be a JSON object")
     return document
@@ -98,11 +95,7 @@ def to_canonical(
         raise InvalidInput("Event-Name is required", "/Event-Name")
     if name not in _MAPPED_EVENTS:
         return None
-    try:
-        channel = msgspec.convert(document, ChannelHeaders)
-    except msgspec.ValidationError as error:
-        reason, pointer = split_validation_message(str(error))
-        raise InvalidInput(reason, pointer) from None
+    channel = decoded(lambda: msgspec.convert(document, ChannelHeaders))
     if channel.direction is not Direction.INBOUND:
         return None  # an agent leg or a dial-out, never the caller
     common = _Common(

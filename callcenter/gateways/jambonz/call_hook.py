@@ -22,7 +22,7 @@ from callcenter.domain.events import (
     CallRinging,
     EndReason,
 )
-from callcenter.errors import InvalidInput, PayloadTooLarge, split_validation_message
+from callcenter.errors import InvalidInput, PayloadTooLarge, decoded
 
 MAX_WEBHOOK_BYTES = 256 * 1024  # the call hook carries the whole SIP INVITE
 SIP_REQUEST_TERMINATED = 487  # the caller hung up before the answer
@@ -69,6 +69,9 @@ END_REASONS: dict[CallStatus, EndReason] = {
 }
 
 
+_HOOK = msgspec.json.Decoder(JambonzCallHook)
+
+
 def decode_call_hook(body: bytes) -> JambonzCallHook:
     """The webhook body as a JambonzCallHook; unknown fields are ignored.
 
@@ -77,13 +80,7 @@ def decode_call_hook(body: bytes) -> JambonzCallHook:
         raise PayloadTooLarge(MAX_WEBHOOK_BYTES)
     if not body.strip():
         raise InvalidInput("request body is empty; a JSON object is required")
-    try:
-        return msgspec.json.decode(body, type=JambonzCallHook)
-    except msgspec.ValidationError as error:
-        reason, pointer = split_validation_message(str(error))
-        raise InvalidInput(reason, pointer) from None
-    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as error:
-        raise InvalidInput(f"malformed JSON: {error}") from None
+    return decoded(lambda: _HOOK.decode(body))
 
 
 def event_id_for(hook: JambonzCallHook) -> str:
