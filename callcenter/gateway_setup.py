@@ -21,7 +21,7 @@ from callcenter.gateways.twilio.rest import TwilioRestClient
 from callcenter.media.audiosocket import AudioSocketHandler
 from callcenter.services.notify import FanOutNotifier, NoNotifier, RouteNotifier
 from callcenter.web.handlers.media import live_call
-from callcenter.web.state import MEDIA, METRICS, SERVICES, SETTINGS
+from callcenter.web.state import CLOCK, MEDIA, METRICS, SERVICES, SETTINGS
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,10 @@ async def notifiers(app: web.Application) -> AsyncIterator[None]:
         if not settings.webhook_secret:
             raise SettingError("CALLCENTER_WEBHOOK_SECRET", "required to sign gateway webhooks")
         webhooks = WebhookNotifier(
-            settings.gateway_webhook_url, settings.webhook_secret.reveal(), metrics=app[METRICS]
+            settings.gateway_webhook_url,
+            settings.webhook_secret.reveal(),
+            metrics=app[METRICS],
+            now=app[CLOCK].now,
         )
         await webhooks.start()
         chosen.append(webhooks)

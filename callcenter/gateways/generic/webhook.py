@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 import zlib
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 
 import aiohttp
 import msgspec
@@ -57,12 +57,14 @@ class WebhookNotifier:
         secret: str,
         *,
         metrics: Metrics,
+        now: Callable[[], datetime],
         timeout_seconds: float = 5.0,
         first_backoff_seconds: float = FIRST_BACKOFF_SECONDS,
     ) -> None:
         self._url = url
         self._secret = secret
         self._metrics = metrics
+        self._now = now
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._backoff = Backoff(first_backoff_seconds, first_backoff_seconds * 2**MAX_ATTEMPTS)
         self._queues: list[asyncio.Queue[RouteWebhook]] = [
@@ -97,7 +99,7 @@ class WebhookNotifier:
         body = RouteWebhook(
             type=kind,
             event_id=str(uuid.uuid4()),
-            occurred_at=datetime.now(UTC),
+            occurred_at=self._now(),
             call_id=call.id,
             gateway_call_id=call.gateway_call_id,
             queue=call.queue,
@@ -141,7 +143,7 @@ class WebhookNotifier:
 
     async def _post(self, payload: bytes) -> int | None:
         assert self._session is not None, "start() first"
-        timestamp = int(time.time())
+        timestamp = int(self._now().timestamp())
         headers = {
             "Content-Type": "application/json",
             TIMESTAMP_HEADER: str(timestamp),
