@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import timedelta
 
 from callcenter.domain.auth import Principal, RoleKind, parse_role
@@ -66,6 +67,13 @@ class AuthService:
                 self._cache.clear()
             self._cache[token] = (principal, time.monotonic() + self._cache_seconds)
         return principal
+
+    async def verify_signed_request(self, headers: Mapping[str, str], body: bytes) -> Principal:
+        """A request without a bearer token: its generic-dialect signature headers."""
+        signature = headers.get(generic.SIGNATURE_HEADER)
+        if not signature:
+            raise Unauthorized(f"send a bearer token or a {generic.SIGNATURE_HEADER} signature")
+        return await self.verify_webhook(headers.get(generic.TIMESTAMP_HEADER), signature, body)
 
     async def verify_webhook(
         self, timestamp: str | None, signature: str | None, body: bytes

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from callcenter.domain.alerts import Alert, CallAlerts, Trigger, shortest_silence
 from callcenter.domain.mood import CallMood, Mood, Utterance
 from callcenter.domain.silence import CallSilence
+from callcenter.domain.transcripts import TranscriptEntry
 from callcenter.media.frames import AudioFrame, Track
 from callcenter.media.levels import is_voiced
 from callcenter.metrics import Metrics
@@ -39,7 +40,7 @@ from callcenter.speech.sentiment import SentimentScorer
 from callcenter.storage.alerts import AlertRepository
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.moods import CallMoodRepository, LiveMoodRepository
-from callcenter.storage.transcripts import TranscriptEntry, TranscriptRepository
+from callcenter.storage.transcripts import TranscriptRepository
 
 logger = logging.getLogger(__name__)
 

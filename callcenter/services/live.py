@@ -19,6 +19,7 @@ from callcenter.domain.alerts import Ack, Alert
 from callcenter.domain.calls import Call, CallState, Outcome
 from callcenter.domain.mood import Mood
 from callcenter.domain.routing import Decision
+from callcenter.domain.transcripts import TranscriptEntry
 from callcenter.errors import NotFound
 from callcenter.metrics import Metrics
 from callcenter.services.bus import EventBus
@@ -49,7 +50,7 @@ from callcenter.storage.alerts import AlertRepository
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.moods import LiveMoodRepository
 from callcenter.storage.queue_stats import QueueDay, QueueStatsRepository
-from callcenter.storage.transcripts import TranscriptEntry, TranscriptRepository
+from callcenter.storage.transcripts import TranscriptRepository
 
 logger = logging.getLogger(__name__)
 

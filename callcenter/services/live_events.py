@@ -13,10 +13,10 @@ import msgspec
 from callcenter.domain.agents import Agent
 from callcenter.domain.alerts import Ack, Alert
 from callcenter.domain.mood import Mood
+from callcenter.domain.transcripts import TranscriptEntry
 from callcenter.services.bus import BusEvent
 from callcenter.services.live_views import CallView, Offer
 from callcenter.storage.queue_stats import QueueDay
-from callcenter.storage.transcripts import TranscriptEntry
 
 
 class CallUpdated(BusEvent, frozen=True, tag="call.updated"):

@@ -13,8 +13,8 @@ from callcenter.domain.callers import CallerView
 from callcenter.domain.calls import Call, CallState, Outcome
 from callcenter.domain.mood import Mood
 from callcenter.domain.routing import Decision
+from callcenter.domain.transcripts import TranscriptEntry
 from callcenter.storage.queue_stats import QueueDay
-from callcenter.storage.transcripts import TranscriptEntry
 
 
 class CallView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -3,8 +3,9 @@ Prometheus metrics."""
 
 from __future__ import annotations
 
+from callcenter.domain.transcripts import TranscriptEntry
 from callcenter.metrics import Metrics
-from callcenter.storage.transcripts import TranscriptEntry, TranscriptRepository
+from callcenter.storage.transcripts import TranscriptRepository
 
 
 class TranscriptService:

@@ -6,22 +6,11 @@ from datetime import timedelta
 
 import msgspec
 
+from callcenter.domain.transcripts import TranscriptEntry
 from callcenter.storage import keys
 from callcenter.storage.resp import RespClient
 
 MAX_ENTRIES_PER_CALL = 2000
-
-
-class TranscriptEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """One final utterance of one call leg."""
-
-    speaker: str
-    text: str
-    start_s: float
-    end_s: float
-    sentiment: float
-    label: str
-    cues: tuple[str, ...] = ()
 
 
 _DECODER = msgspec.json.Decoder(TranscriptEntry)

@@ -17,8 +17,6 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from callcenter.domain.auth import TOKEN_ROLES, Grant, Principal, permit
-from callcenter.errors import Unauthorized
-from callcenter.gateways.generic.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from callcenter.web.operation import Credentials, Operation
 from callcenter.web.requests import read_body
 from callcenter.web.state import SERVICES
@@ -68,10 +66,5 @@ async def _authenticate(request: web.Request, credentials: Credentials) -> Princ
     header = bearer_header(request, credentials)
     if credentials is Credentials.BEARER_OR_SIGNATURE and not header:
         if auth.signatures_enabled:
-            body = await read_body(request)
-            if not request.headers.get(SIGNATURE_HEADER):
-                raise Unauthorized(f"send a bearer token or a {SIGNATURE_HEADER} signature")
-            return await auth.verify_webhook(
-                request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER), body
-            )
+            return await auth.verify_signed_request(request.headers, await read_body(request))
     return await auth.authenticate(header)

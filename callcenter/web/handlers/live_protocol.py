@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from callcenter.domain.transcripts import TranscriptEntry
 from callcenter.services.live_events import (
     LIVE_EVENT_TYPES,
     AgentUpdated,
@@ -18,7 +19,6 @@ from callcenter.services.live_events import (
     TranscriptPartial,
 )
 from callcenter.services.live_views import AgentSnapshot, WallboardSnapshot
-from callcenter.storage.transcripts import TranscriptEntry
 
 # client → server
 

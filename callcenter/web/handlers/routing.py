@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from callcenter.storage.transcripts import TranscriptEntry
+from callcenter.domain.transcripts import TranscriptEntry
 from callcenter.web.problem import json_response
 from callcenter.web.requests import path_id
 from callcenter.web.state import SERVICES, TRANSCRIPTS
