@@ -7,6 +7,7 @@ import asyncio
 import base64
 import dataclasses
 import json
+import logging
 import subprocess
 import uuid
 import wave
@@ -30,6 +31,7 @@ from callcenter.storage.embedded import free_port
 from callcenter.web.state import MEDIA, SERVICES, SETTINGS
 from tests.conftest import AppClient
 from tests.media.twilio_peer import ACCOUNT, CALL_SID, TOKEN, call_form
+from tests.polling import eventually
 
 PROMPTS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 STREAM_SID = "MZ" + "cd" * 16
@@ -298,13 +300,18 @@ async def test_asterisk_audiosocket_call(gateway_app: tuple[AppClient, Recorder]
 
 
 async def test_an_unreachable_freeswitch_does_not_stop_the_server(
-    aiohttp_client: Callable[..., Awaitable[AppClient]], settings: Settings, redis_client: object
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
+    settings: Settings,
+    redis_client: object,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="callcenter.gateways.freeswitch.client")
     configured = dataclasses.replace(
         settings, freeswitch_esl_host="127.0.0.1", freeswitch_esl_port=free_port()
     )
     client = await aiohttp_client(create_app(configured))
-    await asyncio.sleep(0.3)  # the client has tried and is backing off
+    # the client has tried and is backing off
+    await eventually(lambda: "reconnecting in" in caplog.text)
     assert (await client.get("/readyz")).status == 200
     created = await client.post(
         "/v1/events",

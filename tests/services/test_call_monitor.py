@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from aiohttp import web
 
 from callcenter.app import create_app
 from callcenter.media.frames import AudioFrame, Track
 from callcenter.settings import Settings
 from callcenter.speech.engines import Final, Partial, Word
 from callcenter.web.state import BUS, MEDIA, MONITOR, SERVICES
-from tests.bus_events import BusEvents
+from tests.bus_events import BusEvents, Probe
 from tests.conftest import FIXTURES, AppClient
 
 NUMBER = "+15557654321"
@@ -125,15 +126,19 @@ async def test_an_angry_caller_raises_alerts_priority_and_a_tag(
         await app_client.get("/v1/calls/angry/transcript", headers=admin_headers)
     ).json()
     assert len(recent["utterances"]) == 2
-    alerts_after = [e for e in await drain_events(listener) if e["type"] == "alert.raised"]
+    alerts_after = [e for e in await drain_events(listener, app) if e["type"] == "alert.raised"]
     assert alerts_after == []
 
 
-async def drain_events(listener: BusEvents) -> list[dict[str, Any]]:
-    await asyncio.sleep(0.2)
+async def drain_events(listener: BusEvents, app: web.Application) -> list[dict[str, Any]]:
+    """Every event the monitor has published once it is idle: the bus delivers in order,
+    so once a marker published after that arrives, everything before it has."""
+    await app[MONITOR].drain()
+    await app[BUS].publish(Probe(data={"marker": True}))
     seen = []
-    while (item := listener.get_nowait()) is not None:
-        seen.append(json.loads(item[1]))
+    async with asyncio.timeout(5):
+        while (event := json.loads((await listener.get())[1]))["type"] != "test.probe":
+            seen.append(event)
     return seen
 
 
@@ -181,7 +186,7 @@ async def test_dead_air_after_speech_raises_a_silence_alert(
     for pcm in [loud] * 25 + [hush] * 140:  # 0.5 s of voice, then 2.8 s of silence
         hub.frame(AudioFrame("quiet", Track.CALLER, 8000, pcm, sequence))
         sequence += 1
-    assert [e for e in await drain_events(listener) if e["type"] == "alert.raised"] == []
+    assert [e for e in await drain_events(listener, app) if e["type"] == "alert.raised"] == []
     for pcm in [hush] * 15:  # past 3 s
         hub.frame(AudioFrame("quiet", Track.CALLER, 8000, pcm, sequence))
         sequence += 1
