@@ -102,9 +102,6 @@ class AuthService:
         parse_role(role)
         return await self._tokens.create(role, label, self._clock.now(), ttl)
 
-    async def list_tokens(self) -> list[StoredToken]:
-        return await self._tokens.all()
-
     async def revoke_token(self, token_id: str) -> bool:
         self._cache.clear()
         return await self._tokens.revoke(token_id)

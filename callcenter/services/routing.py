@@ -332,10 +332,5 @@ class RoutingService:
         await with_retries("call", call_id, attempt)
 
 
-def is_agent_freed(before: Agent | None, after: Agent) -> bool:
-    """The change made an agent ready for offers."""
-    return after.eligible and (before is None or not before.eligible)
-
-
 def went_to_wrap_up(before: Agent, after: Agent) -> bool:
     return after.activity is Activity.WRAP_UP and before.activity is not Activity.WRAP_UP
