@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import json
 import math
@@ -44,9 +43,10 @@ from aiohttp import web
 
 from callcenter.cli import new_event_loop
 from callcenter.errors import CallcenterError
+from callcenter.simulate.server_process import ServerSpec, free_port, running_server, serve
 from callcenter.storage.connection import redis_client
 from callcenter.storage.documents import DocumentStore
-from callcenter.storage.embedded import embedded_redis, free_port
+from callcenter.storage.embedded import embedded_redis
 from callcenter.storage.tokens import TokenRepository
 
 WARMUP_SECONDS = 1.0
@@ -55,8 +55,6 @@ QUICK_SECONDS = 2.0
 SLICE_SECONDS = 2.0  # phases alternate between the targets in slices this long
 STEP_SECONDS = 0.02  # time between the events of one call in the fixed-rate phase
 EVENTS_PER_CALL = 3
-READY_TIMEOUT_SECONDS = 30.0
-STOP_TIMEOUT_SECONDS = 15.0
 QUEUES = ("general", "billing", "support", "sales")
 CALLERS = 10_000  # distinct caller numbers: some callers call again, as in life
 SERVICE_NUMBER = "+15559870000"
@@ -287,50 +285,6 @@ def serve_hello(port: int) -> int:
     return 0
 
 
-async def _wait_ready(name: str, process: asyncio.subprocess.Process, url: str) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    async with aiohttp.ClientSession() as session:
-        while True:
-            if process.returncode is not None:
-                raise BenchError(f"{name} exited with code {process.returncode}")
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return
-            if time.monotonic() > deadline:
-                raise BenchError(f"{name} was not ready within {READY_TIMEOUT_SECONDS:.0f} s")
-            await asyncio.sleep(0.1)
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), STOP_TIMEOUT_SECONDS)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-
-
-@asynccontextmanager
-async def child_server(name: str, args: Sequence[str], port: int) -> AsyncIterator[str]:
-    """Run a server process until the context ends (SIGTERM, then wait); yields its URL.
-
-    Its own session, so a Ctrl-C reaches only us and we stop it in order."""
-    env = {**os.environ, "CALLCENTER_LOG_LEVEL": "WARNING"}
-    process = await asyncio.create_subprocess_exec(
-        *args, stdin=asyncio.subprocess.DEVNULL, env=env, start_new_session=True
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        await _wait_ready(name, process, base_url + "/readyz")
-        yield base_url
-    finally:
-        await _stop(process)
-
-
 @asynccontextmanager
 async def bench_tokens(redis_url: str) -> AsyncIterator[Tokens]:
     """A gateway and an admin token written straight to Redis; revoked at the end."""
@@ -460,13 +414,18 @@ async def start_servers(
     )
     tokens = await stack.enter_async_context(bench_tokens(redis_url))
     port, hello_port = free_port(), free_port()
-    server = [sys.executable, "-m", "callcenter", "serve", "--port", str(port)]
-    server += ["--redis-url", redis_url]
-    hello = [sys.executable, str(script), "--hello-server", "--port", str(hello_port)]
+    env = {**os.environ, "CALLCENTER_LOG_LEVEL": "WARNING"}
+    server = serve(port, redis_url=redis_url, environ=env, name="callcenter")
+    hello = ServerSpec(
+        command=(sys.executable, str(script), "--hello-server", "--port", str(hello_port)),
+        port=hello_port,
+        environ=env,
+        name="hello-world",
+    )
     return (
         tokens,
-        await stack.enter_async_context(child_server("callcenter", server, port)),
-        await stack.enter_async_context(child_server("hello-world", hello, hello_port)),
+        (await stack.enter_async_context(running_server(server))).url,
+        (await stack.enter_async_context(running_server(hello))).url,
     )
 
 

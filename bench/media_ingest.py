@@ -21,7 +21,6 @@ import asyncio
 import base64
 import json
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -32,8 +31,9 @@ from aiohttp import WSCloseCode, web
 
 from callcenter.cli import new_event_loop
 from callcenter.gateways.twilio.signature import expected_signature
+from callcenter.simulate.server_process import ServerSpec, free_port, running_server, serve
 from callcenter.simulate.twilio_gateway import stream_target
-from callcenter.storage.embedded import embedded_redis, free_port
+from callcenter.storage.embedded import embedded_redis
 
 ACCOUNT = "AC" + "1" * 32
 TOKEN = "bench-token"
@@ -66,19 +66,6 @@ def serve_baseline(port: int) -> int:
     app.router.add_get("/healthz", _healthz)
     web.run_app(app, host="127.0.0.1", port=port, print=None, loop=new_event_loop("uvloop"))
     return 0
-
-
-async def _wait_ready(url: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            try:
-                async with session.get(url) as answer:
-                    if answer.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
 
 
 async def place_calls(base_url: str, streams: int) -> list[dict[str, str]]:
@@ -197,31 +184,22 @@ async def run(args: argparse.Namespace) -> int:
                 CALLCENTER_TWILIO_AUTH_TOKEN=TOKEN,
                 CALLCENTER_PUBLIC_URL=f"http://127.0.0.1:{port}",
             )
-            ours = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "callcenter",
-                "serve",
-                "--port",
-                str(port),
-                "--redis-url",
-                redis_url,
-                env=env,
+            ours_spec = serve(port, redis_url=redis_url, environ=env, name="callcenter")
+            base_spec = ServerSpec(
+                command=(sys.executable, SCRIPT, "--baseline", str(base_port)),
+                port=base_port,
+                ready_path="/healthz",
+                name="baseline",
             )
-            base = await asyncio.create_subprocess_exec(
-                sys.executable, SCRIPT, "--baseline", str(base_port)
-            )
-            try:
-                await _wait_ready(f"http://127.0.0.1:{port}/healthz")
-                await _wait_ready(f"http://127.0.0.1:{base_port}/healthz")
+            async with running_server(ours_spec) as ours, running_server(base_spec) as base:
                 # before both windows: the server has routed the calls (no agents: they
                 # wait in the queue) by the time its own window opens
-                parameters = await place_calls(f"http://127.0.0.1:{port}", args.streams)
+                parameters = await place_calls(ours.url, args.streams)
                 starts = [_messages(i, p) for i, p in enumerate(parameters)]
                 results = []
                 for name, url, pid in (
-                    ("baseline", f"http://127.0.0.1:{base_port}/media/twilio", base.pid),
-                    ("callcenter", f"http://127.0.0.1:{port}/media/twilio", ours.pid),
+                    ("baseline", f"{base.url}/media/twilio", base.process.pid),
+                    ("callcenter", f"{ours.url}/media/twilio", ours.process.pid),
                 ):
                     results.append((name, *await measure(url, pid, starts, args.seconds)))
                 print(f"\n{args.streams} streams x 50 frames/s, {args.seconds:.0f} s measured")
@@ -236,10 +214,6 @@ async def run(args: argparse.Namespace) -> int:
                     f"(target <= 1 %); {extra:.3f} % more than the bare websocket server; "
                     f"ratio {rows['callcenter'] / rows['baseline']:.1f}x"
                 )
-            finally:
-                for process in (ours, base):
-                    process.send_signal(signal.SIGTERM)
-                    await asyncio.wait_for(process.wait(), 15)
     return 0
 
 

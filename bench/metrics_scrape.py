@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import math
 import os
 import random
-import signal
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,7 +49,13 @@ from callcenter.cli import new_event_loop
 from callcenter.errors import CallcenterError
 from callcenter.observability_setup import observability
 from callcenter.settings import Settings
-from callcenter.storage.embedded import embedded_redis, free_port
+from callcenter.simulate.server_process import (
+    RunningServer,
+    ServerSpec,
+    free_port,
+    running_server,
+)
+from callcenter.storage.embedded import embedded_redis
 
 THRESHOLDS = (10, 15, 20, 25, 30, 40, 45, 60, 90, 120)
 FINISHED_PER_QUEUE = 4
@@ -60,8 +64,6 @@ WARMUP = 20
 CONCURRENCY = 32  # set-up requests in flight
 P99_TARGET_MS = 50.0
 BATCH = 500  # events per POST (the server's default limit)
-READY_TIMEOUT_SECONDS = 30.0
-STOP_TIMEOUT_SECONDS = 15.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -104,43 +106,14 @@ class Server:
     url: str
     pid: int
 
+    @classmethod
+    def of(cls, running: RunningServer) -> Server:
+        return cls(running.url, running.process.pid)
+
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process so far."""
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-@asynccontextmanager
-async def server_process(name: str, args: Sequence[str], port: int) -> AsyncIterator[Server]:
-    """Run a server process (its own session) until the context ends: SIGTERM, then wait."""
-    process = await asyncio.create_subprocess_exec(
-        *args, stdin=asyncio.subprocess.DEVNULL, start_new_session=True
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        async with aiohttp.ClientSession() as session:
-            while True:
-                if process.returncode is not None:
-                    raise BenchError(f"{name} exited with code {process.returncode}")
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with session.get(url + "/readyz") as response:
-                        if response.status == 200:
-                            break
-                if time.monotonic() > deadline:
-                    raise BenchError(f"{name} was not ready within {READY_TIMEOUT_SECONDS:.0f} s")
-                await asyncio.sleep(0.1)
-        yield Server(url, process.pid)
-    finally:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), STOP_TIMEOUT_SECONDS)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
 
 
 def write_rules(directory: Path, queues: int) -> list[str]:
@@ -357,11 +330,19 @@ async def run(args: argparse.Namespace, scratch: Path, script: Path) -> int:
         rules_dir = scratch / "rules"
         queues = write_rules(rules_dir, args.queues)
         port, empty_port = free_port(), free_port()
-        ours = [sys.executable, str(script), "--serve", "--port", str(port)]
-        ours += ["--redis-url", redis_url, "--rules-dir", str(rules_dir)]
-        empty = [sys.executable, str(script), "--empty-server", "--port", str(empty_port)]
-        ours_server = await stack.enter_async_context(server_process("callcenter", ours, port))
-        empty_server = await stack.enter_async_context(server_process("empty", empty, empty_port))
+        serving = ("--serve", "--port", str(port), "--redis-url", redis_url)
+        ours = ServerSpec(
+            command=(sys.executable, str(script), *serving, "--rules-dir", str(rules_dir)),
+            port=port,
+            name="callcenter",
+        )
+        empty = ServerSpec(
+            command=(sys.executable, str(script), "--empty-server", "--port", str(empty_port)),
+            port=empty_port,
+            name="empty",
+        )
+        ours_server = Server.of(await stack.enter_async_context(running_server(ours)))
+        empty_server = Server.of(await stack.enter_async_context(running_server(empty)))
         session = await stack.enter_async_context(
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         )

@@ -23,7 +23,6 @@ from callcenter.errors import CallcenterError, RulesInvalid
 from callcenter.logs import configure_logging
 from callcenter.rules.loader import load_rules
 from callcenter.settings import Settings, load_settings
-from callcenter.simulate import command, demo
 from callcenter.speech.sentiment import load_scorer
 from callcenter.storage.connection import redis_client
 from callcenter.storage.documents import DocumentStore
@@ -163,6 +162,8 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from callcenter.simulate import command  # only this command loads the simulator
+
     scenario = command.adjusted(
         command.load(args.scenario),
         seed=args.seed,
@@ -213,6 +214,8 @@ def _admin_token(args: argparse.Namespace) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from callcenter.simulate import demo  # only this command loads the simulator
+
     return demo.run_demo(
         args.scenario, port=args.port, data_dir=args.data_dir, speech=not args.no_speech
     )

@@ -83,37 +83,44 @@ class _ProgressReport:
             self._open_line = False
 
 
+_LIST_HEADINGS = ("NAME", "LANG", "LANGUAGE", "SIZE", "INSTALLED")
+
+
 def _list_models(
     models: Sequence[ModelInfo], models_dir: Path, lang: str | None, everything: bool
 ) -> int:
-    wanted = (lang or "").lower()
-    shown = [
-        model
-        for model in models
-        if (everything or not model.is_obsolete)
-        # "en" covers en-us and en-in as well as en
-        and (not wanted or f"{model.lang.lower()}-".startswith(f"{wanted}-"))
-    ]
+    shown = [m for m in models if (everything or not m.is_obsolete) and _speaks(m, lang)]
     if not shown:
         print(f"callcenter: no models for language {lang!r}", file=sys.stderr)
         return 1
     installed = {path.name for path in cached_models(models_dir)}
-    rows = [("NAME", "LANG", "LANGUAGE", "SIZE", "INSTALLED")] + [
-        (
-            model.name + (" (obsolete)" if model.is_obsolete else ""),
-            model.lang,
-            model.lang_text,
-            model.size_text or _human_size(model.size),
-            "yes" if model.name in installed else "-",
-        )
-        for model in shown
-    ]
+    _print_table([_LIST_HEADINGS, *(_list_row(model, installed) for model in shown)])
+    return 0
+
+
+def _speaks(model: ModelInfo, lang: str | None) -> bool:
+    """Whether the model is for `lang` (any when None): "en" covers en-us and en-in as
+    well as en."""
+    wanted = (lang or "").lower()
+    return not wanted or f"{model.lang.lower()}-".startswith(f"{wanted}-")
+
+
+def _list_row(model: ModelInfo, installed: set[str]) -> tuple[str, ...]:
+    return (
+        model.name + (" (obsolete)" if model.is_obsolete else ""),
+        model.lang,
+        model.lang_text,
+        model.size_text or _human_size(model.size),
+        "yes" if model.name in installed else "-",
+    )
+
+
+def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
     for row in rows:
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
-    return 0
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

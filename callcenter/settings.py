@@ -271,21 +271,37 @@ def load_settings(
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for item in fields(Settings):
-        name = item.name
-        raw, source = None, ""
-        if env_name(name) in environ:
-            raw, source = environ[env_name(name)], env_name(name)
-        if overrides and overrides.get(name) is not None:
-            raw, source = overrides[name], "--" + name.replace("_", "-")
-        if raw is None:
-            continue
-        try:
-            values[name] = _CASTS[name](raw)
-        except ValueError as error:
-            shown = "***" if isinstance(getattr(Settings(), name), Secret) else repr(raw)
-            raise SettingError(source, f"{shown} is not valid: {error}") from None
+        given = _raw_value(item.name, environ, overrides or {})
+        if given is not None:
+            values[item.name] = _cast(item.name, *given)
+    _refuse_unknown(environ)
+    return Settings(**values)
+
+
+def _raw_value(
+    name: str, environ: Mapping[str, str], overrides: Mapping[str, str]
+) -> tuple[str, str] | None:
+    """A setting's raw text and where it comes from (a flag before the environment);
+    None when neither gives it."""
+    if overrides.get(name) is not None:
+        return overrides[name], "--" + name.replace("_", "-")
+    if env_name(name) in environ:
+        return environ[env_name(name)], env_name(name)
+    return None
+
+
+def _cast(name: str, raw: str, source: str) -> Any:
+    """Raises SettingError naming `source` (a secret's value is not shown)."""
+    try:
+        return _CASTS[name](raw)
+    except ValueError as error:
+        shown = "***" if isinstance(getattr(Settings(), name), Secret) else repr(raw)
+        raise SettingError(source, f"{shown} is not valid: {error}") from None
+
+
+def _refuse_unknown(environ: Mapping[str, str]) -> None:
+    """Raises SettingError for the first CALLCENTER_* variable that is no setting."""
     known = {env_name(name) for name in _CASTS}
     unknown = [k for k in environ if k.startswith(ENV_PREFIX) and k not in known]
     if unknown:
         raise SettingError(unknown[0], "unknown setting (check the spelling)")
-    return Settings(**values)

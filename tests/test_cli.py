@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from callcenter.storage.embedded import free_port
+from callcenter.simulate.server_command import free_port, serve
+from callcenter.simulate.server_process_sync import RunningServerSync, running_server_sync
 
 CLI = [sys.executable, "-m", "callcenter"]
 
@@ -24,22 +25,6 @@ def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
     env.update(extra)
     return env
-
-
-def _wait_ready(port: int, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(
-                f"server exited early: {process.stderr.read() if process.stderr else ''}"
-            )
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("server did not become ready")
 
 
 def test_bad_setting_is_one_clear_line() -> None:
@@ -98,37 +83,26 @@ def test_tokens_create_list_revoke(redis_url: str) -> None:
 @pytest.mark.slow
 def test_serve_with_embedded_redis_stops_gracefully(tmp_path: Path) -> None:
     port = free_port()
-    with subprocess.Popen(
-        [*CLI, "serve", "--port", str(port), "--data-dir", str(tmp_path), "--dev"],
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as process:
-        _check_serving(process, tmp_path, port)
+    spec = serve(port, data_dir=tmp_path, dev=True, environ=_env())
+    with running_server_sync(spec) as server:
+        _check_serving(server, port)
         url_file = tmp_path / "redis" / "server.url"
         redis_port = int(url_file.read_text().rsplit(":", 1)[1].split("/")[0])
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 0
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=20) == 0
     assert not url_file.exists()
     with socket.socket() as sock:  # the embedded redis-server is gone too
         assert sock.connect_ex(("127.0.0.1", redis_port)) != 0
     assert any((tmp_path / "redis").glob("appendonly*")), "AOF persistence was not on"
 
 
-def _check_serving(process: subprocess.Popen[str], tmp_path: Path, port: int) -> None:
-    try:
-        _wait_ready(port, process)
-        assert process.stdout is not None
-        token = process.stdout.readline().rsplit(" ", 1)[-1].strip()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/v1/agents", headers={"Authorization": f"Bearer {token}"}
-        )
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            assert answer.status == 200
-    except BaseException:
-        process.kill()
-        raise
+def _check_serving(server: RunningServerSync, port: int) -> None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/agents",
+        headers={"Authorization": f"Bearer {server.admin_token}"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        assert answer.status == 200
 
 
 def test_serve_refuses_invalid_rules(tmp_path: Path, redis_url: str) -> None:
@@ -163,51 +137,30 @@ def test_sighup_reloads_rules_and_keeps_them_on_error(tmp_path: Path, redis_url:
         "queues:\n  general: {}\n  billing: {}\nrules:\n  - name: default\n    queue: general\n"
     )
     port = free_port()
-    with subprocess.Popen(
-        [
-            *CLI,
-            "serve",
-            "--port",
-            str(port),
-            "--redis-url",
-            redis_url,
-            "--rules-dir",
-            str(tmp_path),
-            "--dev",
-        ],
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as process:
-        try:
-            _wait_ready(port, process)
-            assert process.stdout is not None
-            token = process.stdout.readline().rsplit(" ", 1)[-1].strip()
-            event = {
-                "type": "call.created",
-                "event_id": f"e-{port}",
-                "call_id": f"c-{port}",
-                "from": "+15551230000",
-            }
-            _request(port, "POST", "/v1/events", token, json.dumps(event).encode())
-            assert _request(port, "GET", f"/v1/calls/c-{port}", token)["queue"] == "general"
-            rules.write_text(rules.read_text().replace("queue: general", "queue: billing"))
-            process.send_signal(signal.SIGHUP)
-            deadline = time.monotonic() + 10
-            while _request(port, "GET", f"/v1/calls/c-{port}", token)["queue"] != "billing":
-                assert time.monotonic() < deadline, "SIGHUP did not re-route the waiting call"
-                time.sleep(0.1)
-            rules.write_text("rules: [\n")  # broken: the server must keep going
-            process.send_signal(signal.SIGHUP)
-            time.sleep(0.5)
-            assert process.poll() is None
-            assert _request(port, "GET", f"/v1/calls/c-{port}", token)["queue"] == "billing"
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=20) == 0
-        finally:
-            if process.poll() is None:
-                process.kill()
+    spec = serve(port, redis_url=redis_url, rules_dir=tmp_path, dev=True, environ=_env())
+    with running_server_sync(spec) as server:
+        process, token = server.process, server.admin_token
+        event = {
+            "type": "call.created",
+            "event_id": f"e-{port}",
+            "call_id": f"c-{port}",
+            "from": "+15551230000",
+        }
+        _request(port, "POST", "/v1/events", token, json.dumps(event).encode())
+        assert _request(port, "GET", f"/v1/calls/c-{port}", token)["queue"] == "general"
+        rules.write_text(rules.read_text().replace("queue: general", "queue: billing"))
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while _request(port, "GET", f"/v1/calls/c-{port}", token)["queue"] != "billing":
+            assert time.monotonic() < deadline, "SIGHUP did not re-route the waiting call"
+            time.sleep(0.1)
+        rules.write_text("rules: [\n")  # broken: the server must keep going
+        process.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert process.poll() is None
+        assert _request(port, "GET", f"/v1/calls/c-{port}", token)["queue"] == "billing"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
 
 
 def test_sentiment_scores_stdin_lines_as_json() -> None:
@@ -220,3 +173,12 @@ def test_sentiment_scores_stdin_lines_as_json() -> None:
     assert [r["label"] for r in results] == ["negative", "neutral", "positive"]
     assert all(-1 <= r["score"] <= 1 for r in results)
     assert "on hold for an hour" in results[0]["cues"]
+
+
+def test_serve_does_not_load_the_simulator() -> None:
+    code = (
+        "import sys, callcenter.cli; "
+        "print([m for m in sys.modules if m.startswith('callcenter.simulate')])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -95,25 +95,30 @@ class AgentBot:
         if isinstance(seq, int):
             self._seq = seq
         if kind == "snapshot":
-            self.connected.set()
-            if not self._available:
-                await self._api.request(
-                    "POST",
-                    f"/v1/agents/{self.spec.id}/presence",
-                    json={"presence": "available"},
-                    token=self._token,
-                    what=f"agent {self.spec.id} going available",
-                )
-                self._available = True
-            if event.get("offer"):
-                self._spawn(self._offer(event["offer"]))
-            self._agent_changed(event.get("agent") or {})
+            await self._snapshot(event)
         elif kind == "route.offered":
             self._spawn(self._offer(event.get("data") or {}))
         elif kind == "agent.updated":
             self._agent_changed(event.get("data") or {})
         elif kind == "error":
             self._ledger.notes[f"agent socket errors: {event.get('code')}"] += 1
+
+    async def _snapshot(self, event: dict[str, Any]) -> None:
+        """The feed's first message: the bot is connected; it goes available once, then
+        takes up the offer and the call the snapshot shows."""
+        self.connected.set()
+        if not self._available:
+            await self._api.request(
+                "POST",
+                f"/v1/agents/{self.spec.id}/presence",
+                json={"presence": "available"},
+                token=self._token,
+                what=f"agent {self.spec.id} going available",
+            )
+            self._available = True
+        if event.get("offer"):
+            self._spawn(self._offer(event["offer"]))
+        self._agent_changed(event.get("agent") or {})
 
     def _spawn(self, work: Any) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(work)

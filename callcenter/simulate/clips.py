@@ -90,6 +90,20 @@ def decode_mulaw_wav(data: bytes, name: str) -> bytes:
     """The mu-law samples of an 8 kHz mono mu-law WAVE file; raises ClipError otherwise."""
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         raise ClipError(name, "not a RIFF/WAVE file")
+    fmt, samples = _format_and_samples(data)
+    if fmt is None or samples is None:
+        raise ClipError(name, "no fmt or data chunk")
+    tag, channels, rate = fmt[0], fmt[1], fmt[2]
+    if (tag, channels, rate) != (WAVE_FORMAT_MULAW, 1, SAMPLE_RATE):
+        raise ClipError(
+            name, f"expected mu-law 8 kHz mono, got format {tag}, {channels} ch, {rate} Hz"
+        )
+    return samples
+
+
+def _format_and_samples(data: bytes) -> tuple[tuple[int, ...] | None, bytes | None]:
+    """The fields of the (last) `fmt ` chunk of a RIFF/WAVE file and its (last) `data`
+    chunk, when it has them."""
     offset, fmt, samples = 12, None, None
     while offset + 8 <= len(data):
         kind, size = data[offset : offset + 4], struct.unpack_from("<I", data, offset + 4)[0]
@@ -99,14 +113,7 @@ def decode_mulaw_wav(data: bytes, name: str) -> bytes:
         elif kind == b"data":
             samples = chunk
         offset += 8 + size + size % 2
-    if fmt is None or samples is None:
-        raise ClipError(name, "no fmt or data chunk")
-    tag, channels, rate = fmt[0], fmt[1], fmt[2]
-    if (tag, channels, rate) != (WAVE_FORMAT_MULAW, 1, SAMPLE_RATE):
-        raise ClipError(
-            name, f"expected mu-law 8 kHz mono, got format {tag}, {channels} ch, {rate} Hz"
-        )
-    return samples
+    return fmt, samples
 
 
 def read_clip(path: Path, mood: str) -> Clip:

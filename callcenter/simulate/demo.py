@@ -25,8 +25,8 @@ from callcenter.simulate.command import (
 )
 from callcenter.simulate.runner import RunOptions, RunResult, Simulation
 from callcenter.simulate.scenario import Scenario
+from callcenter.simulate.server_cli import english_vosk_model
 from callcenter.simulate.server_process import TwilioAccount, server_process
-from callcenter.speech.model_store import cached_models
 
 VOSK_EN = "vosk-model-small-en-us-0.15"
 
@@ -50,11 +50,11 @@ def speech_choice(
         return {"CALLCENTER_SPEECH_ENGINE": "off"}, "speech: off (callers are silent)"
     if "CALLCENTER_SPEECH_ENGINE" in environ:
         return {}, f"speech: {settings.speech_engine} (from CALLCENTER_SPEECH_ENGINE)"
-    english = [p.name for p in cached_models(settings.models_dir) if "-en-" in p.name]
-    if english:
+    english = english_vosk_model(settings.models_dir)
+    if english is not None:
         return (
-            {"CALLCENTER_SPEECH_ENGINE": "vosk", "CALLCENTER_VOSK_MODEL": english[0]},
-            f"speech: Vosk, model {english[0]}",
+            {"CALLCENTER_SPEECH_ENGINE": "vosk", "CALLCENTER_VOSK_MODEL": english},
+            f"speech: Vosk, model {english}",
         )
     return (
         {"CALLCENTER_SPEECH_ENGINE": "pocketsphinx"},

@@ -45,22 +45,32 @@ class QueueFigures:
 
 def figures(name: str, records: Sequence[CallRecord], threshold: float) -> QueueFigures:
     served = [r for r in records if r.outcome is Outcome.SERVED]
-    abandoned = [r for r in records if r.outcome is Outcome.ABANDONED]
-    waits = [r.wait_seconds for r in served if r.wait_seconds is not None]
-    talks = [r.talk_seconds for r in served if r.talk_seconds is not None]
-    every_wait = [r.wait_seconds for r in records if r.wait_seconds is not None]
-    ended = len(served) + len(abandoned)
+    abandoned = sum(r.outcome is Outcome.ABANDONED for r in records)
+    waits = _known([r.wait_seconds for r in served])
+    ended = len(served) + abandoned
     return QueueFigures(
         name=name,
         placed=len(records),
         served=len(served),
-        abandoned=len(abandoned),
-        service_level=sum(w <= threshold for w in waits) / ended if ended else None,
+        abandoned=abandoned,
+        service_level=_share(sum(w <= threshold for w in waits), ended),
         threshold=threshold,
-        asa=statistics.fmean(waits) if waits else None,
-        aht=statistics.fmean(talks) if talks else None,
-        longest_wait=max(every_wait) if every_wait else None,
+        asa=_mean(waits),
+        aht=_mean(_known([r.talk_seconds for r in served])),
+        longest_wait=max(_known([r.wait_seconds for r in records]), default=None),
     )
+
+
+def _known(values: Sequence[float | None]) -> list[float]:
+    return [value for value in values if value is not None]
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def _share(part: float, whole: int) -> float | None:
+    return part / whole if whole else None
 
 
 def counted(scenario: Scenario, ledger: Ledger) -> list[CallRecord]:
@@ -91,6 +101,19 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
     return lines
 
 
+HEADINGS = (
+    "queue",
+    "placed",
+    "served",
+    "abandoned",
+    "service level",
+    "ASA",
+    "AHT",
+    "abandon",
+    "max wait",
+)
+
+
 def summary(
     scenario: Scenario,
     ledger: Ledger,
@@ -101,50 +124,8 @@ def summary(
     server_problems: Sequence[str] = (),
 ) -> list[str]:
     records = counted(scenario, ledger)
-    head = f"{scenario.name}: {elapsed:.0f} s, {len(ledger.placed())} calls placed"
-    if scenario.warm_up_seconds and len(records) != len(ledger.placed()):
-        head += f" ({len(records)} after the {scenario.warm_up_seconds:g} s warm-up counted)"
-    if interrupted:
-        head += " - STOPPED EARLY, partial figures"
-    rows: list[tuple[str, ...]] = [
-        (
-            "queue",
-            "placed",
-            "served",
-            "abandoned",
-            "service level",
-            "ASA",
-            "AHT",
-            "abandon",
-            "max wait",
-        )
-    ]
-    per_queue = [
-        figures(name, [r for r in records if r.plan.queue == name], queue.service_level_seconds)
-        for name, queue in scenario.queues.items()
-    ]
-    thresholds = {q.threshold for q in per_queue}
-    total = figures("all", records, next(iter(thresholds)) if len(thresholds) == 1 else 0.0)
-    for item in [*per_queue, total]:
-        level = _percent(item.service_level)
-        if item.name != "all" or len(thresholds) == 1:
-            level += f" <={item.threshold:g}s"
-        else:
-            level = _percent(_blended_service_level(per_queue))
-        rows.append(
-            (
-                item.name,
-                str(item.placed),
-                str(item.served),
-                str(item.abandoned),
-                level,
-                _seconds(item.asa),
-                _seconds(item.aht),
-                _percent(item.abandonment),
-                _seconds(item.longest_wait),
-            )
-        )
-    lines = [head, "", *_table(rows), ""]
+    head = _head(scenario, ledger, records, elapsed=elapsed, interrupted=interrupted)
+    lines = [head, "", *_table(_queue_rows(scenario, records)), ""]
     lines += _alert_lines(ledger, records)
     lines += _problem_lines("routing errors", ledger.routing_errors + list(server_problems))
     lines += _problem_lines("request failures", ledger.failures)
@@ -157,6 +138,59 @@ def summary(
     return lines
 
 
+def _head(
+    scenario: Scenario,
+    ledger: Ledger,
+    records: Sequence[CallRecord],
+    *,
+    elapsed: float,
+    interrupted: bool,
+) -> str:
+    head = f"{scenario.name}: {elapsed:.0f} s, {len(ledger.placed())} calls placed"
+    if scenario.warm_up_seconds and len(records) != len(ledger.placed()):
+        head += f" ({len(records)} after the {scenario.warm_up_seconds:g} s warm-up counted)"
+    if interrupted:
+        head += " - STOPPED EARLY, partial figures"
+    return head
+
+
+def _queue_rows(scenario: Scenario, records: Sequence[CallRecord]) -> list[tuple[str, ...]]:
+    """The table's heading, a row per queue and one for all of them."""
+    per_queue = [
+        figures(name, [r for r in records if r.plan.queue == name], queue.service_level_seconds)
+        for name, queue in scenario.queues.items()
+    ]
+    thresholds = {q.threshold for q in per_queue}
+    one_threshold = len(thresholds) == 1
+    total = figures("all", records, next(iter(thresholds)) if one_threshold else 0.0)
+    return [
+        HEADINGS,
+        *(_row(item, _level(item, per_queue, one_threshold)) for item in [*per_queue, total]),
+    ]
+
+
+def _level(item: QueueFigures, per_queue: Sequence[QueueFigures], one_threshold: bool) -> str:
+    """A row's service level with its threshold; for all queues with different thresholds,
+    the levels blended by their calls."""
+    if item.name != "all" or one_threshold:
+        return f"{_percent(item.service_level)} <={item.threshold:g}s"
+    return _percent(_blended_service_level(per_queue))
+
+
+def _row(item: QueueFigures, level: str) -> tuple[str, ...]:
+    return (
+        item.name,
+        str(item.placed),
+        str(item.served),
+        str(item.abandoned),
+        level,
+        _seconds(item.asa),
+        _seconds(item.aht),
+        _percent(item.abandonment),
+        _seconds(item.longest_wait),
+    )
+
+
 def _blended_service_level(per_queue: Sequence[QueueFigures]) -> float | None:
     ended = sum(q.served + q.abandoned for q in per_queue)
     within = sum((q.service_level or 0.0) * (q.served + q.abandoned) for q in per_queue)
@@ -166,14 +200,20 @@ def _blended_service_level(per_queue: Sequence[QueueFigures]) -> float | None:
 def _alert_lines(ledger: Ledger, records: Sequence[CallRecord]) -> list[str]:
     total = sum(ledger.alerts.values())
     rules = ", ".join(f"{rule} {n}" for rule, n in sorted(ledger.alerts.items()))
-    angry = [r for r in records if r.spoke and r.plan.mood == "angry"]
-    others = [r for r in records if r.spoke and r.plan.mood != "angry"]
     line = f"alerts raised: {total}" + (f" ({rules})" if rules else "")
-    for label, heard in (("angry", angry), ("other", others)):
-        if heard:
-            alerted = sum(bool(r.alerts) for r in heard)
-            line += f"; {label} callers heard: {len(heard)}, with an alert: {alerted}"
+    heard = [r for r in records if r.spoke]
+    angry = [r for r in heard if r.plan.mood == "angry"]
+    others = [r for r in heard if r.plan.mood != "angry"]
+    line += _heard("angry", angry) + _heard("other", others)
     return [line]
+
+
+def _heard(label: str, heard: Sequence[CallRecord]) -> str:
+    """How many callers of a kind were heard, and how many of them raised an alert."""
+    if not heard:
+        return ""
+    alerted = sum(bool(r.alerts) for r in heard)
+    return f"; {label} callers heard: {len(heard)}, with an alert: {alerted}"
 
 
 def _problem_lines(title: str, problems: Sequence[str]) -> list[str]:

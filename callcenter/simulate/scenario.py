@@ -8,12 +8,10 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from callcenter.domain.routing_rules import RoutingRules
 from callcenter.errors import CallcenterError
 from callcenter.simulate.distributions import Distribution
+from callcenter.simulate.rules_summary import RulesSummary
 from callcenter.simulate.trace import TraceCall
-
-DEFAULT_SERVICE_LEVEL_SECONDS = 20.0
 
 
 class ScenarioInvalid(CallcenterError):
@@ -81,7 +79,7 @@ class Scenario:
     wrap_up: Distribution
     roster: tuple[AgentSpec, ...]
     rules_dir: Path | None
-    rules: RoutingRules | None
+    rules: RulesSummary | None  # of the rules in rules_dir
 
     def with_load(
         self, *, occupancy: float | None = None, per_second: float | None = None

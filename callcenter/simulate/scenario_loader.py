@@ -1,6 +1,7 @@
 """Scenario files: `load_scenario` reads one (YAML), checks everything up front and
 reports every problem as `file:line: message` (lines from `callcenter.rules.yaml_nodes`,
-as for routing rules), including problems of the routing rules it names and of its trace."""
+as for routing rules), including problems of its trace and of the routing rules it names
+(those found by the server's own `callcenter rules check`)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,6 @@ from typing import Any, TypeVar
 import msgspec
 
 from callcenter.domain.agents import AGENT_ID_PATTERN
-from callcenter.domain.routing_rules import RoutingRules
-from callcenter.errors import RulesInvalid
-from callcenter.rules.loader import load_rules
 from callcenter.rules.yaml_nodes import YamlSyntaxError, load_with_lines
 from callcenter.simulate.distributions import (
     Constant,
@@ -22,8 +20,12 @@ from callcenter.simulate.distributions import (
     Lognormal,
     Uniform,
 )
-from callcenter.simulate.scenario import (
+from callcenter.simulate.rules_summary import (
     DEFAULT_SERVICE_LEVEL_SECONDS,
+    RulesSummary,
+    read_rules_summary,
+)
+from callcenter.simulate.scenario import (
     AgentSpec,
     CallerMix,
     Poisson,
@@ -37,10 +39,12 @@ from callcenter.simulate.scenario_file import (
     AgentsSpec,
     DistributionSpec,
     Durations,
+    PoissonSpec,
     QueueSpec,
     ScenarioFile,
 )
-from callcenter.simulate.trace import load_trace
+from callcenter.simulate.server_cli import rules_problems
+from callcenter.simulate.trace import TraceCall, load_trace
 
 T = TypeVar("T")
 _AGENT_ID = re.compile(AGENT_ID_PATTERN)
@@ -160,22 +164,28 @@ def _roster(spec: AgentsSpec, doc: _Located) -> tuple[AgentSpec, ...]:
 
 def _rules(
     spec: ScenarioFile, path: Path, doc: _Located
-) -> tuple[Path | None, RoutingRules | None]:
+) -> tuple[Path | None, RulesSummary | None]:
+    """Where the rules the scenario names are, and their queues once the server's own
+    check accepts them."""
     if spec.rules is None:
         return None, None
     location = (path.parent / spec.rules).resolve()
     if not location.exists():
         doc.problem(("rules",), f"rules {spec.rules!r}: no such file or directory ({location})")
         return location, None
+    problems = rules_problems(location)
+    if problems:
+        doc.problems.extend(problems)
+        return location, None
     try:
-        return location, load_rules(location)
-    except RulesInvalid as error:
-        doc.problems.extend(error.problems)
+        return location, read_rules_summary(location)
+    except (OSError, UnicodeDecodeError, YamlSyntaxError, msgspec.ValidationError) as error:
+        doc.problem(("rules",), f"rules {spec.rules!r}: cannot read: {error}")
         return location, None
 
 
 def _queues(
-    spec: ScenarioFile, doc: _Located, rules: RoutingRules | None
+    spec: ScenarioFile, doc: _Located, rules: RulesSummary | None
 ) -> dict[str, QueueTraffic]:
     handle = _distribution(spec.handle_seconds, doc, "handle_seconds")
     patience = (
@@ -200,7 +210,7 @@ def _queues(
         if rules is not None:
             if name not in rules.queues:
                 doc.problem(at, f"queue {name!r} is not in the rules ({spec.rules})")
-            service_level = rules.queue(name).service_level_seconds
+            service_level = rules.service_level_seconds(name)
         queues[name] = QueueTraffic(
             name=name,
             number=number,
@@ -224,24 +234,41 @@ def _arrivals(
         doc.problem(("arrivals",), "arrivals need exactly one of poisson: {...} or trace: FILE")
         return None
     if arrivals.trace is not None:
-        location = path.parent / arrivals.trace
-        calls, problems = load_trace(location)
-        doc.problems.extend(problems)
-        for call in calls:
-            if call.queue not in queues:
-                doc.problems.append(
-                    f"{location}:{call.line}: queue {call.queue!r} is not in the scenario's queues"
-                )
-        return Trace(location, tuple(calls))
-    poisson = arrivals.poisson
-    assert poisson is not None
-    rates = {
-        "per_second": poisson.per_second,
-        "per_minute": poisson.per_minute and poisson.per_minute / 60,
-        "per_hour": poisson.per_hour and poisson.per_hour / 3600,
-    }
-    given = [(name, rate) for name, rate in rates.items() if rate is not None]
-    if len(given) + (poisson.occupancy is not None) != 1:
+        return _trace(path.parent / arrivals.trace, doc, queues)
+    assert arrivals.poisson is not None
+    return _poisson(arrivals.poisson, doc, queues, agents)
+
+
+def _trace(location: Path, doc: _Located, queues: dict[str, QueueTraffic]) -> Trace:
+    calls, problems = load_trace(location)
+    doc.problems.extend(problems)
+    doc.problems.extend(_calls_to_unknown_queues(location, calls, queues))
+    return Trace(location, tuple(calls))
+
+
+def _calls_to_unknown_queues(
+    location: Path, calls: list[TraceCall], queues: dict[str, QueueTraffic]
+) -> list[str]:
+    return [
+        f"{location}:{call.line}: queue {call.queue!r} is not in the scenario's queues"
+        for call in calls
+        if call.queue not in queues
+    ]
+
+
+def _poisson(
+    poisson: PoissonSpec, doc: _Located, queues: dict[str, QueueTraffic], agents: int
+) -> Poisson | None:
+    rates = [
+        rate
+        for rate in (
+            poisson.per_second,
+            poisson.per_minute and poisson.per_minute / 60,
+            poisson.per_hour and poisson.per_hour / 3600,
+        )
+        if rate is not None
+    ]
+    if len(rates) + (poisson.occupancy is not None) != 1:
         doc.problem(
             ("arrivals", "poisson"),
             "poisson needs exactly one of per_second, per_minute, per_hour, occupancy",
@@ -249,7 +276,7 @@ def _arrivals(
         return None
     if poisson.occupancy is not None:
         return Poisson(poisson.occupancy * agents / mean_handle(queues), poisson.occupancy)
-    return Poisson(float(given[0][1] or 0.0))
+    return Poisson(float(rates[0] or 0.0))
 
 
 def _check_mix(spec: ScenarioFile, doc: _Located, queues: dict[str, QueueTraffic]) -> None:
@@ -265,7 +292,7 @@ def _check_staffing(
     doc: _Located,
     queues: dict[str, QueueTraffic],
     roster: tuple[AgentSpec, ...],
-    rules: RoutingRules,
+    rules: RulesSummary,
 ) -> None:
     for name in queues:
         config = rules.queues.get(name)

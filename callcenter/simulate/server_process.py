@@ -1,37 +1,45 @@
-"""A `callcenter serve --dev` child process for the demo, the end-to-end tests and the
-Erlang benchmark: started with the settings a simulation needs, its admin token read from
-what it prints, stopped gracefully (SIGTERM: it stops its embedded Redis too).
-
-It runs in its own session, so a terminal's Ctrl-C reaches it only through its owner,
-which can first finish the simulation against it."""
+"""The one way to run a server child process from async code (the demo, the Erlang check,
+the tests, the benches): started in its own session, so that a terminal's Ctrl-C reaches it
+only through its owner, which can first finish what it does against it; up once
+`GET /readyz` answers 200 (with `serve --dev`, its admin token read from what it prints
+first); stopped gracefully on exit (SIGTERM: the server stops its embedded Redis too),
+SIGKILL if it hangs. server_process_sync.py is the blocking flavour."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 import signal
-import sys
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from callcenter.errors import CallcenterError
-from callcenter.storage.embedded import free_port
+from callcenter.simulate.server_command import (
+    POLL_SECONDS,
+    PROBE_SECONDS,
+    START_SECONDS,
+    STOP_SECONDS,
+    ServerFailed,
+    ServerSpec,
+    answered_ok,
+    free_port,
+    output_tail,
+    serve,
+    token_in,
+)
 
-TOKEN_LINE = "dev mode: admin token"  # what `serve --dev` prints (callcenter/app.py)
-START_SECONDS = 90.0
-STOP_SECONDS = 20.0
-
-
-class ServerFailed(CallcenterError):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return self.reason
+__all__ = [
+    "RunningServer",
+    "ServerFailed",
+    "ServerSpec",
+    "TwilioAccount",
+    "free_port",
+    "running_server",
+    "serve",
+    "server_process",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +66,50 @@ class TwilioAccount:
 @dataclass(frozen=True, slots=True)
 class RunningServer:
     url: str
-    admin_token: str
+    admin_token: str  # "" unless it printed one (`serve --dev`)
     process: asyncio.subprocess.Process
+
+
+def _ignore(line: str) -> None:
+    pass
+
+
+@asynccontextmanager
+async def running_server(
+    spec: ServerSpec,
+    *,
+    output: IO[bytes] | None = None,
+    say: Callable[[str], None] = _ignore,
+    stop: asyncio.Event | None = None,
+) -> AsyncIterator[RunningServer]:
+    """Start `spec`; yield once it is up; stop it on exit. Its stderr, and its stdout
+    unless it prints a token, go to `output` when given, else to ours; the stdout lines of
+    a server that prints a token, other than the token's, go to `say`.
+
+    Raises ServerFailed if it exits, or is not up within 90 s, or `stop` is set while it
+    has not printed its token yet."""
+    process = await asyncio.create_subprocess_exec(
+        *spec.command,
+        env=dict(spec.environ) if spec.environ is not None else None,
+        cwd=spec.cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE if spec.prints_token else output,
+        stderr=output,
+        start_new_session=True,
+    )
+    forwarding: asyncio.Task[None] | None = None
+    try:
+        token = ""
+        if spec.prints_token:
+            token = await _admin_token(process, say, stop)
+            forwarding = asyncio.create_task(_forward(process, say))
+        await _until_ready(spec, process, output)
+        yield RunningServer(spec.url, token, process)
+    finally:
+        await _stop(process, say, spec.name)
+        if forwarding is not None:
+            forwarding.cancel()
+            await asyncio.gather(forwarding, return_exceptions=True)
 
 
 @asynccontextmanager
@@ -73,36 +123,13 @@ async def server_process(
     stop: asyncio.Event | None = None,
     log: IO[bytes] | None = None,
 ) -> AsyncIterator[RunningServer]:
-    """Start `python -m callcenter serve --dev` on 127.0.0.1:`port`; yield once it has
-    printed its admin token and accepts connections; stop it on exit. Its output lines go
-    to `say`; its log (stderr) to `log` when given, else to ours.
+    """`callcenter serve --dev` on 127.0.0.1:`port`, run as `running_server` runs it: its
+    output lines go to `say`, its log (stderr) to `log` when given, else to ours.
 
-    Raises ServerFailed if it exits or prints no token within 90 s."""
-    arguments = ["--port", str(port), "--rules-dir", str(rules_dir)]
-    if data_dir is not None:
-        arguments += ["--data-dir", str(data_dir)]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "callcenter",
-        "serve",
-        "--dev",
-        *arguments,
-        env=dict(environ),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=log,
-        start_new_session=True,
-    )
-    forwarding: asyncio.Task[None] | None = None
-    try:
-        token = await _admin_token(process, say, stop)
-        forwarding = asyncio.create_task(_forward(process, say))
-        await _listening(port, process)
-        yield RunningServer(f"http://127.0.0.1:{port}", token, process)
-    finally:
-        await _stop(process, say)
-        if forwarding is not None:
-            forwarding.cancel()
+    Raises ServerFailed if it exits, prints no token or is not up within 90 s."""
+    spec = serve(port, dev=True, rules_dir=rules_dir, data_dir=data_dir, environ=environ)
+    async with running_server(spec, output=log, say=say, stop=stop) as server:
+        yield server
 
 
 async def _admin_token(
@@ -130,27 +157,48 @@ async def _admin_token(
                 code = await process.wait()
                 raise ServerFailed(f"the server exited with code {code} (its messages are above)")
             text = line.decode(errors="replace").rstrip()
-            if text.startswith(TOKEN_LINE):
-                return text.rsplit(" ", 1)[-1]
+            token = token_in(text)
+            if token is not None:
+                return token
             say(text)
     finally:
         stopping.cancel()
 
 
-async def _listening(port: int, process: asyncio.subprocess.Process) -> None:
-    """The token is printed while the app starts; the port opens a moment later."""
+async def _answers(spec: ServerSpec) -> bool:
+    """One readiness request: whether the server answers it with 200."""
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", spec.port)
+    except OSError:
+        return False
+    try:
+        writer.write(spec.probe())
+        async with asyncio.timeout(PROBE_SECONDS):
+            status_line = await reader.readline()
+    except (OSError, TimeoutError):
+        return False
+    finally:
+        writer.close()
+        with suppress(OSError):
+            await writer.wait_closed()
+    return answered_ok(status_line)
+
+
+async def _until_ready(
+    spec: ServerSpec, process: asyncio.subprocess.Process, output: IO[bytes] | None
+) -> None:
+    """The token is printed while the app starts; the port opens a moment later, and the
+    server is ready once its Redis answers."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + START_SECONDS
-    while True:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if process.returncode is not None or loop.time() > deadline:
-                raise ServerFailed(f"the server does not listen on port {port}") from None
-            await asyncio.sleep(0.05)
-            continue
-        writer.close()
-        return
+    while not await _answers(spec):
+        if process.returncode is not None:
+            reason = f"{spec.name} exited with code {process.returncode}"
+            raise ServerFailed(reason + output_tail(output))
+        if loop.time() > deadline:
+            reason = f"{spec.name} did not answer GET {spec.ready_path} within {START_SECONDS:g} s"
+            raise ServerFailed(reason + output_tail(output))
+        await asyncio.sleep(POLL_SECONDS)
 
 
 async def _forward(process: asyncio.subprocess.Process, say: Callable[[str], None]) -> None:
@@ -159,14 +207,17 @@ async def _forward(process: asyncio.subprocess.Process, say: Callable[[str], Non
         say(line.decode(errors="replace").rstrip())
 
 
-async def _stop(process: asyncio.subprocess.Process, say: Callable[[str], None]) -> None:
+async def _stop(process: asyncio.subprocess.Process, say: Callable[[str], None], name: str) -> None:
     """SIGTERM (graceful: the server stops its Redis), SIGKILL if it hangs."""
     if process.returncode is not None:
         return
-    process.send_signal(signal.SIGTERM)
+    with suppress(ProcessLookupError):
+        process.send_signal(signal.SIGCONT)  # a stopped (SIGSTOP) process would hold SIGTERM
+        process.send_signal(signal.SIGTERM)
     try:
         await asyncio.wait_for(process.wait(), STOP_SECONDS)
     except TimeoutError:
-        say(f"the server did not stop within {STOP_SECONDS:g} s: killing it")
-        process.kill()
+        say(f"{name} did not stop within {STOP_SECONDS:g} s: killing it")
+        with suppress(ProcessLookupError):
+            process.kill()
         await process.wait()

@@ -47,62 +47,102 @@ def _seconds(text: str, column: str, *, blank_ok: bool = False) -> float | None:
 
 
 def _row(row: dict[str, str], line: int, previous_at: float) -> TraceCall:
-    at = _seconds(row["at_seconds"], "at_seconds")
-    assert at is not None
+    """The call of a row whose fields are all there; raises ValueError with the reason
+    (the first one, in the order of the columns)."""
+    at = _required_seconds(row, "at_seconds")
     if at < previous_at:
         raise ValueError(f"at_seconds {at:g} is before the previous call's {previous_at:g}")
+    return TraceCall(
+        at,
+        _queue(row),
+        _required_seconds(row, "handle_seconds"),
+        _seconds(row.get("patience_seconds") or "", "patience_seconds", blank_ok=True),
+        _caller(row),
+        _mood(row),
+        line,
+    )
+
+
+def _required_seconds(row: dict[str, str], column: str) -> float:
+    value = _seconds(row[column], column)
+    assert value is not None
+    return value
+
+
+def _queue(row: dict[str, str]) -> str:
     queue = row["queue"].strip()
     if not queue:
         raise ValueError("queue is empty")
-    handle = _seconds(row["handle_seconds"], "handle_seconds")
-    assert handle is not None
-    patience = _seconds(row.get("patience_seconds") or "", "patience_seconds", blank_ok=True)
-    caller = (row.get("caller") or "").strip() or None
+    return queue
+
+
+def _optional(row: dict[str, str], column: str) -> str | None:
+    return (row.get(column) or "").strip() or None
+
+
+def _caller(row: dict[str, str]) -> str | None:
+    caller = _optional(row, "caller")
     if caller is not None and not _NUMBER.fullmatch(caller):
         raise ValueError(f"caller {caller!r} is not a phone number (+ and 3-15 digits)")
-    mood = (row.get("mood") or "").strip() or None
+    return caller
+
+
+def _mood(row: dict[str, str]) -> str | None:
+    mood = _optional(row, "mood")
     if mood is not None and mood not in MOODS:
         raise ValueError(f"mood {mood!r} is not one of {', '.join(MOODS)} (or empty)")
-    return TraceCall(at, queue, handle, patience, caller, mood, line)
+    return mood
 
 
 def parse_trace(text: str, name: str) -> tuple[list[TraceCall], list[str]]:
     """The calls of a trace and its problems (`name:line: message`, at most 20)."""
     reader = csv.DictReader(io.StringIO(text))
     columns = [c.strip() for c in reader.fieldnames or []]
+    problem = _header_problem(columns)
+    if problem is not None:
+        return [], [f"{name}:1: {problem}"]
+    reader.fieldnames = columns
+    calls, problems = _calls(reader, len(columns), name)
+    if not calls and not problems:
+        problems.append(f"{name}:1: no calls in the trace")
+    return calls, problems
+
+
+def _header_problem(columns: list[str]) -> str | None:
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
-        return [], [
-            f"{name}:1: missing column(s) {', '.join(missing)} (need {', '.join(REQUIRED)})"
-        ]
+        return f"missing column(s) {', '.join(missing)} (need {', '.join(REQUIRED)})"
     unknown = [c for c in columns if c not in REQUIRED + OPTIONAL]
     if unknown:
-        return [], [
-            f"{name}:1: unknown column(s) {', '.join(unknown)} "
-            f"(known: {', '.join(REQUIRED + OPTIONAL)})"
-        ]
-    reader.fieldnames = columns
+        return f"unknown column(s) {', '.join(unknown)} (known: {', '.join(REQUIRED + OPTIONAL)})"
+    return None
+
+
+def _calls(reader: csv.DictReader[str], width: int, name: str) -> tuple[list[TraceCall], list[str]]:
+    """Every row's call, or its problem; at most MAX_PROBLEMS problems."""
     calls: list[TraceCall] = []
     problems: list[str] = []
     previous_at = 0.0
     for row in reader:
         line = reader.line_num
-        if None in row or any(row.get(c) is None for c in REQUIRED):
-            problems.append(f"{name}:{line}: expected {len(columns)} fields")
+        try:
+            call = _whole_row(row, width, line, previous_at)
+        except ValueError as error:
+            problems.append(f"{name}:{line}: {error}")
         else:
-            try:
-                call = _row(row, line, previous_at)
-            except ValueError as error:
-                problems.append(f"{name}:{line}: {error}")
-            else:
-                calls.append(call)
-                previous_at = call.at_seconds
+            calls.append(call)
+            previous_at = call.at_seconds
         if len(problems) >= MAX_PROBLEMS:
             problems.append(f"{name}: stopped after {MAX_PROBLEMS} problems")
             break
-    if not calls and not problems:
-        problems.append(f"{name}:1: no calls in the trace")
     return calls, problems
+
+
+def _whole_row(row: dict[str, str], width: int, line: int, previous_at: float) -> TraceCall:
+    """A row with as many fields as the header: the call it describes."""
+    if None in row or any(row.get(c) is None for c in REQUIRED):
+        raise ValueError(f"expected {width} fields")
+    return _row(row, line, previous_at)
 
 
 def load_trace(path: Path) -> tuple[list[TraceCall], list[str]]:

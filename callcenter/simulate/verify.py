@@ -35,25 +35,42 @@ async def verify_calls(api: ServerApi, ledger: Ledger, result: RunResult, *, twi
 
 
 def problems(record: CallRecord, document: dict[str, object], *, twilio: bool) -> list[str]:
+    """Where the server's document of a call disagrees with what the gateway lived."""
+    found = [
+        _outcome_problem(record, document),
+        _agent_problem(record, document),
+        _dial_problem(record) if twilio else None,
+    ]
+    return [problem for problem in found if problem is not None]
+
+
+def _outcome_problem(record: CallRecord, document: dict[str, object]) -> str | None:
     sid = record.plan.call_sid
-    found = []
     expected = SERVER_OUTCOMES[record.outcome or Outcome.ABANDONED]
     if document.get("state") not in ("wrap_up", "ended"):
-        found.append(f"{sid}: still {document.get('state')} on the server")
-    elif document.get("outcome") != expected:
-        found.append(
-            f"{sid}: the server says {document.get('outcome')}, the caller lived {expected}"
-        )
-    if record.outcome is Outcome.SERVED:
-        agent = record.dialed_agent or record.accepted_by
-        if document.get("agent_id") != agent:
-            found.append(
-                f"{sid}: the server names agent {document.get('agent_id')}, the gateway "
-                f"connected {agent}"
-            )
-    if twilio and record.accepted_by and record.accepted_by != record.dialed_agent:
-        found.append(
-            f"{sid}: {record.accepted_by} accepted, the <Dial> went to "
-            f"{record.dialed_agent or 'nobody'}"
-        )
-    return found
+        return f"{sid}: still {document.get('state')} on the server"
+    if document.get("outcome") != expected:
+        return f"{sid}: the server says {document.get('outcome')}, the caller lived {expected}"
+    return None
+
+
+def _agent_problem(record: CallRecord, document: dict[str, object]) -> str | None:
+    if record.outcome is not Outcome.SERVED:
+        return None
+    agent = record.dialed_agent or record.accepted_by
+    if document.get("agent_id") == agent:
+        return None
+    return (
+        f"{record.plan.call_sid}: the server names agent {document.get('agent_id')}, the "
+        f"gateway connected {agent}"
+    )
+
+
+def _dial_problem(record: CallRecord) -> str | None:
+    """Twilio: the agent whose accept the server took is the one it had the gateway dial."""
+    if not record.accepted_by or record.accepted_by == record.dialed_agent:
+        return None
+    return (
+        f"{record.plan.call_sid}: {record.accepted_by} accepted, the <Dial> went to "
+        f"{record.dialed_agent or 'nobody'}"
+    )

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Coroutine, Iterator
 from contextlib import ExitStack, suppress
@@ -33,8 +32,9 @@ import redis.asyncio as aioredis
 from callcenter.domain.agents import Activity, Agent
 from callcenter.domain.calls import Call, CallState, Outcome
 from callcenter.domain.timers import Timer, TimerKind
+from callcenter.simulate.server_command import free_port, serve
+from callcenter.simulate.server_process_sync import running_server_sync
 from callcenter.storage import keys
-from callcenter.storage.embedded import free_port
 from callcenter.storage.timers import LEASE_SECONDS, member_of
 
 RULES = Path(__file__).parent.parent / "fixtures" / "rules" / "multi"
@@ -99,25 +99,6 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _wait_ready(servers: list[Server]) -> None:
-    deadline = time.monotonic() + 30
-    pending = list(servers)
-    while pending:
-        server = pending[0]
-        if server.process.poll() is not None:
-            raise AssertionError(f"{server.name} exited early:\n{server.log.read_text()}")
-        try:
-            with urllib.request.urlopen(server.url + "/readyz", timeout=1) as answer:
-                if answer.status == 200:
-                    pending.pop(0)
-                    continue
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{server.name} did not become ready")
-        time.sleep(0.1)
-
-
 def _admin_token(redis_url: str) -> str:
     created = subprocess.run(
         [*CLI, "tokens", "--redis-url", redis_url, "create", "--role", "admin"],
@@ -130,55 +111,26 @@ def _admin_token(redis_url: str) -> str:
     return created.stdout.strip()
 
 
-def _stop(servers: list[Server]) -> None:
-    for server in servers:
-        if server.process.poll() is None:
-            server.process.send_signal(signal.SIGCONT)  # a stopped process ignores SIGTERM
-            server.process.terminate()
-    for server in servers:
-        try:
-            server.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(timeout=10)
-
-
 @pytest.fixture
 def cluster(redis_client: aioredis.Redis, redis_url: str, tmp_path: Path) -> Iterator[Cluster]:
     """INSTANCES `callcenter serve` processes on the session's Redis (flushed first)."""
     servers: list[Server] = []
     with ExitStack() as stack:
-        try:
-            for index in range(INSTANCES):
-                log = tmp_path / f"server{index}.log"
-                out = stack.enter_context(log.open("wb"))
-                port = free_port()
-                process = stack.enter_context(
-                    subprocess.Popen(
-                        [
-                            *CLI,
-                            "serve",
-                            "--port",
-                            str(port),
-                            "--redis-url",
-                            redis_url,
-                            "--rules-dir",
-                            str(RULES),
-                            "--data-dir",
-                            str(tmp_path / "data"),
-                        ],
-                        env=_env(),
-                        cwd=tmp_path,
-                        stdin=subprocess.DEVNULL,
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-                servers.append(Server(f"server{index}", port, process, log))
-            _wait_ready(servers)
-            yield Cluster(servers, _admin_token(redis_url))
-        finally:
-            _stop(servers)
+        for index in range(INSTANCES):
+            log = tmp_path / f"server{index}.log"
+            out = stack.enter_context(log.open("wb"))
+            spec = serve(
+                free_port(),
+                redis_url=redis_url,
+                rules_dir=RULES,
+                data_dir=tmp_path / "data",
+                environ=_env(),
+                cwd=tmp_path,
+                name=f"server{index}",
+            )
+            running = stack.enter_context(running_server_sync(spec, output=out))
+            servers.append(Server(spec.name, spec.port, running.process, log))
+        yield Cluster(servers, _admin_token(redis_url))
 
 
 # ---------------------------------------------------------------------------- HTTP

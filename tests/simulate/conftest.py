@@ -16,8 +16,12 @@ import pytest
 from callcenter.simulate.runner import RunOptions
 from callcenter.simulate.scenario import Scenario
 from callcenter.simulate.scenario_loader import load_scenario
-from callcenter.simulate.server_process import RunningServer, TwilioAccount, server_process
-from callcenter.storage.embedded import free_port
+from callcenter.simulate.server_process import (
+    RunningServer,
+    TwilioAccount,
+    free_port,
+    server_process,
+)
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 

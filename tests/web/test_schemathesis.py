@@ -10,11 +10,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +19,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from callcenter.storage.embedded import free_port
+from callcenter.simulate.server_command import free_port, serve
+from callcenter.simulate.server_process_sync import running_server_sync
 from tests.conftest import BASIC_RULES
 
 pytestmark = [
@@ -67,21 +65,6 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited early:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=1) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"the server did not become ready:\n{log.read_text()}")
-
-
 def _token(redis_url: str, role: str) -> str:
     issued = subprocess.run(
         [*CLI, "tokens", "--redis-url", redis_url, "create", "--role", role, "--label", "fuzz"],
@@ -101,39 +84,17 @@ def live_server(redis_url: str, tmp_path: Path) -> Iterator[LiveServer]:
         client.flushall()
     port = free_port()
     log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                *CLI,
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--redis-url",
-                redis_url,
-                "--rules-dir",
-                str(BASIC_RULES),
-                "--data-dir",
-                str(tmp_path / "data"),
-            ],
-            env=_env(),
-            cwd=tmp_path,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, process, log)
-        yield LiveServer(url, _token(redis_url, "admin"), _token(redis_url, "gateway"), log)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    spec = serve(
+        port,
+        host="127.0.0.1",
+        redis_url=redis_url,
+        rules_dir=BASIC_RULES,
+        data_dir=tmp_path / "data",
+        environ=_env(),
+        cwd=tmp_path,
+    )
+    with log.open("wb") as out, running_server_sync(spec, output=out) as server:
+        yield LiveServer(server.url, _token(redis_url, "admin"), _token(redis_url, "gateway"), log)
 
 
 def _config(server: LiveServer) -> str:
