@@ -37,19 +37,27 @@ from callcenter.services.callers import CallerService
 from callcenter.services.calls import CallQueryService
 from callcenter.services.clock import Clock, SystemClock
 from callcenter.services.dispatch import Dispatcher
-from callcenter.services.live import LiveFeed, LiveStores, LiveViews
+from callcenter.services.jambonz_hooks import JambonzHooks
+from callcenter.services.l16_media import L16MediaStreams
+from callcenter.services.live import LiveStores, LiveViews
+from callcenter.services.live_feed import LiveFeed
 from callcenter.services.media import MediaHub
 from callcenter.services.notify import FanOutNotifier, RouteNotifier
+from callcenter.services.readiness import Readiness
 from callcenter.services.routing import RoutingService
 from callcenter.services.rules_source import RulesSource
+from callcenter.services.screen_pops import ScreenPops
 from callcenter.services.timer_loop import TimerLoop
 from callcenter.services.token_sessions import TokenSessions
+from callcenter.services.twilio_media import TwilioMediaStreams
+from callcenter.services.twilio_voice import TwilioSignatures, TwilioVoice
 from callcenter.settings import Settings
 from callcenter.speech_setup import speech
 from callcenter.storage.bus import BusRepository
 from callcenter.storage.connection import redis_client
 from callcenter.storage.documents import DocumentStore
 from callcenter.storage.embedded import embedded_redis
+from callcenter.storage.resp import RespClient
 from callcenter.web.authorization import authorization
 from callcenter.web.handlers.docs import add_docs
 from callcenter.web.handlers.live import setup_live
@@ -105,6 +113,8 @@ def build_services(
     rules: RulesSource,
     notify: RouteNotifier,
     bus: EventBus,
+    media: MediaHub,
+    redis: RespClient,
 ) -> tuple[Services, Dispatcher, TimerLoop]:
     """Wire the services around the repositories."""
     calls, agents = repositories.calls, repositories.agents
@@ -117,10 +127,11 @@ def build_services(
         transcripts=repositories.transcripts,
         queue_stats=repositories.queue_stats,
     )
-    feed = LiveFeed(bus, live_stores, callers, rules=rules, clock=clock, metrics=metrics)
+    feed = LiveFeed(bus, repositories.queue_stats, rules=rules, clock=clock, metrics=metrics)
     calls.on_change = feed.calls_changed
     agents.on_change = feed.agent_changed
-    notify = FanOutNotifier([notify, feed])
+    pops = ScreenPops(bus, calls, callers, metrics=metrics)
+    notify = FanOutNotifier([notify, pops])
     dispatcher = Dispatcher(calls, agents, rules, clock=clock, metrics=metrics, notify=notify)
     routing = RoutingService(
         calls, agents, callers, rules, dispatcher, clock=clock, metrics=metrics, notify=notify
@@ -135,28 +146,54 @@ def build_services(
         cache_seconds=settings.token_cache_seconds,
     )
     agent_service = AgentService(agents, calls, clock=clock, on_ready=dispatcher.request)
+    events = CallEventService(
+        calls,
+        callers,
+        clock=clock,
+        metrics=metrics,
+        default_queue=settings.default_queue,
+        routing=routing,
+        moods=repositories.call_moods,
+        event_clock=EventClock(
+            tolerance=timedelta(seconds=settings.event_clock_tolerance_seconds),
+            replay_window=timedelta(seconds=settings.dedupe_window_seconds),
+        ),
+    )
+    call_queries = CallQueryService(calls)
+    twilio_token = settings.twilio_auth_token.reveal()
+    twilio_signatures = TwilioSignatures(twilio_token, metrics=metrics)
     services = Services(
         auth=auth,
         access=AgentAccess(calls),
-        events=CallEventService(
-            calls,
-            callers,
-            clock=clock,
-            metrics=metrics,
-            default_queue=settings.default_queue,
-            routing=routing,
-            moods=repositories.call_moods,
-            event_clock=EventClock(
-                tolerance=timedelta(seconds=settings.event_clock_tolerance_seconds),
-                replay_window=timedelta(seconds=settings.dedupe_window_seconds),
-            ),
-        ),
+        events=events,
         agents=agent_service,
         callers=callers,
-        calls=CallQueryService(calls),
+        calls=call_queries,
         routing=routing,
-        live=LiveViews(bus, live_stores, feed, callers, rules=rules, clock=clock),
+        live=LiveViews(bus, live_stores, pops, callers, rules=rules, clock=clock),
         feed=feed,
+        twilio_voice=TwilioVoice(
+            events,
+            twilio_signatures,
+            auth_token=twilio_token,
+            hold_music_url=settings.hold_music_url,
+            clock=clock,
+        ),
+        twilio_media=TwilioMediaStreams(
+            media,
+            call_queries,
+            events,
+            twilio_signatures,
+            account_sid=settings.twilio_account_sid,
+            auth_token=twilio_token,
+            clock=clock,
+            metrics=metrics,
+        ),
+        l16_media=L16MediaStreams(media, metrics=metrics),
+        jambonz=JambonzHooks(
+            events, secret=settings.jambonz_secret.reveal(), clock=clock, metrics=metrics
+        ),
+        readiness=Readiness(redis),
     )
     timer_loop = TimerLoop(
         repositories.timers, routing, agent_service, clock=clock, metrics=metrics
@@ -221,6 +258,8 @@ def create_app(
             rules=rules,
             notify=app[NOTIFIER],
             bus=app[BUS],
+            media=app[MEDIA],
+            redis=app[REDIS],
         )
         app[SERVICES] = built
         app[DISPATCHER] = dispatcher

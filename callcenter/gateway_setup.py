@@ -19,8 +19,8 @@ from callcenter.gateways.generic.webhook import WebhookNotifier
 from callcenter.gateways.twilio.notify import TwilioNotifier
 from callcenter.gateways.twilio.rest import TwilioRestClient
 from callcenter.media.audiosocket import AudioSocketHandler
+from callcenter.services.live_calls import live_call
 from callcenter.services.notify import FanOutNotifier, NoNotifier, RouteNotifier
-from callcenter.web.handlers.media import live_call
 from callcenter.web.state import CLOCK, MEDIA, METRICS, SERVICES, SETTINGS
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ async def audiosocket_listener(app: web.Application) -> AsyncIterator[None]:
         return
 
     async def is_live(call_id: str) -> bool:
-        return await live_call(app[SERVICES], call_id) is not None
+        return await live_call(app[SERVICES].calls, call_id) is not None
 
     handler = AudioSocketHandler(app[MEDIA], is_live=is_live, metrics=app[METRICS])
 

@@ -1,55 +1,37 @@
-"""What the live pages see: every committed call and agent change, today's queue figures
-and routing offers go on the event bus as they happen (`LiveFeed`); a page that connects
-gets a snapshot first (`LiveViews`), then those events.
-
-Deltas are whole documents with their version, so a page applies them idempotently (the
-higher version wins) whatever order two instances' events arrive in."""
+"""What a live page gets when it connects: a snapshot (then the bus events that
+`live_feed.py` and `screen_pops.py` publish), and the supervisor's actions on alerts."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Sequence
-from typing import Any
 
 import msgspec
 
-from callcenter.domain.agents import Agent
 from callcenter.domain.alerts import Ack, Alert
-from callcenter.domain.calls import Call, CallState, Outcome
+from callcenter.domain.calls import Call, CallState
 from callcenter.domain.mood import Mood
-from callcenter.domain.routing import Decision
 from callcenter.domain.transcripts import TranscriptEntry
 from callcenter.errors import NotFound
-from callcenter.metrics import Metrics
 from callcenter.services.bus import EventBus
 from callcenter.services.callers import CallerService
 from callcenter.services.clock import Clock
 from callcenter.services.live_events import (
-    AgentGone,
-    AgentRemoved,
-    AgentUpdated,
     AlertAcked,
-    CallUpdated,
-    QueueFigures,
-    QueueStats,
-    RouteOffered,
 )
 from callcenter.services.live_views import (
     AgentSnapshot,
     AlertView,
-    Offer,
     QueueToday,
-    ReservationView,
     WallboardSnapshot,
     call_view,
 )
 from callcenter.services.rules_source import RulesSource
+from callcenter.services.screen_pops import ScreenPops
 from callcenter.storage.agents import AgentRepository
 from callcenter.storage.alerts import AlertRepository
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.moods import LiveMoodRepository
-from callcenter.storage.queue_stats import QueueDay, QueueStatsRepository
+from callcenter.storage.queue_stats import QueueStatsRepository
 from callcenter.storage.transcripts import TranscriptRepository
 
 logger = logging.getLogger(__name__)
@@ -67,134 +49,6 @@ class LiveStores(msgspec.Struct, frozen=True):
     queue_stats: QueueStatsRepository
 
 
-class LiveFeed:
-    """Puts committed changes on the bus: hook it to the repositories (`on_change`) and
-    add it to the route notifiers."""
-
-    def __init__(
-        self,
-        bus: EventBus,
-        stores: LiveStores,
-        callers: CallerService,
-        *,
-        rules: RulesSource,
-        clock: Clock,
-        metrics: Metrics,
-    ) -> None:
-        self._bus = bus
-        self._stores = stores
-        self._callers = callers
-        self._rules = rules
-        self._clock = clock
-        self._metrics = metrics
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def calls_changed(
-        self,
-        calls: Sequence[tuple[Call | None, Call]],
-        agents: Sequence[tuple[Agent | None, Agent]],
-    ) -> None:
-        """CallRepository's hook (on the loop, right after the commit)."""
-        for before, call in calls:
-            self._bus.publish_soon(
-                CallUpdated(
-                    data=call_view(call),
-                    call_id=call.id,
-                    agent_id=_agent_of(call) or (_agent_of(before) if before else None),
-                    queue=call.queue,
-                )
-            )
-            self._count(before, call)
-        for was, agent in agents:
-            self.agent_changed(was, agent)
-
-    def agent_changed(self, before: Agent | None, after: Agent | None) -> None:
-        """AgentRepository's hook; `after` is None when the agent was removed."""
-        if after is None:
-            if before is not None:
-                self._bus.publish_soon(AgentRemoved(data=AgentGone(before.id), agent_id=before.id))
-            return
-        self._bus.publish_soon(AgentUpdated(data=after, agent_id=after.id))
-
-    def _count(self, before: Call | None, call: Call) -> None:
-        """Today's queue figures move when a call is answered or abandoned."""
-        now = self._clock.now()
-        if call.answered_at is not None and (before is None or before.answered_at is None):
-            waited_from = call.queued_at or call.created_at
-            wait_s = max(0.0, (call.answered_at - waited_from).total_seconds())
-            threshold = self._rules.current.queue(call.queue).service_level_seconds
-            self._after(
-                call.queue,
-                self._stores.queue_stats.answered(
-                    now.date(), call.queue, wait_s, wait_s <= threshold
-                ),
-            )
-        elif (
-            call.state is CallState.ENDED
-            and call.outcome is Outcome.ABANDONED
-            and (before is None or before.state is not CallState.ENDED)
-        ):
-            self._after(call.queue, self._stores.queue_stats.abandoned(now.date(), call.queue))
-
-    def _after(self, queue: str, update: Any) -> None:
-        async def run() -> None:
-            try:
-                day: QueueDay = await update
-                figures = QueueFigures(name=queue, today=day)
-                await self._bus.publish(QueueStats(data=figures, queue=queue))
-            except Exception:
-                # task boundary: the figure is wrong until the next snapshot; counted
-                logger.exception("queue figures not updated", extra={"queue": queue})
-                self._metrics.task_errors_total.labels("queue_stats").inc()
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def route_event(self, kind: str, call: Call, decision: Decision | None) -> None:
-        """RouteNotifier: an offer goes to the agent's desktop with the caller's context."""
-        if kind != "route.offered" or call.reservation is None:
-            return
-        try:
-            offer = await self.offer_of(call, decision)
-            await self._bus.publish(
-                RouteOffered(
-                    data=offer,
-                    call_id=call.id,
-                    agent_id=call.reservation.agent_id,
-                    queue=call.queue,
-                )
-            )
-        except Exception:
-            # the notifier must not raise: the pop is lost, the offer stands (the page's
-            # snapshot shows it on reconnect)
-            logger.exception("screen pop not published", extra={"call_id": call.id})
-            self._metrics.task_errors_total.labels("screen_pop").inc()
-
-    async def offer_of(self, call: Call, decision: Decision | None) -> Offer:
-        assert call.reservation is not None
-        caller = None
-        if call.caller_key:
-            try:
-                caller = await self._callers.view(call.caller_key)
-            except NotFound:
-                caller = None
-        if decision is None:
-            decision = await self._stores.calls.decision(call.id)
-        return Offer(
-            call=call_view(call),
-            caller=caller,
-            reservation=ReservationView(
-                id=call.reservation.id, expires_at=call.reservation.expires_at
-            ),
-            decision=decision,
-        )
-
-    async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
 class LiveViews:
     """Snapshots for pages that connect, and the supervisor's actions on alerts."""
 
@@ -202,7 +56,7 @@ class LiveViews:
         self,
         bus: EventBus,
         stores: LiveStores,
-        feed: LiveFeed,
+        pops: ScreenPops,
         callers: CallerService,
         *,
         rules: RulesSource,
@@ -210,7 +64,7 @@ class LiveViews:
     ) -> None:
         self._bus = bus
         self._stores = stores
-        self._feed = feed
+        self._pops = pops
         self._callers = callers
         self._rules = rules
         self._clock = clock
@@ -257,7 +111,7 @@ class LiveViews:
         moods: dict[str, Mood] = {}
         if call is not None:
             if call.state is CallState.OFFERED and call.reservation is not None:
-                offer = await self._feed.offer_of(call, None)
+                offer = await self._pops.offer_of(call, None)
                 caller = offer.caller
             elif call.caller_key:
                 try:
@@ -314,10 +168,3 @@ def _alert_view(alert: Alert, ack: Ack | None) -> AlertView:
         caller=alert.caller,
         acked=ack is not None,
     )
-
-
-def _agent_of(call: Call) -> str | None:
-    """The agent a call concerns: the one holding it, else the one it is offered to."""
-    if call.agent_id:
-        return call.agent_id
-    return call.reservation.agent_id if call.reservation is not None else None

@@ -17,11 +17,17 @@ from callcenter.services.callers import CallerService
 from callcenter.services.calls import CallQueryService
 from callcenter.services.clock import Clock
 from callcenter.services.dispatch import Dispatcher
-from callcenter.services.live import LiveFeed, LiveViews
+from callcenter.services.jambonz_hooks import JambonzHooks
+from callcenter.services.l16_media import L16MediaStreams
+from callcenter.services.live import LiveViews
+from callcenter.services.live_feed import LiveFeed
 from callcenter.services.media import MediaHub
+from callcenter.services.readiness import Readiness
 from callcenter.services.routing import RoutingService
 from callcenter.services.token_sessions import TokenSessions
 from callcenter.services.transcripts import TranscriptService
+from callcenter.services.twilio_media import TwilioMediaStreams
+from callcenter.services.twilio_voice import TwilioVoice
 from callcenter.settings import Settings
 from callcenter.storage.resp import RespClient
 
@@ -37,6 +43,11 @@ class Services:
     routing: RoutingService
     live: LiveViews
     feed: LiveFeed
+    twilio_voice: TwilioVoice
+    twilio_media: TwilioMediaStreams
+    l16_media: L16MediaStreams
+    jambonz: JambonzHooks
+    readiness: Readiness
 
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -9,10 +9,9 @@ import msgspec
 from aiohttp import web
 
 from callcenter.services.scrape_metrics import SharedGauges
-from callcenter.storage.connection import is_reachable
 from callcenter.web.exposition import CONTENT_TYPE, TextExposition
 from callcenter.web.problem import json_response, problem_response
-from callcenter.web.state import REDIS
+from callcenter.web.state import SERVICES
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +35,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    if await is_reachable(request.app[REDIS]):
+    if await request.app[SERVICES].readiness.ready():
         return json_response(Health("ready"))
     return problem_response(
         503,

@@ -1,0 +1,117 @@
+"""Every committed call and agent change goes on the event bus as it happens, and today's
+queue figures move when a call is answered or abandoned. The repositories are made with
+this feed's methods as their change hooks (`on_change`).
+
+Deltas are whole documents with their version, so a page applies them idempotently (the
+higher version wins) whatever order two instances' events arrive in."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+
+from callcenter.domain.agents import Agent
+from callcenter.domain.calls import Call, CallState, Outcome
+from callcenter.metrics import Metrics
+from callcenter.services.bus import EventBus
+from callcenter.services.clock import Clock
+from callcenter.services.live_events import (
+    AgentGone,
+    AgentRemoved,
+    AgentUpdated,
+    CallUpdated,
+    QueueFigures,
+    QueueStats,
+)
+from callcenter.services.live_views import call_view
+from callcenter.services.rules_source import RulesSource
+from callcenter.storage.queue_stats import QueueDay, QueueStatsRepository
+
+logger = logging.getLogger(__name__)
+
+
+class LiveFeed:
+    def __init__(
+        self,
+        bus: EventBus,
+        queue_stats: QueueStatsRepository,
+        *,
+        rules: RulesSource,
+        clock: Clock,
+        metrics: Metrics,
+    ) -> None:
+        self._bus = bus
+        self._queue_stats = queue_stats
+        self._rules = rules
+        self._clock = clock
+        self._metrics = metrics
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def calls_changed(
+        self,
+        calls: Sequence[tuple[Call | None, Call]],
+        agents: Sequence[tuple[Agent | None, Agent]],
+    ) -> None:
+        """CallRepository's hook (on the loop, right after the commit)."""
+        for before, call in calls:
+            self._bus.publish_soon(
+                CallUpdated(
+                    data=call_view(call),
+                    call_id=call.id,
+                    agent_id=agent_of(call) or (agent_of(before) if before else None),
+                    queue=call.queue,
+                )
+            )
+            self._count(before, call)
+        for was, agent in agents:
+            self.agent_changed(was, agent)
+
+    def agent_changed(self, before: Agent | None, after: Agent | None) -> None:
+        """AgentRepository's hook; `after` is None when the agent was removed."""
+        if after is None:
+            if before is not None:
+                self._bus.publish_soon(AgentRemoved(data=AgentGone(before.id), agent_id=before.id))
+            return
+        self._bus.publish_soon(AgentUpdated(data=after, agent_id=after.id))
+
+    def _count(self, before: Call | None, call: Call) -> None:
+        """Today's queue figures move when a call is answered or abandoned."""
+        now = self._clock.now()
+        if call.answered_at is not None and (before is None or before.answered_at is None):
+            waited_from = call.queued_at or call.created_at
+            wait_s = max(0.0, (call.answered_at - waited_from).total_seconds())
+            threshold = self._rules.current.queue(call.queue).service_level_seconds
+            self._after(
+                call.queue,
+                self._queue_stats.answered(now.date(), call.queue, wait_s, wait_s <= threshold),
+            )
+        elif (
+            call.state is CallState.ENDED
+            and call.outcome is Outcome.ABANDONED
+            and (before is None or before.state is not CallState.ENDED)
+        ):
+            self._after(call.queue, self._queue_stats.abandoned(now.date(), call.queue))
+
+    def _after(self, queue: str, update: Awaitable[QueueDay]) -> None:
+        async def run() -> None:
+            try:
+                figures = QueueFigures(name=queue, today=await update)
+                await self._bus.publish(QueueStats(data=figures, queue=queue))
+            except Exception:
+                # task boundary: the figure is wrong until the next snapshot; counted
+                logger.exception("queue figures not updated", extra={"queue": queue})
+                self._metrics.task_errors_total.labels("queue_stats").inc()
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def agent_of(call: Call) -> str | None:
+    """The agent a call is with or offered to, if any."""
+    return call.agent_id or (call.reservation.agent_id if call.reservation else None)
