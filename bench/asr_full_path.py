@@ -27,6 +27,7 @@ from aiohttp import web
 from prometheus_client import Counter, Gauge, Histogram
 
 from callcenter.app import create_app
+from callcenter.app_keys import REDIS
 from callcenter.cli import new_event_loop
 from callcenter.gateways.twilio.signature import expected_signature
 from callcenter.media.codecs import pcm16_to_ulaw
@@ -35,7 +36,7 @@ from callcenter.services.bus import BusEvent, Delivered, EventBus
 from callcenter.settings import Secret, Settings
 from callcenter.simulate.twilio_gateway import stream_target
 from callcenter.storage.embedded import embedded_redis, free_port
-from callcenter.web.state import BUS, MEDIA, METRICS, MONITOR, REDIS
+from callcenter.web.state import BUS, MEDIA, METRICS, MONITOR
 
 FRAME_S = 0.02
 MAX_P95_LAG_S = 0.5

@@ -15,18 +15,18 @@ from pathlib import Path
 
 from aiohttp import web
 
+from callcenter.app_keys import NOTIFIER, REDIS, REPOSITORIES
 from callcenter.domain.event_time import EventClock
 from callcenter.domain.routing_rules import RoutingRules, default_rules
 from callcenter.errors import RulesInvalid
 from callcenter.gateway_setup import (
-    NOTIFIER,
     audiosocket_listener,
     freeswitch_events,
     notifiers,
 )
 from callcenter.metrics import Metrics
 from callcenter.observability_setup import observability
-from callcenter.repositories import REPOSITORIES, Repositories, build_repositories
+from callcenter.repositories import Repositories, build_repositories
 from callcenter.rules.loader import load_rules
 from callcenter.services.access import AgentAccess
 from callcenter.services.agents import AgentService
@@ -72,7 +72,6 @@ from callcenter.web.state import (
     DISPATCHER,
     MEDIA,
     METRICS,
-    REDIS,
     SERVICES,
     SETTINGS,
     TOKEN_SESSIONS,

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from callcenter.app_keys import NOTIFIER
 from callcenter.domain.events import CallEvent
 from callcenter.errors import SettingError
 from callcenter.gateways.freeswitch.client import EslClient
@@ -24,8 +25,6 @@ from callcenter.services.notify import FanOutNotifier, NoNotifier, RouteNotifier
 from callcenter.web.state import CLOCK, MEDIA, METRICS, SERVICES, SETTINGS
 
 logger = logging.getLogger(__name__)
-
-NOTIFIER = web.AppKey("notifier", RouteNotifier)
 
 
 async def notifiers(app: web.Application) -> AsyncIterator[None]:

@@ -16,11 +16,12 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from prometheus_client import ProcessCollector
 
+from callcenter.app_keys import REDIS
 from callcenter.services.scrape_metrics import SharedGauges
 from callcenter.storage.shared_state import SharedStateReader
 from callcenter.web.exposition import TextExposition
-from callcenter.web.handlers.health import SCRAPE, Scrape
-from callcenter.web.state import CLOCK, METRICS, REDIS, SERVICES
+from callcenter.web.handlers.health import Scrape
+from callcenter.web.state import CLOCK, METRICS, SCRAPE, SERVICES
 
 
 async def observability(app: web.Application) -> AsyncIterator[None]:

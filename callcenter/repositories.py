@@ -7,8 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from aiohttp import web
-
 from callcenter.settings import Settings
 from callcenter.storage.agents import AgentRepository
 from callcenter.storage.alerts import AlertRepository
@@ -36,9 +34,6 @@ class Repositories:
     timers: TimerRepository
     tokens: TokenRepository
     replay: ReplayGuard
-
-
-REPOSITORIES = web.AppKey("repositories", Repositories)
 
 
 def build_repositories(store: DocumentStore, settings: Settings) -> Repositories:

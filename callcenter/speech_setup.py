@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from callcenter.repositories import REPOSITORIES
+from callcenter.app_keys import REPOSITORIES
 from callcenter.services.call_monitor import CallMonitor, MonitorStores
 from callcenter.services.clock import Clock
 from callcenter.services.transcription import TranscriptionPool

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from callcenter.app import create_app
-from callcenter.repositories import REPOSITORIES
+from callcenter.app_keys import REPOSITORIES
 from callcenter.settings import Settings
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.transcripts import TranscriptRepository

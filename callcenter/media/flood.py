@@ -1,5 +1,5 @@
-"""Per-connection budgets that cut off senders far faster than real time: a token bucket
-of messages, and `MediaGuard`, which every media path (Twilio, L16, AudioSocket) uses to
+"""Per-connection budgets that cut off senders far faster than real time: `MediaGuard`,
+which every media path (Twilio, L16, AudioSocket) uses to
 weigh the seconds of audio it receives against wall-clock time."""
 
 from __future__ import annotations
@@ -7,31 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from callcenter.domain.flood import FloodGuard
 from callcenter.media.frames import Track
 from callcenter.media.refusals import MediaRefused, Refusal
 
 # Gateways send 20 ms frames; no frame may hold more audio than this.
 MAX_FRAME_SECONDS = 0.5
-
-
-class FloodGuard:
-    """Token bucket: `rate` tokens per second on average, bursts up to `burst`.
-    Time is passed in (monotonic seconds)."""
-
-    def __init__(self, rate: float, burst: float, now: float) -> None:
-        self._rate = rate
-        self._burst = burst
-        self._tokens = burst
-        self._last = now
-
-    def allow(self, now: float, cost: float = 1.0) -> bool:
-        """Take `cost` tokens (one message by default); False when over the budget."""
-        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
-        self._last = now
-        if self._tokens < cost:
-            return False
-        self._tokens -= cost
-        return True
 
 
 def audio_seconds(byte_count: int, sample_rate: int, sample_bytes: int, channels: int = 1) -> float:

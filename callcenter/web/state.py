@@ -1,8 +1,13 @@
-"""Typed application state: the services the handlers call, under `web.AppKey`s."""
+"""Typed application state, every `web.AppKey` of the server in one place: the services
+the handlers call, and what the web layer keeps (the live hub, open sockets, pages, the
+OpenAPI document). The composition root's own keys (the Redis client, the repositories,
+the notifier) are in `callcenter/app_keys.py`, a layer up, because their types are."""
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -29,7 +34,10 @@ from callcenter.services.transcripts import TranscriptService
 from callcenter.services.twilio_media import TwilioMediaStreams
 from callcenter.services.twilio_voice import TwilioVoice
 from callcenter.settings import Settings
-from callcenter.storage.resp import RespClient
+
+if TYPE_CHECKING:
+    from callcenter.web.handlers.health import Scrape
+    from callcenter.web.handlers.live_hub import LiveHub
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,7 +60,6 @@ class Services:
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
-REDIS = web.AppKey("redis", RespClient)
 SERVICES = web.AppKey("services", Services)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 MEDIA = web.AppKey("media", MediaHub)
@@ -61,3 +68,15 @@ BUS = web.AppKey("bus", EventBus)
 MONITOR = web.AppKey("monitor", CallMonitor)
 CLOCK = web.AppKey("clock", Clock)
 TOKEN_SESSIONS = web.AppKey("token_sessions", TokenSessions)
+# kept by the web layer (their classes live in the handlers that use them)
+HUB: web.AppKey[LiveHub] = web.AppKey("live_hub")
+LIVE_SOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("live_sockets")
+MEDIA_SOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("media_sockets")
+PAGES = web.AppKey[dict[str, str]]("live_pages")
+SCRAPE: web.AppKey[Scrape] = web.AppKey("scrape")  # set by the observability context
+DOCS = web.AppKey[dict[str, Any]]("openapi_document")
+API_PAGE = web.AppKey("api_page", str)
+
+if TYPE_CHECKING:
+    from callcenter.web.handlers.health import Scrape
+    from callcenter.web.handlers.live_hub import LiveHub

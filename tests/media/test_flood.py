@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.media.flood import FloodGuard, FloodLimits, MediaGuard, audio_seconds
+from callcenter.domain.flood import FloodGuard
+from callcenter.media.flood import FloodLimits, MediaGuard, audio_seconds
 from callcenter.media.frames import Track
 from callcenter.media.refusals import MediaRefused, Refusal
 

@@ -18,8 +18,7 @@ from playwright.async_api import Locator, Page, WebSocket, expect
 
 from callcenter.media.frames import Track
 from callcenter.speech.engines import Final, Word
-from callcenter.web.handlers.live import SOCKETS
-from callcenter.web.state import MONITOR
+from callcenter.web.state import LIVE_SOCKETS, MONITOR
 from tests.conftest import AppClient
 from tests.web_ui.conftest import Pages, issue_token
 
@@ -205,7 +204,7 @@ async def test_the_wallboard_resumes_after_a_dropped_socket(live: AppClient, pag
     await post_events(live, admin, created("r1", NUMBER))
     await expect(page.locator('#call-rows tr[data-call="r1"]')).to_be_visible()
 
-    sockets = live.app[SOCKETS]
+    sockets = live.app[LIVE_SOCKETS]
     for socket in list(sockets):
         await socket.close(code=1012, message=b"restarting")
     await post_events(live, admin, created("r2", "+15557654321"))

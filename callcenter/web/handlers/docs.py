@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any
 
 from aiohttp import web
 
 from callcenter.web.openapi import build_openapi
 from callcenter.web.page_headers import PAGE_HEADERS
 from callcenter.web.problem import json_response
-
-DOCS = web.AppKey[dict[str, Any]]("openapi_document")
+from callcenter.web.state import API_PAGE, DOCS
 
 
 async def openapi_json(request: web.Request) -> web.Response:
     return json_response(request.app[DOCS])
-
-
-API_PAGE = web.AppKey("api_page", str)
 
 
 async def api_page(request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ from aiohttp import web
 from callcenter.services.scrape_metrics import SharedGauges
 from callcenter.web.exposition import CONTENT_TYPE, TextExposition
 from callcenter.web.problem import json_response, problem_response
-from callcenter.web.state import SERVICES
+from callcenter.web.state import SCRAPE, SERVICES
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,10 +20,6 @@ class Scrape:
 
     gauges: SharedGauges
     exposition: TextExposition
-
-
-# Set by the observability context (callcenter/observability_setup.py).
-SCRAPE = web.AppKey("scrape", Scrape)
 
 
 class Health(msgspec.Struct, frozen=True):

@@ -12,15 +12,13 @@ from aiohttp import WSCloseCode, web
 from callcenter.errors import NotFound
 from callcenter.services.live_views import AlertView
 from callcenter.web.authorization import caller
-from callcenter.web.handlers.live_socket import SOCKETS, LiveSocket
+from callcenter.web.handlers.live_socket import LiveSocket
 from callcenter.web.page_headers import PAGE_HEADERS
 from callcenter.web.problem import json_response
 from callcenter.web.requests import path_id
-from callcenter.web.state import SERVICES
+from callcenter.web.state import LIVE_SOCKETS, PAGES, SERVICES
 
-PAGES = web.AppKey[dict[str, str]]("live_pages")
 __all__ = [
-    "SOCKETS",
     "agent_page",
     "agent_socket",
     "setup_live",
@@ -37,10 +35,10 @@ def setup_live(app: web.Application) -> None:
         for name in ("wallboard", "agent")
         if static.joinpath(f"{name}.html").is_file()
     }
-    app[SOCKETS] = weakref.WeakSet()
+    app[LIVE_SOCKETS] = weakref.WeakSet()
 
     async def going_away(app: web.Application) -> None:
-        sockets: weakref.WeakSet[web.WebSocketResponse] = app[SOCKETS]
+        sockets: weakref.WeakSet[web.WebSocketResponse] = app[LIVE_SOCKETS]
         for socket in list(sockets):
             await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
 

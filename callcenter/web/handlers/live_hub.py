@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from callcenter.services.bus import Delivered, EventBus
-from callcenter.web.state import BUS
+from callcenter.web.state import BUS, HUB
 
 if TYPE_CHECKING:
     from callcenter.web.handlers.live_socket import LiveSocket
@@ -83,9 +83,6 @@ class LiveHub:
         finally:
             self._flushing = None
             self._schedule()
-
-
-HUB = web.AppKey("live_hub", LiveHub)
 
 
 async def live_hub(app: web.Application) -> AsyncIterator[None]:

@@ -28,15 +28,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import weakref
 from typing import Any
 
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from callcenter.domain.auth import Principal, permit
+from callcenter.domain.flood import FloodGuard
 from callcenter.errors import CallcenterError, Forbidden, InvalidInput, NotFound, Unauthorized
-from callcenter.media.flood import FloodGuard
 from callcenter.services.bus import Delivered, tag_of
 from callcenter.services.live_events import (
     CallUpdated,
@@ -57,7 +56,7 @@ from callcenter.web.handlers.live_protocol import (
     Watch,
     WatchedTranscript,
 )
-from callcenter.web.state import BUS, SERVICES, TOKEN_SESSIONS
+from callcenter.web.state import BUS, LIVE_SOCKETS, SERVICES, TOKEN_SESSIONS
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +71,6 @@ AGENT_CALL_TYPES = frozenset(
 
 MAX_OUTBOX = 5_000  # events waiting for one page before it must start over
 SLOW_PAGE_BYTES = 1 << 20  # unsent bytes after which a page gets nothing more for now
-
-SOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("live_sockets")
 
 
 _AUTH = msgspec.json.Decoder(Auth)
@@ -114,7 +111,7 @@ class LiveSocket:
             since = _since(self._request.query.get("since"))
             resume = None if since is None else (since, self._request.query.get("epoch"))
         await socket.prepare(self._request)
-        self._app[SOCKETS].add(socket)
+        self._app[LIVE_SOCKETS].add(socket)
         if self._viewer is None:
             resume = await self._authenticate()
         if self._viewer is None:

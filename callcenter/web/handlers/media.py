@@ -18,13 +18,12 @@ from callcenter.web.authorization import bearer_header
 from callcenter.web.close_codes import CLOSE_UNAUTHORIZED
 from callcenter.web.handlers.twilio import public_url
 from callcenter.web.operation import Credentials
-from callcenter.web.state import SERVICES, TOKEN_SESSIONS
+from callcenter.web.state import MEDIA_SOCKETS, SERVICES, TOKEN_SESSIONS
 
 MAX_TEXT_MESSAGE = 64 * 1024
 MAX_BINARY_MESSAGE = 64 * 1024
 RECEIVE_TIMEOUT_SECONDS = 30.0
 
-SOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("media_sockets")
 
 _CLOSE_CODES = {
     CloseKind.UNSUPPORTED: WSCloseCode.UNSUPPORTED_DATA,
@@ -36,10 +35,10 @@ _CLOSE_CODES = {
 
 def setup_media_sockets(app: web.Application) -> None:
     """Track sockets; close them with 1001 on shutdown, then wait for their side tasks."""
-    app[SOCKETS] = weakref.WeakSet()
+    app[MEDIA_SOCKETS] = weakref.WeakSet()
 
     async def going_away(app: web.Application) -> None:
-        sockets: weakref.WeakSet[web.WebSocketResponse] = app[SOCKETS]
+        sockets: weakref.WeakSet[web.WebSocketResponse] = app[MEDIA_SOCKETS]
         for socket in list(sockets):
             await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
         services = app.get(SERVICES)  # absent when start-up failed before the services
@@ -57,7 +56,7 @@ async def _open(request: web.Request, protocols: tuple[str, ...] = ()) -> web.We
         heartbeat=None,
     )
     await socket.prepare(request)
-    request.app[SOCKETS].add(socket)
+    request.app[MEDIA_SOCKETS].add(socket)
     return socket
 
 

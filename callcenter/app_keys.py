@@ -1,0 +1,14 @@
+"""The composition root's own application state: what start-up makes for the other
+start-up steps and no handler reads (the web layer's keys are in `web/state.py`)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from callcenter.repositories import Repositories
+from callcenter.services.notify import RouteNotifier
+from callcenter.storage.resp import RespClient
+
+REDIS = web.AppKey("redis", RespClient)
+REPOSITORIES = web.AppKey("repositories", Repositories)
+NOTIFIER = web.AppKey("notifier", RouteNotifier)
