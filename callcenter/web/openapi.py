@@ -86,6 +86,19 @@ def _operation(op: Operation, schema_of: dict[int, dict[str, Any]]) -> dict[str,
     return doc
 
 
+def _response_content(
+    kind: Any, schema_of: dict[int, dict[str, Any]], problem: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The `content` of one documented answer (None: the answer has no body)."""
+    if isinstance(kind, Text):
+        return _content({"type": "string"}, kind.media_type)
+    if kind is Problem:
+        return problem
+    if isinstance(kind, tuple):
+        return _content({"anyOf": [schema_of[id(k)] for k in kind]})
+    return None if kind is None else _content(schema_of[id(kind)])
+
+
 def _responses(
     op: Operation, schema_of: dict[int, dict[str, Any]], signed: str | None
 ) -> dict[str, Any]:
@@ -93,14 +106,9 @@ def _responses(
     problem = _content({"$ref": REF.format(name="Problem")}, PROBLEM_JSON)
     for status, kind, description in op.responses:
         entry: dict[str, Any] = {"description": description}
-        if isinstance(kind, Text):
-            entry["content"] = _content({"type": "string"}, kind.media_type)
-        elif kind is Problem:
-            entry["content"] = problem
-        elif isinstance(kind, tuple):
-            entry["content"] = _content({"anyOf": [schema_of[id(k)] for k in kind]})
-        elif kind is not None:
-            entry["content"] = _content(schema_of[id(kind)])
+        content = _response_content(kind, schema_of, problem)
+        if content is not None:
+            entry["content"] = content
         responses[str(status)] = entry
     if signed is not None:
         responses.setdefault("403", {"description": "Missing or bad signature", "content": problem})

@@ -106,17 +106,30 @@ def to_canonical(
         to=channel.destination or None,
         direction=channel.direction,
     )
-    attributes: dict[str, AttributeValue] = {}
     if name == "CHANNEL_CREATE":
-        if channel.caller_name:
-            attributes["caller_name"] = channel.caller_name
-        return CallCreated(**common, attributes=attributes)
+        return _created(channel, common)
     if name == "CHANNEL_BRIDGE":
-        agent_leg = channel.bridge_b or channel.other_leg
-        if agent_leg:
-            attributes["agent_leg_id"] = agent_leg
-        agent_id = _agent_id(document, agent_variable)
-        return CallAnswered(**common, agent_id=agent_id, attributes=attributes)
+        return _bridged(channel, common, _agent_id(document, agent_variable))
+    return _hung_up(channel, common)
+
+
+def _created(channel: ChannelHeaders, common: _Common) -> CallCreated:
+    attributes: dict[str, AttributeValue] = {}
+    if channel.caller_name:
+        attributes["caller_name"] = channel.caller_name
+    return CallCreated(**common, attributes=attributes)
+
+
+def _bridged(channel: ChannelHeaders, common: _Common, agent_id: str | None) -> CallAnswered:
+    attributes: dict[str, AttributeValue] = {}
+    agent_leg = channel.bridge_b or channel.other_leg
+    if agent_leg:
+        attributes["agent_leg_id"] = agent_leg
+    return CallAnswered(**common, agent_id=agent_id, attributes=attributes)
+
+
+def _hung_up(channel: ChannelHeaders, common: _Common) -> CallEnded:
+    attributes: dict[str, AttributeValue] = {}
     if channel.hangup_cause is None:
         raise InvalidInput("Hangup-Cause is required", "/Hangup-Cause")
     attributes["hangup_cause"] = channel.hangup_cause

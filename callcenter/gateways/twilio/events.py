@@ -92,6 +92,10 @@ def status_event(form: Form) -> StatusEvent | None:
     )
     if parent_sid is not None:
         return _child_leg_event(status, call_sid, common)
+    return _caller_leg_event(form, status, common)
+
+
+def _caller_leg_event(form: Form, status: str, common: _Common) -> StatusEvent:
     if status in ("queued", "initiated") or (status == "ringing" and "CallbackSource" not in form):
         return CallCreated(**common, attributes=_created_attributes(form))
     if status == "ringing":
