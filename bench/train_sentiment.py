@@ -156,7 +156,7 @@ def fit(features: Matrix, targets: npt.NDArray[np.intp], config: TrainingConfig)
 def train(
     readings: Sequence[LexiconReading], labels: Sequence[str], config: TrainingConfig
 ) -> dict[str, Any]:
-    """The model file's content (see callcenter.speech.sentiment._ModelFile)."""
+    """The model file's content (see callcenter.speech.sentiment_model._ModelFile)."""
     terms = select_terms(readings, config)
     targets = np.asarray([CLASSES.index(label) for label in labels], dtype=np.intp)
     weights = fit(design_matrix(readings, terms), targets, config)

@@ -159,26 +159,42 @@ class AudioSocketParser:
             raise self._fail(f"{Kind(kind).name.lower()} message before the UUID")
 
     def _frame(self, kind: int, payload: bytes) -> Frame:
+        """The frame a whole message of a known kind holds; raises ProtocolError."""
         if kind == Kind.UUID:
-            if self._seen_uuid:
-                raise self._fail("a second UUID message")
-            if len(payload) != 16:
-                raise self._fail(f"UUID payload must be 16 bytes, got {len(payload)}")
-            self._seen_uuid = True
-            return Uuid(uuid.UUID(bytes=payload))
+            return self._uuid(payload)
         if kind in AUDIO_RATES:
-            if not payload or len(payload) % 2:
-                raise self._fail(f"audio payload of {len(payload)} bytes is not whole samples")
-            return Audio(payload, AUDIO_RATES[kind])
+            return self._audio(payload, AUDIO_RATES[kind])
         if kind == Kind.DTMF:
-            digit = payload.decode("ascii", "replace")
-            if len(payload) != 1 or digit not in DTMF_DIGITS:
-                raise self._fail(f"DTMF payload must be one of 0-9 A-D * #, got {payload!r}")
-            return Dtmf(digit)
+            return self._dtmf(payload)
         if kind == Kind.HANGUP:
-            if payload:
-                raise self._fail("hangup message with a payload")
-            return Hangup()
+            return self._hangup(payload)
+        return self._error(payload)
+
+    def _uuid(self, payload: bytes) -> Uuid:
+        if self._seen_uuid:
+            raise self._fail("a second UUID message")
+        if len(payload) != 16:
+            raise self._fail(f"UUID payload must be 16 bytes, got {len(payload)}")
+        self._seen_uuid = True
+        return Uuid(uuid.UUID(bytes=payload))
+
+    def _audio(self, payload: bytes, sample_rate: int) -> Audio:
+        if not payload or len(payload) % 2:
+            raise self._fail(f"audio payload of {len(payload)} bytes is not whole samples")
+        return Audio(payload, sample_rate)
+
+    def _dtmf(self, payload: bytes) -> Dtmf:
+        digit = payload.decode("ascii", "replace")
+        if len(payload) != 1 or digit not in DTMF_DIGITS:
+            raise self._fail(f"DTMF payload must be one of 0-9 A-D * #, got {payload!r}")
+        return Dtmf(digit)
+
+    def _hangup(self, payload: bytes) -> Hangup:
+        if payload:
+            raise self._fail("hangup message with a payload")
+        return Hangup()
+
+    def _error(self, payload: bytes) -> Error:
         if len(payload) > MAX_ERROR_CODE_BYTES:
             raise self._fail(f"error code of {len(payload)} bytes")
         return Error(int.from_bytes(payload, "big") if payload else None)

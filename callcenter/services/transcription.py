@@ -2,6 +2,8 @@
 leg's own recogniser on a few worker threads, and hands partial and final results back to
 the event loop. Bounded everywhere: when the machine falls behind real time it first sheds
 partials, then drops the oldest queued frames, counting every one; it never blocks the loop.
+This module is the event-loop side; what a job does on a worker thread is in
+transcription_worker.py.
 
 Threads, not processes: the Vosk binding releases the GIL during decoding, so threads use
 every core while sharing one model (hundreds of MB) in one process (bench/asr.py measures).
@@ -13,16 +15,15 @@ import asyncio
 import functools
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
 from callcenter.media.frames import AudioFrame, Track
-from callcenter.media.resample import Resampler
-from callcenter.speech.engines import Engine, Final, Recognizer, Result
+from callcenter.services.transcription_worker import JobReport, Leg, LegWorker
+from callcenter.speech.engines import Engine, Final, Result
 
 logger = logging.getLogger(__name__)
 
@@ -68,48 +69,6 @@ class PoolStats:
     lag_s: float  # age of the oldest frame waiting in any leg's queue
 
 
-@dataclass(slots=True)
-class _JobReport:
-    """What one worker job did, handed back to the loop (the job's only output)."""
-
-    frames: int = 0
-    shed: int = 0
-    dropped: int = 0
-    lags_s: list[float] = field(default_factory=list)  # one per frame fed
-    finished: bool = False
-    failed: bool = False
-
-
-class _Leg:
-    """One call leg. The loop owns the flags and appends to `queue`; the one job in flight
-    owns `recognizer` and `resampler` and pops from `queue` (deque ends are thread-safe)."""
-
-    __slots__ = (
-        "call_id",
-        "closing",
-        "dropped_samples",
-        "failed",
-        "queue",
-        "recognizer",
-        "resampler",
-        "sample_rate",
-        "scheduled",
-        "track",
-    )
-
-    def __init__(self, call_id: str, track: Track, sample_rate: int, engine_rate: int) -> None:
-        self.call_id = call_id
-        self.track = track
-        self.sample_rate = sample_rate
-        self.queue: deque[tuple[bytes, float]] = deque()  # (pcm, arrival monotonic time)
-        self.scheduled = False  # a job for this leg is queued or running
-        self.closing = False
-        self.failed = False
-        self.dropped_samples = 0  # input samples dropped so far: recogniser time -> leg time
-        self.resampler = Resampler(sample_rate, engine_rate)
-        self.recognizer: Recognizer | None = None
-
-
 class TranscriptionPool:
     """FrameSink for the MediaHub; one recogniser per leg, `workers` threads for all legs
     (one if the engine holds the GIL).
@@ -142,20 +101,23 @@ class TranscriptionPool:
         self._on_result = on_result
         self._on_leg_done = on_leg_done
         self._observer = observer
-        self._shed_after_s = shed_partials_after_s
-        self._shed_backlog = max(1, queue_frames // 2)
-        self._batch_frames = batch_frames
+        self._worker = LegWorker(
+            engine,
+            batch_frames=batch_frames,
+            shed_after_s=shed_partials_after_s,
+            shed_backlog=max(1, queue_frames // 2),
+            deliver=self._from_worker,
+        )
         if not engine.releases_gil and workers > 1:
             # Threads would only fight over the GIL (and starve the event loop): use one.
             logger.info("speech engine %s holds the GIL: 1 worker, not %d", engine.name, workers)
             workers = 1
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asr")
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._legs: dict[tuple[str, Track], _Leg] = {}
-        self._closing: set[_Leg] = set()  # closed legs whose recogniser is still finishing
-        self._jobs: set[asyncio.Future[_JobReport]] = set()
+        self._legs: dict[tuple[str, Track], Leg] = {}
+        self._closing: set[Leg] = set()  # closed legs whose recogniser is still finishing
+        self._jobs: set[asyncio.Future[JobReport]] = set()
         self._stopping = False
-        self._abort = False  # read by workers: drop what is queued, skip the finals
         self._frames_in = 0
         self._frames_fed = 0
         self._frames_dropped = 0
@@ -188,7 +150,7 @@ class TranscriptionPool:
             return
         if (call_id, track) in self._legs:
             self.close_leg(call_id, track)
-        self._legs[call_id, track] = _Leg(call_id, track, sample_rate, self._engine.sample_rate)
+        self._legs[call_id, track] = Leg(call_id, track, sample_rate, self._engine.sample_rate)
         self._streams_changed()
 
     def frame(self, frame: AudioFrame) -> None:
@@ -259,17 +221,17 @@ class TranscriptionPool:
         if self._observer is not None:
             self._observer.streams_changed(len(self._legs) + len(self._closing))
 
-    def _schedule(self, leg: _Leg) -> None:
+    def _schedule(self, leg: Leg) -> None:
         assert self._loop is not None  # set by open_leg, which every leg went through
         leg.scheduled = True
-        job = self._loop.run_in_executor(self._executor, self._work, leg)
+        job = self._loop.run_in_executor(self._executor, self._worker.run, leg)
         self._jobs.add(job)
         job.add_done_callback(functools.partial(self._job_done, leg))
 
-    def _job_done(self, leg: _Leg, job: asyncio.Future[_JobReport]) -> None:
+    def _job_done(self, leg: Leg, job: asyncio.Future[JobReport]) -> None:
         self._jobs.discard(job)
         leg.scheduled = False
-        report = job.result()  # _work catches everything: a job never raises
+        report = job.result()  # LegWorker.run catches everything: a job never raises
         self._frames_fed += report.frames
         self._frames_shed += report.shed
         self._dropped(report.dropped)
@@ -291,7 +253,7 @@ class TranscriptionPool:
         if leg.queue or leg.closing:
             self._schedule(leg)
 
-    def _deliver(self, leg: _Leg, result: Result) -> None:
+    def _deliver(self, leg: Leg, result: Result) -> None:
         if isinstance(result, Final):
             self._finals += 1
         else:
@@ -302,7 +264,7 @@ class TranscriptionPool:
             self._errors += 1
             logger.exception("transcript callback failed", extra={"call_id": leg.call_id})
 
-    def _leg_done(self, leg: _Leg) -> None:
+    def _leg_done(self, leg: Leg) -> None:
         if self._on_leg_done is None:
             return
         try:
@@ -311,86 +273,11 @@ class TranscriptionPool:
             self._errors += 1
             logger.exception("leg-done callback failed", extra={"call_id": leg.call_id})
 
-    # Worker threads: one job per leg at a time
-
-    def _work(self, leg: _Leg) -> _JobReport:
-        """Feed up to a batch of the leg's frames; finish the leg if it is closing."""
-        report = _JobReport()
-        closing = leg.closing  # read first: once set, no frame is queued after it
-        try:
-            if self._abort:
-                report.dropped = self._discard(leg)
-                report.finished = closing
-                return report
-            if leg.recognizer is None:
-                if closing and not leg.queue:
-                    report.finished = True  # no audio ever came: no recogniser needed
-                    return report
-                leg.recognizer = self._engine.new_recognizer()
-            if self._feed(leg, leg.recognizer, report) and closing:
-                self._finish(leg, leg.recognizer)
-                report.finished = True
-        except Exception:  # the job is the task boundary: log, count, stop this leg only
-            logger.exception("transcription failed", extra={"call_id": leg.call_id})
-            report.failed = True
-            report.dropped = self._discard(leg)
-        return report
-
-    def _feed(self, leg: _Leg, recognizer: Recognizer, report: _JobReport) -> bool:
-        """Feed queued frames, at most a batch; True if the queue was emptied."""
+    def _from_worker(self, leg: Leg, result: Result) -> None:
+        """Called on a worker thread: deliver `result` on the event loop, in order."""
         loop = self._loop
-        assert loop is not None
-        for _ in range(self._batch_frames):
-            try:
-                pcm, arrived = leg.queue.popleft()
-            except IndexError:
-                return True
-            lag = time.monotonic() - arrived
-            report.frames += 1
-            report.lags_s.append(lag)
-            # Behind: the frame waited too long, or the queue is half way to dropping frames.
-            behind = lag > self._shed_after_s or len(leg.queue) >= self._shed_backlog
-            report.shed += int(behind)
-            # Drops before this frame were of older frames: shift results by their length.
-            shift = leg.dropped_samples / leg.sample_rate
-            audio = leg.resampler.process(pcm)
-            if audio:
-                for result in recognizer.accept(audio, partials=not behind):
-                    loop.call_soon_threadsafe(self._deliver, leg, _shifted(result, shift))
-        return not leg.queue
-
-    def _finish(self, leg: _Leg, recognizer: Recognizer) -> None:
-        loop = self._loop
-        assert loop is not None
-        shift = leg.dropped_samples / leg.sample_rate
-        tail = leg.resampler.flush()
-        results = recognizer.accept(tail, partials=False) if tail else []
-        results += recognizer.finish()
-        for result in results:
-            loop.call_soon_threadsafe(self._deliver, leg, _shifted(result, shift))
-        self._release(leg)
-
-    def _discard(self, leg: _Leg) -> int:
-        """Drop the leg's queue and close its recogniser; the number of frames dropped."""
-        dropped = 0
-        while True:
-            try:
-                leg.queue.popleft()
-            except IndexError:
-                break
-            dropped += 1
-        self._release(leg)
-        return dropped
-
-    @staticmethod
-    def _release(leg: _Leg) -> None:
-        recognizer, leg.recognizer = leg.recognizer, None
-        if recognizer is None:
-            return
-        try:
-            recognizer.close()
-        except Exception:  # still the job's boundary: the leg is over either way
-            logger.exception("closing a recognizer failed", extra={"call_id": leg.call_id})
+        assert loop is not None  # set before the first job was scheduled
+        loop.call_soon_threadsafe(self._deliver, leg, result)
 
     # Shutdown
 
@@ -402,7 +289,7 @@ class TranscriptionPool:
             self.close_leg(call_id, track)
         if not await self._wait_for_jobs(timeout_s):
             logger.warning("transcription pool: shutdown timed out; dropping queued audio")
-            self._abort = True
+            self._worker.abort()
             await self._wait_for_jobs(None)
         await asyncio.to_thread(self._executor.shutdown, wait=True)
 
@@ -420,7 +307,3 @@ class TranscriptionPool:
                 return False
             await asyncio.wait(set(self._jobs), timeout=remaining)
         return True
-
-
-def _shifted(result: Result, seconds: float) -> Result:
-    return result.shifted(seconds) if seconds else result

@@ -16,7 +16,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Annotated
@@ -136,24 +136,10 @@ def _download(
     digest = hashlib.md5(usedforsecurity=False)  # the list's checksum, not a security check
     done = 0
     with _open(url, timeout_s) as response, into.open("wb") as out:
-        announced = response.headers.get("Content-Length", "")
-        announced_size = int(announced) if announced.isdigit() else 0
-        if expected_size and announced_size and announced_size != expected_size:
-            raise ModelStoreError(
-                url, f"the server sends {announced_size} bytes, the list says {expected_size}"
-            )
-        total = expected_size or announced_size
+        total = _expected_length(url, response, expected_size)
         if progress:
             progress(0, total)
-        while True:
-            try:
-                chunk = response.read(CHUNK_BYTES)
-            except (OSError, http.client.HTTPException) as error:
-                raise ModelStoreError(
-                    url, f"download broken off after {done} bytes: {_reason(error)}"
-                ) from error
-            if not chunk:
-                break
+        for chunk in _body_chunks(url, response):
             done += len(chunk)
             if total and done > total:
                 raise ModelStoreError(url, f"longer than the expected {total} bytes")
@@ -164,6 +150,35 @@ def _download(
     if total and done != total:
         raise ModelStoreError(url, f"download broken off: {done} of {total} bytes")
     return digest.hexdigest()
+
+
+def _expected_length(url: str, response: http.client.HTTPResponse, expected_size: int) -> int:
+    """The list's size, else the server's Content-Length, else 0 (unknown); raises
+    ModelStoreError when both are given and differ."""
+    announced = response.headers.get("Content-Length", "")
+    announced_size = int(announced) if announced.isdigit() else 0
+    if expected_size and announced_size and announced_size != expected_size:
+        raise ModelStoreError(
+            url, f"the server sends {announced_size} bytes, the list says {expected_size}"
+        )
+    return expected_size or announced_size
+
+
+def _body_chunks(url: str, response: http.client.HTTPResponse) -> Iterator[bytes]:
+    """The response body in pieces of at most CHUNK_BYTES; raises ModelStoreError saying
+    how far it got when the transfer breaks off."""
+    done = 0
+    while True:
+        try:
+            chunk = response.read(CHUNK_BYTES)
+        except (OSError, http.client.HTTPException) as error:
+            raise ModelStoreError(
+                url, f"download broken off after {done} bytes: {_reason(error)}"
+            ) from error
+        if not chunk:
+            return
+        done += len(chunk)
+        yield chunk
 
 
 def _unpack(archive_path: Path, into: Path, source: str) -> Path:
@@ -260,13 +275,23 @@ def missing_files(model_dir: Path) -> list[str]:
     am, conf, graph = ("", "", "") if flat else ("am/", "conf/", "graph/")
     required = [f"{am}final.mdl", f"{conf}mfcc.conf"] + ([] if flat else ["conf/model.conf"])
     missing = [path for path in required if not (model_dir / path).is_file()]
-    if not (model_dir / f"{graph}HCLG.fst").is_file():
-        lookahead = [f"{graph}HCLr.fst", f"{graph}Gr.fst", f"{graph}disambig_tid.int"]
-        absent = [path for path in lookahead if not (model_dir / path).is_file()]
-        if len(absent) == len(lookahead):
-            missing.append(f"{graph}HCLG.fst (or {' + '.join(lookahead)})")
-        else:
-            missing += absent
+    return missing + _missing_graph(model_dir, graph) + _missing_optional_parts(model_dir)
+
+
+def _missing_graph(model_dir: Path, graph: str) -> list[str]:
+    """A decoding graph is HCLG.fst or, for lookahead models, three files instead."""
+    if (model_dir / f"{graph}HCLG.fst").is_file():
+        return []
+    lookahead = [f"{graph}HCLr.fst", f"{graph}Gr.fst", f"{graph}disambig_tid.int"]
+    absent = [path for path in lookahead if not (model_dir / path).is_file()]
+    if len(absent) == len(lookahead):
+        return [f"{graph}HCLG.fst (or {' + '.join(lookahead)})"]
+    return absent
+
+
+def _missing_optional_parts(model_dir: Path) -> list[str]:
+    """The rest of ivector/ once final.ie is there; rescore/G.fst beside G.carpa."""
+    missing = []
     if (model_dir / "ivector/final.ie").is_file():
         missing += [f"ivector/{n}" for n in _IVECTOR if not (model_dir / "ivector" / n).is_file()]
     if (model_dir / "rescore/G.carpa").is_file() and not (model_dir / "rescore/G.fst").is_file():
