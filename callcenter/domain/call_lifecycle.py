@@ -46,6 +46,7 @@ class CallChange(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _FINISHED_STATES = frozenset({CallState.WRAP_UP, CallState.ENDED})
+_Ending = tuple[Outcome, CallState, tuple[Agent, ...]]  # outcome, next state, agents changed
 
 
 def apply_call_event(
@@ -60,15 +61,31 @@ def apply_call_event(
 
     `agents` holds the stored agents named by the call or the event. Raises
     IllegalTransition or AgentBusy (conflicts) and NotFound (a survey for an unknown call)."""
-    at = event.occurred_at or now
     if isinstance(event, SurveyCompleted):
         return _survey(call, event, now)
+    at = event.occurred_at or now
     if call is None:
-        call = _new_call(event, at, now, default_queue)
-        if isinstance(event, CallCreated | CallRinging | CallTransferred | CallDtmf):
-            return CallChange(disposition=Disposition.APPLIED, call=_with_dtmf(call, event))
-    elif isinstance(event, CallCreated | CallRinging):
+        return _first_event(agents, event, at, now, default_queue)
+    if isinstance(event, CallCreated | CallRinging):
         return _details(call, event, now)
+    return _progress(call, agents, event, at, now)
+
+
+def _first_event(
+    agents: Mapping[str, Agent], event: CallEvent, at: datetime, now: datetime, default_queue: str
+) -> CallChange:
+    """The first event of a call we have not seen: it starts queued, whatever the event
+    (an answer or hang-up that overtook the call's start then applies to it)."""
+    call = _new_call(event, at, now, default_queue)
+    if isinstance(event, CallCreated | CallRinging | CallTransferred | CallDtmf):
+        return CallChange(disposition=Disposition.APPLIED, call=_with_dtmf(call, event))
+    return _progress(call, agents, event, at, now)
+
+
+def _progress(
+    call: Call, agents: Mapping[str, Agent], event: CallEvent, at: datetime, now: datetime
+) -> CallChange:
+    """An event that may move a known call on."""
     if isinstance(event, CallAnswered):
         return _answered(call, agents, event, at, now)
     if isinstance(event, CallEnded):
@@ -76,9 +93,7 @@ def apply_call_event(
     if isinstance(event, CallTransferred):
         return _transferred(call, agents, event, at, now)
     if isinstance(event, CallDtmf):
-        if call.state in _FINISHED_STATES:
-            return CallChange(disposition=Disposition.STALE, call=call)
-        return _applied(_with_dtmf(call, event), at, now)
+        return _dtmf(call, event, at, now)
     raise AssertionError(f"unhandled event {type(event).__name__}")  # pragma: no cover
 
 
@@ -148,6 +163,12 @@ def _with_dtmf(call: Call, event: CallEvent) -> Call:
     return msgspec.structs.replace(call, attributes={**call.attributes, "dtmf": pressed[-64:]})
 
 
+def _dtmf(call: Call, event: CallDtmf, at: datetime, now: datetime) -> CallChange:
+    if call.state in _FINISHED_STATES:
+        return CallChange(disposition=Disposition.STALE, call=call)
+    return _applied(_with_dtmf(call, event), at, now)
+
+
 def _is_late(call: Call, at: datetime) -> bool:
     return at < call.last_event_at
 
@@ -206,18 +227,11 @@ def _ended(
 ) -> CallChange:
     if call.state in _FINISHED_STATES:
         return CallChange(disposition=Disposition.STALE, call=call)
-    holder = call.agent_id or (call.reservation.agent_id if call.reservation else None)
-    agent = agents.get(holder) if holder else None
+    agent = _holder(call, agents)
     if call.state is CallState.CONNECTED:
-        outcome = Outcome.HANDLED
-        wraps = agent is not None and agent.call_id == call.id
-        state = CallState.WRAP_UP if wraps else CallState.ENDED
-        changed = (_finish_talk(agent, call, at, now),) if agent is not None and wraps else ()
+        outcome, state, changed = _hung_up(call, agent, at, now)
     else:
-        failed = event.end_reason in (EndReason.FAILED, EndReason.BUSY)
-        outcome = Outcome.FAILED if failed else Outcome.ABANDONED
-        state = CallState.ENDED
-        changed = (_release(agent, call.id, now),) if agent is not None else ()
+        outcome, state, changed = _gave_up(call, agent, event.end_reason, now)
     change = _applied(
         call,
         at,
@@ -229,6 +243,26 @@ def _ended(
         reservation=None,  # an offer of an ended call is over: its expiry has nothing to do
     )
     return msgspec.structs.replace(change, agents=changed, finished=summarise(change.call))
+
+
+def _holder(call: Call, agents: Mapping[str, Agent]) -> Agent | None:
+    """The stored agent talking on the call, or else the one it is offered to."""
+    holder = call.agent_id or (call.reservation.agent_id if call.reservation else None)
+    return agents.get(holder) if holder else None
+
+
+def _hung_up(call: Call, agent: Agent | None, at: datetime, now: datetime) -> _Ending:
+    """A connected call ended: handled; its agent, if still on it, goes to wrap-up."""
+    if agent is not None and agent.call_id == call.id:
+        return Outcome.HANDLED, CallState.WRAP_UP, (_finish_talk(agent, call, at, now),)
+    return Outcome.HANDLED, CallState.ENDED, ()
+
+
+def _gave_up(call: Call, agent: Agent | None, reason: EndReason, now: datetime) -> _Ending:
+    """A call ended before anyone answered: failed or abandoned; an offer is withdrawn."""
+    outcome = Outcome.FAILED if reason in (EndReason.FAILED, EndReason.BUSY) else Outcome.ABANDONED
+    changed = (_release(agent, call.id, now),) if agent is not None else ()
+    return outcome, CallState.ENDED, changed
 
 
 def summarise(call: Call) -> CallSummary:

@@ -86,22 +86,14 @@ class CallerHistory(msgspec.Struct, frozen=True, kw_only=True):
 
 def record_call(history: CallerHistory, call: CallSummary) -> CallerHistory:
     """Add a finished call to the history. Recording the same call id twice changes nothing."""
-    if any(item.call_id == call.call_id for item in history.recent):
-        return history
-    if len(history.recent) >= RECENT_CALLS_KEPT and call.at < history.recent[-1].at:
-        # older than everything kept: it may be a re-delivery of a call already counted,
-        # and it would not be kept anyway
+    if _not_new(history, call):
         return history
     ewma = history.sentiment_ewma
     if call.sentiment is not None:
-        ewma = (
-            call.sentiment
-            if ewma is None
-            else SENTIMENT_EWMA_ALPHA * call.sentiment + (1 - SENTIMENT_EWMA_ALPHA) * ewma
-        )
+        ewma = _blend(ewma, call.sentiment)
     newest_first = sorted([call, *history.recent], key=lambda item: item.at, reverse=True)
-    is_latest = newest_first[0] is call
     latest = newest_first[0]
+    is_latest = latest is call
     newest_first = mark_unresolved(newest_first)
     return msgspec.structs.replace(
         history,
@@ -116,6 +108,21 @@ def record_call(history: CallerHistory, call: CallSummary) -> CallerHistory:
         sentiment_ewma=ewma,
         recent=newest_first[:RECENT_CALLS_KEPT],
     )
+
+
+def _not_new(history: CallerHistory, call: CallSummary) -> bool:
+    """The call is in the history already, or older than everything kept: then it may be
+    a re-delivery of a call already counted, and it would not be kept anyway."""
+    if any(item.call_id == call.call_id for item in history.recent):
+        return True
+    return len(history.recent) >= RECENT_CALLS_KEPT and call.at < history.recent[-1].at
+
+
+def _blend(ewma: float | None, score: float) -> float:
+    """The sentiment EWMA with one more score in it (the first score seeds it whole)."""
+    if ewma is None:
+        return score
+    return SENTIMENT_EWMA_ALPHA * score + (1 - SENTIMENT_EWMA_ALPHA) * ewma
 
 
 def mark_unresolved(
@@ -145,32 +152,36 @@ def record_sentiment(history: CallerHistory, call_id: str, score: float) -> Call
     index = next((i for i, item in enumerate(history.recent) if item.call_id == call_id), None)
     if index is None or history.recent[index].sentiment == score:
         return history
-    old = history.recent[index].sentiment
-    newer_scored = sum(1 for item in history.recent[:index] if item.sentiment is not None)
-    ewma = history.sentiment_ewma
-    if old is None or ewma is None:
-        # not counted yet: it joins the EWMA now (call ends and transcripts race)
-        ewma = (
-            score
-            if ewma is None
-            else SENTIMENT_EWMA_ALPHA * score + (1 - SENTIMENT_EWMA_ALPHA) * ewma
-        )
-    else:
-        older_scored = any(item.sentiment is not None for item in history.recent[index + 1 :])
-        seeded_it = not older_scored and history.calls_total == len(history.recent)
-        # the first score seeds the EWMA whole; every later one enters with weight alpha
-        weight = (1.0 if seeded_it else SENTIMENT_EWMA_ALPHA) * (
-            1 - SENTIMENT_EWMA_ALPHA
-        ) ** newer_scored
-        ewma = max(-1.0, min(1.0, ewma + weight * (score - old)))
     recent = list(history.recent)
     recent[index] = msgspec.structs.replace(recent[index], sentiment=score)
     return msgspec.structs.replace(
         history,
         recent=recent,
         last_sentiment=score if index == 0 else history.last_sentiment,
-        sentiment_ewma=ewma,
+        sentiment_ewma=_rescored_ewma(history, index, score),
     )
+
+
+def _rescored_ewma(history: CallerHistory, index: int, score: float) -> float:
+    """The EWMA once `history.recent[index]` scores `score`."""
+    old = history.recent[index].sentiment
+    ewma = history.sentiment_ewma
+    if old is None or ewma is None:
+        # not counted yet: it joins the EWMA now (call ends and transcripts race)
+        return _blend(ewma, score)
+    corrected = ewma + _weight_in_ewma(history, index) * (score - old)
+    return max(-1.0, min(1.0, corrected))
+
+
+def _weight_in_ewma(history: CallerHistory, index: int) -> float:
+    """The weight of the already counted score of `history.recent[index]` in the EWMA:
+    the first score seeds the EWMA whole, every later one enters with weight alpha, and
+    each newer score multiplies it by (1 - alpha)."""
+    newer_scored = sum(1 for item in history.recent[:index] if item.sentiment is not None)
+    older_scored = any(item.sentiment is not None for item in history.recent[index + 1 :])
+    seeded_it = not older_scored and history.calls_total == len(history.recent)
+    entered_with = 1.0 if seeded_it else SENTIMENT_EWMA_ALPHA
+    return entered_with * (1 - SENTIMENT_EWMA_ALPHA) ** newer_scored
 
 
 def record_wrap_up(

@@ -1,18 +1,19 @@
-"""Which agent gets which waiting call: eligibility, strategies, cross-queue order.
+"""Which agent gets which waiting call: eligibility, cross-queue order, the explanation
+(each strategy's ranking is in `routing_strategies`).
 
 Pure: `plan_assignments` takes the waiting tickets, the ready agents and the rules, and
 returns decisions (each with its explanation). Storage then claims each pair atomically."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import msgspec
 
 from callcenter.domain.agents import Agent
-from callcenter.domain.routing_rules import QueueConfig, RoutingRules, Rule, Step, Strategy
+from callcenter.domain.routing_rules import QueueConfig, RoutingRules, Rule, Step
+from callcenter.domain.routing_strategies import strategy_detail, strategy_score
 
 TOP_CANDIDATES_SHOWN = 5
 
@@ -90,19 +91,44 @@ def _ineligible_reason(
     *,
     member_known: bool = False,
 ) -> str | None:
+    """Why `agent` may not take `ticket` at this step (None: it may). The checks run in a
+    fixed order, so the reason shown is always the first that applies."""
+    reason = _unavailable(agent, ticket, now)
+    if reason is None and not member_known:
+        reason = _outside_queues(agent, ticket, step, rules)
+    if reason is None and step.require:
+        reason = _missing_skill(agent, step)
+    if reason is None and ticket.prefer_agent:
+        reason = _held_for_preferred(agent, ticket, rule, waited)
+    return reason
+
+
+def _unavailable(agent: Agent, ticket: Ticket, now: datetime) -> str | None:
     if not agent.eligible:
         return f"{agent.presence}/{agent.activity}"
     if agent.blocked_until is not None and agent.blocked_until > now:
         return "backing off after a missed offer"
     if agent.id in ticket.declined_by:
         return "declined this call"
-    if not member_known and not any(
-        serves(agent, rules.queue(q)) for q in (ticket.queue, *step.also_queues)
-    ):
-        return f"not in queue {ticket.queue}"
+    return None
+
+
+def _outside_queues(agent: Agent, ticket: Ticket, step: Step, rules: RoutingRules) -> str | None:
+    if any(serves(agent, rules.queue(q)) for q in (ticket.queue, *step.also_queues)):
+        return None
+    return f"not in queue {ticket.queue}"
+
+
+def _missing_skill(agent: Agent, step: Step) -> str | None:
     for skill, level in step.require.items():
         if agent.skills.get(skill, 0) < level:
             return f"{skill} {agent.skills.get(skill, 0)} < {level}"
+    return None
+
+
+def _held_for_preferred(agent: Agent, ticket: Ticket, rule: Rule, waited: float) -> str | None:
+    """The caller's last agent has the call to itself for the rule's `prefer_seconds`
+    (unless it declined it)."""
     if (
         ticket.prefer_agent
         and ticket.prefer_agent not in ticket.declined_by
@@ -111,43 +137,6 @@ def _ineligible_reason(
     ):
         return f"reserved for last agent {ticket.prefer_agent} for {rule.prefer_seconds:g}s"
     return None
-
-
-def _score(agent: Agent, queue: QueueConfig, step: Step, call_id: str, now: datetime) -> float:
-    """Lower is better."""
-    strategy = queue.strategy
-    if strategy is Strategy.BEST_SKILL:
-        # the skills that matter: the step's, else the queue's, else all the agent has
-        skills = step.require or queue.skills or agent.skills
-        level = sum(agent.skills.get(s, 0) for s in skills) / max(1, len(skills))
-        # proficiency first; idle time breaks ties (at most 1e6 s)
-        return -level * 1e6 - (now - agent.idle_since).total_seconds()
-    if strategy is Strategy.FEWEST_CALLS:
-        return float(agent.calls_today)
-    if strategy is Strategy.LEAST_TALK_TIME:
-        return agent.talk_seconds_today
-    if strategy is Strategy.ROUND_ROBIN:
-        last = agent.last_offered_at
-        return last.timestamp() if last else 0.0
-    if strategy is Strategy.RANDOM:
-        digest = hashlib.blake2b(f"{call_id}:{agent.id}".encode(), digest_size=8).digest()
-        return int.from_bytes(digest) / 2**64
-    return -(now - agent.idle_since).total_seconds()  # longest idle
-
-
-def _detail(agent: Agent, strategy: Strategy, now: datetime) -> str:
-    if strategy is Strategy.BEST_SKILL:
-        return f"skills {agent.skills}, idle {(now - agent.idle_since).total_seconds():.0f}s"
-    if strategy is Strategy.FEWEST_CALLS:
-        return f"{agent.calls_today} calls today"
-    if strategy is Strategy.LEAST_TALK_TIME:
-        return f"{agent.talk_seconds_today:.0f}s talk today"
-    if strategy is Strategy.ROUND_ROBIN:
-        last = agent.last_offered_at
-        return f"last offered {last.isoformat() if last else 'never'}"
-    if strategy is Strategy.RANDOM:
-        return "random draw"
-    return f"idle {(now - agent.idle_since).total_seconds():.0f}s"
 
 
 def rule_of(ticket: Ticket, rules: RoutingRules) -> Rule:
@@ -194,7 +183,8 @@ def _decision(
         return None
     step = rule.steps[index]
     scored = sorted(
-        (_score(agent, queue, step, ticket.call_id, now), agent.id, agent) for agent in eligible
+        (strategy_score(agent, queue, step, ticket.call_id, now), agent.id, agent)
+        for agent in eligible
     )
     best = scored[0][2]
     preferred = ticket.prefer_agent == best.id
@@ -215,7 +205,9 @@ def _decision(
         strategy=str(queue.strategy),
         candidates=len(scored),
         top=[
-            Candidate(agent_id=a.id, score=round(s, 3), detail=_detail(a, queue.strategy, now))
+            Candidate(
+                agent_id=a.id, score=round(s, 3), detail=strategy_detail(a, queue.strategy, now)
+            )
             for s, _, a in scored[:TOP_CANDIDATES_SHOWN]
         ],
         why=why,
@@ -229,46 +221,73 @@ def plan_assignments(
     """Greedy matching in global urgency order: each call, most urgent first, gets the best
     agent still free in this pass. A call is passed over only if no free agent is eligible
     for it, so a more urgent eligible call is never skipped for a less urgent one."""
-    free = {agent.id: agent for agent in agents}
-    serving = _QueueMembers(agents, rules)
-    # Only calls that some free agent could take: in a queue with free members, or under a
-    # rule whose steps reach into other queues. The rest need not even be sorted.
-    widening = rules.widening_rules
-    relevant = [t for t in tickets if serving.has_members(t.queue) or t.rule in widening]
-    # Calls with the same queue, rule and step have the same eligible agents (unless they
-    # name agents: a preferred one, or ones that declined), so that is worked out once.
-    shared: dict[tuple[str, str, int], list[Agent]] = {}
+    planner = _Planner(agents, rules, now)
     decisions = []
-    for ticket in sorted(relevant, key=urgency):
-        if not free:
+    for ticket in planner.in_urgency_order(tickets):
+        if not planner.free:
             break
+        decision = planner.decide(ticket)
+        if decision is not None:
+            decisions.append(decision)
+            del planner.free[decision.agent_id]
+    return decisions
+
+
+class _Planner:
+    """One pass of `plan_assignments`: the agents still free, and what it has worked out
+    about queues and steps so far."""
+
+    def __init__(self, agents: Sequence[Agent], rules: RoutingRules, now: datetime) -> None:
+        self.free = {agent.id: agent for agent in agents}
+        self._serving = _QueueMembers(agents, rules)
+        self._rules = rules
+        self._now = now
+        # Calls with the same queue, rule and step have the same eligible agents (unless
+        # they name agents: a preferred one, or ones that declined), so that is worked out
+        # once per pass.
+        self._shared: dict[tuple[str, str, int], list[Agent]] = {}
+
+    def in_urgency_order(self, tickets: Sequence[Ticket]) -> list[Ticket]:
+        """Only calls that some free agent could take: in a queue with free members, or
+        under a rule whose steps reach into other queues. The rest need not even be sorted."""
+        serving, widening = self._serving, self._rules.widening_rules
+        relevant = [t for t in tickets if serving.has_members(t.queue) or t.rule in widening]
+        return sorted(relevant, key=urgency)
+
+    def decide(self, ticket: Ticket) -> Decision | None:
+        """The best free agent for `ticket` (None: no free agent is eligible)."""
+        rules, now, free = self._rules, self._now, self.free
         rule = rule_of(ticket, rules)
         waited = max(0.0, (now - ticket.queued_at).total_seconds())
         index, step = active_step(rule, waited)
         if ticket.prefer_agent or ticket.declined_by:
-            members = serving.of(ticket.queue, step.also_queues)
+            members = self._serving.of(ticket.queue, step.also_queues)
             candidates = [free[a] for a in members if a in free]
-            decision = decide(ticket, candidates, rules, now, members_only=True)
-        else:
-            key = (ticket.queue, rule.name, index)
-            if key not in shared:
-                members = serving.of(ticket.queue, step.also_queues)
-                shared[key] = [
-                    free[a]
-                    for a in members
-                    if a in free
-                    and _ineligible_reason(
-                        free[a], ticket, rule, step, rules, waited, now, member_known=True
-                    )
-                    is None
-                ]
-            eligible = [agent for agent in shared[key] if agent.id in free]
-            queue = rules.queue(ticket.queue)
-            decision = _decision(ticket, rule, queue, index, eligible, waited, now)
-        if decision is not None:
-            decisions.append(decision)
-            del free[decision.agent_id]
-    return decisions
+            return decide(ticket, candidates, rules, now, members_only=True)
+        shared = self._shared_pool(ticket, rule, index, step, waited)
+        eligible = [agent for agent in shared if agent.id in free]
+        return _decision(ticket, rule, rules.queue(ticket.queue), index, eligible, waited, now)
+
+    def _shared_pool(
+        self, ticket: Ticket, rule: Rule, index: int, step: Step, waited: float
+    ) -> list[Agent]:
+        """The agents eligible for every call of this queue, rule and step (some may have
+        been assigned since: the caller filters by `free`)."""
+        key = (ticket.queue, rule.name, index)
+        pool = self._shared.get(key)
+        if pool is None:
+            free, rules, now = self.free, self._rules, self._now
+            members = self._serving.of(ticket.queue, step.also_queues)
+            pool = self._shared[key] = [
+                free[a]
+                for a in members
+                if a in free
+                and _ineligible_reason(
+                    free[a], ticket, rule, step, rules, waited, now, member_known=True
+                )
+                is None
+            ]
+        return pool
 
 
 class _QueueMembers:

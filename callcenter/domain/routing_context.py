@@ -16,34 +16,61 @@ from callcenter.domain.routing_rules import ConditionError, Prefer, RoutingRules
 
 
 def rule_context(call: Call, caller: CallerView | None, now: datetime) -> dict[str, Any]:
-    profile = caller.profile if caller else None
-    history = caller.history if caller else None
+    """The names a rule condition may use: `call`, `caller`, `queue` and `now`."""
     return {
-        "call": {
-            "id": call.id,
-            "from": call.from_ or "",
-            "to": call.to or "",
-            "direction": str(call.direction),
-            "queue": call.queue_hint or "",
-            "priority": call.priority,
-            "attributes": dict(call.attributes),
-        },
-        "caller": {
-            "known": caller is not None,
-            "name": (profile.name if profile else None) or "",
-            "tier": (profile.tier if profile else None) or "",
-            "tags": list(profile.tags) if profile else [],
-            "account": dict(profile.account) if profile else {},
-            "calls_total": history.calls_total if history else 0,
-            "last_agent": (history.last_agent if history else None) or "",
-            "last_queue": (history.last_queue if history else None) or "",
-            "last_outcome": str(history.last_outcome or "") if history else "",
-            "last_sentiment": (history.last_sentiment if history else None) or 0.0,
-            "sentiment_ewma": (history.sentiment_ewma if history else None) or 0.0,
-            "repeat_within_7d": caller.repeat_within_7d if caller else False,
-        },
+        "call": _call_fields(call),
+        "caller": _caller_fields(caller) if caller else _unknown_caller(),
         "queue": call.queue_hint or "",
         "now": now,
+    }
+
+
+def _call_fields(call: Call) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "from": call.from_ or "",
+        "to": call.to or "",
+        "direction": str(call.direction),
+        "queue": call.queue_hint or "",
+        "priority": call.priority,
+        "attributes": dict(call.attributes),
+    }
+
+
+def _caller_fields(caller: CallerView) -> dict[str, Any]:
+    profile, history = caller.profile, caller.history
+    return {
+        "known": True,
+        "name": profile.name or "",
+        "tier": profile.tier or "",
+        "tags": list(profile.tags),
+        "account": dict(profile.account),
+        "calls_total": history.calls_total,
+        "last_agent": history.last_agent or "",
+        "last_queue": history.last_queue or "",
+        "last_outcome": str(history.last_outcome or ""),
+        "last_sentiment": history.last_sentiment or 0.0,
+        "sentiment_ewma": history.sentiment_ewma or 0.0,
+        "repeat_within_7d": caller.repeat_within_7d,
+    }
+
+
+def _unknown_caller() -> dict[str, Any]:
+    """The same names as `_caller_fields`, for a caller we know nothing about (a fresh
+    dict every time: a context is the caller's to keep)."""
+    return {
+        "known": False,
+        "name": "",
+        "tier": "",
+        "tags": [],
+        "account": {},
+        "calls_total": 0,
+        "last_agent": "",
+        "last_queue": "",
+        "last_outcome": "",
+        "last_sentiment": 0.0,
+        "sentiment_ewma": 0.0,
+        "repeat_within_7d": False,
     }
 
 

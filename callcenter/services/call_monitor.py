@@ -15,8 +15,10 @@ import logging
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from callcenter.domain.alerts import Alert, CallAlerts, Trigger, shortest_silence
+from callcenter.domain.calls import Call
 from callcenter.domain.mood import CallMood, Mood, Utterance
 from callcenter.domain.silence import CallSilence
 from callcenter.domain.transcripts import TranscriptEntry
@@ -202,32 +204,29 @@ class CallMonitor:
         if not await self._stores.alerts.claim(call_id, rule.name):
             return  # fired already (another instance hears the call's other leg)
         call = await self._stores.calls.get(call_id)
-        alert = Alert(
-            id=uuid.uuid4().hex,
-            call_id=call_id,
-            rule=rule.name,
-            kind=rule.kind,
-            severity=rule.severity,
-            reason=trigger.reason,
-            at=self._clock.now(),
-            speaker=trigger.speaker,
-            queue=call.queue if call else None,
-            agent_id=call.agent_id if call else None,
-            caller=call.caller_key if call else None,
-        )
+        alert = _alert(uuid.uuid4().hex, call_id, trigger, call, self._clock.now())
         self._metrics.alerts_total.labels(str(rule.kind)).inc()
         logger.info("alert %s: %s", rule.name, trigger.reason, extra={"call_id": call_id})
-        if rule.actions.alert:
-            await self._stores.alerts.append(alert)
-            await self._bus.publish(
-                AlertRaised(data=alert, call_id=call_id, agent_id=alert.agent_id, queue=alert.queue)
+        actions = rule.actions
+        if actions.alert:
+            await self._publish_alert(alert)
+        if actions.raise_priority:
+            await self._raise_priority(call_id, actions.raise_priority)
+        if actions.tag_caller and call is not None and call.caller_key:
+            await self._callers.add_tag(call.caller_key, actions.tag_caller)
+
+    async def _publish_alert(self, alert: Alert) -> None:
+        await self._stores.alerts.append(alert)
+        await self._bus.publish(
+            AlertRaised(
+                data=alert, call_id=alert.call_id, agent_id=alert.agent_id, queue=alert.queue
             )
-        if rule.actions.raise_priority:
-            raised = await self._routing.raise_priority(call_id, rule.actions.raise_priority)
-            if raised is not None:
-                logger.info("priority raised to %d", raised.priority, extra={"call_id": call_id})
-        if rule.actions.tag_caller and call is not None and call.caller_key:
-            await self._callers.add_tag(call.caller_key, rule.actions.tag_caller)
+        )
+
+    async def _raise_priority(self, call_id: str, by: int) -> None:
+        raised = await self._routing.raise_priority(call_id, by)
+        if raised is not None:
+            logger.info("priority raised to %d", raised.priority, extra={"call_id": call_id})
 
     # Per-call bookkeeping
 
@@ -287,3 +286,21 @@ class CallMonitor:
         """Wait for every write in flight."""
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _alert(alert_id: str, call_id: str, trigger: Trigger, call: Call | None, at: datetime) -> Alert:
+    """The alert a trigger raises, with what is known of its call (None: not stored)."""
+    rule = trigger.rule
+    return Alert(
+        id=alert_id,
+        call_id=call_id,
+        rule=rule.name,
+        kind=rule.kind,
+        severity=rule.severity,
+        reason=trigger.reason,
+        at=at,
+        speaker=trigger.speaker,
+        queue=call.queue if call else None,
+        agent_id=call.agent_id if call else None,
+        caller=call.caller_key if call else None,
+    )

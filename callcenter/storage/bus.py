@@ -96,41 +96,75 @@ async def subscribe(endpoint: Endpoint) -> AsyncIterator[bytes | Subscribed]:
     """Every message on the bus channel, for as long as the caller iterates; reconnects
     on its own (with back-off). A `Subscribed` item comes first and after every
     reconnection."""
-    attempt = 0
+    backoff = _Backoff()
     first = True
     while True:
         try:
             reader, writer = await _connect(endpoint)
         except (OSError, TimeoutError, StorageUnavailable) as error:
-            delay = _RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)]
-            attempt += 1
-            if attempt == 1 or attempt % 20 == 0:
-                logger.warning("event bus: cannot subscribe (%s); retrying", error)
-            await asyncio.sleep(delay)
+            await backoff.wait(error)
             continue
         try:
-            parser = hiredis.Reader()
+            replies = _ChannelReplies()
+            # hiredis's stub types the command as a 1-tuple; any length is fine at run time
             writer.write(hiredis.pack_command(("SUBSCRIBE", keys.BUS_CHANNEL)))  # type: ignore[arg-type]
-            confirmed = False
             while True:
                 data = await reader.read(65536)
                 if not data:
                     raise ConnectionResetError("Redis closed the subscription")
-                parser.feed(data)
-                while (reply := parser.gets()) is not False:
-                    if not isinstance(reply, list) or len(reply) < 3:
-                        continue
-                    if reply[0] == b"subscribe":
-                        confirmed = True
-                        attempt = 0
+                for message in replies.feed(data):
+                    if message is None:
+                        backoff.reset()
                         yield Subscribed(again=not first)
                         first = False
-                    elif reply[0] == b"message" and confirmed:
-                        yield reply[2]
+                    else:
+                        yield message
         except (OSError, ConnectionResetError) as error:
             logger.warning("event bus: subscription lost (%s); resubscribing", error)
         finally:
             writer.close()
+
+
+class _Backoff:
+    """Growing waits between failed attempts to subscribe; logs the first failure and
+    every 20th after it."""
+
+    def __init__(self) -> None:
+        self._attempt = 0
+
+    async def wait(self, error: Exception) -> None:
+        delay = _RETRY_SECONDS[min(self._attempt, len(_RETRY_SECONDS) - 1)]
+        self._attempt += 1
+        if self._attempt == 1 or self._attempt % 20 == 0:
+            logger.warning("event bus: cannot subscribe (%s); retrying", error)
+        await asyncio.sleep(delay)
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+
+class _ChannelReplies:
+    """Parses what a subscribed connection reads: None when the subscription is confirmed,
+    then each message's body. Anything else (and messages before the confirmation) is
+    dropped."""
+
+    def __init__(self) -> None:
+        self._parser = hiredis.Reader()
+        self._confirmed = False
+
+    def feed(self, data: bytes) -> list[bytes | None]:
+        """The items completed by `data` (a list per read, not an object per message)."""
+        self._parser.feed(data)
+        items: list[bytes | None] = []
+        while (reply := self._parser.gets()) is not False:
+            if not isinstance(reply, list) or len(reply) < 3:
+                continue
+            if reply[0] == b"subscribe":
+                self._confirmed = True
+                items.append(None)
+            elif reply[0] == b"message" and self._confirmed:
+                items.append(reply[2])
+        return items
 
 
 async def _connect(endpoint: Endpoint) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -142,6 +176,7 @@ async def _connect(endpoint: Endpoint) -> tuple[asyncio.StreamReader, asyncio.St
     reader, writer = await asyncio.wait_for(connect, CONNECT_TIMEOUT_SECONDS)
     if endpoint.password is not None:
         auth = [endpoint.username, endpoint.password] if endpoint.username else [endpoint.password]
+        # hiredis's stub again (see `subscribe`)
         writer.write(hiredis.pack_command(("AUTH", *auth)))  # type: ignore[arg-type]
         reply = hiredis.Reader()
         while (answer := reply.gets()) is False:

@@ -474,6 +474,24 @@ def test_end_of_a_connected_call_whose_agent_is_unknown_ends_at_once() -> None:
     assert change.agents == ()
 
 
+def test_end_of_a_connected_call_whose_agent_moved_on_leaves_the_agent_alone() -> None:
+    # the stored agent moved on before this end arrived (it already took another call)
+    call = make_call(CO, agent_id="a1")
+    agents = {"a1": make_agent("a1", Activity.ON_CALL, call_id="c2")}
+    change = _apply(call, agents, make_event("call.ended", occurred_at=at(200)))
+    assert (change.call.state, change.call.outcome) == (CallState.ENDED, Outcome.HANDLED)
+    assert change.agents == ()
+    assert change.finished is not None and change.finished.agent_id == "a1"
+
+
+def test_end_of_an_offered_call_that_failed_releases_the_reserved_agent() -> None:
+    call, agents = scenario(OF)
+    change = _apply(call, agents, make_event("call.ended", occurred_at=at(60), end_reason="busy"))
+    assert (change.call.outcome, change.call.end_reason) == (Outcome.FAILED, "busy")
+    assert change.call.reservation is None
+    assert [(a.id, a.activity) for a in change.agents] == [("a1", Activity.IDLE)]
+
+
 def test_survey_merges_with_earlier_answers() -> None:
     call = make_call(EN, agent_id="a1", survey=Survey(csat=2, ces=3))
     change = _apply(call, {}, make_event("survey.completed", csat=4, nps=9))

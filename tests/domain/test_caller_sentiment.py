@@ -47,3 +47,35 @@ def test_correcting_a_counted_sentiment_moves_the_ewma_by_its_weight() -> None:
 def test_an_unknown_call_changes_nothing() -> None:
     history = record_call(CallerHistory(), summary("c1", T0, 0.1))
     assert record_sentiment(history, "other", -1.0) is history
+
+
+def test_correcting_the_seeding_score_replaces_it_whole() -> None:
+    history = record_call(CallerHistory(), summary("c1", T0, 0.5))
+    assert record_sentiment(history, "c1", -0.5).sentiment_ewma == pytest.approx(-0.5)
+
+
+def test_correcting_a_score_whose_older_calls_dropped_out_uses_weight_alpha() -> None:
+    # older calls are counted (calls_total) but no longer kept: c1 did not seed the EWMA
+    history = CallerHistory(
+        calls_total=25, recent=[summary("c1", T0, 0.5)], sentiment_ewma=0.2, last_sentiment=0.5
+    )
+    corrected = record_sentiment(history, "c1", -0.5)
+    assert corrected.sentiment_ewma == pytest.approx(0.2 - SENTIMENT_EWMA_ALPHA * 1.0)
+    assert corrected.last_sentiment == -0.5
+
+
+def test_each_newer_score_shrinks_a_correction_by_one_minus_alpha() -> None:
+    history = record_call(CallerHistory(), summary("c1", T0 - timedelta(days=2), 0.5))
+    history = record_call(history, summary("c2", T0 - timedelta(days=1)))  # no score
+    history = record_call(history, summary("c3", T0, 0.0))
+    corrected = record_sentiment(history, "c1", -0.5)
+    assert history.sentiment_ewma is not None
+    expected = history.sentiment_ewma + (1 - SENTIMENT_EWMA_ALPHA) * -1.0
+    assert corrected.sentiment_ewma == pytest.approx(expected)
+    assert corrected.last_sentiment == 0.0  # c3's, the latest call
+
+
+def test_a_correction_never_takes_the_ewma_out_of_range() -> None:
+    history = CallerHistory(calls_total=1, recent=[summary("c1", T0, -0.9)], sentiment_ewma=0.9)
+    assert record_sentiment(history, "c1", 1.0).sentiment_ewma == 1.0
+    assert record_sentiment(history, "c1", -1.0).sentiment_ewma == pytest.approx(0.8)

@@ -390,6 +390,41 @@ def test_presence_is_checked_before_skills_and_back_off() -> None:
     assert why_not(make_ticket(declined_by=("a",)), agent, RULES, T0) == "away/idle"
 
 
+@pytest.mark.parametrize(
+    ("agent", "ticket", "reason"),
+    [
+        pytest.param(
+            make_agent("a", {"support": 1}, blocked_until=T0 + timedelta(seconds=5)),
+            make_ticket(declined_by=("a",)),
+            "backing off after a missed offer",
+            id="back-off-before-declined",
+        ),
+        pytest.param(
+            make_agent("a", {"support": 1}),
+            make_ticket(declined_by=("a",)),
+            "declined this call",
+            id="declined-before-queue",
+        ),
+        pytest.param(
+            make_agent("a", {"support": 5}),
+            make_ticket(rule="vip"),
+            "not in queue billing",
+            id="queue-before-skills",
+        ),
+        pytest.param(
+            make_agent("a", {"billing": 3}),
+            make_ticket(rule="vip", prefer_agent="p", waited=5),
+            "billing 3 < 4",
+            id="skills-before-preference",
+        ),
+    ],
+)
+def test_the_first_check_that_fails_names_the_reason(
+    agent: Agent, ticket: Ticket, reason: str
+) -> None:
+    assert why_not(ticket, agent, RULES, T0) == reason
+
+
 # --- steps widen as the call waits ----------------------------------------------------------
 
 
