@@ -57,6 +57,7 @@ from callcenter.storage.bus import BusRepository
 from callcenter.storage.connection import redis_client
 from callcenter.storage.documents import DocumentStore
 from callcenter.storage.embedded import embedded_redis
+from callcenter.storage.queue_stats import QueueStatsRepository
 from callcenter.storage.resp import RespClient
 from callcenter.web.authorization import authorization
 from callcenter.web.handlers.docs import add_docs
@@ -114,8 +115,9 @@ def build_services(
     bus: EventBus,
     media: MediaHub,
     redis: RespClient,
+    feed: LiveFeed,
 ) -> tuple[Services, Dispatcher, TimerLoop]:
-    """Wire the services around the repositories."""
+    """Wire the services around the repositories (whose change listener is `feed`)."""
     calls, agents = repositories.calls, repositories.agents
     callers = CallerService(repositories.callers, clock=clock)
     live_stores = LiveStores(
@@ -126,9 +128,6 @@ def build_services(
         transcripts=repositories.transcripts,
         queue_stats=repositories.queue_stats,
     )
-    feed = LiveFeed(bus, repositories.queue_stats, rules=rules, clock=clock, metrics=metrics)
-    calls.on_change = feed.calls_changed
-    agents.on_change = feed.agent_changed
     pops = ScreenPops(bus, calls, callers, metrics=metrics)
     notify = FanOutNotifier([notify, pops])
     dispatcher = Dispatcher(calls, agents, rules, clock=clock, metrics=metrics, notify=notify)
@@ -247,7 +246,12 @@ def create_app(
         yield
 
     async def services(app: web.Application) -> AsyncIterator[None]:
-        repositories = build_repositories(DocumentStore(app[REDIS]), settings)
+        client = app[REDIS]
+        queue_stats = QueueStatsRepository(client)
+        feed = LiveFeed(app[BUS], queue_stats, rules=rules, clock=clock, metrics=app[METRICS])
+        repositories = build_repositories(
+            DocumentStore(client), settings, changes=feed, queue_stats=queue_stats
+        )
         app[REPOSITORIES] = repositories
         built, dispatcher, timer_loop = build_services(
             repositories,
@@ -258,7 +262,8 @@ def create_app(
             notify=app[NOTIFIER],
             bus=app[BUS],
             media=app[MEDIA],
-            redis=app[REDIS],
+            redis=client,
+            feed=feed,
         )
         app[SERVICES] = built
         app[DISPATCHER] = dispatcher

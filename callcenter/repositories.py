@@ -4,9 +4,13 @@ app: no other layer builds a repository."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
+from callcenter.domain.agents import Agent
+from callcenter.domain.calls import Call
 from callcenter.settings import Settings
 from callcenter.storage.agents import AgentRepository
 from callcenter.storage.alerts import AlertRepository
@@ -36,8 +40,28 @@ class Repositories:
     replay: ReplayGuard
 
 
-def build_repositories(store: DocumentStore, settings: Settings) -> Repositories:
-    """One of each repository, with the retention and windows the settings give."""
+class ChangeListener(Protocol):
+    """Told of every committed call and agent change (the live feed)."""
+
+    def calls_changed(
+        self,
+        calls: Sequence[tuple[Call | None, Call]],
+        agents: Sequence[tuple[Agent | None, Agent]],
+    ) -> None: ...
+
+    def agent_changed(self, before: Agent | None, after: Agent | None) -> None: ...
+
+
+def build_repositories(
+    store: DocumentStore,
+    settings: Settings,
+    *,
+    changes: ChangeListener,
+    queue_stats: QueueStatsRepository,
+) -> Repositories:
+    """One of each repository, with the retention and windows the settings give; the call
+    and agent repositories tell `changes` of every commit. `queue_stats` is made first,
+    for the listener that keeps today's figures."""
     retention = timedelta(days=settings.call_retention_days)
     client = store.client
     return Repositories(
@@ -45,14 +69,15 @@ def build_repositories(store: DocumentStore, settings: Settings) -> Repositories
             store,
             retention=retention,
             dedupe_window=timedelta(seconds=settings.dedupe_window_seconds),
+            on_change=changes.calls_changed,
         ),
-        agents=AgentRepository(store),
+        agents=AgentRepository(store, on_change=changes.agent_changed),
         callers=CallerRepository(store, retention=timedelta(days=settings.history_retention_days)),
         alerts=AlertRepository(client, retention=retention),
         call_moods=CallMoodRepository(client, retention=retention),
         live_moods=LiveMoodRepository(client, retention=retention),
         transcripts=TranscriptRepository(client, retention=retention),
-        queue_stats=QueueStatsRepository(client),
+        queue_stats=queue_stats,
         timers=TimerRepository(client),
         tokens=TokenRepository(store),
         replay=ReplayGuard(client, ttl_seconds=2 * settings.signature_tolerance_seconds),

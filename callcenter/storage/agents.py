@@ -37,9 +37,10 @@ AgentHook = Callable[[Agent | None, Agent | None], None]
 
 
 class AgentRepository:
-    def __init__(self, store: DocumentStore) -> None:
+    def __init__(self, store: DocumentStore, *, on_change: AgentHook | None = None) -> None:
+        """`on_change` is told of every committed write, on the loop, right after it."""
         self._store = store
-        self.on_change: AgentHook | None = None
+        self._on_change = on_change
 
     async def get(self, agent_id: str) -> Agent | None:
         return await self._store.load(keys.agent(agent_id), Agent)
@@ -61,8 +62,8 @@ class AgentRepository:
         put_agent(plan, old, new, now)
         plan.sadd(keys.AGENTS, new.id)
         result, _ = await self._store.commit(plan)
-        if result is CommitResult.COMMITTED and self.on_change is not None:
-            self.on_change(old, bump_agent(old, new))
+        if result is CommitResult.COMMITTED and self._on_change is not None:
+            self._on_change(old, bump_agent(old, new))
         return result
 
     async def delete(self, old: Agent) -> CommitResult:
@@ -71,6 +72,6 @@ class AgentRepository:
         plan.srem(keys.AGENTS, old.id)
         plan.srem(keys.READY, old.id)
         result, _ = await self._store.commit(plan)
-        if result is CommitResult.COMMITTED and self.on_change is not None:
-            self.on_change(old, None)
+        if result is CommitResult.COMMITTED and self._on_change is not None:
+            self._on_change(old, None)
         return result

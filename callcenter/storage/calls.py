@@ -63,15 +63,21 @@ _HISTORIES = msgspec.json.Decoder(CallerHistory)
 
 class CallRepository:
     def __init__(
-        self, store: DocumentStore, *, retention: timedelta, dedupe_window: timedelta
+        self,
+        store: DocumentStore,
+        *,
+        retention: timedelta,
+        dedupe_window: timedelta,
+        on_change: ChangeHook | None = None,
     ) -> None:
+        """`on_change` is told of every committed change, on the loop, right after it."""
         self._store = store
         self._context = load_script("call_context")
         # decoded tickets by their stored bytes: every dispatch pass reads all of them
         self._tickets: dict[bytes, Ticket] = {}
         self._retention = retention
         self._dedupe_window = dedupe_window
-        self.on_change: ChangeHook | None = None  # told of every committed change
+        self._on_change = on_change
 
     async def get(self, call_id: str) -> Call | None:
         return await self._store.load(keys.call(call_id), Call)
@@ -145,9 +151,7 @@ class CallRepository:
             plan.guard(keys.event_seen(event_id), int(self._dedupe_window.total_seconds()))
         if new != old:
             self._put_call(plan, old, new, now)
-        for before, after in agents:
-            if after != before:
-                put_agent(plan, before, after, now)
+        _put_agents(plan, agents, now)
         for timer in timers:
             schedule(plan, timer)
         if decision is not None:
@@ -155,32 +159,19 @@ class CallRepository:
                 keys.decision(decision.call_id), decision, int(self._retention.total_seconds())
             )
         outcome = await self._store.commit(plan)
-        if outcome[0] is CommitResult.COMMITTED and self.on_change is not None:
-            calls = [(old, _bumped(new))] if new != old else []
-            moved = [(b, bump_agent(b, a)) for b, a in agents if a != b]
-            self.on_change(calls, moved)
+        if outcome[0] is CommitResult.COMMITTED and self._on_change is not None:
+            self._on_change(*_stored_changes(old, new, agents))
         return outcome
 
     def _put_call(self, plan: CommitPlan, old: Call | None, new: Call, now: datetime) -> None:
+        """The call document and every index it is in: by state, waiting, reservation."""
         expected = old.version if old else 0
         ended = new.state is CallState.ENDED
         ttl = self._retention if ended else ACTIVE_CALL_TTL
         plan.put(keys.call(new.id), expected, _bumped(new), int(ttl.total_seconds()))
-        if old is not None and old.state is not new.state:
-            plan.zrem(keys.calls_in_state(old.state), old.id)
-        plan.zadd(keys.calls_in_state(new.state), now.timestamp(), new.id)
-        if new.state is CallState.QUEUED:
-            if old is None or old.state is not CallState.QUEUED:
-                schedule(plan, dispatch_due(now))
-            ticket = ticket_of(new)
-            if old is None or old.state is not CallState.QUEUED or ticket_of(old) != ticket:
-                plan.hset(keys.WAITING, new.id, _ENCODER.encode(ticket))
-        elif old is not None and old.state is CallState.QUEUED:
-            plan.hdel(keys.WAITING, new.id)
-        reservation = new.reservation
-        if reservation is not None and (old is None or old.reservation != reservation):
-            ttl_seconds = (reservation.expires_at - now).total_seconds() + RESERVATION_GRACE_SECONDS
-            plan.set(keys.reservation(reservation.id), new.id, int(ttl_seconds))
+        _index_state(plan, old, new, now)
+        _index_waiting(plan, old, new, now)
+        _index_reservation(plan, old, new, now)
         if ended:
             oldest_kept = (now - self._retention).timestamp()
             plan.ztrim(keys.calls_in_state(CallState.ENDED), oldest_kept)
@@ -206,6 +197,51 @@ class CallRepository:
     async def decision(self, call_id: str) -> Decision | None:
         raw = await self._store.client.execute("GET", keys.decision(call_id))
         return None if raw is None else msgspec.json.decode(raw, type=Decision)
+
+
+def _put_agents(plan: CommitPlan, agents: tuple[tuple[Agent, Agent], ...], now: datetime) -> None:
+    for before, after in agents:
+        if after != before:
+            put_agent(plan, before, after, now)
+
+
+def _stored_changes(
+    old: Call | None, new: Call, agents: tuple[tuple[Agent, Agent], ...]
+) -> tuple[list[tuple[Call | None, Call]], list[tuple[Agent | None, Agent]]]:
+    """The (before, after as stored) pairs of a committed change, for the change hook."""
+    calls: list[tuple[Call | None, Call]] = [(old, _bumped(new))] if new != old else []
+    moved: list[tuple[Agent | None, Agent]] = [
+        (before, bump_agent(before, after)) for before, after in agents if after != before
+    ]
+    return calls, moved
+
+
+def _index_state(plan: CommitPlan, old: Call | None, new: Call, now: datetime) -> None:
+    if old is not None and old.state is not new.state:
+        plan.zrem(keys.calls_in_state(old.state), old.id)
+    plan.zadd(keys.calls_in_state(new.state), now.timestamp(), new.id)
+
+
+def _index_waiting(plan: CommitPlan, old: Call | None, new: Call, now: datetime) -> None:
+    """A call that joins the queue wakes the dispatcher; a waiting call's ticket is kept
+    current; a call that leaves the queue loses it."""
+    if new.state is CallState.QUEUED:
+        ticket = ticket_of(new)
+        if old is None or old.state is not CallState.QUEUED:
+            schedule(plan, dispatch_due(now))
+        elif ticket_of(old) == ticket:
+            return  # still waiting in the same place: nothing to rewrite
+        plan.hset(keys.WAITING, new.id, _ENCODER.encode(ticket))
+    elif old is not None and old.state is CallState.QUEUED:
+        plan.hdel(keys.WAITING, new.id)
+
+
+def _index_reservation(plan: CommitPlan, old: Call | None, new: Call, now: datetime) -> None:
+    """A new offer: its id leads to the call until a while after it expires."""
+    reservation = new.reservation
+    if reservation is not None and (old is None or old.reservation != reservation):
+        ttl_seconds = (reservation.expires_at - now).total_seconds() + RESERVATION_GRACE_SECONDS
+        plan.set(keys.reservation(reservation.id), new.id, int(ttl_seconds))
 
 
 def _context(
