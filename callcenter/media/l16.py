@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from callcenter.errors import InvalidInput, split_validation_message
+from callcenter.errors import InvalidInput, decoded
 from callcenter.media.flood import MAX_FRAME_SECONDS
 from callcenter.media.frames import AudioFrame, Track
 from callcenter.media.refusals import MediaRefused, Refusal
@@ -104,18 +104,15 @@ def decode_metadata(text: str | bytes, *, subprotocol: str | None = None) -> Str
     raw = text.encode() if isinstance(text, str) else text
     if len(raw) > MAX_METADATA_BYTES:
         raise InvalidInput(f"metadata frame exceeds {MAX_METADATA_BYTES} bytes")
-    try:
-        document: Any = msgspec.json.decode(raw)
-    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as error:
-        raise InvalidInput(f"metadata frame is not JSON: {error}") from None
+    document: Any = decoded(
+        lambda: msgspec.json.decode(raw), malformed="metadata frame is not JSON"
+    )
     if not isinstance(document, dict):
         raise InvalidInput("metadata frame must be a JSON object")
     source = _source(document, subprotocol)
-    try:
-        shape = msgspec.convert(document, _SHAPES[source])
-    except msgspec.ValidationError as error:
-        reason, pointer = split_validation_message(str(error))
-        raise InvalidInput(f"{source} metadata: {reason}", pointer) from None
+    shape = decoded(
+        lambda: msgspec.convert(document, _SHAPES[source]), context=f"{source} metadata: "
+    )
     return _metadata(shape, source)
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from callcenter.domain.events import CallDtmf
-from callcenter.errors import InvalidInput, split_validation_message
+from callcenter.errors import InvalidInput, decoded
 from callcenter.media.codecs import ulaw_to_pcm16
 from callcenter.media.flood import MAX_FRAME_SECONDS, MediaGuard, audio_seconds
 from callcenter.media.frames import AudioFrame, FrameSink, Track
@@ -123,13 +123,7 @@ def decode_stream_message(data: str | bytes) -> AnyStreamMessage:
         raise InvalidInput("message is not valid UTF-8 text") from None
     if len(raw) > _MAX_MESSAGE_BYTES:
         raise InvalidInput(f"message exceeds {_MAX_MESSAGE_BYTES} bytes")
-    try:
-        return _STREAM_DECODER.decode(raw)
-    except msgspec.ValidationError as error:
-        reason, pointer = split_validation_message(str(error))
-        raise InvalidInput(reason, pointer) from None
-    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as error:
-        raise InvalidInput(str(error)) from None
+    return decoded(lambda: _STREAM_DECODER.decode(raw), malformed="")
 
 
 def stream_dtmf_event(message: StreamDtmf, call_sid: str) -> CallDtmf:
