@@ -26,14 +26,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from callcenter.speech.sentiment import (
-    DENSE_FEATURES,
-    LexiconReading,
-    LinearModel,
-    SentimentScorer,
-    load_lexicon,
-    model_terms,
-)
+from callcenter.speech.sentiment import SentimentScorer
+from callcenter.speech.sentiment_lexicon import LexiconReading, load_lexicon
+from callcenter.speech.sentiment_model import DENSE_FEATURES, LinearModel, model_terms
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_CSV = ROOT / ".." / "shared" / "data" / "sentiment" / "airline_tweets_dev.csv"

@@ -22,26 +22,9 @@ from callcenter.speech.sentiment_lexicon import (
     load_lexicon,
 )
 from callcenter.speech.sentiment_model import (
-    DENSE_FEATURES,
     LinearModel,
     load_model,
-    model_terms,
 )
-
-# The lexicon's and the model's names stay importable from here, the package's entry point.
-__all__ = [
-    "DENSE_FEATURES",
-    "ContactCenterLexicon",
-    "LexiconReading",
-    "LinearModel",
-    "Sentiment",
-    "SentimentLabel",
-    "SentimentScorer",
-    "load_lexicon",
-    "load_model",
-    "load_scorer",
-    "model_terms",
-]
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")  # inner apostrophes only: "didn't"
 _ALPHA = 15.0  # VADER's normalisation: compound = s / sqrt(s * s + 15)

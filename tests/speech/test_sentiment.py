@@ -11,14 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from callcenter.errors import SentimentDataInvalid
-from callcenter.speech.sentiment import (
-    Sentiment,
-    SentimentLabel,
-    SentimentScorer,
-    load_lexicon,
-    load_model,
-    load_scorer,
-)
+from callcenter.speech.sentiment import Sentiment, SentimentLabel, SentimentScorer, load_scorer
+from callcenter.speech.sentiment_lexicon import load_lexicon
+from callcenter.speech.sentiment_model import load_model
 
 NEGATIVE = SentimentLabel.NEGATIVE
 NEUTRAL = SentimentLabel.NEUTRAL
