@@ -83,6 +83,14 @@ async def resp(redis_url: str, redis_client: aioredis.Redis) -> AsyncIterator[Re
 
 
 @pytest.fixture
+async def closed_port_client() -> AsyncIterator[RespClient]:
+    """A client of a loopback port nothing listens on."""
+    client = RespClient.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
 def settings(redis_url: str, tmp_path: Path) -> Settings:
     return Settings(
         redis_url=redis_url, data_dir=tmp_path, token_cache_seconds=0, rules_dir=BASIC_RULES

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -51,16 +51,6 @@ def silent_port() -> Iterator[int]:
         server.bind(("127.0.0.1", 0))
         server.listen()
         yield server.getsockname()[1]
-
-
-@pytest.fixture
-async def closed_port_client() -> AsyncIterator[RespClient]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    client = RespClient.from_url(f"redis://127.0.0.1:{port}/0")
-    yield client
-    await client.aclose()
 
 
 async def test_thresholds_follow_the_rules_in_force(resp: RespClient) -> None:

@@ -3,23 +3,8 @@ probe never raises."""
 
 from __future__ import annotations
 
-import socket
-from collections.abc import AsyncIterator
-
-import pytest
-
 from callcenter.services.readiness import Readiness
 from callcenter.storage.resp import RespClient
-
-
-@pytest.fixture
-async def closed_port_client() -> AsyncIterator[RespClient]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    client = RespClient.from_url(f"redis://127.0.0.1:{port}/0")
-    yield client
-    await client.aclose()
 
 
 async def test_a_reachable_redis_is_ready(resp: RespClient) -> None:

@@ -6,9 +6,8 @@ on the stream are applied in owned tasks."""
 from __future__ import annotations
 
 import json
-import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -48,17 +47,6 @@ from tests.media.twilio_peer import (
 STREAM_URL = "wss://cc.example.com/media/twilio"
 CHUNK = MULAW_SILENCE * 160  # 20 ms
 OTHER_SID = "CA" + "ef" * 16
-
-
-@pytest.fixture
-async def closed_port_client() -> AsyncIterator[RespClient]:
-    """A client of a loopback port nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    client = RespClient.from_url(f"redis://127.0.0.1:{port}/0")
-    yield client
-    await client.aclose()
 
 
 class Streams:
