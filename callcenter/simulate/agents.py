@@ -16,7 +16,8 @@ from typing import Any
 
 import aiohttp
 
-from callcenter.simulate.api import ServerApi, ServerRefused, ServerUnreachable, backoff_delays
+from callcenter.backoff import Backoff
+from callcenter.simulate.api import ServerApi, ServerRefused, ServerUnreachable
 from callcenter.simulate.ledger import Ledger
 from callcenter.simulate.scenario import AgentSpec
 
@@ -61,7 +62,7 @@ class AgentBot:
 
     async def run(self) -> None:
         """Follow the desktop feed until cancelled, reconnecting with back-off."""
-        delay = backoff_delays(0.5, 8.0)
+        delay = Backoff(0.5, 8.0).ceiling
         failures = 0
         while True:
             try:

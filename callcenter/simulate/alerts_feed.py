@@ -8,8 +8,9 @@ import logging
 
 import aiohttp
 
+from callcenter.backoff import Backoff
 from callcenter.simulate.agents import frame_events
-from callcenter.simulate.api import ServerApi, backoff_delays
+from callcenter.simulate.api import ServerApi
 from callcenter.simulate.ledger import Ledger
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ class AlertsFeed:
 
     async def run(self) -> None:
         """Until cancelled."""
-        delay = backoff_delays(0.5, 8.0)
+        delay = Backoff(0.5, 8.0).ceiling
         failures = 0
         while True:
             try:

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 
+from callcenter.backoff import Backoff
 from callcenter.errors import CallcenterError
 
 logger = logging.getLogger(__name__)
@@ -46,11 +47,6 @@ class ServerRefused(CallcenterError):
         return f"{self.what}: HTTP {self.status}: {self.body[:300]}"
 
 
-def backoff_delays(first: float = 0.25, most: float = 8.0) -> Callable[[int], float]:
-    """Exponential back-off: attempt 1 waits `first`, doubling up to `most`."""
-    return lambda attempt: min(most, first * 2 ** (attempt - 1))
-
-
 class ServerApi:
     """Requests to one server with one admin (or supervisor) token."""
 
@@ -67,7 +63,7 @@ class ServerApi:
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}"}
         self._attempts = attempts
-        self._delay = backoff_delays()
+        self._delay = Backoff(0.25, 8.0).ceiling
         self._report = report or (lambda line: None)
 
     def url(self, path: str) -> str:

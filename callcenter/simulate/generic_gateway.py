@@ -15,7 +15,8 @@ from typing import Any
 
 import aiohttp
 
-from callcenter.simulate.api import ServerApi, ServerRefused, ServerUnreachable, backoff_delays
+from callcenter.backoff import Backoff
+from callcenter.simulate.api import ServerApi, ServerRefused, ServerUnreachable
 from callcenter.simulate.clips import Clip
 from callcenter.simulate.ledger import CallRecord, Ledger
 from callcenter.simulate.media_stream import stream_l16
@@ -71,7 +72,7 @@ class GenericGateway:
 
     async def _post_signed(self, body: bytes, what: str) -> Any:
         """Raises ServerRefused for an error answer, ServerUnreachable after the retries."""
-        delay = backoff_delays()
+        delay = Backoff(0.25, 8.0).ceiling
         reason = ""
         for attempt in range(1, ATTEMPTS + 1):
             headers = {

@@ -24,7 +24,8 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 from aiohttp import web
 
-from callcenter.simulate.api import ServerRefused, backoff_delays
+from callcenter.backoff import Backoff
+from callcenter.simulate.api import ServerRefused
 from callcenter.simulate.clips import Clip
 from callcenter.simulate.ledger import CallRecord, Ledger
 from callcenter.simulate.media_stream import stream_twilio
@@ -118,7 +119,7 @@ class TwilioGateway:
         self._on_connect = on_connect
         self._streams: dict[str, StreamTarget] = {}
         self._runner: web.AppRunner | None = None
-        self._delay = backoff_delays()
+        self._delay = Backoff(0.25, 8.0).ceiling
 
     @property
     def api_url(self) -> str:
