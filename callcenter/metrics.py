@@ -301,7 +301,23 @@ class Metrics:
             "Post-call customer effort answers (1-7), by the call's queue.",
             (1, 2, 3, 4, 5, 6),  # 7: +Inf
         )
+        self.callbacks_total = Counter(
+            "callbacks",
+            "Callbacks by queue and outcome: requested, then one final outcome each "
+            "(answered, busy, no_answer, failed, canceled) and every retried attempt "
+            "(retried).",
+            ["queue", "outcome"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.callback_wait_seconds = QueueHistogram(
+            f"{NAMESPACE}_callback_wait_seconds",
+            "Time from a callback's place in line (its original arrival, or the time it "
+            "was scheduled for) to an agent accepting it, by queue.",
+            WAIT_BUCKETS,
+        )
         for histogram in (
+            self.callback_wait_seconds,
             self.queue_wait_seconds,
             self.handle_seconds,
             self.survey_csat,
