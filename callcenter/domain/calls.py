@@ -65,6 +65,51 @@ class Reservation(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: datetime
 
 
+class DialOutcome(StrEnum):
+    """How one callback attempt went."""
+
+    ANSWERED = "answered"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    FAILED = "failed"
+
+
+class DialState(StrEnum):
+    PENDING = "pending"  # an agent accepted; nobody has asked the gateway yet
+    PLACING = "placing"  # one instance claimed the attempt and is asking the gateway
+    PLACED = "placed"  # the gateway took it (and may have told us its id)
+    ANSWERED = "answered"  # the customer picked up
+
+
+class Dial(msgspec.Struct, frozen=True, kw_only=True):
+    """One outbound attempt of a callback: `id` is its idempotency key at the gateway."""
+
+    id: str
+    attempt: int
+    agent_id: str
+    state: DialState
+    created_at: datetime
+    claimed_at: datetime | None = None
+    gateway_call_id: str | None = None
+
+
+class Callback(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The customer is not holding: call them back at `number` when an agent is free.
+
+    The call keeps its place in line (`Call.queued_at`); `not_before` holds it back (a
+    scheduled callback, or the pause after an unanswered attempt)."""
+
+    number: str
+    requested_at: datetime
+    source: str  # "api", "event" (the gateway), "ivr" (pressed on hold)
+    max_attempts: int
+    name: str | None = None
+    not_before: datetime | None = None
+    attempts: int = 0  # attempts started so far
+    last_outcome: DialOutcome | None = None
+    dial: Dial | None = None
+
+
 class Call(msgspec.Struct, frozen=True, kw_only=True):
     """One call as the service knows it. `version` increases with every stored change."""
 
@@ -95,6 +140,7 @@ class Call(msgspec.Struct, frozen=True, kw_only=True):
     declined_by: tuple[str, ...] = ()
     reservation: Reservation | None = None
     overflowed_from: str | None = None
+    callback: Callback | None = None
     version: int = 0
 
 

@@ -18,7 +18,7 @@ from callcenter.domain.routing_strategies import strategy_detail, strategy_score
 TOP_CANDIDATES_SHOWN = 5
 
 
-class Ticket(msgspec.Struct, frozen=True, kw_only=True):
+class Ticket(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """A waiting call as routing sees it. `queued_at` is its place in line: kept when an
     offer is rejected or times out."""
 
@@ -29,6 +29,8 @@ class Ticket(msgspec.Struct, frozen=True, kw_only=True):
     queued_at: datetime
     prefer_agent: str | None = None
     declined_by: tuple[str, ...] = ()
+    callback: bool = False  # nobody is holding: the agent will call the customer
+    not_before: datetime | None = None  # not offered before this (a scheduled callback)
 
 
 class Candidate(msgspec.Struct, frozen=True, kw_only=True):
@@ -248,10 +250,16 @@ class _Planner:
         self._shared: dict[tuple[str, str, int], list[Agent]] = {}
 
     def in_urgency_order(self, tickets: Sequence[Ticket]) -> list[Ticket]:
-        """Only calls that some free agent could take: in a queue with free members, or
-        under a rule whose steps reach into other queues. The rest need not even be sorted."""
-        serving, widening = self._serving, self._rules.widening_rules
-        relevant = [t for t in tickets if serving.has_members(t.queue) or t.rule in widening]
+        """Only calls that some free agent could take now: in a queue with free members, or
+        under a rule whose steps reach into other queues, and not held back (a callback
+        scheduled for later). The rest need not even be sorted."""
+        serving, widening, now = self._serving, self._rules.widening_rules, self._now
+        relevant = [
+            t
+            for t in tickets
+            if (serving.has_members(t.queue) or t.rule in widening)
+            and (t.not_before is None or t.not_before <= now)
+        ]
         return sorted(relevant, key=urgency)
 
     def decide(self, ticket: Ticket) -> Decision | None:

@@ -118,4 +118,6 @@ def ticket_of(call: Call) -> Ticket:
         queued_at=call.queued_at or call.created_at,
         prefer_agent=call.prefer_agent,
         declined_by=call.declined_by,
+        callback=call.callback is not None,
+        not_before=call.callback.not_before if call.callback else None,
     )

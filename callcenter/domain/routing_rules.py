@@ -51,6 +51,12 @@ class QueueConfig:
     overflow: str | None = None  # a queue name; None with max_wait: route.overflow to gateway
     max_missed_offers: int = 3
     missed_offer_backoff_seconds: float = 5.0  # times the number of misses in a row
+    service_level_target: float = 0.8  # share of calls answered within service_level_seconds
+    # Twilio callers on hold are offered a callback once the estimated wait passes this
+    # (None: never offered on hold; the API and the generic event still take requests).
+    callback_offer_after_seconds: float | None = None
+    callback_max_attempts: int = 3  # dial attempts before a callback is given up
+    callback_retry_seconds: float = 300.0  # after a busy / unanswered / failed attempt
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -50,6 +50,10 @@ def _queue_config(name: str, spec: QueueSpec) -> QueueConfig:
         overflow=spec.overflow,
         max_missed_offers=spec.max_missed_offers,
         missed_offer_backoff_seconds=spec.missed_offer_backoff_seconds,
+        service_level_target=spec.service_level_target,
+        callback_offer_after_seconds=spec.callback_offer_after_seconds,
+        callback_max_attempts=spec.callback_max_attempts,
+        callback_retry_seconds=spec.callback_retry_seconds,
     )
 
 

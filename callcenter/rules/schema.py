@@ -24,6 +24,10 @@ class QueueSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     overflow: Name | None = None
     max_missed_offers: Annotated[int, msgspec.Meta(ge=1)] = 3
     missed_offer_backoff_seconds: Seconds = 5.0
+    service_level_target: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.8
+    callback_offer_after_seconds: Seconds | None = None
+    callback_max_attempts: Annotated[int, msgspec.Meta(ge=1, le=10)] = 3
+    callback_retry_seconds: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 300.0
 
 
 class StepSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
