@@ -8,31 +8,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
 
-from callcenter.app_keys import NOTIFIER, REDIS, REPOSITORIES
+from callcenter.app_keys import DIALERS, NOTIFIER, REDIS, REPOSITORIES
 from callcenter.domain.event_time import EventClock
 from callcenter.domain.routing_rules import RoutingRules, default_rules
 from callcenter.errors import RulesInvalid
 from callcenter.gateway_setup import (
     audiosocket_listener,
+    callback_dialect,
+    callback_dialers,
     freeswitch_events,
     notifiers,
 )
 from callcenter.metrics import Metrics
 from callcenter.observability_setup import observability
-from callcenter.repositories import Repositories, build_repositories
+from callcenter.repositories import FanOutChanges, Repositories, build_repositories
 from callcenter.rules.loader import load_rules
 from callcenter.services.access import AgentAccess
 from callcenter.services.agents import AgentService
 from callcenter.services.auth import AuthService
 from callcenter.services.bus import EventBus
 from callcenter.services.call_events import CallEventService
+from callcenter.services.callback_metrics import CallbackCounter
+from callcenter.services.callbacks import CallbackDialer, CallbackService
 from callcenter.services.callers import CallerService
 from callcenter.services.calls import CallQueryService
 from callcenter.services.clock import Clock, SystemClock
@@ -116,6 +120,7 @@ def build_services(
     media: MediaHub,
     redis: RespClient,
     feed: LiveFeed,
+    dialers: Mapping[str, CallbackDialer],
 ) -> tuple[Services, Dispatcher, TimerLoop]:
     """Wire the services around the repositories (whose change listener is `feed`)."""
     calls, agents = repositories.calls, repositories.agents
@@ -158,6 +163,16 @@ def build_services(
         ),
     )
     call_queries = CallQueryService(calls)
+    callbacks = CallbackService(
+        calls,
+        callers,
+        routing,
+        dialers,
+        default_dialect=callback_dialect(settings, dialers),
+        default_queue=settings.default_queue,
+        clock=clock,
+        metrics=metrics,
+    )
     twilio_token = settings.twilio_auth_token.reveal()
     twilio_signatures = TwilioSignatures(twilio_token, metrics=metrics)
     services = Services(
@@ -168,6 +183,7 @@ def build_services(
         callers=callers,
         calls=call_queries,
         routing=routing,
+        callbacks=callbacks,
         live=LiveViews(bus, live_stores, pops, callers, rules=rules, clock=clock),
         feed=feed,
         twilio_voice=TwilioVoice(
@@ -194,7 +210,7 @@ def build_services(
         readiness=Readiness(redis),
     )
     timer_loop = TimerLoop(
-        repositories.timers, routing, agent_service, clock=clock, metrics=metrics
+        repositories.timers, routing, agent_service, callbacks, clock=clock, metrics=metrics
     )
     return services, dispatcher, timer_loop
 
@@ -249,8 +265,9 @@ def create_app(
         client = app[REDIS]
         queue_stats = QueueStatsRepository(client)
         feed = LiveFeed(app[BUS], queue_stats, rules=rules, clock=clock, metrics=app[METRICS])
+        changes = FanOutChanges(feed, CallbackCounter(app[METRICS]))
         repositories = build_repositories(
-            DocumentStore(client), settings, changes=feed, queue_stats=queue_stats
+            DocumentStore(client), settings, changes=changes, queue_stats=queue_stats
         )
         app[REPOSITORIES] = repositories
         built, dispatcher, timer_loop = build_services(
@@ -264,6 +281,7 @@ def create_app(
             media=app[MEDIA],
             redis=client,
             feed=feed,
+            dialers=app[DIALERS],
         )
         app[SERVICES] = built
         app[DISPATCHER] = dispatcher
@@ -322,6 +340,7 @@ def create_app(
             event_bus,
             live_hub,
             injected_notifier if notify is not None else notifiers,
+            callback_dialers,
             services,
             token_sessions,
             speech,

@@ -3,12 +3,16 @@ start-up steps and no handler reads (the web layer's keys are in `web/state.py`)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aiohttp import web
 
 from callcenter.repositories import Repositories
+from callcenter.services.callbacks import CallbackDialer
 from callcenter.services.notify import RouteNotifier
 from callcenter.storage.resp import RespClient
 
 REDIS = web.AppKey("redis", RespClient)
 REPOSITORIES = web.AppKey("repositories", Repositories)
 NOTIFIER = web.AppKey("notifier", RouteNotifier)
+DIALERS = web.AppKey[Mapping[str, CallbackDialer]]("callback_dialers")

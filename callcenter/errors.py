@@ -115,6 +115,17 @@ class ConcurrentUpdate(Conflict):
         return f"{self.entity} {self.entity_id!r} is changing too fast; retry"
 
 
+class DialRefused(CallcenterError):
+    """The gateway refused to place a callback attempt: a final answer for that attempt."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"the gateway refused the callback: {self.reason}"
+
+
 class Unauthorized(CallcenterError):
     """No usable credentials."""
 

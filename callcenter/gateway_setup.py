@@ -7,21 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 from aiohttp import web
 
-from callcenter.app_keys import NOTIFIER
+from callcenter.app_keys import DIALERS, NOTIFIER
 from callcenter.domain.events import CallEvent
 from callcenter.errors import SettingError
 from callcenter.gateways.freeswitch.client import EslClient
+from callcenter.gateways.generic.callback_dial import WebhookCallbackDialer
 from callcenter.gateways.generic.webhook import WebhookNotifier
 from callcenter.gateways.twilio.notify import TwilioNotifier
 from callcenter.gateways.twilio.rest import TwilioRestClient
 from callcenter.media.audiosocket import AudioSocketHandler
+from callcenter.services.callbacks import CallbackDialer
 from callcenter.services.live_calls import live_call
 from callcenter.services.notify import FanOutNotifier, NoNotifier, RouteNotifier
+from callcenter.settings import Settings
 from callcenter.web.state import CLOCK, MEDIA, METRICS, SERVICES, SETTINGS
 
 logger = logging.getLogger(__name__)
@@ -68,6 +71,36 @@ async def notifiers(app: web.Application) -> AsyncIterator[None]:
         await twilio.stop()
     if session is not None:
         await session.close()
+
+
+async def callback_dialers(app: web.Application) -> AsyncIterator[None]:
+    """The gateways that can place callbacks, by dialect: the generic webhook when a
+    gateway webhook URL is configured."""
+    settings = app[SETTINGS]
+    dialers: dict[str, CallbackDialer] = {}
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+    if settings.gateway_webhook_url and settings.webhook_secret:
+        dialers["generic"] = WebhookCallbackDialer(
+            session,
+            settings.gateway_webhook_url,
+            settings.webhook_secret.reveal(),
+            metrics=app[METRICS],
+            now=app[CLOCK].now,
+        )
+    app[DIALERS] = dialers
+    yield
+    await session.close()
+
+
+def callback_dialect(settings: Settings, dialers: Mapping[str, CallbackDialer]) -> str | None:
+    """Who places callbacks asked for through the API (CALLCENTER_CALLBACK_GATEWAY, else
+    Twilio when it can, else the generic webhook)."""
+    if settings.callback_gateway:
+        return settings.callback_gateway
+    for dialect in ("twilio", "generic"):
+        if dialect in dialers:
+            return dialect
+    return None
 
 
 async def audiosocket_listener(app: web.Application) -> AsyncIterator[None]:

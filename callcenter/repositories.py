@@ -52,6 +52,25 @@ class ChangeListener(Protocol):
     def agent_changed(self, before: Agent | None, after: Agent | None) -> None: ...
 
 
+class FanOutChanges:
+    """Tells every listener in turn."""
+
+    def __init__(self, *listeners: ChangeListener) -> None:
+        self._listeners = listeners
+
+    def calls_changed(
+        self,
+        calls: Sequence[tuple[Call | None, Call]],
+        agents: Sequence[tuple[Agent | None, Agent]],
+    ) -> None:
+        for listener in self._listeners:
+            listener.calls_changed(calls, agents)
+
+    def agent_changed(self, before: Agent | None, after: Agent | None) -> None:
+        for listener in self._listeners:
+            listener.agent_changed(before, after)
+
+
 def build_repositories(
     store: DocumentStore,
     settings: Settings,

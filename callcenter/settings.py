@@ -86,6 +86,9 @@ class Settings:
     twilio_api_url: str = "https://api.twilio.com"
     hold_music_url: str | None = None  # played to waiting Twilio callers; silence when unset
     agent_dial_template: str = "client:{agent_id}"  # or e.g. "sip:{agent_id}@pbx.example.com"
+    # who places callbacks asked for through the API: twilio | generic; "" = Twilio when
+    # its REST API is configured, else the generic webhook
+    callback_gateway: str = ""
     jambonz_secret: Secret = field(default_factory=lambda: Secret(""))
     audiosocket_port: int = 0  # Asterisk AudioSocket TCP listener; 0 = off
     audiosocket_host: str = "127.0.0.1"  # its bind address: loopback unless told otherwise
@@ -185,6 +188,12 @@ def _speech_engine(text: str) -> str:
     return text
 
 
+def _callback_gateway(text: str) -> str:
+    if text not in ("", "twilio", "generic"):
+        raise ValueError("expected twilio or generic (or empty: Twilio when configured)")
+    return text
+
+
 def _model_name(text: str) -> str | None:
     name = text.strip()
     if not name:
@@ -240,6 +249,7 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "twilio_auth_token": Secret,
     "twilio_api_url": lambda text: _http_url(text) or "https://api.twilio.com",
     "agent_dial_template": _dial_template,
+    "callback_gateway": _callback_gateway,
     "hold_music_url": _http_url,
     "jambonz_secret": Secret,
     "audiosocket_port": _port,

@@ -5,7 +5,7 @@ store. Duplicates and late events never move a call backwards: they come back as
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
 
@@ -13,6 +13,8 @@ import msgspec
 
 from callcenter.domain import agents as agent_rules
 from callcenter.domain.agents import Activity, Agent
+from callcenter.domain.callback_events import CallbackStep, callback_step
+from callcenter.domain.callbacks import final_outcome
 from callcenter.domain.callers import CallSummary, caller_key
 from callcenter.domain.calls import Call, CallState, Direction, Outcome, Survey, transition
 from callcenter.domain.events import (
@@ -26,7 +28,10 @@ from callcenter.domain.events import (
     EndReason,
     SurveyCompleted,
 )
+from callcenter.domain.routing_rules import QueueConfig
 from callcenter.errors import AgentBusy, IllegalTransition, NotFound
+
+QueueConfigs = Callable[[str], QueueConfig]
 
 
 class Disposition(StrEnum):
@@ -56,29 +61,53 @@ def apply_call_event(
     now: datetime,
     *,
     default_queue: str,
+    queues: QueueConfigs = lambda name: QueueConfig(name=name),
 ) -> CallChange:
     """Return the change `event` makes to `call` (None: not seen yet).
 
-    `agents` holds the stored agents named by the call or the event. Raises
-    IllegalTransition or AgentBusy (conflicts) and NotFound (a survey for an unknown call)."""
+    `agents` holds the stored agents named by the call or the event; `queues` gives a
+    queue's settings (a callback's retry policy). Raises IllegalTransition or AgentBusy
+    (conflicts), NotFound (a survey for an unknown call) and InvalidInput (a callback
+    without a usable number)."""
     if isinstance(event, SurveyCompleted):
         return _survey(call, event, now)
     at = event.occurred_at or now
     if call is None:
-        return _first_event(agents, event, at, now, default_queue)
+        return _first_event(agents, event, at, now, default_queue, queues)
+    step = callback_step(call, agents, event, at, now, queues(call.queue))
+    if step is not None:
+        return _callback_change(call, step, at, now)
     if isinstance(event, CallCreated | CallRinging):
         return _details(call, event, now)
     return _progress(call, agents, event, at, now)
 
 
+def _callback_change(call: Call, step: CallbackStep, at: datetime, now: datetime) -> CallChange:
+    if step.stale:
+        return CallChange(disposition=Disposition.STALE, call=call)
+    new = msgspec.structs.replace(step.call, last_event_at=max(call.last_event_at, at))
+    finished = summarise(new) if new.state is CallState.ENDED else None
+    return CallChange(
+        disposition=Disposition.APPLIED, call=new, agents=step.agents, finished=finished
+    )
+
+
 def _first_event(
-    agents: Mapping[str, Agent], event: CallEvent, at: datetime, now: datetime, default_queue: str
+    agents: Mapping[str, Agent],
+    event: CallEvent,
+    at: datetime,
+    now: datetime,
+    default_queue: str,
+    queues: QueueConfigs,
 ) -> CallChange:
     """The first event of a call we have not seen: it starts queued, whatever the event
     (an answer or hang-up that overtook the call's start then applies to it)."""
     call = _new_call(event, at, now, default_queue)
     if isinstance(event, CallCreated | CallRinging | CallTransferred | CallDtmf):
         return CallChange(disposition=Disposition.APPLIED, call=_with_dtmf(call, event))
+    step = callback_step(call, agents, event, at, now, queues(call.queue))
+    if step is not None:
+        return _callback_change(call, step, at, now)
     return _progress(call, agents, event, at, now)
 
 
@@ -282,6 +311,7 @@ def summarise(call: Call) -> CallSummary:
         if call.answered_at
         else None,
         survey=call.survey,
+        callback=final_outcome(call),
     )
 
 

@@ -69,6 +69,8 @@ class CallSummary(msgspec.Struct, frozen=True, kw_only=True):
     unresolved: bool = False
     disposition: str | None = None  # the agent's wrap-up
     notes: str | None = None
+    # a callback's final outcome: answered, busy, no_answer, failed or canceled
+    callback: str | None = None
 
 
 class CallerHistory(msgspec.Struct, frozen=True, kw_only=True):

@@ -90,6 +90,7 @@ class Dial(msgspec.Struct, frozen=True, kw_only=True):
     state: DialState
     created_at: datetime
     claimed_at: datetime | None = None
+    claims: int = 0  # how many times an instance set out to place it
     gateway_call_id: str | None = None
 
 
@@ -102,7 +103,6 @@ class Callback(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     number: str
     requested_at: datetime
     source: str  # "api", "event" (the gateway), "ivr" (pressed on hold)
-    max_attempts: int
     name: str | None = None
     not_before: datetime | None = None
     attempts: int = 0  # attempts started so far

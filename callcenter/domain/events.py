@@ -22,6 +22,10 @@ QueueName = Annotated[
 AgentId = Annotated[
     str, msgspec.Meta(min_length=1, max_length=64, pattern=rf"^{AGENT_ID_PATTERN}(?!\n)$")
 ]
+E164 = r"\+[1-9][0-9]{6,14}"  # + and 7 to 15 digits, the first not 0
+E164Number = Annotated[
+    str, msgspec.Meta(pattern=rf"^{E164}(?!\n)$", description="E.164, such as +15551234567")
+]
 AttributeValue = str | int | float | bool
 EventAttributes = Annotated[
     dict[Annotated[str, msgspec.Meta(max_length=64)], AttributeValue], msgspec.Meta(max_length=64)
@@ -90,6 +94,14 @@ class CallDtmf(CallEvent, frozen=True, tag="call.dtmf"):
     ]
 
 
+class CallbackRequested(CallEvent, frozen=True, tag="call.callback_requested"):
+    """The waiting caller takes a callback and hangs up: the call keeps its place in line
+    and the customer is called at `number` (else the caller's own number) when an agent
+    accepts it."""
+
+    number: E164Number | None = None
+
+
 class SurveyCompleted(CallEvent, frozen=True, tag="survey.completed"):
     """Post-call survey answers for a call (CSAT 1-5, NPS 0-10, CES 1-7)."""
 
@@ -105,6 +117,7 @@ AnyCallEvent = (
     | CallEnded
     | CallTransferred
     | CallDtmf
+    | CallbackRequested
     | SurveyCompleted
 )
 EVENT_TYPES: tuple[type[CallEvent], ...] = (
@@ -114,6 +127,7 @@ EVENT_TYPES: tuple[type[CallEvent], ...] = (
     CallEnded,
     CallTransferred,
     CallDtmf,
+    CallbackRequested,
     SurveyCompleted,
 )
 

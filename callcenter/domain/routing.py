@@ -106,6 +106,8 @@ def _ineligible_reason(
 
 
 def _unavailable(agent: Agent, ticket: Ticket, now: datetime) -> str | None:
+    if ticket.not_before is not None and ticket.not_before > now:
+        return f"callback held back until {ticket.not_before.isoformat()}"
     if not agent.eligible:
         return f"{agent.presence}/{agent.activity}"
     if agent.blocked_until is not None and agent.blocked_until > now:

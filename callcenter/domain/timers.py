@@ -20,12 +20,14 @@ class TimerKind(StrEnum):
     WRAP_UP = "wrap_up"  # the agent's wrap-up time is over
     BACKOFF = "backoff"  # the agent may take offers again: dispatch again
     DISPATCH = "dispatch"  # a call was queued or an agent freed: some instance must match
+    NOT_BEFORE = "not_before"  # a held-back callback may be offered now: dispatch again
+    DIAL = "dial"  # a callback attempt: place it, or see that its gateway answered for it
 
 
 class Timer(msgspec.Struct, frozen=True):
     kind: TimerKind
     subject: str  # call id, or agent id for WRAP_UP and BACKOFF
-    ref: str  # step index, reservation id, call id for WRAP_UP, "" otherwise
+    ref: str  # step index, reservation id, dial id, call id for WRAP_UP, "" otherwise
     at: datetime
 
 
@@ -45,6 +47,9 @@ def queue_timers(call: Call, rules: RoutingRules) -> list[Timer]:
         timers.append(
             Timer(TimerKind.PREFER, call.id, "", start + timedelta(seconds=rule.prefer_seconds))
         )
+    not_before = call.callback.not_before if call.callback else None
+    if not_before is not None:
+        timers.append(Timer(TimerKind.NOT_BEFORE, call.id, "", not_before))
     max_wait = rules.queue(call.queue).max_wait_seconds
     if max_wait is not None:
         timers.append(
@@ -62,3 +67,8 @@ def dispatch_due(now: datetime) -> Timer:
     """The durable twin of an in-process dispatch request: whichever instance takes it runs
     a pass, so a change acknowledged by an instance that dies at once is still matched."""
     return Timer(TimerKind.DISPATCH, "", "", now)
+
+
+def dial_timer(call_id: str, dial_id: str, at: datetime) -> Timer:
+    """When to look at a callback attempt again (place it, or give up waiting on it)."""
+    return Timer(TimerKind.DIAL, call_id, dial_id, at)

@@ -92,7 +92,14 @@ class CallEventService:
             call, agents = context.call, context.agents
             before[:] = [call]
             now = self._clock.now()
-            change = apply_call_event(call, agents, event, now, default_queue=self._default_queue)
+            change = apply_call_event(
+                call,
+                agents,
+                event,
+                now,
+                default_queue=self._default_queue,
+                queues=self._routing.rules.current.queue,
+            )
             if call is None and dialect != change.call.dialect:
                 change = msgspec.structs.replace(
                     change, call=msgspec.structs.replace(change.call, dialect=dialect)

@@ -4,17 +4,19 @@ decisions, and re-evaluate waiting calls when the rules change."""
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import datetime
 
 import msgspec
 
 from callcenter.domain.agents import Activity, Agent
+from callcenter.domain.callbacks import start_dial
 from callcenter.domain.callers import CallerView
 from callcenter.domain.calls import Call, CallState
 from callcenter.domain.reservations import accept, decline
 from callcenter.domain.routing import Decision, active_step, next_step_at, rule_of, why_not
 from callcenter.domain.routing_context import route, rule_context, select_rule, ticket_of
-from callcenter.domain.timers import Timer, TimerKind, queue_timers
+from callcenter.domain.timers import Timer, TimerKind, dial_timer, queue_timers
 from callcenter.errors import Conflict, NotFound
 from callcenter.metrics import Metrics
 from callcenter.services.callers import MISSING, CallerService, Missing
@@ -139,14 +141,19 @@ class RoutingService:
                 raise Conflict(f"reservation {reservation_id!r} is no longer pending")
             agent = await self._agent(call.reservation.agent_id)
             now = self._clock.now()
+            timers: list[Timer] = []
             if accepted:
                 new_call, new_agent = accept(call, agent, reservation_id, now)
+                if new_call.callback is not None:
+                    dial_id = "d" + secrets.token_hex(8)
+                    new_call = start_dial(new_call, agent.id, dial_id, now)
+                    timers.append(dial_timer(call.id, dial_id, now))
             else:
                 queue = self._rules.current.queue(call.queue)
                 new_call, new_agent = decline(
                     call, agent, reservation_id, now, queue, timed_out=False
                 )
-            await self._commit(call, new_call, agent, new_agent)
+            await self._commit(call, new_call, agent, new_agent, timers)
             return new_call
 
         result = await with_retries("call", call_id, attempt)
@@ -187,13 +194,19 @@ class RoutingService:
         """Handle one due timer. Stale timers (the call moved on) do nothing."""
         if timer.kind is TimerKind.DISPATCH:
             await self._dispatcher.run_now()
-        elif timer.kind in (TimerKind.STEP, TimerKind.PREFER, TimerKind.BACKOFF):
+        elif timer.kind in (
+            TimerKind.STEP,
+            TimerKind.PREFER,
+            TimerKind.BACKOFF,
+            TimerKind.NOT_BEFORE,
+        ):
             self._dispatcher.request()
         elif timer.kind is TimerKind.OFFER:
             await self._offer_expired(timer.subject, timer.ref)
         elif timer.kind is TimerKind.MAX_WAIT:
             await self._max_wait(timer.subject)
-        # WRAP_UP is handled by the agent service (it owns wrap-up completion)
+        # WRAP_UP is handled by the agent service (it owns wrap-up completion), DIAL by
+        # the callback service
 
     async def _offer_expired(self, call_id: str, reservation_id: str) -> None:
         async def attempt() -> Call | None:

@@ -10,6 +10,7 @@ from callcenter.domain.timers import Timer, TimerKind
 from callcenter.errors import StorageUnavailable
 from callcenter.metrics import Metrics
 from callcenter.services.agents import AgentService
+from callcenter.services.callbacks import CallbackService
 from callcenter.services.clock import Clock
 from callcenter.services.routing import RoutingService
 from callcenter.storage.timers import TimerRepository
@@ -25,6 +26,7 @@ class TimerLoop:
         timers: TimerRepository,
         routing: RoutingService,
         agents: AgentService,
+        callbacks: CallbackService,
         *,
         clock: Clock,
         metrics: Metrics,
@@ -32,6 +34,7 @@ class TimerLoop:
         self._timers = timers
         self._routing = routing
         self._agents = agents
+        self._callbacks = callbacks
         self._clock = clock
         self._metrics = metrics
 
@@ -89,6 +92,8 @@ class TimerLoop:
         try:
             if timer.kind is TimerKind.WRAP_UP:
                 await self._agents.wrap_up_expired(timer.subject, timer.ref)
+            elif timer.kind is TimerKind.DIAL:
+                await self._callbacks.fire(timer)
             else:
                 await self._routing.fire(timer)
         except Exception:

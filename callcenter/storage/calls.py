@@ -41,6 +41,16 @@ def _bumped(doc: Call) -> Call:
     return msgspec.structs.replace(doc, version=doc.version + 1)
 
 
+CALLBACK_CLAIM_TTL = timedelta(days=60)
+
+
+class CallbackClaim(msgspec.Struct, frozen=True, kw_only=True):
+    """The latest callback a caller asked for in a queue: a repeated request finds it."""
+
+    call_id: str
+    version: int = 0
+
+
 class CallContext(msgspec.Struct, frozen=True, kw_only=True):
     """A call, the agents it involves and (when asked) its caller, read in one round trip."""
 
@@ -142,11 +152,18 @@ class CallRepository:
         now: datetime,
         timers: Sequence[Timer] = (),
         decision: Decision | None = None,
+        claim: tuple[str, CallbackClaim | None] | None = None,
     ) -> tuple[CommitResult, str | None]:
         """Store `new` (read as `old`) and the agent changes (old, new) atomically, with the
         indexes they imply, the timers to start and the routing decision to keep; guarded
-        by the event's dedupe marker when `event_id` is given."""
+        by the event's dedupe marker when `event_id` is given. `claim` (a claim key and
+        the claim read there) points that key at `new`, unless it changed meanwhile."""
         plan = CommitPlan()
+        if claim is not None:
+            key, read = claim
+            point = CallbackClaim(call_id=new.id, version=read.version + 1 if read else 1)
+            ttl = int(CALLBACK_CLAIM_TTL.total_seconds())
+            plan.put(key, read.version if read else 0, point, ttl)
         if event_id is not None:
             plan.guard(keys.event_seen(event_id), int(self._dedupe_window.total_seconds()))
         if new != old:
@@ -189,6 +206,10 @@ class CallRepository:
                 ticket = cache[item] = _TICKETS.decode(item)
             tickets.append(ticket)
         return tickets
+
+    async def callback_claim(self, caller_key: str, queue: str) -> CallbackClaim | None:
+        """The latest callback this caller asked for in `queue`, if any."""
+        return await self._store.load(keys.callback_claim(caller_key, queue), CallbackClaim)
 
     async def call_of_reservation(self, reservation_id: str) -> str | None:
         found = await self._store.client.execute("GET", keys.reservation(reservation_id))

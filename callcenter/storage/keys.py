@@ -18,6 +18,8 @@ Owners and lifetimes:
                               owned by the timer loop, which removes each after handling it
 - `{cc}:reservation:<id>`     reservation id → call id; TTL = reservation + grace
 - `{cc}:decision:<call_id>`   the last routing decision with its explanation; TTL = retention
+- `{cc}:callback:<caller>:<queue>` versioned pointer to the caller's latest callback asked
+                              for in a queue (a repeated request returns that one); TTL 60 days
 - `cc:caller:{<key>}:profile` CRM profile document; owned by the callers API (DELETE)
 - `cc:caller:{<key>}:history` call history document; TTL = history retention
 - `cc:transcript:{<call_id>}` capped stream of final utterances; TTL = call retention
@@ -31,6 +33,11 @@ Owners and lifetimes:
 - `cc:alerts:acked`            hash alert id → who acknowledged it and when; trimmed with the feed
 - `cc:livemood:{<call_id>}`   hash speaker → the speaker's latest mood; TTL = call retention
 - `cc:qday:<day>:<queue>`     today's answered / in-SL / abandoned / wait sum; TTL 2 days
+- `cc:{qact}:min:<minute>`    one minute's traffic of every queue (field `<counter>:<queue>`);
+                              TTL 2 hours (`<minute>`: Unix time // 60)
+- `cc:{qact}:points:<minute>` one minute's outlook of every queue (field = queue), the
+                              wallboard's charts; TTL 2 hours
+- `cc:{qact}:tick:<n>`        which instance publishes outlook tick n; TTL a minute
 - `cc:token:<id>`             hashed API token; owned by `tokens` (revoke), optional TTL
 - `cc:tokens`                 set of token ids; owned by `tokens`
 - `cc:sig:<digest>`           webhook signature replay marker; TTL = 2 x tolerance
@@ -73,6 +80,10 @@ def reservation(reservation_id: str) -> str:
     return f"{ROUTING}:reservation:{reservation_id}"
 
 
+def callback_claim(caller_key: str, queue: str) -> str:
+    return f"{ROUTING}:callback:{caller_key}:{queue}"
+
+
 def decision(call_id: str) -> str:
     return f"{ROUTING}:decision:{call_id}"
 
@@ -109,6 +120,19 @@ def live_mood(call_id: str) -> str:
 
 def queue_day(day: str, queue: str) -> str:
     return f"{PREFIX}:qday:{day}:{queue}"
+
+
+def queue_minute(minute: int) -> str:
+    # every queue's traffic in one hash per minute, all in one slot: a window is one pipeline
+    return f"{PREFIX}:{{qact}}:min:{minute}"
+
+
+def queue_points(minute: int) -> str:
+    return f"{PREFIX}:{{qact}}:points:{minute}"
+
+
+def outlook_tick(tick: int) -> str:
+    return f"{PREFIX}:{{qact}}:tick:{tick}"
 
 
 def token(token_id: str) -> str:

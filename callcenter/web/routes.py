@@ -7,6 +7,7 @@ from aiohttp import web
 
 from callcenter.web.operation import Operation
 from callcenter.web.routes_agents import AGENT_OPERATIONS, SERVICE_OPERATIONS
+from callcenter.web.routes_callbacks import CALLBACK_OPERATIONS
 from callcenter.web.routes_calls import (
     CALL_OPERATIONS,
     CALLER_OPERATIONS,
@@ -19,6 +20,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *EVENT_OPERATIONS,
     *AGENT_OPERATIONS,
     *CALL_OPERATIONS,
+    *CALLBACK_OPERATIONS,
     *CALLER_OPERATIONS,
     *ROUTING_OPERATIONS,
     *GATEWAY_OPERATIONS,

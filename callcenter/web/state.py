@@ -18,6 +18,7 @@ from callcenter.services.auth import AuthService
 from callcenter.services.bus import EventBus
 from callcenter.services.call_events import CallEventService
 from callcenter.services.call_monitor import CallMonitor
+from callcenter.services.callbacks import CallbackService
 from callcenter.services.callers import CallerService
 from callcenter.services.calls import CallQueryService
 from callcenter.services.clock import Clock
@@ -49,6 +50,7 @@ class Services:
     callers: CallerService
     calls: CallQueryService
     routing: RoutingService
+    callbacks: CallbackService
     live: LiveViews
     feed: LiveFeed
     twilio_voice: TwilioVoice

@@ -18,7 +18,7 @@ from callcenter.domain.call_lifecycle import (
 )
 from callcenter.domain.calls import Call, CallState, Direction, Outcome, Survey
 from callcenter.domain.events import AnyCallEvent, CallEvent
-from callcenter.errors import AgentBusy, IllegalTransition, NotFound
+from callcenter.errors import AgentBusy, Conflict, IllegalTransition, NotFound
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 NOW = datetime(2026, 1, 5, 12, 30, tzinfo=UTC)
@@ -96,6 +96,7 @@ _EVENT_FIELDS: dict[str, dict[str, Any]] = {
     "call.ended": {"end_reason": "normal"},
     "call.transferred": {"queue": "sales"},
     "call.dtmf": {"digits": "12#"},
+    "call.callback_requested": {"number": "+15557770000"},
     "survey.completed": {"csat": 5},
 }
 
@@ -118,6 +119,7 @@ TABLE: dict[tuple[CallState | None, str], Expected | type[Exception]] = {
     (None, "call.ended"): (A, EN, AB, {}),
     (None, "call.transferred"): (A, Q, None, {}),
     (None, "call.dtmf"): (A, Q, None, {}),
+    (None, "call.callback_requested"): (A, Q, None, {}),
     (None, "survey.completed"): NotFound,
     (Q, "call.created"): (S, Q, None, {}),
     (Q, "call.ringing"): (S, Q, None, {}),
@@ -125,6 +127,7 @@ TABLE: dict[tuple[CallState | None, str], Expected | type[Exception]] = {
     (Q, "call.ended"): (A, EN, AB, {}),
     (Q, "call.transferred"): IllegalTransition,
     (Q, "call.dtmf"): (A, Q, None, {}),
+    (Q, "call.callback_requested"): (A, Q, None, {}),
     (Q, "survey.completed"): (A, Q, None, {}),
     (OF, "call.created"): (S, OF, None, {}),
     (OF, "call.ringing"): (S, OF, None, {}),
@@ -132,6 +135,7 @@ TABLE: dict[tuple[CallState | None, str], Expected | type[Exception]] = {
     (OF, "call.ended"): (A, EN, AB, {"a1": Activity.IDLE}),
     (OF, "call.transferred"): IllegalTransition,
     (OF, "call.dtmf"): (A, OF, None, {}),
+    (OF, "call.callback_requested"): (A, OF, None, {}),
     (OF, "survey.completed"): (A, OF, None, {}),
     (CO, "call.created"): (S, CO, None, {}),
     (CO, "call.ringing"): (S, CO, None, {}),
@@ -139,6 +143,7 @@ TABLE: dict[tuple[CallState | None, str], Expected | type[Exception]] = {
     (CO, "call.ended"): (A, WU, H, {"a1": Activity.WRAP_UP}),
     (CO, "call.transferred"): (A, Q, None, {"a1": Activity.WRAP_UP}),
     (CO, "call.dtmf"): (A, CO, None, {}),
+    (CO, "call.callback_requested"): Conflict,
     (CO, "survey.completed"): (A, CO, None, {}),
     (WU, "call.created"): (S, WU, H, {}),
     (WU, "call.ringing"): (S, WU, H, {}),
@@ -146,6 +151,7 @@ TABLE: dict[tuple[CallState | None, str], Expected | type[Exception]] = {
     (WU, "call.ended"): (S, WU, H, {}),
     (WU, "call.transferred"): (S, WU, H, {}),
     (WU, "call.dtmf"): (S, WU, H, {}),
+    (WU, "call.callback_requested"): Conflict,
     (WU, "survey.completed"): (A, WU, H, {}),
     (EN, "call.created"): (S, EN, H, {}),
     (EN, "call.ringing"): (S, EN, H, {}),
@@ -153,6 +159,7 @@ TABLE: dict[tuple[CallState | None, str], Expected | type[Exception]] = {
     (EN, "call.ended"): (S, EN, H, {}),
     (EN, "call.transferred"): (S, EN, H, {}),
     (EN, "call.dtmf"): (S, EN, H, {}),
+    (EN, "call.callback_requested"): Conflict,
     (EN, "survey.completed"): (A, EN, H, {}),
 }
 

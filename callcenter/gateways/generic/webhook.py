@@ -24,7 +24,7 @@ import msgspec
 from callcenter.backoff import Backoff
 from callcenter.domain.calls import Call, Reservation
 from callcenter.domain.routing import Decision
-from callcenter.gateways.generic.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from callcenter.gateways.generic.signed_post import post_signed
 from callcenter.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -144,15 +144,4 @@ class WebhookNotifier:
     async def _post(self, payload: bytes) -> int | None:
         assert self._session is not None, "start() first"
         timestamp = int(self._now().timestamp())
-        headers = {
-            "Content-Type": "application/json",
-            TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: sign(self._secret, timestamp, payload),
-        }
-        try:
-            async with self._session.post(self._url, data=payload, headers=headers) as answer:
-                await answer.read()
-                return answer.status
-        except (aiohttp.ClientError, TimeoutError) as error:
-            logger.warning("gateway webhook POST failed: %s", error)
-            return None
+        return await post_signed(self._session, self._url, self._secret, timestamp, payload)

@@ -1,0 +1,73 @@
+"""What the gateway's events mean for a callback: the request itself, and the reports on
+a dial attempt (ringing: placed; answered; ended before an answer: busy, no answer or
+failed). Pure; `call_lifecycle` asks here first for every event of a callback."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from callcenter.domain.agents import Agent
+from callcenter.domain.callbacks import (
+    dial_answered,
+    dial_failed,
+    dial_placed,
+    dialing,
+    outcome_of,
+    request_callback,
+)
+from callcenter.domain.calls import Call, DialState
+from callcenter.domain.events import (
+    CallAnswered,
+    CallbackRequested,
+    CallEnded,
+    CallEvent,
+    CallRinging,
+)
+from callcenter.domain.routing_rules import QueueConfig
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackStep:
+    """The change an event makes to a callback; `stale` when it changes nothing."""
+
+    call: Call
+    agents: tuple[Agent, ...] = ()
+    stale: bool = False
+
+
+def callback_step(
+    call: Call,
+    agents: Mapping[str, Agent],
+    event: CallEvent,
+    at: datetime,
+    now: datetime,
+    config: QueueConfig,
+) -> CallbackStep | None:
+    """The event's meaning for a callback, or None when it is an ordinary event of the
+    call (a survey, DTMF, the customer hanging up after the answer)."""
+    if isinstance(event, CallbackRequested):
+        if call.callback is not None:
+            return CallbackStep(call, stale=True)
+        return CallbackStep(request_callback(call, event.number, now, source="event"))
+    if call.callback is None:
+        return None
+    dial = dialing(call)
+    if dial is None:
+        # nobody is on the line: what the gateway says about the customer's first leg
+        # (hanging up to be called back) changes nothing
+        return CallbackStep(call, stale=True) if isinstance(event, CallEnded) else None
+    if dial.state is DialState.ANSWERED:
+        return None  # the customer is on the line: an ordinary call from here
+    if at < dial.created_at:
+        return CallbackStep(call, stale=True)  # about an earlier leg
+    if isinstance(event, CallRinging):
+        return CallbackStep(dial_placed(call, dial.id, None, now))
+    if isinstance(event, CallAnswered):
+        return CallbackStep(dial_answered(call, at, now))
+    if isinstance(event, CallEnded):
+        agent = agents.get(dial.agent_id)
+        failed, freed = dial_failed(call, agent, outcome_of(event.end_reason), now, config)
+        return CallbackStep(failed, (freed,) if freed is not None else ())
+    return None
