@@ -26,6 +26,7 @@ from callcenter.domain.callbacks import (
     CLAIM_TIMEOUT,
     cancel,
     check_not_before,
+    check_number,
     claim_dial,
     dial_failed,
     dial_placed,
@@ -35,7 +36,7 @@ from callcenter.domain.callbacks import (
 )
 from callcenter.domain.callers import caller_key
 from callcenter.domain.calls import Call, CallState, Dial, DialOutcome
-from callcenter.domain.events import E164Number, EventAttributes, QueueName, Timestamp
+from callcenter.domain.events import EventAttributes, QueueName, Timestamp
 from callcenter.domain.timers import Timer, dial_timer, queue_timers
 from callcenter.errors import DialRefused, NotFound
 from callcenter.metrics import Metrics
@@ -53,7 +54,12 @@ logger = logging.getLogger(__name__)
 class CallbackRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """`POST /v1/callbacks`: call this number back when an agent is free."""
 
-    number: E164Number
+    number: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1, max_length=32, description="E.164: + and 7 to 15 digits (+15551234567)"
+        ),
+    ]
     queue: QueueName | None = None
     attributes: EventAttributes = msgspec.field(default_factory=dict)
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
@@ -115,6 +121,7 @@ class CallbackService:
         """A new callback; a repeated request (same number and queue, the earlier one not
         over yet) returns the earlier one. Raises InvalidInput for a bad `not_before`."""
         now = self._clock.now()
+        check_number(body.number)
         not_before = check_not_before(body.not_before, now)
         queue = body.queue or self._default_queue
         key = caller_key(body.number)
