@@ -112,7 +112,7 @@ class Api:
 
         async def is_offered() -> bool:
             offered.update(await self.call(call_id))
-            return offered["state"] == "offered"
+            return bool(offered["state"] == "offered")
 
         await eventually(is_offered, seconds=10)
         reservation = offered["reservation"]["id"]
@@ -227,7 +227,7 @@ async def test_a_gateway_that_refuses_the_dial_counts_a_failed_attempt(
 
     async def failed_once() -> bool:
         callback = (await api.call(call_id))["callback"]
-        return callback.get("last_outcome") == "failed"
+        return bool(callback.get("last_outcome") == "failed")
 
     await eventually(failed_once, seconds=10)
     assert len(gateway.dials) == 1  # a refusal is final for the attempt: not repeated
