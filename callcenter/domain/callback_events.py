@@ -50,7 +50,10 @@ def callback_step(
     if isinstance(event, CallbackRequested):
         if call.callback is not None:
             return CallbackStep(call, stale=True)
-        return CallbackStep(request_callback(call, event.number, now, source="event"))
+        asked = request_callback(
+            call, event.number, now, source="event", max_attempts=config.callback_max_attempts
+        )
+        return CallbackStep(asked)
     if call.callback is None:
         return None
     dial = dialing(call)

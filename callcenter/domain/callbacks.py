@@ -83,7 +83,8 @@ def new_callback(
     now: datetime,
 ) -> Call:
     """A callback asked for from outside a call (a web form, a CRM): it waits from
-    `not_before` (scheduled) or from now."""
+    `not_before` (scheduled) or from now. Its attempts are set once routing has chosen
+    its queue (`with_policy`)."""
     place = not_before or now
     return Call(
         id=call_id,
@@ -109,7 +110,16 @@ def new_callback(
     )
 
 
-def request_callback(call: Call, number: str | None, now: datetime, *, source: str) -> Call:
+def with_policy(call: Call, config: QueueConfig) -> Call:
+    """The callback with the attempts its queue allows."""
+    callback = _callback(call)
+    policy = msgspec.structs.replace(callback, max_attempts=config.callback_max_attempts)
+    return msgspec.structs.replace(call, callback=policy)
+
+
+def request_callback(
+    call: Call, number: str | None, now: datetime, *, source: str, max_attempts: int
+) -> Call:
     """A waiting caller takes a callback: the call keeps its place and priority and waits
     on without them. A repeated request changes nothing. Raises Conflict for a call that
     is no longer waiting, InvalidInput without a usable number."""
@@ -124,6 +134,7 @@ def request_callback(call: Call, number: str | None, now: datetime, *, source: s
         number=check_number(chosen),
         requested_at=now,
         source=source,
+        max_attempts=max_attempts,
     )
     return msgspec.structs.replace(call, callback=callback, updated_at=now)
 
@@ -227,7 +238,7 @@ def dial_failed(
     again (in its old place, after the retry pause) or, out of attempts, ends failed."""
     callback = _callback(call)
     freed = _free(agent, call.id, now)
-    if callback.attempts < config.callback_max_attempts:
+    if callback.attempts < callback.max_attempts:
         retry_at = now + timedelta(seconds=config.callback_retry_seconds)
         waiting = msgspec.structs.replace(
             callback, dial=None, last_outcome=outcome, not_before=retry_at

@@ -103,6 +103,7 @@ class Callback(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     number: str
     requested_at: datetime
     source: str  # "api", "event" (the gateway), "ivr" (pressed on hold)
+    max_attempts: int = 3  # the queue's policy when it was asked for
     name: str | None = None
     not_before: datetime | None = None
     attempts: int = 0  # attempts started so far

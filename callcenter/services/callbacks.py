@@ -33,10 +33,12 @@ from callcenter.domain.callbacks import (
     new_callback,
     next_dial_step,
     request_callback,
+    with_policy,
 )
 from callcenter.domain.callers import caller_key
 from callcenter.domain.calls import Call, CallState, Dial, DialOutcome
 from callcenter.domain.events import EventAttributes, QueueName, Timestamp
+from callcenter.domain.routing_rules import QueueConfig
 from callcenter.domain.timers import Timer, dial_timer, queue_timers
 from callcenter.errors import DialRefused, NotFound
 from callcenter.metrics import Metrics
@@ -141,6 +143,7 @@ class CallbackService:
                 now=now,
             )
             routed, timers = await self._routing.route_call(call)
+            routed = with_policy(routed, self._queue(routed.queue))
             await self._store(None, routed, (), timers, claim=(callback_claim(key, queue), claim))
             return routed, False
 
@@ -155,7 +158,10 @@ class CallbackService:
 
         async def attempt() -> Call:
             call = await self._existing(call_id)
-            changed = request_callback(call, number, self._clock.now(), source=source)
+            attempts = self._queue(call.queue).callback_max_attempts
+            changed = request_callback(
+                call, number, self._clock.now(), source=source, max_attempts=attempts
+            )
             if changed is not call:
                 await self._store(call, changed)
             return changed
@@ -239,8 +245,7 @@ class CallbackService:
         """The attempt failed: free the agent; retry later or end the callback."""
         agent = await self._agent_of(call)
         now = self._clock.now()
-        config = self._routing.rules.current.queue(call.queue)
-        after, freed = dial_failed(call, agent, outcome, now, config)
+        after, freed = dial_failed(call, agent, outcome, now, self._queue(call.queue))
         timers = queue_timers(after, self._routing.rules.current)
         await self._store(call, after, _pairs(agent, freed), timers)
         if freed is not None or after.state is CallState.QUEUED:
@@ -269,6 +274,9 @@ class CallbackService:
         )
         if result is not CommitResult.COMMITTED:
             raise Retry
+
+    def _queue(self, name: str) -> QueueConfig:
+        return self._routing.rules.current.queue(name)
 
     async def _existing(self, call_id: str) -> Call:
         call = await self._calls.get(call_id)

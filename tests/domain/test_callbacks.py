@@ -47,7 +47,9 @@ def _queues(name: str) -> QueueConfig:
 
 
 def waiting_callback() -> Call:
-    return request_callback(make_call(CallState.QUEUED), None, at(40), source="event")
+    return request_callback(
+        make_call(CallState.QUEUED), None, at(40), source="event", max_attempts=2
+    )
 
 
 def dialling(call: Call | None = None, *, attempt_at: int = 100) -> Call:
@@ -60,7 +62,7 @@ def dialling(call: Call | None = None, *, attempt_at: int = 100) -> Call:
 
 def test_a_waiting_caller_keeps_place_and_priority_when_taking_a_callback() -> None:
     live = make_call(CallState.QUEUED, priority=5)
-    called_back = request_callback(live, "+15557770000", at(40), source="ivr")
+    called_back = request_callback(live, "+15557770000", at(40), source="ivr", max_attempts=2)
     assert called_back.callback is not None
     assert (called_back.callback.number, called_back.callback.source) == ("+15557770000", "ivr")
     assert called_back.callback.requested_at == at(40)
@@ -74,19 +76,19 @@ def test_the_callers_own_number_is_used_unless_another_is_given() -> None:
     assert own is not None and own.number == "+15551230000"
     nameless = make_call(CallState.QUEUED, from_=None)
     with pytest.raises(InvalidInput) as caught:
-        request_callback(nameless, None, at(40), source="event")
+        request_callback(nameless, None, at(40), source="event", max_attempts=2)
     assert caught.value.pointer == "/number"
 
 
 def test_asking_twice_changes_nothing() -> None:
     once = waiting_callback()
-    assert request_callback(once, "+15550000000", at(50), source="event") is once
+    assert request_callback(once, "+15550000000", at(50), source="event", max_attempts=2) is once
 
 
 @pytest.mark.parametrize("state", [CallState.CONNECTED, CallState.WRAP_UP, CallState.ENDED])
 def test_only_a_waiting_call_can_be_called_back(state: CallState) -> None:
     with pytest.raises(Conflict, match="only a waiting call"):
-        request_callback(make_call(state), None, at(40), source="event")
+        request_callback(make_call(state), None, at(40), source="event", max_attempts=2)
 
 
 @pytest.mark.parametrize(
