@@ -17,6 +17,34 @@ from callcenter.domain.transcripts import TranscriptEntry
 from callcenter.storage.queue_stats import QueueDay
 
 
+class CallbackView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A callback as the live pages show it: whom to call, since when, which attempt."""
+
+    number: str
+    requested_at: datetime
+    attempt: int  # the attempt under way, or the one accepting the offer starts
+    max_attempts: int
+    name: str | None = None
+    last_outcome: str | None = None
+    dial: str | None = None  # the attempt's state while one is under way
+
+
+def callback_view(call: Call) -> CallbackView | None:
+    callback = call.callback
+    if callback is None:
+        return None
+    dial = callback.dial if call.state is CallState.CONNECTED else None
+    return CallbackView(
+        number=callback.number,
+        requested_at=callback.requested_at,
+        attempt=dial.attempt if dial is not None else callback.attempts + 1,
+        max_attempts=callback.max_attempts,
+        name=callback.name,
+        last_outcome=callback.last_outcome,
+        dial=dial.state if dial is not None else None,
+    )
+
+
 class CallView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """A call as the live pages show it."""
 
@@ -33,6 +61,7 @@ class CallView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     answered_at: datetime | None = None
     outcome: Outcome | None = None
     moods: dict[str, Mood] | None = None
+    callback: CallbackView | None = None
 
 
 def call_view(call: Call, moods: dict[str, Mood] | None = None) -> CallView:
@@ -50,6 +79,7 @@ def call_view(call: Call, moods: dict[str, Mood] | None = None) -> CallView:
         answered_at=call.answered_at,
         outcome=call.outcome,
         moods=moods,
+        callback=callback_view(call),
     )
 
 

@@ -88,6 +88,27 @@ function drawCaller() {
   for (const [name, value] of fields) fact(account, name, value === null ? "–" : String(value));
 }
 
+function drawCallback() {
+  const shown = state.offer?.call ?? state.call;
+  const callback = shown?.callback;
+  $("callback-panel").hidden = !callback;
+  ticker.delete("callback-waited");
+  if (!callback) return;
+  const facts = $("callback-facts");
+  facts.replaceChildren();
+  fact(facts, "Call back", callback.number, { class: "callback-number" });
+  if (callback.name) fact(facts, "Asked for by", callback.name);
+  fact(facts, "Requested", dateTime(callback.requested_at));
+  const waited = el("span", {}, "");
+  fact(facts, "Waited so far", waited);
+  // from the customer's place in line: their first call, or the time they asked for
+  const since = shown.queued_at ?? callback.requested_at;
+  ticker.set("callback-waited", waited, () => duration(Math.max(0, clock.since(since))));
+  fact(facts, "Attempt", `${callback.attempt} of ${callback.max_attempts}`, { class: "callback-attempt" });
+  if (callback.last_outcome) fact(facts, "Last attempt", callback.last_outcome.replace("_", " "));
+  if (callback.dial) fact(facts, "Dialling", callback.dial);
+}
+
 function drawPop() {
   const { offer, call } = state;
   const showing = Boolean(offer || call);
@@ -97,8 +118,10 @@ function drawPop() {
     ticker.delete("countdown");
     return;
   }
-  setText($("pop-heading"), offer ? "Incoming call" : FINISHED.has(call.state) ? "Last call" : "Current call");
+  const kind = (offer?.call ?? call)?.callback ? "callback" : "call";
+  setText($("pop-heading"), offer ? `Incoming ${kind}` : FINISHED.has(call.state) ? `Last ${kind}` : `Current ${kind}`);
   drawCaller();
+  drawCallback();
   renderDecision($("route-why"), $("route-decision"), offer?.decision ?? state.decision);
   if (offer) {
     const expires = offer.reservation?.expires_at;
