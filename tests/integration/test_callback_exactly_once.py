@@ -1,0 +1,209 @@
+"""Exactly-once callback dialling across `callcenter serve` processes sharing one Redis,
+with the instance that took each accept SIGKILLed right after it answered: before its
+timer loop dialled, while it was dialling (the gateway holds its request), or after. The
+loopback gateway reports `call.ringing` as soon as a dial reaches it, as a real one does
+once the call is placed; every callback must reach it exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from callcenter.simulate.server_command import free_port, serve
+from callcenter.simulate.server_process_sync import running_server_sync
+from tests.conftest import FIXTURES
+from tests.polling import eventually
+
+RULES = FIXTURES / "rules" / "callbacks"
+SECRET = "exactly-once-secret"
+DOOMED = 3  # instances killed, one per callback
+CLI = [sys.executable, "-m", "callcenter"]
+# A dial whose instance died before the gateway heard of it waits for the timer lease
+# (30 s) or the claim timeout (20 s) before a survivor places it: allow both and slack.
+SETTLE_SECONDS = 75
+Json = dict[str, Any]
+
+
+@dataclass
+class Instance:
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class Gateway:
+    """Takes route.callback; reports the new leg ringing to the survivor, then answers
+    after a short hold (so an instance killed meanwhile dies mid-dial)."""
+
+    def __init__(self) -> None:
+        self.dials: list[Json] = []
+        self.report_to = ""
+        self.headers: dict[str, str] = {}
+        self.session: aiohttp.ClientSession | None = None
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        payload = json.loads(await request.read())
+        if payload["type"] != "route.callback":
+            return web.Response(status=204)
+        self.dials.append(payload)
+        assert self.session is not None
+        event = {
+            "type": "call.ringing",
+            "event_id": f"ring-{payload['event_id']}",
+            "call_id": payload["call_id"],
+        }
+        async with self.session.post(
+            f"{self.report_to}/v1/events", json=event, headers=self.headers
+        ) as answer:
+            assert answer.status == 200, await answer.text()
+        await asyncio.sleep(0.5)
+        return web.Response(status=204)
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[tuple[Gateway, str]]:
+    fake = Gateway()
+    app = web.Application()
+    app.router.add_post("/hooks", fake.webhook)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    async with aiohttp.ClientSession() as session:
+        fake.session = session
+        yield fake, str(server.make_url("/hooks"))
+    await server.close()
+
+
+def _env(webhook_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
+    env.update(
+        CALLCENTER_LOG_LEVEL="WARNING",
+        CALLCENTER_GATEWAY_WEBHOOK_URL=webhook_url,
+        CALLCENTER_WEBHOOK_SECRET=SECRET,
+    )
+    return env
+
+
+@pytest.fixture
+def instances(
+    redis_client: aioredis.Redis, redis_url: str, tmp_path: Path, gateway: tuple[Gateway, str]
+) -> Iterator[list[Instance]]:
+    started: list[Instance] = []
+    with ExitStack() as stack:
+        for index in range(DOOMED + 1):
+            log = tmp_path / f"server{index}.log"
+            out = stack.enter_context(log.open("wb"))
+            spec = serve(
+                free_port(),
+                redis_url=redis_url,
+                rules_dir=RULES,
+                data_dir=tmp_path / "data",
+                environ=_env(gateway[1]),
+                cwd=tmp_path,
+                name=f"server{index}",
+            )
+            running = stack.enter_context(running_server_sync(spec, output=out))
+            started.append(Instance(spec.port, running.process, log))
+        yield started
+
+
+def _admin_token(redis_url: str) -> str:
+    created = subprocess.run(
+        [*CLI, "tokens", "--redis-url", redis_url, "create", "--role", "admin"],
+        env={k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return created.stdout.strip()
+
+
+async def _send(
+    session: aiohttp.ClientSession, method: str, url: str, headers: dict[str, str], **kw: Any
+) -> Json:
+    async with session.request(method, url, headers=headers, **kw) as answer:
+        assert answer.status < 300, f"{method} {url}: {answer.status} {await answer.text()}"
+        result: Json = await answer.json()
+        return result
+
+
+async def test_each_accepted_callback_is_dialled_once_though_its_instance_dies(
+    instances: list[Instance], gateway: tuple[Gateway, str], redis_url: str
+) -> None:
+    fake = gateway[0]
+    survivor, doomed = instances[-1], instances[:-1]
+    headers = {"Authorization": f"Bearer {_admin_token(redis_url)}"}
+    fake.report_to, fake.headers = survivor.url, headers
+    async with aiohttp.ClientSession() as session:
+        calls = []
+        for index in range(DOOMED):
+            body = {"number": f"+1555999000{index}"}
+            made = await _send(session, "POST", f"{survivor.url}/v1/callbacks", headers, json=body)
+            calls.append(made["call_id"])
+        for index, instance in enumerate(doomed):
+            agent = f"agent{index}"
+            await _send(
+                session,
+                "PUT",
+                f"{instance.url}/v1/agents/{agent}",
+                headers,
+                json={"name": agent, "skills": {}},
+            )
+            await _send(
+                session,
+                "POST",
+                f"{instance.url}/v1/agents/{agent}/presence",
+                headers,
+                json={"presence": "available"},
+            )
+        # every callback is offered to one of the agents: accept each through the
+        # instance its agent was made on, and kill that instance as soon as it answers
+        offers: dict[str, Json] = {}
+
+        async def all_offered() -> bool:
+            for call_id in calls:
+                offers[call_id] = await _send(
+                    session, "GET", f"{survivor.url}/v1/calls/{call_id}", headers
+                )
+            return all(call["state"] == "offered" for call in offers.values())
+
+        await eventually(all_offered, seconds=15)
+        for call in offers.values():
+            instance = doomed[int(call["agent_id"].removeprefix("agent"))]
+            reservation = call["reservation"]["id"]
+            url = f"{instance.url}/v1/reservations/{reservation}/accept"
+            accepted = await _send(session, "POST", url, headers)
+            instance.process.send_signal(signal.SIGKILL)
+            assert accepted["state"] == "connected"
+
+        async def all_placed() -> bool:
+            for call_id in calls:
+                call = await _send(session, "GET", f"{survivor.url}/v1/calls/{call_id}", headers)
+                if call["callback"]["dial"]["state"] != "placed":
+                    return False
+            return True
+
+        await eventually(all_placed, seconds=SETTLE_SECONDS, every=0.25)
+    per_call = Counter(dial["call_id"] for dial in fake.dials)
+    assert per_call == Counter(calls), (per_call, [i.log.read_text()[-2000:] for i in instances])
+    assert len({dial["event_id"] for dial in fake.dials}) == DOOMED
