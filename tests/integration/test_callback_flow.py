@@ -36,6 +36,7 @@ class FakeGateway:
 
     def __init__(self) -> None:
         self.dials: list[Json] = []
+        self.kinds: list[str] = []
         self.refuse_with: int | None = None
 
     async def webhook(self, request: web.Request) -> web.Response:
@@ -44,6 +45,7 @@ class FakeGateway:
         digest = hmac.new(SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
         assert request.headers["X-Callcenter-Signature"] == "v1=" + digest.hexdigest()
         payload = json.loads(body)
+        self.kinds.append(payload["type"])
         if payload["type"] == "route.callback":
             self.dials.append(payload)
             if self.refuse_with is not None:
@@ -169,6 +171,8 @@ async def test_an_api_callback_is_dialled_once_answered_and_kept_in_history(
         1,
     )
     assert dial["name"] == "Ana"
+    assert "route.assigned" not in gateway.kinds  # nobody to bridge: route.callback instead
+    assert "route.offered" in gateway.kinds
 
     await api.event("call.ringing", call_id)
     placed = await api.call(call_id)
