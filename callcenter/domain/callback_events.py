@@ -17,7 +17,7 @@ from callcenter.domain.callbacks import (
     outcome_of,
     request_callback,
 )
-from callcenter.domain.calls import Call, DialState
+from callcenter.domain.calls import Call, Dial, DialState
 from callcenter.domain.events import (
     CallAnswered,
     CallbackRequested,
@@ -65,6 +65,19 @@ def callback_step(
         return None  # the customer is on the line: an ordinary call from here
     if at < dial.created_at:
         return CallbackStep(call, stale=True)  # about an earlier leg
+    return _attempt_report(call, dial, agents, event, at, now, config)
+
+
+def _attempt_report(
+    call: Call,
+    dial: Dial,
+    agents: Mapping[str, Agent],
+    event: CallEvent,
+    at: datetime,
+    now: datetime,
+    config: QueueConfig,
+) -> CallbackStep | None:
+    """The gateway's word on the attempt under way: ringing, answered, or over unanswered."""
     if isinstance(event, CallRinging):
         return CallbackStep(dial_placed(call, dial.id, None, now))
     if isinstance(event, CallAnswered):
