@@ -47,12 +47,15 @@ from callcenter.services.live import LiveStores, LiveViews
 from callcenter.services.live_feed import LiveFeed
 from callcenter.services.media import MediaHub
 from callcenter.services.notify import FanOutNotifier, RouteNotifier
+from callcenter.services.outlook_feed import OutlookFeed
+from callcenter.services.queue_outlook import QueueOutlook
 from callcenter.services.readiness import Readiness
 from callcenter.services.routing import RoutingService
 from callcenter.services.rules_source import RulesSource
 from callcenter.services.screen_pops import ScreenPops
 from callcenter.services.timer_loop import TimerLoop
 from callcenter.services.token_sessions import TokenSessions
+from callcenter.services.twilio_callbacks import TwilioCallbacks
 from callcenter.services.twilio_media import TwilioMediaStreams
 from callcenter.services.twilio_voice import TwilioSignatures, TwilioVoice
 from callcenter.settings import Settings
@@ -61,6 +64,7 @@ from callcenter.storage.bus import BusRepository
 from callcenter.storage.connection import redis_client
 from callcenter.storage.documents import DocumentStore
 from callcenter.storage.embedded import embedded_redis
+from callcenter.storage.queue_activity import QueueActivityRepository
 from callcenter.storage.queue_stats import QueueStatsRepository
 from callcenter.storage.resp import RespClient
 from callcenter.web.authorization import authorization
@@ -134,6 +138,8 @@ def build_services(
         queue_stats=repositories.queue_stats,
     )
     pops = ScreenPops(bus, calls, callers, metrics=metrics)
+    activity = repositories.queue_activity
+    outlook = QueueOutlook(calls, agents, activity, rules=rules, clock=clock)
     notify = FanOutNotifier([notify, pops])
     dispatcher = Dispatcher(calls, agents, rules, clock=clock, metrics=metrics, notify=notify)
     routing = RoutingService(
@@ -184,7 +190,9 @@ def build_services(
         calls=call_queries,
         routing=routing,
         callbacks=callbacks,
-        live=LiveViews(bus, live_stores, pops, callers, rules=rules, clock=clock),
+        live=LiveViews(bus, live_stores, pops, callers, rules=rules, clock=clock, outlook=outlook),
+        outlook=outlook,
+        outlook_feed=OutlookFeed(outlook, activity, bus, clock=clock, metrics=metrics),
         feed=feed,
         twilio_voice=TwilioVoice(
             events,
@@ -192,6 +200,15 @@ def build_services(
             auth_token=twilio_token,
             hold_music_url=settings.hold_music_url,
             clock=clock,
+            callbacks=TwilioCallbacks(
+                call_queries,
+                callbacks,
+                outlook,
+                rules,
+                announce_seconds=settings.twilio_announce_seconds,
+                clock=clock,
+                offers_callbacks="twilio" in dialers,
+            ),
         ),
         twilio_media=TwilioMediaStreams(
             media,
@@ -264,10 +281,17 @@ def create_app(
     async def services(app: web.Application) -> AsyncIterator[None]:
         client = app[REDIS]
         queue_stats = QueueStatsRepository(client)
-        feed = LiveFeed(app[BUS], queue_stats, rules=rules, clock=clock, metrics=app[METRICS])
+        activity = QueueActivityRepository(client)
+        feed = LiveFeed(
+            app[BUS], queue_stats, rules=rules, clock=clock, metrics=app[METRICS], activity=activity
+        )
         changes = FanOutChanges(feed, CallbackCounter(app[METRICS]))
         repositories = build_repositories(
-            DocumentStore(client), settings, changes=changes, queue_stats=queue_stats
+            DocumentStore(client),
+            settings,
+            changes=changes,
+            queue_stats=queue_stats,
+            queue_activity=activity,
         )
         app[REPOSITORIES] = repositories
         built, dispatcher, timer_loop = build_services(
@@ -292,11 +316,15 @@ def create_app(
             # Printed, not logged: logs may be shipped elsewhere; this is for the terminal.
             print(f"dev mode: admin token (valid 24 h): {token}", flush=True)
         timers = asyncio.create_task(timer_loop.run(), name="timers")
+        outlook_ticks = asyncio.create_task(built.outlook_feed.run(), name="queue-outlook")
         dispatcher.request()  # calls may have waited while no instance ran
         yield
         timers.cancel()
+        outlook_ticks.cancel()
         with suppress(asyncio.CancelledError):
             await timers
+        with suppress(asyncio.CancelledError):
+            await outlook_ticks
         await dispatcher.stop()
         await built.feed.drain()
 

@@ -18,6 +18,7 @@ from callcenter.errors import SettingError
 from callcenter.gateways.freeswitch.client import EslClient
 from callcenter.gateways.generic.callback_dial import WebhookCallbackDialer
 from callcenter.gateways.generic.webhook import WebhookNotifier
+from callcenter.gateways.twilio.callback_dial import TwilioCallbackDialer
 from callcenter.gateways.twilio.notify import TwilioNotifier
 from callcenter.gateways.twilio.rest import TwilioRestClient
 from callcenter.media.audiosocket import AudioSocketHandler
@@ -75,7 +76,8 @@ async def notifiers(app: web.Application) -> AsyncIterator[None]:
 
 async def callback_dialers(app: web.Application) -> AsyncIterator[None]:
     """The gateways that can place callbacks, by dialect: the generic webhook when a
-    gateway webhook URL is configured."""
+    gateway webhook URL is configured; Twilio REST when its account, auth token and the
+    public URL (where the callback leg's status callbacks come back) are."""
     settings = app[SETTINGS]
     dialers: dict[str, CallbackDialer] = {}
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
@@ -86,6 +88,27 @@ async def callback_dialers(app: web.Application) -> AsyncIterator[None]:
             settings.webhook_secret.reveal(),
             metrics=app[METRICS],
             now=app[CLOCK].now,
+        )
+    twilio = bool(settings.twilio_account_sid and settings.twilio_auth_token)
+    if twilio and not settings.public_url:
+        logger.warning("Twilio callbacks are off: they need CALLCENTER_PUBLIC_URL")
+    elif twilio and settings.public_url:
+        try:
+            rest = TwilioRestClient(
+                session,
+                settings.twilio_account_sid,
+                settings.twilio_auth_token.reveal(),
+                base_url=settings.twilio_api_url,
+            )
+        except ValueError as error:
+            await session.close()
+            raise SettingError("CALLCENTER_TWILIO_ACCOUNT_SID", str(error)) from None
+        dialers["twilio"] = TwilioCallbackDialer(
+            rest,
+            public_url=settings.public_url,
+            agent_uri=settings.agent_dial_template,
+            caller_id=settings.twilio_caller_id,
+            metrics=app[METRICS],
         )
     app[DIALERS] = dialers
     yield

@@ -35,6 +35,7 @@ async def observability(app: web.Application) -> AsyncIterator[None]:
         app[SERVICES].routing.rules,
         app[METRICS],
         clock=app[CLOCK],
+        outlook=app[SERVICES].outlook,
     )
     registry.register(gauges)
     process = ProcessCollector(registry=registry)

@@ -18,6 +18,7 @@ from callcenter.storage.callers import CallerRepository
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.documents import DocumentStore
 from callcenter.storage.moods import CallMoodRepository, LiveMoodRepository
+from callcenter.storage.queue_activity import QueueActivityRepository
 from callcenter.storage.queue_stats import QueueStatsRepository
 from callcenter.storage.replay import ReplayGuard
 from callcenter.storage.timers import TimerRepository
@@ -35,6 +36,7 @@ class Repositories:
     live_moods: LiveMoodRepository
     transcripts: TranscriptRepository
     queue_stats: QueueStatsRepository
+    queue_activity: QueueActivityRepository
     timers: TimerRepository
     tokens: TokenRepository
     replay: ReplayGuard
@@ -77,10 +79,12 @@ def build_repositories(
     *,
     changes: ChangeListener,
     queue_stats: QueueStatsRepository,
+    queue_activity: QueueActivityRepository,
 ) -> Repositories:
     """One of each repository, with the retention and windows the settings give; the call
-    and agent repositories tell `changes` of every commit. `queue_stats` is made first,
-    for the listener that keeps today's figures."""
+    and agent repositories tell `changes` of every commit. `queue_stats` and
+    `queue_activity` are made first, for the listener that keeps today's figures and the
+    queues' traffic."""
     retention = timedelta(days=settings.call_retention_days)
     client = store.client
     return Repositories(
@@ -97,6 +101,7 @@ def build_repositories(
         live_moods=LiveMoodRepository(client, retention=retention),
         transcripts=TranscriptRepository(client, retention=retention),
         queue_stats=queue_stats,
+        queue_activity=queue_activity,
         timers=TimerRepository(client),
         tokens=TokenRepository(store),
         replay=ReplayGuard(client, ttl_seconds=2 * settings.signature_tolerance_seconds),

@@ -89,6 +89,8 @@ class Settings:
     # who places callbacks asked for through the API: twilio | generic; "" = Twilio when
     # its REST API is configured, else the generic webhook
     callback_gateway: str = ""
+    twilio_caller_id: str | None = None  # From of callback calls; else the number called
+    twilio_announce_seconds: float = 60.0  # wait announcements on hold; 0: never
     jambonz_secret: Secret = field(default_factory=lambda: Secret(""))
     audiosocket_port: int = 0  # Asterisk AudioSocket TCP listener; 0 = off
     audiosocket_host: str = "127.0.0.1"  # its bind address: loopback unless told otherwise
@@ -188,6 +190,15 @@ def _speech_engine(text: str) -> str:
     return text
 
 
+def _e164(text: str) -> str | None:
+    number = text.strip()
+    if not number:
+        return None
+    if not re.fullmatch(r"\+[1-9][0-9]{6,14}", number):
+        raise ValueError("expected an E.164 number such as +15551234567")
+    return number
+
+
 def _callback_gateway(text: str) -> str:
     if text not in ("", "twilio", "generic"):
         raise ValueError("expected twilio or generic (or empty: Twilio when configured)")
@@ -250,6 +261,8 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "twilio_api_url": lambda text: _http_url(text) or "https://api.twilio.com",
     "agent_dial_template": _dial_template,
     "callback_gateway": _callback_gateway,
+    "twilio_caller_id": _e164,
+    "twilio_announce_seconds": _non_negative_float,
     "hold_music_url": _http_url,
     "jambonz_secret": Secret,
     "audiosocket_port": _port,

@@ -25,6 +25,7 @@ from callcenter.services.live_views import (
     WallboardSnapshot,
     call_view,
 )
+from callcenter.services.queue_outlook import QueueOutlook
 from callcenter.services.rules_source import RulesSource
 from callcenter.services.screen_pops import ScreenPops
 from callcenter.storage.agents import AgentRepository
@@ -61,8 +62,10 @@ class LiveViews:
         *,
         rules: RulesSource,
         clock: Clock,
+        outlook: QueueOutlook,
     ) -> None:
         self._bus = bus
+        self._outlook = outlook
         self._stores = stores
         self._pops = pops
         self._callers = callers
@@ -75,7 +78,10 @@ class LiveViews:
         now = self._clock.now()
         rules = self._rules.current
         calls = await self._live_calls()
-        names = sorted(set(rules.queues) | {call.queue for call in calls})
+        outlook = await self._outlook.queues()
+        names = sorted(
+            set(rules.queues) | {call.queue for call in calls} | {view.name for view in outlook}
+        )
         days = await self._stores.queue_stats.today(now.date(), names)
         moods = await self._stores.live_moods.of_calls([call.id for call in calls])
         alerts = await self._stores.alerts.recent(ALERTS_SHOWN)
@@ -94,6 +100,8 @@ class LiveViews:
             agents=await self._stores.agents.all(),
             calls=[call_view(call, moods.get(call.id)) for call in calls],
             alerts=[_alert_view(alert, ack) for alert, ack in alerts],
+            outlook=outlook,
+            outlook_history=await self._outlook.history(names),
         )
 
     async def _live_calls(self) -> list[Call]:

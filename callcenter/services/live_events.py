@@ -13,6 +13,7 @@ import msgspec
 from callcenter.domain.agents import Agent
 from callcenter.domain.alerts import Ack, Alert
 from callcenter.domain.mood import Mood
+from callcenter.domain.queue_outlook import QueueOutlookView
 from callcenter.domain.transcripts import TranscriptEntry
 from callcenter.services.bus import BusEvent
 from callcenter.services.live_views import CallView, Offer
@@ -48,6 +49,17 @@ class QueueStats(BusEvent, frozen=True, tag="queue.stats"):
     """Today's figures of one queue, after a call was answered or abandoned."""
 
     data: QueueFigures
+
+
+class OutlookBoard(msgspec.Struct, frozen=True, kw_only=True):
+    queues: list[QueueOutlookView]
+
+
+class OutlookUpdated(BusEvent, frozen=True, tag="queue.outlook"):
+    """Every queue's outlook (waits, callbacks, staffing), every few seconds while it
+    changes, from one instance at a time."""
+
+    data: OutlookBoard
 
 
 class RouteOffered(BusEvent, frozen=True, tag="route.offered"):
@@ -91,6 +103,7 @@ LiveEvent = (
     | AgentUpdated
     | AgentRemoved
     | QueueStats
+    | OutlookUpdated
     | RouteOffered
     | AlertRaised
     | AlertAcked
@@ -103,6 +116,7 @@ LIVE_EVENT_TYPES: tuple[type[BusEvent], ...] = (
     AgentUpdated,
     AgentRemoved,
     QueueStats,
+    OutlookUpdated,
     RouteOffered,
     AlertRaised,
     AlertAcked,

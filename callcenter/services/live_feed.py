@@ -1,6 +1,8 @@
-"""Every committed call and agent change goes on the event bus as it happens, and today's
-queue figures move when a call is answered or abandoned. The repositories are made with
-this feed's methods as their change hooks (`on_change`).
+"""Every committed call and agent change goes on the event bus as it happens, today's
+queue figures move when a call is answered or abandoned, and the queue's traffic of the
+minute (arrivals, answers, abandons, handle times: `storage/queue_activity.py`) with
+it. The repositories are made with this feed's methods as their change hooks
+(`on_change`).
 
 Deltas are whole documents with their version, so a page applies them idempotently (the
 higher version wins) whatever order two instances' events arrive in."""
@@ -13,6 +15,7 @@ from collections.abc import Awaitable, Sequence
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.calls import Call, CallState, Outcome
+from callcenter.domain.queue_traffic import traffic_of
 from callcenter.metrics import Metrics
 from callcenter.services.bus import EventBus
 from callcenter.services.clock import Clock
@@ -26,6 +29,7 @@ from callcenter.services.live_events import (
 )
 from callcenter.services.live_views import call_view
 from callcenter.services.rules_source import RulesSource
+from callcenter.storage.queue_activity import QueueActivityRepository
 from callcenter.storage.queue_stats import QueueDay, QueueStatsRepository
 
 logger = logging.getLogger(__name__)
@@ -40,9 +44,11 @@ class LiveFeed:
         rules: RulesSource,
         clock: Clock,
         metrics: Metrics,
+        activity: QueueActivityRepository,
     ) -> None:
         self._bus = bus
         self._queue_stats = queue_stats
+        self._activity = activity
         self._rules = rules
         self._clock = clock
         self._metrics = metrics
@@ -76,12 +82,16 @@ class LiveFeed:
         self._bus.publish_soon(AgentUpdated(data=after, agent_id=after.id))
 
     def _count(self, before: Call | None, call: Call) -> None:
-        """Today's queue figures move when a call is answered or abandoned."""
+        """Today's queue figures move when a call is answered or abandoned; the minute's
+        traffic when it also joins the queue or ends handled."""
         now = self._clock.now()
+        threshold = self._rules.current.queue(call.queue).service_level_seconds
+        traffic = traffic_of(before, call, threshold)
+        if not traffic.empty:
+            self._spawn("queue_activity", self._activity.record(now, call.queue, traffic))
         if call.answered_at is not None and (before is None or before.answered_at is None):
             waited_from = call.queued_at or call.created_at
             wait_s = max(0.0, (call.answered_at - waited_from).total_seconds())
-            threshold = self._rules.current.queue(call.queue).service_level_seconds
             self._after(
                 call.queue,
                 self._queue_stats.answered(now.date(), call.queue, wait_s, wait_s <= threshold),
@@ -95,13 +105,19 @@ class LiveFeed:
 
     def _after(self, queue: str, update: Awaitable[QueueDay]) -> None:
         async def run() -> None:
+            figures = QueueFigures(name=queue, today=await update)
+            await self._bus.publish(QueueStats(data=figures, queue=queue))
+
+        self._spawn("queue_stats", run(), queue)
+
+    def _spawn(self, task_name: str, work: Awaitable[None], queue: str | None = None) -> None:
+        async def run() -> None:
             try:
-                figures = QueueFigures(name=queue, today=await update)
-                await self._bus.publish(QueueStats(data=figures, queue=queue))
+                await work
             except Exception:
                 # task boundary: the figure is wrong until the next snapshot; counted
-                logger.exception("queue figures not updated", extra={"queue": queue})
-                self._metrics.task_errors_total.labels("queue_stats").inc()
+                logger.exception("%s not updated", task_name, extra={"queue": queue})
+                self._metrics.task_errors_total.labels(task_name).inc()
 
         task = asyncio.get_running_loop().create_task(run())
         self._tasks.add(task)

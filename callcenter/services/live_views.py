@@ -12,6 +12,7 @@ from callcenter.domain.agents import Agent
 from callcenter.domain.callers import CallerView
 from callcenter.domain.calls import Call, CallState, Outcome
 from callcenter.domain.mood import Mood
+from callcenter.domain.queue_outlook import OutlookPoint, QueueOutlookView
 from callcenter.domain.routing import Decision
 from callcenter.domain.transcripts import TranscriptEntry
 from callcenter.storage.queue_stats import QueueDay
@@ -126,6 +127,9 @@ class WallboardSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     agents: list[Agent]
     calls: list[CallView]
     alerts: list[AlertView]
+    # every queue's outlook now, and each queue's stored minute points of the last hour
+    outlook: list[QueueOutlookView] = msgspec.field(default_factory=list)
+    outlook_history: dict[str, list[OutlookPoint]] = msgspec.field(default_factory=dict)
     type: str = "snapshot"
 
 

@@ -1,7 +1,9 @@
 """Gauges of the shared state, read from Redis at scrape time: any instance reports the same
 truth (aggregate them with max, never sum). Also keeps a bucket of the wait histogram at
 every queue's service-level threshold, and exports those thresholds so that PromQL can
-pick the right bucket per queue (see deploy/prometheus/rules/callcenter.rules.yml)."""
+pick the right bucket per queue (see deploy/prometheus/rules/callcenter.rules.yml), and
+every queue's outlook (estimated wait, callbacks waiting, agents needed, staffed and
+ready) as the last outlook tick kept it, at most a few seconds old (`queue_outlook.py`)."""
 
 from __future__ import annotations
 
@@ -16,10 +18,12 @@ from prometheus_client.registry import Collector
 
 from callcenter.domain.agents import Activity, Presence
 from callcenter.domain.calls import ACTIVE_STATES
+from callcenter.domain.queue_outlook import QueueOutlookView
 from callcenter.domain.routing_rules import QueueConfig, RoutingRules
 from callcenter.errors import StorageUnavailable
 from callcenter.metrics import NAMESPACE, Metrics, bucket_label
 from callcenter.services.clock import Clock
+from callcenter.services.queue_outlook import QueueOutlook
 from callcenter.services.rules_source import RulesSource
 from callcenter.storage.shared_state import COUNTED_STATES, SharedState, SharedStateReader
 
@@ -33,6 +37,7 @@ DEFAULT_SERVICE_LEVEL_SECONDS = QueueConfig(name="default").service_level_second
 @dataclass(frozen=True, slots=True)
 class Reading:
     state: SharedState | None  # None: Redis did not answer
+    outlook: list[QueueOutlookView] | None  # None: not read (no outlook, or Redis away)
     at: datetime
     read_seconds: float
     rules: RoutingRules
@@ -56,8 +61,10 @@ class SharedGauges(Collector):
         *,
         clock: Clock,
         timeout_seconds: float = READ_TIMEOUT_SECONDS,
+        outlook: QueueOutlook | None = None,
     ) -> None:
         self._reader = reader
+        self._outlook = outlook
         self._rules = rules
         self._metrics = metrics
         self._clock = clock
@@ -82,10 +89,20 @@ class SharedGauges(Collector):
             state = None
         self._last = Reading(
             state=state,
+            outlook=await self._read_outlook() if state is not None else None,
             at=self._clock.now(),
             read_seconds=time.perf_counter() - started,
             rules=self._rules.current,
         )
+
+    async def _read_outlook(self) -> list[QueueOutlookView] | None:
+        if self._outlook is None:
+            return None
+        try:
+            return await asyncio.wait_for(self._outlook.latest(), self._timeout)
+        except (StorageUnavailable, TimeoutError) as error:
+            logger.warning("metrics: queue outlook not readable: %s", error)
+            return None
 
     def describe(self) -> list[Metric]:
         return _Families().all()
@@ -101,6 +118,8 @@ class SharedGauges(Collector):
         if reading.state is not None:
             queues |= set(reading.state.queues)
             families.add_state(reading.state, reading.at, queues)
+        if reading.outlook is not None:
+            families.add_outlook(reading.outlook)
         for queue in sorted(queues):
             seconds = reading.rules.queue(queue).service_level_seconds
             families.service_level.add_metric([queue, bucket_label(seconds)], seconds)
@@ -139,6 +158,28 @@ class _Families:
             "bucket of callcenter_queue_wait_seconds.",
             ["queue", "bucket"],
         )
+        self.estimated_wait = gauge(
+            "queue_estimated_wait_seconds",
+            "Estimated wait of a caller joining the queue now (absent: cannot be told).",
+            ["queue"],
+        )
+        self.callbacks_waiting = gauge(
+            "callbacks_waiting", "Callbacks waiting in a queue for an agent.", ["queue"]
+        )
+        self.agents_needed = gauge(
+            "queue_agents_needed",
+            "Agents the queue needs now to meet its service-level target (Erlang C at the "
+            "last 15 minutes' arrivals and the last hour's handle time; absent: unknown).",
+            ["queue"],
+        )
+        self.agents_staffed = gauge(
+            "queue_agents_staffed",
+            "Agents available to a queue (its skills, presence available), busy or not.",
+            ["queue"],
+        )
+        self.agents_ready = gauge(
+            "queue_agents_ready", "Agents available to a queue and idle now.", ["queue"]
+        )
         self.redis_up = gauge("redis_up", "1 if this instance read the shared state at scrape.")
         self.read_seconds = gauge(
             "shared_state_read_seconds", "Time this scrape spent reading the shared state."
@@ -160,6 +201,17 @@ class _Families:
             waited = max(0.0, (now - line.oldest).total_seconds()) if line else 0.0
             self.longest_wait.add_metric([queue], waited)
 
+    def add_outlook(self, views: list[QueueOutlookView]) -> None:
+        for view in views:
+            labels = [view.name]
+            if view.estimated_wait_seconds is not None:
+                self.estimated_wait.add_metric(labels, view.estimated_wait_seconds)
+            if view.agents_needed is not None:
+                self.agents_needed.add_metric(labels, view.agents_needed)
+            self.callbacks_waiting.add_metric(labels, view.callbacks_waiting)
+            self.agents_staffed.add_metric(labels, view.agents_staffed)
+            self.agents_ready.add_metric(labels, view.agents_ready)
+
     def all(self) -> list[Metric]:
         return [
             self.calls_in_state,
@@ -168,6 +220,11 @@ class _Families:
             self.waiting,
             self.longest_wait,
             self.service_level,
+            self.estimated_wait,
+            self.callbacks_waiting,
+            self.agents_needed,
+            self.agents_staffed,
+            self.agents_ready,
             self.redis_up,
             self.read_seconds,
         ]

@@ -13,14 +13,8 @@ from typing import Any
 
 from prometheus_client.utils import floatToGoString
 
-from callcenter.simulate.erlang import (
-    Arrival,
-    Prediction,
-    erlang_a,
-    erlang_c,
-    erlang_c_decay,
-    ideal_queue,
-)
+from callcenter.domain.staffing import Prediction, erlang_a, erlang_c, erlang_c_decay
+from callcenter.simulate.erlang import Arrival, ideal_queue
 from callcenter.simulate.ledger import CallRecord, Outcome
 from callcenter.simulate.runner import RunResult
 from callcenter.simulate.scenario import Poisson, Scenario

@@ -1,6 +1,7 @@
 """The simulator as Twilio: signed voice and status webhooks to the server, Media Streams
 of the callers' voices, and Twilio's REST call-update endpoint on 127.0.0.1 (the server's
-CALLCENTER_TWILIO_API_URL points here), where a <Dial> tells us which agent answered.
+CALLCENTER_TWILIO_API_URL points here), where a <Dial> tells us which agent answered; its
+call-create endpoint places callbacks, answered as the customer (simulate.twilio_callbacks).
 
 aiohttp serves that one endpoint: the simulator stands in for Twilio's API, as the
 integration tests' fake does; the STYLE rule that only web/ serves HTTP is about the
@@ -29,6 +30,13 @@ from callcenter.simulate.api import ServerRefused
 from callcenter.simulate.clips import Clip
 from callcenter.simulate.ledger import CallRecord, Ledger
 from callcenter.simulate.media_stream import stream_twilio
+from callcenter.simulate.twilio_callbacks import (
+    ANSWERED,
+    CallbackCustomers,
+    CallbackHook,
+    CallbackTalk,
+    talk_for_handle_time,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +114,15 @@ class TwilioGateway:
         api_port: int,
         clock: Callable[[], float],
         on_connect: Callable[[str, str], None],
+        on_callback: CallbackHook = lambda call_id, agent_id, what: None,
+        callback_answers: Callable[[str], str] = lambda call_id: ANSWERED,
+        callback_talk: CallbackTalk = talk_for_handle_time,
     ) -> None:
+        """`on_callback(call_id, agent_id, what)` hears of each callback leg: "dialled",
+        then "answered" and "completed", or how the customer did not answer;
+        `callback_answers(call_id)` decides that: "in-progress" (answers), "busy" or
+        "no-answer"; `callback_talk(record, agent_id)` returns when the customer called
+        back hangs up (by default after the call's handle time)."""
         self._session = session
         self._ledger = ledger
         self._server = server_url.rstrip("/")
@@ -118,8 +134,19 @@ class TwilioGateway:
         self._clock = clock
         self._on_connect = on_connect
         self._streams: dict[str, StreamTarget] = {}
+        self._holds: dict[str, str] = {}  # call sid -> the hold TwiML the caller hears
         self._runner: web.AppRunner | None = None
         self._delay = Backoff(0.25, 8.0).ceiling
+        self.callbacks = CallbackCustomers(
+            self._post,
+            ledger,
+            account_sid=account_sid,
+            public_url=self._public,
+            on_callback=on_callback,
+            answers=callback_answers,
+            talk=callback_talk,
+            clock=clock,
+        )
 
     @property
     def api_url(self) -> str:
@@ -127,17 +154,19 @@ class TwilioGateway:
         return f"http://{self._api_host}:{self._api_port}"
 
     async def start(self) -> None:
-        """Serve the REST call-update endpoint. Raises OSError if the port is taken."""
+        """Serve the REST call-update and call-create endpoints. Raises OSError if the
+        port is taken."""
         app = web.Application()
-        app.router.add_post(
-            f"/{API_VERSION}/Accounts/{{account}}/Calls/{{sid}}.json", self._update_call
-        )
+        calls = f"/{API_VERSION}/Accounts/{{account}}/Calls"
+        app.router.add_post(calls + ".json", self._create_call)
+        app.router.add_post(calls + "/{sid}.json", self._update_call)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._api_host, self._api_port)
         await site.start()
 
     async def stop(self) -> None:
+        await self.callbacks.stop()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -197,6 +226,24 @@ class TwilioGateway:
             raise ServerRefused("voice webhook", 200, str(error)) from None
         if target is not None:
             self._streams[record.plan.call_sid] = target
+        self._holds[record.plan.call_sid] = twiml
+
+    async def take_callback(self, record: CallRecord) -> bool:
+        """The caller on hold takes the callback if it is offered (pressing 1, then 1 to
+        confirm the number): True when taken, and Twilio has hung up and said so (do not
+        call `hang_up`); False when not offered (the caller holds on)."""
+        sid = record.plan.call_sid
+        hold = self._holds.get(sid)
+        if hold is None:
+            return False
+        try:
+            taken = await self.callbacks.take_offer(record, hold)
+        except ValueError as error:
+            raise ServerRefused("callback menu", 200, str(error)) from None
+        if taken:
+            self._streams.pop(sid, None)
+            self._holds.pop(sid, None)
+        return taken
 
     async def answered(self, record: CallRecord, agent_id: str) -> None:
         """Nothing to say: the server learnt of the answer first (its <Dial> told us)."""
@@ -212,6 +259,7 @@ class TwilioGateway:
             Timestamp=format_datetime(datetime.now(UTC)),
         )
         self._streams.pop(record.plan.call_sid, None)
+        self._holds.pop(record.plan.call_sid, None)
         await self._post("/gateways/twilio/status", form, "status callback")
         self._ledger.events["call.ended", "sent"] += 1
 
@@ -239,6 +287,14 @@ class TwilioGateway:
         except aiohttp.WSServerHandshakeError as error:
             raise ServerRefused("media stream", error.status, error.message) from None
 
+    async def _create_call(self, request: web.Request) -> web.Response:
+        """Twilio's call create: a callback to a customer, answered as the customer."""
+        if request.match_info["account"] != self._account or not self._authorised(request):
+            return _twilio_error(401, 20003, "Authenticate")
+        twiml = (await request.post()).get("Twiml")
+        agent = dialed_agent(twiml) if isinstance(twiml, str) else None
+        return await self.callbacks.create_call(request, agent)
+
     async def _update_call(self, request: web.Request) -> web.Response:
         """Twilio's call update: a <Dial> to an agent means the caller is connected."""
         if request.match_info["account"] != self._account or not self._authorised(request):
@@ -256,7 +312,7 @@ class TwilioGateway:
             return web.json_response(self._resource(sid, "in-progress"))
         self._on_connect(sid, agent)
         if record.hung_up_at is not None and record.connected_at is None:
-            # the caller hung up while the agent was accepting: Twilio refuses the update
+            # the caller hung up (while the agent was accepting): Twilio refuses the update
             return _twilio_error(400, 21220, "Call is not in-progress. Cannot redirect.")
         return web.json_response(self._resource(sid, "in-progress"))
 

@@ -10,7 +10,13 @@ import msgspec
 from callcenter.domain.agents import Agent
 from callcenter.domain.timers import dispatch_due
 from callcenter.storage import keys
-from callcenter.storage.documents import CommitPlan, CommitResult, DocumentStore, text
+from callcenter.storage.documents import (
+    CommitPlan,
+    CommitResult,
+    DocumentStore,
+    load_script,
+    text,
+)
 from callcenter.storage.timers import schedule
 
 
@@ -32,6 +38,9 @@ def put_agent(plan: CommitPlan, before: Agent | None, after: Agent, now: datetim
         plan.srem(keys.READY, after.id)
 
 
+AGENT_CACHE_LIMIT = 50_000
+_AGENTS = msgspec.json.Decoder(Agent)
+
 AgentHook = Callable[[Agent | None, Agent | None], None]
 """on_change(before, after) of a committed agent write; after is None when removed."""
 
@@ -41,6 +50,9 @@ class AgentRepository:
         """`on_change` is told of every committed write, on the loop, right after it."""
         self._store = store
         self._on_change = on_change
+        self._all = load_script("agents_all")
+        # decoded agents by their stored bytes: the outlook and the wallboard read them all
+        self._decoded: dict[bytes, Agent] = {}
 
     async def get(self, agent_id: str) -> Agent | None:
         return await self._store.load(keys.agent(agent_id), Agent)
@@ -52,9 +64,19 @@ class AgentRepository:
         return [agent for agent in found if agent is not None]
 
     async def all(self) -> list[Agent]:
-        ids = sorted(text(m) for m in await self._store.client.execute("SMEMBERS", keys.AGENTS))
-        found = await self._store.load_many([keys.agent(i) for i in ids], Agent)
-        return [agent for agent in found if agent is not None]
+        """Every agent, by id (one round trip; unchanged documents are not decoded again)."""
+        raw = await self._store.client.evalsha(self._all, [keys.AGENTS], [keys.agent("")])
+        cache = self._decoded
+        if len(cache) > AGENT_CACHE_LIMIT:
+            cache.clear()
+        agents = []
+        for document in raw:
+            agent = cache.get(document)
+            if agent is None:
+                agent = cache[document] = _AGENTS.decode(document)
+            agents.append(agent)
+        agents.sort(key=lambda agent: agent.id)
+        return agents
 
     async def save(self, old: Agent | None, new: Agent, now: datetime) -> CommitResult:
         """Store `new` if the stored agent is still `old` (None: must not exist yet)."""

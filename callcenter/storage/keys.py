@@ -38,6 +38,7 @@ Owners and lifetimes:
 - `cc:{qact}:points:<minute>` one minute's outlook of every queue (field = queue), the
                               wallboard's charts; TTL 2 hours
 - `cc:{qact}:tick:<n>`        which instance publishes outlook tick n; TTL a minute
+- `cc:{qact}:board`           every queue's latest outlook (what scrapes report); TTL a minute
 - `cc:token:<id>`             hashed API token; owned by `tokens` (revoke), optional TTL
 - `cc:tokens`                 set of token ids; owned by `tokens`
 - `cc:sig:<digest>`           webhook signature replay marker; TTL = 2 x tolerance
@@ -58,6 +59,7 @@ BUS_EPOCH = f"{PREFIX}:{{bus}}:epoch"
 BUS_CHANNEL = f"{PREFIX}:bus"
 ALERTS = f"{PREFIX}:alerts"
 ALERTS_ACKED = f"{PREFIX}:alerts:acked"
+OUTLOOK_BOARD = f"{PREFIX}:{{qact}}:board"
 
 
 def call(call_id: str) -> str:

@@ -1,4 +1,5 @@
-"""The route table's call side: canonical events in, calls, callers, offers and routing."""
+"""The route table's call side: canonical events in, calls, queues, callers, offers and
+routing."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import msgspec
 from callcenter.domain.callers import CallerProfile, CallerView
 from callcenter.domain.calls import Call
 from callcenter.domain.events import AnyCallEvent
+from callcenter.domain.queue_outlook import QueueOutlookView
 from callcenter.services.call_events import EventResult
 from callcenter.services.routing import RoutingExplanation
-from callcenter.web.handlers import callers, calls, events, routing
+from callcenter.web.handlers import callers, calls, events, queues, routing
 from callcenter.web.operation import (
     ADMIN,
     CALL,
@@ -23,6 +25,7 @@ from callcenter.web.operation import (
     Credentials,
     Operation,
     Param,
+    path_param,
 )
 from callcenter.web.problem import Problem
 
@@ -126,11 +129,13 @@ CALL_OPERATIONS: tuple[Operation, ...] = (
         handler=calls.get_call,
         operation_id="getCall",
         tag="Calls",
-        summary="Read one call",
+        summary="Read one call (a queued one with its estimated wait)",
         roles=(SUPERVISOR, GATEWAY, ADMIN, SELF),
-        description="An agent may read only a call it holds.",
+        description="An agent may read only a call it holds. `estimated_wait_seconds`: for "
+        "a queued call, the seconds it should still wait by its place in line (README, "
+        '"Estimated wait"); null for any other call or when it cannot be told.',
         params=(CALL,),
-        responses=((200, Call, "The call"),),
+        responses=((200, calls.CallDetail, "The call"),),
     ),
     Operation(
         method="GET",
@@ -143,6 +148,49 @@ CALL_OPERATIONS: tuple[Operation, ...] = (
         description="An agent may read only the transcript of a call it holds.",
         params=(CALL,),
         responses=((200, routing.Transcript, "The transcript so far"),),
+    ),
+)
+
+QUEUE = path_param(
+    "queue",
+    "Queue name",
+    max_length=queues.MAX_QUEUE_NAME,
+    pattern=r"^[A-Za-z0-9_.-]+(?!\n)$",
+)
+_OUTLOOK = (
+    "Per queue: callers and callbacks waiting (with the oldest callback's wait), the "
+    "estimated wait of a caller arriving now, arrivals per minute and the service level "
+    "(last 15 minutes), the mean handle time (talk + wrap-up, last hour), agents staffed "
+    "and ready, and the agents Erlang C says the queue needs to meet its service-level "
+    'target, with the gap (README, "Estimated wait" and "Live staffing").'
+)
+
+QUEUE_OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        method="GET",
+        path="/v1/queues",
+        handler=queues.list_queues,
+        operation_id="listQueues",
+        tag="Queues",
+        summary="Every queue's outlook now: waits, callbacks and staffing",
+        roles=(SUPERVISOR, ADMIN),
+        description=_OUTLOOK
+        + " Queues: the configured ones and any other a call waits in or had traffic in the "
+        "last hour.",
+        responses=((200, queues.QueueList, "Every queue, by name"),),
+    ),
+    Operation(
+        method="GET",
+        path="/v1/queues/{queue}",
+        handler=queues.get_queue,
+        operation_id="getQueue",
+        tag="Queues",
+        summary="One queue's outlook now: waits, callbacks and staffing",
+        roles=(SUPERVISOR, ADMIN),
+        description=_OUTLOOK
+        + " 404 for a queue that is not configured and had no call in the last hour.",
+        params=(QUEUE,),
+        responses=((200, QueueOutlookView, "The queue"),),
     ),
 )
 

@@ -24,6 +24,18 @@ from callcenter.web.operation import (
 from callcenter.web.problem import Problem
 
 SWITCHING = (101, None, "Switching protocols")
+
+
+def _query(name: str, description: str, *, required: bool = False) -> Param:
+    return Param(
+        name=name,
+        where="query",
+        required=required,
+        description=description,
+        schema={"type": "string", "maxLength": 128},
+    )
+
+
 NOT_A_HANDSHAKE = (400, Problem, "Not a websocket handshake (no `Upgrade: websocket`)")
 
 GATEWAY_OPERATIONS: tuple[Operation, ...] = (
@@ -46,6 +58,14 @@ GATEWAY_OPERATIONS: tuple[Operation, ...] = (
         tag="Gateways",
         summary="Twilio status callback (CallStatus) as a canonical event",
         roles=(TWILIO_SIGNED,),
+        description="A callback's leg (the call placed to the customer) reports here with "
+        "`?callback=<call id>&dial=<dial id>`: its statuses move that attempt (`initiated`, "
+        "`ringing`: placed; `in-progress`: answered; an end before the answer: busy, no "
+        "answer or failed). The query is part of the signed URL.",
+        params=(
+            _query("callback", "The callback's call id (its leg's status callbacks)"),
+            _query("dial", "The dial attempt's id (its leg's status callbacks)"),
+        ),
         responses=((204, None, "Taken"),),
     ),
     Operation(
@@ -54,7 +74,43 @@ GATEWAY_OPERATIONS: tuple[Operation, ...] = (
         handler=twilio.hold,
         operation_id="twilioHold",
         tag="Gateways",
-        summary="Twilio <Redirect> target that keeps a long hold going",
+        summary="Twilio <Redirect> target: the next turn of the hold (the estimated wait "
+        "said, the callback offered, when due)",
+        roles=(TWILIO_SIGNED,),
+        params=(_query("announced", "When the caller last heard an announcement (unix s)"),),
+        responses=((200, TWIML, "TwiML"),),
+    ),
+    Operation(
+        method="POST",
+        path="/gateways/twilio/callback/offer",
+        handler=twilio.callback_offer,
+        operation_id="twilioCallbackOffer",
+        tag="Gateways",
+        summary="Twilio <Gather> action of the hold's callback offer: 1 asks the caller to "
+        "confirm the number to call back",
+        roles=(TWILIO_SIGNED,),
+        responses=((200, TWIML, "TwiML"),),
+    ),
+    Operation(
+        method="POST",
+        path="/gateways/twilio/callback/confirm",
+        handler=twilio.callback_confirm,
+        operation_id="twilioCallbackConfirm",
+        tag="Gateways",
+        summary="Twilio <Gather> action confirming the number: 1 takes the callback and "
+        "hangs up, 2 asks for another number",
+        roles=(TWILIO_SIGNED,),
+        params=(_query("number", "The number offered, E.164 digits without the +", required=True),),
+        responses=((200, TWIML, "TwiML"),),
+    ),
+    Operation(
+        method="POST",
+        path="/gateways/twilio/callback/number",
+        handler=twilio.callback_number,
+        operation_id="twilioCallbackNumber",
+        tag="Gateways",
+        summary="Twilio <Gather> action with a number keyed in for the callback: said back "
+        "to confirm",
         roles=(TWILIO_SIGNED,),
         responses=((200, TWIML, "TwiML"),),
     ),

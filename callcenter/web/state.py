@@ -28,6 +28,8 @@ from callcenter.services.l16_media import L16MediaStreams
 from callcenter.services.live import LiveViews
 from callcenter.services.live_feed import LiveFeed
 from callcenter.services.media import MediaHub
+from callcenter.services.outlook_feed import OutlookFeed
+from callcenter.services.queue_outlook import QueueOutlook
 from callcenter.services.readiness import Readiness
 from callcenter.services.routing import RoutingService
 from callcenter.services.token_sessions import TokenSessions
@@ -53,6 +55,8 @@ class Services:
     callbacks: CallbackService
     live: LiveViews
     feed: LiveFeed
+    outlook: QueueOutlook
+    outlook_feed: OutlookFeed
     twilio_voice: TwilioVoice
     twilio_media: TwilioMediaStreams
     l16_media: L16MediaStreams

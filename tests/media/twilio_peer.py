@@ -11,6 +11,7 @@ from typing import Any
 
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
+from callcenter.services.twilio_callbacks import MenuUrls
 from tests.conftest import AppClient
 
 ACCOUNT = "AC" + "1" * 32
@@ -31,6 +32,16 @@ def call_form(status: str, sequence: str, call_sid: str = CALL_SID) -> dict[str,
         "SequenceNumber": sequence,
         "ApiVersion": "2010-04-01",
     }
+
+
+def menu_urls(public: str) -> MenuUrls:
+    """The hold's and the callback menu's URLs under `public`, as the handlers make them."""
+    return MenuUrls(
+        hold=f"{public}/gateways/twilio/hold",
+        offer=f"{public}/gateways/twilio/callback/offer",
+        confirm=f"{public}/gateways/twilio/callback/confirm",
+        number=f"{public}/gateways/twilio/callback/number",
+    )
 
 
 async def signed_post(client: AppClient, path: str, form: dict[str, str]) -> Any:

@@ -53,6 +53,21 @@ def test_a_broken_expectation_fails_the_unit_tests(tmp_path: Path) -> None:
     assert "FAILED" in result.stdout + result.stderr
 
 
+def test_the_staffing_gap_is_needed_minus_staffed(tmp_path: Path) -> None:
+    """The gap's unit test pins its sign: a queue with spare agents is below 0."""
+    source = (PROMETHEUS / "tests" / "recording_test.yml").read_text()
+    assert 'queue:callcenter_staffing_gap:max{queue="sales"}\'\n            value: -3' in source
+    flipped = source.replace(
+        'queue:callcenter_staffing_gap:max{queue="sales"}\'\n            value: -3',
+        'queue:callcenter_staffing_gap:max{queue="sales"}\'\n            value: 3',
+    )
+    copy = tmp_path / "flipped_test.yml"
+    copy.write_text(flipped.replace("../rules/", f"{PROMETHEUS}/rules/"))
+    result = promtool("test", "rules", copy)
+    assert result.returncode != 0
+    assert "queue:callcenter_staffing_gap:max" in result.stdout + result.stderr
+
+
 def test_every_rule_has_a_unit_test() -> None:
     tested_records: set[str] = set()
     tested_alerts: set[str] = set()

@@ -39,6 +39,7 @@ from tests.media.twilio_peer import (
     TOKEN,
     call_form,
     media,
+    menu_urls,
     start,
     stop,
     stream_parameters,
@@ -78,7 +79,7 @@ class Streams:
         signature = RequestValidator(TOKEN).compute_signature(url, form)
         request = TwilioRequest(url, {"X-Twilio-Signature": signature}, urlencode(form).encode())
         twiml = await self.voice.voice(
-            request, redirect_url="https://cc.example.com/hold", stream_url=STREAM_URL
+            request, urls=menu_urls("https://cc.example.com"), stream_url=STREAM_URL
         )
         return stream_parameters(twiml)
 

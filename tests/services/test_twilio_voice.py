@@ -19,12 +19,13 @@ from callcenter.services.clock import SystemClock
 from callcenter.services.twilio_voice import TwilioRequest, TwilioSignatures, TwilioVoice
 from callcenter.web.state import SERVICES
 from tests.conftest import AppClient
-from tests.media.twilio_peer import CALL_SID, TOKEN, call_form, stream_parameters
+from tests.media.twilio_peer import CALL_SID, TOKEN, call_form, menu_urls, stream_parameters
 
 PUBLIC = "https://cc.example.com"
 VOICE_URL = f"{PUBLIC}/gateways/twilio/voice"
 HOLD_URL = f"{PUBLIC}/gateways/twilio/hold"
 STREAM_URL = "wss://cc.example.com/media/twilio"
+URLS = menu_urls(PUBLIC)
 
 
 def signed(url: str, form: dict[str, str], token: str = TOKEN) -> TwilioRequest:
@@ -55,7 +56,7 @@ async def test_the_voice_webhook_records_the_call_and_binds_its_stream(
 ) -> None:
     voice, _ = voice_service(client)
     twiml = await voice.voice(
-        signed(VOICE_URL, call_form("ringing", "0")), redirect_url=HOLD_URL, stream_url=STREAM_URL
+        signed(VOICE_URL, call_form("ringing", "0")), urls=URLS, stream_url=STREAM_URL
     )
     stream = ET.fromstring(twiml).find("./Start/Stream")
     assert stream is not None and stream.attrib["url"] == STREAM_URL
@@ -70,7 +71,7 @@ async def test_a_local_peer_may_stream_over_plain_ws(client: AppClient) -> None:
     voice, _ = voice_service(client)
     twiml = await voice.voice(
         signed("http://127.0.0.1:8080/gateways/twilio/voice", call_form("ringing", "0")),
-        redirect_url="http://127.0.0.1:8080/gateways/twilio/hold",
+        urls=menu_urls("http://127.0.0.1:8080"),
         stream_url="ws://127.0.0.1:8080/media/twilio",
     )
     assert 'url="ws://127.0.0.1:8080/media/twilio"' in twiml
@@ -82,7 +83,7 @@ async def test_a_bad_signature_is_forbidden_counted_and_applies_nothing(
     voice, metrics = voice_service(client)
     forged = signed(VOICE_URL, call_form("ringing", "0"), token="not-the-token")
     with pytest.raises(Forbidden, match="X-Twilio-Signature does not match"):
-        await voice.voice(forged, redirect_url=HOLD_URL, stream_url=STREAM_URL)
+        await voice.voice(forged, urls=URLS, stream_url=STREAM_URL)
     assert failures(metrics, "bad_signature") == 1
     assert await client.app[SERVICES].calls.recent(None, 10) == []
 
@@ -121,10 +122,10 @@ async def test_hold_and_gather_keep_the_caller_holding_without_a_new_stream(
 ) -> None:
     voice, _ = voice_service(client)
     await voice.status(signed(VOICE_URL, call_form("ringing", "0")))
-    hold = voice.hold(signed(HOLD_URL, {"CallSid": CALL_SID}), redirect_url=HOLD_URL)
+    hold = await voice.hold(signed(HOLD_URL, {"CallSid": CALL_SID}), urls=URLS)
     gather_url = f"{PUBLIC}/gateways/twilio/gather/menu"
     gathered = await voice.gather(
-        signed(gather_url, {"CallSid": CALL_SID, "Digits": "42"}), "menu", redirect_url=HOLD_URL
+        signed(gather_url, {"CallSid": CALL_SID, "Digits": "42"}), "menu", urls=URLS
     )
     for twiml in (hold, gathered):
         document = ET.fromstring(twiml)

@@ -8,14 +8,8 @@ import statistics
 
 import pytest
 
-from callcenter.simulate.erlang import (
-    Arrival,
-    erlang_a,
-    erlang_b,
-    erlang_c,
-    erlang_c_decay,
-    ideal_queue,
-)
+from callcenter.domain.staffing import erlang_a, erlang_b, erlang_c, erlang_c_decay
+from callcenter.simulate.erlang import Arrival, ideal_queue
 
 
 def test_erlang_b_and_c_known_values() -> None:

@@ -82,6 +82,7 @@ async def _world(client: AppClient, token_for: TokenFactory) -> dict[str, str]:
         "number": NUMBER,
         "alert_id": "al-1",
         "step": "menu",
+        "queue": "default",
     }
 
 

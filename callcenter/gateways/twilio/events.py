@@ -5,6 +5,10 @@ that <Dial> opens to an agent (it carries ParentCallSid) reports on its parent: 
 ringing is `call.ringing` and its answer is `call.answered`; its end is not the caller's
 end and maps to nothing (the parent's own callback, or the reservation timer, decides).
 
+A callback's leg (the call we place to the customer, see gateways.twilio.callback_dial)
+is a call of its own at Twilio; its status callbacks name our call in their URL and report
+on the callback's dial attempt (`callback_leg_event`).
+
 `event_id` is derived from (CallSid, CallStatus, SequenceNumber), so a callback Twilio
 retries maps to the same id and the dedupe window drops it."""
 
@@ -104,6 +108,35 @@ def _caller_leg_event(form: Form, status: str, common: _Common) -> StatusEvent:
         return CallAnswered(**common)
     if status in END_REASONS:
         attributes: dict[str, str | int | float | bool] = {}
+        if form.get("CallDuration"):
+            attributes["call_duration_seconds"] = _natural(form, "CallDuration")
+        return CallEnded(**common, end_reason=END_REASONS[status], attributes=attributes)
+    raise InvalidInput(f"unknown CallStatus {status!r}", "/CallStatus")
+
+
+def callback_leg_event(form: Form, call_id: str) -> CallRinging | CallAnswered | CallEnded:
+    """The canonical event of our call `call_id` for a status callback of its callback
+    leg: `queued`/`initiated`/`ringing` are `call.ringing` (the attempt is placed),
+    `in-progress` is `call.answered` (the customer picked up); `completed`, `busy`,
+    `no-answer`, `canceled`, `failed` are `call.ended` with the reason (the domain tells
+    an end before the answer from one after it). `occurred_at` is Twilio's Timestamp.
+    Raises InvalidInput pointing at the first missing or bad field."""
+    call_sid = _call_sid(form, "CallSid")
+    status = _required(form, "CallStatus")
+    common = _Common(
+        event_id=f"twilio:{call_sid}:{status}:{_sequence(form)}",
+        call_id=call_id,
+        occurred_at=_timestamp(form),
+        from_=None,  # From and To of this leg are our caller id and the customer
+        to=None,
+        direction=None,
+    )
+    attributes: dict[str, str | int | float | bool] = {"callback_leg_sid": call_sid}
+    if status in STARTING_STATUSES:
+        return CallRinging(**common, attributes=attributes)
+    if status == "in-progress":
+        return CallAnswered(**common, attributes=attributes)
+    if status in END_REASONS:
         if form.get("CallDuration"):
             attributes["call_duration_seconds"] = _natural(form, "CallDuration")
         return CallEnded(**common, end_reason=END_REASONS[status], attributes=attributes)

@@ -1,11 +1,18 @@
-"""Twilio's REST call update, the way decisions reach a live Twilio call.
+"""Twilio's REST Calls resource: the call update, the way decisions reach a live Twilio
+call, and the call create, the way a callback reaches the customer.
 
-`POST {base}/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json`, HTTP basic auth
-AccountSid:AuthToken, form fields `Twiml` (or `Url` + `Method`) and/or `Status`. 429 and
-5xx answers, and connections that never reached Twilio, are retried with bounded
+Update: `POST {base}/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json`, HTTP basic
+auth AccountSid:AuthToken, form fields `Twiml` (or `Url` + `Method`) and/or `Status`. 429
+and 5xx answers, and connections that never reached Twilio, are retried with bounded
 exponential back-off (honouring Retry-After); other 4xx are final. A request that may have
 reached Twilio (a timeout, a dropped connection) is not repeated: replaying a <Dial>
 would ring the agent twice.
+
+Create: `POST .../Calls.json` with `To`, `From`, `Twiml`, `StatusCallback` and one
+`StatusCallbackEvent` field per event. Only what Twilio certainly did not act on is
+retried: a connection that never reached it, and 429. A 5xx, a timeout or a dropped
+connection may have placed the call, so it is raised at once: a second create would ring
+the customer twice.
 
 aiohttp is used here as an HTTP *client* with a session the caller owns (the STYLE rule
 that only web/ imports aiohttp is about the server side)."""
@@ -16,6 +23,7 @@ import asyncio
 import base64
 import logging
 import re
+from collections.abc import Sequence
 from typing import Literal
 
 import aiohttp
@@ -29,6 +37,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.twilio.com"
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 _CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
+StatusEvent = Literal["initiated", "ringing", "answered", "completed"]
 
 
 class TwilioApiError(CallcenterError):
@@ -127,14 +136,51 @@ class TwilioRestClient:
             form["Status"] = status
         if not form:
             raise ValueError("nothing to update: give twiml, url or status")
-        endpoint = f"{self._base_url}/2010-04-01/Accounts/{self._account_sid}/Calls/{call_sid}.json"
-        body = await self._post(endpoint, form, call_sid)
-        try:
-            return msgspec.json.decode(body, type=TwilioCall)
-        except msgspec.DecodeError as error:
-            raise TwilioApiError(200, None, f"unreadable call resource: {error}") from error
+        endpoint = f"{self._calls_url}/{call_sid}.json"
+        body = await self._post(endpoint, list(form.items()), f"the call update of {call_sid}")
+        return _call_resource(body)
 
-    async def _post(self, endpoint: str, form: dict[str, str], call_sid: str) -> bytes:
+    async def create_call(
+        self,
+        to: str,
+        from_: str,
+        twiml: str,
+        status_callback: str,
+        status_events: Sequence[StatusEvent] = ("initiated", "ringing", "answered", "completed"),
+        *,
+        timeout_seconds: int | None = None,
+    ) -> TwilioCall:
+        """Place a call to `to` from `from_` (a number of the account) that runs `twiml`
+        when answered, with status callbacks (POST) to `status_callback` for each of
+        `status_events`; `timeout_seconds` is how long it rings. Returns the new call's
+        resource (status `queued`).
+
+        Raises TwilioApiError: with a 4xx status when Twilio refused (e.g. 21211, an
+        invalid `To`), otherwise when it is not known whether the call was placed."""
+        form = [("To", to), ("From", from_), ("Twiml", twiml)]
+        form += [("StatusCallback", status_callback), ("StatusCallbackMethod", "POST")]
+        form += [("StatusCallbackEvent", event) for event in status_events]
+        if timeout_seconds is not None:
+            form.append(("Timeout", str(timeout_seconds)))
+        body = await self._post(
+            f"{self._calls_url}.json", form, "a call create", retry_server_errors=False
+        )
+        return _call_resource(body)
+
+    @property
+    def _calls_url(self) -> str:
+        return f"{self._base_url}/2010-04-01/Accounts/{self._account_sid}/Calls"
+
+    async def _post(
+        self,
+        endpoint: str,
+        form: list[tuple[str, str]],
+        subject: str,
+        *,
+        retry_server_errors: bool = True,
+    ) -> bytes:
+        """POST the form; retry 429, connections that never opened and (when
+        `retry_server_errors`) 5xx. Raises TwilioApiError."""
         failure: TwilioApiError | None = None
         for attempt in range(1, self._max_attempts + 1):
             retry_after: str | None = None
@@ -152,17 +198,17 @@ class TwilioRestClient:
                 failure = TwilioApiError(None, None, f"cannot connect: {error}")
             except (aiohttp.ClientError, TimeoutError) as error:
                 raise TwilioApiError(None, None, f"no answer: {error!r}") from error
-            if failure.status is not None and failure.status != 429 and failure.status < 500:
+            if not _retryable(failure, retry_server_errors):
                 raise failure
             if attempt < self._max_attempts:
                 delay = self._delay(attempt, retry_after)
                 logger.warning(
-                    "Twilio call update failed (%s); attempt %d of %d in %.2f s",
+                    "Twilio: %s failed (%s); attempt %d of %d in %.2f s",
+                    subject,
                     failure,
                     attempt + 1,
                     self._max_attempts,
                     delay,
-                    extra={"call_id": call_sid},
                 )
                 await asyncio.sleep(delay)
         assert failure is not None
@@ -171,6 +217,20 @@ class TwilioRestClient:
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         asked = retry_after.strip() if retry_after is not None else ""
         return self._backoff.delay(attempt, at_least=float(asked) if asked.isdigit() else 0.0)
+
+
+def _retryable(failure: TwilioApiError, server_errors: bool) -> bool:
+    """Whether Twilio certainly did not act on the request, or may safely act twice."""
+    if failure.status is None or failure.status == 429:
+        return True  # only connections that never opened get here with no status
+    return server_errors and failure.status >= 500
+
+
+def _call_resource(body: bytes) -> TwilioCall:
+    try:
+        return msgspec.json.decode(body, type=TwilioCall)
+    except msgspec.DecodeError as error:
+        raise TwilioApiError(200, None, f"unreadable call resource: {error}") from error
 
 
 def _api_error(status: int, body: bytes) -> TwilioApiError:

@@ -1,4 +1,4 @@
-"""`/v1/calls`: read calls, one or by state."""
+"""`/v1/calls`: read calls, one (a queued one with its estimated wait) or by state."""
 
 from __future__ import annotations
 
@@ -19,6 +19,13 @@ MAX_LIMIT = 1000
 
 class CallList(msgspec.Struct, frozen=True, kw_only=True):
     calls: list[Call]
+
+
+class CallDetail(Call, frozen=True, kw_only=True):
+    """A call, and for a queued one the seconds it should still wait by its place in line
+    (null otherwise, or when it cannot be told: no agent staffed, no recent handle time)."""
+
+    estimated_wait_seconds: float | None = None
 
 
 class WrapUp(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -57,8 +64,11 @@ async def wrap_up_call(request: web.Request) -> web.Response:
 
 
 async def get_call(request: web.Request) -> web.Response:
-    call = await request.app[SERVICES].calls.get(path_id(request, "call_id"))
-    return json_response(call)
+    services = request.app[SERVICES]
+    call = await services.calls.get(path_id(request, "call_id"))
+    wait = await services.outlook.call_wait(call)
+    fields = {field: getattr(call, field) for field in call.__struct_fields__}
+    return json_response(CallDetail(**fields, estimated_wait_seconds=wait))
 
 
 def _state(raw: str | None) -> CallState | None:

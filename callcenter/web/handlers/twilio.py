@@ -1,13 +1,15 @@
 """Twilio (and SignalWire) webhooks: the voice webhook answers TwiML that streams the call's
 audio to us and holds the caller; status callbacks and <Gather> actions become canonical
-events (services.twilio_voice). Every request must carry a valid X-Twilio-Signature (403
-otherwise), checked against the public URL Twilio requested."""
+events; the hold's callback menu answers TwiML (services.twilio_voice). Every request must
+carry a valid X-Twilio-Signature (403 otherwise), checked against the public URL Twilio
+requested, query included."""
 
 from __future__ import annotations
 
 from aiohttp import web
 from yarl import URL
 
+from callcenter.services.twilio_callbacks import MenuUrls
 from callcenter.services.twilio_voice import TwilioRequest
 from callcenter.web.requests import read_body
 from callcenter.web.state import SERVICES, SETTINGS
@@ -15,6 +17,9 @@ from callcenter.web.state import SERVICES, SETTINGS
 TWIML = "text/xml"
 HOLD_PATH = "/gateways/twilio/hold"
 STREAM_PATH = "/media/twilio"
+OFFER_PATH = "/gateways/twilio/callback/offer"
+CONFIRM_PATH = "/gateways/twilio/callback/confirm"
+NUMBER_PATH = "/gateways/twilio/callback/number"
 
 
 def public_url(request: web.Request, path_qs: str | None = None) -> URL:
@@ -30,8 +35,13 @@ async def _twilio_request(request: web.Request) -> TwilioRequest:
     return TwilioRequest(str(public_url(request)), request.headers, body)
 
 
-def _redirect_url(request: web.Request) -> str:
-    return str(public_url(request, HOLD_PATH))
+def _menu_urls(request: web.Request) -> MenuUrls:
+    return MenuUrls(
+        hold=str(public_url(request, HOLD_PATH)),
+        offer=str(public_url(request, OFFER_PATH)),
+        confirm=str(public_url(request, CONFIRM_PATH)),
+        number=str(public_url(request, NUMBER_PATH)),
+    )
 
 
 def _stream_url(request: web.Request) -> str:
@@ -43,10 +53,10 @@ async def voice(request: web.Request) -> web.Response:
     """The call's first request: record it, stream its audio to us, hold the caller."""
     text = await request.app[SERVICES].twilio_voice.voice(
         await _twilio_request(request),
-        redirect_url=_redirect_url(request),
+        urls=_menu_urls(request),
         stream_url=_stream_url(request),
     )
-    return web.Response(text=text, content_type=TWIML)
+    return _twiml(text)
 
 
 async def status(request: web.Request) -> web.Response:
@@ -55,11 +65,11 @@ async def status(request: web.Request) -> web.Response:
 
 
 async def hold(request: web.Request) -> web.Response:
-    """The <Redirect> that keeps a long hold going."""
-    text = request.app[SERVICES].twilio_voice.hold(
-        await _twilio_request(request), redirect_url=_redirect_url(request)
+    """The <Redirect> that keeps a hold going: the next turn."""
+    text = await request.app[SERVICES].twilio_voice.hold(
+        await _twilio_request(request), urls=_menu_urls(request)
     )
-    return web.Response(text=text, content_type=TWIML)
+    return _twiml(text)
 
 
 async def gather(request: web.Request) -> web.Response:
@@ -67,6 +77,34 @@ async def gather(request: web.Request) -> web.Response:
     text = await request.app[SERVICES].twilio_voice.gather(
         await _twilio_request(request),
         request.match_info["step"],
-        redirect_url=_redirect_url(request),
+        urls=_menu_urls(request),
     )
+    return _twiml(text)
+
+
+async def callback_offer(request: web.Request) -> web.Response:
+    """The hold's "press 1 to be called back"."""
+    text = await request.app[SERVICES].twilio_voice.callback_offer(
+        await _twilio_request(request), urls=_menu_urls(request)
+    )
+    return _twiml(text)
+
+
+async def callback_confirm(request: web.Request) -> web.Response:
+    """ "Press 1 to be called at <number>, or 2 to enter another number"."""
+    text = await request.app[SERVICES].twilio_voice.callback_confirm(
+        await _twilio_request(request), urls=_menu_urls(request)
+    )
+    return _twiml(text)
+
+
+async def callback_number(request: web.Request) -> web.Response:
+    """The number the caller keyed in."""
+    text = await request.app[SERVICES].twilio_voice.callback_number(
+        await _twilio_request(request), urls=_menu_urls(request)
+    )
+    return _twiml(text)
+
+
+def _twiml(text: str) -> web.Response:
     return web.Response(text=text, content_type=TWIML)

@@ -1,5 +1,6 @@
-// The wallboard (/wallboard, supervisor token): queues, agents, live calls with their
-// moods, alerts with acknowledge, and one call's live transcript. Rows are keyed by id
+// The wallboard (/wallboard, supervisor token): queues (wallboard_queues.js), their waits
+// and staffing (wallboard_outlook.js), agents, live calls with their moods, alerts with
+// acknowledge, and one call's live transcript. Rows are keyed by id
 // and redrawn only when an event touched them, at most once per animation frame; the
 // elapsed times tick once a second without redrawing anything else.
 
@@ -9,6 +10,8 @@ import { LiveSocket } from "./socket.js";
 import { TranscriptView } from "./transcript.js";
 import { AlertFeed } from "./wallboard_alerts.js";
 import { WallboardModel, touched } from "./wallboard_model.js";
+import { OutlookPanel } from "./wallboard_outlook.js";
+import { QueueTable } from "./wallboard_queues.js";
 
 const $ = (id) => document.getElementById(id);
 const LABELS = {
@@ -23,7 +26,9 @@ const model = new WallboardModel();
 const clock = new ServerClock();
 const batch = new FrameBatch();
 const ticker = new Ticker();
-const rows = { queues: new Map(), agents: new Map(), calls: new Map() };
+const rows = { agents: new Map(), calls: new Map() };
+const queues = new QueueTable(model, { body: $("queue-rows"), empty: $("queues-empty"), clock, ticker });
+const outlook = new OutlookPanel({ body: $("outlook-rows"), empty: $("outlook-empty"), clock, ticker, batch });
 const transcript = new TranscriptView($("transcript-lines"), $("transcript-partials"));
 const ORDER_EVERY_MS = 500;
 let lastOrder = 0;
@@ -31,60 +36,6 @@ let orderTimer = null;
 let watching = null; // the call whose transcript is open
 let earlyLines = null; // lines of the watched call received before its transcript
 let returnFocus = null;
-
-// --- queues -------------------------------------------------------------------------------
-
-function serviceLevel(queue) {
-  const today = queue.today;
-  const offered = today ? (today.answered ?? 0) + (today.abandoned ?? 0) : 0;
-  if (!offered) return { text: "–", band: "none" };
-  const pct = Math.round((100 * (today.answered_in_sl ?? 0)) / offered);
-  return { text: `${pct}%`, band: pct >= 80 ? "good" : pct >= 60 ? "fair" : "poor" };
-}
-
-function queueRow(name) {
-  let row = rows.queues.get(name);
-  if (row) return row;
-  const cells = {
-    waiting: el("td", { class: "num big" }),
-    longest: el("td", { class: "num big ticking" }),
-    sl: el("td", { class: "num" }),
-    answered: el("td", { class: "num" }),
-    abandoned: el("td", { class: "num" }),
-  };
-  const tr = el("tr", { "data-queue": name }, el("th", { scope: "row" }, name), ...Object.values(cells));
-  row = { tr, cells };
-  rows.queues.set(name, row);
-  const next = [...rows.queues.keys()].filter((other) => other > name).sort()[0];
-  $("queue-rows").insertBefore(tr, next ? rows.queues.get(next).tr : null);
-  ticker.set(`q:${name}`, cells.longest, () => {
-    const oldest = model.oldestQueuedAt(name);
-    return oldest === null ? "–" : duration((clock.now() - oldest) / 1000);
-  });
-  return row;
-}
-
-function drawQueue(name) {
-  const queue = model.queues.get(name);
-  if (!queue) {
-    rows.queues.get(name)?.tr.remove();
-    rows.queues.delete(name);
-    ticker.delete(`q:${name}`);
-    return;
-  }
-  const { cells } = queueRow(name);
-  const waiting = model.waiting(name);
-  setText(cells.waiting, waiting);
-  setAttr(cells.waiting, "data-alarm", waiting > 0 ? "yes" : null);
-  ticker.refresh(`q:${name}`);
-  const sl = serviceLevel(queue);
-  const target = queue.service_level_seconds;
-  setText(cells.sl, target ? `${sl.text} in ${target} s` : sl.text);
-  setAttr(cells.sl, "data-band", sl.band);
-  setText(cells.answered, queue.today?.answered ?? 0);
-  setText(cells.abandoned, queue.today?.abandoned ?? 0);
-  $("queues-empty").hidden = model.queues.size > 0;
-}
 
 // --- agents -------------------------------------------------------------------------------
 
@@ -281,7 +232,7 @@ function closeTranscript() {
 // --- wiring -------------------------------------------------------------------------------
 
 function schedule(t) {
-  for (const name of t.queues) batch.add(`q:${name}`, () => drawQueue(name));
+  for (const name of t.queues) batch.add(`q:${name}`, () => queues.draw(name));
   for (const id of t.agents) batch.add(`a:${id}`, () => drawAgent(id));
   for (const id of t.calls) batch.add(`c:${id}`, () => drawCall(id));
   for (const id of t.alerts) batch.add(`al:${id}`, () => alerts.draw(id));
@@ -293,6 +244,7 @@ function schedule(t) {
 function onSnapshot(snapshot) {
   clock.sync(snapshot.now);
   const before = model.load(snapshot);
+  outlook.load(snapshot);
   const t = touched();
   for (const [kind, keys] of Object.entries(before)) for (const key of keys) t[kind].add(key);
   for (const name of model.queues.keys()) t.queues.add(name);
@@ -317,6 +269,7 @@ function onEvent(event) {
     case "agent.updated": model.upsertAgent(data, t); break;
     case "agent.removed": model.removeAgent(data.id, t); break;
     case "queue.stats": model.queueStats(data, t); break;
+    case "queue.outlook": outlook.update(data, event.at); break;
     case "call.mood": model.mood(event.call_id, data, t); break;
     case "alert.raised":
       if (model.raise(data, t)) {

@@ -1,0 +1,178 @@
+"""Every queue's outlook now (calls and callbacks waiting, estimated wait, agents needed
+against staffed), a waiting call's estimated wait by its place, and the minute history
+the wallboard charts. One reading per answer: the waiting tickets (one HVALS), every agent,
+and the queues' traffic of the last hour (one pipeline); the rest is one pass over each
+(`domain/queue_outlook.py`, `domain/wait_estimate.py`, `domain/staffing.py`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from callcenter.domain.agents import Agent
+from callcenter.domain.calls import Call, CallState
+from callcenter.domain.queue_outlook import (
+    OutlookPoint,
+    QueueOutlookView,
+    Traffic,
+    outlook_of,
+    wait_of,
+)
+from callcenter.domain.queue_traffic import QueueTraffic, total
+from callcenter.domain.routing import Ticket
+from callcenter.domain.routing_context import ticket_of
+from callcenter.domain.routing_rules import RoutingRules
+from callcenter.domain.wait_estimate import (
+    HandleTimes,
+    WaitingLine,
+    calls_ahead,
+    staffing,
+    staffing_by_queue,
+    waiting_lines,
+)
+from callcenter.errors import NotFound
+from callcenter.services.clock import Clock
+from callcenter.services.rules_source import RulesSource
+from callcenter.storage.agents import AgentRepository
+from callcenter.storage.calls import CallRepository
+from callcenter.storage.queue_activity import QueueActivityRepository
+
+RECENT_MINUTES = 15  # arrival rate and service level: the last quarter of an hour
+LONG_MINUTES = 60  # handle times: the last hour (enough calls to average)
+HISTORY_MINUTES = 60  # the wallboard's charts
+# `latest` takes the outlook the last tick kept when it is at most this old (ticks come
+# every 5 s), and computes it otherwise
+LATEST_MAX_AGE_SECONDS = 15.0
+_NO_TRAFFIC = QueueTraffic()
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    now: datetime
+    rules: RoutingRules
+    tickets: list[Ticket]
+    agents: list[Agent]
+    minutes: list[dict[str, QueueTraffic]]  # oldest first, the current minute last
+
+    def traffic(self) -> dict[str, Traffic]:
+        """Every queue's traffic over the recent window and the long one, in one pass."""
+        recent: dict[str, list[QueueTraffic]] = {}
+        long: dict[str, list[QueueTraffic]] = {}
+        for age, minute in enumerate(reversed(self.minutes)):
+            for queue, counts in minute.items():
+                long.setdefault(queue, []).append(counts)
+                if age < RECENT_MINUTES:
+                    recent.setdefault(queue, []).append(counts)
+        return {
+            queue: self._traffic(total(recent.get(queue, ())), total(parts))
+            for queue, parts in long.items()
+        }
+
+    def _traffic(self, recent: QueueTraffic, long: QueueTraffic) -> Traffic:
+        # the recent window: its full minutes and the current minute so far
+        seconds = (RECENT_MINUTES - 1) * 60 + self.now.timestamp() % 60
+        return Traffic(recent=recent, recent_seconds=seconds, long=long)
+
+    def names(self, lines: dict[str, WaitingLine]) -> list[str]:
+        """The configured queues, and any other queue a call waits in or had traffic in
+        in the last hour."""
+        busy = {queue for minute in self.minutes for queue in minute}
+        return sorted(set(self.rules.queues) | set(lines) | busy)
+
+    def outlooks(self, names: list[str], lines: dict[str, WaitingLine]) -> list[QueueOutlookView]:
+        """The outlook of each of `names`, in one pass over the agents."""
+        traffic = self.traffic()
+        quiet = self._traffic(_NO_TRAFFIC, _NO_TRAFFIC)
+        configs = {name: self.rules.queue(name) for name in names}
+        handles = {name: HandleTimes.of(traffic.get(name, quiet).long) for name in names}
+        serving = staffing_by_queue(self.agents, configs, handles, self.now)
+        return [
+            outlook_of(
+                configs[name],
+                lines.get(name, WaitingLine()),
+                serving[name],
+                traffic.get(name, quiet),
+                self.now,
+            )
+            for name in names
+        ]
+
+
+class QueueOutlook:
+    def __init__(
+        self,
+        calls: CallRepository,
+        agents: AgentRepository,
+        activity: QueueActivityRepository,
+        *,
+        rules: RulesSource,
+        clock: Clock,
+    ) -> None:
+        self._calls = calls
+        self._agents = agents
+        self._activity = activity
+        self._rules = rules
+        self._clock = clock
+
+    async def _read(self) -> _Reading:
+        now = self._clock.now()
+        return _Reading(
+            now=now,
+            rules=self._rules.current,
+            tickets=await self._calls.waiting(),
+            agents=await self._agents.all(),
+            minutes=await self._activity.minutes(now, LONG_MINUTES),
+        )
+
+    async def queues(self) -> list[QueueOutlookView]:
+        """Every queue's outlook now, by name. Raises StorageUnavailable."""
+        reading = await self._read()
+        lines = waiting_lines(reading.tickets, reading.now)
+        return reading.outlooks(reading.names(lines), lines)
+
+    async def latest(self) -> list[QueueOutlookView]:
+        """Every queue's outlook as the last outlook tick kept it (computed once for every
+        instance, at most LATEST_MAX_AGE_SECONDS old), else computed now: what scrapes
+        report. Raises StorageUnavailable."""
+        stored = await self._activity.board()
+        if stored is not None:
+            age = (self._clock.now() - stored.at).total_seconds()
+            if 0 <= age <= LATEST_MAX_AGE_SECONDS:
+                return stored.queues
+        return await self.queues()
+
+    async def queue(self, name: str) -> QueueOutlookView:
+        """One queue's outlook now. Raises NotFound for a queue that is not configured and
+        had no call in the last hour, StorageUnavailable."""
+        reading = await self._read()
+        lines = waiting_lines(reading.tickets, reading.now)
+        if name not in reading.names(lines):
+            raise NotFound("queue", name)
+        return reading.outlooks([name], lines)[0]
+
+    async def estimate_for_new_call(self, queue: str) -> float | None:
+        """Seconds a caller joining `queue` now would wait (None: cannot be told); an
+        unconfigured queue has the default settings. Raises StorageUnavailable."""
+        reading = await self._read()
+        lines = waiting_lines(reading.tickets, reading.now)
+        return reading.outlooks([queue], lines)[0].estimated_wait_seconds
+
+    async def call_wait(self, call: Call) -> float | None:
+        """Seconds `call` should still wait, by its place in line; None unless it is queued
+        (or when it cannot be told). Raises StorageUnavailable."""
+        if call.state is not CallState.QUEUED:
+            return None
+        reading = await self._read()
+        ticket = ticket_of(call)
+        traffic = reading.traffic().get(call.queue)
+        handle = HandleTimes.of(traffic.long) if traffic is not None else None
+        serving = staffing(reading.agents, reading.rules.queue(call.queue), handle, reading.now)
+        held = ticket.not_before
+        held_for = max(0.0, (held - reading.now).total_seconds()) if held is not None else 0.0
+        ahead = calls_ahead(ticket, reading.tickets, reading.now)
+        return wait_of(ahead, serving, handle, held_for)
+
+    async def history(self, queues: list[str]) -> dict[str, list[OutlookPoint]]:
+        """The stored minute points of the last hour of each of `queues` (oldest first)."""
+        points = await self._activity.points(self._clock.now(), HISTORY_MINUTES)
+        return {name: points.get(name, []) for name in queues}
