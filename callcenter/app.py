@@ -179,6 +179,7 @@ def build_services(
         clock=clock,
         metrics=metrics,
     )
+    notify.add(callbacks)  # an accepted callback is placed at once by its instance
     twilio_token = settings.twilio_auth_token.reveal()
     twilio_signatures = TwilioSignatures(twilio_token, metrics=metrics)
     services = Services(
@@ -326,6 +327,7 @@ def create_app(
         with suppress(asyncio.CancelledError):
             await outlook_ticks
         await dispatcher.stop()
+        await built.callbacks.stop()
         await built.feed.drain()
 
     async def token_sessions(app: web.Application) -> AsyncIterator[None]:

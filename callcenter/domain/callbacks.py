@@ -122,14 +122,16 @@ def request_callback(
 ) -> Call:
     """A waiting caller takes a callback: the call keeps its place and priority and waits
     on without them. A repeated request changes nothing. Raises Conflict for a call that
-    is no longer waiting, InvalidInput without a usable number."""
+    is no longer waiting or has no number to call, InvalidInput for a number that is not
+    E.164."""
     if call.callback is not None:
         return call
     if call.state not in WAITING_STATES:
         raise Conflict(f"call {call.id!r} is {call.state}: only a waiting call can be called back")
+    if number is None and (call.from_ is None or not _E164.fullmatch(call.from_)):
+        raise Conflict(f"call {call.id!r} has no caller number to call back: give `number`")
     chosen = number or call.from_
-    if chosen is None:
-        raise InvalidInput("the call has no caller number: give one", "/number")
+    assert chosen is not None
     callback = Callback(
         number=check_number(chosen),
         requested_at=now,

@@ -23,8 +23,18 @@ AgentId = Annotated[
     str, msgspec.Meta(min_length=1, max_length=64, pattern=rf"^{AGENT_ID_PATTERN}(?!\n)$")
 ]
 E164 = r"\+[1-9][0-9]{6,14}"  # + and 7 to 15 digits, the first not 0
-E164Number = Annotated[
-    str, msgspec.Meta(pattern=rf"^{E164}(?!\n)$", description="E.164, such as +15551234567")
+E164_DESCRIPTION = "E.164: + and 7 to 15 digits, such as +15551234567"
+E164Number = Annotated[str, msgspec.Meta(pattern=rf"^{E164}(?!\n)$", description=E164_DESCRIPTION)]
+# The same, documented but checked by callbacks.check_number, whose message is plainer
+# than a regular expression's (for a single request; a batch of events is decoded whole).
+E164Checked = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=32,
+        description=E164_DESCRIPTION,
+        extra_json_schema={"pattern": f"^{E164}$"},
+    ),
 ]
 AttributeValue = str | int | float | bool
 EventAttributes = Annotated[

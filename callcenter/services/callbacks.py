@@ -12,11 +12,12 @@ attempt is placed again after the claim timeout under the same dial id."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from datetime import datetime
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 import msgspec
 
@@ -36,8 +37,9 @@ from callcenter.domain.callbacks import (
     with_policy,
 )
 from callcenter.domain.callers import caller_key
-from callcenter.domain.calls import Call, CallState, Dial, DialOutcome
-from callcenter.domain.events import EventAttributes, QueueName, Timestamp
+from callcenter.domain.calls import Call, CallState, Dial, DialOutcome, DialState
+from callcenter.domain.events import E164Checked, EventAttributes, QueueName, Timestamp
+from callcenter.domain.routing import Decision
 from callcenter.domain.routing_rules import QueueConfig
 from callcenter.domain.timers import Timer, dial_timer, queue_timers
 from callcenter.errors import DialRefused, NotFound
@@ -56,12 +58,7 @@ logger = logging.getLogger(__name__)
 class CallbackRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """`POST /v1/callbacks`: call this number back when an agent is free."""
 
-    number: Annotated[
-        str,
-        msgspec.Meta(
-            min_length=1, max_length=32, description="E.164: + and 7 to 15 digits (+15551234567)"
-        ),
-    ]
+    number: E164Checked
     queue: QueueName | None = None
     attributes: EventAttributes = msgspec.field(default_factory=dict)
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
@@ -118,6 +115,7 @@ class CallbackService:
         self._default_queue = default_queue
         self._clock = clock
         self._metrics = metrics
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def request(self, body: CallbackRequest) -> CallbackAnswer:
         """A new callback; a repeated request (same number and queue, the earlier one not
@@ -154,7 +152,8 @@ class CallbackService:
 
     async def request_for_call(self, call_id: str, number: str | None, *, source: str) -> Call:
         """The waiting caller of `call_id` takes a callback (the hold menu). Raises
-        NotFound, Conflict (the call is no longer waiting), InvalidInput (no number)."""
+        NotFound, Conflict (the call is no longer waiting, or has no number),
+        InvalidInput (a number that is not E.164)."""
 
         async def attempt() -> Call:
             call = await self._existing(call_id)
@@ -186,11 +185,41 @@ class CallbackService:
         return call
 
     async def fire(self, timer: Timer) -> None:
-        """A DIAL timer: place the attempt, look again later, or give it up."""
+        """A DIAL timer: claim the attempt and place it (in the background, so a slow
+        gateway never holds up the other timers), look again later, or give it up."""
         call_id, dial_id = timer.subject, timer.ref
         placing = await with_retries("call", call_id, lambda: self._step(call_id, dial_id))
         if placing is not None:
+            self._spawn(self._place(placing, dial_id))
+
+    async def route_event(self, kind: str, call: Call, decision: Decision | None) -> None:
+        """RouteNotifier: a callback just accepted on this instance is claimed and placed
+        at once (its DIAL timer, due now too, is the safety net; the claim keeps it single)."""
+        dial = call.callback.dial if call.callback else None
+        if kind == "route.assigned" and dial is not None and dial.state is DialState.PENDING:
+            self._spawn(self._start(call.id, dial.id))
+
+    async def stop(self) -> None:
+        """Let the attempts being placed finish."""
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _start(self, call_id: str, dial_id: str) -> None:
+        placing = await with_retries("call", call_id, lambda: self._step(call_id, dial_id))
+        if placing is not None:
             await self._place(placing, dial_id)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                # task boundary: the attempt's DIAL timer looks at it again
+                logger.exception("placing a callback failed")
+                self._metrics.task_errors_total.labels("callback_dial").inc()
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _step(self, call_id: str, dial_id: str) -> Call | None:
         """Take the next step of an attempt; return the call when this instance claimed

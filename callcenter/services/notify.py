@@ -28,6 +28,10 @@ class FanOutNotifier:
     def __init__(self, notifiers: list[RouteNotifier]) -> None:
         self._notifiers = notifiers
 
+    def add(self, notifier: RouteNotifier) -> None:
+        """Tell `notifier` too (one built after the services that notify)."""
+        self._notifiers.append(notifier)
+
     async def route_event(self, kind: str, call: Call, decision: Decision | None) -> None:
         for notifier in self._notifiers:
             await notifier.route_event(kind, call, decision)

@@ -276,6 +276,13 @@ async def test_bad_requests_name_the_field(api: Api) -> None:
         problem = await api.send("POST", "/v1/callbacks", 422, json=body)
         assert (problem.get("pointer", ""), problem["status"]) == (pointer, 422), problem
         assert reason in problem["detail"], problem
+    wrong = await api.send(
+        "POST",
+        "/v1/events",
+        422,
+        json={"type": "call.callback_requested", "event_id": "n", "call_id": "x", "number": "12"},
+    )
+    assert wrong["pointer"] == "/number"
     await api.event("call.created", "gone", **{"from": "+15551230000"})
     await api.event("call.ended", "gone")
     conflict = await api.send(
