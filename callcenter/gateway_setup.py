@@ -52,16 +52,7 @@ async def notifiers(app: web.Application) -> AsyncIterator[None]:
         chosen.append(webhooks)
     if settings.twilio_account_sid and settings.twilio_auth_token:
         session = aiohttp.ClientSession()
-        try:
-            rest = TwilioRestClient(
-                session,
-                settings.twilio_account_sid,
-                settings.twilio_auth_token.reveal(),
-                base_url=settings.twilio_api_url,
-            )
-        except ValueError as error:
-            await session.close()
-            raise SettingError("CALLCENTER_TWILIO_ACCOUNT_SID", str(error)) from None
+        rest = await _twilio_rest(settings, session)
         twilio = TwilioNotifier(rest, agent_uri=settings.agent_dial_template, metrics=app[METRICS])
         chosen.append(twilio)
     app[NOTIFIER] = FanOutNotifier(chosen) if chosen else NoNotifier()
@@ -72,6 +63,21 @@ async def notifiers(app: web.Application) -> AsyncIterator[None]:
         await twilio.stop()
     if session is not None:
         await session.close()
+
+
+async def _twilio_rest(settings: Settings, session: aiohttp.ClientSession) -> TwilioRestClient:
+    """Twilio's REST API for the configured account; SettingError (the session closed)
+    for an account SID it cannot use."""
+    try:
+        return TwilioRestClient(
+            session,
+            settings.twilio_account_sid,
+            settings.twilio_auth_token.reveal(),
+            base_url=settings.twilio_api_url,
+        )
+    except ValueError as error:
+        await session.close()
+        raise SettingError("CALLCENTER_TWILIO_ACCOUNT_SID", str(error)) from None
 
 
 async def callback_dialers(app: web.Application) -> AsyncIterator[None]:
@@ -93,18 +99,8 @@ async def callback_dialers(app: web.Application) -> AsyncIterator[None]:
     if twilio and not settings.public_url:
         logger.warning("Twilio callbacks are off: they need CALLCENTER_PUBLIC_URL")
     elif twilio and settings.public_url:
-        try:
-            rest = TwilioRestClient(
-                session,
-                settings.twilio_account_sid,
-                settings.twilio_auth_token.reveal(),
-                base_url=settings.twilio_api_url,
-            )
-        except ValueError as error:
-            await session.close()
-            raise SettingError("CALLCENTER_TWILIO_ACCOUNT_SID", str(error)) from None
         dialers["twilio"] = TwilioCallbackDialer(
-            rest,
+            await _twilio_rest(settings, session),
             public_url=settings.public_url,
             agent_uri=settings.agent_dial_template,
             caller_id=settings.twilio_caller_id,

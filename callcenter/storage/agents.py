@@ -13,6 +13,7 @@ from callcenter.storage import keys
 from callcenter.storage.documents import (
     CommitPlan,
     CommitResult,
+    DecodeCache,
     DocumentStore,
     load_script,
     text,
@@ -38,9 +39,6 @@ def put_agent(plan: CommitPlan, before: Agent | None, after: Agent, now: datetim
         plan.srem(keys.READY, after.id)
 
 
-AGENT_CACHE_LIMIT = 50_000
-_AGENTS = msgspec.json.Decoder(Agent)
-
 AgentHook = Callable[[Agent | None, Agent | None], None]
 """on_change(before, after) of a committed agent write; after is None when removed."""
 
@@ -52,7 +50,7 @@ class AgentRepository:
         self._on_change = on_change
         self._all = load_script("agents_all")
         # decoded agents by their stored bytes: the outlook and the wallboard read them all
-        self._decoded: dict[bytes, Agent] = {}
+        self._decoded = DecodeCache(Agent)
 
     async def get(self, agent_id: str) -> Agent | None:
         return await self._store.load(keys.agent(agent_id), Agent)
@@ -66,15 +64,7 @@ class AgentRepository:
     async def all(self) -> list[Agent]:
         """Every agent, by id (one round trip; unchanged documents are not decoded again)."""
         raw = await self._store.client.evalsha(self._all, [keys.AGENTS], [keys.agent("")])
-        cache = self._decoded
-        if len(cache) > AGENT_CACHE_LIMIT:
-            cache.clear()
-        agents = []
-        for document in raw:
-            agent = cache.get(document)
-            if agent is None:
-                agent = cache[document] = _AGENTS.decode(document)
-            agents.append(agent)
+        agents = self._decoded.decode_all(raw)
         agents.sort(key=lambda agent: agent.id)
         return agents
 

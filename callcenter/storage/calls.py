@@ -20,6 +20,7 @@ from callcenter.storage.callers import StoredProfile
 from callcenter.storage.documents import (
     CommitPlan,
     CommitResult,
+    DecodeCache,
     DocumentStore,
     load_script,
     text,
@@ -32,9 +33,7 @@ ACTIVE_CALL_TTL = timedelta(days=1)
 
 
 RESERVATION_GRACE_SECONDS = 60
-TICKET_CACHE_LIMIT = 50_000
 _ENCODER = msgspec.json.Encoder()
-_TICKETS = msgspec.json.Decoder(Ticket)
 
 
 def _bumped(doc: Call) -> Call:
@@ -84,7 +83,7 @@ class CallRepository:
         self._store = store
         self._context = load_script("call_context")
         # decoded tickets by their stored bytes: every dispatch pass reads all of them
-        self._tickets: dict[bytes, Ticket] = {}
+        self._tickets = DecodeCache(Ticket)
         self._retention = retention
         self._dedupe_window = dedupe_window
         self._on_change = on_change
@@ -196,16 +195,7 @@ class CallRepository:
     async def waiting(self) -> list[Ticket]:
         """Tickets of every queued call."""
         raw = await self._store.client.execute("HVALS", keys.WAITING)
-        cache = self._tickets
-        if len(cache) > TICKET_CACHE_LIMIT:
-            cache.clear()
-        tickets = []
-        for item in raw:
-            ticket = cache.get(item)
-            if ticket is None:
-                ticket = cache[item] = _TICKETS.decode(item)
-            tickets.append(ticket)
-        return tickets
+        return self._tickets.decode_all(raw)
 
     async def callback_claim(self, caller_key: str, queue: str) -> CallbackClaim | None:
         """The latest callback this caller asked for in `queue`, if any."""

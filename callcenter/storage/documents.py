@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -33,6 +33,28 @@ def load_script(name: str) -> Script:
     """The script `lua/<name>.lua` (run by SHA, loaded into Redis on first NOSCRIPT)."""
     source = resources.files("callcenter.storage").joinpath("lua", f"{name}.lua").read_text()
     return Script(source)
+
+
+class DecodeCache(Generic[T]):
+    """Decoded documents by their stored bytes, for reads that fetch many documents that
+    mostly did not change since the last read (every ticket, every agent)."""
+
+    def __init__(self, kind: type[T], limit: int = 50_000) -> None:
+        self._decoder = msgspec.json.Decoder(kind)
+        self._decoded: dict[bytes, T] = {}
+        self._limit = limit
+
+    def decode_all(self, raws: list[bytes]) -> list[T]:
+        cache = self._decoded
+        if len(cache) > self._limit:
+            cache.clear()
+        found = []
+        for raw in raws:
+            item = cache.get(raw)
+            if item is None:
+                item = cache[raw] = self._decoder.decode(raw)
+            found.append(item)
+        return found
 
 
 class CommitPlan:
