@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
@@ -28,12 +26,12 @@ from aiohttp.test_utils import TestServer
 from callcenter.simulate.server_command import free_port, serve
 from callcenter.simulate.server_process_sync import running_server_sync
 from tests.conftest import FIXTURES
+from tests.integration.serve_processes import admin_token, serve_environment
 from tests.polling import eventually
 
 RULES = FIXTURES / "rules" / "callbacks"
 SECRET = "exactly-once-secret"
 DOOMED = 3  # instances killed, one per callback
-CLI = [sys.executable, "-m", "callcenter"]
 # A dial whose instance died before the gateway heard of it waits for the timer lease
 # (30 s) or the claim timeout (20 s) before a survivor places it: allow both and slack.
 SETTLE_SECONDS = 75
@@ -93,16 +91,6 @@ async def gateway() -> AsyncIterator[tuple[Gateway, str]]:
     await server.close()
 
 
-def _env(webhook_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
-    env.update(
-        CALLCENTER_LOG_LEVEL="WARNING",
-        CALLCENTER_GATEWAY_WEBHOOK_URL=webhook_url,
-        CALLCENTER_WEBHOOK_SECRET=SECRET,
-    )
-    return env
-
-
 @pytest.fixture
 def instances(
     redis_client: aioredis.Redis, redis_url: str, tmp_path: Path, gateway: tuple[Gateway, str]
@@ -117,25 +105,15 @@ def instances(
                 redis_url=redis_url,
                 rules_dir=RULES,
                 data_dir=tmp_path / "data",
-                environ=_env(gateway[1]),
+                environ=serve_environment(
+                    CALLCENTER_GATEWAY_WEBHOOK_URL=gateway[1], CALLCENTER_WEBHOOK_SECRET=SECRET
+                ),
                 cwd=tmp_path,
                 name=f"server{index}",
             )
             running = stack.enter_context(running_server_sync(spec, output=out))
             started.append(Instance(spec.port, running.process, log))
         yield started
-
-
-def _admin_token(redis_url: str) -> str:
-    created = subprocess.run(
-        [*CLI, "tokens", "--redis-url", redis_url, "create", "--role", "admin"],
-        env={k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return created.stdout.strip()
 
 
 async def _send(
@@ -152,7 +130,7 @@ async def test_each_accepted_callback_is_dialled_once_though_its_instance_dies(
 ) -> None:
     fake = gateway[0]
     survivor, doomed = instances[-1], instances[:-1]
-    headers = {"Authorization": f"Bearer {_admin_token(redis_url)}"}
+    headers = {"Authorization": f"Bearer {admin_token(redis_url)}"}
     fake.report_to, fake.headers = survivor.url, headers
     async with aiohttp.ClientSession() as session:
         calls = []

@@ -14,7 +14,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Coroutine, Iterator
@@ -36,9 +35,9 @@ from callcenter.simulate.server_command import free_port, serve
 from callcenter.simulate.server_process_sync import running_server_sync
 from callcenter.storage import keys
 from callcenter.storage.timers import LEASE_SECONDS, member_of
+from tests.integration.serve_processes import admin_token, serve_environment
 
 RULES = Path(__file__).parent.parent / "fixtures" / "rules" / "multi"
-CLI = [sys.executable, "-m", "callcenter"]
 QUEUE = "support"
 INSTANCES = 3
 RESERVATION_SECONDS = 2.0  # as in the rules file
@@ -93,24 +92,6 @@ class Cluster:
         return "\n".join(parts)
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
-    env["CALLCENTER_LOG_LEVEL"] = "WARNING"
-    return env
-
-
-def _admin_token(redis_url: str) -> str:
-    created = subprocess.run(
-        [*CLI, "tokens", "--redis-url", redis_url, "create", "--role", "admin"],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return created.stdout.strip()
-
-
 @pytest.fixture
 def cluster(redis_client: aioredis.Redis, redis_url: str, tmp_path: Path) -> Iterator[Cluster]:
     """INSTANCES `callcenter serve` processes on the session's Redis (flushed first)."""
@@ -124,13 +105,13 @@ def cluster(redis_client: aioredis.Redis, redis_url: str, tmp_path: Path) -> Ite
                 redis_url=redis_url,
                 rules_dir=RULES,
                 data_dir=tmp_path / "data",
-                environ=_env(),
+                environ=serve_environment(),
                 cwd=tmp_path,
                 name=f"server{index}",
             )
             running = stack.enter_context(running_server_sync(spec, output=out))
             servers.append(Server(spec.name, spec.port, running.process, log))
-        yield Cluster(servers, _admin_token(redis_url))
+        yield Cluster(servers, admin_token(redis_url))
 
 
 # ---------------------------------------------------------------------------- HTTP
