@@ -146,6 +146,7 @@ class AgentBot:
             return
         decision = offer.get("decision") or {}
         offered_at = self._offer_time(decision)
+        record.offers.append((offered_at, self.spec.id))
         for skill, level in (decision.get("required") or {}).items():
             if self.spec.skills.get(skill, 0) < level:
                 self._ledger.routing_error(
@@ -164,6 +165,7 @@ class AgentBot:
             self._ledger.notes["offers gone before the agent accepted"] += 1
             return
         record.accepted_by = self.spec.id
+        record.accepts.append(self.spec.id)
         record.offered_at = offered_at
         self._on_accepted(call_id, self.spec.id)
 

@@ -21,7 +21,8 @@ from callcenter.errors import CallcenterError
 from callcenter.settings import load_settings
 from callcenter.simulate.ledger import Ledger
 from callcenter.simulate.report import progress_line, summary
-from callcenter.simulate.runner import DEFAULT_ACCOUNT_SID, RunOptions, RunResult, Simulation
+from callcenter.simulate.run_result import DEFAULT_ACCOUNT_SID, RunOptions, RunResult
+from callcenter.simulate.runner import Simulation
 from callcenter.simulate.scenario import Poisson, Scenario, ScenarioInvalid
 from callcenter.simulate.scenario_loader import load_scenario
 

@@ -1,5 +1,6 @@
-"""What the simulator saw, call by call: placed, answered by whom, hung up, and every
-routing error it caught. Plain state; times (seconds since the run began) are passed in."""
+"""What the simulator saw, call by call: placed, offered and answered by whom, hung up or
+called back, and every routing error it caught. Plain state; times (seconds since the
+run began) are passed in."""
 
 from __future__ import annotations
 
@@ -13,6 +14,27 @@ from callcenter.simulate.traffic import CallPlan
 class Outcome(StrEnum):
     SERVED = "served"
     ABANDONED = "abandoned"
+    FAILED = "failed"  # a callback nobody answered, attempt after attempt
+    CANCELED = "canceled"  # a callback canceled when the run stopped
+
+
+# the outcome the server gives a call that ended so (calls_total's label)
+SERVER_OUTCOMES = {
+    Outcome.SERVED: "handled",
+    Outcome.ABANDONED: "abandoned",
+    Outcome.FAILED: "failed",
+    Outcome.CANCELED: "abandoned",  # DELETE /v1/callbacks/{id}: the customer gave up
+}
+
+
+@dataclass(slots=True)
+class CallbackAttempt:
+    """One dial of a callback: whom the server bridged it to, and how the customer took it
+    (the leg's Twilio status: in-progress, busy, no-answer; None: no word yet)."""
+
+    agent: str | None
+    dialled_at: float
+    answer: str | None = None
 
 
 @dataclass(slots=True)
@@ -28,6 +50,16 @@ class CallRecord:
     outcome: Outcome | None = None
     spoke: bool = False  # the caller's audio was streamed
     alerts: list[str] = field(default_factory=list)  # alert rules that fired on the call
+    offers: list[tuple[float, str]] = field(default_factory=list)  # (decided at, agent)
+    accepts: list[str] = field(default_factory=list)  # every agent whose accept was taken
+    arrival_estimate: float | None = None  # the server's estimated wait, read at arrival
+    arrival_state: str | None = None  # the call's state then (None: not read)
+    callback_taken_at: float | None = None  # the caller took a callback and hung up
+    callback_attempts: list[CallbackAttempt] = field(default_factory=list)
+
+    @property
+    def callback(self) -> bool:
+        return self.callback_taken_at is not None
 
     @property
     def wait_seconds(self) -> float | None:
@@ -89,6 +121,8 @@ class Ledger:
                 counts[str(record.outcome)] += 1
             elif record.connected_at is not None:
                 counts["talking"] += 1
+            elif record.callback:
+                counts["callback"] += 1
             else:
                 counts["waiting"] += 1
             counts["placed"] += 1

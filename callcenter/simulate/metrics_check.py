@@ -1,5 +1,6 @@
 """The server's own counts (Prometheus text from /metrics) against the simulator's: what
-changed between a scrape before the run and one after must be exactly what the run did."""
+changed between a scrape before the run and one after must be exactly what the run did,
+callbacks included."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from callcenter.simulate.ledger import Ledger, Outcome
+from callcenter.simulate.ledger import SERVER_OUTCOMES, CallRecord, Ledger, Outcome
+from callcenter.simulate.twilio_callbacks import ANSWERED
 
 Key = tuple[str, frozenset[tuple[str, str]]]
 
@@ -68,33 +70,35 @@ def compare(before: Sample, after: Sample, ledger: Ledger, dialect: str) -> list
     skipped, never as passed silently: `got` is None)."""
     checks: list[Check] = []
     records = ledger.placed()
-    by_queue: Counter[tuple[str, Outcome]] = Counter(
-        (r.plan.queue, r.outcome) for r in records if r.outcome is not None
+    by_queue: Counter[tuple[str, str]] = Counter(
+        (r.plan.queue, SERVER_OUTCOMES[r.outcome]) for r in records if r.outcome is not None
     )
     queues = sorted({r.plan.queue for r in records})
     for queue in queues:
-        for outcome, label in ((Outcome.SERVED, "handled"), (Outcome.ABANDONED, "abandoned")):
+        for label in ("handled", "abandoned"):
             checks.append(
                 Check(
                     f"callcenter_calls_total{{queue={queue},outcome={label}}}",
-                    by_queue[queue, outcome],
+                    by_queue[queue, label],
                     _delta(before, after, "callcenter_calls_total", queue=queue, outcome=label),
                 )
             )
         checks.append(
             Check(
                 f"callcenter_queue_wait_seconds_count{{queue={queue}}}",
-                by_queue[queue, Outcome.SERVED],
+                by_queue[queue, "handled"],
                 _delta(before, after, "callcenter_queue_wait_seconds_count", queue=queue),
             )
         )
     checks.append(
         Check(
-            "callcenter_calls_total{outcome=failed}",
-            0,
+            "callcenter_calls_total{outcome=failed} (callbacks nobody answered)",
+            sum(n for (_, label), n in by_queue.items() if label == "failed"),
             _delta(before, after, "callcenter_calls_total", outcome="failed"),
         )
     )
+    if any(r.callback for r in records):
+        checks.extend(_callback_checks(before, after, records))
     checks.extend(_event_checks(before, after, ledger, dialect))
     checks.append(
         Check(
@@ -104,6 +108,44 @@ def compare(before: Sample, after: Sample, ledger: Ledger, dialect: str) -> list
         )
     )
     return checks
+
+
+def _callback_checks(before: Sample, after: Sample, records: list[CallRecord]) -> Iterable[Check]:
+    """`callbacks_total{queue,outcome}`: requested, answered, each retried attempt and the
+    final outcome of one given up or canceled; and the accepts timed by the wait histogram."""
+    expected: Counter[tuple[str, str]] = Counter()
+    for record in records:
+        if record.callback:
+            expected.update((record.plan.queue, what) for what in _callback_counts(record))
+    name = "callcenter_callbacks_total"
+    for queue in sorted({q for q, _ in expected}):
+        for outcome in ("requested", "answered", "retried", "busy", "no_answer", "canceled"):
+            yield Check(
+                f"{name}{{queue={queue},outcome={outcome}}}",
+                expected[queue, outcome],
+                _delta(before, after, name, queue=queue, outcome=outcome),
+            )
+        yield Check(
+            f"callcenter_callback_wait_seconds_count{{queue={queue}}}",
+            expected[queue, "accepted"],
+            _delta(before, after, "callcenter_callback_wait_seconds_count", queue=queue),
+        )
+
+
+def _callback_counts(record: CallRecord) -> list[str]:
+    """What one callback adds to `callbacks_total` (by outcome; "accepted": to the wait
+    histogram's count)."""
+    answers = [a.answer for a in record.callback_attempts]
+    unanswered = [a for a in answers if a is not None and a != ANSWERED]
+    counts = ["requested"] + ["answered"] * answers.count(ANSWERED)
+    counts += ["accepted"] * len(record.accepts)
+    if record.outcome is Outcome.FAILED and unanswered:
+        counts += ["retried"] * (len(unanswered) - 1) + [unanswered[-1].replace("-", "_")]
+    else:
+        counts += ["retried"] * len(unanswered)
+    if record.outcome is Outcome.CANCELED:
+        counts.append("canceled")
+    return counts
 
 
 def _event_checks(before: Sample, after: Sample, ledger: Ledger, dialect: str) -> Iterable[Check]:

@@ -1,6 +1,7 @@
 """What a run prints: a progress line while it runs and, at the end (or when stopped), a
-summary table per queue with service level, ASA, AHT and abandonment, then alerts,
-routing errors and the server's counts against ours."""
+summary table per queue with service level, ASA, AHT and abandonment, then callbacks and
+the wait estimate's error (report_callbacks.py), alerts, routing errors and the server's
+counts against ours."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 from callcenter.simulate.ledger import CallRecord, Ledger, Outcome
 from callcenter.simulate.metrics_check import Check
+from callcenter.simulate.report_callbacks import callback_lines, estimate_line
 from callcenter.simulate.scenario import Scenario
 
 SHOWN_PROBLEMS = 10
@@ -20,7 +22,8 @@ def progress_line(elapsed: float, ledger: Ledger) -> str:
     return (
         f"{elapsed:6.0f} s | placed {live.get('placed', 0)} | waiting {live.get('waiting', 0)}"
         f" | talking {live.get('talking', 0)} | served {live.get('served', 0)}"
-        f" | abandoned {live.get('abandoned', 0)} | alerts {sum(ledger.alerts.values())}"
+        f" | abandoned {live.get('abandoned', 0)} | callbacks {live.get('callback', 0)}"
+        f" | alerts {sum(ledger.alerts.values())}"
         f" | errors {len(ledger.routing_errors) + len(ledger.failures)}"
     )
 
@@ -45,7 +48,7 @@ class QueueFigures:
 
 def figures(name: str, records: Sequence[CallRecord], threshold: float) -> QueueFigures:
     served = [r for r in records if r.outcome is Outcome.SERVED]
-    abandoned = sum(r.outcome is Outcome.ABANDONED for r in records)
+    abandoned = sum(r.outcome in (Outcome.ABANDONED, Outcome.CANCELED) for r in records)
     waits = _known([r.wait_seconds for r in served])
     ended = len(served) + abandoned
     return QueueFigures(
@@ -126,6 +129,8 @@ def summary(
     records = counted(scenario, ledger)
     head = _head(scenario, ledger, records, elapsed=elapsed, interrupted=interrupted)
     lines = [head, "", *_table(_queue_rows(scenario, records)), ""]
+    lines += callback_lines(scenario, records)
+    lines.append(estimate_line(records))
     lines += _alert_lines(ledger, records)
     lines += _problem_lines("routing errors", ledger.routing_errors + list(server_problems))
     lines += _problem_lines("request failures", ledger.failures)

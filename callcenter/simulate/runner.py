@@ -1,6 +1,7 @@
 """One simulation run against a server: register the agents and start their bots, place
-the planned calls through the gateway at their times, let callers wait (or give up),
-talk and hang up, then check the server's documents and metrics against what we saw.
+the planned calls through the gateway at their times, let callers wait (give up, or take
+a callback: simulate.callback_calls), talk and hang up, then check the server's documents
+and metrics against what we saw.
 
 Setting `stop` (Ctrl-C) stops placing calls and hangs up every call in progress, so the
 summary that follows covers a consistent, if shorter, run."""
@@ -12,7 +13,6 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -21,72 +21,26 @@ from callcenter.errors import CallcenterError
 from callcenter.simulate.agents import AgentBot
 from callcenter.simulate.alerts_feed import AlertsFeed
 from callcenter.simulate.api import ServerApi, ServerRefused, ServerUnreachable
+from callcenter.simulate.callback_calls import CallbackCalls
+from callcenter.simulate.callback_checks import callback_errors
 from callcenter.simulate.clips import Clip, shipped_clips
 from callcenter.simulate.generic_gateway import GenericGateway
 from callcenter.simulate.ledger import CallRecord, Ledger, Outcome
-from callcenter.simulate.metrics_check import Check, Sample, compare
+from callcenter.simulate.metrics_check import Sample, compare
+from callcenter.simulate.run_result import RunFailed as RunFailed
+from callcenter.simulate.run_result import RunOptions as RunOptions
+from callcenter.simulate.run_result import RunResult as RunResult
 from callcenter.simulate.scenario import Scenario
 from callcenter.simulate.switchboard import Switchboard
 from callcenter.simulate.traffic import CallPlan, plan_calls
 from callcenter.simulate.twilio_gateway import TwilioGateway
 from callcenter.simulate.verify import verify_calls
+from callcenter.simulate.wait_estimates import read_arrival_estimate
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_ACCOUNT_SID = "AC" + "5" * 32
 READY_SECONDS = 15.0  # for the agents' and wallboard's sockets
 DIAL_SECONDS = 5.0  # an accepted offer must reach the gateway (Twilio <Dial>) by then
-
-
-class RunFailed(CallcenterError):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return self.reason
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunOptions:
-    server_url: str = "http://127.0.0.1:8080"
-    token: str  # admin
-    public_url: str | None = None  # the server's CALLCENTER_PUBLIC_URL, if it has one
-    twilio_account_sid: str = DEFAULT_ACCOUNT_SID
-    twilio_auth_token: str = ""
-    twilio_api_host: str = "127.0.0.1"
-    twilio_api_port: int = 8089
-    webhook_secret: str = ""  # the server's: sign generic events with it (else a token)
-    speech: bool = True  # stream the callers' clips
-    connect_timeout_seconds: float = 30.0
-    drain_seconds: float = 120.0  # after the last arrival, for calls still going on
-
-
-@dataclass(slots=True)
-class RunResult:
-    scenario: Scenario
-    ledger: Ledger
-    elapsed: float = 0.0
-    interrupted: bool = False
-    checks: list[Check] | None = None
-    server_calls: dict[str, dict[str, Any]] = field(default_factory=dict)
-    server_problems: list[str] = field(default_factory=list)
-    metrics_before: Sample | None = None
-    metrics_after: Sample | None = None
-
-    @property
-    def unfinished(self) -> list[CallRecord]:
-        return [r for r in self.ledger.placed() if r.outcome is None]
-
-    @property
-    def ok(self) -> bool:
-        return (
-            not self.ledger.routing_errors
-            and not self.ledger.failures
-            and not self.server_problems
-            and not self.unfinished
-            and all(c.ok for c in self.checks or [])
-        )
 
 
 class Simulation:
@@ -119,6 +73,7 @@ class Simulation:
         self._bots: dict[str, AgentBot] = {}
         self.agent_tokens: dict[str, str] = {}
         self.gateway: TwilioGateway | GenericGateway | None = None
+        self._callbacks: CallbackCalls | None = None
 
     def now(self) -> float:
         return asyncio.get_running_loop().time() - self._t0
@@ -153,6 +108,7 @@ class Simulation:
                 if self._fatal is not None:
                     raise self._fatal
                 await self._settle()
+                self.ledger.routing_errors.extend(callback_errors(self.ledger, self.scenario.rules))
                 after = result.metrics_after = Sample.parse(await api.metrics())
                 result.checks = compare(before, after, self.ledger, self.scenario.gateway)
                 await verify_calls(
@@ -184,6 +140,15 @@ class Simulation:
                 f"agent:{agent.id}", f"simulator {run_id}"
             )
         if scenario.gateway == "twilio":
+            callbacks = self._callbacks = CallbackCalls(
+                self.ledger,
+                self.switchboard,
+                api,
+                clock=self.now,
+                pause=self._sleep,
+                spawn=lambda work: self._spawn(work, self._chores),
+                hung_up=self._hung_up,
+            )
             self.gateway = TwilioGateway(
                 session,
                 self.ledger,
@@ -194,7 +159,10 @@ class Simulation:
                 api_host=options.twilio_api_host,
                 api_port=options.twilio_api_port,
                 clock=self.now,
-                on_connect=self.switchboard.connect,
+                on_connect=self._connect,
+                on_callback=callbacks.heard,
+                callback_answers=callbacks.answers,
+                callback_talk=callbacks.talk,
             )
             try:
                 await self.gateway.start()
@@ -318,8 +286,9 @@ class Simulation:
         connected = self.switchboard.expect(plan.call_sid)
         record.placed_at = self.now()
         await gateway.place(record)
-        patience = plan.patience_seconds if plan.patience_seconds is not None else float("inf")
-        await self._sleep(min(patience, 10 * 86_400.0), connected)
+        self._spawn(read_arrival_estimate(self._api, self.ledger, record), self._chores)
+        if await self._hold(record, connected):
+            return
         if not connected.is_set():
             record.hung_up_at = self.now()
             await gateway.hang_up(record)
@@ -333,12 +302,38 @@ class Simulation:
         record.hung_up_at = self.now()
         record.outcome = Outcome.SERVED
         await gateway.hang_up(record)
-        # the agent's phone hears the hang-up at once; the desktop feed says so a little later
-        bot = self._bots.get(record.dialed_agent or "")
-        if bot is not None:
-            bot.call_ended(plan.call_sid)
+        self._hung_up(record)
         if speaking is not None:
             await asyncio.gather(speaking, return_exceptions=True)
+
+    async def _hold(self, record: CallRecord, connected: asyncio.Event) -> bool:
+        """Wait until connected, out of patience or stopped; True when the caller took a
+        callback instead, which is over on return."""
+        plan, gateway, callbacks = record.plan, self.gateway, self._callbacks
+        patience = plan.patience_seconds if plan.patience_seconds is not None else float("inf")
+        if plan.takes_callback and callbacks is not None and isinstance(gateway, TwilioGateway):
+            if await callbacks.hold(record, gateway, connected, patience):
+                await callbacks.called_back(record)
+                return True
+            return False
+        await self._sleep(min(patience, 10 * 86_400.0), connected)
+        return False
+
+    def _hung_up(self, record: CallRecord) -> None:
+        """The agent's phone hears the hang-up at once; the desktop feed says so later."""
+        bot = self._bots.get(record.dialed_agent or "")
+        if bot is not None:
+            bot.call_ended(record.plan.call_sid)
+
+    def _connect(self, call_id: str, agent_id: str) -> None:
+        """A <Dial> of the caller's own leg to `agent_id`."""
+        record = self.ledger.record(call_id)
+        if record is not None and record.callback:
+            self.ledger.routing_error(
+                f"{call_id}: a <Dial> to {agent_id} for a caller who took a callback"
+            )
+            return
+        self.switchboard.connect(call_id, agent_id)
 
     def _speak(self, record: CallRecord, stop: asyncio.Event) -> asyncio.Task[None] | None:
         mood = record.plan.mood
@@ -376,7 +371,7 @@ class Simulation:
 
     async def _expect_dial(self, record: CallRecord, agent_id: str) -> None:
         await asyncio.sleep(DIAL_SECONDS)
-        if record.dialed_agent is None and not self._warned_no_dial:
+        if record.dialed_agent is None and not record.callback and not self._warned_no_dial:
             self._warned_no_dial = True
             api_url = self.gateway.api_url if isinstance(self.gateway, TwilioGateway) else "?"
             self._report(

@@ -33,6 +33,8 @@ class QueueTraffic:
     handle: Distribution
     patience: Distribution | None  # None: callers wait as long as it takes
     service_level_seconds: float
+    callback_share: float = 0.0  # of callers offered a callback on hold, who take it
+    callback_answer_share: float = 0.85  # of callback attempts, answered by the customer
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,8 @@ class QueueSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     share: Weight = 1.0
     handle_seconds: Durations | None = None
     patience_seconds: Durations | msgspec.UnsetType | None = msgspec.UNSET
+    callback_share: Share | None = None  # None: the scenario's
+    callback_answer_share: Share | None = None
 
 
 class CallersSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -100,6 +102,10 @@ class ScenarioFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     arrivals: ArrivalsSpec
     handle_seconds: Durations
     patience_seconds: Durations | None = None
+    # of the callers offered a callback on hold (Twilio), the share who take it; of those
+    # called back, the share who answer each attempt (the others are busy or do not answer)
+    callback_share: Share = 0.0
+    callback_answer_share: Share = 0.85
     queues: Annotated[dict[Name, QueueSpec], msgspec.Meta(min_length=1)]
     callers: CallersSpec = msgspec.field(default_factory=CallersSpec)
     agents: AgentsSpec

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, TypeVar
 
 import msgspec
 
@@ -43,43 +42,11 @@ from callcenter.simulate.scenario_file import (
     QueueSpec,
     ScenarioFile,
 )
+from callcenter.simulate.scenario_problems import Located
 from callcenter.simulate.server_cli import rules_problems
 from callcenter.simulate.trace import TraceCall, load_trace
 
-T = TypeVar("T")
 _AGENT_ID = re.compile(AGENT_ID_PATTERN)
-
-_PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
-_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
-
-
-class _Located:
-    def __init__(self, file: str, lines: dict[tuple[str | int, ...], int]) -> None:
-        self.file = file
-        self.lines = lines
-        self.problems: list[str] = []
-
-    def line(self, *path: str | int) -> int:
-        for end in range(len(path), -1, -1):
-            if path[:end] in self.lines:
-                return self.lines[path[:end]]
-        return 1
-
-    def problem(self, path: tuple[str | int, ...], message: str) -> None:
-        self.problems.append(f"{self.file}:{self.line(*path)}: {message}")
-
-    def convert(self, value: Any, kind: type[T], at: tuple[str | int, ...]) -> T | None:
-        try:
-            return msgspec.convert(value, kind)
-        except msgspec.ValidationError as error:
-            reason, _, where = str(error).partition(" - at `$")
-            path: list[str | int] = list(at)
-            for name, index in _PATH_PART.findall(where.rstrip("`").split("[...]")[0]):
-                path.append(name if name else int(index))
-            field = _FIELD.search(reason)
-            line = self.lines.get((*path, field.group(1)), 0) if field else 0
-            self.problems.append(f"{self.file}:{line or self.line(*path)}: {reason}")
-            return None
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -92,7 +59,7 @@ def load_scenario(path: Path) -> Scenario:
         value, lines = load_with_lines(text)
     except YamlSyntaxError as error:
         raise ScenarioInvalid([f"{path}:{error.line}: bad YAML: {error.message}"]) from None
-    doc = _Located(str(path), lines)
+    doc = Located(str(path), lines)
     if not isinstance(value, dict):
         raise ScenarioInvalid([f"{path}:1: a scenario is a mapping (seed, arrivals, queues, ...)"])
     # Queues and roster entries one by one first: msgspec names a bad value inside a
@@ -112,7 +79,7 @@ def load_scenario(path: Path) -> Scenario:
     return scenario
 
 
-def _distribution(spec: Durations, doc: _Located, *at: str | int) -> Distribution:
+def _distribution(spec: Durations, doc: Located, *at: str | int) -> Distribution:
     if not isinstance(spec, DistributionSpec):
         return Constant(float(spec))
     given = [
@@ -140,7 +107,7 @@ def _distribution(spec: Durations, doc: _Located, *at: str | int) -> Distributio
     return Constant(spec.constant)
 
 
-def _roster(spec: AgentsSpec, doc: _Located) -> tuple[AgentSpec, ...]:
+def _roster(spec: AgentsSpec, doc: Located) -> tuple[AgentSpec, ...]:
     agents: list[AgentSpec] = []
     seen: set[str] = set()
     for index, entry in enumerate(spec.roster):
@@ -162,9 +129,7 @@ def _roster(spec: AgentsSpec, doc: _Located) -> tuple[AgentSpec, ...]:
     return tuple(agents)
 
 
-def _rules(
-    spec: ScenarioFile, path: Path, doc: _Located
-) -> tuple[Path | None, RulesSummary | None]:
+def _rules(spec: ScenarioFile, path: Path, doc: Located) -> tuple[Path | None, RulesSummary | None]:
     """Where the rules the scenario names are, and their queues once the server's own
     check accepts them."""
     if spec.rules is None:
@@ -185,7 +150,7 @@ def _rules(
 
 
 def _queues(
-    spec: ScenarioFile, doc: _Located, rules: RulesSummary | None
+    spec: ScenarioFile, doc: Located, rules: RulesSummary | None
 ) -> dict[str, QueueTraffic]:
     handle = _distribution(spec.handle_seconds, doc, "handle_seconds")
     patience = (
@@ -222,12 +187,59 @@ def _queues(
             ),
             patience=own_patience,
             service_level_seconds=service_level,
+            callback_share=_given(queue.callback_share, spec.callback_share),
+            callback_answer_share=_given(queue.callback_answer_share, spec.callback_answer_share),
         )
     return queues
 
 
+def _given(own: float | None, default: float) -> float:
+    return default if own is None else own
+
+
+def _check_callbacks(
+    spec: ScenarioFile, doc: Located, queues: dict[str, QueueTraffic], rules: RulesSummary | None
+) -> None:
+    """Callers take callbacks only where the hold offers them: through Twilio, in queues
+    whose rules set `callback_offer_after_seconds`."""
+    taking = [name for name, queue in queues.items() if queue.callback_share > 0]
+    if not taking:
+        return
+    if spec.gateway != "twilio":
+        at = ("callback_share",) if spec.callback_share > 0 else ("queues", taking[0])
+        doc.problem(
+            at,
+            "callers take callbacks on the Twilio hold only: the simulated generic gateway "
+            "takes none (set gateway: twilio, or callback_share: 0)",
+        )
+    elif rules is not None:
+        _check_offers(spec, doc, taking, rules)
+
+
+def _check_offers(spec: ScenarioFile, doc: Located, taking: list[str], rules: RulesSummary) -> None:
+    offering = {name for name in taking if _offers_callbacks(rules, name)}
+    for name in taking:
+        if spec.queues[name].callback_share is not None and name not in offering:
+            doc.problem(
+                ("queues", name, "callback_share"),
+                f"queue {name!r} offers no callback on hold (its rules set no "
+                "callback_offer_after_seconds): nobody could take one",
+            )
+    if spec.callback_share > 0 and not offering:
+        doc.problem(
+            ("callback_share",),
+            "no queue offers a callback on hold (no callback_offer_after_seconds in the "
+            f"rules {spec.rules}): nobody could take one",
+        )
+
+
+def _offers_callbacks(rules: RulesSummary, name: str) -> bool:
+    queue = rules.queue(name)
+    return queue is not None and queue.callback_offer_after_seconds is not None
+
+
 def _arrivals(
-    spec: ScenarioFile, path: Path, doc: _Located, queues: dict[str, QueueTraffic], agents: int
+    spec: ScenarioFile, path: Path, doc: Located, queues: dict[str, QueueTraffic], agents: int
 ) -> Poisson | Trace | None:
     arrivals = spec.arrivals
     if (arrivals.poisson is None) == (arrivals.trace is None):
@@ -239,7 +251,7 @@ def _arrivals(
     return _poisson(arrivals.poisson, doc, queues, agents)
 
 
-def _trace(location: Path, doc: _Located, queues: dict[str, QueueTraffic]) -> Trace:
+def _trace(location: Path, doc: Located, queues: dict[str, QueueTraffic]) -> Trace:
     calls, problems = load_trace(location)
     doc.problems.extend(problems)
     doc.problems.extend(_calls_to_unknown_queues(location, calls, queues))
@@ -257,7 +269,7 @@ def _calls_to_unknown_queues(
 
 
 def _poisson(
-    poisson: PoissonSpec, doc: _Located, queues: dict[str, QueueTraffic], agents: int
+    poisson: PoissonSpec, doc: Located, queues: dict[str, QueueTraffic], agents: int
 ) -> Poisson | None:
     rates = [
         rate
@@ -279,7 +291,7 @@ def _poisson(
     return Poisson(float(rates[0] or 0.0))
 
 
-def _check_mix(spec: ScenarioFile, doc: _Located, queues: dict[str, QueueTraffic]) -> None:
+def _check_mix(spec: ScenarioFile, doc: Located, queues: dict[str, QueueTraffic]) -> None:
     if not any(q.share > 0 for q in queues.values()):
         doc.problem(("queues",), "every queue has share 0: no call would be placed")
     if not any(spec.callers.tiers.values()):
@@ -289,7 +301,7 @@ def _check_mix(spec: ScenarioFile, doc: _Located, queues: dict[str, QueueTraffic
 
 
 def _check_staffing(
-    doc: _Located,
+    doc: Located,
     queues: dict[str, QueueTraffic],
     roster: tuple[AgentSpec, ...],
     rules: RulesSummary,
@@ -306,11 +318,12 @@ def _check_staffing(
             )
 
 
-def _build(spec: ScenarioFile, path: Path, doc: _Located) -> Scenario | None:
+def _build(spec: ScenarioFile, path: Path, doc: Located) -> Scenario | None:
     rules_dir, rules = _rules(spec, path, doc)
     queues = _queues(spec, doc, rules)
     roster = _roster(spec.agents, doc)
     _check_mix(spec, doc, queues)
+    _check_callbacks(spec, doc, queues, rules)
     if rules is not None:
         _check_staffing(doc, queues, roster, rules)
     arrivals = _arrivals(spec, path, doc, queues, len(roster))

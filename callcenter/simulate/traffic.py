@@ -1,7 +1,8 @@
 """The calls a scenario places, planned in advance from its seed: when each arrives, the
 queue it dials, who calls (new or repeat caller, tier), what they say (a mood's clip, or
-nothing), how long they talk and how long they would wait. Pure: the same scenario and
-seed give the same plan whatever the server does."""
+nothing), how long they talk and how long they would wait, whether they take a callback
+when one is offered and how they answer each attempt. Pure: the same scenario and seed
+give the same plan whatever the server does."""
 
 from __future__ import annotations
 
@@ -9,8 +10,19 @@ import hashlib
 import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from callcenter.simulate.scenario import Poisson, QueueTraffic, Scenario
+
+PLANNED_ATTEMPTS = 10  # callback attempts planned per call: the most a queue allows
+
+
+class CallbackAnswer(StrEnum):
+    """How the customer takes one callback attempt (the leg's Twilio CallStatus)."""
+
+    ANSWERED = "in-progress"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +41,8 @@ class CallPlan:
     patience_seconds: float | None  # hangs up after waiting this long; None: never
     think_seconds: float  # the agent's time to accept the offer
     wrap_up_seconds: float  # the agent's after-call work
+    takes_callback: bool = False  # takes a callback when the hold offers one
+    callback_answers: tuple[CallbackAnswer, ...] = ()  # attempt by attempt, if called back
 
 
 def call_sid(run_id: str, index: int) -> str:
@@ -76,6 +90,7 @@ def plan_calls(scenario: Scenario, run_id: str) -> Iterator[CallPlan]:
     durations = random.Random(f"{scenario.seed}:durations")
     voices = random.Random(f"{scenario.seed}:voices")
     agents = random.Random(f"{scenario.seed}:agents")
+    callbacks = random.Random(f"{scenario.seed}:callbacks")
     callers = _Callers(scenario)
     shares = {name: q.share for name, q in scenario.queues.items()}
     limit = scenario.duration_seconds
@@ -105,7 +120,24 @@ def plan_calls(scenario: Scenario, run_id: str) -> Iterator[CallPlan]:
             patience_seconds=patience,
             think_seconds=scenario.think.sample(agents),
             wrap_up_seconds=scenario.wrap_up.sample(agents),
+            takes_callback=callbacks.random() < queue.callback_share,
+            callback_answers=_callback_answers(callbacks, queue.callback_answer_share),
         )
+
+
+def _callback_answers(rng: random.Random, answer_share: float) -> tuple[CallbackAnswer, ...]:
+    """One draw per planned attempt, whether or not the caller takes a callback, so that
+    a share changes nobody else's answers."""
+    answers = []
+    for _ in range(PLANNED_ATTEMPTS):
+        draw = rng.random()
+        if draw < answer_share:
+            answers.append(CallbackAnswer.ANSWERED)
+        elif (draw - answer_share) / (1 - answer_share) < 0.5:
+            answers.append(CallbackAnswer.BUSY)
+        else:
+            answers.append(CallbackAnswer.NO_ANSWER)
+    return tuple(answers)
 
 
 Arrival = tuple[float, QueueTraffic, float, float | None, str | None, str | None]

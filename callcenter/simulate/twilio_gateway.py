@@ -311,8 +311,9 @@ class TwilioGateway:
             self._ledger.notes["call updates without a <Dial>"] += 1
             return web.json_response(self._resource(sid, "in-progress"))
         self._on_connect(sid, agent)
-        if record.hung_up_at is not None and record.connected_at is None:
-            # the caller hung up (while the agent was accepting): Twilio refuses the update
+        if (record.hung_up_at is not None or record.callback) and record.connected_at is None:
+            # the caller hung up (while the agent was accepting, or to be called back):
+            # Twilio refuses the update
             return _twilio_error(400, 21220, "Call is not in-progress. Cannot redirect.")
         return web.json_response(self._resource(sid, "in-progress"))
 

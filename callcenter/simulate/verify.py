@@ -1,5 +1,6 @@
 """After a run: every placed call, as the server's own document tells it, ended the way
-the caller lived it and with the agent the gateway connected."""
+the caller lived it (a callback served or failed, never abandoned unless canceled), with
+the agent the gateway connected and, for a callback, as many attempts as were dialled."""
 
 from __future__ import annotations
 
@@ -7,13 +8,12 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from callcenter.simulate.api import ServerApi
-from callcenter.simulate.ledger import CallRecord, Ledger, Outcome
+from callcenter.simulate.ledger import SERVER_OUTCOMES, CallRecord, Ledger, Outcome
 
 if TYPE_CHECKING:
     from callcenter.simulate.runner import RunResult
 
 CONCURRENCY = 16
-SERVER_OUTCOMES = {Outcome.SERVED: "handled", Outcome.ABANDONED: "abandoned"}
 
 
 async def verify_calls(api: ServerApi, ledger: Ledger, result: RunResult, *, twilio: bool) -> None:
@@ -40,6 +40,7 @@ def problems(record: CallRecord, document: dict[str, object], *, twilio: bool) -
         _outcome_problem(record, document),
         _agent_problem(record, document),
         _dial_problem(record) if twilio else None,
+        _callback_problem(record, document),
     ]
     return [problem for problem in found if problem is not None]
 
@@ -68,9 +69,26 @@ def _agent_problem(record: CallRecord, document: dict[str, object]) -> str | Non
 
 def _dial_problem(record: CallRecord) -> str | None:
     """Twilio: the agent whose accept the server took is the one it had the gateway dial."""
-    if not record.accepted_by or record.accepted_by == record.dialed_agent:
-        return None
+    if not record.accepted_by or record.accepted_by == record.dialed_agent or record.callback:
+        return None  # a callback's dials: callback_checks
     return (
         f"{record.plan.call_sid}: {record.accepted_by} accepted, the <Dial> went to "
         f"{record.dialed_agent or 'nobody'}"
     )
+
+
+def _callback_problem(record: CallRecord, document: dict[str, object]) -> str | None:
+    """A callback on both sides or on neither, with as many attempts as were dialled."""
+    sid = record.plan.call_sid
+    callback = document.get("callback")
+    if not isinstance(callback, dict):
+        return (
+            f"{sid}: the caller took a callback, the server has none" if record.callback else None
+        )
+    if not record.callback:
+        return f"{sid}: the server has a callback ({callback.get('source')}) nobody asked for"
+    attempts = callback.get("attempts", 0)
+    dialled = len(record.callback_attempts)
+    if record.outcome in (Outcome.SERVED, Outcome.FAILED) and attempts != dialled:
+        return f"{sid}: the server counts {attempts} callback attempts, {dialled} were dialled"
+    return None

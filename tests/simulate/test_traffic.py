@@ -10,7 +10,7 @@ import statistics
 import pytest
 
 from callcenter.simulate.command import load
-from callcenter.simulate.traffic import caller_number, plan_calls
+from callcenter.simulate.traffic import PLANNED_ATTEMPTS, CallbackAnswer, caller_number, plan_calls
 from tests.simulate.conftest import scenario
 
 
@@ -75,3 +75,32 @@ def test_arrivals_stop_at_the_duration_and_a_trace_replays_exactly() -> None:
         (4.0, "billing", 1.0, None),
     ]
     assert [c.first_call for c in replayed] == [True, True, True, False]
+
+
+def test_callback_draws_follow_the_shares_and_change_nothing_else() -> None:
+    demo = dataclasses.replace(load("demo"), duration_seconds=None)
+    calls = list(itertools.islice(plan_calls(demo, "x"), 4000))
+    assert sum(c.takes_callback for c in calls) / len(calls) == pytest.approx(0.3, abs=0.03)
+    answers = [a for c in calls for a in c.callback_answers]
+    assert len(answers) == len(calls) * PLANNED_ATTEMPTS
+    shares = {kind: answers.count(kind) / len(answers) for kind in CallbackAnswer}
+    assert shares == pytest.approx(
+        {
+            CallbackAnswer.ANSWERED: 0.85,
+            CallbackAnswer.BUSY: 0.075,
+            CallbackAnswer.NO_ANSWER: 0.075,
+        },
+        abs=0.01,
+    )
+    queues = {
+        name: dataclasses.replace(q, callback_share=0.0, callback_answer_share=1.0)
+        for name, q in demo.queues.items()
+    }
+    without = list(
+        itertools.islice(plan_calls(dataclasses.replace(demo, queues=queues), "x"), 4000)
+    )
+    assert not any(c.takes_callback for c in without)
+    assert {a for c in without for a in c.callback_answers} == {CallbackAnswer.ANSWERED}
+    assert [dataclasses.replace(c, takes_callback=False, callback_answers=()) for c in without] == [
+        dataclasses.replace(c, takes_callback=False, callback_answers=()) for c in calls
+    ]
