@@ -86,6 +86,8 @@ async def test_the_wallboard_shows_waits_and_staffing(live: AppClient, pages: Pa
     await expect(cells.nth(4)).to_have_text(f"{needed - 1} short")
     await expect(cells.nth(4)).to_have_attribute("data-band", "poor")
     await expect(cells.nth(5)).to_have_text("0")  # ready
+    # the callback among the live calls says what it is
+    await expect(page.locator('tr[data-call="cb1"]')).to_contain_text("Waiting · callback")
 
     charts = row.locator("svg.chart")
     await expect(charts).to_have_count(3)

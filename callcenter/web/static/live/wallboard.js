@@ -20,6 +20,12 @@ const LABELS = {
   created: "New", queued: "Waiting", offered: "Ringing", connected: "Talking", ended: "Ended",
 };
 const label = (value) => LABELS[value] ?? String(value ?? "–");
+// a callback waits without the customer on the line, then the agent calls them
+const callState = (call) => {
+  if (!call.callback) return label(call.state);
+  if (call.state === "connected" && call.callback.dial) return "Calling back";
+  return `${label(call.state)} · callback`;
+};
 
 const session = new Session("wallboard");
 const model = new WallboardModel();
@@ -136,7 +142,7 @@ function drawCall(id) {
   if (!tr.isConnected) $("call-rows").append(tr);
   setText(cells.caller, call.from ?? call.caller_key ?? call.id);
   setText(cells.queue, call.queue ?? "–");
-  setText(cells.state, call.priority ? `${label(call.state)} · P${call.priority}` : label(call.state));
+  setText(cells.state, call.priority ? `${callState(call)} · P${call.priority}` : callState(call));
   setAttr(tr, "data-state", call.state);
   const agent = call.agent_id ? model.agents.get(call.agent_id) : null;
   setText(cells.agent, call.agent_id ? (agent?.name || call.agent_id) : "–");
@@ -145,7 +151,7 @@ function drawCall(id) {
   const moods = model.moods.get(id);
   renderMood(cells.callerMood, moods?.caller, "caller mood");
   renderMood(cells.agentMood, moods?.agent, "agent mood");
-  setAttr(tr, "aria-label", `Call from ${call.from ?? call.caller_key ?? call.id}, ${call.queue}, ${label(call.state)}`);
+  setAttr(tr, "aria-label", `Call from ${call.from ?? call.caller_key ?? call.id}, ${call.queue}, ${callState(call)}`);
   if (id === watching) drawTranscriptHead();
 }
 
