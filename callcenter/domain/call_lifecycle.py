@@ -83,8 +83,8 @@ def apply_call_event(
 
 
 def _callback_change(call: Call, step: CallbackStep, at: datetime, now: datetime) -> CallChange:
-    if step.stale:
-        return CallChange(disposition=Disposition.STALE, call=call)
+    if step.stale:  # nothing moves (a detail may be noted)
+        return CallChange(disposition=Disposition.STALE, call=step.call)
     new = msgspec.structs.replace(step.call, last_event_at=max(call.last_event_at, at))
     finished = summarise(new) if new.state is CallState.ENDED else None
     return CallChange(

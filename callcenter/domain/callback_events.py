@@ -1,12 +1,18 @@
 """What the gateway's events mean for a callback: the request itself, and the reports on
 a dial attempt (ringing: placed; answered; ended before an answer: busy, no answer or
-failed). Pure; `call_lifecycle` asks here first for every event of a callback."""
+failed). Pure; `call_lifecycle` asks here first for every event of a callback.
+
+A report names its attempt by the attribute `dial_id` (the gateway's copy of the dial id
+it was asked with). An untagged `call.ended` is the customer's own first leg leaving
+while that leg has not reported its end yet, and the attempt's after that."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+
+import msgspec
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.callbacks import (
@@ -26,6 +32,8 @@ from callcenter.domain.events import (
     CallRinging,
 )
 from callcenter.domain.routing_rules import QueueConfig
+
+DIAL_ATTRIBUTE = "dial_id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +65,31 @@ def callback_step(
     if call.callback is None:
         return None
     dial = dialing(call)
-    if dial is None:
-        # nobody is on the line: what the gateway says about the customer's first leg
-        # (hanging up to be called back) changes nothing
-        return CallbackStep(call, stale=True) if isinstance(event, CallEnded) else None
-    if dial.state is DialState.ANSWERED:
+    if dial is not None and dial.state is DialState.ANSWERED:
         return None  # the customer is on the line: an ordinary call from here
-    if at < dial.created_at:
-        return CallbackStep(call, stale=True)  # about an earlier leg
+    tagged = event.attributes.get(DIAL_ATTRIBUTE)
+    if dial is None or (tagged is None and _first_leg_ends(call, event)):
+        # the customer's first leg hanging up (to be called back) ends nothing; the next
+        # untagged end is the attempt's
+        if isinstance(event, CallEnded):
+            return CallbackStep(_first_leg_gone(call), stale=True)
+        return None
+    if at < dial.created_at or (tagged is not None and tagged != dial.id):
+        return CallbackStep(call, stale=True)  # about an earlier leg or attempt
     return _attempt_report(call, dial, agents, event, at, now, config)
+
+
+def _first_leg_ends(call: Call, event: CallEvent) -> bool:
+    return isinstance(event, CallEnded) and call.callback is not None and call.callback.first_leg
+
+
+def _first_leg_gone(call: Call) -> Call:
+    callback = call.callback
+    if callback is None or not callback.first_leg:
+        return call
+    return msgspec.structs.replace(
+        call, callback=msgspec.structs.replace(callback, first_leg=False)
+    )
 
 
 def _attempt_report(

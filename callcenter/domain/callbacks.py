@@ -137,6 +137,7 @@ def request_callback(
         requested_at=now,
         source=source,
         max_attempts=max_attempts,
+        first_leg=True,
     )
     return msgspec.structs.replace(call, callback=callback, updated_at=now)
 

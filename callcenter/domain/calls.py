@@ -107,6 +107,8 @@ class Callback(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     name: str | None = None
     not_before: datetime | None = None
     attempts: int = 0  # attempts started so far
+    # the customer's own leg (the call they asked from) has not reported its end yet
+    first_leg: bool = False
     last_outcome: DialOutcome | None = None
     dial: Dial | None = None
 

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 import msgspec
 
+from callcenter.domain.callback_events import DIAL_ATTRIBUTE
 from callcenter.domain.callbacks import check_number
 from callcenter.domain.callers import caller_key
 from callcenter.domain.calls import Call, CallState
@@ -184,9 +185,12 @@ class TwilioCallbacks:
         dial = call.callback.dial if call.callback is not None else None
         if dial is None or dial.id != dial_id:
             return None
+        tagged = msgspec.structs.replace(
+            event, attributes={**event.attributes, DIAL_ATTRIBUTE: dial_id}
+        )
         if event.occurred_at is not None and event.occurred_at < dial.created_at:
-            return msgspec.structs.replace(event, occurred_at=dial.created_at)
-        return event
+            return msgspec.structs.replace(tagged, occurred_at=dial.created_at)
+        return tagged
 
     def _offering(self, call: Call, wait: float | None) -> bool:
         """Whether `call` is offered a callback: its queue offers them past a wait, and

@@ -4,6 +4,7 @@ the gateway's reports do to them, the retry policy, cancelation and the input ch
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import msgspec
 import pytest
@@ -192,8 +193,9 @@ def test_the_gateways_reports_move_the_attempt() -> None:
     call = dialling()
     agents = {"a1": make_agent("a1", Activity.ON_CALL, "c1")}
 
-    def apply(kind: str, seconds: int, **fields: str) -> CallChange:
-        event = make_event(kind, occurred_at=at(seconds), **fields)
+    def apply(kind: str, seconds: int, dial: str | None = "d100", **fields: str) -> CallChange:
+        tag: dict[str, Any] = {"attributes": {"dial_id": dial}} if dial else {}
+        event = make_event(kind, occurred_at=at(seconds), **tag, **fields)
         return apply_call_event(call, agents, event, at(seconds), default_queue="x", queues=_queues)
 
     ringing = apply("call.ringing", 101)
@@ -210,6 +212,15 @@ def test_the_gateways_reports_move_the_attempt() -> None:
     # the first leg's hang-up, reported late, is about an earlier leg: the attempt goes on
     late = apply("call.ended", 50)
     assert (late.disposition, late.call) == (Disposition.STALE, call)
+    other = apply("call.ended", 120, dial="d1", end_reason="busy")  # an earlier attempt's
+    assert (other.disposition, other.call) == (Disposition.STALE, call)
+    # untagged: the customer's first leg leaving while it has not said so, then the attempt
+    first = apply("call.ended", 120, dial=None, end_reason="busy")
+    assert first.disposition is Disposition.STALE and first.call.state is CallState.CONNECTED
+    assert first.call.callback is not None and not first.call.callback.first_leg
+    call = first.call
+    untagged = apply("call.ended", 121, dial=None, end_reason="busy")
+    assert untagged.call.state is CallState.QUEUED
 
 
 def test_after_the_answer_the_callback_ends_like_any_call() -> None:
@@ -236,7 +247,9 @@ def test_the_first_legs_hang_up_does_not_end_a_waiting_callback() -> None:
         call, {}, make_event("call.ended", occurred_at=at(45)), at(45), default_queue="x"
     )
     assert change.disposition is Disposition.STALE
-    assert change.call == call
+    assert call.callback is not None and change.call.callback is not None
+    gone = msgspec.structs.replace(call.callback, first_leg=False)
+    assert change.call == msgspec.structs.replace(call, callback=gone)
 
 
 def test_a_final_failure_lands_in_the_history_summary() -> None:
@@ -245,7 +258,12 @@ def test_a_final_failure_lands_in_the_history_summary() -> None:
     change = apply_call_event(
         call,
         {"a1": make_agent("a1", Activity.ON_CALL, "c1")},
-        make_event("call.ended", occurred_at=at(130), end_reason="no_answer"),
+        make_event(
+            "call.ended",
+            occurred_at=at(130),
+            end_reason="no_answer",
+            attributes={"dial_id": "d110"},
+        ),
         at(130),
         default_queue="x",
         queues=_queues,

@@ -210,7 +210,15 @@ async def test_unanswered_attempts_free_the_agent_retry_then_end_failed(
     await eventually(lambda: len(gateway.dials) == 2, seconds=10)
     assert gateway.dials[1]["attempt"] == 2
     assert gateway.dials[1]["event_id"] != gateway.dials[0]["event_id"]
-    last = await api.event("call.ended", call_id, end_reason="no_answer")
+    stale = await api.event(  # a late report about the first attempt, tagged with its id
+        "call.ended",
+        call_id,
+        end_reason="busy",
+        attributes={"dial_id": gateway.dials[0]["event_id"]},
+    )
+    assert (stale["result"], stale["state"]) == ("stale", "connected")
+    tag = {"dial_id": gateway.dials[1]["event_id"]}
+    last = await api.event("call.ended", call_id, end_reason="no_answer", attributes=tag)
     assert last["state"] == "ended"
     ended = await api.call(call_id)
     assert (ended["outcome"], ended["end_reason"]) == ("failed", "callback_no_answer")

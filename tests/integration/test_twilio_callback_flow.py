@@ -293,6 +293,23 @@ async def test_a_caller_takes_a_callback_on_hold_and_is_called_back_once(
     assert len(fake.creates) == 1
 
 
+async def test_the_first_legs_late_hang_up_does_not_end_the_attempt(
+    twilio: Twilio, fake_twilio: tuple[FakeTwilio, str]
+) -> None:
+    """The caller's own `completed` can arrive after an agent accepted the callback (and
+    carry no earlier Timestamp): it is about the leg that left, not the attempt."""
+    fake = fake_twilio[0]
+    await twilio.take_callback()
+    await twilio.agent("ann")
+    await twilio.accept_offer(CALL_SID)
+    await eventually(lambda: len(fake.creates) == 1, seconds=10)
+    await twilio.post(twilio.public("/gateways/twilio/status"), call_form("completed", "1"), 204)
+    call = await twilio.get(f"/v1/calls/{CALL_SID}")
+    assert (call["state"], call["agent_id"]) == ("connected", "ann")
+    assert call["callback"]["attempts"] == 1 and call["callback"]["dial"] is not None
+    assert "last_outcome" not in call["callback"]
+
+
 async def test_a_busy_customer_is_called_again_then_the_callback_fails(
     twilio: Twilio, fake_twilio: tuple[FakeTwilio, str]
 ) -> None:

@@ -3,9 +3,9 @@ the customer and bridge the accepting agent.
 
 The body's `event_id` is the attempt's dial id: the gateway must treat a repeated one as
 the same request (the server repeats it when it cannot tell whether the first arrived).
-The gateway then reports on the new leg with canonical events for the same `call_id`:
-`call.ringing` (placed), `call.answered`, `call.ended` (`end_reason` busy, no_answer or
-failed before an answer)."""
+The gateway then reports on the new leg with canonical events for the same `call_id`,
+tagged with the attribute `dial_id` = that event_id: `call.ringing` (placed),
+`call.answered`, `call.ended` (`end_reason` busy, no_answer or failed before an answer)."""
 
 from __future__ import annotations
 
