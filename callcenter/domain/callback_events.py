@@ -56,27 +56,44 @@ def callback_step(
     """The event's meaning for a callback, or None when it is an ordinary event of the
     call (a survey, DTMF, the customer hanging up after the answer)."""
     if isinstance(event, CallbackRequested):
-        if call.callback is not None:
-            return CallbackStep(call, stale=True)
-        asked = request_callback(
-            call, event.number, now, source="event", max_attempts=config.callback_max_attempts
-        )
-        return CallbackStep(asked)
-    if call.callback is None:
-        return None
+        return _requested(call, event, now, config)
     dial = dialing(call)
-    if dial is not None and dial.state is DialState.ANSWERED:
-        return None  # the customer is on the line: an ordinary call from here
+    if call.callback is None or _answered(dial):
+        return None  # not a callback, or the customer is on the line: an ordinary call
     tagged = event.attributes.get(DIAL_ATTRIBUTE)
     if dial is None or (tagged is None and _first_leg_ends(call, event)):
-        # the customer's first leg hanging up (to be called back) ends nothing; the next
-        # untagged end is the attempt's
-        if isinstance(event, CallEnded):
-            return CallbackStep(_first_leg_gone(call), stale=True)
-        return None
-    if at < dial.created_at or (tagged is not None and tagged != dial.id):
-        return CallbackStep(call, stale=True)  # about an earlier leg or attempt
+        return _first_leg(call, event)
+    if _about_another(dial, tagged, at):
+        return CallbackStep(call, stale=True)
     return _attempt_report(call, dial, agents, event, at, now, config)
+
+
+def _answered(dial: Dial | None) -> bool:
+    return dial is not None and dial.state is DialState.ANSWERED
+
+
+def _about_another(dial: Dial, tagged: object, at: datetime) -> bool:
+    """A report about an earlier leg or attempt."""
+    return at < dial.created_at or (tagged is not None and tagged != dial.id)
+
+
+def _first_leg(call: Call, event: CallEvent) -> CallbackStep | None:
+    """The customer's first leg hanging up (to be called back) ends nothing; the next
+    untagged end is the attempt's."""
+    if isinstance(event, CallEnded):
+        return CallbackStep(_first_leg_gone(call), stale=True)
+    return None
+
+
+def _requested(
+    call: Call, event: CallbackRequested, now: datetime, config: QueueConfig
+) -> CallbackStep:
+    if call.callback is not None:
+        return CallbackStep(call, stale=True)
+    asked = request_callback(
+        call, event.number, now, source="event", max_attempts=config.callback_max_attempts
+    )
+    return CallbackStep(asked)
 
 
 def _first_leg_ends(call: Call, event: CallEvent) -> bool:
