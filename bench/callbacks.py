@@ -53,6 +53,8 @@ from bench.callbacks_harness import (
 from callcenter.cli import new_event_loop
 from callcenter.errors import CallcenterError
 
+# --- figures ----------------------------------------------------------------------------
+
 
 def pct(samples: Sequence[float], q: float) -> float:
     """Nearest-rank percentile, in milliseconds."""

@@ -321,7 +321,7 @@ class Bench:
         return docs
 
 
-# --- figures ----------------------------------------------------------------------------
+# --- set-up: the app, the gateway, the desks --------------------------------------------
 
 
 @asynccontextmanager
