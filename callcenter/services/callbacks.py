@@ -46,6 +46,7 @@ from callcenter.errors import DialRefused, NotFound
 from callcenter.metrics import Metrics
 from callcenter.services.callers import CallerService
 from callcenter.services.clock import Clock
+from callcenter.services.notify import CALLBACK_ACCEPTED
 from callcenter.services.optimistic import Retry, with_retries
 from callcenter.services.routing import RoutingService
 from callcenter.storage.calls import CallbackClaim, CallRepository
@@ -196,7 +197,7 @@ class CallbackService:
         """RouteNotifier: a callback just accepted on this instance is claimed and placed
         at once (its DIAL timer, due now too, is the safety net; the claim keeps it single)."""
         dial = call.callback.dial if call.callback else None
-        if kind == "route.assigned" and dial is not None and dial.state is DialState.PENDING:
+        if kind == CALLBACK_ACCEPTED and dial is not None and dial.state is DialState.PENDING:
             self._spawn(self._start(call.id, dial.id))
 
     async def stop(self) -> None:

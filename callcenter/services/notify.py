@@ -1,5 +1,7 @@
 """Where routing decisions go: the port that gateway dialects (and later the event bus)
-implement. `route.offered | assigned | queued | overflow | timeout` per DESIGN."""
+implement. `route.offered | assigned | queued | overflow | timeout` per DESIGN, and
+`callback.accepted` where an accepted offer is a callback: nobody is on the line to bridge
+(so no `route.assigned`); the callback service places the call."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ from typing import Protocol
 
 from callcenter.domain.calls import Call
 from callcenter.domain.routing import Decision
+
+CALLBACK_ACCEPTED = "callback.accepted"
 
 
 class RouteNotifier(Protocol):

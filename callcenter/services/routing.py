@@ -22,7 +22,7 @@ from callcenter.metrics import Metrics
 from callcenter.services.callers import MISSING, CallerService, Missing
 from callcenter.services.clock import Clock
 from callcenter.services.dispatch import Dispatcher
-from callcenter.services.notify import RouteNotifier
+from callcenter.services.notify import CALLBACK_ACCEPTED, RouteNotifier
 from callcenter.services.optimistic import Retry, with_retries
 from callcenter.services.rules_source import RulesSource
 from callcenter.storage.agents import AgentRepository
@@ -158,9 +158,7 @@ class RoutingService:
 
         result = await with_retries("call", call_id, attempt)
         self._metrics.reservations_total.labels("accepted" if accepted else "rejected").inc()
-        await self._notify.route_event(
-            "route.assigned" if accepted else "route.queued", result, None
-        )
+        await self._notify.route_event(_answered_kind(result, accepted=accepted), result, None)
         if not accepted:
             self._dispatcher.request()
         return result
@@ -343,6 +341,12 @@ class RoutingService:
                 raise Retry
 
         await with_retries("call", call_id, attempt)
+
+
+def _answered_kind(call: Call, *, accepted: bool) -> str:
+    if not accepted:
+        return "route.queued"
+    return CALLBACK_ACCEPTED if call.callback is not None else "route.assigned"
 
 
 def went_to_wrap_up(before: Agent, after: Agent) -> bool:

@@ -96,8 +96,8 @@ class WebhookNotifier:
             await self._session.close()
 
     async def route_event(self, kind: str, call: Call, decision: Decision | None) -> None:
-        if kind == "route.assigned" and call.callback is not None:
-            return  # nobody is on the line to bridge: route.callback asks for the call
+        if not kind.startswith("route."):
+            return  # not a routing decision for the gateway (route.callback is sent apart)
         body = RouteWebhook(
             type=kind,
             event_id=str(uuid.uuid4()),

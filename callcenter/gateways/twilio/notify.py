@@ -31,8 +31,6 @@ class TwilioNotifier:
     async def route_event(self, kind: str, call: Call, decision: Decision | None) -> None:
         if call.dialect != DIALECT or kind != "route.assigned" or call.agent_id is None:
             return
-        if call.callback is not None:
-            return  # the caller is not on the line: the callback dialer calls them
         document = twiml.dial_agent(self._agent_uri.format(agent_id=call.agent_id), call.id)
         task = asyncio.get_running_loop().create_task(self._update(call, document))
         self._tasks.add(task)
