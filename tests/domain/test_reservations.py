@@ -25,6 +25,7 @@ from callcenter.domain.routing_rules import (
 from callcenter.domain.timers import Timer, TimerKind, queue_timers, wrap_up_timer
 from callcenter.errors import Conflict
 from callcenter.rules.cel_condition import CelCondition
+from tests.domain.test_routing_context import NEUTRAL
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 QUEUED_AT = T0 - timedelta(seconds=45)
@@ -464,17 +465,4 @@ def test_rule_context_for_an_unknown_caller_has_neutral_values() -> None:
     assert context["now"] == NOW
     assert context["call"]["from"] == "+15551230000"
     assert context["call"]["attributes"] == {"ivr": "1"}
-    assert context["caller"] == {
-        "known": False,
-        "name": "",
-        "tier": "",
-        "tags": [],
-        "account": {},
-        "calls_total": 0,
-        "last_agent": "",
-        "last_queue": "",
-        "last_outcome": "",
-        "last_sentiment": 0.0,
-        "sentiment_ewma": 0.0,
-        "repeat_within_7d": False,
-    }
+    assert context["caller"] == {"known": False, **NEUTRAL}

@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import subprocess
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +21,13 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from callcenter.simulate.server_command import free_port, serve
-from callcenter.simulate.server_process_sync import running_server_sync
 from tests.conftest import FIXTURES
-from tests.integration.serve_processes import admin_token, serve_environment
+from tests.integration.serve_processes import (
+    Served,
+    admin_token,
+    serve_environment,
+    start_servers,
+)
 from tests.polling import eventually
 
 RULES = FIXTURES / "rules" / "callbacks"
@@ -36,17 +37,6 @@ DOOMED = 3  # instances killed, one per callback
 # (30 s) or the claim timeout (20 s) before a survivor places it: allow both and slack.
 SETTLE_SECONDS = 75
 Json = dict[str, Any]
-
-
-@dataclass
-class Instance:
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 class Gateway:
@@ -94,26 +84,18 @@ async def gateway() -> AsyncIterator[tuple[Gateway, str]]:
 @pytest.fixture
 def instances(
     redis_client: aioredis.Redis, redis_url: str, tmp_path: Path, gateway: tuple[Gateway, str]
-) -> Iterator[list[Instance]]:
-    started: list[Instance] = []
+) -> Iterator[list[Served]]:
     with ExitStack() as stack:
-        for index in range(DOOMED + 1):
-            log = tmp_path / f"server{index}.log"
-            out = stack.enter_context(log.open("wb"))
-            spec = serve(
-                free_port(),
-                redis_url=redis_url,
-                rules_dir=RULES,
-                data_dir=tmp_path / "data",
-                environ=serve_environment(
-                    CALLCENTER_GATEWAY_WEBHOOK_URL=gateway[1], CALLCENTER_WEBHOOK_SECRET=SECRET
-                ),
-                cwd=tmp_path,
-                name=f"server{index}",
-            )
-            running = stack.enter_context(running_server_sync(spec, output=out))
-            started.append(Instance(spec.port, running.process, log))
-        yield started
+        yield start_servers(
+            stack,
+            DOOMED + 1,
+            redis_url=redis_url,
+            rules_dir=RULES,
+            folder=tmp_path,
+            environ=serve_environment(
+                CALLCENTER_GATEWAY_WEBHOOK_URL=gateway[1], CALLCENTER_WEBHOOK_SECRET=SECRET
+            ),
+        )
 
 
 async def _send(
@@ -126,7 +108,7 @@ async def _send(
 
 
 async def test_each_accepted_callback_is_dialled_once_though_its_instance_dies(
-    instances: list[Instance], gateway: tuple[Gateway, str], redis_url: str
+    instances: list[Served], gateway: tuple[Gateway, str], redis_url: str
 ) -> None:
     fake = gateway[0]
     survivor, doomed = instances[-1], instances[:-1]

@@ -31,11 +31,9 @@ import redis.asyncio as aioredis
 from callcenter.domain.agents import Activity, Agent
 from callcenter.domain.calls import Call, CallState, Outcome
 from callcenter.domain.timers import Timer, TimerKind
-from callcenter.simulate.server_command import free_port, serve
-from callcenter.simulate.server_process_sync import running_server_sync
 from callcenter.storage import keys
 from callcenter.storage.timers import LEASE_SECONDS, member_of
-from tests.integration.serve_processes import admin_token, serve_environment
+from tests.integration.serve_processes import admin_token, serve_environment, start_servers
 
 RULES = Path(__file__).parent.parent / "fixtures" / "rules" / "multi"
 QUEUE = "support"
@@ -95,22 +93,16 @@ class Cluster:
 @pytest.fixture
 def cluster(redis_client: aioredis.Redis, redis_url: str, tmp_path: Path) -> Iterator[Cluster]:
     """INSTANCES `callcenter serve` processes on the session's Redis (flushed first)."""
-    servers: list[Server] = []
     with ExitStack() as stack:
-        for index in range(INSTANCES):
-            log = tmp_path / f"server{index}.log"
-            out = stack.enter_context(log.open("wb"))
-            spec = serve(
-                free_port(),
-                redis_url=redis_url,
-                rules_dir=RULES,
-                data_dir=tmp_path / "data",
-                environ=serve_environment(),
-                cwd=tmp_path,
-                name=f"server{index}",
-            )
-            running = stack.enter_context(running_server_sync(spec, output=out))
-            servers.append(Server(spec.name, spec.port, running.process, log))
+        started = start_servers(
+            stack,
+            INSTANCES,
+            redis_url=redis_url,
+            rules_dir=RULES,
+            folder=tmp_path,
+            environ=serve_environment(),
+        )
+        servers = [Server(s.name, s.port, s.process, s.log) for s in started]
         yield Cluster(servers, admin_token(redis_url))
 
 
