@@ -61,20 +61,19 @@ def callback_step(
     if call.callback is None or _answered(dial):
         return None  # not a callback, or the customer is on the line: an ordinary call
     tagged = event.attributes.get(DIAL_ATTRIBUTE)
-    if dial is None or (tagged is None and _first_leg_ends(call, event)):
+    if tagged is not None:  # the gateway names the attempt: its word is final
+        if dial is None or tagged != dial.id:
+            return CallbackStep(call, stale=True)  # an attempt that is over
+        return _attempt_report(call, dial, agents, event, at, now, config)
+    if dial is None or _first_leg_ends(call, event):
         return _first_leg(call, event)
-    if _about_another(dial, tagged, at):
-        return CallbackStep(call, stale=True)
+    if at < dial.created_at:
+        return CallbackStep(call, stale=True)  # about an earlier leg
     return _attempt_report(call, dial, agents, event, at, now, config)
 
 
 def _answered(dial: Dial | None) -> bool:
     return dial is not None and dial.state is DialState.ANSWERED
-
-
-def _about_another(dial: Dial, tagged: object, at: datetime) -> bool:
-    """A report about an earlier leg or attempt."""
-    return at < dial.created_at or (tagged is not None and tagged != dial.id)
 
 
 def _first_leg(call: Call, event: CallEvent) -> CallbackStep | None:

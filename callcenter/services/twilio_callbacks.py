@@ -17,9 +17,6 @@ from datetime import datetime
 from typing import Protocol
 from urllib.parse import urlencode
 
-import msgspec
-
-from callcenter.domain.callback_events import DIAL_ATTRIBUTE
 from callcenter.domain.callbacks import check_number
 from callcenter.domain.callers import caller_key
 from callcenter.domain.calls import Call, CallState
@@ -176,21 +173,6 @@ class TwilioCallbacks:
         except InvalidInput:
             return self._entry(urls, preface=NOT_A_NUMBER)
         return self._confirmation(number, urls)
-
-    async def leg_event(self, event: LegEvent, dial_id: str) -> LegEvent | None:
-        """A report on the leg of attempt `dial_id`, as the callback takes it: None when
-        that attempt is over (a late report of an earlier attempt), else timed no earlier
-        than the attempt began (Twilio's Timestamp has whole seconds). Raises NotFound."""
-        call = await self._calls.get(event.call_id)
-        dial = call.callback.dial if call.callback is not None else None
-        if dial is None or dial.id != dial_id:
-            return None
-        tagged = msgspec.structs.replace(
-            event, attributes={**event.attributes, DIAL_ATTRIBUTE: dial_id}
-        )
-        if event.occurred_at is not None and event.occurred_at < dial.created_at:
-            return msgspec.structs.replace(tagged, occurred_at=dial.created_at)
-        return tagged
 
     def _offering(self, call: Call, wait: float | None) -> bool:
         """Whether `call` is offered a callback: its queue offers them past a wait, and

@@ -11,6 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
+import msgspec
+
+from callcenter.domain.callback_events import DIAL_ATTRIBUTE
 from callcenter.domain.events import CallEvent
 from callcenter.errors import Forbidden, InvalidInput
 from callcenter.gateways.twilio import twiml
@@ -153,19 +156,11 @@ class TwilioVoice:
         callback = request.query(CALLBACK_PARAMETER)
         event: CallEvent | None
         if callback:
-            event = await self._leg_event(form, callback, request.query(DIAL_PARAMETER) or "")
+            event = _leg_event(form, callback, request.query(DIAL_PARAMETER) or "")
         else:
             event = status_event(form)
         if event is not None:
             await self._events.apply(event, dialect=TWILIO_DIALECT)
-
-    async def _leg_event(
-        self, form: Mapping[str, str], call_id: str, dial_id: str
-    ) -> CallEvent | None:
-        leg = callback_leg_event(form, call_id)
-        if self._callbacks is None:
-            return leg
-        return await self._callbacks.leg_event(leg, dial_id)
 
     async def hold(self, request: TwilioRequest, *, urls: MenuUrls) -> str:
         """The <Redirect> that keeps a hold going: the next turn. Returns TwiML."""
@@ -229,3 +224,10 @@ def _announced_at(request: TwilioRequest) -> int | None:
     if not (value.isascii() and value.isdigit()) or len(value) > 12:
         raise InvalidInput("must be unix seconds", f"/{ANNOUNCED_PARAMETER}")
     return int(value)
+
+
+def _leg_event(form: Mapping[str, str], call_id: str, dial_id: str) -> CallEvent:
+    """A status callback of a callback's leg, naming its attempt: the call decides whether
+    that attempt is still on (domain.callback_events)."""
+    leg = callback_leg_event(form, call_id)
+    return msgspec.structs.replace(leg, attributes={**leg.attributes, DIAL_ATTRIBUTE: dial_id})

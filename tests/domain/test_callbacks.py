@@ -210,8 +210,10 @@ def test_the_gateways_reports_move_the_attempt() -> None:
     assert [(a.id, a.activity) for a in busy.agents] == [("a1", Activity.IDLE)]
     assert busy.finished is None
     # the first leg's hang-up, reported late, is about an earlier leg: the attempt goes on
-    late = apply("call.ended", 50)
-    assert (late.disposition, late.call) == (Disposition.STALE, call)
+    # a report naming the attempt counts even when its clock (whole seconds) is earlier
+    rounded = apply("call.ringing", 99)
+    assert rounded.call.callback is not None and rounded.call.callback.dial is not None
+    assert rounded.call.callback.dial.state is DialState.PLACED
     other = apply("call.ended", 120, dial="d1", end_reason="busy")  # an earlier attempt's
     assert (other.disposition, other.call) == (Disposition.STALE, call)
     # untagged: the customer's first leg leaving while it has not said so, then the attempt
@@ -219,6 +221,8 @@ def test_the_gateways_reports_move_the_attempt() -> None:
     assert first.disposition is Disposition.STALE and first.call.state is CallState.CONNECTED
     assert first.call.callback is not None and not first.call.callback.first_leg
     call = first.call
+    early = apply("call.ended", 90, dial=None, end_reason="busy")  # before the attempt began
+    assert (early.disposition, early.call) == (Disposition.STALE, call)
     untagged = apply("call.ended", 121, dial=None, end_reason="busy")
     assert untagged.call.state is CallState.QUEUED
 
