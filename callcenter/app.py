@@ -8,65 +8,44 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
 
-from callcenter.app_keys import DIALERS, NOTIFIER, REDIS, REPOSITORIES
-from callcenter.domain.event_time import EventClock
+from callcenter.app_keys import DIALERS, NOTIFIER, REDIS, REPOSITORIES, SCORER, SENDERS
 from callcenter.domain.routing_rules import RoutingRules, default_rules
 from callcenter.errors import RulesInvalid
 from callcenter.gateway_setup import (
     audiosocket_listener,
-    callback_dialect,
     callback_dialers,
     freeswitch_events,
     notifiers,
+    reply_senders,
 )
 from callcenter.metrics import Metrics
 from callcenter.observability_setup import observability
-from callcenter.repositories import FanOutChanges, Repositories, build_repositories
+from callcenter.repositories import FanOutChanges, build_repositories
 from callcenter.rules.loader import load_rules
-from callcenter.services.access import AgentAccess
-from callcenter.services.agents import AgentService
-from callcenter.services.auth import AuthService
+from callcenter.service_wiring import build_services
 from callcenter.services.bus import EventBus
-from callcenter.services.call_events import CallEventService
 from callcenter.services.callback_metrics import CallbackCounter
-from callcenter.services.callbacks import CallbackDialer, CallbackService
-from callcenter.services.callers import CallerService
-from callcenter.services.calls import CallQueryService
 from callcenter.services.clock import Clock, SystemClock
-from callcenter.services.dispatch import Dispatcher
-from callcenter.services.jambonz_hooks import JambonzHooks
-from callcenter.services.l16_media import L16MediaStreams
-from callcenter.services.live import LiveStores, LiveViews
 from callcenter.services.live_feed import LiveFeed
 from callcenter.services.media import MediaHub
-from callcenter.services.notify import FanOutNotifier, RouteNotifier
-from callcenter.services.outlook_feed import OutlookFeed
-from callcenter.services.queue_outlook import QueueOutlook
-from callcenter.services.readiness import Readiness
-from callcenter.services.routing import RoutingService
+from callcenter.services.notify import RouteNotifier
 from callcenter.services.rules_source import RulesSource
-from callcenter.services.screen_pops import ScreenPops
-from callcenter.services.timer_loop import TimerLoop
 from callcenter.services.token_sessions import TokenSessions
-from callcenter.services.twilio_callbacks import TwilioCallbacks
-from callcenter.services.twilio_media import TwilioMediaStreams
-from callcenter.services.twilio_voice import TwilioSignatures, TwilioVoice
 from callcenter.settings import Settings
-from callcenter.speech_setup import speech
+from callcenter.speech_setup import sentiment_scorer, speech
 from callcenter.storage.bus import BusRepository
 from callcenter.storage.connection import redis_client
 from callcenter.storage.documents import DocumentStore
 from callcenter.storage.embedded import embedded_redis
 from callcenter.storage.queue_activity import QueueActivityRepository
 from callcenter.storage.queue_stats import QueueStatsRepository
-from callcenter.storage.resp import RespClient
 from callcenter.web.authorization import authorization
 from callcenter.web.handlers.docs import add_docs
 from callcenter.web.handlers.live import setup_live
@@ -84,7 +63,6 @@ from callcenter.web.state import (
     SERVICES,
     SETTINGS,
     TOKEN_SESSIONS,
-    Services,
 )
 
 logger = logging.getLogger(__name__)
@@ -110,127 +88,6 @@ def rules_loader(settings: Settings) -> RulesSource:
         return load_rules(chosen)
 
     return RulesSource(load)
-
-
-def build_services(
-    repositories: Repositories,
-    settings: Settings,
-    metrics: Metrics,
-    clock: Clock,
-    *,
-    rules: RulesSource,
-    notify: RouteNotifier,
-    bus: EventBus,
-    media: MediaHub,
-    redis: RespClient,
-    feed: LiveFeed,
-    dialers: Mapping[str, CallbackDialer],
-) -> tuple[Services, Dispatcher, TimerLoop]:
-    """Wire the services around the repositories (whose change listener is `feed`)."""
-    calls, agents = repositories.calls, repositories.agents
-    callers = CallerService(repositories.callers, clock=clock)
-    live_stores = LiveStores(
-        calls=calls,
-        agents=agents,
-        alerts=repositories.alerts,
-        live_moods=repositories.live_moods,
-        transcripts=repositories.transcripts,
-        queue_stats=repositories.queue_stats,
-    )
-    pops = ScreenPops(bus, calls, callers, metrics=metrics)
-    activity = repositories.queue_activity
-    outlook = QueueOutlook(calls, agents, activity, rules=rules, clock=clock)
-    notify = FanOutNotifier([notify, pops])
-    dispatcher = Dispatcher(calls, agents, rules, clock=clock, metrics=metrics, notify=notify)
-    routing = RoutingService(
-        calls, agents, callers, rules, dispatcher, clock=clock, metrics=metrics, notify=notify
-    )
-    auth = AuthService(
-        repositories.tokens,
-        repositories.replay,
-        clock=clock,
-        metrics=metrics,
-        webhook_secret=settings.webhook_secret.reveal(),
-        tolerance_seconds=settings.signature_tolerance_seconds,
-        cache_seconds=settings.token_cache_seconds,
-    )
-    agent_service = AgentService(agents, calls, clock=clock, on_ready=dispatcher.request)
-    events = CallEventService(
-        calls,
-        callers,
-        clock=clock,
-        metrics=metrics,
-        default_queue=settings.default_queue,
-        routing=routing,
-        moods=repositories.call_moods,
-        event_clock=EventClock(
-            tolerance=timedelta(seconds=settings.event_clock_tolerance_seconds),
-            replay_window=timedelta(seconds=settings.dedupe_window_seconds),
-        ),
-    )
-    call_queries = CallQueryService(calls)
-    callbacks = CallbackService(
-        calls,
-        callers,
-        routing,
-        dialers,
-        default_dialect=callback_dialect(settings, dialers),
-        default_queue=settings.default_queue,
-        clock=clock,
-        metrics=metrics,
-    )
-    notify.add(callbacks)  # an accepted callback is placed at once by its instance
-    twilio_token = settings.twilio_auth_token.reveal()
-    twilio_signatures = TwilioSignatures(twilio_token, metrics=metrics)
-    services = Services(
-        auth=auth,
-        access=AgentAccess(calls),
-        events=events,
-        agents=agent_service,
-        callers=callers,
-        calls=call_queries,
-        routing=routing,
-        callbacks=callbacks,
-        live=LiveViews(bus, live_stores, pops, callers, rules=rules, clock=clock, outlook=outlook),
-        outlook=outlook,
-        outlook_feed=OutlookFeed(outlook, activity, bus, clock=clock, metrics=metrics),
-        feed=feed,
-        twilio_voice=TwilioVoice(
-            events,
-            twilio_signatures,
-            auth_token=twilio_token,
-            hold_music_url=settings.hold_music_url,
-            clock=clock,
-            callbacks=TwilioCallbacks(
-                call_queries,
-                callbacks,
-                outlook,
-                rules,
-                announce_seconds=settings.twilio_announce_seconds,
-                clock=clock,
-                offers_callbacks="twilio" in dialers,
-            ),
-        ),
-        twilio_media=TwilioMediaStreams(
-            media,
-            call_queries,
-            events,
-            twilio_signatures,
-            account_sid=settings.twilio_account_sid,
-            auth_token=twilio_token,
-            clock=clock,
-            metrics=metrics,
-        ),
-        l16_media=L16MediaStreams(media, metrics=metrics),
-        jambonz=JambonzHooks(
-            events, secret=settings.jambonz_secret.reveal(), clock=clock, metrics=metrics
-        ),
-        readiness=Readiness(redis),
-    )
-    timer_loop = TimerLoop(
-        repositories.timers, routing, agent_service, callbacks, clock=clock, metrics=metrics
-    )
-    return services, dispatcher, timer_loop
 
 
 def create_app(
@@ -307,6 +164,8 @@ def create_app(
             redis=client,
             feed=feed,
             dialers=app[DIALERS],
+            scorer=app[SCORER],
+            senders=app[SENDERS],
         )
         app[SERVICES] = built
         app[DISPATCHER] = dispatcher
@@ -371,6 +230,8 @@ def create_app(
             live_hub,
             injected_notifier if notify is not None else notifiers,
             callback_dialers,
+            reply_senders,
+            sentiment_scorer,
             services,
             token_sessions,
             speech,

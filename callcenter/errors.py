@@ -126,6 +126,19 @@ class DialRefused(CallcenterError):
         return f"the gateway refused the callback: {self.reason}"
 
 
+class ReplyNotSent(CallcenterError):
+    """A channel (SMS, email) could not deliver an agent's reply; nothing was stored, so
+    the agent may send it again."""
+
+    def __init__(self, channel: str, reason: str) -> None:
+        super().__init__(channel, reason)
+        self.channel = channel
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"the {self.channel} reply was not sent: {self.reason}"
+
+
 class Unauthorized(CallcenterError):
     """No usable credentials."""
 

@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator, Mapping
 import aiohttp
 from aiohttp import web
 
-from callcenter.app_keys import DIALERS, NOTIFIER
+from callcenter.app_keys import DIALERS, NOTIFIER, SENDERS
 from callcenter.domain.events import CallEvent
+from callcenter.domain.messages import Channel
 from callcenter.errors import SettingError
 from callcenter.gateways.freeswitch.client import EslClient
 from callcenter.gateways.generic.callback_dial import WebhookCallbackDialer
@@ -25,6 +26,7 @@ from callcenter.media.audiosocket import AudioSocketHandler
 from callcenter.services.callbacks import CallbackDialer
 from callcenter.services.live_calls import live_call
 from callcenter.services.notify import FanOutNotifier, NoNotifier, RouteNotifier
+from callcenter.services.task_writes import ReplySender
 from callcenter.settings import Settings
 from callcenter.web.state import CLOCK, MEDIA, METRICS, SERVICES, SETTINGS
 
@@ -109,6 +111,13 @@ async def callback_dialers(app: web.Application) -> AsyncIterator[None]:
     app[DIALERS] = dialers
     yield
     await session.close()
+
+
+async def reply_senders(app: web.Application) -> AsyncIterator[None]:
+    """The channels agents' replies go out through, besides chat (which needs none)."""
+    senders: dict[Channel, ReplySender] = {}
+    app[SENDERS] = senders
+    yield
 
 
 def callback_dialect(settings: Settings, dialers: Mapping[str, CallbackDialer]) -> str | None:

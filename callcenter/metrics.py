@@ -316,6 +316,37 @@ class Metrics:
             "was scheduled for) to an agent accepting it, by queue.",
             WAIT_BUCKETS,
         )
+        self.tasks_total = Counter(
+            "tasks",
+            "Text tasks (chat, SMS, email) by channel, queue and outcome: created, then "
+            "one final outcome each (handled, abandoned).",
+            ["channel", "queue", "outcome"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.task_messages_total = Counter(
+            "task_messages",
+            "Conversation messages of text tasks by channel and author (customer, agent).",
+            ["channel", "author"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
+        self.first_response_seconds = Histogram(
+            "first_response_seconds",
+            "Text tasks: the customer's first message to the agent's first reply, by channel.",
+            ["channel"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+            buckets=(5, 15, 30, 60, 120, 300, 600, 1800, 3600, 14400, 86400),
+        )
+        self.task_handle_seconds = Histogram(
+            "task_handle_seconds",
+            "Text tasks: accepted by an agent to resolved, by channel.",
+            ["channel"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+            buckets=(30, 60, 120, 300, 600, 1200, 1800, 3600, 14400, 86400),
+        )
         for histogram in (
             self.callback_wait_seconds,
             self.queue_wait_seconds,

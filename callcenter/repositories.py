@@ -16,6 +16,7 @@ from callcenter.storage.agents import AgentRepository
 from callcenter.storage.alerts import AlertRepository
 from callcenter.storage.callers import CallerRepository
 from callcenter.storage.calls import CallRepository
+from callcenter.storage.conversations import ConversationStore
 from callcenter.storage.documents import DocumentStore
 from callcenter.storage.moods import CallMoodRepository, LiveMoodRepository
 from callcenter.storage.queue_activity import QueueActivityRepository
@@ -29,6 +30,7 @@ from callcenter.storage.transcripts import TranscriptRepository
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Repositories:
     calls: CallRepository
+    conversations: ConversationStore
     agents: AgentRepository
     callers: CallerRepository
     alerts: AlertRepository
@@ -94,6 +96,7 @@ def build_repositories(
             dedupe_window=timedelta(seconds=settings.dedupe_window_seconds),
             on_change=changes.calls_changed,
         ),
+        conversations=ConversationStore(store),
         agents=AgentRepository(store, on_change=changes.agent_changed),
         callers=CallerRepository(store, retention=timedelta(days=settings.history_retention_days)),
         alerts=AlertRepository(client, retention=retention),

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from callcenter.app_keys import REPOSITORIES
+from callcenter.app_keys import REPOSITORIES, SCORER
 from callcenter.services.call_monitor import CallMonitor, MonitorStores
 from callcenter.services.clock import Clock
 from callcenter.services.transcription import TranscriptionPool
@@ -33,12 +33,19 @@ from callcenter.web.state import (
 logger = logging.getLogger(__name__)
 
 
+async def sentiment_scorer(app: web.Application) -> AsyncIterator[None]:
+    """The sentiment scorer, for speech and for text conversations alike (its lexicon and
+    model load off the event loop)."""
+    app[SCORER] = await asyncio.to_thread(load_scorer)
+    yield
+
+
 async def speech(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     repositories = app[REPOSITORIES]
     app[TRANSCRIPTS] = TranscriptService(repositories.transcripts)
     transcribing = settings.speech_engine != "off"
-    scorer = await asyncio.to_thread(load_scorer)
+    scorer = app[SCORER]
     services = app[SERVICES]
     clock: Clock = app[CLOCK]
     monitor = CallMonitor(
@@ -46,13 +53,12 @@ async def speech(app: web.Application) -> AsyncIterator[None]:
             transcripts=repositories.transcripts,
             moods=repositories.call_moods,
             live_moods=repositories.live_moods,
-            alerts=repositories.alerts,
             calls=repositories.calls,
         ),
         scorer,
         app[BUS],
         rules=services.routing.rules,
-        routing=services.routing,
+        alerts=services.alerts,
         callers=services.callers,
         metrics=app[METRICS],
         clock=clock,

@@ -42,7 +42,10 @@ ALLOWED_ACTIVITY: dict[Activity, frozenset[Activity]] = {
 
 
 class Agent(msgspec.Struct, frozen=True, kw_only=True):
-    """One agent. Voice capacity is 1: `call_id` is the call it holds, if any."""
+    """One agent. Voice capacity is 1: `call_id` is the call (or callback) it holds, if
+    any, and `activity` its voice state. Text tasks (chat, SMS, email) are held several at
+    a time: `tasks` maps each one offered or worked to its channel; `capacity` is the
+    agent's own limit per channel (channels it leaves out get the defaults)."""
 
     id: str
     name: str
@@ -59,11 +62,13 @@ class Agent(msgspec.Struct, frozen=True, kw_only=True):
     missed_offers: int = 0
     last_offered_at: datetime | None = None
     blocked_until: datetime | None = None
+    capacity: dict[str, int] = msgspec.field(default_factory=dict)
+    tasks: dict[str, str] = msgspec.field(default_factory=dict)
     version: int = 0
 
     @property
     def eligible(self) -> bool:
-        """Available and idle; skills are checked by routing."""
+        """Available and idle on voice; skills are checked by routing."""
         return self.presence is Presence.AVAILABLE and self.activity is Activity.IDLE
 
 
@@ -80,8 +85,12 @@ def new_agent(agent_id: str, name: str, skills: dict[str, int], now: datetime) -
     )
 
 
-def update_profile(agent: Agent, name: str, skills: dict[str, int]) -> Agent:
-    return msgspec.structs.replace(agent, name=name, skills=dict(skills))
+def update_profile(
+    agent: Agent, name: str, skills: dict[str, int], capacity: dict[str, int] | None = None
+) -> Agent:
+    """New name and skills; `capacity` replaces the agent's own limits when given."""
+    own = agent.capacity if capacity is None else dict(capacity)
+    return msgspec.structs.replace(agent, name=name, skills=dict(skills), capacity=own)
 
 
 def set_presence(agent: Agent, presence: Presence, now: datetime) -> Agent:

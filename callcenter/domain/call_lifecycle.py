@@ -16,7 +16,15 @@ from callcenter.domain.agents import Activity, Agent
 from callcenter.domain.callback_events import CallbackStep, callback_step
 from callcenter.domain.callbacks import final_outcome
 from callcenter.domain.callers import CallSummary, caller_key
-from callcenter.domain.calls import Call, CallState, Direction, Outcome, Survey, transition
+from callcenter.domain.calls import (
+    Call,
+    CallState,
+    Direction,
+    Outcome,
+    Survey,
+    channel_of,
+    transition,
+)
 from callcenter.domain.events import (
     CallAnswered,
     CallCreated,
@@ -312,6 +320,7 @@ def summarise(call: Call) -> CallSummary:
         else None,
         survey=call.survey,
         callback=final_outcome(call),
+        channel=str(channel_of(call)),
     )
 
 

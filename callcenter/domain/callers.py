@@ -71,6 +71,7 @@ class CallSummary(msgspec.Struct, frozen=True, kw_only=True):
     notes: str | None = None
     # a callback's final outcome: answered, busy, no_answer, failed or canceled
     callback: str | None = None
+    channel: str = "voice"  # voice, callback, chat, sms or email
 
 
 class CallerHistory(msgspec.Struct, frozen=True, kw_only=True):

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import msgspec
 
+from callcenter.domain.messages import Channel, Conversation
 from callcenter.errors import IllegalTransition
 
 Attributes = dict[str, str | int | float | bool]
@@ -114,7 +115,9 @@ class Callback(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
 
 class Call(msgspec.Struct, frozen=True, kw_only=True):
-    """One call as the service knows it. `version` increases with every stored change."""
+    """One task as the service knows it: a call (channel voice, the default), or a chat,
+    SMS or email conversation (`conversation` set). `version` increases with every
+    stored change."""
 
     id: str
     gateway_call_id: str
@@ -144,6 +147,9 @@ class Call(msgspec.Struct, frozen=True, kw_only=True):
     reservation: Reservation | None = None
     overflowed_from: str | None = None
     callback: Callback | None = None
+    channel: Channel = Channel.VOICE
+    conversation: Conversation | None = None
+    resolved_at: datetime | None = None
     version: int = 0
 
 
@@ -152,3 +158,8 @@ def transition(call: Call, to: CallState) -> CallState:
     if to not in ALLOWED_TRANSITIONS[call.state]:
         raise IllegalTransition("call", call.id, str(call.state), str(to))
     return to
+
+
+def channel_of(call: Call) -> Channel:
+    """The task's channel for routing and capacity: a voice call turned callback is one."""
+    return Channel.CALLBACK if call.callback is not None else call.channel

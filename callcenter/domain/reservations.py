@@ -10,6 +10,7 @@ import msgspec
 from callcenter.domain import agents as agent_rules
 from callcenter.domain.agents import Activity, Agent, Presence
 from callcenter.domain.calls import Call, CallState, Reservation, transition
+from callcenter.domain.messages import TEXT_CHANNELS
 from callcenter.domain.routing_rules import QueueConfig
 from callcenter.errors import Conflict
 
@@ -17,7 +18,8 @@ from callcenter.errors import Conflict
 def offer(
     call: Call, agent: Agent, reservation_id: str, now: datetime, queue: QueueConfig
 ) -> tuple[Call, Agent]:
-    """Reserve `agent` for `call` (queued → offered, idle → reserved)."""
+    """Reserve `agent` for `call` (queued → offered; a voice agent idle → reserved, a text
+    task joins the agent's held tasks)."""
     reservation = Reservation(
         id=reservation_id,
         agent_id=agent.id,
@@ -31,8 +33,27 @@ def offer(
         reservation=reservation,
         updated_at=now,
     )
-    reserved = agent_rules.set_activity(agent, Activity.RESERVED, now, call_id=call.id)
+    if call.channel in TEXT_CHANNELS:
+        reserved = msgspec.structs.replace(agent, tasks={**agent.tasks, call.id: call.channel})
+    else:
+        reserved = agent_rules.set_activity(agent, Activity.RESERVED, now, call_id=call.id)
     return offered, msgspec.structs.replace(reserved, last_offered_at=now)
+
+
+def holds(agent: Agent, call: Call) -> bool:
+    """The agent holds the task: its voice call, or one of its text tasks."""
+    if call.channel in TEXT_CHANNELS:
+        return call.id in agent.tasks
+    return agent.call_id == call.id
+
+
+def release_task(agent: Agent, call_id: str) -> Agent:
+    """The agent no longer holds text task `call_id`."""
+    if call_id not in agent.tasks:
+        return agent
+    return msgspec.structs.replace(
+        agent, tasks={task: channel for task, channel in agent.tasks.items() if task != call_id}
+    )
 
 
 def _check_pending(call: Call, agent: Agent, reservation_id: str) -> Reservation:
@@ -43,7 +64,7 @@ def _check_pending(call: Call, agent: Agent, reservation_id: str) -> Reservation
         or (reservation.id != reservation_id)
     ):
         raise Conflict(f"reservation {reservation_id!r} is no longer pending")
-    if agent.id != reservation.agent_id or agent.call_id != call.id:
+    if agent.id != reservation.agent_id or not holds(agent, call):
         raise Conflict(f"reservation {reservation_id!r} belongs to another agent")
     return reservation
 
@@ -61,8 +82,11 @@ def accept(call: Call, agent: Agent, reservation_id: str, now: datetime) -> tupl
         answered_at=now,
         updated_at=now,
     )
-    on_call = agent_rules.set_activity(agent, Activity.ON_CALL, now, call_id=call.id)
-    return connected, msgspec.structs.replace(on_call, missed_offers=0, blocked_until=None)
+    if call.channel in TEXT_CHANNELS:
+        working = agent
+    else:
+        working = agent_rules.set_activity(agent, Activity.ON_CALL, now, call_id=call.id)
+    return connected, msgspec.structs.replace(working, missed_offers=0, blocked_until=None)
 
 
 def decline(
@@ -87,7 +111,10 @@ def decline(
         declined_by=declined_by,
         updated_at=now,
     )
-    idle = agent_rules.set_activity(agent, Activity.IDLE, now)
+    if call.channel in TEXT_CHANNELS:
+        idle = release_task(agent, call.id)
+    else:
+        idle = agent_rules.set_activity(agent, Activity.IDLE, now)
     if not timed_out:
         return requeued, idle
     missed = agent.missed_offers + 1

@@ -6,12 +6,14 @@ returns decisions (each with its explanation). Storage then claims each pair ato
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 import msgspec
 
-from callcenter.domain.agents import Agent
+from callcenter.domain import capacity
+from callcenter.domain.agents import Activity, Agent, Presence
+from callcenter.domain.messages import TEXT_CHANNELS, Channel
 from callcenter.domain.routing_rules import QueueConfig, RoutingRules, Rule, Step
 from callcenter.domain.routing_strategies import strategy_detail, strategy_score
 
@@ -29,8 +31,8 @@ class Ticket(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     queued_at: datetime
     prefer_agent: str | None = None
     declined_by: tuple[str, ...] = ()
-    callback: bool = False  # nobody is holding: the agent will call the customer
     not_before: datetime | None = None  # not offered before this (a scheduled callback)
+    channel: Channel = Channel.VOICE  # callback: nobody is holding, the agent calls back
 
 
 class Candidate(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,11 +57,15 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     top: list[Candidate]
     why: str
     decided_at: datetime
+    channel: Channel = Channel.VOICE
+    capacity: str | None = None  # what the agent held of the channel when offered: "chat 1/3"
 
 
-def urgency(ticket: Ticket) -> tuple[int, datetime, str]:
-    """Sort key: higher priority first, then longest waiting, then id (stable)."""
-    return (-ticket.priority, ticket.queued_at, ticket.call_id)
+def urgency(ticket: Ticket, offsets: Mapping[str, int] | None = None) -> tuple[int, datetime, str]:
+    """Sort key: higher priority (plus the channel's offset in the rules) first, then
+    longest waiting, then id (stable)."""
+    offset = offsets.get(ticket.channel, 0) if offsets else 0
+    return (-(ticket.priority + offset), ticket.queued_at, ticket.call_id)
 
 
 def active_step(rule: Rule, waited_seconds: float) -> tuple[int, Step]:
@@ -95,7 +101,7 @@ def _ineligible_reason(
 ) -> str | None:
     """Why `agent` may not take `ticket` at this step (None: it may). The checks run in a
     fixed order, so the reason shown is always the first that applies."""
-    reason = _unavailable(agent, ticket, now)
+    reason = _unavailable(agent, ticket, rules.queue(ticket.queue), now)
     if reason is None and not member_known:
         reason = _outside_queues(agent, ticket, step, rules)
     if reason is None and step.require:
@@ -105,11 +111,17 @@ def _ineligible_reason(
     return reason
 
 
-def _unavailable(agent: Agent, ticket: Ticket, now: datetime) -> str | None:
+def _unavailable(agent: Agent, ticket: Ticket, queue: QueueConfig, now: datetime) -> str | None:
     if ticket.not_before is not None and ticket.not_before > now:
         return f"callback held back until {ticket.not_before.isoformat()}"
-    if not agent.eligible:
+    if agent.presence is not Presence.AVAILABLE:
         return f"{agent.presence}/{agent.activity}"
+    full = capacity.no_room(
+        agent, ticket.channel, queue.capacity, text_during_voice=queue.text_during_voice
+    )
+    if full is not None:
+        on_voice = ticket.channel not in TEXT_CHANNELS and agent.activity is not Activity.IDLE
+        return f"{agent.presence}/{agent.activity}" if on_voice else full
     if agent.blocked_until is not None and agent.blocked_until > now:
         return "backing off after a missed offer"
     if agent.id in ticket.declined_by:
@@ -216,6 +228,8 @@ def _decision(
         ],
         why=why,
         decided_at=now,
+        channel=ticket.channel,
+        capacity=capacity.usage(best, ticket.channel, queue.capacity),
     )
 
 
@@ -233,7 +247,7 @@ def plan_assignments(
         decision = planner.decide(ticket)
         if decision is not None:
             decisions.append(decision)
-            del planner.free[decision.agent_id]
+            planner.took(ticket, decision.agent_id)
     return decisions
 
 
@@ -246,10 +260,21 @@ class _Planner:
         self._serving = _QueueMembers(agents, rules)
         self._rules = rules
         self._now = now
-        # Calls with the same queue, rule and step have the same eligible agents (unless
+        # Calls with the same queue, rule, step and channel have the same eligible agents (unless
         # they name agents: a preferred one, or ones that declined), so that is worked out
         # once per pass.
-        self._shared: dict[tuple[str, str, int], list[Agent]] = {}
+        self._shared: dict[tuple[str, str, int, Channel], list[Agent]] = {}
+        self._touched: set[str] = set()
+
+    def took(self, ticket: Ticket, agent_id: str) -> None:
+        """`agent_id` was given `ticket`: it stays free, holding one more, while it has
+        room for some task (a text task, or text during voice where a queue allows)."""
+        holding = _holding(self.free.pop(agent_id), ticket)
+        if capacity.ready(holding):
+            self.free[agent_id] = holding
+            # the pools hold the agent as it was: it has less room now, so it is checked
+            # again wherever a pool lists it (less room never makes an agent eligible)
+            self._touched.add(agent_id)
 
     def in_urgency_order(self, tickets: Sequence[Ticket]) -> list[Ticket]:
         """Only calls that some free agent could take now: in a queue with free members, or
@@ -262,7 +287,10 @@ class _Planner:
             if (serving.has_members(t.queue) or t.rule in widening)
             and (t.not_before is None or t.not_before <= now)
         ]
-        return sorted(relevant, key=urgency)
+        offsets = self._rules.channel_priority
+        if not offsets:
+            return sorted(relevant, key=urgency)
+        return sorted(relevant, key=lambda ticket: urgency(ticket, offsets))
 
     def decide(self, ticket: Ticket) -> Decision | None:
         """The best free agent for `ticket` (None: no free agent is eligible)."""
@@ -275,7 +303,19 @@ class _Planner:
             candidates = [free[a] for a in members if a in free]
             return decide(ticket, candidates, rules, now, members_only=True)
         shared = self._shared_pool(ticket, rule, index, step, waited)
-        eligible = [agent for agent in shared if agent.id in free]
+        touched = self._touched
+        eligible = [
+            free[agent.id]
+            for agent in shared
+            if agent.id in free
+            and (
+                agent.id not in touched
+                or _ineligible_reason(
+                    free[agent.id], ticket, rule, step, rules, waited, now, member_known=True
+                )
+                is None
+            )
+        ]
         return _decision(ticket, rule, rules.queue(ticket.queue), index, eligible, waited, now)
 
     def _shared_pool(
@@ -283,7 +323,7 @@ class _Planner:
     ) -> list[Agent]:
         """The agents eligible for every call of this queue, rule and step (some may have
         been assigned since: the caller filters by `free`)."""
-        key = (ticket.queue, rule.name, index)
+        key = (ticket.queue, rule.name, index, ticket.channel)
         pool = self._shared.get(key)
         if pool is None:
             free, rules, now = self.free, self._rules, self._now
@@ -298,6 +338,15 @@ class _Planner:
                 is None
             ]
         return pool
+
+
+def _holding(agent: Agent, ticket: Ticket) -> Agent:
+    """The agent as an offer of `ticket` leaves it (what the claim will store)."""
+    if ticket.channel in TEXT_CHANNELS:
+        return msgspec.structs.replace(
+            agent, tasks={**agent.tasks, ticket.call_id: str(ticket.channel)}
+        )
+    return msgspec.structs.replace(agent, activity=Activity.RESERVED, call_id=ticket.call_id)
 
 
 class _QueueMembers:

@@ -10,15 +10,18 @@ from typing import Any
 import msgspec
 
 from callcenter.domain.callers import CallerView
-from callcenter.domain.calls import Call
+from callcenter.domain.calls import Call, channel_of
 from callcenter.domain.routing import Ticket
 from callcenter.domain.routing_rules import ConditionError, Prefer, RoutingRules, Rule
 
 
 def rule_context(call: Call, caller: CallerView | None, now: datetime) -> dict[str, Any]:
-    """The names a rule condition may use: `call`, `caller`, `queue` and `now`."""
+    """The names a rule condition may use: `call` (also as `task`), `caller`, `queue` and
+    `now`."""
+    fields = _call_fields(call)
     return {
-        "call": _call_fields(call),
+        "call": fields,
+        "task": fields,
         "caller": _caller_fields(caller) if caller else _unknown_caller(),
         "queue": call.queue_hint or "",
         "now": now,
@@ -34,6 +37,8 @@ def _call_fields(call: Call) -> dict[str, Any]:
         "queue": call.queue_hint or "",
         "priority": call.priority,
         "attributes": dict(call.attributes),
+        "channel": str(channel_of(call)),
+        "subject": (call.conversation.subject or "") if call.conversation else "",
     }
 
 
@@ -118,6 +123,6 @@ def ticket_of(call: Call) -> Ticket:
         queued_at=call.queued_at or call.created_at,
         prefer_agent=call.prefer_agent,
         declined_by=call.declined_by,
-        callback=call.callback is not None,
         not_before=call.callback.not_before if call.callback else None,
+        channel=channel_of(call),
     )

@@ -57,6 +57,10 @@ class QueueConfig:
     callback_offer_after_seconds: float | None = None
     callback_max_attempts: int = 3  # dial attempts before a callback is given up
     callback_retry_seconds: float = 300.0  # after a busy / unanswered / failed attempt
+    # per channel, the most tasks an agent holds when taking one from this queue (on top
+    # of the agent's own capacity); text offers to agents on voice only if allowed
+    capacity: Mapping[str, int] = field(default_factory=dict)
+    text_during_voice: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +91,8 @@ class RoutingRules:
     rules: tuple[Rule, ...]
     version: str = ""
     alerts: tuple[AlertRule, ...] = ()
+    # added to a task's priority by its channel (e.g. email -5: calls and chats first)
+    channel_priority: Mapping[str, int] = field(default_factory=dict)
     by_name: Mapping[str, Rule] = field(init=False, repr=False, compare=False)
     widening_rules: frozenset[str] = field(init=False, repr=False, compare=False)
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from callcenter.domain.agents import Activity, Agent, Presence
+from callcenter.domain.messages import Channel
 from callcenter.domain.queue_traffic import QueueTraffic
 from callcenter.domain.routing import Ticket, serves, urgency
 from callcenter.domain.routing_rules import QueueConfig
@@ -220,7 +221,7 @@ def waiting_lines(tickets: Iterable[Ticket], now: datetime) -> dict[str, Waiting
     oldest: dict[str, datetime] = {}
     for ticket in tickets:
         line = counts.setdefault(ticket.queue, [0, 0, 0])
-        if ticket.callback:
+        if ticket.channel is Channel.CALLBACK:
             line[1] += 1
             first = oldest.get(ticket.queue)
             if first is None or ticket.queued_at < first:

@@ -39,7 +39,15 @@ def load_rules(location: Path) -> RoutingRules:
     if problems:
         raise _invalid(problems)
     digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:12]
-    return RoutingRules(queues=catalog.queues, rules=rules, version=digest, alerts=alerts)
+    # later files override earlier ones channel by channel
+    offsets = {str(c): n for p in parsed for c, n in p.spec.channel_priority.items()}
+    return RoutingRules(
+        queues=catalog.queues,
+        rules=rules,
+        version=digest,
+        alerts=alerts,
+        channel_priority=offsets,
+    )
 
 
 def _invalid(problems: list[Problem]) -> RulesInvalid:

@@ -54,6 +54,8 @@ def _queue_config(name: str, spec: QueueSpec) -> QueueConfig:
         callback_offer_after_seconds=spec.callback_offer_after_seconds,
         callback_max_attempts=spec.callback_max_attempts,
         callback_retry_seconds=spec.callback_retry_seconds,
+        capacity={str(channel): most for channel, most in spec.capacity.items()},
+        text_during_voice=spec.text_during_voice,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from callcenter.domain.alerts import Severity
+from callcenter.domain.capacity import CapacitySetting
 from callcenter.domain.routing_rules import Prefer, Strategy
 
 Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}(?!\n)$")]
@@ -28,6 +29,8 @@ class QueueSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     callback_offer_after_seconds: Seconds | None = None
     callback_max_attempts: Annotated[int, msgspec.Meta(ge=1, le=10)] = 3
     callback_retry_seconds: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 300.0
+    capacity: CapacitySetting = msgspec.field(default_factory=dict)
+    text_during_voice: bool = False
 
 
 class StepSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -79,3 +82,8 @@ class RulesFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     queues: dict[Name, QueueSpec] = msgspec.field(default_factory=dict)
     rules: list[RuleSpec] = msgspec.field(default_factory=list)
     alerts: list[AlertSpec] = msgspec.field(default_factory=list)
+    # added to a task's priority when ranking, by channel (e.g. {email: -5})
+    channel_priority: dict[
+        Literal["voice", "callback", "chat", "sms", "email"],
+        Annotated[int, msgspec.Meta(ge=-1000, le=1000)],
+    ] = msgspec.field(default_factory=dict)

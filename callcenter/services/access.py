@@ -34,6 +34,7 @@ class AgentAccess:
             "call_id": self._its_call,
             "reservation_id": self._its_offer,
             "number": self._its_caller,
+            "task_id": self._its_task,
         }
 
     async def check(self, agent_id: str, path: Mapping[str, str]) -> None:
@@ -54,6 +55,15 @@ class AgentAccess:
             raise NotFound("call", call_id)
         if call.agent_id != agent_id:
             raise Forbidden("an agent may only read its own calls")
+
+    async def _its_task(self, agent_id: str, task_id: str) -> None:
+        """A task offered to the agent, or that it works."""
+        task = await self._calls.get(task_id)
+        if task is None or task.conversation is None:
+            raise NotFound("task", task_id)
+        offered = task.reservation.agent_id if task.reservation else None
+        if agent_id not in (task.agent_id, offered):
+            raise Forbidden("an agent may only act on its own tasks")
 
     async def _its_offer(self, agent_id: str, reservation_id: str) -> None:
         call_id = await self._calls.call_of_reservation(reservation_id)

@@ -9,6 +9,7 @@ import msgspec
 from callcenter.domain import agents as agent_rules
 from callcenter.domain.agents import Activity, Agent, Presence
 from callcenter.domain.call_lifecycle import complete_wrap_up
+from callcenter.domain.capacity import CapacitySetting, ready
 from callcenter.errors import Conflict, IllegalTransition, NotFound
 from callcenter.services.clock import Clock
 from callcenter.services.optimistic import Retry, with_retries
@@ -41,15 +42,29 @@ class AgentService:
     async def all(self) -> list[Agent]:
         return await self._agents.all()
 
-    async def upsert(self, agent_id: str, name: str, skills: dict[str, int]) -> tuple[Agent, bool]:
-        """Create or update name and skills; True when the agent is new."""
+    async def upsert(
+        self,
+        agent_id: str,
+        name: str,
+        skills: dict[str, int],
+        *,
+        capacity: CapacitySetting | None = None,
+    ) -> tuple[Agent, bool]:
+        """Create or update name, skills and (when given) capacity; True when the agent is
+        new."""
+        own = None if capacity is None else {str(c): n for c, n in capacity.items()}
 
         async def attempt() -> tuple[Agent, bool]:
             old = await self._agents.get(agent_id)
             new = (
-                agent_rules.update_profile(old, name, skills)
+                agent_rules.update_profile(old, name, skills, own)
                 if old
-                else agent_rules.new_agent(agent_id, name, skills, self._clock.now())
+                else agent_rules.update_profile(
+                    agent_rules.new_agent(agent_id, name, skills, self._clock.now()),
+                    name,
+                    skills,
+                    own,
+                )
             )
             if await self._agents.save(old, new, self._clock.now()) is not CommitResult.COMMITTED:
                 raise Retry
@@ -70,7 +85,7 @@ class AgentService:
             return msgspec.structs.replace(new, version=old.version + 1)
 
         agent = await with_retries("agent", agent_id, attempt)
-        if agent.eligible:
+        if ready(agent):
             self._on_ready()
         return agent
 
@@ -81,6 +96,9 @@ class AgentService:
             old = await self.get(agent_id)
             if old.call_id is not None:
                 raise Conflict(f"agent {agent_id!r} holds call {old.call_id!r}; finish it first")
+            if old.tasks:
+                held = ", ".join(sorted(old.tasks))
+                raise Conflict(f"agent {agent_id!r} holds tasks {held}; resolve them first")
             if await self._agents.delete(old) is not CommitResult.COMMITTED:
                 raise Retry
 
@@ -104,7 +122,7 @@ class AgentService:
             return msgspec.structs.replace(idle, version=agent.version + 1)
 
         agent = await with_retries("agent", agent_id, attempt)
-        if agent.eligible:
+        if ready(agent):
             self._on_ready()
         return agent
 

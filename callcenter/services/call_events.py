@@ -17,6 +17,7 @@ from callcenter.domain.call_lifecycle import (
 )
 from callcenter.domain.callers import CallerHistory, CallerView, CallSummary, caller_key
 from callcenter.domain.calls import Call, CallState, Outcome, Survey
+from callcenter.domain.capacity import ready
 from callcenter.domain.event_time import EventClock, at_server_time
 from callcenter.domain.events import CallEvent, event_type
 from callcenter.domain.timers import Timer, wrap_up_timer
@@ -169,7 +170,7 @@ class CallEventService:
         self, change: CallChange, history: CallerHistory | Missing | None = MISSING
     ) -> None:
         call = change.call
-        if call.state is CallState.QUEUED or any(a.eligible for a in change.agents):
+        if call.state is CallState.QUEUED or any(ready(a) for a in change.agents):
             self._routing.request_dispatch()
         if change.finished is not None:
             self._metrics.calls_total.labels(call.queue, str(change.finished.outcome)).inc()

@@ -12,34 +12,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from callcenter.domain.alerts import Alert, CallAlerts, Trigger, shortest_silence
-from callcenter.domain.calls import Call
+from callcenter.domain.alerts import CallAlerts, Trigger, shortest_silence
 from callcenter.domain.mood import CallMood, Mood, Utterance
 from callcenter.domain.silence import CallSilence
 from callcenter.domain.transcripts import TranscriptEntry
 from callcenter.media.frames import AudioFrame, Track
 from callcenter.media.levels import is_voiced
 from callcenter.metrics import Metrics
+from callcenter.services.alert_raiser import AlertRaiser
 from callcenter.services.bus import EventBus
 from callcenter.services.callers import CallerService
 from callcenter.services.clock import Clock
 from callcenter.services.live_events import (
-    AlertRaised,
     MoodChanged,
     PartialUtterance,
     TranscriptFinal,
     TranscriptPartial,
 )
-from callcenter.services.routing import RoutingService
 from callcenter.services.rules_source import RulesSource
 from callcenter.speech.engines import Final, Partial, Result
 from callcenter.speech.sentiment import SentimentScorer
-from callcenter.storage.alerts import AlertRepository
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.moods import CallMoodRepository, LiveMoodRepository
 from callcenter.storage.transcripts import TranscriptRepository
@@ -69,7 +64,6 @@ class MonitorStores:
     transcripts: TranscriptRepository
     moods: CallMoodRepository
     live_moods: LiveMoodRepository
-    alerts: AlertRepository
     calls: CallRepository
 
 
@@ -81,7 +75,7 @@ class CallMonitor:
         bus: EventBus,
         *,
         rules: RulesSource,
-        routing: RoutingService,
+        alerts: AlertRaiser,
         callers: CallerService,
         metrics: Metrics,
         clock: Clock,
@@ -91,7 +85,7 @@ class CallMonitor:
         self._scorer = scorer
         self._bus = bus
         self._rules = rules
-        self._routing = routing
+        self._alerts = alerts
         self._callers = callers
         self._metrics = metrics
         self._clock = clock
@@ -119,7 +113,7 @@ class CallMonitor:
         silence = watch.silence.frame(frame.track, seconds, is_voiced(frame.pcm))
         if silence >= threshold:
             for trigger in watch.alerts.on_silence(silence):
-                self._after(frame.call_id, watch, self._raise(frame.call_id, trigger))
+                self._after(frame.call_id, watch, self._alerts.raise_alert(frame.call_id, trigger))
 
     def close_leg(self, call_id: str, track: Track) -> None:
         watch = self._watches.get(call_id)
@@ -197,36 +191,7 @@ class CallMonitor:
         await self._stores.live_moods.set(call_id, mood)
         await self._bus.publish(MoodChanged(data=mood, call_id=call_id))
         for trigger in triggers:
-            await self._raise(call_id, trigger)
-
-    async def _raise(self, call_id: str, trigger: Trigger) -> None:
-        rule = trigger.rule
-        if not await self._stores.alerts.claim(call_id, rule.name):
-            return  # fired already (another instance hears the call's other leg)
-        call = await self._stores.calls.get(call_id)
-        alert = _alert(uuid.uuid4().hex, call_id, trigger, call, self._clock.now())
-        self._metrics.alerts_total.labels(str(rule.kind)).inc()
-        logger.info("alert %s: %s", rule.name, trigger.reason, extra={"call_id": call_id})
-        actions = rule.actions
-        if actions.alert:
-            await self._publish_alert(alert)
-        if actions.raise_priority:
-            await self._raise_priority(call_id, actions.raise_priority)
-        if actions.tag_caller and call is not None and call.caller_key:
-            await self._callers.add_tag(call.caller_key, actions.tag_caller)
-
-    async def _publish_alert(self, alert: Alert) -> None:
-        await self._stores.alerts.append(alert)
-        await self._bus.publish(
-            AlertRaised(
-                data=alert, call_id=alert.call_id, agent_id=alert.agent_id, queue=alert.queue
-            )
-        )
-
-    async def _raise_priority(self, call_id: str, by: int) -> None:
-        raised = await self._routing.raise_priority(call_id, by)
-        if raised is not None:
-            logger.info("priority raised to %d", raised.priority, extra={"call_id": call_id})
+            await self._alerts.raise_alert(call_id, trigger)
 
     # Per-call bookkeeping
 
@@ -286,21 +251,3 @@ class CallMonitor:
         """Wait for every write in flight."""
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-def _alert(alert_id: str, call_id: str, trigger: Trigger, call: Call | None, at: datetime) -> Alert:
-    """The alert a trigger raises, with what is known of its call (None: not stored)."""
-    rule = trigger.rule
-    return Alert(
-        id=alert_id,
-        call_id=call_id,
-        rule=rule.name,
-        kind=rule.kind,
-        severity=rule.severity,
-        reason=trigger.reason,
-        at=at,
-        speaker=trigger.speaker,
-        queue=call.queue if call else None,
-        agent_id=call.agent_id if call else None,
-        caller=call.caller_key if call else None,
-    )

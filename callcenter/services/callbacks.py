@@ -49,7 +49,8 @@ from callcenter.services.clock import Clock
 from callcenter.services.notify import CALLBACK_ACCEPTED
 from callcenter.services.optimistic import Retry, with_retries
 from callcenter.services.routing import RoutingService
-from callcenter.storage.calls import CallbackClaim, CallRepository
+from callcenter.storage.calls import CallRepository
+from callcenter.storage.conversations import CallbackClaim
 from callcenter.storage.documents import CommitResult
 from callcenter.storage.keys import callback_claim
 

@@ -21,7 +21,7 @@ from callcenter.metrics import Metrics
 from callcenter.services.clock import Clock
 from callcenter.services.notify import RouteNotifier
 from callcenter.services.rules_source import RulesSource
-from callcenter.storage.agents import AgentRepository
+from callcenter.storage.agents import AgentRepository, bump_agent
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.documents import CommitResult
 
@@ -116,17 +116,24 @@ class Dispatcher:
         made = 0
         for decision, call in zip(decisions, calls, strict=True):
             claim_started = time.perf_counter()
-            if call is not None and await self._claim(call, by_id[decision.agent_id], decision):
+            claimed = None
+            if call is not None:
+                claimed = await self._claim(call, by_id[decision.agent_id], decision)
+            if claimed is not None:
+                # an agent with room for more text tasks may have another decision to come
+                by_id[claimed.id] = claimed
                 made += 1
             self._metrics.routing_decision_seconds.observe(
                 ranked_each + time.perf_counter() - claim_started
             )
         return made
 
-    async def _claim(self, call: Call, agent: Agent, decision: Decision) -> bool:
+    async def _claim(self, call: Call, agent: Agent, decision: Decision) -> Agent | None:
+        """Offer `call` to `agent`; the agent as stored after the offer, or None when the
+        call or the agent changed since they were read."""
         if call.state is not CallState.QUEUED:
             self._dirty = True
-            return False
+            return None
         now = self._clock.now()
         queue = self._rules.current.queue(call.queue)
         offered, reserved = offer(call, agent, "r" + secrets.token_hex(8), now, queue)
@@ -147,7 +154,7 @@ class Dispatcher:
             # another instance (or event) changed the call or the agent: try again
             self._metrics.routing_decisions_total.labels(call.queue, "lost_race").inc()
             self._dirty = True
-            return False
+            return None
         self._metrics.routing_decisions_total.labels(call.queue, "offered").inc()
         logger.info(
             "offered call %s to agent %s",
@@ -156,4 +163,4 @@ class Dispatcher:
             extra={"call_id": call.id, "agent_id": agent.id, "rule": decision.rule},
         )
         await self._notify.route_event("route.offered", offered, decision)
-        return True
+        return bump_agent(agent, reserved)

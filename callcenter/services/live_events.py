@@ -12,6 +12,7 @@ import msgspec
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.alerts import Ack, Alert
+from callcenter.domain.messages import Message
 from callcenter.domain.mood import Mood
 from callcenter.domain.queue_outlook import QueueOutlookView
 from callcenter.domain.transcripts import TranscriptEntry
@@ -92,6 +93,13 @@ class TranscriptFinal(BusEvent, frozen=True, tag="transcript.final"):
     data: TranscriptEntry
 
 
+class TaskMessage(BusEvent, frozen=True, tag="task.message"):
+    """A message in a text task's conversation: for its agent's desktop, the customer's
+    chat window and the wallboard."""
+
+    data: Message
+
+
 class MoodChanged(BusEvent, frozen=True, tag="call.mood"):
     """The call's rolling mood after an utterance."""
 
@@ -110,6 +118,7 @@ LiveEvent = (
     | TranscriptPartial
     | TranscriptFinal
     | MoodChanged
+    | TaskMessage
 )
 LIVE_EVENT_TYPES: tuple[type[BusEvent], ...] = (
     CallUpdated,
@@ -123,6 +132,7 @@ LIVE_EVENT_TYPES: tuple[type[BusEvent], ...] = (
     TranscriptPartial,
     TranscriptFinal,
     MoodChanged,
+    TaskMessage,
 )
 _DECODER = msgspec.json.Decoder(LiveEvent)
 

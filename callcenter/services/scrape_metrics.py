@@ -180,6 +180,27 @@ class _Families:
         self.agents_ready = gauge(
             "queue_agents_ready", "Agents available to a queue and idle now.", ["queue"]
         )
+        self.tasks_waiting = gauge(
+            "queue_tasks_waiting",
+            "Text tasks (chat, sms, email) waiting in a queue (queued, or offered and not "
+            "yet accepted), by channel.",
+            ["queue", "channel"],
+        )
+        self.tasks_longest_wait = gauge(
+            "queue_tasks_longest_wait_seconds",
+            "How long the longest-waiting text task of a queue and channel has waited.",
+            ["queue", "channel"],
+        )
+        self.capacity_used = gauge(
+            "agent_tasks_held",
+            "Text tasks held by agents (offered or being worked), by channel.",
+            ["channel"],
+        )
+        self.capacity_available = gauge(
+            "agent_task_capacity",
+            "Text tasks the available agents may hold at once (their capacities), by channel.",
+            ["channel"],
+        )
         self.redis_up = gauge("redis_up", "1 if this instance read the shared state at scrape.")
         self.read_seconds = gauge(
             "shared_state_read_seconds", "Time this scrape spent reading the shared state."
@@ -200,6 +221,13 @@ class _Families:
             self.waiting.add_metric([queue], line.waiting if line else 0)
             waited = max(0.0, (now - line.oldest).total_seconds()) if line else 0.0
             self.longest_wait.add_metric([queue], waited)
+        for (queue, channel), line in sorted(state.tasks.items()):
+            self.tasks_waiting.add_metric([queue, channel], line.waiting)
+            waited = max(0.0, (now - line.oldest).total_seconds())
+            self.tasks_longest_wait.add_metric([queue, channel], waited)
+        for channel, (held, room) in sorted(state.capacity.items()):
+            self.capacity_used.add_metric([channel], held)
+            self.capacity_available.add_metric([channel], room)
 
     def add_outlook(self, views: list[QueueOutlookView]) -> None:
         for view in views:
@@ -219,6 +247,10 @@ class _Families:
             self.agents,
             self.waiting,
             self.longest_wait,
+            self.tasks_waiting,
+            self.tasks_longest_wait,
+            self.capacity_used,
+            self.capacity_available,
             self.service_level,
             self.estimated_wait,
             self.callbacks_waiting,

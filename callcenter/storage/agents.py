@@ -8,6 +8,7 @@ from datetime import datetime
 import msgspec
 
 from callcenter.domain.agents import Agent
+from callcenter.domain.capacity import freed_room, ready
 from callcenter.domain.timers import dispatch_due
 from callcenter.storage import keys
 from callcenter.storage.documents import (
@@ -28,14 +29,14 @@ def bump_agent(before: Agent | None, after: Agent) -> Agent:
 
 def put_agent(plan: CommitPlan, before: Agent | None, after: Agent, now: datetime) -> None:
     """Write `after` (read as `before`), keep the ready-agents index in step, and owe a
-    dispatch pass when the agent became ready."""
+    dispatch pass when the agent became ready or has room for more text tasks."""
     expected = before.version if before else 0
     plan.put(keys.agent(after.id), expected, bump_agent(before, after), 0)
-    if after.eligible:
+    if ready(after):
         plan.sadd(keys.READY, after.id)
-        if before is None or not before.eligible:
+        if before is None or not ready(before) or freed_room(before, after):
             schedule(plan, dispatch_due(now))
-    elif before is None or before.eligible:
+    elif before is None or ready(before):
         plan.srem(keys.READY, after.id)
 
 
@@ -56,7 +57,8 @@ class AgentRepository:
         return await self._store.load(keys.agent(agent_id), Agent)
 
     async def ready(self) -> list[Agent]:
-        """Agents in the ready index (available and idle when last written)."""
+        """Agents in the ready index (available, with room for some task, when last
+        written)."""
         ids = [text(m) for m in await self._store.client.execute("SMEMBERS", keys.READY)]
         found = await self._store.load_many([keys.agent(i) for i in ids], Agent)
         return [agent for agent in found if agent is not None]

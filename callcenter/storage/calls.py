@@ -17,6 +17,7 @@ from callcenter.domain.timers import Timer, dispatch_due
 from callcenter.storage import keys
 from callcenter.storage.agents import bump_agent, put_agent
 from callcenter.storage.callers import StoredProfile
+from callcenter.storage.conversations import CallbackClaim, ConversationWrite, write_conversation
 from callcenter.storage.documents import (
     CommitPlan,
     CommitResult,
@@ -41,13 +42,6 @@ def _bumped(doc: Call) -> Call:
 
 
 CALLBACK_CLAIM_TTL = timedelta(days=60)
-
-
-class CallbackClaim(msgspec.Struct, frozen=True, kw_only=True):
-    """The latest callback a caller asked for in a queue: a repeated request finds it."""
-
-    call_id: str
-    version: int = 0
 
 
 class CallContext(msgspec.Struct, frozen=True, kw_only=True):
@@ -152,11 +146,13 @@ class CallRepository:
         timers: Sequence[Timer] = (),
         decision: Decision | None = None,
         claim: tuple[str, CallbackClaim | None] | None = None,
+        conversation: ConversationWrite | None = None,
     ) -> tuple[CommitResult, str | None]:
         """Store `new` (read as `old`) and the agent changes (old, new) atomically, with the
         indexes they imply, the timers to start and the routing decision to keep; guarded
         by the event's dedupe marker when `event_id` is given. `claim` (a claim key and
-        the claim read there) points that key at `new`, unless it changed meanwhile."""
+        the claim read there) points that key at `new`, unless it changed meanwhile;
+        `conversation` adds a text task's messages and thread links (and its guard)."""
         plan = CommitPlan()
         if claim is not None:
             key, read = claim
@@ -165,6 +161,14 @@ class CallRepository:
             plan.put(key, read.version if read else 0, point, ttl)
         if event_id is not None:
             plan.guard(keys.event_seen(event_id), int(self._dedupe_window.total_seconds()))
+        if conversation is not None:
+            write_conversation(
+                plan,
+                new.id,
+                conversation,
+                retention=self._retention,
+                dedupe_window=self._dedupe_window,
+            )
         if new != old:
             self._put_call(plan, old, new, now)
         _put_agents(plan, agents, now)

@@ -114,6 +114,14 @@ class CommitPlan:
         body = value if isinstance(value, str) else _ENCODER.encode(value).decode()
         self._plan.setdefault("set", []).append([self._k(key), body, max(1, ttl_seconds)])
 
+    def append(self, key: str, value: Any, *, cap: int, ttl_seconds: int) -> None:
+        """Push onto a list (JSON-encoded unless already str), keeping its newest `cap`
+        items, and let the list expire `ttl_seconds` after its latest push."""
+        body = value if isinstance(value, str) else _ENCODER.encode(value).decode()
+        self._plan.setdefault("append", []).append(
+            [self._k(key), body, max(1, cap), max(1, ttl_seconds)]
+        )
+
     @property
     def keys(self) -> list[str]:
         return list(self._keys)

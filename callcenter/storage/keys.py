@@ -20,6 +20,14 @@ Owners and lifetimes:
 - `{cc}:decision:<call_id>`   the last routing decision with its explanation; TTL = retention
 - `{cc}:callback:<caller>:<queue>` versioned pointer to the caller's latest callback asked
                               for in a queue (a repeated request returns that one); TTL 60 days
+- `{cc}:messages:<task_id>`   the conversation of a text task (JSON messages, newest last,
+                              capped); written with the task's commit; TTL = call retention
+- `{cc}:open:<channel>:<who>` versioned pointer to the customer's open conversation on a
+                              channel (an SMS number, an email address); TTL 60 days
+- `{cc}:thread:<message_id>`  an email Message-ID seen in a conversation → the task id;
+                              TTL = call retention
+- `{cc}:msgseen:<channel>:<id>` an inbound message already taken (redelivery guard); TTL =
+                              dedupe window
 - `cc:caller:{<key>}:profile` CRM profile document; owned by the callers API (DELETE)
 - `cc:caller:{<key>}:history` call history document; TTL = history retention
 - `cc:transcript:{<call_id>}` capped stream of final utterances; TTL = call retention
@@ -84,6 +92,22 @@ def reservation(reservation_id: str) -> str:
 
 def callback_claim(caller_key: str, queue: str) -> str:
     return f"{ROUTING}:callback:{caller_key}:{queue}"
+
+
+def task_messages(task_id: str) -> str:
+    return f"{ROUTING}:messages:{task_id}"
+
+
+def open_task(channel: str, who: str) -> str:
+    return f"{ROUTING}:open:{channel}:{who}"
+
+
+def email_thread(message_id: str) -> str:
+    return f"{ROUTING}:thread:{message_id}"
+
+
+def message_seen(channel: str, external_id: str) -> str:
+    return f"{ROUTING}:msgseen:{channel}:{external_id}"
 
 
 def decision(call_id: str) -> str:

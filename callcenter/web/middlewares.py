@@ -14,6 +14,7 @@ from callcenter.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    ReplyNotSent,
     RulesInvalid,
     StorageUnavailable,
     Unauthorized,
@@ -54,6 +55,8 @@ def problem_of(error: CallcenterError, path: str) -> tuple[Problem, dict[str, st
         status, slug, title, detail = 403, "forbidden", "Forbidden", str(error)
     elif isinstance(error, PayloadTooLarge):
         status, slug, title, detail = 413, "too-large", "Payload too large", str(error)
+    elif isinstance(error, ReplyNotSent):
+        status, slug, title, detail = 502, "reply-not-sent", "Reply not sent", str(error)
     elif isinstance(error, StorageUnavailable):
         status, slug, title = 503, "unavailable", "Service unavailable"
         detail, headers = "storage is unavailable; retry", {"Retry-After": "1"}

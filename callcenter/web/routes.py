@@ -16,12 +16,14 @@ from callcenter.web.routes_calls import (
     ROUTING_OPERATIONS,
 )
 from callcenter.web.routes_edge import GATEWAY_OPERATIONS, LIVE_OPERATIONS, MEDIA_OPERATIONS
+from callcenter.web.routes_tasks import TASK_OPERATIONS
 
 OPERATIONS: tuple[Operation, ...] = (
     *EVENT_OPERATIONS,
     *AGENT_OPERATIONS,
     *CALL_OPERATIONS,
     *CALLBACK_OPERATIONS,
+    *TASK_OPERATIONS,
     *QUEUE_OPERATIONS,
     *CALLER_OPERATIONS,
     *ROUTING_OPERATIONS,

@@ -14,6 +14,7 @@ from aiohttp import web
 from callcenter.metrics import Metrics
 from callcenter.services.access import AgentAccess
 from callcenter.services.agents import AgentService
+from callcenter.services.alert_raiser import AlertRaiser
 from callcenter.services.auth import AuthService
 from callcenter.services.bus import EventBus
 from callcenter.services.call_events import CallEventService
@@ -32,6 +33,8 @@ from callcenter.services.outlook_feed import OutlookFeed
 from callcenter.services.queue_outlook import QueueOutlook
 from callcenter.services.readiness import Readiness
 from callcenter.services.routing import RoutingService
+from callcenter.services.task_inbound import InboundConversations
+from callcenter.services.tasks import TaskService
 from callcenter.services.token_sessions import TokenSessions
 from callcenter.services.transcripts import TranscriptService
 from callcenter.services.twilio_media import TwilioMediaStreams
@@ -53,6 +56,9 @@ class Services:
     calls: CallQueryService
     routing: RoutingService
     callbacks: CallbackService
+    alerts: AlertRaiser
+    tasks: TaskService
+    inbound: InboundConversations
     live: LiveViews
     feed: LiveFeed
     outlook: QueueOutlook

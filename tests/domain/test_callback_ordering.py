@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from callcenter.domain.agents import Presence, new_agent, set_presence
+from callcenter.domain.messages import Channel
 from callcenter.domain.routing import Ticket, plan_assignments, why_not
 from callcenter.domain.routing_rules import QueueConfig, RoutingRules, Rule
 from tests.domain.test_routing_properties import NOW, World, worlds
@@ -22,7 +23,7 @@ def worlds_with_callbacks(draw: st.DrawFn) -> tuple[World, World]:
     """A world, and the same world where some of the waiting callers took a callback."""
     world = draw(worlds())
     converted = [
-        msgspec.structs.replace(ticket, callback=True) if draw(st.booleans()) else ticket
+        msgspec.structs.replace(ticket, channel=Channel.CALLBACK) if draw(st.booleans()) else ticket
         for ticket in world.tickets
     ]
     return world, World(rules=world.rules, agents=world.agents, tickets=converted)
@@ -48,12 +49,12 @@ def check_fair_order(world: World) -> None:
             continue
         agent = by_id[agent_of[got.call_id]]
         for other in world.tickets:
-            if other.callback == got.callback or other.priority != got.priority:
+            if other.channel == got.channel or other.priority != got.priority:
                 continue
             waited_longer = (other.queued_at, other.call_id) < (got.queued_at, got.call_id)
             could_take = why_not(other, agent, world.rules, NOW) is None
             if waited_longer and could_take:
-                kind = "live caller" if got.callback else "callback"
+                kind = "live caller" if got.channel is Channel.CALLBACK else "callback"
                 assert other.call_id in agent_of, (
                     f"{got.call_id} served while the {kind} {other.call_id}, "
                     f"waiting longer, was left for {agent.id}"
@@ -69,7 +70,7 @@ def test_a_held_back_callback_waits_for_its_time_then_keeps_its_place() -> None:
         rule="r",
         priority=0,
         queued_at=NOW - timedelta(seconds=300),
-        callback=True,
+        channel=Channel.CALLBACK,
         not_before=NOW + timedelta(seconds=60),
     )
     live = Ticket(

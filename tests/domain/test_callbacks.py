@@ -34,6 +34,7 @@ from callcenter.domain.calls import (
     Outcome,
     Reservation,
 )
+from callcenter.domain.messages import Channel
 from callcenter.domain.reservations import accept
 from callcenter.domain.routing_context import ticket_of
 from callcenter.domain.routing_rules import QueueConfig
@@ -68,8 +69,9 @@ def test_a_waiting_caller_keeps_place_and_priority_when_taking_a_callback() -> N
     assert (called_back.callback.number, called_back.callback.source) == ("+15557770000", "ivr")
     assert called_back.callback.requested_at == at(40)
     live_ticket, callback_ticket = ticket_of(live), ticket_of(called_back)
-    assert callback_ticket.callback and not live_ticket.callback
-    assert msgspec.structs.replace(callback_ticket, callback=False) == live_ticket
+    assert callback_ticket.channel is Channel.CALLBACK
+    assert live_ticket.channel is Channel.VOICE
+    assert msgspec.structs.replace(callback_ticket, channel=Channel.VOICE) == live_ticket
 
 
 def test_the_callers_own_number_is_used_unless_another_is_given() -> None:

@@ -95,5 +95,8 @@ def test_the_call_and_its_queue_hint() -> None:
         "queue": "",
         "priority": 0,
         "attributes": {},
+        "channel": "voice",
+        "subject": "",
     }
+    assert context["task"] == context["call"]
     assert (context["queue"], context["now"]) == ("", NOW)

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from callcenter.domain.agents import Activity, Agent, Presence
+from callcenter.domain.messages import Channel
 from callcenter.domain.queue_outlook import Traffic, outlook_of
 from callcenter.domain.queue_traffic import QueueTraffic
 from callcenter.domain.routing import Ticket
@@ -72,7 +73,7 @@ def ticket(
         rule="default",
         priority=priority,
         queued_at=NOW - timedelta(seconds=waited),
-        callback=callback,
+        channel=Channel.CALLBACK if callback else Channel.VOICE,
         not_before=NOW + timedelta(seconds=held_for) if held_for is not None else None,
     )
 

@@ -50,7 +50,8 @@ def _declared(op: Operation, role: str) -> bool:
 
 
 async def _world(client: AppClient, token_for: TokenFactory) -> dict[str, str]:
-    """a1 holds an offer for c1 (caller NUMBER); a2 exists and holds nothing."""
+    """a1 holds an offer for c1 (caller NUMBER) and a chat offer; a2 exists and holds
+    nothing."""
     admin = await token_for("admin")
     for agent in ("a1", "a2"):
         put = await client.put(
@@ -61,6 +62,17 @@ async def _world(client: AppClient, token_for: TokenFactory) -> dict[str, str]:
         "/v1/agents/a1/presence", json={"presence": "available"}, headers=admin
     )
     assert available.status == 200, await available.text()
+    opened = await client.post(
+        "/v1/tasks", json={"channel": "chat", "from": NUMBER, "body": "hi"}, headers=admin
+    )
+    assert opened.status == 201, await opened.text()
+    task_id = (await opened.json())["task_id"]
+
+    async def task_offered() -> bool:
+        read = await (await client.get(f"/v1/tasks/{task_id}", headers=admin)).json()
+        return bool(read["task"]["state"] == "offered")
+
+    await eventually(task_offered)  # a1 holds the chat; a call may still come to it
     created = {"type": "call.created", "event_id": "c1-c", "call_id": "c1", "from": NUMBER}
     posted = await client.post("/v1/events", json=created, headers=admin)
     assert posted.status == 200, await posted.text()
@@ -83,6 +95,7 @@ async def _world(client: AppClient, token_for: TokenFactory) -> dict[str, str]:
         "alert_id": "al-1",
         "step": "menu",
         "queue": "default",
+        "task_id": task_id,
     }
 
 

@@ -15,6 +15,7 @@
 --   ztrim: [[k, max_score], ...]       -- ZREMRANGEBYSCORE k -inf max_score
 --   hset:  [[k, field, value], ...]    hdel: [[k, field], ...]
 --   set:   [[k, value, ttl], ...]      -- plain string with expiry (ttl > 0)
+--   append: [[k, value, cap, ttl], ...] -- RPUSH, keep the newest `cap` items, EXPIRE ttl
 -- Returns: {1} committed | {0} duplicate (guard existed) | {-1, k} KEYS[k] changed meanwhile
 local plan = cjson.decode(ARGV[1])
 
@@ -60,4 +61,9 @@ end
 for _, op in ipairs(plan.hdel or {}) do redis.call('HDEL', KEYS[op[1]], op[2]) end
 for _, op in ipairs(plan.hset or {}) do redis.call('HSET', KEYS[op[1]], op[2], op[3]) end
 for _, op in ipairs(plan.set or {}) do redis.call('SET', KEYS[op[1]], op[2], 'EX', op[3]) end
+for _, op in ipairs(plan.append or {}) do
+  redis.call('RPUSH', KEYS[op[1]], op[2])
+  redis.call('LTRIM', KEYS[op[1]], -op[3], -1)
+  redis.call('EXPIRE', KEYS[op[1]], op[4])
+end
 return {1}

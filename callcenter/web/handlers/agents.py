@@ -9,6 +9,7 @@ import msgspec
 from aiohttp import web
 
 from callcenter.domain.agents import AGENT_ID_PATTERN, Agent, Presence, Proficiency, SkillName
+from callcenter.domain.capacity import CapacitySetting
 from callcenter.errors import InvalidInput
 from callcenter.web.problem import json_response
 from callcenter.web.requests import decode_json, path_id
@@ -23,6 +24,9 @@ class AgentUpsert(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     skills: Annotated[dict[SkillName, Proficiency], msgspec.Meta(max_length=100)] = msgspec.field(
         default_factory=dict
     )
+    # most tasks held at once per channel, e.g. {"voice": 1, "chat": 3}; channels left
+    # out take the defaults; absent: the agent keeps its current setting
+    capacity: CapacitySetting | None = None
 
 
 class PresenceChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -43,7 +47,9 @@ def _agent_id(request: web.Request) -> str:
 async def put_agent(request: web.Request) -> web.Response:
     agent_id = _agent_id(request)
     body = await decode_json(request, AgentUpsert)
-    agent, created = await request.app[SERVICES].agents.upsert(agent_id, body.name, body.skills)
+    agent, created = await request.app[SERVICES].agents.upsert(
+        agent_id, body.name, body.skills, capacity=body.capacity
+    )
     return json_response(agent, status=201 if created else 200)
 
 

@@ -1,0 +1,201 @@
+"""Text tasks through the API: opened by a gateway, routed to an agent with room on the
+channel, worked (messages both ways), resolved into the customer's history; capacity and
+the cross-channel rule hold; bad input is refused naming the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import AppClient, TokenFactory
+from tests.web.test_routing_api import wait_for
+
+Json = dict[str, Any]
+
+
+class Desk:
+    """The API as a gateway, an admin and agents use it."""
+
+    def __init__(self, client: AppClient, admin: dict[str, str], gateway: dict[str, str]):
+        self.client = client
+        self.admin = admin
+        self.gateway = gateway
+
+    async def agent(self, agent_id: str, capacity: dict[str, int]) -> None:
+        body = {"name": agent_id, "skills": {}, "capacity": capacity}
+        put = await self.client.put(f"/v1/agents/{agent_id}", json=body, headers=self.admin)
+        assert put.status in (200, 201), await put.text()
+        answer = await self.client.post(
+            f"/v1/agents/{agent_id}/presence", json={"presence": "available"}, headers=self.admin
+        )
+        assert answer.status == 200, await answer.text()
+
+    async def open(self, channel: str = "chat", **fields: Any) -> str:
+        body = {"channel": channel, "from": "+15551230000", **fields}
+        answer = await self.client.post("/v1/tasks", json=body, headers=self.gateway)
+        assert answer.status == 201, await answer.text()
+        created: Json = await answer.json()
+        return str(created["task_id"])
+
+    async def task(self, task_id: str) -> Json:
+        answer = await self.client.get(f"/v1/tasks/{task_id}", headers=self.admin)
+        assert answer.status == 200, await answer.text()
+        found: Json = await answer.json()
+        return found
+
+    async def offered(self, task_id: str) -> Json:
+        view = await wait_for(lambda: self.task(task_id), lambda v: v["task"]["state"] == "offered")
+        return dict(view["task"])
+
+    async def accept(self, task: Json, headers: dict[str, str]) -> None:
+        reservation = task["reservation"]["id"]
+        answer = await self.client.post(f"/v1/reservations/{reservation}/accept", headers=headers)
+        assert answer.status == 200, await answer.text()
+
+
+async def test_a_chat_is_routed_worked_and_resolved_into_the_history(
+    client: AppClient, admin: dict[str, str], gateway: dict[str, str], token_for: TokenFactory
+) -> None:
+    desk = Desk(client, admin, gateway)
+    await desk.agent("ann", {"chat": 2})
+    ann = await token_for("agent:ann")
+    task_id = await desk.open(body="Hello, my parcel never arrived", name="Pat")
+    task = await desk.offered(task_id)
+    assert (task["channel"], task["agent_id"]) == ("chat", "ann")
+    agent = await (await client.get("/v1/agents/ann", headers=admin)).json()
+    assert (agent["tasks"], agent["activity"]) == ({task_id: "chat"}, "idle")
+
+    await desk.accept(task, ann)
+    reply = await client.post(
+        f"/v1/tasks/{task_id}/messages", json={"body": "Sorry! Let me check."}, headers=ann
+    )
+    assert reply.status == 201, await reply.text()
+    again = await client.post(
+        f"/v1/tasks/{task_id}/messages", json={"body": "It says delivered?"}, headers=gateway
+    )
+    assert again.status == 201
+    view = await desk.task(task_id)
+    assert [(m["author"], m["body"]) for m in view["messages"]] == [
+        ("customer", "Hello, my parcel never arrived"),
+        ("agent", "Sorry! Let me check."),
+        ("customer", "It says delivered?"),
+    ]
+    assert view["messages"][0]["sentiment"] < 0 or view["messages"][0]["sentiment"] == 0
+    conversation = view["task"]["conversation"]
+    assert (conversation["customer_messages"], conversation["agent_messages"]) == (2, 1)
+    assert conversation["first_response_at"] is not None
+
+    resolved = await client.post(
+        f"/v1/tasks/{task_id}/resolve",
+        json={"disposition": "resent", "notes": "new parcel sent"},
+        headers=ann,
+    )
+    assert resolved.status == 200, await resolved.text()
+    ended = await resolved.json()
+    assert (ended["state"], ended["outcome"]) == ("ended", "handled")
+    agent = await (await client.get("/v1/agents/ann", headers=admin)).json()
+    assert agent["tasks"] == {}
+    caller = await (await client.get("/v1/callers/+15551230000", headers=admin)).json()
+    latest = caller["history"]["recent"][0]
+    assert (latest["call_id"], latest["outcome"], latest["disposition"]) == (
+        task_id,
+        "handled",
+        "resent",
+    )
+    metrics = await (await client.get("/metrics")).text()
+    assert 'callcenter_tasks_total{channel="chat",outcome="handled",queue="general"} 1.0' in (
+        metrics
+    )
+    assert 'callcenter_first_response_seconds_count{channel="chat"} 1.0' in metrics
+
+
+async def test_an_agent_never_holds_more_than_its_capacity(
+    client: AppClient, admin: dict[str, str], gateway: dict[str, str], token_for: TokenFactory
+) -> None:
+    desk = Desk(client, admin, gateway)
+    await desk.agent("ann", {"chat": 2})
+    ann = await token_for("agent:ann")
+    first, second, third = [await desk.open(body=f"question {n}") for n in range(3)]
+    offered = [await desk.offered(first), await desk.offered(second)]
+    waiting = await desk.task(third)
+    assert waiting["task"]["state"] == "queued"
+    explained = await (await client.get(f"/v1/calls/{third}/routing", headers=admin)).json()
+    verdicts = {v["agent_id"]: v["reason"] for v in explained["ready_agents"]}
+    assert verdicts["ann"] == "chat capacity full (2/2)"
+    metrics = await (await client.get("/metrics")).text()
+    for line in (
+        'callcenter_queue_tasks_waiting{channel="chat",queue="general"} 3.0',
+        'callcenter_agent_tasks_held{channel="chat"} 2.0',
+        'callcenter_agent_task_capacity{channel="chat"} 2.0',
+    ):
+        assert line in metrics.splitlines(), line
+    # chats are not callers: the voice gauges do not count them
+    assert 'callcenter_queue_calls_waiting{queue="general"} 3.0' not in metrics
+
+    await desk.accept(offered[0], ann)
+    done = await client.post(f"/v1/tasks/{first}/resolve", json={}, headers=ann)
+    assert done.status == 200
+    third_task = await desk.offered(third)
+    assert third_task["agent_id"] == "ann"
+    decision = await (await client.get(f"/v1/calls/{third}/routing", headers=admin)).json()
+    assert decision["last_decision"]["channel"] == "chat"
+    assert decision["last_decision"]["capacity"] == "chat 1/2"
+
+
+async def test_a_voice_call_blocks_new_chats_and_a_chat_does_not_block_a_call(
+    client: AppClient, admin: dict[str, str], gateway: dict[str, str], token_for: TokenFactory
+) -> None:
+    desk = Desk(client, admin, gateway)
+    await desk.agent("ann", {"voice": 1, "chat": 3})
+    chat = await desk.open(body="hi")
+    await desk.offered(chat)
+    event = {"type": "call.created", "event_id": "e1", "call_id": "v1", "from": "+15550001111"}
+    created = await client.post("/v1/events", json=event, headers=gateway)
+    assert created.status == 200
+    call = await wait_for(
+        lambda: _json(client, "/v1/calls/v1", admin), lambda c: c["state"] == "offered"
+    )
+    assert call["agent_id"] == "ann"  # the chat she holds does not keep the call from her
+    later = await desk.open(body="another")
+    explained = await wait_for(
+        lambda: _json(client, f"/v1/calls/{later}/routing", admin),
+        lambda e: any(v["agent_id"] == "ann" for v in e["ready_agents"]),
+    )
+    reasons = {v["agent_id"]: v["reason"] for v in explained["ready_agents"]}
+    assert reasons["ann"] == "reserved: no chat during voice"
+    assert (await desk.task(later))["task"]["state"] == "queued"
+
+
+async def test_bad_task_input_is_refused_naming_the_field(
+    client: AppClient, admin: dict[str, str], gateway: dict[str, str], token_for: TokenFactory
+) -> None:
+    cases = [
+        ({"channel": "fax", "from": "x"}, "/channel"),
+        ({"channel": "chat", "from": ""}, "/from"),
+        ({"channel": "chat", "from": "x", "body": "   "}, "/body"),
+        ({"channel": "chat", "from": "x", "body": "y" * 4001}, "/body"),
+        ({"channel": "chat", "from": "x", "surprise": 1}, "/surprise"),
+    ]
+    for body, pointer in cases:
+        answer = await client.post("/v1/tasks", json=body, headers=gateway)
+        assert answer.status == 422, (body, await answer.text())
+        problem = await answer.json()
+        assert problem["pointer"] == pointer, problem
+    desk = Desk(client, admin, gateway)
+    await desk.agent("ann", {"chat": 1})
+    await desk.agent("bob", {"chat": 0})
+    task_id = await desk.open(body="hello")
+    await desk.offered(task_id)
+    ann, bob = await token_for("agent:ann"), await token_for("agent:bob")
+    early = await client.post(f"/v1/tasks/{task_id}/messages", json={"body": "hi"}, headers=ann)
+    assert early.status == 409  # offered, not accepted yet
+    other = await client.post(f"/v1/tasks/{task_id}/messages", json={"body": "hi"}, headers=bob)
+    assert other.status == 403
+    missing = await client.get("/v1/tasks/t-nothere", headers=admin)
+    assert missing.status == 404
+
+
+async def _json(client: AppClient, path: str, headers: dict[str, str]) -> Json:
+    answer = await client.get(path, headers=headers)
+    assert answer.status == 200, await answer.text()
+    found: Json = await answer.json()
+    return found
