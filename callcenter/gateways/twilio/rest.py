@@ -167,6 +167,23 @@ class TwilioRestClient:
         )
         return _call_resource(body)
 
+    async def post_to_account(
+        self,
+        resource: str,
+        form: Sequence[tuple[str, str]],
+        subject: str,
+        *,
+        retry_server_errors: bool = False,
+    ) -> bytes:
+        """POST `form` to `{base}/2010-04-01/Accounts/{AccountSid}/{resource}` (e.g.
+        "Messages.json") with this client's credentials and retry rules; returns the 2xx
+        body. A 5xx is retried only when `retry_server_errors` (safe for an update, not
+        for a create). `subject` names the request in logs. Raises TwilioApiError."""
+        endpoint = f"{self._base_url}/2010-04-01/Accounts/{self._account_sid}/{resource}"
+        return await self._post(
+            endpoint, list(form), subject, retry_server_errors=retry_server_errors
+        )
+
     @property
     def _calls_url(self) -> str:
         return f"{self._base_url}/2010-04-01/Accounts/{self._account_sid}/Calls"
