@@ -20,6 +20,7 @@ from callcenter.gateways.freeswitch.client import EslClient
 from callcenter.gateways.generic.callback_dial import WebhookCallbackDialer
 from callcenter.gateways.generic.webhook import WebhookNotifier
 from callcenter.gateways.twilio.callback_dial import TwilioCallbackDialer
+from callcenter.gateways.twilio.messages_rest import TwilioMessagesClient, TwilioSmsSender
 from callcenter.gateways.twilio.notify import TwilioNotifier
 from callcenter.gateways.twilio.rest import TwilioRestClient
 from callcenter.media.audiosocket import AudioSocketHandler
@@ -28,6 +29,7 @@ from callcenter.services.live_calls import live_call
 from callcenter.services.notify import FanOutNotifier, NoNotifier, RouteNotifier
 from callcenter.services.task_writes import ReplySender
 from callcenter.settings import Settings
+from callcenter.web.handlers.twilio import SMS_STATUS_PATH
 from callcenter.web.state import CLOCK, MEDIA, METRICS, SERVICES, SETTINGS
 
 logger = logging.getLogger(__name__)
@@ -115,9 +117,20 @@ async def callback_dialers(app: web.Application) -> AsyncIterator[None]:
 
 async def reply_senders(app: web.Application) -> AsyncIterator[None]:
     """The channels agents' replies go out through, besides chat (which needs none)."""
+    settings = app[SETTINGS]
     senders: dict[Channel, ReplySender] = {}
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+    if settings.twilio_account_sid and settings.twilio_auth_token:
+        status = f"{settings.public_url}{SMS_STATUS_PATH}" if settings.public_url else None
+        client = TwilioMessagesClient(
+            await _twilio_rest(settings, session),
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            status_callback=status,
+        )
+        senders[Channel.SMS] = TwilioSmsSender(client)
     app[SENDERS] = senders
     yield
+    await session.close()
 
 
 def callback_dialect(settings: Settings, dialers: Mapping[str, CallbackDialer]) -> str | None:

@@ -331,6 +331,13 @@ class Metrics:
             namespace=NAMESPACE,
             registry=self.registry,
         )
+        self.sms_status_total = Counter(
+            "sms_status",
+            "Delivery statuses Twilio reported for agents' SMS replies.",
+            ["status"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
         self.first_response_seconds = Histogram(
             "first_response_seconds",
             "Text tasks: the customer's first message to the agent's first reply, by channel.",

@@ -43,6 +43,7 @@ from callcenter.services.text_monitor import TextMonitor
 from callcenter.services.timer_loop import TimerLoop
 from callcenter.services.twilio_callbacks import TwilioCallbacks
 from callcenter.services.twilio_media import TwilioMediaStreams
+from callcenter.services.twilio_messaging import TwilioMessaging
 from callcenter.services.twilio_voice import TwilioSignatures, TwilioVoice
 from callcenter.settings import Settings
 from callcenter.speech.sentiment import SentimentScorer
@@ -147,6 +148,9 @@ def build_services(
         clock=clock,
         metrics=metrics,
     )
+    inbound = InboundConversations(
+        task_writes, conversations, routing, default_queue=settings.default_queue
+    )
     twilio_token = settings.twilio_auth_token.reveal()
     twilio_signatures = TwilioSignatures(twilio_token, metrics=metrics)
     services = Services(
@@ -167,9 +171,7 @@ def build_services(
             senders=senders,
             default_queue=settings.default_queue,
         ),
-        inbound=InboundConversations(
-            task_writes, conversations, routing, default_queue=settings.default_queue
-        ),
+        inbound=inbound,
         live=LiveViews(bus, live_stores, pops, callers, rules=rules, clock=clock, outlook=outlook),
         outlook=outlook,
         outlook_feed=OutlookFeed(outlook, activity, bus, clock=clock, metrics=metrics),
@@ -190,6 +192,7 @@ def build_services(
                 offers_callbacks="twilio" in dialers,
             ),
         ),
+        twilio_messaging=TwilioMessaging(inbound, twilio_signatures, metrics=metrics),
         twilio_media=TwilioMediaStreams(
             media,
             call_queries,

@@ -91,6 +91,8 @@ class Settings:
     callback_gateway: str = ""
     twilio_caller_id: str | None = None  # From of callback calls; else the number called
     twilio_announce_seconds: float = 60.0  # wait announcements on hold; 0: never
+    # agents' SMS replies go through this Messaging Service (else from the number texted)
+    twilio_messaging_service_sid: str | None = None
     jambonz_secret: Secret = field(default_factory=lambda: Secret(""))
     audiosocket_port: int = 0  # Asterisk AudioSocket TCP listener; 0 = off
     audiosocket_host: str = "127.0.0.1"  # its bind address: loopback unless told otherwise
@@ -199,6 +201,14 @@ def _e164(text: str) -> str | None:
     return number
 
 
+def _messaging_service(text: str) -> str | None:
+    if not text.strip():
+        return None
+    if not re.fullmatch(r"MG[0-9a-fA-F]{32}", text.strip()):
+        raise ValueError("expected a Messaging Service SID: MG followed by 32 hex digits")
+    return text.strip()
+
+
 def _callback_gateway(text: str) -> str:
     if text not in ("", "twilio", "generic"):
         raise ValueError("expected twilio or generic (or empty: Twilio when configured)")
@@ -263,6 +273,7 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "callback_gateway": _callback_gateway,
     "twilio_caller_id": _e164,
     "twilio_announce_seconds": _non_negative_float,
+    "twilio_messaging_service_sid": _messaging_service,
     "hold_music_url": _http_url,
     "jambonz_secret": Secret,
     "audiosocket_port": _port,

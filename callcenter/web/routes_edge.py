@@ -6,6 +6,7 @@ from __future__ import annotations
 from callcenter.domain.alerts import Ack
 from callcenter.web.handlers import jambonz, live, media, twilio
 from callcenter.web.handlers.live_protocol import AGENT_MESSAGES, WALLBOARD_MESSAGES
+from callcenter.web.handlers.twilio import SMS_STATUS_PATH
 from callcenter.web.operation import (
     ADMIN,
     GATEWAY,
@@ -39,6 +40,30 @@ def _query(name: str, description: str, *, required: bool = False) -> Param:
 NOT_A_HANDSHAKE = (400, Problem, "Not a websocket handshake (no `Upgrade: websocket`)")
 
 GATEWAY_OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        method="POST",
+        path="/gateways/twilio/sms",
+        handler=twilio.sms,
+        operation_id="twilioSms",
+        tag="Gateways",
+        summary="Twilio Messaging webhook: an incoming SMS joins the customer's open SMS "
+        "conversation or opens one",
+        roles=(TWILIO_SIGNED,),
+        description="Set it as the number's (or Messaging Service's) incoming-message "
+        "webhook. A redelivered MessageSid is taken once. Answers empty TwiML: agents reply "
+        "through the Messages API.",
+        responses=((200, TWIML, "Empty TwiML"),),
+    ),
+    Operation(
+        method="POST",
+        path=SMS_STATUS_PATH,
+        handler=twilio.sms_status,
+        operation_id="twilioSmsStatus",
+        tag="Gateways",
+        summary="Twilio status callback of an agent's SMS reply (counted)",
+        roles=(TWILIO_SIGNED,),
+        responses=((204, None, "Taken"),),
+    ),
     Operation(
         method="POST",
         path="/gateways/twilio/voice",

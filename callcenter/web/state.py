@@ -38,6 +38,7 @@ from callcenter.services.tasks import TaskService
 from callcenter.services.token_sessions import TokenSessions
 from callcenter.services.transcripts import TranscriptService
 from callcenter.services.twilio_media import TwilioMediaStreams
+from callcenter.services.twilio_messaging import TwilioMessaging
 from callcenter.services.twilio_voice import TwilioVoice
 from callcenter.settings import Settings
 
@@ -64,6 +65,7 @@ class Services:
     outlook: QueueOutlook
     outlook_feed: OutlookFeed
     twilio_voice: TwilioVoice
+    twilio_messaging: TwilioMessaging
     twilio_media: TwilioMediaStreams
     l16_media: L16MediaStreams
     jambonz: JambonzHooks

@@ -20,6 +20,7 @@ STREAM_PATH = "/media/twilio"
 OFFER_PATH = "/gateways/twilio/callback/offer"
 CONFIRM_PATH = "/gateways/twilio/callback/confirm"
 NUMBER_PATH = "/gateways/twilio/callback/number"
+SMS_STATUS_PATH = "/gateways/twilio/sms-status"
 
 
 def public_url(request: web.Request, path_qs: str | None = None) -> URL:
@@ -104,6 +105,18 @@ async def callback_number(request: web.Request) -> web.Response:
         await _twilio_request(request), urls=_menu_urls(request)
     )
     return _twiml(text)
+
+
+async def sms(request: web.Request) -> web.Response:
+    """An incoming SMS (Twilio Messaging webhook)."""
+    text = await request.app[SERVICES].twilio_messaging.incoming(await _twilio_request(request))
+    return _twiml(text)
+
+
+async def sms_status(request: web.Request) -> web.Response:
+    """The delivery status of an agent's SMS reply."""
+    await request.app[SERVICES].twilio_messaging.status(await _twilio_request(request))
+    return web.Response(status=204)
 
 
 def _twiml(text: str) -> web.Response:
