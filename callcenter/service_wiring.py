@@ -149,7 +149,7 @@ def build_services(
         metrics=metrics,
     )
     inbound = InboundConversations(
-        task_writes, conversations, routing, default_queue=settings.default_queue
+        task_writes, conversations, routing, callers, default_queue=settings.default_queue
     )
     twilio_token = settings.twilio_auth_token.reveal()
     twilio_signatures = TwilioSignatures(twilio_token, metrics=metrics)
@@ -169,6 +169,7 @@ def build_services(
             callers,
             routing,
             senders=senders,
+            moods=repositories.call_moods,
             default_queue=settings.default_queue,
         ),
         inbound=inbound,

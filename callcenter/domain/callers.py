@@ -21,6 +21,9 @@ _DIGITS = re.compile(r"^\+?[0-9]+$")
 Tier = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+(?!\n)$")]
 Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 FieldName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+# another way to reach the same customer: a phone number, an email address, a chat id
+Identity = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=r"\S")]
+MAX_IDENTITIES = 20
 FieldValue = Annotated[str, msgspec.Meta(max_length=1024)] | int | float | bool
 
 
@@ -49,6 +52,11 @@ class CallerProfile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     tags: Annotated[list[Tag], msgspec.Meta(max_length=64)] = msgspec.field(default_factory=list)
     account: Annotated[dict[FieldName, FieldValue], msgspec.Meta(max_length=64)] = msgspec.field(
         default_factory=dict
+    )
+    # the customer's other identities (numbers, emails): contacts from any of them count
+    # in this record's history (text channels look them up; a call keys by its number)
+    identities: Annotated[list[Identity], msgspec.Meta(max_length=MAX_IDENTITIES)] = msgspec.field(
+        default_factory=list
     )
 
 

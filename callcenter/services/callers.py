@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import msgspec
 
 from callcenter.domain import callers as caller_rules
@@ -43,8 +45,37 @@ class CallerService:
         self._clock = clock
 
     async def view(self, raw_number: str) -> CallerView:
-        """Profile and history of a caller; NotFound if we know nothing of them."""
-        return await self._view(normalised(raw_number))
+        """Profile and history of a caller (of the record an identity belongs to); NotFound
+        if we know nothing of them."""
+        return await self._view(await self._repository.primary(normalised(raw_number)))
+
+    async def primary(self, key: str) -> str:
+        """The customer record a caller key belongs to (another identity leads to it)."""
+        return await self._repository.primary(key)
+
+    async def link(self, key: str, identities: Sequence[str]) -> None:
+        """A channel told us more ways to reach customer `key` (a chat that gives a phone
+        number and an email): they join the record's identities and lead to it."""
+        others = [i for i in dict.fromkeys(caller_key(i) for i in identities) if i and i != key]
+        if not others:
+            return
+
+        async def attempt() -> None:
+            stored, _ = await self._repository.get(key)
+            profile = stored.profile if stored else CallerProfile()
+            known = [i for i in others if i not in profile.identities]
+            if not known:
+                return
+            merged = [*profile.identities, *known][-caller_rules.MAX_IDENTITIES :]
+            updated = msgspec.structs.replace(profile, identities=merged)
+            if (
+                await self._repository.save_profile(key, stored, updated)
+                is not CommitResult.COMMITTED
+            ):
+                raise Retry
+
+        await with_retries("caller", key, attempt)
+        await self._repository.link(key, others)
 
     async def _view(self, key: str) -> CallerView:
         stored, history = await self._repository.get(key)
@@ -65,6 +96,8 @@ class CallerService:
                 raise Retry
 
         await with_retries("caller", key, attempt)
+        identities = [caller_key(i) for i in profile.identities]
+        await self._repository.link(key, [i for i in identities if i])
         return await self._view(key)
 
     async def add_tag(self, key: str, tag: str) -> bool:
@@ -89,8 +122,10 @@ class CallerService:
         return added[0]
 
     async def erase(self, raw_number: str) -> None:
-        key = normalised(raw_number)
-        if not await self._repository.delete(key):
+        key = await self._repository.primary(normalised(raw_number))
+        stored, _ = await self._repository.get(key)
+        identities = [caller_key(i) for i in stored.profile.identities] if stored else []
+        if not await self._repository.delete(key, identities):
             raise NotFound("caller", key)
 
     def view_of(

@@ -11,6 +11,7 @@ from callcenter.domain import tasks as task_rules
 from callcenter.domain.callers import caller_key
 from callcenter.domain.calls import Call
 from callcenter.domain.messages import Channel, InboundMessage, Message
+from callcenter.services.callers import CallerService
 from callcenter.services.optimistic import Retry, with_retries
 from callcenter.services.routing import RoutingService
 from callcenter.services.task_writes import TaskWrites
@@ -25,10 +26,12 @@ class InboundConversations:
         writes: TaskWrites,
         conversations: ConversationStore,
         routing: RoutingService,
+        callers: CallerService,
         *,
         default_queue: str,
     ) -> None:
         self._writes = writes
+        self._callers = callers
         self._conversations = conversations
         self._routing = routing
         self._default_queue = default_queue
@@ -85,7 +88,7 @@ class InboundConversations:
             "t-" + secrets.token_hex(8),
             channel=inbound.channel,
             customer=inbound.sender,
-            caller_key=caller_key(inbound.sender),
+            caller_key=await self._callers.primary(caller_key(inbound.sender)),
             queue=self._default_queue,
             address=inbound.recipient,
             subject=inbound.subject,

@@ -33,6 +33,7 @@ from callcenter.services.routing import RoutingService
 from callcenter.services.task_writes import ReplySender, TaskWrites
 from callcenter.storage.conversations import ConversationStore, ConversationWrite
 from callcenter.storage.documents import CommitResult
+from callcenter.storage.moods import CallMoodRepository
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,11 @@ class TaskRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     subject: Annotated[str, msgspec.Meta(max_length=300)] | None = None
     body: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
     name: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+    # the customer's other identities this channel learnt (a phone number and an email
+    # given in a chat): linked to one customer record with `from`
+    identities: Annotated[list[Identity], msgspec.Meta(max_length=5)] = msgspec.field(
+        default_factory=list
+    )
     attributes: EventAttributes = msgspec.field(default_factory=dict)
 
 
@@ -62,8 +68,10 @@ class TaskService:
         routing: RoutingService,
         *,
         senders: Mapping[Channel, ReplySender],
+        moods: CallMoodRepository,
         default_queue: str,
     ) -> None:
+        self._moods = moods
         self._writes = writes
         self._calls = writes.calls
         self._clock = writes.clock
@@ -86,11 +94,14 @@ class TaskService:
         """A new conversation, routed to its queue, with its first message if any. Raises
         InvalidInput (blank or oversize text)."""
         now = self._clock.now()
+        key = await self._callers.primary(caller_key(body.from_))
+        if body.identities:
+            await self._callers.link(key, body.identities)
         task = task_rules.new_task(
             "t-" + secrets.token_hex(8),
             channel=Channel(body.channel),
             customer=body.from_,
-            caller_key=caller_key(body.from_),
+            caller_key=key,
             queue=body.queue or self._default_queue,
             address=body.to,
             subject=body.subject,
@@ -220,8 +231,15 @@ class TaskService:
             self._metrics.task_handle_seconds.labels(channel).observe(max(0.0, handle))
         self._routing.request_dispatch()  # the agent has room again
         if task.caller_key:
-            summary = msgspec.structs.replace(summarise(task), disposition=disposition, notes=notes)
-            await self._callers.record_call(task.caller_key, summary)
+            summary = msgspec.structs.replace(
+                summarise(task),
+                disposition=disposition,
+                notes=notes,
+                sentiment=await self._moods.final(task.id),
+            )
+            # a contact on any channel makes the customer's earlier handled ones unresolved
+            for earlier in await self._callers.record_call(task.caller_key, summary):
+                self._metrics.unresolved_calls_total.labels(earlier.queue).inc()
 
 
 def _outbound(task: Call, message: Message) -> OutboundMessage:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import msgspec
 
 from callcenter.domain.callers import CallerHistory, CallerProfile
 from callcenter.storage import keys
-from callcenter.storage.documents import CommitPlan, CommitResult, DocumentStore
+from callcenter.storage.documents import CommitPlan, CommitResult, DocumentStore, text
 
 
 class StoredProfile(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,9 +62,24 @@ class CallerRepository:
         result, _ = await self._store.commit(plan)
         return result
 
-    async def delete(self, key: str) -> bool:
-        """Erase everything stored about a caller; True if there was anything."""
+    async def primary(self, key: str) -> str:
+        """The record `key` belongs to: itself, unless it is another identity of one."""
+        found = await self._store.client.execute("GET", keys.caller_alias(key))
+        return text(found) if found is not None else key
+
+    async def link(self, primary: str, identities: Sequence[str]) -> None:
+        """Make each of `identities` lead to the record `primary` (one key per identity:
+        each in its own cluster slot, so they are set one by one)."""
+        for identity in identities:
+            if identity != primary:
+                await self._store.client.execute("SET", keys.caller_alias(identity), primary)
+
+    async def delete(self, key: str, identities: Sequence[str] = ()) -> bool:
+        """Erase everything stored about a caller (and its identities' links); True if
+        there was anything."""
         removed = await self._store.client.execute(
             "DEL", keys.caller_profile(key), keys.caller_history(key)
         )
+        for identity in identities:
+            await self._store.client.execute("DEL", keys.caller_alias(identity))
         return bool(removed)

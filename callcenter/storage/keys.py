@@ -30,6 +30,8 @@ Owners and lifetimes:
                               dedupe window
 - `cc:caller:{<key>}:profile` CRM profile document; owned by the callers API (DELETE)
 - `cc:caller:{<key>}:history` call history document; TTL = history retention
+- `cc:alias:{<identity>}`     another identity of a customer → the record's key; owned by
+                              the record's profile (its `identities`), erased with it
 - `cc:transcript:{<call_id>}` capped stream of final utterances; TTL = call retention
 - `cc:mood:{<call_id>}`       the call's final sentiment so far (a float); TTL = call retention
 - `cc:{bus}:seq`               the event bus sequence number (INCR per event)
@@ -125,6 +127,10 @@ def caller_profile(caller_key: str) -> str:
 
 def caller_history(caller_key: str) -> str:
     return f"{PREFIX}:caller:{{{_caller_tag(caller_key)}}}:history"
+
+
+def caller_alias(identity: str) -> str:
+    return f"{PREFIX}:alias:{{{_caller_tag(identity)}}}"
 
 
 def transcript(call_id: str) -> str:

@@ -17,6 +17,7 @@ PROFILE: dict[str, Any] = {
     "tier": "vip",
     "tags": ["churn-risk"],
     "account": {"id": "A-1", "balance": 12.5, "active": True},
+    "identities": [],
 }
 
 
@@ -82,7 +83,13 @@ async def test_put_replaces_the_profile(client: AppClient, gateway: dict[str, st
     await put_profile(client, NUMBER, PROFILE, gateway)
     status, view = await put_profile(client, NUMBER, {"tier": "standard"}, gateway)
     assert status == 200
-    assert view["profile"] == {"name": None, "tier": "standard", "tags": [], "account": {}}
+    assert view["profile"] == {
+        "name": None,
+        "tier": "standard",
+        "tags": [],
+        "account": {},
+        "identities": [],
+    }
 
 
 @pytest.mark.parametrize("spelling", ["+1 (555) 123-0000", "+1.555.123.0000", "0015551230000"])
@@ -161,7 +168,13 @@ async def test_caller_known_only_by_history(
     response = await client.get(url(NUMBER), headers=await token_for("supervisor"))
     assert response.status == 200
     view = await response.json()
-    assert view["profile"] == {"name": None, "tier": None, "tags": [], "account": {}}
+    assert view["profile"] == {
+        "name": None,
+        "tier": None,
+        "tags": [],
+        "account": {},
+        "identities": [],
+    }
     assert view["history"]["calls_total"] == 1
 
 

@@ -199,3 +199,49 @@ async def _json(client: AppClient, path: str, headers: dict[str, str]) -> Json:
     assert answer.status == 200, await answer.text()
     found: Json = await answer.json()
     return found
+
+
+async def test_one_customer_record_across_channels_and_identities(
+    client: AppClient, admin: dict[str, str], gateway: dict[str, str], token_for: TokenFactory
+) -> None:
+    """A CRM links an email to a number; a chat that gives a number and an email links
+    them; contacts from any identity land in one history, and a chat after a handled call
+    makes the call unresolved (first-contact resolution across channels)."""
+    desk = Desk(client, admin, gateway)
+    await desk.agent("ann", {"voice": 1, "chat": 3, "email": 3})
+    ann = await token_for("agent:ann")
+    crm = {"name": "Pat", "identities": ["Pat@Example.com"]}
+    put = await client.put("/v1/callers/+15551230000", json=crm, headers=admin)
+    assert put.status == 200, await put.text()
+
+    event = {"type": "call.created", "event_id": "e1", "call_id": "v1", "from": "+15551230000"}
+    assert (await client.post("/v1/events", json=event, headers=gateway)).status == 200
+    call = await wait_for(
+        lambda: _json(client, "/v1/calls/v1", admin), lambda c: c["state"] == "offered"
+    )
+    await desk.accept(call, ann)
+    for kind in ("call.ended",):
+        ended = {"type": kind, "event_id": "e2", "call_id": "v1", "end_reason": "normal"}
+        assert (await client.post("/v1/events", json=ended, headers=gateway)).status == 200
+    done = await client.post("/v1/agents/ann/wrap-up/done", headers=ann)
+    assert done.status == 200, await done.text()
+
+    task_id = await desk.open("email", **{"from": "pat@example.com", "body": "About my call"})
+    task = await desk.offered(task_id)
+    assert task["caller_key"] == "+15551230000"  # the email is Pat's other identity
+    await desk.accept(task, ann)
+    assert (await client.post(f"/v1/tasks/{task_id}/resolve", json={}, headers=ann)).status == 200
+
+    caller = await _json(client, "/v1/callers/pat@example.com", admin)
+    recent = caller["history"]["recent"]
+    assert [(c["channel"], c["call_id"]) for c in recent] == [("email", task_id), ("voice", "v1")]
+    assert recent[1]["unresolved"] is True  # Pat had to write again about the call
+    metrics = await (await client.get("/metrics")).text()
+    assert 'callcenter_unresolved_calls_total{queue="general"} 1.0' in metrics
+
+    fields: dict[str, Any] = {"from": "+15550009999", "body": "hi"}
+    chat = await desk.open(identities=["sam@example.com"], **fields)
+    assert (await desk.task(chat))["task"]["caller_key"] == "+15550009999"
+    sam = await _json(client, "/v1/callers/sam@example.com", admin)
+    assert sam["profile"]["identities"] == ["sam@example.com"]
+    assert sam["key"] == "+15550009999"
