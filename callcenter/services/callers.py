@@ -148,6 +148,7 @@ class CallerService:
         old, new = await self._update(
             key, lambda history: caller_rules.record_call(history, summary), read
         )
+        await self._repository.contacted(key, summary.at.date().isoformat())
         return caller_rules.newly_unresolved(old, new)
 
     async def record_wrap_up(self, key: str, call_id: str, disposition: str, notes: str) -> None:

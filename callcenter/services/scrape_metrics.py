@@ -83,7 +83,8 @@ class SharedGauges(Collector):
         started = time.perf_counter()
         state: SharedState | None
         try:
-            state = await asyncio.wait_for(self._reader.read(), self._timeout)
+            today = self._clock.now().date()
+            state = await asyncio.wait_for(self._reader.read(today), self._timeout)
         except (StorageUnavailable, TimeoutError) as error:
             logger.warning("metrics: shared state not readable: %s", error)
             state = None
@@ -201,6 +202,17 @@ class _Families:
             "Text tasks the available agents may hold at once (their capacities), by channel.",
             ["channel"],
         )
+        self.customers_contacted = gauge(
+            "customers_contacted",
+            "Customers with a finished contact (any channel) in the last 7 days (`recent`) "
+            "and the 7 days before (`previous`); HyperLogLog estimates.",
+            ["period"],
+        )
+        self.retention = gauge(
+            "customer_retention_ratio",
+            "Share of the previous 7 days' customers who had a contact again in the last 7 "
+            "days (absent: nobody in the previous 7 days).",
+        )
         self.redis_up = gauge("redis_up", "1 if this instance read the shared state at scrape.")
         self.read_seconds = gauge(
             "shared_state_read_seconds", "Time this scrape spent reading the shared state."
@@ -225,6 +237,11 @@ class _Families:
             self.tasks_waiting.add_metric([queue, channel], line.waiting)
             waited = max(0.0, (now - line.oldest).total_seconds())
             self.tasks_longest_wait.add_metric([queue, channel], waited)
+        if state.retention is not None:
+            self.customers_contacted.add_metric(["recent"], state.retention.recent)
+            self.customers_contacted.add_metric(["previous"], state.retention.previous)
+            if state.retention.ratio is not None:
+                self.retention.add_metric([], state.retention.ratio)
         for channel, (held, room) in sorted(state.capacity.items()):
             self.capacity_used.add_metric([channel], held)
             self.capacity_available.add_metric([channel], room)
@@ -251,6 +268,8 @@ class _Families:
             self.tasks_longest_wait,
             self.capacity_used,
             self.capacity_available,
+            self.customers_contacted,
+            self.retention,
             self.service_level,
             self.estimated_wait,
             self.callbacks_waiting,

@@ -11,6 +11,8 @@ from callcenter.domain.callers import CallerHistory, CallerProfile
 from callcenter.storage import keys
 from callcenter.storage.documents import CommitPlan, CommitResult, DocumentStore, text
 
+CONTACT_DAYS_KEPT = 30
+
 
 class StoredProfile(msgspec.Struct, frozen=True, kw_only=True):
     profile: CallerProfile
@@ -61,6 +63,13 @@ class CallerRepository:
         )
         result, _ = await self._store.commit(plan)
         return result
+
+    async def contacted(self, key: str, day: str) -> None:
+        """Count customer `key` among the day's contacted customers (for retention)."""
+        day_key = keys.contacts_on(day)
+        await self._store.client.pipeline(
+            [("PFADD", day_key, key), ("EXPIRE", day_key, CONTACT_DAYS_KEPT * 86400)]
+        )
 
     async def primary(self, key: str) -> str:
         """The record `key` belongs to: itself, unless it is another identity of one."""

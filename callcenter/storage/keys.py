@@ -30,6 +30,8 @@ Owners and lifetimes:
                               dedupe window
 - `cc:caller:{<key>}:profile` CRM profile document; owned by the callers API (DELETE)
 - `cc:caller:{<key>}:history` call history document; TTL = history retention
+- `{cc}:contacts:<day>`       HyperLogLog of the customers with a finished contact that day
+                              (any channel; the retention gauge); TTL 30 days
 - `cc:alias:{<identity>}`     another identity of a customer → the record's key; owned by
                               the record's profile (its `identities`), erased with it
 - `cc:transcript:{<call_id>}` capped stream of final utterances; TTL = call retention
@@ -127,6 +129,10 @@ def caller_profile(caller_key: str) -> str:
 
 def caller_history(caller_key: str) -> str:
     return f"{PREFIX}:caller:{{{_caller_tag(caller_key)}}}:history"
+
+
+def contacts_on(day: str) -> str:
+    return f"{ROUTING}:contacts:{day}"
 
 
 def caller_alias(identity: str) -> str:

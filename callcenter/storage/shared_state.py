@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import cast
 
 import msgspec
@@ -71,6 +71,22 @@ class SharedState:
     agents_by_state: dict[tuple[str, str], int]
     tasks: dict[tuple[str, str], QueueLine] = field(default_factory=dict)
     capacity: dict[str, tuple[int, int]] = field(default_factory=dict)
+    retention: Retention | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Retention:
+    """Customers with a contact in the 7 days before the last 7 (`previous`), in the last
+    7 days (`recent`), and in both (`both`; HyperLogLog estimates, about 1% off)."""
+
+    previous: int
+    recent: int
+    both: int
+
+    @property
+    def ratio(self) -> float | None:
+        """The share of the previous week's customers who came back this week."""
+        return self.both / self.previous if self.previous else None
 
 
 class SharedStateReader:
@@ -85,9 +101,11 @@ class SharedStateReader:
         ]
         self._args = [keys.call(""), keys.agent("")]
 
-    async def read(self) -> SharedState:
-        """One atomic reading. Raises StorageUnavailable when Redis does not answer."""
+    async def read(self, today: date | None = None) -> SharedState:
+        """One atomic reading (and, given `today`, the customer retention around it).
+        Raises StorageUnavailable when Redis does not answer."""
         reply = await self._client.evalsha(self._script, self._keys, self._args)
+        retention = await self._retention(today) if today is not None else None
         counts, tickets, offered, agents = cast(
             tuple[list[int], list[bytes], list[bytes | None], list[bytes | None]], reply
         )
@@ -102,7 +120,16 @@ class SharedStateReader:
             agents_by_state=dict(by_state),
             tasks={key: line for key, line in lines.items() if key[1] != VOICE},
             capacity=_capacity(decoded),
+            retention=retention,
         )
+
+    async def _retention(self, today: date) -> Retention:
+        days = [keys.contacts_on((today - timedelta(days=n)).isoformat()) for n in range(14)]
+        recent, previous, either = await self._client.pipeline(
+            [("PFCOUNT", *days[:7]), ("PFCOUNT", *days[7:]), ("PFCOUNT", *days)]
+        )
+        both = max(0, int(recent) + int(previous) - int(either))
+        return Retention(previous=int(previous), recent=int(recent), both=min(both, int(previous)))
 
 
 def _kind(channel: str) -> str:

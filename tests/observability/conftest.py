@@ -18,7 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from callcenter.app import create_app
 from callcenter.observability_setup import observability
 from callcenter.settings import Settings
+from callcenter.web.state import SERVICES
 from tests.conftest import AppClient
+from tests.polling import eventually
 
 RULES = Path(__file__).parent / "rules.yaml"
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -129,3 +131,36 @@ async def busy_contact_center(
     )
     response = await client.post("/v1/agents/a1/wrap-up/done", headers=admin)
     assert response.status == 200
+    await worked_chat(client, admin, gateway)
+
+
+async def worked_chat(client: AppClient, admin: dict[str, str], gateway: dict[str, str]) -> None:
+    """A chat accepted, answered and resolved by agent c1 (who takes no calls), and a chat
+    and an email left waiting: the channel families."""
+    body = {"name": "C", "skills": {"support": 3}, "capacity": {"voice": 0, "chat": 1, "email": 0}}
+    assert (await client.put("/v1/agents/c1", json=body, headers=admin)).status == 201
+    presence = {"presence": "available"}
+    assert (await client.post("/v1/agents/c1/presence", json=presence, headers=admin)).status == 200
+    token, _ = await client.app[SERVICES].auth.create_token("agent:c1", "t")
+    agent = {"Authorization": f"Bearer {token}"}
+    opened = {"channel": "chat", "from": "+15550000001", "queue": "support", "body": "hello"}
+    created = await client.post("/v1/tasks", json=opened, headers=gateway)
+    assert created.status == 201, await created.text()
+    task_id = (await created.json())["task_id"]
+
+    async def offered() -> bool:
+        view = await (await client.get(f"/v1/tasks/{task_id}", headers=admin)).json()
+        return bool(view["task"]["state"] == "offered")
+
+    await eventually(offered)
+    view = await (await client.get(f"/v1/tasks/{task_id}", headers=admin)).json()
+    accept = f"/v1/reservations/{view['task']['reservation']['id']}/accept"
+    assert (await client.post(accept, headers=agent)).status == 200
+    reply = {"body": "hi!"}
+    assert (
+        await client.post(f"/v1/tasks/{task_id}/messages", json=reply, headers=agent)
+    ).status == 201
+    assert (await client.post(f"/v1/tasks/{task_id}/resolve", json={}, headers=agent)).status == 200
+    for channel in ("chat", "email"):
+        waiting = {**opened, "channel": channel, "from": "+15550000002"}
+        assert (await client.post("/v1/tasks", json=waiting, headers=gateway)).status == 201

@@ -35,10 +35,10 @@ def test_promtool_checks_the_compose_configuration() -> None:
 
 
 def test_the_rule_unit_tests_pass() -> None:
-    assert len(UNIT_TESTS) == 3
+    assert len(UNIT_TESTS) == 4
     result = promtool("test", "rules", *UNIT_TESTS)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("SUCCESS") == 3
+    assert result.stdout.count("SUCCESS") == len(UNIT_TESTS)
 
 
 def test_a_broken_expectation_fails_the_unit_tests(tmp_path: Path) -> None:

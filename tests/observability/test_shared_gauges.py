@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -16,6 +16,8 @@ from callcenter.domain.routing_rules import QueueConfig, RoutingRules, Rule
 from callcenter.metrics import Metrics
 from callcenter.services.rules_source import RulesSource
 from callcenter.services.scrape_metrics import SharedGauges
+from callcenter.storage.callers import CallerRepository
+from callcenter.storage.documents import DocumentStore
 from callcenter.storage.resp import RespClient
 from callcenter.storage.shared_state import SharedStateReader
 
@@ -114,3 +116,21 @@ async def test_a_redis_that_hangs_does_not_hang_the_scrape(silent_port: int) -> 
     found = exposition(gauges)
     assert found["callcenter_redis_up", ()] == 0
     assert found["callcenter_shared_state_read_seconds", ()] >= 0.2
+
+
+async def test_retention_is_the_share_of_last_weeks_customers_who_came_back(
+    resp: RespClient,
+) -> None:
+    """Customers a, b, c had contacts 8-13 days ago; a and d in the last 7 days: one of
+    the previous week's three came back."""
+    callers = CallerRepository(DocumentStore(resp), retention=timedelta(days=30))
+    today = FixedClock().now().date()
+    for customer, days_ago in (("a", 9), ("b", 10), ("c", 13), ("a", 1), ("d", 0), ("x", 14)):
+        await callers.contacted(customer, (today - timedelta(days=days_ago)).isoformat())
+    source = RulesSource(lambda: rules_with(billing=20))
+    gauges = SharedGauges(SharedStateReader(resp), source, Metrics(), clock=FixedClock())
+    await gauges.refresh()
+    found = exposition(gauges)
+    assert found["callcenter_customers_contacted", (("period", "previous"),)] == 3
+    assert found["callcenter_customers_contacted", (("period", "recent"),)] == 2
+    assert found["callcenter_customer_retention_ratio", ()] == pytest.approx(1 / 3)
