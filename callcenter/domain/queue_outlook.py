@@ -9,6 +9,7 @@ from datetime import datetime
 
 import msgspec
 
+from callcenter.domain.channel_outlook import ChannelView
 from callcenter.domain.queue_traffic import QueueTraffic
 from callcenter.domain.routing_rules import QueueConfig
 from callcenter.domain.staffing import agents_needed
@@ -33,6 +34,7 @@ class QueueOutlookView(msgspec.Struct, frozen=True, kw_only=True):
     agents_ready: int  # of those, idle now
     agents_needed: int | None  # Erlang C, to meet the target (None: unknown or over cap)
     staffing_gap: int | None  # needed - staffed: above 0 the queue is short
+    channels: list[ChannelView] = msgspec.field(default_factory=list)  # chat, sms, email
 
 
 class OutlookPoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,6 +63,7 @@ def outlook_of(
     serving: Staffing,
     traffic: Traffic,
     now: datetime,
+    channels: list[ChannelView] | None = None,
 ) -> QueueOutlookView:
     """The queue's figures from its waiting line, its agents (`staffing` at the handle
     times of `traffic.long`) and its traffic."""
@@ -88,6 +91,7 @@ def outlook_of(
         agents_ready=serving.ready,
         agents_needed=needed,
         staffing_gap=needed - serving.staffed if needed is not None else None,
+        channels=channels or [],
     )
 
 

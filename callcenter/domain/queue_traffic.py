@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from callcenter.domain.calls import Call, CallState, Outcome
+from callcenter.domain.messages import TEXT_CHANNELS
+
+CHANNEL_SEPARATOR = "/"  # queue names never hold it
 
 _WAITING = frozenset({CallState.QUEUED, CallState.OFFERED})
 
@@ -24,6 +27,9 @@ class QueueTraffic:
     handled: int = 0
     handle_seconds: float = 0.0  # answer to the end of wrap-up, summed over `handled`
     talk_seconds: float = 0.0  # answer to hang-up, summed over `handled`
+    # text tasks: the customer's first message to the agent's first reply
+    first_responses: int = 0
+    first_response_seconds: float = 0.0
 
     def plus(self, other: QueueTraffic) -> QueueTraffic:
         return total((self, other))
@@ -41,6 +47,10 @@ class QueueTraffic:
         return self.talk_seconds / self.handled if self.handled else None
 
     @property
+    def mean_first_response_seconds(self) -> float | None:
+        return self.first_response_seconds / self.first_responses if self.first_responses else None
+
+    @property
     def service_level(self) -> float | None:
         """Answered within the threshold, of the calls that left the queue answered or
         abandoned (None: none did)."""
@@ -53,9 +63,11 @@ _NONE = QueueTraffic()
 
 def total(parts: Iterable[QueueTraffic]) -> QueueTraffic:
     """The sum of `parts` (one object made, however many parts)."""
-    arrived = answered = answered_in_sl = abandoned = handled = 0
-    handle = talk = 0.0
+    arrived = answered = answered_in_sl = abandoned = handled = responses = 0
+    handle = talk = response = 0.0
     for part in parts:
+        responses += part.first_responses
+        response += part.first_response_seconds
         arrived += part.arrived
         answered += part.answered
         answered_in_sl += part.answered_in_sl
@@ -71,6 +83,8 @@ def total(parts: Iterable[QueueTraffic]) -> QueueTraffic:
         handled=handled,
         handle_seconds=handle,
         talk_seconds=talk,
+        first_responses=responses,
+        first_response_seconds=response,
     )
 
 
@@ -89,6 +103,7 @@ def traffic_of(before: Call | None, after: Call, threshold_seconds: float) -> Qu
     wait = _seconds(after.queued_at or after.created_at, after.answered_at)
     ended = after.state is CallState.ENDED and (before is None or before.state is not after.state)
     handle, talk = _handled(after) if ended else (None, 0.0)
+    response = _first_response(before, after)
     return QueueTraffic(
         arrived=int(_arrived(before, after)),
         answered=int(answered),
@@ -97,7 +112,29 @@ def traffic_of(before: Call | None, after: Call, threshold_seconds: float) -> Qu
         handled=int(handle is not None),
         handle_seconds=handle or 0.0,
         talk_seconds=talk,
+        first_responses=int(response is not None),
+        first_response_seconds=response or 0.0,
     )
+
+
+def traffic_key(call: Call) -> str:
+    """Where a call's traffic is counted: its queue; a text task's under its queue and
+    channel (`support/chat`), apart from the queue's callers."""
+    if call.channel in TEXT_CHANNELS:
+        return f"{call.queue}{CHANNEL_SEPARATOR}{call.channel}"
+    return call.queue
+
+
+def _first_response(before: Call | None, after: Call) -> float | None:
+    """Seconds to the agent's first reply, if this change is that reply."""
+    conversation = after.conversation
+    if conversation is None or conversation.first_response_at is None:
+        return None
+    if before is not None and before.conversation is not None:
+        if before.conversation.first_response_at is not None:
+            return None
+    start = conversation.first_customer_at or after.created_at
+    return _seconds(start, conversation.first_response_at)
 
 
 def _arrived(before: Call | None, after: Call) -> bool:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from callcenter.domain.agents import Activity, Agent, Presence
-from callcenter.domain.messages import Channel
+from callcenter.domain.messages import TEXT_CHANNELS, Channel
 from callcenter.domain.queue_traffic import QueueTraffic
 from callcenter.domain.routing import Ticket, serves, urgency
 from callcenter.domain.routing_rules import QueueConfig
@@ -198,6 +198,7 @@ def calls_ahead(ticket: Ticket, tickets: Iterable[Ticket], now: datetime) -> int
         for other in tickets
         if other.queue == ticket.queue
         and other.call_id != ticket.call_id
+        and other.channel not in TEXT_CHANNELS
         and routable(other, now)
         and urgency(other) < key
     )
@@ -220,6 +221,8 @@ def waiting_lines(tickets: Iterable[Ticket], now: datetime) -> dict[str, Waiting
     counts: dict[str, list[int]] = {}
     oldest: dict[str, datetime] = {}
     for ticket in tickets:
+        if ticket.channel in TEXT_CHANNELS:
+            continue  # chats, SMS and emails wait for other capacity
         line = counts.setdefault(ticket.queue, [0, 0, 0])
         if ticket.channel is Channel.CALLBACK:
             line[1] += 1

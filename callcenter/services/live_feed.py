@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Sequence
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.calls import Call, CallState, Outcome
-from callcenter.domain.queue_traffic import traffic_of
+from callcenter.domain.messages import TEXT_CHANNELS
+from callcenter.domain.queue_traffic import traffic_key, traffic_of
 from callcenter.metrics import Metrics
 from callcenter.services.bus import EventBus
 from callcenter.services.clock import Clock
@@ -88,7 +89,10 @@ class LiveFeed:
         threshold = self._rules.current.queue(call.queue).service_level_seconds
         traffic = traffic_of(before, call, threshold)
         if not traffic.empty:
-            self._spawn("queue_activity", self._activity.record(now, call.queue, traffic))
+            key = traffic_key(call)
+            self._spawn("queue_activity", self._activity.record(now, key, traffic))
+        if call.channel in TEXT_CHANNELS:
+            return  # today's figures are the queue's callers'
         if call.answered_at is not None and (before is None or before.answered_at is None):
             waited_from = call.queued_at or call.created_at
             wait_s = max(0.0, (call.answered_at - waited_from).total_seconds())

@@ -11,6 +11,8 @@ from datetime import datetime
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.calls import Call, CallState
+from callcenter.domain.channel_outlook import channel_views, is_channel_key
+from callcenter.domain.messages import TEXT_CHANNELS
 from callcenter.domain.queue_outlook import (
     OutlookPoint,
     QueueOutlookView,
@@ -76,8 +78,9 @@ class _Reading:
     def names(self, lines: dict[str, WaitingLine]) -> list[str]:
         """The configured queues, and any other queue a call waits in or had traffic in
         in the last hour."""
-        busy = {queue for minute in self.minutes for queue in minute}
-        return sorted(set(self.rules.queues) | set(lines) | busy)
+        busy = {key for minute in self.minutes for key in minute if not is_channel_key(key)}
+        text = {t.queue for t in self.tickets if t.channel in TEXT_CHANNELS}
+        return sorted(set(self.rules.queues) | set(lines) | busy | text)
 
     def outlooks(self, names: list[str], lines: dict[str, WaitingLine]) -> list[QueueOutlookView]:
         """The outlook of each of `names`, in one pass over the agents."""
@@ -86,6 +89,7 @@ class _Reading:
         configs = {name: self.rules.queue(name) for name in names}
         handles = {name: HandleTimes.of(traffic.get(name, quiet).long) for name in names}
         serving = staffing_by_queue(self.agents, configs, handles, self.now)
+        hour = {key: t.long for key, t in traffic.items() if is_channel_key(key)}
         return [
             outlook_of(
                 configs[name],
@@ -93,6 +97,7 @@ class _Reading:
                 serving[name],
                 traffic.get(name, quiet),
                 self.now,
+                channel_views(configs[name], self.tickets, self.agents, hour, self.now),
             )
             for name in names
         ]

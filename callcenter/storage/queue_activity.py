@@ -23,8 +23,8 @@ TICK_KEEP_SECONDS = 60
 # A minute this many minutes old gets no more writes, even from an instance whose clock is
 # somewhat behind: it is read from Redis once, then kept.
 SETTLED_MINUTES = 3
-_INTEGERS = ("arrived", "answered", "answered_in_sl", "abandoned", "handled")
-_FLOATS = ("handle_seconds", "talk_seconds")
+_INTEGERS = ("arrived", "answered", "answered_in_sl", "abandoned", "handled", "first_responses")
+_FLOATS = ("handle_seconds", "talk_seconds", "first_response_seconds")
 _POINTS = msgspec.json.Decoder(OutlookPoint)
 BOARD_KEEP_SECONDS = 60
 
@@ -155,6 +155,8 @@ def _traffic(flat: Sequence[bytes]) -> dict[str, QueueTraffic]:
             handled=int(values.get("handled", 0)),
             handle_seconds=values.get("handle_seconds", 0.0),
             talk_seconds=values.get("talk_seconds", 0.0),
+            first_responses=int(values.get("first_responses", 0)),
+            first_response_seconds=values.get("first_response_seconds", 0.0),
         )
         for queue, values in counters.items()
     }

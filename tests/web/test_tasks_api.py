@@ -245,3 +245,32 @@ async def test_one_customer_record_across_channels_and_identities(
     sam = await _json(client, "/v1/callers/sam@example.com", admin)
     assert sam["profile"]["identities"] == ["sam@example.com"]
     assert sam["key"] == "+15550009999"
+
+
+async def test_the_queue_outlook_shows_each_text_channel_apart_from_callers(
+    client: AppClient, admin: dict[str, str], gateway: dict[str, str], token_for: TokenFactory
+) -> None:
+    desk = Desk(client, admin, gateway)
+    await desk.agent("ann", {"chat": 2})
+    ann = await token_for("agent:ann")
+    first, second, third = [await desk.open(body=f"question {n}") for n in range(3)]
+    await desk.offered(first)
+    await desk.offered(second)
+    general = await _json(client, "/v1/queues/general", admin)
+    assert general["calls_waiting"] == 0  # chats do not wait for the phones
+    channels = {view["channel"]: view for view in general["channels"]}
+    chat = channels["chat"]
+    assert (chat["waiting"], chat["held"], chat["capacity"]) == (1, 2, 2)
+    assert (channels["sms"]["waiting"], channels["sms"]["capacity"]) == (0, 3)  # the default
+    assert chat["oldest_wait_seconds"] >= 0
+
+    await desk.accept(await desk.offered(first), ann)
+    reply = {"body": "here"}
+    assert (await client.post(f"/v1/tasks/{first}/messages", json=reply, headers=ann)).status == 201
+    answered = await wait_for(
+        lambda: _json(client, "/v1/queues/general", admin),
+        lambda q: q["channels"][0]["first_response_seconds"] is not None,
+    )
+    assert answered["channels"][0]["channel"] == "chat"
+    assert answered["channels"][0]["first_response_seconds"] >= 0
+    assert third
