@@ -63,6 +63,7 @@ class CallView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     outcome: Outcome | None = None
     moods: dict[str, Mood] | None = None
     callback: CallbackView | None = None
+    channel: str = "voice"  # chat, sms and email tasks are listed with the calls
 
 
 def call_view(call: Call, moods: dict[str, Mood] | None = None) -> CallView:
@@ -81,6 +82,7 @@ def call_view(call: Call, moods: dict[str, Mood] | None = None) -> CallView:
         outcome=call.outcome,
         moods=moods,
         callback=callback_view(call),
+        channel=str(call.channel),
     )
 
 

@@ -11,6 +11,7 @@ import { TranscriptView } from "./transcript.js";
 import { AlertFeed } from "./wallboard_alerts.js";
 import { WallboardModel, touched } from "./wallboard_model.js";
 import { OutlookPanel } from "./wallboard_outlook.js";
+import { ChannelPanel } from "./wallboard_channels.js";
 import { QueueTable } from "./wallboard_queues.js";
 
 const $ = (id) => document.getElementById(id);
@@ -20,8 +21,21 @@ const LABELS = {
   created: "New", queued: "Waiting", offered: "Ringing", connected: "Talking", ended: "Ended",
 };
 const label = (value) => LABELS[value] ?? String(value ?? "–");
-// a callback waits without the customer on the line, then the agent calls them
+const CHANNELS = { chat: "chat", sms: "SMS", email: "email" };
+// "2 chats, 1 email": the text tasks an agent holds besides (or instead of) a call
+const heldTasks = (agent) => {
+  const counts = {};
+  for (const channel of Object.values(agent.tasks ?? {})) counts[channel] = (counts[channel] ?? 0) + 1;
+  const parts = Object.entries(counts).map(([channel, n]) => `${n} ${CHANNELS[channel] ?? channel}${n > 1 ? "s" : ""}`);
+  return parts.length ? parts.join(", ") : "–";
+};
+// a callback waits without the customer on the line, then the agent calls them; a chat,
+// SMS or email is named by its channel
 const callState = (call) => {
+  if (CHANNELS[call.channel]) {
+    const state = call.state === "connected" ? "In progress" : label(call.state);
+    return `${state} · ${CHANNELS[call.channel]}`;
+  }
   if (!call.callback) return label(call.state);
   if (call.state === "connected" && call.callback.dial) return "Calling back";
   return `${label(call.state)} · callback`;
@@ -35,6 +49,7 @@ const ticker = new Ticker();
 const rows = { agents: new Map(), calls: new Map() };
 const queues = new QueueTable(model, { body: $("queue-rows"), empty: $("queues-empty"), clock, ticker });
 const outlook = new OutlookPanel({ body: $("outlook-rows"), empty: $("outlook-empty"), clock, ticker, batch });
+const channels = new ChannelPanel({ body: $("channel-rows"), empty: $("channels-empty"), clock, ticker });
 const transcript = new TranscriptView($("transcript-lines"), $("transcript-partials"));
 const ORDER_EVERY_MS = 500;
 let lastOrder = 0;
@@ -92,7 +107,7 @@ function drawAgent(id) {
   const since = agent.activity === "idle" ? agent.presence_since : agent.activity_since;
   ticker.set(`a:${id}`, cells.since, () => duration(clock.since(since)));
   const call = agent.call_id ? model.calls.get(agent.call_id) : null;
-  setText(cells.call, agent.call_id ? (call?.from ?? call?.caller_key ?? agent.call_id) : "–");
+  setText(cells.call, agent.call_id ? (call?.from ?? call?.caller_key ?? agent.call_id) : heldTasks(agent));
   renderMood(cells.mood, agent.call_id ? model.moods.get(agent.call_id)?.caller : null, "caller mood");
   placeAgent(row, `${(agent.name || id).toLowerCase()}\u0000${id}`);
 }
@@ -251,6 +266,7 @@ function onSnapshot(snapshot) {
   clock.sync(snapshot.now);
   const before = model.load(snapshot);
   outlook.load(snapshot);
+  channels.load(snapshot);
   const t = touched();
   for (const [kind, keys] of Object.entries(before)) for (const key of keys) t[kind].add(key);
   for (const name of model.queues.keys()) t.queues.add(name);
@@ -275,7 +291,7 @@ function onEvent(event) {
     case "agent.updated": model.upsertAgent(data, t); break;
     case "agent.removed": model.removeAgent(data.id, t); break;
     case "queue.stats": model.queueStats(data, t); break;
-    case "queue.outlook": outlook.update(data, event.at); break;
+    case "queue.outlook": outlook.update(data, event.at); channels.update(data, event.at); break;
     case "call.mood": model.mood(event.call_id, data, t); break;
     case "alert.raised":
       if (model.raise(data, t)) {

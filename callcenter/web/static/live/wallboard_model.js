@@ -14,6 +14,8 @@ function newer(current, incoming) {
   return !current || typeof incoming.version !== "number" || incoming.version >= (current.version ?? 0);
 }
 
+export const TEXT_CHANNELS = new Set(["chat", "sms", "email"]);
+
 export class WallboardModel {
   constructor() {
     this.queues = new Map(); // name -> {name, service_level_seconds, today}
@@ -61,7 +63,8 @@ export class WallboardModel {
   }
 
   index(call) {
-    if (call.state !== "queued") return;
+    // the queue table counts callers: chats, SMS and emails have their own panel
+    if (call.state !== "queued" || TEXT_CHANNELS.has(call.channel)) return;
     if (!this.queued.has(call.queue)) this.queued.set(call.queue, new Set());
     this.queued.get(call.queue).add(call.id);
   }
