@@ -148,8 +148,17 @@ def build_services(
         clock=clock,
         metrics=metrics,
     )
+    tasks = TaskService(
+        task_writes,
+        conversations,
+        callers,
+        routing,
+        senders=senders,
+        moods=repositories.call_moods,
+        default_queue=settings.default_queue,
+    )
     inbound = InboundConversations(
-        task_writes, conversations, routing, callers, default_queue=settings.default_queue
+        task_writes, conversations, routing, callers, tasks, default_queue=settings.default_queue
     )
     twilio_token = settings.twilio_auth_token.reveal()
     twilio_signatures = TwilioSignatures(twilio_token, metrics=metrics)
@@ -163,15 +172,7 @@ def build_services(
         routing=routing,
         callbacks=callbacks,
         alerts=alerts,
-        tasks=TaskService(
-            task_writes,
-            conversations,
-            callers,
-            routing,
-            senders=senders,
-            moods=repositories.call_moods,
-            default_queue=settings.default_queue,
-        ),
+        tasks=tasks,
         inbound=inbound,
         live=LiveViews(bus, live_stores, pops, callers, rules=rules, clock=clock, outlook=outlook),
         outlook=outlook,

@@ -61,6 +61,9 @@ class QueueConfig:
     # of the agent's own capacity); text offers to agents on voice only if allowed
     capacity: Mapping[str, int] = field(default_factory=dict)
     text_during_voice: bool = False
+    # an SMS or email conversation quiet this long is over: the customer's next message
+    # opens a new task (the quiet one is resolved, reason "idle")
+    conversation_idle_seconds: float = 86400.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

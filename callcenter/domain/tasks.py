@@ -132,6 +132,14 @@ def from_agent(task: Call, message: Message, thread_ids: tuple[str, ...] = ()) -
     return msgspec.structs.replace(task, conversation=updated, updated_at=message.at)
 
 
+def quiet_for(task: Call, now: datetime) -> float:
+    """Seconds since anyone last wrote in the conversation (or since it opened)."""
+    conversation = _conversation(task)
+    times = [task.created_at, conversation.last_customer_at, conversation.last_agent_at]
+    latest = max(t for t in times if t is not None)
+    return max(0.0, (now - latest).total_seconds())
+
+
 def first_response_seconds(task: Call) -> float | None:
     """Customer's first message → agent's first reply, once both happened."""
     conversation = task.conversation

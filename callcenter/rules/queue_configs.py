@@ -56,6 +56,7 @@ def _queue_config(name: str, spec: QueueSpec) -> QueueConfig:
         callback_retry_seconds=spec.callback_retry_seconds,
         capacity={str(channel): most for channel, most in spec.capacity.items()},
         text_during_voice=spec.text_during_voice,
+        conversation_idle_seconds=spec.conversation_idle_seconds,
     )
 
 

@@ -31,6 +31,7 @@ class QueueSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     callback_retry_seconds: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 300.0
     capacity: CapacitySetting = msgspec.field(default_factory=dict)
     text_during_voice: bool = False
+    conversation_idle_seconds: Annotated[float, msgspec.Meta(gt=0, le=30 * 86400)] = 86400.0
 
 
 class StepSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

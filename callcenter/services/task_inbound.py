@@ -15,6 +15,7 @@ from callcenter.services.callers import CallerService
 from callcenter.services.optimistic import Retry, with_retries
 from callcenter.services.routing import RoutingService
 from callcenter.services.task_writes import TaskWrites
+from callcenter.services.tasks import TaskService
 from callcenter.storage.conversations import ConversationStore, ConversationWrite
 from callcenter.storage.documents import CommitResult
 from callcenter.storage.keys import open_task
@@ -27,11 +28,13 @@ class InboundConversations:
         conversations: ConversationStore,
         routing: RoutingService,
         callers: CallerService,
+        tasks: TaskService,
         *,
         default_queue: str,
     ) -> None:
         self._writes = writes
         self._callers = callers
+        self._tasks = tasks
         self._conversations = conversations
         self._routing = routing
         self._default_queue = default_queue
@@ -43,6 +46,9 @@ class InboundConversations:
 
         async def attempt() -> tuple[Call, Message | None]:
             task = await self._open_task(inbound)
+            if task is not None and self._quiet(task):
+                await self._tasks.resolve(task.id, agent_id=None, reason="idle")
+                task = None
             if task is None:
                 return await self._open_new(inbound, dialect)
             message = self._writes.customer_message(
@@ -63,6 +69,11 @@ class InboundConversations:
             return task, True
         await self._writes.after_customer(task, added)
         return task, False
+
+    def _quiet(self, task: Call) -> bool:
+        """Quiet past its queue's `conversation_idle_seconds`: over."""
+        idle = self._routing.rules.current.queue(task.queue).conversation_idle_seconds
+        return task_rules.quiet_for(task, self._writes.clock.now()) >= idle
 
     async def _open_task(self, inbound: InboundMessage) -> Call | None:
         """The open conversation an inbound message belongs to, if any."""

@@ -6,8 +6,10 @@ customer's next SMS opens a new task; bad input is refused naming the field."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
@@ -193,3 +195,47 @@ async def test_refused_replies_store_nothing_and_bad_webhooks_are_refused(
         "/gateways/twilio/sms", {"MessageSid": "SM" + "3" * 32, "To": OUR_NUMBER, "Body": "x"}, 422
     )
     assert '"pointer":"/From"' in missing.replace(" ", "")
+
+
+async def test_a_quiet_conversation_is_over_and_the_next_sms_opens_a_new_one(
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
+    settings: Settings,
+    redis_client: object,
+    fake: FakeTwilioMessages,
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "rules.yaml").write_text(
+        "queues:\n  general: {conversation_idle_seconds: 1}\nrules:\n  - name: default\n"
+    )
+    port = free_port()
+    configured = dataclasses.replace(
+        settings,
+        rules_dir=rules,
+        twilio_account_sid=ACCOUNT,
+        twilio_auth_token=Secret(TOKEN),
+        twilio_api_url=fake.url,
+        public_url=f"http://127.0.0.1:{port}",
+    )
+    client = await aiohttp_client(create_app(configured), server_kwargs={"port": port})
+    admin, _ = await client.app[SERVICES].auth.create_token("admin", "t")
+    phone = Phone(client, {"admin": {"Authorization": f"Bearer {admin}"}})
+    await phone.text("first")
+    first = await _only_task(phone)
+    await asyncio.sleep(1.2)  # quiet past the queue's conversation_idle_seconds
+    await phone.text("second")
+    ended = (await phone.get(f"/v1/tasks/{first}"))["task"]
+    assert isinstance(ended, dict)
+    assert (ended["state"], ended["end_reason"], ended["outcome"]) == ("ended", "idle", "abandoned")
+    waiting = await phone.get("/v1/calls?state=queued")
+    calls = waiting["calls"]
+    assert isinstance(calls, list)
+    assert [c["channel"] for c in calls] == ["sms"] and calls[0]["id"] != first
+
+
+async def _only_task(phone: Phone) -> str:
+    waiting = await phone.get("/v1/calls?state=queued")
+    calls = waiting["calls"]
+    assert isinstance(calls, list) and len(calls) == 1
+    return str(calls[0]["id"])

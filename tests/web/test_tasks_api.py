@@ -106,6 +106,14 @@ async def test_a_chat_is_routed_worked_and_resolved_into_the_history(
         metrics
     )
     assert 'callcenter_first_response_seconds_count{channel="chat"} 1.0' in metrics
+    # the survey after a chat counts as after a call (CSAT, NPS, CES by queue)
+    survey = {"type": "survey.completed", "event_id": "s1", "call_id": task_id, "csat": 5}
+    answer = await client.post("/v1/events", json=survey, headers=gateway)
+    assert answer.status == 200, await answer.text()
+    metrics = await (await client.get("/metrics")).text()
+    assert 'callcenter_survey_csat_count{queue="general"} 1.0' in metrics
+    caller = await (await client.get("/v1/callers/+15551230000", headers=admin)).json()
+    assert caller["history"]["last_survey"] == {"csat": 5}
 
 
 async def test_an_agent_never_holds_more_than_its_capacity(
