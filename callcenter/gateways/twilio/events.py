@@ -90,8 +90,8 @@ def status_event(form: Form) -> StatusEvent | None:
         event_id=f"twilio:{call_sid}:{status}:{_sequence(form)}",
         call_id=parent_sid or call_sid,
         occurred_at=_timestamp(form),
-        from_=_party(form, "From"),
-        to=_party(form, "To"),
+        from_=party(form, "From"),
+        to=party(form, "To"),
         direction=_direction(form),
     )
     if parent_sid is not None:
@@ -161,8 +161,8 @@ def gather_event(form: Form, *, step: str = "gather") -> CallDtmf | None:
     return CallDtmf(
         event_id=f"twilio:{call_sid}:dtmf:{step}:{digits}",
         call_id=call_sid,
-        from_=_party(form, "From"),
-        to=_party(form, "To"),
+        from_=party(form, "From"),
+        to=party(form, "To"),
         direction=_direction(form),
         digits=digits,
     )
@@ -231,7 +231,9 @@ def _timestamp(form: Form) -> datetime | None:
         raise InvalidInput("Timestamp must be an RFC 2822 date", "/Timestamp") from None
 
 
-def _party(form: Form, name: str) -> str | None:
+def party(form: Form, name: str) -> str | None:
+    """A party field (`From`, `To`) of a Twilio form: absent or empty is None; longer
+    than 256 characters is InvalidInput naming it."""
     value = form.get(name)
     if not value:
         return None

@@ -16,6 +16,7 @@ from enum import StrEnum
 from callcenter.domain.events import E164
 from callcenter.domain.messages import MAX_BODY_CHARS, Channel, InboundMessage
 from callcenter.errors import InvalidInput
+from callcenter.gateways.twilio.events import party
 
 Form = Mapping[str, str]
 
@@ -25,7 +26,6 @@ _SHORT_CODE = re.compile(r"[0-9]{3,8}")
 _CONTENT_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]{1,64}/[A-Za-z0-9!#$&^_.+-]{1,64}")
 _ERROR_CODE = re.compile(r"[0-9]{1,9}")
 _MAX_MEDIA = 10  # Twilio's documented limit of media files on one message
-_PARTY_MAX = 256
 # What the agent sees for a message with neither text nor media (the domain refuses a
 # blank body, and the customer did write something).
 EMPTY_BODY = "[empty message]"
@@ -136,8 +136,8 @@ def status_report(form: Form) -> MessageStatusReport:
         message_sid=message_sid,
         status=status,
         error_code=int(code) if code else None,
-        to=_party(form, "To"),
-        from_=_party(form, "From"),
+        to=party(form, "To"),
+        from_=party(form, "From"),
     )
 
 
@@ -181,13 +181,4 @@ def _required(form: Form, name: str) -> str:
     value = form.get(name)
     if not value:
         raise InvalidInput(f"{name} is required", f"/{name}")
-    return value
-
-
-def _party(form: Form, name: str) -> str | None:
-    value = form.get(name)
-    if not value:
-        return None
-    if len(value) > _PARTY_MAX:
-        raise InvalidInput(f"{name} is longer than {_PARTY_MAX} characters", f"/{name}")
     return value
