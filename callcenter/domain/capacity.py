@@ -86,11 +86,20 @@ def text_room(agent: Agent) -> bool:
 
 
 def ready(agent: Agent) -> bool:
-    """In the ready index: available, and idle on voice or with room for a text task. The
-    index is the dispatcher's candidate list; routing makes the exact check per task."""
-    if agent.presence is not Presence.AVAILABLE:
-        return False
-    return agent.activity is Activity.IDLE or text_room(agent)
+    """In the ready index: available and idle on voice (with room for a call, or for a
+    text task). The index is the dispatcher's candidate list; routing makes the exact check
+    per task."""
+    return agent.eligible and (own_capacity(agent, Channel.VOICE) > 0 or text_room(agent))
+
+
+def ready_on_voice(agent: Agent) -> bool:
+    """In the on-voice index: available, busy with a call, and with room for a text task:
+    a candidate only for queues that allow text during voice."""
+    return (
+        agent.presence is Presence.AVAILABLE
+        and agent.activity is not Activity.IDLE
+        and text_room(agent)
+    )
 
 
 def freed_room(before: Agent, after: Agent) -> bool:

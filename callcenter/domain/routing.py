@@ -270,7 +270,8 @@ class _Planner:
         """`agent_id` was given `ticket`: it stays free, holding one more, while it has
         room for some task (a text task, or text during voice where a queue allows)."""
         holding = _holding(self.free.pop(agent_id), ticket)
-        if capacity.ready(holding):
+        blended = self._rules.text_during_voice and capacity.ready_on_voice(holding)
+        if capacity.ready(holding) or blended:
             self.free[agent_id] = holding
             # the pools hold the agent as it was: it has less room now, so it is checked
             # again wherever a pool lists it (less room never makes an agent eligible)

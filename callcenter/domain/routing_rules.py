@@ -98,11 +98,14 @@ class RoutingRules:
     channel_priority: Mapping[str, int] = field(default_factory=dict)
     by_name: Mapping[str, Rule] = field(init=False, repr=False, compare=False)
     widening_rules: frozenset[str] = field(init=False, repr=False, compare=False)
+    text_during_voice: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_name", {rule.name: rule for rule in self.rules})
         widening = {r.name for r in self.rules if any(s.also_queues for s in r.steps)}
         object.__setattr__(self, "widening_rules", frozenset(widening))
+        blended = any(q.text_during_voice for q in self.queues.values())
+        object.__setattr__(self, "text_during_voice", blended)
 
     def queue(self, name: str) -> QueueConfig:
         """The queue's config; an unknown queue (e.g. a gateway hint) gets the defaults."""

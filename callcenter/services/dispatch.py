@@ -92,7 +92,9 @@ class Dispatcher:
     async def run_pass(self) -> int:
         """One matching pass; returns the number of offers made."""
         started = time.perf_counter()
-        agents = await self._agents.ready()  # usually the smaller set: read it first
+        rules = self._rules.current
+        # usually the smaller set: read it first
+        agents = await self._agents.ready(on_voice=rules.text_during_voice)
         if not agents:
             return 0
         tickets = await self._calls.waiting()
@@ -100,7 +102,7 @@ class Dispatcher:
             return 0
         loaded = time.perf_counter()
         now = self._clock.now()
-        decisions = plan_assignments(tickets, agents, self._rules.current, now)
+        decisions = plan_assignments(tickets, agents, rules, now)
         ranked = time.perf_counter()
         self.last_pass = PassTiming(
             agents=len(agents),

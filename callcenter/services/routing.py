@@ -299,7 +299,9 @@ class RoutingService:
         index, step = active_step(rule, waited)
         widen = next_step_at(rule, waited)
         verdicts = []
-        for agent in sorted(await self._agents.ready(), key=lambda a: a.id)[:CANDIDATES_EXPLAINED]:
+        # agents on a call too: "why not" tells them apart (e.g. no chat during voice)
+        ready = await self._agents.ready(on_voice=True)
+        for agent in sorted(ready, key=lambda a: a.id)[:CANDIDATES_EXPLAINED]:
             reason = why_not(ticket, agent, rules, now)
             verdicts.append(
                 AgentVerdict(

@@ -8,7 +8,7 @@ from datetime import datetime
 import msgspec
 
 from callcenter.domain.agents import Agent
-from callcenter.domain.capacity import freed_room, ready
+from callcenter.domain.capacity import freed_room, ready, ready_on_voice
 from callcenter.domain.timers import dispatch_due
 from callcenter.storage import keys
 from callcenter.storage.documents import (
@@ -32,12 +32,14 @@ def put_agent(plan: CommitPlan, before: Agent | None, after: Agent, now: datetim
     dispatch pass when the agent became ready or has room for more text tasks."""
     expected = before.version if before else 0
     plan.put(keys.agent(after.id), expected, bump_agent(before, after), 0)
-    if ready(after):
-        plan.sadd(keys.READY, after.id)
-        if before is None or not ready(before) or freed_room(before, after):
-            schedule(plan, dispatch_due(now))
-    elif before is None or ready(before):
-        plan.srem(keys.READY, after.id)
+    for index, member in ((keys.READY, ready), (keys.READY_ON_VOICE, ready_on_voice)):
+        was = before is not None and member(before)
+        if member(after):
+            plan.sadd(index, after.id)
+            if not was or (before is not None and freed_room(before, after)):
+                schedule(plan, dispatch_due(now))
+        elif was or before is None:
+            plan.srem(index, after.id)
 
 
 AgentHook = Callable[[Agent | None, Agent | None], None]
@@ -56,10 +58,14 @@ class AgentRepository:
     async def get(self, agent_id: str) -> Agent | None:
         return await self._store.load(keys.agent(agent_id), Agent)
 
-    async def ready(self) -> list[Agent]:
-        """Agents in the ready index (available, with room for some task, when last
-        written)."""
-        ids = [text(m) for m in await self._store.client.execute("SMEMBERS", keys.READY)]
+    async def ready(self, *, on_voice: bool = False) -> list[Agent]:
+        """Agents in the ready index (available and idle when last written); `on_voice`
+        adds those on a call with room for a text task."""
+        if on_voice:
+            raw = await self._store.client.execute("SUNION", keys.READY, keys.READY_ON_VOICE)
+        else:
+            raw = await self._store.client.execute("SMEMBERS", keys.READY)
+        ids = [text(m) for m in raw]
         found = await self._store.load_many([keys.agent(i) for i in ids], Agent)
         return [agent for agent in found if agent is not None]
 
@@ -85,6 +91,7 @@ class AgentRepository:
         plan.delete(keys.agent(old.id), old.version)
         plan.srem(keys.AGENTS, old.id)
         plan.srem(keys.READY, old.id)
+        plan.srem(keys.READY_ON_VOICE, old.id)
         result, _ = await self._store.commit(plan)
         if result is CommitResult.COMMITTED and self._on_change is not None:
             self._on_change(old, None)

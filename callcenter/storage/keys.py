@@ -14,6 +14,8 @@ Owners and lifetimes:
 - `{cc}:waiting`              hash call id → routing ticket of every queued call; owned by
                               the call commits (set on entering `queued`, removed on leaving)
 - `{cc}:ready`                set of agent ids available and idle; owned by the agent commits
+- `{cc}:ready:voice`          set of agent ids available, on a call and with room for text
+                              (for queues with `text_during_voice`); owned by the agent commits
 - `{cc}:timers`               sorted set of due timers (member "kind:ids", score = due time);
                               owned by the timer loop, which removes each after handling it
 - `{cc}:reservation:<id>`     reservation id → call id; TTL = reservation + grace
@@ -64,6 +66,7 @@ AGENTS = f"{ROUTING}:agents"
 TOKENS = f"{PREFIX}:tokens"
 WAITING = f"{ROUTING}:waiting"
 READY = f"{ROUTING}:ready"
+READY_ON_VOICE = f"{ROUTING}:ready:voice"
 TIMERS = f"{ROUTING}:timers"
 BUS_SEQ = f"{PREFIX}:{{bus}}:seq"
 BUS_LOG = f"{PREFIX}:{{bus}}:log"

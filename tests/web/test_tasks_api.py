@@ -4,8 +4,14 @@ the cross-channel rule hold; bad input is refused naming the field."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+from callcenter.app import create_app
+from callcenter.settings import Settings
+from callcenter.web.state import SERVICES
 from tests.conftest import AppClient, TokenFactory
 from tests.web.test_routing_api import wait_for
 
@@ -282,3 +288,33 @@ async def test_the_queue_outlook_shows_each_text_channel_apart_from_callers(
     assert answered["channels"][0]["channel"] == "chat"
     assert answered["channels"][0]["first_response_seconds"] >= 0
     assert third
+
+
+async def test_a_queue_may_let_agents_take_chats_during_a_call(
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
+    settings: Settings,
+    redis_client: object,
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "rules.yaml").write_text(
+        "queues:\n  general: {text_during_voice: true}\nrules:\n  - name: default\n"
+    )
+    client = await aiohttp_client(create_app(dataclasses.replace(settings, rules_dir=rules)))
+    auth = client.app[SERVICES].auth
+    admin = {"Authorization": f"Bearer {(await auth.create_token('admin', 't'))[0]}"}
+    desk = Desk(client, admin, admin)
+    await desk.agent("ann", {"voice": 1, "chat": 1})
+    event = {"type": "call.created", "event_id": "e1", "call_id": "v1", "from": "+15550001111"}
+    assert (await client.post("/v1/events", json=event, headers=admin)).status == 200
+    await wait_for(lambda: _json(client, "/v1/calls/v1", admin), lambda c: c["state"] == "offered")
+    chat = await desk.open(body="hi")
+    task = await desk.offered(chat)  # ann is ringing for the call, and still gets the chat
+    assert task["agent_id"] == "ann"
+    agent = await _json(client, "/v1/agents/ann", admin)
+    assert (agent["activity"], agent["call_id"], agent["tasks"]) == (
+        "reserved",
+        "v1",
+        {chat: "chat"},
+    )
