@@ -55,4 +55,18 @@ async def test_the_wallboard_shows_every_channel(live: AppClient, pages: Pages) 
     reply = await live.post(f"/v1/tasks/{ids[0]}/messages", json={"body": "hi"}, headers=ann)
     assert reply.status == 201
     await expect(cells.nth(3)).not_to_have_text(NONE, timeout=TICK_WAIT_MS)
+
+    # the conversation opens in the transcript panel; an angry message scores, raises the
+    # phrase alert and shows up live
+    await page.locator(f'tr[data-call="{ids[0]}"]').click()
+    lines = page.locator("#transcript-lines li")
+    await expect(lines).to_have_count(2)
+    await expect(lines.nth(0)).to_contain_text("question 0")
+    await expect(lines.nth(1)).to_contain_text("hi")
+    angry = {"body": "This is useless, I want to cancel my account. Get me a supervisor!"}
+    wrote = await live.post(f"/v1/tasks/{ids[0]}/messages", json=angry, headers=admin)
+    assert wrote.status == 201
+    await expect(lines).to_have_count(3)
+    await expect(lines.nth(2)).to_have_attribute("data-label", "negative")
+    await expect(page.locator("#alert-feed")).to_contain_text("cancel my account")
     await pages.shot(page, "channels")

@@ -9,9 +9,10 @@ import { Session, tokenForm } from "./session.js";
 import { LiveSocket } from "./socket.js";
 import { TranscriptView } from "./transcript.js";
 import { AlertFeed } from "./wallboard_alerts.js";
-import { WallboardModel, touched } from "./wallboard_model.js";
+import { TEXT_CHANNELS, WallboardModel, touched } from "./wallboard_model.js";
 import { OutlookPanel } from "./wallboard_outlook.js";
 import { ChannelPanel } from "./wallboard_channels.js";
+import { conversationLines, messageLine } from "./wallboard_conversation.js";
 import { QueueTable } from "./wallboard_queues.js";
 
 const $ = (id) => document.getElementById(id);
@@ -220,11 +221,26 @@ function drawTotals() {
 function drawTranscriptHead() {
   const call = model.calls.get(watching);
   const agent = call?.agent_id ? model.agents.get(call.agent_id)?.name ?? call.agent_id : null;
-  setText($("transcript-heading"), `Live transcript: ${call?.from ?? call?.caller_key ?? watching}`);
-  if (call) setText($("transcript-meta"), [call.queue, label(call.state), agent && `agent ${agent}`].filter(Boolean).join(" · "));
+  const text = TEXT_CHANNELS.has(call?.channel);
+  const who = call?.from ?? call?.caller_key ?? watching;
+  setText($("transcript-heading"), `${text ? `${CHANNELS[call.channel]} conversation` : "Live transcript"}: ${who}`);
+  if (call) setText($("transcript-meta"), [call.queue, callState(call), agent && `agent ${agent}`].filter(Boolean).join(" · "));
   const moods = model.moods.get(watching);
   renderMood($("transcript-caller-mood"), moods?.caller, "caller mood");
   renderMood($("transcript-agent-mood"), moods?.agent, "agent mood");
+}
+
+// a conversation's messages so far (the bus brings the next ones as `task.message`)
+async function loadConversation(taskId) {
+  try {
+    const lines = await conversationLines(session, taskId);
+    if (watching !== taskId) return;
+    transcript.reset(lines);
+    for (const line of earlyLines ?? []) transcript.add(line);
+    earlyLines = null;
+  } catch (error) {
+    if (watching === taskId) setText($("transcript-meta"), `Conversation not loaded: ${error.message}`);
+  }
 }
 
 function openTranscript(callId, opener) {
@@ -234,6 +250,7 @@ function openTranscript(callId, opener) {
     transcript.clear();
     earlyLines = [];
     socket.send({ type: "watch", call_id: callId });
+    if (TEXT_CHANNELS.has(model.calls.get(callId)?.channel)) loadConversation(callId);
   }
   $("transcript-panel").hidden = false;
   setText($("transcript-meta"), "");
@@ -306,6 +323,13 @@ function onEvent(event) {
       }
       break;
     case "transcript.partial": if (event.call_id === watching) transcript.partial(data); break;
+    case "task.message":
+      if (event.call_id === watching) {
+        const line = messageLine(data);
+        transcript.add(line);
+        earlyLines?.push(line);
+      }
+      break;
     default: break; // other events are not the wallboard's
   }
   schedule(t);
