@@ -19,6 +19,7 @@ from callcenter.errors import SettingError
 from callcenter.gateways.freeswitch.client import EslClient
 from callcenter.gateways.generic.callback_dial import WebhookCallbackDialer
 from callcenter.gateways.generic.webhook import WebhookNotifier
+from callcenter.gateways.smtp.sender import SmtpRelay, SmtpSender
 from callcenter.gateways.twilio.callback_dial import TwilioCallbackDialer
 from callcenter.gateways.twilio.messages_rest import TwilioMessagesClient, TwilioSmsSender
 from callcenter.gateways.twilio.notify import TwilioNotifier
@@ -128,6 +129,16 @@ async def reply_senders(app: web.Application) -> AsyncIterator[None]:
             status_callback=status,
         )
         senders[Channel.SMS] = TwilioSmsSender(client)
+    if settings.smtp_host:
+        relay = SmtpRelay(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            starttls=settings.smtp_starttls,
+            username=settings.smtp_username,
+            password=settings.smtp_password.reveal(),
+            from_address=settings.email_from,
+        )
+        senders[Channel.EMAIL] = SmtpSender(relay)
     app[SENDERS] = senders
     yield
     await session.close()

@@ -28,6 +28,7 @@ from callcenter.services.jambonz_hooks import JambonzHooks
 from callcenter.services.l16_media import L16MediaStreams
 from callcenter.services.live import LiveStores, LiveViews
 from callcenter.services.live_feed import LiveFeed
+from callcenter.services.mailgun_inbound import MailgunInbound
 from callcenter.services.media import MediaHub
 from callcenter.services.notify import FanOutNotifier, RouteNotifier
 from callcenter.services.outlook_feed import OutlookFeed
@@ -195,6 +196,14 @@ def build_services(
             ),
         ),
         twilio_messaging=TwilioMessaging(inbound, twilio_signatures, metrics=metrics),
+        mailgun=MailgunInbound(
+            inbound,
+            repositories.replay,
+            signing_key=settings.mailgun_signing_key.reveal(),
+            tolerance_seconds=settings.signature_tolerance_seconds,
+            clock=clock,
+            metrics=metrics,
+        ),
         twilio_media=TwilioMediaStreams(
             media,
             call_queries,

@@ -93,6 +93,14 @@ class Settings:
     twilio_announce_seconds: float = 60.0  # wait announcements on hold; 0: never
     # agents' SMS replies go through this Messaging Service (else from the number texted)
     twilio_messaging_service_sid: str | None = None
+    # email: Mailgun routes in (signed), replies out through an SMTP relay
+    mailgun_signing_key: Secret = field(default_factory=lambda: Secret(""))
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_username: str = ""
+    smtp_password: Secret = field(default_factory=lambda: Secret(""))
+    email_from: str = ""
     jambonz_secret: Secret = field(default_factory=lambda: Secret(""))
     audiosocket_port: int = 0  # Asterisk AudioSocket TCP listener; 0 = off
     audiosocket_host: str = "127.0.0.1"  # its bind address: loopback unless told otherwise
@@ -274,6 +282,13 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "twilio_caller_id": _e164,
     "twilio_announce_seconds": _non_negative_float,
     "twilio_messaging_service_sid": _messaging_service,
+    "mailgun_signing_key": Secret,
+    "smtp_host": str,
+    "smtp_port": _port,
+    "smtp_starttls": _bool,
+    "smtp_username": str,
+    "smtp_password": Secret,
+    "email_from": str,
     "hold_music_url": _http_url,
     "jambonz_secret": Secret,
     "audiosocket_port": _port,

@@ -62,6 +62,7 @@ SELF = "agent:<self>"
 OPEN = "none"
 TWILIO_SIGNED = "signed: X-Twilio-Signature"
 JAMBONZ_SIGNED = "signed: Jambonz-Signature"
+MAILGUN_SIGNED = "signed: Mailgun signature (timestamp, token, signature fields)"
 TOKEN_ROLES = frozenset({ADMIN, SUPERVISOR, GATEWAY, SELF})
 
 

@@ -8,13 +8,24 @@ from typing import Any
 import msgspec
 
 from callcenter import __version__
-from callcenter.web.operation import JAMBONZ_SIGNED, OPEN, TWILIO_SIGNED, Operation, Text
+from callcenter.web.operation import (
+    JAMBONZ_SIGNED,
+    MAILGUN_SIGNED,
+    OPEN,
+    TWILIO_SIGNED,
+    Operation,
+    Text,
+)
 from callcenter.web.problem import CONTENT_TYPE as PROBLEM_JSON
 from callcenter.web.problem import Problem
 from callcenter.web.routes import OPERATIONS
 
 REF = "#/components/schemas/{name}"
-SIGNED_BY = {TWILIO_SIGNED: "twilioSignature", JAMBONZ_SIGNED: "jambonzSignature"}
+SIGNED_BY = {
+    TWILIO_SIGNED: "twilioSignature",
+    JAMBONZ_SIGNED: "jambonzSignature",
+    MAILGUN_SIGNED: "mailgunSignature",
+}
 
 _ERRORS = {
     401: "Missing, bad or revoked credentials",
@@ -159,6 +170,15 @@ def build_openapi() -> dict[str, Any]:
                     "name": "Jambonz-Signature",
                     "description": "t=<unix>,v1=hex(HMAC-SHA256(secret, t + '.' + body)) "
                     "(CALLCENTER_JAMBONZ_SECRET).",
+                },
+                "mailgunSignature": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "signature",
+                    "description": "Mailgun's webhook signature: the form fields `timestamp`, "
+                    "`token` and `signature` = hex(HMAC-SHA256(signing key, timestamp + "
+                    "token)) (CALLCENTER_MAILGUN_SIGNING_KEY). They come in the posted form, "
+                    "which OpenAPI cannot name as a place for a key.",
                 },
                 "webhookSignature": {
                     "type": "apiKey",

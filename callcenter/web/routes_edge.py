@@ -4,7 +4,7 @@ sockets and alerts."""
 from __future__ import annotations
 
 from callcenter.domain.alerts import Ack
-from callcenter.web.handlers import jambonz, live, media, twilio
+from callcenter.web.handlers import jambonz, live, mailgun, media, twilio
 from callcenter.web.handlers.live_protocol import AGENT_MESSAGES, WALLBOARD_MESSAGES
 from callcenter.web.handlers.twilio import SMS_STATUS_PATH
 from callcenter.web.operation import (
@@ -12,6 +12,7 @@ from callcenter.web.operation import (
     GATEWAY,
     HTML,
     JAMBONZ_SIGNED,
+    MAILGUN_SIGNED,
     OPEN,
     SELF,
     SUPERVISOR,
@@ -40,6 +41,20 @@ def _query(name: str, description: str, *, required: bool = False) -> Param:
 NOT_A_HANDSHAKE = (400, Problem, "Not a websocket handshake (no `Upgrade: websocket`)")
 
 GATEWAY_OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        method="POST",
+        path="/gateways/mailgun/inbound",
+        handler=mailgun.inbound,
+        operation_id="mailgunInbound",
+        tag="Gateways",
+        summary="Mailgun route: an email joins its thread or the customer's open email "
+        "conversation, or opens one",
+        roles=(MAILGUN_SIGNED,),
+        description="Point a Mailgun route's `forward()` here. The post's `timestamp`, "
+        "`token` and `signature` are checked with CALLCENTER_MAILGUN_SIGNING_KEY (403 "
+        "otherwise); a redelivered Message-Id is taken once.",
+        responses=((204, None, "Taken"),),
+    ),
     Operation(
         method="POST",
         path="/gateways/twilio/sms",

@@ -28,6 +28,7 @@ from callcenter.services.jambonz_hooks import JambonzHooks
 from callcenter.services.l16_media import L16MediaStreams
 from callcenter.services.live import LiveViews
 from callcenter.services.live_feed import LiveFeed
+from callcenter.services.mailgun_inbound import MailgunInbound
 from callcenter.services.media import MediaHub
 from callcenter.services.outlook_feed import OutlookFeed
 from callcenter.services.queue_outlook import QueueOutlook
@@ -66,6 +67,7 @@ class Services:
     outlook_feed: OutlookFeed
     twilio_voice: TwilioVoice
     twilio_messaging: TwilioMessaging
+    mailgun: MailgunInbound
     twilio_media: TwilioMediaStreams
     l16_media: L16MediaStreams
     jambonz: JambonzHooks

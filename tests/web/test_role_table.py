@@ -20,6 +20,7 @@ from callcenter.domain.auth import (
     ADMIN,
     GATEWAY,
     JAMBONZ_SIGNED,
+    MAILGUN_SIGNED,
     OPEN,
     SELF,
     SUPERVISOR,
@@ -171,17 +172,17 @@ async def test_open_operations_ask_for_nothing_and_signed_ones_want_the_signatur
             answer = await client.request(op.method, _path(op, values))
             assert answer.status not in (401, 403), (op.operation_id, answer.status)
             kinds.add(OPEN)
-        elif op.roles[0] in (TWILIO_SIGNED, JAMBONZ_SIGNED):
+        elif op.roles[0] in (TWILIO_SIGNED, JAMBONZ_SIGNED, MAILGUN_SIGNED):
             # even an admin token is not the vendor's signature
             answer = await client.request(op.method, _path(op, values), headers=admin)
             assert answer.status in (401, 403), (op.operation_id, answer.status)
             kinds.add(op.roles[0])
-    assert kinds == {OPEN, TWILIO_SIGNED, JAMBONZ_SIGNED}
+    assert kinds == {OPEN, TWILIO_SIGNED, JAMBONZ_SIGNED, MAILGUN_SIGNED}
 
 
 def test_every_role_string_in_the_table_is_known() -> None:
-    known = TOKEN_ROLES | {OPEN, TWILIO_SIGNED, JAMBONZ_SIGNED}
+    known = TOKEN_ROLES | {OPEN, TWILIO_SIGNED, JAMBONZ_SIGNED, MAILGUN_SIGNED}
     for op in OPERATIONS:
         assert op.roles and set(op.roles) <= known, op.operation_id
-        if set(op.roles) & {OPEN, TWILIO_SIGNED, JAMBONZ_SIGNED}:
+        if set(op.roles) & {OPEN, TWILIO_SIGNED, JAMBONZ_SIGNED, MAILGUN_SIGNED}:
             assert len(op.roles) == 1, f"{op.operation_id}: open or signed is the only role"

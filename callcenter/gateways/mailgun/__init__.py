@@ -1,0 +1,1 @@
+"""Mailgun's inbound routes (a forwarded email as a signed form post)."""

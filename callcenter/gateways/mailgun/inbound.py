@@ -1,0 +1,88 @@
+"""An email as Mailgun's route `forward()` posts it, decoded into an InboundMessage, and the
+signature Mailgun puts on every webhook: hex HMAC-SHA256(signing key, timestamp + token).
+
+We take Mailgun rather than SendGrid Inbound Parse because Mailgun signs each post, so a
+forged email can be refused. Fields (Mailgun's documentation, "Routes", "Receiving"):
+`sender`, `from` (with a display name), `recipient`, `subject`, `body-plain`, `stripped-text`
+(the reply without the quoted history: preferred), `Message-Id`, `In-Reply-To`,
+`References`, and `timestamp`, `token`, `signature`. Message-IDs are kept with their angle
+brackets (`<id@host>`), as they appear in headers."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from email.utils import parseaddr
+
+from callcenter.domain.messages import MAX_BODY_CHARS, MAX_SUBJECT_CHARS, Channel, InboundMessage
+from callcenter.errors import InvalidInput, Unauthorized
+from callcenter.gateways.signing import timestamp_in_window
+
+_ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
+_MESSAGE_ID = re.compile(r"<[^<>\s]{1,250}>")
+MAX_REFERENCES = 20
+
+
+def check_signature(
+    signing_key: str, form: Mapping[str, str], *, now: float, tolerance_seconds: int
+) -> str:
+    """Verify the post's `timestamp`, `token` and `signature`; return the token (a post is
+    taken once per token). Raises Unauthorized with the reason."""
+    timestamp, token, signature = (form.get(k, "") for k in ("timestamp", "token", "signature"))
+    if not signing_key:
+        raise Unauthorized("Mailgun webhooks need CALLCENTER_MAILGUN_SIGNING_KEY")
+    if not (timestamp and token and signature):
+        raise Unauthorized("missing timestamp, token or signature")
+    timestamp_in_window(timestamp, now=now, tolerance_seconds=tolerance_seconds, name="timestamp")
+    expected = hmac.new(
+        signing_key.encode(), (timestamp + token).encode(), hashlib.sha256
+    ).hexdigest()
+    if not hmac.compare_digest(expected, signature.strip().lower()):
+        raise Unauthorized("the Mailgun signature does not match this post")
+    return token
+
+
+def inbound_email(form: Mapping[str, str]) -> InboundMessage:
+    """The email in a Mailgun route post. Raises InvalidInput naming the field."""
+    name, address = parseaddr(form.get("from", ""))
+    sender = (form.get("sender") or address).strip().lower()
+    if not _ADDRESS.fullmatch(sender):
+        raise InvalidInput("sender must be an email address", "/sender")
+    recipient = parseaddr(form.get("recipient", ""))[1].strip().lower()
+    if not _ADDRESS.fullmatch(recipient):
+        raise InvalidInput("recipient must be an email address", "/recipient")
+    message_id = _message_id(form.get("Message-Id", ""), "Message-Id")
+    if message_id is None:
+        raise InvalidInput("Message-Id is required", "/Message-Id")
+    subject = form.get("subject") or None
+    if subject is not None and len(subject) > MAX_SUBJECT_CHARS:
+        raise InvalidInput(f"subject is longer than {MAX_SUBJECT_CHARS} characters", "/subject")
+    body = (form.get("stripped-text") or form.get("body-plain") or "").strip()
+    if not body:
+        body = "[an email without text]"
+    if len(body) > MAX_BODY_CHARS:
+        raise InvalidInput(f"the text is longer than {MAX_BODY_CHARS} characters", "/body-plain")
+    references = tuple(_MESSAGE_ID.findall(form.get("References", "")))[-MAX_REFERENCES:]
+    return InboundMessage(
+        channel=Channel.EMAIL,
+        sender=sender,
+        recipient=recipient,
+        body=body,
+        external_id=message_id,
+        sender_name=name.strip() or None,
+        subject=subject,
+        in_reply_to=_message_id(form.get("In-Reply-To", ""), "In-Reply-To"),
+        references=tuple(reversed(references)),  # newest first: the likeliest thread
+    )
+
+
+def _message_id(text: str, field: str) -> str | None:
+    text = text.strip()
+    if not text:
+        return None
+    found = _MESSAGE_ID.search(text if "<" in text else f"<{text}>")
+    if found is None:
+        raise InvalidInput(f"{field} is not a Message-ID", f"/{field}")
+    return found.group(0)

@@ -1,0 +1,1 @@
+"""Email out through an SMTP relay."""
