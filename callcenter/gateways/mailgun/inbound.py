@@ -47,35 +47,43 @@ def check_signature(
 def inbound_email(form: Mapping[str, str]) -> InboundMessage:
     """The email in a Mailgun route post. Raises InvalidInput naming the field."""
     name, address = parseaddr(form.get("from", ""))
-    sender = (form.get("sender") or address).strip().lower()
-    if not _ADDRESS.fullmatch(sender):
-        raise InvalidInput("sender must be an email address", "/sender")
-    recipient = parseaddr(form.get("recipient", ""))[1].strip().lower()
-    if not _ADDRESS.fullmatch(recipient):
-        raise InvalidInput("recipient must be an email address", "/recipient")
     message_id = _message_id(form.get("Message-Id", ""), "Message-Id")
     if message_id is None:
         raise InvalidInput("Message-Id is required", "/Message-Id")
-    subject = form.get("subject") or None
-    if subject is not None and len(subject) > MAX_SUBJECT_CHARS:
-        raise InvalidInput(f"subject is longer than {MAX_SUBJECT_CHARS} characters", "/subject")
-    body = (form.get("stripped-text") or form.get("body-plain") or "").strip()
-    if not body:
-        body = "[an email without text]"
-    if len(body) > MAX_BODY_CHARS:
-        raise InvalidInput(f"the text is longer than {MAX_BODY_CHARS} characters", "/body-plain")
     references = tuple(_MESSAGE_ID.findall(form.get("References", "")))[-MAX_REFERENCES:]
     return InboundMessage(
         channel=Channel.EMAIL,
-        sender=sender,
-        recipient=recipient,
-        body=body,
+        sender=_address(form.get("sender") or address, "sender"),
+        recipient=_address(parseaddr(form.get("recipient", ""))[1], "recipient"),
+        body=_body(form),
         external_id=message_id,
         sender_name=name.strip() or None,
-        subject=subject,
+        subject=_subject(form),
         in_reply_to=_message_id(form.get("In-Reply-To", ""), "In-Reply-To"),
         references=tuple(reversed(references)),  # newest first: the likeliest thread
     )
+
+
+def _address(text: str, field: str) -> str:
+    address = text.strip().lower()
+    if not _ADDRESS.fullmatch(address):
+        raise InvalidInput(f"{field} must be an email address", f"/{field}")
+    return address
+
+
+def _subject(form: Mapping[str, str]) -> str | None:
+    subject = form.get("subject") or None
+    if subject is not None and len(subject) > MAX_SUBJECT_CHARS:
+        raise InvalidInput(f"subject is longer than {MAX_SUBJECT_CHARS} characters", "/subject")
+    return subject
+
+
+def _body(form: Mapping[str, str]) -> str:
+    """The reply without the quoted history when Mailgun found it, else the whole text."""
+    body = (form.get("stripped-text") or form.get("body-plain") or "").strip()
+    if len(body) > MAX_BODY_CHARS:
+        raise InvalidInput(f"the text is longer than {MAX_BODY_CHARS} characters", "/body-plain")
+    return body or "[an email without text]"
 
 
 def _message_id(text: str, field: str) -> str | None:
