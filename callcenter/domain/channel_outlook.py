@@ -4,14 +4,14 @@ queue's available agents hold against what they may hold."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 import msgspec
 
 from callcenter.domain import capacity
 from callcenter.domain.agents import Agent, Presence
-from callcenter.domain.messages import TEXT_CHANNELS
+from callcenter.domain.messages import TEXT_CHANNELS, Channel
 from callcenter.domain.queue_traffic import CHANNEL_SEPARATOR, QueueTraffic
 from callcenter.domain.routing import Ticket, serves
 from callcenter.domain.routing_rules import QueueConfig
@@ -26,42 +26,52 @@ class ChannelView(msgspec.Struct, frozen=True, kw_only=True):
     capacity: int  # what those agents may hold at once (their own limits, the queue's cap)
 
 
+def text_places(tickets: Iterable[Ticket]) -> dict[tuple[str, str], list[datetime]]:
+    """The places in line of the waiting text tasks, by (queue, channel), in one pass."""
+    places: dict[tuple[str, str], list[datetime]] = {}
+    for ticket in tickets:
+        if ticket.channel in TEXT_CHANNELS:
+            places.setdefault((ticket.queue, ticket.channel), []).append(ticket.queued_at)
+    return places
+
+
 def channel_views(
     queue: QueueConfig,
-    tickets: Iterable[Ticket],
+    places: Mapping[tuple[str, str], list[datetime]],
     agents: Sequence[Agent],
-    traffic: dict[str, QueueTraffic],
+    traffic: Mapping[str, QueueTraffic],
     now: datetime,
 ) -> list[ChannelView]:
     """The text channels that have anything to show in `queue` (a task waiting, an agent
-    who may take one, or replies in the last hour), in channel order. `traffic` is the
-    last hour's traffic by traffic key (`queue/channel`)."""
-    waiting: dict[str, list[datetime]] = {}
-    for ticket in tickets:
-        if ticket.queue == queue.name and ticket.channel in TEXT_CHANNELS:
-            waiting.setdefault(ticket.channel, []).append(ticket.queued_at)
+    who may take one, or replies in the last hour), in channel order. `places` are from
+    `text_places`; `traffic` is the last hour's by traffic key (`queue/channel`)."""
     members = [a for a in agents if a.presence is Presence.AVAILABLE and serves(a, queue)]
     views = []
     for channel in sorted(TEXT_CHANNELS):
-        places = waiting.get(channel, [])
-        held = sum(capacity.held(a, channel) for a in members)
-        room = sum(capacity.limit(a, channel, queue.capacity) for a in members)
         counted = traffic.get(f"{queue.name}{CHANNEL_SEPARATOR}{channel}")
-        if not places and not room and counted is None:
-            continue
-        views.append(
-            ChannelView(
-                channel=str(channel),
-                waiting=len(places),
-                oldest_wait_seconds=(
-                    max(0.0, (now - min(places)).total_seconds()) if places else None
-                ),
-                first_response_seconds=counted.mean_first_response_seconds if counted else None,
-                held=held,
-                capacity=room,
-            )
-        )
+        waiting = places.get((queue.name, channel), [])
+        view = _view(queue, Channel(channel), waiting, members, counted, now)
+        if view.waiting or view.capacity or counted is not None:
+            views.append(view)
     return views
+
+
+def _view(
+    queue: QueueConfig,
+    channel: Channel,
+    places: list[datetime],
+    members: list[Agent],
+    counted: QueueTraffic | None,
+    now: datetime,
+) -> ChannelView:
+    return ChannelView(
+        channel=str(channel),
+        waiting=len(places),
+        oldest_wait_seconds=max(0.0, (now - min(places)).total_seconds()) if places else None,
+        first_response_seconds=counted.mean_first_response_seconds if counted else None,
+        held=sum(capacity.held(a, channel) for a in members),
+        capacity=sum(capacity.limit(a, channel, queue.capacity) for a in members),
+    )
 
 
 def is_channel_key(key: str) -> bool:

@@ -103,7 +103,7 @@ def traffic_of(before: Call | None, after: Call, threshold_seconds: float) -> Qu
     wait = _seconds(after.queued_at or after.created_at, after.answered_at)
     ended = after.state is CallState.ENDED and (before is None or before.state is not after.state)
     handle, talk = _handled(after) if ended else (None, 0.0)
-    response = _first_response(before, after)
+    responses, response_seconds = _first_response(before, after)
     return QueueTraffic(
         arrived=int(_arrived(before, after)),
         answered=int(answered),
@@ -112,8 +112,8 @@ def traffic_of(before: Call | None, after: Call, threshold_seconds: float) -> Qu
         handled=int(handle is not None),
         handle_seconds=handle or 0.0,
         talk_seconds=talk,
-        first_responses=int(response is not None),
-        first_response_seconds=response or 0.0,
+        first_responses=responses,
+        first_response_seconds=response_seconds,
     )
 
 
@@ -125,16 +125,16 @@ def traffic_key(call: Call) -> str:
     return call.queue
 
 
-def _first_response(before: Call | None, after: Call) -> float | None:
-    """Seconds to the agent's first reply, if this change is that reply."""
+def _first_response(before: Call | None, after: Call) -> tuple[int, float]:
+    """(1, seconds to the agent's first reply) if this change is that reply, else (0, 0)."""
     conversation = after.conversation
     if conversation is None or conversation.first_response_at is None:
-        return None
-    if before is not None and before.conversation is not None:
-        if before.conversation.first_response_at is not None:
-            return None
+        return 0, 0.0
+    earlier = before.conversation if before is not None else None
+    if earlier is not None and earlier.first_response_at is not None:
+        return 0, 0.0
     start = conversation.first_customer_at or after.created_at
-    return _seconds(start, conversation.first_response_at)
+    return 1, _seconds(start, conversation.first_response_at)
 
 
 def _arrived(before: Call | None, after: Call) -> bool:

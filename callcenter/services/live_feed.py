@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Sequence
+from datetime import datetime
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.calls import Call, CallState, Outcome
@@ -91,8 +92,12 @@ class LiveFeed:
         if not traffic.empty:
             key = traffic_key(call)
             self._spawn("queue_activity", self._activity.record(now, key, traffic))
-        if call.channel in TEXT_CHANNELS:
-            return  # today's figures are the queue's callers'
+        if call.channel not in TEXT_CHANNELS:  # today's figures are the queue's callers'
+            self._count_today(before, call, threshold, now)
+
+    def _count_today(
+        self, before: Call | None, call: Call, threshold: float, now: datetime
+    ) -> None:
         if call.answered_at is not None and (before is None or before.answered_at is None):
             waited_from = call.queued_at or call.created_at
             wait_s = max(0.0, (call.answered_at - waited_from).total_seconds())

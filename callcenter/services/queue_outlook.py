@@ -11,7 +11,7 @@ from datetime import datetime
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.calls import Call, CallState
-from callcenter.domain.channel_outlook import channel_views, is_channel_key
+from callcenter.domain.channel_outlook import channel_views, is_channel_key, text_places
 from callcenter.domain.messages import TEXT_CHANNELS
 from callcenter.domain.queue_outlook import (
     OutlookPoint,
@@ -90,6 +90,7 @@ class _Reading:
         handles = {name: HandleTimes.of(traffic.get(name, quiet).long) for name in names}
         serving = staffing_by_queue(self.agents, configs, handles, self.now)
         hour = {key: t.long for key, t in traffic.items() if is_channel_key(key)}
+        places = text_places(self.tickets)
         return [
             outlook_of(
                 configs[name],
@@ -97,7 +98,7 @@ class _Reading:
                 serving[name],
                 traffic.get(name, quiet),
                 self.now,
-                channel_views(configs[name], self.tickets, self.agents, hour, self.now),
+                channel_views(configs[name], places, self.agents, hour, self.now),
             )
             for name in names
         ]

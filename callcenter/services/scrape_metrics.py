@@ -233,6 +233,10 @@ class _Families:
             self.waiting.add_metric([queue], line.waiting if line else 0)
             waited = max(0.0, (now - line.oldest).total_seconds()) if line else 0.0
             self.longest_wait.add_metric([queue], waited)
+        self.add_channels(state, now)
+
+    def add_channels(self, state: SharedState, now: datetime) -> None:
+        """Text tasks waiting per queue and channel, capacity in use, retention."""
         for (queue, channel), line in sorted(state.tasks.items()):
             self.tasks_waiting.add_metric([queue, channel], line.waiting)
             waited = max(0.0, (now - line.oldest).total_seconds())

@@ -155,10 +155,7 @@ class CallRepository:
         `conversation` adds a text task's messages and thread links (and its guard)."""
         plan = CommitPlan()
         if claim is not None:
-            key, read = claim
-            point = CallbackClaim(call_id=new.id, version=read.version + 1 if read else 1)
-            ttl = int(CALLBACK_CLAIM_TTL.total_seconds())
-            plan.put(key, read.version if read else 0, point, ttl)
+            _point(plan, new, *claim)
         if event_id is not None:
             plan.guard(keys.event_seen(event_id), int(self._dedupe_window.total_seconds()))
         if conversation is not None:
@@ -212,6 +209,12 @@ class CallRepository:
     async def decision(self, call_id: str) -> Decision | None:
         raw = await self._store.client.execute("GET", keys.decision(call_id))
         return None if raw is None else msgspec.json.decode(raw, type=Decision)
+
+
+def _point(plan: CommitPlan, new: Call, key: str, read: CallbackClaim | None) -> None:
+    """Point `key` at `new`, unless the pointer changed since it was `read`."""
+    point = CallbackClaim(call_id=new.id, version=read.version + 1 if read else 1)
+    plan.put(key, read.version if read else 0, point, int(CALLBACK_CLAIM_TTL.total_seconds()))
 
 
 def _put_agents(plan: CommitPlan, agents: tuple[tuple[Agent, Agent], ...], now: datetime) -> None:

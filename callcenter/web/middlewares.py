@@ -34,29 +34,31 @@ MAX_INSTANCE_CHARS = 256
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="callcenter"'}
 
 
+# errors whose problem is their status, slug and title, with their message as the detail
+_SIMPLE: dict[type[CallcenterError], tuple[int, str, str]] = {
+    NotFound: (404, "not-found", "Not found"),
+    Conflict: (409, "conflict", "Conflict"),
+    Unauthorized: (401, "unauthorized", "Unauthorized"),
+    Forbidden: (403, "forbidden", "Forbidden"),
+    PayloadTooLarge: (413, "too-large", "Payload too large"),
+    ReplyNotSent: (502, "reply-not-sent", "Reply not sent"),
+}
+
+
 def problem_of(error: CallcenterError, path: str) -> tuple[Problem, dict[str, str]]:
     """The problem document (and extra headers) for one of our errors."""
     headers: dict[str, str] = {}
     pointer = None
+    simple = next((kind for kind in _SIMPLE if isinstance(error, kind)), None)
     if isinstance(error, InvalidInput):
         status, slug, title, detail = 422, "invalid-input", "Invalid input", error.reason
         pointer = error.pointer or None
     elif isinstance(error, RulesInvalid):
         status, slug, title = 422, "rules-invalid", "Rules not reloaded"
         detail = "the rules in force stay; problems: " + "; ".join(error.problems)
-    elif isinstance(error, NotFound):
-        status, slug, title, detail = 404, "not-found", "Not found", str(error)
-    elif isinstance(error, Conflict):
-        status, slug, title, detail = 409, "conflict", "Conflict", str(error)
-    elif isinstance(error, Unauthorized):
-        status, slug, title, detail = 401, "unauthorized", "Unauthorized", str(error)
-        headers = _UNAUTHORIZED_HEADERS
-    elif isinstance(error, Forbidden):
-        status, slug, title, detail = 403, "forbidden", "Forbidden", str(error)
-    elif isinstance(error, PayloadTooLarge):
-        status, slug, title, detail = 413, "too-large", "Payload too large", str(error)
-    elif isinstance(error, ReplyNotSent):
-        status, slug, title, detail = 502, "reply-not-sent", "Reply not sent", str(error)
+    elif simple is not None:
+        (status, slug, title), detail = _SIMPLE[simple], str(error)
+        headers = _UNAUTHORIZED_HEADERS if simple is Unauthorized else {}
     elif isinstance(error, StorageUnavailable):
         status, slug, title = 503, "unavailable", "Service unavailable"
         detail, headers = "storage is unavailable; retry", {"Retry-After": "1"}
