@@ -1,25 +1,28 @@
 """Agent bots: each logs in on `/ws/agent` with its own token, goes available, accepts
 offers after the call's think time, and after the call ends wraps up for the call's
-wrap-up time (disposition, notes, then wrap-up done). A bot checks what the server offers
-it against what it knows (its skills) and reconnects with back-off if its socket drops."""
+wrap-up time (disposition, notes, then wrap-up done). Text tasks (chat, SMS, email) are
+worked several at a time by agent_texts.py. A bot checks what the server offers it against
+what it knows (its skills), notes what it holds for the checks after the run
+(text_checks.py), and reconnects with back-off if its socket drops."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable
 from contextlib import suppress
-from datetime import datetime
 from typing import Any
 
 import aiohttp
 
 from callcenter.backoff import Backoff
+from callcenter.simulate.agent_texts import TextWork, our_time
 from callcenter.simulate.api import ServerApi, ServerRefused, ServerUnreachable
+from callcenter.simulate.conversations import Conversations
+from callcenter.simulate.holdings import VOICE, Span
 from callcenter.simulate.ledger import Ledger
-from callcenter.simulate.scenario import AgentSpec
+from callcenter.simulate.scenario import TEXT_CHANNELS, AgentSpec
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ class AgentBot:
         *,
         on_accepted: Callable[[str, str], None],
         clock: Callable[[], float],
+        conversations: Conversations | None = None,
     ) -> None:
         self.spec = spec
         self._token = token
@@ -54,6 +58,15 @@ class AgentBot:
         self._wrapping: set[str] = set()  # calls whose wrap-up this bot has started
         self._seq: int | None = None
         self._available = False
+        self._version = -1  # of the newest agent document seen
+        self._texts = TextWork(
+            spec.id,
+            token,
+            api,
+            ledger,
+            conversations=conversations or Conversations(clock=clock),
+            clock=clock,
+        )
         self.connected = asyncio.Event()
 
     @property
@@ -119,7 +132,10 @@ class AgentBot:
             self._available = True
         if event.get("offer"):
             self._spawn(self._offer(event["offer"]))
-        self._agent_changed(event.get("agent") or {})
+        agent = event.get("agent") or {}
+        for task_id in agent.get("tasks") or {}:
+            self._spawn(self._texts.resume(str(task_id)))
+        self._agent_changed(agent)
 
     def _spawn(self, work: Any) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(work)
@@ -140,19 +156,21 @@ class AgentBot:
         call = offer.get("call") or {}
         call_id = str(call.get("id", ""))
         reservation = (offer.get("reservation") or {}).get("id")
+        decision = offer.get("decision") or {}
+        offered_at = self._offer_time(decision)
+        queue = str(call.get("queue", ""))
+        if call.get("channel") in TEXT_CHANNELS and reservation:
+            self._check_skills(call_id, decision)
+            channel = str(call["channel"])
+            await self._texts.offer(call_id, str(reservation), channel, queue, offered_at)
+            return
         record = self._ledger.record(call_id)
         if record is None or not reservation:
             self._ledger.notes["offers of calls this run did not place"] += 1
             return
-        decision = offer.get("decision") or {}
-        offered_at = self._offer_time(decision)
         record.offers.append((offered_at, self.spec.id))
-        for skill, level in (decision.get("required") or {}).items():
-            if self.spec.skills.get(skill, 0) < level:
-                self._ledger.routing_error(
-                    f"{call_id}: offered to {self.spec.id}, whose {skill} is "
-                    f"{self.spec.skills.get(skill, 0)}, though the decision required {level}"
-                )
+        self._ledger.holdings.hold(self.spec.id, Span(call_id, VOICE, queue, offered_at))
+        self._check_skills(call_id, decision)
         await asyncio.sleep(record.plan.think_seconds)
         status, _ = await self._api.request(
             "POST",
@@ -162,6 +180,7 @@ class AgentBot:
             what=f"agent {self.spec.id} accepting {call_id}",
         )
         if status != 200:
+            self._ledger.holdings.lost(call_id, self._clock())
             self._ledger.notes["offers gone before the agent accepted"] += 1
             return
         record.accepted_by = self.spec.id
@@ -169,22 +188,32 @@ class AgentBot:
         record.offered_at = offered_at
         self._on_accepted(call_id, self.spec.id)
 
+    def _check_skills(self, call_id: str, decision: dict[str, Any]) -> None:
+        for skill, level in (decision.get("required") or {}).items():
+            if self.spec.skills.get(skill, 0) < level:
+                self._ledger.routing_error(
+                    f"{call_id}: offered to {self.spec.id}, whose {skill} is "
+                    f"{self.spec.skills.get(skill, 0)}, though the decision required {level}"
+                )
+
     def _offer_time(self, decision: dict[str, Any]) -> float:
         """When the server reserved this agent (its decision's time, on our clock); when
         the offer reached us if the decision has no time."""
-        decided = decision.get("decided_at")
-        if isinstance(decided, str):
-            try:
-                at = datetime.fromisoformat(decided.replace("Z", "+00:00")).timestamp()
-            except ValueError:
-                return self._clock()
-            return self._clock() - (time.time() - at)
-        return self._clock()
+        decided = our_time(self._clock, decision.get("decided_at"))
+        return self._clock() if decided is None else decided
 
     def _agent_changed(self, agent: dict[str, Any]) -> None:
         call_id = agent.get("call_id")
         if agent.get("activity") == "wrap_up" and call_id:
             self.call_ended(str(call_id))
+        version = agent.get("version")
+        if not isinstance(version, int) or version <= self._version:
+            return  # older than one seen: documents from two instances may cross
+        self._version = version
+        since = our_time(self._clock, agent.get("activity_since"))
+        if since is not None:
+            holds = None if agent.get("activity") == "idle" else agent.get("call_id")
+            self._ledger.holdings.on_voice(self.spec.id, holds and str(holds), since, self._clock())
 
     def call_ended(self, call_id: str) -> None:
         """The call is over (the desktop says so, or the agent's phone heard the caller
@@ -207,6 +236,7 @@ class AgentBot:
                 ok=(200, *CONFLICTS),
                 what=f"agent {self.spec.id} wrapping up {call_id}",
             )
+        self._ledger.holdings.releasing(call_id, self._clock())
         status, _ = await self._api.request(
             "POST",
             f"/v1/agents/{self.spec.id}/wrap-up/done",
@@ -214,6 +244,7 @@ class AgentBot:
             ok=(200, *CONFLICTS),
             what=f"agent {self.spec.id} ending wrap-up",
         )
+        self._ledger.holdings.released(call_id, self._clock())
         if status != 200:
             self._ledger.notes["wrap-ups ended by the server's timer first"] += 1
         elif record is not None:

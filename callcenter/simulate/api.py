@@ -138,8 +138,17 @@ class ServerApi:
         token: str = body["token"]
         return token
 
-    async def put_agent(self, agent_id: str, name: str, skills: dict[str, int]) -> None:
-        await self.request("PUT", f"/v1/agents/{agent_id}", json={"name": name, "skills": skills})
+    async def put_agent(
+        self,
+        agent_id: str,
+        name: str,
+        skills: dict[str, int],
+        capacity: dict[str, int] | None = None,
+    ) -> None:
+        body: dict[str, Any] = {"name": name, "skills": skills}
+        if capacity is not None:
+            body["capacity"] = capacity
+        await self.request("PUT", f"/v1/agents/{agent_id}", json=body)
 
     async def put_caller(self, number: str, profile: dict[str, Any]) -> None:
         await self.request("PUT", f"/v1/callers/{number}", json=profile)

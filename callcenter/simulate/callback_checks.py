@@ -120,7 +120,7 @@ def _passed_over(callback: CallRecord, records: Sequence[CallRecord]) -> list[st
     for at, agent in callback.offers:
         if at < taken:
             continue  # offered while still holding
-        passed = next((r for r in peers if _waiting_unoffered(r, at)), None)
+        passed = next((r for r in peers if waiting_unoffered(r, at)), None)
         if passed is not None:
             errors.append(
                 f"{callback.plan.call_sid}: callback offered to {agent} at {at:.1f} s "
@@ -142,7 +142,7 @@ def _older(record: CallRecord, than: CallRecord) -> bool:
     return record.placed_at < than.placed_at - OLDER_BY
 
 
-def _waiting_unoffered(record: CallRecord, at: float) -> bool:
+def waiting_unoffered(record: CallRecord, at: float) -> bool:
     """Whether a live caller was surely waiting, and surely not offered, at `at`."""
     still_live = record.callback_taken_at is None or record.callback_taken_at > at + SLACK
     on_hold = all(end is None or end > at for end in (record.hung_up_at, record.connected_at)) and (

@@ -21,6 +21,7 @@ from callcenter.errors import CallcenterError
 from callcenter.settings import load_settings
 from callcenter.simulate.ledger import Ledger
 from callcenter.simulate.report import progress_line, summary
+from callcenter.simulate.report_texts import describe_texts
 from callcenter.simulate.run_result import DEFAULT_ACCOUNT_SID, RunOptions, RunResult
 from callcenter.simulate.runner import Simulation
 from callcenter.simulate.scenario import Poisson, Scenario, ScenarioInvalid
@@ -148,6 +149,8 @@ def print_result(result: RunResult, out: TextIO) -> int:
     )
     if result.unfinished:
         lines.append(f"calls that never ended: {len(result.unfinished)}")
+    if result.open_texts:
+        lines.append(f"text conversations never closed: {len(result.open_texts)}")
     out.write("\n".join(lines) + "\n")
     out.flush()
     if result.interrupted:
@@ -240,12 +243,14 @@ def describe(scenario: Scenario) -> str:
     """One line on what a checked scenario will do."""
     arrivals = scenario.arrivals
     if isinstance(arrivals, Poisson):
-        rate = f"Poisson, {arrivals.per_second * 60:.3g} calls a minute"
+        rate = f"Poisson, {arrivals.per_second * scenario.voice_share * 60:.3g} calls a minute"
         if arrivals.occupancy is not None:
             rate += f" (occupancy {arrivals.occupancy:g})"
     else:
         rate = f"trace {arrivals.path.name}, {len(arrivals.calls)} calls"
     length = f"{scenario.duration_seconds:g} s" if scenario.duration_seconds else "until stopped"
+    if scenario.text is not None:
+        rate += ", " + describe_texts(scenario)
     return (
         f"{scenario.path}: ok, {scenario.gateway} gateway, {rate}, {len(scenario.queues)} "
         f"queues, {len(scenario.roster)} agents, {length}, seed {scenario.seed}"

@@ -170,7 +170,23 @@ class _Demo:
             f"({first.name}; a bot answers for them)",
             f"  API            {self._url}/v1/docs   admin token {admin}",
             f"  {self._speech_line}",
+            *self._text_lines(),
             "Ctrl-C stops the callers and agents, prints the summary, then stops the server.",
             "",
         ]
         self._printer.say("\n".join(lines))
+
+    def _text_lines(self) -> list[str]:
+        """What the demo's text customers do, if it has any."""
+        text = self._scenario.text
+        if text is None:
+            return []
+        channels = ", ".join(
+            f"{c.channel} in {c.queue}"
+            + (f" ({c.per_second * 60:g} a minute)" if c.per_second else "")
+            for c in text.channels.values()
+        )
+        return [
+            f"  text           {channels}: customers write in through /v1/tasks, agent bots "
+            "hold a few at once (the wallboard shows their mood and alerts)"
+        ]

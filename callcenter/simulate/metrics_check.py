@@ -1,6 +1,6 @@
 """The server's own counts (Prometheus text from /metrics) against the simulator's: what
 changed between a scrape before the run and one after must be exactly what the run did,
-callbacks included."""
+callbacks and text tasks included."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from callcenter.simulate.ledger import SERVER_OUTCOMES, CallRecord, Ledger, Outcome
+from callcenter.simulate.ledger import SERVER_OUTCOMES, CallRecord, Ledger, Outcome, TextRecord
 from callcenter.simulate.twilio_callbacks import ANSWERED
 
 Key = tuple[str, frozenset[tuple[str, str]]]
@@ -99,6 +99,7 @@ def compare(before: Sample, after: Sample, ledger: Ledger, dialect: str) -> list
     )
     if any(r.callback for r in records):
         checks.extend(_callback_checks(before, after, records))
+    checks.extend(_text_checks(before, after, ledger.opened()))
     checks.extend(_event_checks(before, after, ledger, dialect))
     checks.append(
         Check(
@@ -146,6 +147,38 @@ def _callback_counts(record: CallRecord) -> list[str]:
     if record.outcome is Outcome.CANCELED:
         counts.append("canceled")
     return counts
+
+
+def _text_checks(before: Sample, after: Sample, opened: list[TextRecord]) -> Iterable[Check]:
+    """Per channel: `tasks_total` created, handled and abandoned, `task_messages_total` by
+    author, and the first responses timed (`first_response_seconds_count`)."""
+    for channel in sorted({r.plan.channel for r in opened}):
+        records = [r for r in opened if r.plan.channel == channel]
+        for name, labels, expected in _text_counts(records):
+            labels = {"channel": channel, **labels}
+            shown = ",".join(f"{k}={v}" for k, v in labels.items())
+            yield Check(f"{name}{{{shown}}}", expected, _delta(before, after, name, **labels))
+
+
+def _text_counts(records: list[TextRecord]) -> list[tuple[str, dict[str, str], int]]:
+    """What one channel's conversations add to the server's counters."""
+    outcomes = Counter(r.outcome for r in records)
+    return [
+        ("callcenter_tasks_total", {"outcome": "created"}, len(records)),
+        ("callcenter_tasks_total", {"outcome": "handled"}, outcomes["handled"]),
+        ("callcenter_tasks_total", {"outcome": "abandoned"}, outcomes["abandoned"]),
+        (
+            "callcenter_task_messages_total",
+            {"author": "customer"},
+            sum(len(r.customer_messages) for r in records),
+        ),
+        (
+            "callcenter_task_messages_total",
+            {"author": "agent"},
+            sum(len(r.replies) for r in records),
+        ),
+        ("callcenter_first_response_seconds_count", {}, sum(bool(r.replies) for r in records)),
+    ]
 
 
 def _event_checks(before: Sample, after: Sample, ledger: Ledger, dialect: str) -> Iterable[Check]:

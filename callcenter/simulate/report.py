@@ -1,7 +1,7 @@
 """What a run prints: a progress line while it runs and, at the end (or when stopped), a
 summary table per queue with service level, ASA, AHT and abandonment, then callbacks and
-the wait estimate's error (report_callbacks.py), alerts, routing errors and the server's
-counts against ours."""
+the wait estimate's error (report_callbacks.py), text conversations per channel
+(report_texts.py), alerts, routing errors and the server's counts against ours."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from callcenter.simulate.ledger import CallRecord, Ledger, Outcome
 from callcenter.simulate.metrics_check import Check
 from callcenter.simulate.report_callbacks import callback_lines, estimate_line
+from callcenter.simulate.report_texts import text_lines
 from callcenter.simulate.scenario import Scenario
 
 SHOWN_PROBLEMS = 10
@@ -23,9 +24,17 @@ def progress_line(elapsed: float, ledger: Ledger) -> str:
         f"{elapsed:6.0f} s | placed {live.get('placed', 0)} | waiting {live.get('waiting', 0)}"
         f" | talking {live.get('talking', 0)} | served {live.get('served', 0)}"
         f" | abandoned {live.get('abandoned', 0)} | callbacks {live.get('callback', 0)}"
-        f" | alerts {sum(ledger.alerts.values())}"
+        + _texts_open(ledger)
+        + f" | alerts {sum(ledger.alerts.values())}"
         f" | errors {len(ledger.routing_errors) + len(ledger.failures)}"
     )
+
+
+def _texts_open(ledger: Ledger) -> str:
+    if not ledger.texts:
+        return ""
+    opened = ledger.opened()
+    return f" | texts {len(opened)} ({sum(r.closed_at is None for r in opened)} open)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +140,7 @@ def summary(
     lines = [head, "", *_table(_queue_rows(scenario, records)), ""]
     lines += callback_lines(scenario, records)
     lines.append(estimate_line(records))
+    lines += text_lines(scenario, ledger)
     lines += _alert_lines(ledger, records)
     lines += _problem_lines("routing errors", ledger.routing_errors + list(server_problems))
     lines += _problem_lines("request failures", ledger.failures)
@@ -152,6 +162,8 @@ def _head(
     interrupted: bool,
 ) -> str:
     head = f"{scenario.name}: {elapsed:.0f} s, {len(ledger.placed())} calls placed"
+    if ledger.texts:
+        head += f", {len(ledger.opened())} text conversations opened"
     if scenario.warm_up_seconds and len(records) != len(ledger.placed()):
         head += f" ({len(records)} after the {scenario.warm_up_seconds:g} s warm-up counted)"
     if interrupted:

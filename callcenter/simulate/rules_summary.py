@@ -1,11 +1,11 @@
 """What a scenario needs of the routing rules it names: each queue's skills, service
-level and callback policy, and whether its calls are taken strictly in arrival order,
-read from the rule files' documented sections once `callcenter rules check` has accepted
-them (server_cli.py). The rest of the rules is the server's business."""
+level, callback policy and capacity caps, and whether its calls are taken strictly in
+arrival order, read from the rule files' documented sections once `callcenter rules check`
+has accepted them (server_cli.py). The rest of the rules is the server's business."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
@@ -24,9 +24,11 @@ class RuledQueue:
     callback_offer_after_seconds: float | None = None  # None: no callback offered on hold
     callback_max_attempts: int = DEFAULT_CALLBACK_MAX_ATTEMPTS
     callback_retry_seconds: float = DEFAULT_CALLBACK_RETRY_SECONDS
-    # every agent with the queue's skills may take every call of it, all calls have one
-    # priority and stay in it: calls must then be offered strictly in arrival order
+    # every agent with the queue's skills may take every call of it, all calls (and text
+    # tasks) have one priority and stay in it: they must then be offered in arrival order
     in_arrival_order: bool = False
+    capacity: dict[str, int] = field(default_factory=dict)  # per channel, over the agent's
+    text_during_voice: bool = False  # text offers to agents on a call
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,8 @@ class _QueueSection(msgspec.Struct, kw_only=True):
     callback_offer_after_seconds: float | None = None
     callback_max_attempts: int = DEFAULT_CALLBACK_MAX_ATTEMPTS
     callback_retry_seconds: float = DEFAULT_CALLBACK_RETRY_SECONDS
+    capacity: dict[str, int] = msgspec.field(default_factory=dict)
+    text_during_voice: bool = False
 
 
 class _StepSection(msgspec.Struct, kw_only=True):
@@ -84,6 +88,7 @@ class _RulesFile(msgspec.Struct, kw_only=True):
     queues: dict[str, _QueueSection] = msgspec.field(default_factory=dict)
     rules: list[_RuleSection] = msgspec.field(default_factory=list)
     alerts: list[_AlertSection] = msgspec.field(default_factory=list)
+    channel_priority: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 def rule_files(location: Path) -> list[Path]:
@@ -100,13 +105,14 @@ def read_rules_summary(location: Path) -> RulesSummary:
     Raises OSError, YamlSyntaxError or msgspec.ValidationError for files it would not."""
     sections: dict[str, _QueueSection] = {}
     rules: list[_RuleSection] = []
-    raises_priority = False
+    raises_priority = False  # by an alert's action, or by a task's channel
     for path in rule_files(location):
         value, _ = load_with_lines(path.read_text(encoding="utf-8"))
         found = msgspec.convert(value if value is not None else {}, _RulesFile)
         sections.update(found.queues)
         rules += found.rules
         raises_priority |= any(alert.actions.raise_priority for alert in found.alerts)
+        raises_priority |= any(found.channel_priority.values())
     overflow_targets = {q.overflow for q in sections.values() if q.overflow}
     queues: dict[str, RuledQueue] = {}
     for name, queue in sections.items():
@@ -123,6 +129,8 @@ def read_rules_summary(location: Path) -> RulesSummary:
             callback_max_attempts=queue.callback_max_attempts,
             callback_retry_seconds=queue.callback_retry_seconds,
             in_arrival_order=in_order,
+            capacity=dict(queue.capacity),
+            text_during_voice=queue.text_during_voice,
         )
     return RulesSummary(queues)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from callcenter.errors import CallcenterError
-from callcenter.simulate.ledger import CallRecord, Ledger
+from callcenter.simulate.ledger import CallRecord, Ledger, TextRecord
 from callcenter.simulate.metrics_check import Check, Sample
 from callcenter.simulate.scenario import Scenario
 
@@ -55,11 +55,16 @@ class RunResult:
         return [r for r in self.ledger.placed() if r.outcome is None]
 
     @property
+    def open_texts(self) -> list[TextRecord]:
+        return [r for r in self.ledger.opened() if r.closed_at is None]
+
+    @property
     def ok(self) -> bool:
         return (
             not self.ledger.routing_errors
             and not self.ledger.failures
             and not self.server_problems
             and not self.unfinished
+            and not self.open_texts
             and all(c.ok for c in self.checks or [])
         )

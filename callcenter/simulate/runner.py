@@ -1,10 +1,11 @@
 """One simulation run against a server: register the agents and start their bots, place
 the planned calls through the gateway at their times, let callers wait (give up, or take
-a callback: simulate.callback_calls), talk and hang up, then check the server's documents
-and metrics against what we saw.
+a callback: simulate.callback_calls), talk and hang up, open the planned text
+conversations (simulate.text_customers), then check the server's documents and metrics
+against what we saw.
 
-Setting `stop` (Ctrl-C) stops placing calls and hangs up every call in progress, so the
-summary that follows covers a consistent, if shorter, run."""
+Setting `stop` (Ctrl-C) stops the arrivals, hangs up every call and closes every
+conversation in progress, so the summary that follows covers a consistent, shorter run."""
 
 from __future__ import annotations
 
@@ -22,19 +23,20 @@ from callcenter.simulate.agents import AgentBot
 from callcenter.simulate.alerts_feed import AlertsFeed
 from callcenter.simulate.api import ServerApi, ServerRefused, ServerUnreachable
 from callcenter.simulate.callback_calls import CallbackCalls
-from callcenter.simulate.callback_checks import callback_errors
 from callcenter.simulate.clips import Clip, shipped_clips
+from callcenter.simulate.conversations import Conversations
 from callcenter.simulate.generic_gateway import GenericGateway
 from callcenter.simulate.ledger import CallRecord, Ledger, Outcome
-from callcenter.simulate.metrics_check import Sample, compare
+from callcenter.simulate.metrics_check import Sample
 from callcenter.simulate.run_result import RunFailed as RunFailed
 from callcenter.simulate.run_result import RunOptions as RunOptions
 from callcenter.simulate.run_result import RunResult as RunResult
 from callcenter.simulate.scenario import Scenario
 from callcenter.simulate.switchboard import Switchboard
+from callcenter.simulate.text_customers import TextCustomers
 from callcenter.simulate.traffic import CallPlan, plan_calls
 from callcenter.simulate.twilio_gateway import TwilioGateway
-from callcenter.simulate.verify import verify_calls
+from callcenter.simulate.verify import check_run
 from callcenter.simulate.wait_estimates import read_arrival_estimate
 
 logger = logging.getLogger(__name__)
@@ -74,6 +76,8 @@ class Simulation:
         self.agent_tokens: dict[str, str] = {}
         self.gateway: TwilioGateway | GenericGateway | None = None
         self._callbacks: CallbackCalls | None = None
+        self._texts: TextCustomers | None = None
+        self._conversations = Conversations(clock=self.now)
 
     def now(self) -> float:
         return asyncio.get_running_loop().time() - self._t0
@@ -101,19 +105,16 @@ class Simulation:
                 self._t0 = asyncio.get_running_loop().time()
                 background.append(asyncio.create_task(self._show_progress()))
                 background.append(asyncio.create_task(self._watch(stop)))
-                await self._place_calls()
+                placing = [self._place_calls(), *([self._texts.place()] if self._texts else [])]
+                await asyncio.gather(*placing)
                 await self._drain()
                 result.interrupted = stop.is_set()
                 result.elapsed = self.now()
                 if self._fatal is not None:
                     raise self._fatal
                 await self._settle()
-                self.ledger.routing_errors.extend(callback_errors(self.ledger, self.scenario.rules))
-                after = result.metrics_after = Sample.parse(await api.metrics())
-                result.checks = compare(before, after, self.ledger, self.scenario.gateway)
-                await verify_calls(
-                    api, self.ledger, result, twilio=isinstance(self.gateway, TwilioGateway)
-                )
+                twilio = isinstance(self.gateway, TwilioGateway)
+                await check_run(api, result, before=before, twilio=twilio)
             finally:
                 result.elapsed = result.elapsed or self.now()
                 for task in background:
@@ -135,7 +136,7 @@ class Simulation:
         run_id = uuid.uuid4().hex[:12]
         self._plan = plan_calls(scenario, run_id)
         for agent in scenario.roster:
-            await api.put_agent(agent.id, agent.name, agent.skills)
+            await api.put_agent(agent.id, agent.name, agent.skills, agent.capacity)
             self.agent_tokens[agent.id] = await api.issue_token(
                 f"agent:{agent.id}", f"simulator {run_id}"
             )
@@ -176,6 +177,18 @@ class Simulation:
             self.gateway = GenericGateway(
                 api, self.ledger, token=token, secret=options.webhook_secret
             )
+        if scenario.text is not None:
+            self._texts = TextCustomers(
+                scenario,
+                self.ledger,
+                api,
+                self._conversations,
+                token=await api.issue_token("gateway", f"simulator {run_id} texts"),
+                clock=self.now,
+                pause=self._sleep,
+                spawn=lambda work: self._spawn(work, self._calls),
+                fatal=self._fail,
+            )
         feed = AlertsFeed(api, self.ledger, token=options.token)
         background.append(asyncio.create_task(feed.run()))
         for agent in scenario.roster:
@@ -186,6 +199,7 @@ class Simulation:
                 self.ledger,
                 on_accepted=self._accepted,
                 clock=self.now,
+                conversations=self._conversations,
             )
             self.bots.append(bot)
             self._bots[agent.id] = bot
@@ -230,13 +244,14 @@ class Simulation:
         if self._calls and not self._stop.is_set():
             self._report(
                 f"arrivals over; waiting up to {self.options.drain_seconds:g} s for "
-                f"{len(self._calls)} calls still going on"
+                f"{len(self._calls)} calls and conversations still going on"
             )
             await asyncio.wait(set(self._calls), timeout=self.options.drain_seconds)
             if self._calls:
-                self._report(f"hanging up {len(self._calls)} calls still going on")
+                self._report(f"ending {len(self._calls)} calls and conversations still going on")
                 self.ledger.failures.append(
-                    f"{len(self._calls)} calls still going on {self.options.drain_seconds:g} s "
+                    f"{len(self._calls)} calls and conversations still going on "
+                    f"{self.options.drain_seconds:g} s "
                     "after the last arrival: hung up"
                 )
         self._stop.set()
@@ -259,15 +274,19 @@ class Simulation:
             await self._live_call(record)
         except (ServerRefused, ServerUnreachable) as error:
             if isinstance(error, ServerUnreachable) or error.status in (401, 403):
-                if self._fatal is None:
-                    self._fatal = error
-                self._stop.set()
+                self._fail(error)
             else:
                 self.ledger.failures.append(f"{record.plan.call_sid}: {error}")
             if record.placed_at is not None and record.outcome is None:
                 record.outcome = (
                     Outcome.ABANDONED if record.connected_at is None else Outcome.SERVED
                 )
+
+    def _fail(self, error: CallcenterError) -> None:
+        """The server is gone or refuses us: stop the run, and raise `error` at its end."""
+        if self._fatal is None:
+            self._fatal = error
+        self._stop.set()
 
     async def _live_call(self, record: CallRecord) -> None:
         plan, gateway = record.plan, self.gateway

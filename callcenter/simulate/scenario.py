@@ -1,11 +1,11 @@
 """What a scenario is, once loaded and checked (scenario_loader.py reads the YAML files):
-the traffic a simulation places (arrivals, queues, handle and patience times, callers)
-and the agents who answer it."""
+the traffic a simulation places (arrivals, queues, handle and patience times, callers,
+text customers by channel) and the agents who answer it, with their capacity."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from callcenter.errors import CallcenterError
@@ -58,11 +58,46 @@ class CallerMix:
     speaking_share: float
 
 
+TEXT_CHANNELS = ("chat", "sms", "email")
+# the most an agent holds at once per channel when its scenario does not say: the server's
+# documented defaults, always sent with the agent so that the bot and the server agree
+DEFAULT_CAPACITY = {"voice": 1, "chat": 3, "sms": 3, "email": 5}
+
+
+@dataclass(frozen=True, slots=True)
+class TextChannel:
+    """The customers of one text channel: their queue, how they arrive (a share of the
+    scenario's arrivals, taken from the callers, or a rate of their own, besides), how long
+    an agent works a conversation and how long they wait for one."""
+
+    channel: str  # chat | sms | email
+    queue: str
+    share: float
+    per_second: float
+    handle: Distribution  # the agent's work: accept to resolve
+    patience: Distribution | None  # None: they wait as long as it takes
+
+
+@dataclass(frozen=True, slots=True)
+class TextMix:
+    channels: dict[str, TextChannel]
+    messages: tuple[int, int]  # the customer's messages per conversation: low, high
+    think: Distribution  # the customer's pause between two messages
+    replies: tuple[int, int]  # the agent's replies to a chat (SMS and email: none)
+    reply: Distribution  # the agent's typing time per reply
+    moods: dict[str, float]  # an angry customer writes angry messages
+
+    @property
+    def share(self) -> float:
+        return sum(c.share for c in self.channels.values())
+
+
 @dataclass(frozen=True, slots=True)
 class AgentSpec:
     id: str
     name: str
     skills: dict[str, int]
+    capacity: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CAPACITY))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +117,12 @@ class Scenario:
     roster: tuple[AgentSpec, ...]
     rules_dir: Path | None
     rules: RulesSummary | None  # of the rules in rules_dir
+    text: TextMix | None = None  # None: callers only
+
+    @property
+    def voice_share(self) -> float:
+        """Of the Poisson arrivals, the share that are calls (text shares take the rest)."""
+        return max(0.0, 1.0 - (self.text.share if self.text is not None else 0.0))
 
     def with_load(
         self, *, occupancy: float | None = None, per_second: float | None = None

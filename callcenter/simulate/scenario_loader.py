@@ -12,13 +12,7 @@ import msgspec
 
 from callcenter.domain.agents import AGENT_ID_PATTERN
 from callcenter.rules.yaml_nodes import YamlSyntaxError, load_with_lines
-from callcenter.simulate.distributions import (
-    Constant,
-    Distribution,
-    Exponential,
-    Lognormal,
-    Uniform,
-)
+from callcenter.simulate.distributions import Distribution
 from callcenter.simulate.rules_summary import (
     DEFAULT_SERVICE_LEVEL_SECONDS,
     RulesSummary,
@@ -34,15 +28,15 @@ from callcenter.simulate.scenario import (
     Trace,
     mean_handle,
 )
+from callcenter.simulate.scenario_durations import distribution
 from callcenter.simulate.scenario_file import (
     AgentsSpec,
-    DistributionSpec,
-    Durations,
     PoissonSpec,
     QueueSpec,
     ScenarioFile,
 )
 from callcenter.simulate.scenario_problems import Located
+from callcenter.simulate.scenario_text import capacity, convert_channels, text_mix
 from callcenter.simulate.server_cli import rules_problems
 from callcenter.simulate.trace import TraceCall, load_trace
 
@@ -62,12 +56,13 @@ def load_scenario(path: Path) -> Scenario:
     doc = Located(str(path), lines)
     if not isinstance(value, dict):
         raise ScenarioInvalid([f"{path}:1: a scenario is a mapping (seed, arrivals, queues, ...)"])
-    # Queues and roster entries one by one first: msgspec names a bad value inside a
+    # Queues and text channels one by one first: msgspec names a bad value inside a
     # mapping "$.queues[...]", which would lose the queue and so the line.
     queues = value.get("queues")
     if isinstance(queues, dict):
         for name, queue in queues.items():
             doc.convert(queue, QueueSpec, ("queues", str(name)))
+    convert_channels(value, doc)
     if doc.problems:
         raise ScenarioInvalid(doc.problems)
     spec = doc.convert(value, ScenarioFile, ())
@@ -77,34 +72,6 @@ def load_scenario(path: Path) -> Scenario:
     if doc.problems or scenario is None:
         raise ScenarioInvalid(doc.problems)
     return scenario
-
-
-def _distribution(spec: Durations, doc: Located, *at: str | int) -> Distribution:
-    if not isinstance(spec, DistributionSpec):
-        return Constant(float(spec))
-    given = [
-        kind
-        for kind in ("exponential", "uniform", "lognormal", "constant")
-        if getattr(spec, kind) is not None
-    ]
-    if len(given) != 1:
-        doc.problem(
-            at,
-            "a duration is a number of seconds or exactly one of exponential: {mean}, "
-            "uniform: {low, high}, lognormal: {mean, sd}, constant: N"
-            f" (has {len(given)})",
-        )
-        return Constant(0.0)
-    if spec.exponential is not None:
-        return Exponential(spec.exponential.mean)
-    if spec.uniform is not None:
-        if spec.uniform.low > spec.uniform.high:
-            doc.problem((*at, "uniform"), "uniform needs low <= high")
-        return Uniform(spec.uniform.low, spec.uniform.high)
-    if spec.lognormal is not None:
-        return Lognormal(spec.lognormal.mean, spec.lognormal.sd)
-    assert spec.constant is not None
-    return Constant(spec.constant)
 
 
 def _roster(spec: AgentsSpec, doc: Located) -> tuple[AgentSpec, ...]:
@@ -125,7 +92,8 @@ def _roster(spec: AgentsSpec, doc: Located) -> tuple[AgentSpec, ...]:
                 break
             seen.add(agent_id)
             name = (entry.name or agent_id).replace("{n}", str(n))
-            agents.append(AgentSpec(agent_id, name, dict(entry.skills)))
+            own = capacity(spec.capacity, entry.capacity)
+            agents.append(AgentSpec(agent_id, name, dict(entry.skills), own))
     return tuple(agents)
 
 
@@ -152,9 +120,9 @@ def _rules(spec: ScenarioFile, path: Path, doc: Located) -> tuple[Path | None, R
 def _queues(
     spec: ScenarioFile, doc: Located, rules: RulesSummary | None
 ) -> dict[str, QueueTraffic]:
-    handle = _distribution(spec.handle_seconds, doc, "handle_seconds")
+    handle = distribution(spec.handle_seconds, doc, "handle_seconds")
     patience = (
-        _distribution(spec.patience_seconds, doc, "patience_seconds")
+        distribution(spec.patience_seconds, doc, "patience_seconds")
         if spec.patience_seconds is not None
         else None
     )
@@ -170,7 +138,7 @@ def _queues(
         if queue.patience_seconds is None:
             own_patience = None
         elif not isinstance(queue.patience_seconds, msgspec.UnsetType):
-            own_patience = _distribution(queue.patience_seconds, doc, *at, "patience_seconds")
+            own_patience = distribution(queue.patience_seconds, doc, *at, "patience_seconds")
         service_level = DEFAULT_SERVICE_LEVEL_SECONDS
         if rules is not None:
             if name not in rules.queues:
@@ -181,7 +149,7 @@ def _queues(
             number=number,
             share=queue.share,
             handle=(
-                _distribution(queue.handle_seconds, doc, *at, "handle_seconds")
+                distribution(queue.handle_seconds, doc, *at, "handle_seconds")
                 if queue.handle_seconds is not None
                 else handle
             ),
@@ -310,7 +278,10 @@ def _check_staffing(
         config = rules.queues.get(name)
         if config is None:
             continue
-        if not any(all(s in agent.skills for s in config.skills) for agent in roster):
+        if not any(
+            agent.capacity.get("voice", 0) > 0 and all(s in agent.skills for s in config.skills)
+            for agent in roster
+        ):
             doc.problem(
                 ("queues", name),
                 f"no agent in the roster has every skill of queue {name!r} "
@@ -327,8 +298,9 @@ def _build(spec: ScenarioFile, path: Path, doc: Located) -> Scenario | None:
     if rules is not None:
         _check_staffing(doc, queues, roster, rules)
     arrivals = _arrivals(spec, path, doc, queues, len(roster))
-    think = _distribution(spec.agents.think_seconds, doc, "agents", "think_seconds")
-    wrap_up = _distribution(spec.agents.wrap_up_seconds, doc, "agents", "wrap_up_seconds")
+    text = text_mix(spec.text, doc, queues=queues, roster=roster, rules=rules, arrivals=arrivals)
+    think = distribution(spec.agents.think_seconds, doc, "agents", "think_seconds")
+    wrap_up = distribution(spec.agents.wrap_up_seconds, doc, "agents", "wrap_up_seconds")
     if arrivals is None:
         return None
     return Scenario(
@@ -353,4 +325,5 @@ def _build(spec: ScenarioFile, path: Path, doc: Located) -> Scenario | None:
         roster=roster,
         rules_dir=rules_dir,
         rules=rules,
+        text=text,
     )

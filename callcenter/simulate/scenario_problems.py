@@ -35,7 +35,9 @@ class Located:
         try:
             return msgspec.convert(value, kind)
         except msgspec.ValidationError as error:
-            reason, _, where = str(error).partition(" - at `$")
+            reason, _, where = str(error).partition(" - at `")
+            # a bad key is "at `key` in `$.path`": the line of the mapping it is in
+            where = where.removeprefix("key` in `").removeprefix("$")
             path: list[str | int] = list(at)
             for name, index in _PATH_PART.findall(where.rstrip("`").split("[...]")[0]):
                 path.append(name if name else int(index))

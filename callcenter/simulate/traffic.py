@@ -151,13 +151,14 @@ def _arrivals(
 ) -> Iterator[Arrival]:
     if isinstance(scenario.arrivals, Poisson):
         at = 0.0
-        rate = scenario.arrivals.per_second
-        while True:
+        rate = scenario.arrivals.per_second * scenario.voice_share  # text shares take theirs
+        while rate > 0:
             at += arrivals.expovariate(rate)
             queue = scenario.queues[_pick(arrivals, shares)]
             handle = queue.handle.sample(durations)
             patience = queue.patience.sample(durations) if queue.patience else None
             yield at, queue, handle, patience, None, None
+        return
     for row in scenario.arrivals.calls:
         queue = scenario.queues[row.queue]
         yield row.at_seconds, queue, row.handle_seconds, row.patience_seconds, row.caller, row.mood

@@ -1,19 +1,38 @@
-"""After a run: every placed call, as the server's own document tells it, ended the way
-the caller lived it (a callback served or failed, never abandoned unless canceled), with
-the agent the gateway connected and, for a callback, as many attempts as were dialled."""
+"""After a run (check_run): the routing errors the ledger shows (callback_checks.py,
+text_checks.py), the server's counts against ours (metrics_check.py), and the server's own
+documents: every placed call ended the way the caller lived it (a callback served or
+failed, never abandoned unless canceled), with the agent the gateway connected and, for a
+callback, as many attempts as were dialled; every text conversation ended as its customer
+and agent lived it, with the agent whose accept was taken and as many messages each way as
+were taken."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from callcenter.simulate.api import ServerApi
-from callcenter.simulate.ledger import SERVER_OUTCOMES, CallRecord, Ledger, Outcome
+from callcenter.simulate.callback_checks import callback_errors
+from callcenter.simulate.ledger import SERVER_OUTCOMES, CallRecord, Ledger, Outcome, TextRecord
+from callcenter.simulate.metrics_check import Sample, compare
+from callcenter.simulate.text_checks import holding_errors
 
 if TYPE_CHECKING:
     from callcenter.simulate.runner import RunResult
 
 CONCURRENCY = 16
+
+
+async def check_run(api: ServerApi, result: RunResult, *, before: Sample, twilio: bool) -> None:
+    """Everything checked once a run is over and settled, into `result` and its ledger;
+    `before` is the scrape of the server's metrics before the run."""
+    ledger, scenario = result.ledger, result.scenario
+    ledger.routing_errors.extend(callback_errors(ledger, scenario.rules))
+    ledger.routing_errors.extend(holding_errors(ledger, scenario))
+    after = result.metrics_after = Sample.parse(await api.metrics())
+    result.checks = compare(before, after, ledger, scenario.gateway)
+    await verify_calls(api, ledger, result, twilio=twilio)
+    await verify_texts(api, ledger, result)
 
 
 async def verify_calls(api: ServerApi, ledger: Ledger, result: RunResult, *, twilio: bool) -> None:
@@ -92,3 +111,43 @@ def _callback_problem(record: CallRecord, document: dict[str, object]) -> str | 
     if record.outcome in (Outcome.SERVED, Outcome.FAILED) and attempts != dialled:
         return f"{sid}: the server counts {attempts} callback attempts, {dialled} were dialled"
     return None
+
+
+async def verify_texts(api: ServerApi, ledger: Ledger, result: RunResult) -> None:
+    """Add to `result.server_problems` every disagreement between a conversation's record
+    and the server's task."""
+    limit = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(record: TextRecord) -> None:
+        assert record.task_id is not None
+        async with limit:
+            status, view = await api.request("GET", f"/v1/tasks/{record.task_id}", ok=(200, 404))
+        if status != 200:
+            result.server_problems.append(f"{record.task_id}: the server has no such task")
+            return
+        result.server_problems.extend(text_problems(record, view.get("task") or {}))
+
+    await asyncio.gather(*(one(record) for record in ledger.opened()))
+
+
+def text_problems(record: TextRecord, task: dict[str, Any]) -> list[str]:
+    """Where the server's task disagrees with what its customer and agent lived."""
+    tid = record.task_id
+    if task.get("state") != "ended":
+        return [f"{tid}: still {task.get('state')} on the server"]
+    found = []
+    if task.get("outcome") != record.outcome:
+        found.append(f"{tid}: the server says {task.get('outcome')}, we lived {record.outcome}")
+    if record.accepted_by is not None and task.get("agent_id") != record.accepted_by:
+        found.append(
+            f"{tid}: the server names agent {task.get('agent_id')}, {record.accepted_by} accepted"
+        )
+    conversation = task.get("conversation") or {}
+    counted = (conversation.get("customer_messages", 0), conversation.get("agent_messages", 0))
+    taken = (len(record.customer_messages), len(record.replies))
+    if counted != taken:
+        found.append(
+            f"{tid}: the server counts {counted[0]} customer messages and {counted[1]} "
+            f"replies, {taken[0]} and {taken[1]} were taken"
+        )
+    return found
