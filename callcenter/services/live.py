@@ -117,11 +117,14 @@ class LiveViews:
         caller = None
         transcript: list[TranscriptEntry] = []
         moods: dict[str, Mood] = {}
+        decision = None
         if call is not None:
             if call.state is CallState.OFFERED and call.reservation is not None:
                 offer = await self._pops.offer_of(call, None)
                 caller = offer.caller
-            elif call.caller_key:
+            else:
+                decision = await self._pops.decision_of(call.id)
+            if offer is None and call.caller_key:
                 try:
                     caller = await self._callers.view(call.caller_key)
                 except NotFound:
@@ -138,6 +141,7 @@ class LiveViews:
             caller=caller,
             transcript=transcript,
             moods=moods,
+            decision=decision,
         )
 
     async def transcript(self, call_id: str) -> list[TranscriptEntry]:

@@ -145,4 +145,7 @@ class AgentSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     caller: CallerView | None
     transcript: list[TranscriptEntry]
     moods: dict[str, Mood]
+    # why the agent's current call came to it (for a pending offer: in `offer`), so a
+    # desktop opened or reloaded mid-call shows what the live offer showed
+    decision: Decision | None = None
     type: str = "snapshot"

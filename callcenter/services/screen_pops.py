@@ -52,6 +52,10 @@ class ScreenPops:
             logger.exception("screen pop not published", extra={"call_id": call.id})
             self._metrics.task_errors_total.labels("screen_pop").inc()
 
+    async def decision_of(self, call_id: str) -> Decision | None:
+        """The routing decision kept for a call (why it went to its agent), if any."""
+        return await self._decisions.decision(call_id)
+
     async def offer_of(self, call: Call, decision: Decision | None) -> Offer:
         """The pop of `call`'s pending offer (the kept decision when none is given)."""
         assert call.reservation is not None

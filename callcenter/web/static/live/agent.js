@@ -174,7 +174,7 @@ function onSnapshot(snapshot) {
   state.offer = snapshot.offer ?? null;
   state.call = snapshot.call ?? null;
   state.caller = snapshot.caller ?? snapshot.offer?.caller ?? null;
-  state.decision = snapshot.offer?.decision ?? null;
+  state.decision = snapshot.offer?.decision ?? snapshot.decision ?? null;
   state.moods = { ...(snapshot.moods ?? {}) };
   transcript.reset(snapshot.transcript ?? []);
   $("agent-main").hidden = false;

@@ -1,0 +1,46 @@
+"""A reported defect: an agent desktop opened (or reloaded) during a call showed "No
+routing explanation.". The snapshot now carries the call's kept decision, so the page shows
+why the call came to this agent, as the live offer did."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import expect
+
+from tests.conftest import AppClient
+from tests.web_ui.conftest import Pages
+from tests.web_ui.test_live_pages import (
+    NUMBER,
+    admin_headers,
+    agent_with_a_known_caller,
+    created,
+    get_json,
+    open_agent_page,
+    post_events,
+    until,
+)
+
+pytestmark = pytest.mark.slow
+
+
+async def test_a_desktop_opened_mid_call_explains_the_call(live: AppClient, pages: Pages) -> None:
+    admin = await admin_headers(live)
+    await agent_with_a_known_caller(live, admin)
+    presence = {"presence": "available"}
+    assert (await live.post("/v1/agents/ann/presence", json=presence, headers=admin)).status == 200
+    await post_events(live, admin, created("c9", NUMBER))
+    offered = await until(
+        lambda: get_json(live, "/v1/calls/c9", admin), lambda c: c["state"] == "offered"
+    )
+    accept = f"/v1/reservations/{offered['reservation']['id']}/accept"
+    assert (await live.post(accept, headers=admin)).status == 200
+    routing = await get_json(live, "/v1/calls/c9/routing", admin)
+    why = routing["last_decision"]["why"]
+
+    page = await open_agent_page(pages, live)  # the desk opens while Ann is on the call
+    await expect(page.locator("#route-why")).to_have_text(why)
+    await page.reload()
+    await expect(page.locator("#agent-main")).to_have_attribute("aria-busy", "false")
+    await expect(page.locator("#route-why")).to_have_text(why)
+    await expect(page.locator("#caller-name")).to_have_text("Carol")
+    await pages.shot(page, "reload")
