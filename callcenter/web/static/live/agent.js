@@ -6,6 +6,7 @@
 import {
   ServerClock, Ticker, announce, dateTime, duration, el, moodBand, renderMood, setAttr, setText, signed,
 } from "./dom.js";
+import { TEXT_CHANNELS, TaskDesk } from "./agent_tasks.js";
 import { renderDecision } from "./decision.js";
 import { Session, tokenForm } from "./session.js";
 import { LiveSocket } from "./socket.js";
@@ -168,7 +169,16 @@ function clearCall() {
   transcript.clear();
 }
 
+const tasks = new TaskDesk({
+  session,
+  list: $("task-list"),
+  pane: $("conversation"),
+  announce: (text) => announce($("announcer"), text),
+  status: (text, kind) => status(text, kind),
+});
+
 function onSnapshot(snapshot) {
+  tasks.sync(snapshot.agent?.tasks);
   clock.sync(snapshot.now);
   state.me = snapshot.agent ?? state.me;
   state.offer = snapshot.offer ?? null;
@@ -233,11 +243,14 @@ function onEvent(event) {
     case "agent.updated":
       if ((!state.me || data.id === state.me.id) && newer(state.me, data)) {
         state.me = data;
+        tasks.sync(data.tasks);
         drawAll();
       }
       break;
-    case "route.offered": offered(data); break;
-    case "call.updated": callUpdated(data); break;
+    // a chat, SMS or email is worked in the conversations list, beside any call
+    case "route.offered": if (TEXT_CHANNELS.has(data.call?.channel)) tasks.offered(data); else offered(data); break;
+    case "call.updated": if (TEXT_CHANNELS.has(data.channel)) tasks.updated(data); else callUpdated(data); break;
+    case "task.message": tasks.message(event.call_id, data); break;
     case "call.mood":
       if (event.call_id === currentCallId() && data.speaker) {
         state.moods[data.speaker] = data;
