@@ -46,7 +46,9 @@ from callcenter.storage.documents import DocumentStore
 from callcenter.storage.embedded import embedded_redis
 from callcenter.storage.queue_activity import QueueActivityRepository
 from callcenter.storage.queue_stats import QueueStatsRepository
+from callcenter.storage.secrets import shared_secret
 from callcenter.web.authorization import authorization
+from callcenter.web.handlers.chat_socket import chat_hub
 from callcenter.web.handlers.docs import add_docs
 from callcenter.web.handlers.live import setup_live
 from callcenter.web.handlers.live_hub import live_hub
@@ -166,6 +168,7 @@ def create_app(
             dialers=app[DIALERS],
             scorer=app[SCORER],
             senders=app[SENDERS],
+            chat_secret=settings.chat_secret.reveal() or await shared_secret(client, "chat"),
         )
         app[SERVICES] = built
         app[DISPATCHER] = dispatcher
@@ -228,6 +231,7 @@ def create_app(
             storage,
             event_bus,
             live_hub,
+            chat_hub,
             injected_notifier if notify is not None else notifiers,
             callback_dialers,
             reply_senders,

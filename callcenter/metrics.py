@@ -331,6 +331,14 @@ class Metrics:
             namespace=NAMESPACE,
             registry=self.registry,
         )
+        self.chat_rejections_total = Counter(
+            "chat_rejections",
+            "Web chat input refused, by reason (bad_start, bad_token, too_many_chats, rate, "
+            "bad_message, refused, no_start).",
+            ["reason"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
         self.sms_status_total = Counter(
             "sms_status",
             "Delivery statuses Twilio reported for agents' SMS replies.",

@@ -22,6 +22,7 @@ from callcenter.services.call_events import CallEventService
 from callcenter.services.callbacks import CallbackDialer, CallbackService
 from callcenter.services.callers import CallerService
 from callcenter.services.calls import CallQueryService
+from callcenter.services.chat_sessions import ChatSessions
 from callcenter.services.clock import Clock
 from callcenter.services.dispatch import Dispatcher
 from callcenter.services.jambonz_hooks import JambonzHooks
@@ -69,6 +70,7 @@ def build_services(
     dialers: Mapping[str, CallbackDialer],
     scorer: SentimentScorer,
     senders: Mapping[Channel, ReplySender],
+    chat_secret: str,
 ) -> tuple[Services, Dispatcher, TimerLoop]:
     """Wire the services around the repositories (whose change listener is `feed`)."""
     calls, agents = repositories.calls, repositories.agents
@@ -175,6 +177,7 @@ def build_services(
         alerts=alerts,
         tasks=tasks,
         inbound=inbound,
+        chat=ChatSessions(tasks, secret=chat_secret, clock=clock),
         live=LiveViews(bus, live_stores, pops, callers, rules=rules, clock=clock, outlook=outlook),
         outlook=outlook,
         outlook_feed=OutlookFeed(outlook, activity, bus, clock=clock, metrics=metrics),

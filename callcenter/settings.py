@@ -101,6 +101,8 @@ class Settings:
     smtp_username: str = ""
     smtp_password: Secret = field(default_factory=lambda: Secret(""))
     email_from: str = ""
+    # signs web chat sessions; empty: a key made once and kept in Redis for every instance
+    chat_secret: Secret = field(default_factory=lambda: Secret(""))
     jambonz_secret: Secret = field(default_factory=lambda: Secret(""))
     audiosocket_port: int = 0  # Asterisk AudioSocket TCP listener; 0 = off
     audiosocket_host: str = "127.0.0.1"  # its bind address: loopback unless told otherwise
@@ -289,6 +291,7 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "smtp_username": str,
     "smtp_password": Secret,
     "email_from": str,
+    "chat_secret": Secret,
     "hold_music_url": _http_url,
     "jambonz_secret": Secret,
     "audiosocket_port": _port,

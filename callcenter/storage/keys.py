@@ -55,6 +55,8 @@ Owners and lifetimes:
 - `cc:{qact}:board`           every queue's latest outlook (what scrapes report); TTL a minute
 - `cc:token:<id>`             hashed API token; owned by `tokens` (revoke), optional TTL
 - `cc:tokens`                 set of token ids; owned by `tokens`
+- `cc:secret:<name>`          a signing key made once for every instance (chat sessions);
+                              no TTL, owned by the deployment
 - `cc:sig:<digest>`           webhook signature replay marker; TTL = 2 x tolerance
 """
 
@@ -182,3 +184,7 @@ def token(token_id: str) -> str:
 
 def signature_seen(digest: str) -> str:
     return f"{PREFIX}:sig:{digest}"
+
+
+def shared_secret(name: str) -> str:
+    return f"{PREFIX}:secret:{name}"

@@ -22,6 +22,7 @@ from callcenter.services.call_monitor import CallMonitor
 from callcenter.services.callbacks import CallbackService
 from callcenter.services.callers import CallerService
 from callcenter.services.calls import CallQueryService
+from callcenter.services.chat_sessions import ChatSessions
 from callcenter.services.clock import Clock
 from callcenter.services.dispatch import Dispatcher
 from callcenter.services.jambonz_hooks import JambonzHooks
@@ -44,6 +45,7 @@ from callcenter.services.twilio_voice import TwilioVoice
 from callcenter.settings import Settings
 
 if TYPE_CHECKING:
+    from callcenter.web.handlers.chat_socket import ChatHub
     from callcenter.web.handlers.health import Scrape
     from callcenter.web.handlers.live_hub import LiveHub
 
@@ -68,6 +70,7 @@ class Services:
     twilio_voice: TwilioVoice
     twilio_messaging: TwilioMessaging
     mailgun: MailgunInbound
+    chat: ChatSessions
     twilio_media: TwilioMediaStreams
     l16_media: L16MediaStreams
     jambonz: JambonzHooks
@@ -86,6 +89,7 @@ CLOCK = web.AppKey("clock", Clock)
 TOKEN_SESSIONS = web.AppKey("token_sessions", TokenSessions)
 # kept by the web layer (their classes live in the handlers that use them)
 HUB: web.AppKey[LiveHub] = web.AppKey("live_hub")
+CHAT_HUB: web.AppKey[ChatHub] = web.AppKey("chat_hub")
 LIVE_SOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("live_sockets")
 MEDIA_SOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("media_sockets")
 PAGES = web.AppKey[dict[str, str]]("live_pages")

@@ -21,6 +21,7 @@ from callcenter.web.state import LIVE_SOCKETS, PAGES, SERVICES
 __all__ = [
     "agent_page",
     "agent_socket",
+    "chat_page",
     "setup_live",
     "wallboard_page",
     "wallboard_socket",
@@ -32,7 +33,7 @@ def setup_live(app: web.Application) -> None:
     static = resources.files("callcenter.web").joinpath("static")
     app[PAGES] = {
         name: static.joinpath(f"{name}.html").read_text()
-        for name in ("wallboard", "agent")
+        for name in ("wallboard", "agent", "chat")
         if static.joinpath(f"{name}.html").is_file()
     }
     app[LIVE_SOCKETS] = weakref.WeakSet()
@@ -51,6 +52,10 @@ async def wallboard_page(request: web.Request) -> web.Response:
 
 async def agent_page(request: web.Request) -> web.Response:
     return _page(request, "agent")
+
+
+async def chat_page(request: web.Request) -> web.Response:
+    return _page(request, "chat")
 
 
 def _page(request: web.Request, name: str) -> web.Response:
