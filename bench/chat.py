@@ -5,13 +5,14 @@ A server process runs the app on its own embedded redis-server (uvloop) with age
 chat capacity covers every chat. This process plays everyone else: one `/ws/agent` desk per
 agent (accepts each chat offer, answers each customer message), the customers (each posts a
 message through the API every `--every` seconds, jittered), and the customers' side of the
-answers: the customer's chat socket when the server has `/ws/chat`, else a wallboard
-socket (the same bus path a chat window listens on).
+answers: each customer's own chat socket (`/ws/chat`, resumed with the session token the
+chat's `POST /v1/tasks` answered).
 
 Measured, per message, from the sender's clock (one machine):
 - customer -> agent page: `POST /v1/tasks/{id}/messages` (gateway token) sent, to the
   `task.message` frame on the agent's desk;
-- agent -> customer: the agent's reply posted, to its `task.message` on the customer's side;
+- agent -> customer: the agent's reply posted, to its message frame on the customer's chat
+  socket;
 - baseline: an agent's presence change posted (`POST /v1/agents/{id}/presence`), to its
   `agent.updated` on a wallboard socket: an API write, a commit, the bus and a page, without
   the conversation (interleaved with the chat traffic, at a tenth of its rate).
@@ -199,17 +200,27 @@ async def desk(client: Client, agent_id: str, token: str, accepted: set[str]) ->
             asyncio.get_running_loop().create_task(client.post(path, token, reply))
 
 
+async def chat_window(client: Client, token: str) -> None:
+    """A customer's chat socket: the agent's answers, as the customer sees them."""
+    async with client.session.ws_connect(client.url + "/ws/chat") as ws:
+        await ws.send_json({"type": "resume", "token": token})
+        async for message in ws:
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                break
+            frame = msgspec.json.decode(message.data)
+            if client.measuring and frame.get("type") == "message":
+                said = frame["message"]
+                waited = age_ms(said["body"]) if said["author"] == "agent" else None
+                if waited is not None:
+                    client.timings.agent_to_customer.append(waited)
+
+
 async def listener(client: Client, token: str) -> None:
-    """The customers' side: every agent message reaching a page, and the baseline's
-    presence changes."""
+    """The baseline's side: the pinger's presence changes reaching a wallboard."""
     async for frame in client.frames("/ws/wallboard", token):
         if not client.measuring or not isinstance(frame.data, dict):
             continue
-        if frame.type == "task.message" and frame.data.get("author") == "agent":
-            waited = age_ms(str(frame.data.get("body", "")))
-            if waited is not None:
-                client.timings.agent_to_customer.append(waited)
-        elif frame.type == "agent.updated" and frame.agent_id == "pinger":
+        if frame.type == "agent.updated" and frame.agent_id == "pinger":
             sent = PINGS.pop(frame.data.get("presence_since"), None)
             if sent is not None:
                 client.timings.baseline.append((time.perf_counter_ns() - sent) / 1e6)
@@ -265,6 +276,8 @@ async def run(
             found = await client.post("/v1/tasks", gateway, body)
             if found is not None:
                 opened.append(str(found["task_id"]))
+                window = chat_window(client, str(found["chat_token"]))
+                jobs.append(asyncio.create_task(window))
         if not await _all_accepted(accepted, len(opened)):
             raise SystemExit(f"set-up: {len(accepted)} of {len(opened)} chats accepted")
         jobs += [asyncio.create_task(customer(client, t, gateway, args.every)) for t in opened]
@@ -335,7 +348,7 @@ def main() -> int:
     print(f"\n{'path':<34} {'p50 ms':>8} {'p99 ms':>8} {'p50/b':>8} {'p99/b':>8} {'n':>7}")
     print(figures("baseline: presence -> wallboard", timings.baseline, tuple(base)))
     print(figures("customer -> agent page", timings.customer_to_agent, tuple(base)))
-    print(figures("agent -> customer (wallboard)", timings.agent_to_customer, tuple(base)))
+    print(figures("agent -> customer chat socket", timings.agent_to_customer, tuple(base)))
     rate = sent / elapsed if elapsed else 0.0
     print(f"\nrequests: {rate:.0f}/s while measured; server CPU {user + system:.1f} s in all")
     for error in timings.errors[:5]:

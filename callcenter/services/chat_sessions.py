@@ -70,9 +70,11 @@ class ChatSessions:
             identities=identities[1:],
         )
         task = await self._tasks.create(request, dialect="chat")
-        return self._session(task.id)
+        return self.session_for(task.id)
 
-    def _session(self, task_id: str) -> ChatSession:
+    def session_for(self, task_id: str) -> ChatSession:
+        """A session for an existing chat (one opened through the API by a site's own chat
+        front end, which hands the token to its customer's window)."""
         expires = self._clock.now() + SESSION_LIFETIME
         claim = f"{task_id}.{int(expires.timestamp())}"
         return ChatSession(

@@ -20,11 +20,13 @@ from callcenter.web.state import SERVICES
 TASK_ID_MAX = 64
 
 
-class TaskCreated(msgspec.Struct, frozen=True, kw_only=True):
+class TaskCreated(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     task_id: str
     channel: str
     queue: str
     state: str
+    # a chat's session token: the customer's window resumes it on /ws/chat
+    chat_token: str | None = None
 
 
 class MessageBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -51,9 +53,15 @@ def _task_id(request: web.Request) -> str:
 
 async def post_task(request: web.Request) -> web.Response:
     body = await decode_json(request, TaskRequest)
-    task = await request.app[SERVICES].tasks.create(body)
+    services = request.app[SERVICES]
+    task = await services.tasks.create(body)
+    token = services.chat.session_for(task.id).token if body.channel == "chat" else None
     created = TaskCreated(
-        task_id=task.id, channel=str(task.channel), queue=task.queue, state=str(task.state)
+        task_id=task.id,
+        channel=str(task.channel),
+        queue=task.queue,
+        state=str(task.state),
+        chat_token=token,
     )
     return json_response(created, status=201)
 
