@@ -100,6 +100,16 @@ class TaskMessage(BusEvent, frozen=True, tag="task.message"):
     data: Message
 
 
+class Typing(msgspec.Struct, frozen=True, kw_only=True):
+    author: str  # "agent"
+
+
+class TaskTyping(BusEvent, frozen=True, tag="task.typing"):
+    """The task's agent is typing a reply: for the customer's chat window."""
+
+    data: Typing
+
+
 class MoodChanged(BusEvent, frozen=True, tag="call.mood"):
     """The call's rolling mood after an utterance."""
 
@@ -119,6 +129,7 @@ LiveEvent = (
     | TranscriptFinal
     | MoodChanged
     | TaskMessage
+    | TaskTyping
 )
 LIVE_EVENT_TYPES: tuple[type[BusEvent], ...] = (
     CallUpdated,
@@ -133,6 +144,7 @@ LIVE_EVENT_TYPES: tuple[type[BusEvent], ...] = (
     TranscriptFinal,
     MoodChanged,
     TaskMessage,
+    TaskTyping,
 )
 _DECODER = msgspec.json.Decoder(LiveEvent)
 

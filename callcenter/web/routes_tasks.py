@@ -105,6 +105,20 @@ TASK_OPERATIONS: tuple[Operation, ...] = (
         responses=((200, Call, "The task, ended"),),
     ),
     Operation(
+        method="POST",
+        path="/v1/tasks/{task_id}/typing",
+        handler=tasks.post_typing,
+        operation_id="taskTyping",
+        tag="Tasks",
+        summary="The agent is typing: the customer's chat window shows it",
+        roles=(SELF,),
+        params=(TASK,),
+        responses=(
+            (204, None, "Announced (at most once a second)"),
+            (409, Problem, "Not this agent's open chat"),
+        ),
+    ),
+    Operation(
         method="GET",
         path="/ws/chat",
         handler=chat_socket.chat_socket,

@@ -61,6 +61,9 @@ async def test_a_customer_chats_in_the_widget(live: AppClient, pages: Pages) -> 
             mine = task_id
     assert mine is not None
     await expect(widget.locator("p.status")).to_have_text("An agent is with you.")
+    typed = await live.post(f"/v1/tasks/{mine}/typing", headers=ann)
+    assert typed.status == 204
+    await expect(widget.locator("p.typing")).to_be_visible()
     reply = {"body": f"Sorry {XSS}, it ships today."}
     assert (await live.post(f"/v1/tasks/{mine}/messages", json=reply, headers=ann)).status == 201
     await expect(log).to_have_count(2)

@@ -35,7 +35,7 @@ MAX_FRAME = 8192
 RATE, BURST = 5.0, 10.0  # messages per second, per socket
 STARTS_PER_MINUTE = 5  # new chats per client address and instance
 OUTBOX = 256
-FORWARDED = frozenset({"task.message", "call.updated"})
+FORWARDED = frozenset({"task.message", "call.updated", "task.typing"})
 
 
 class Written(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="message"):
@@ -72,13 +72,17 @@ class StateFrame(msgspec.Struct, frozen=True, kw_only=True, tag="state"):
     agent: bool
 
 
+class TypingFrame(msgspec.Struct, frozen=True, kw_only=True, tag="typing"):
+    """The agent is typing."""
+
+
 class ErrorFrame(msgspec.Struct, frozen=True, kw_only=True, tag="error"):
     reason: str
 
 
 CHAT_MESSAGES = (
     (ChatStart, ChatResume, Written, Leave),
-    (ChatSession, History, MessageFrame, StateFrame, ErrorFrame),
+    (ChatSession, History, MessageFrame, StateFrame, TypingFrame, ErrorFrame),
 )
 
 
@@ -97,6 +101,7 @@ _EVENT = msgspec.json.Decoder(_Event)
 _MESSAGE = msgspec.json.Decoder(PublicMessage)
 _TASK = msgspec.json.Decoder(_Task)
 _ENCODER = msgspec.json.Encoder()
+_TYPING = _ENCODER.encode(TypingFrame()).decode()
 
 
 class ChatHub:
@@ -140,6 +145,8 @@ def _public(kind: str, text: str) -> str:
     data = _EVENT.decode(text).data
     if kind == "task.message":
         return _ENCODER.encode(MessageFrame(message=_MESSAGE.decode(data))).decode()
+    if kind == "task.typing":
+        return _TYPING
     task = _TASK.decode(data)
     return _ENCODER.encode(StateFrame(state=task.state, agent=task.agent_id is not None)).decode()
 

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from callcenter.domain.calls import Call
 from callcenter.domain.messages import Message
+from callcenter.errors import Forbidden
 from callcenter.services.tasks import TaskRequest
 from callcenter.web.authorization import caller
 from callcenter.web.problem import json_response
@@ -102,3 +103,12 @@ async def post_resolve(request: web.Request) -> web.Response:
         notes=body.notes,
     )
     return json_response(task)
+
+
+async def post_typing(request: web.Request) -> web.Response:
+    """The agent is typing in its chat (throttled to one event a second)."""
+    agent_id = caller(request).agent_id
+    if agent_id is None:
+        raise Forbidden("only the chat's agent types in it")
+    await request.app[SERVICES].tasks.typing(_task_id(request), agent_id)
+    return web.Response(status=204)

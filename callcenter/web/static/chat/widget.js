@@ -29,6 +29,8 @@
   const panel = node("section", { class: "panel", "aria-label": "Chat", hidden: "" });
   const status = node("p", { class: "status", role: "status" }, "");
   const log = node("ol", { class: "log", role: "log", "aria-live": "polite" });
+  const typing = node("p", { class: "typing", hidden: "" }, "The agent is typing…");
+  let typingTimer = null;
   const intro = node("form", { class: "intro" },
     node("label", {}, "Name ", node("input", { name: "name", maxlength: "100", autocomplete: "name" })),
     node("label", {}, "Email ", node("input", { name: "email", type: "email", maxlength: "254", autocomplete: "email" })),
@@ -38,7 +40,7 @@
   const compose = node("form", { class: "compose", hidden: "" },
     node("textarea", { name: "body", maxlength: "4000", rows: "2", "aria-label": "Message" }),
     node("button", { type: "submit" }, "Send"));
-  panel.append(node("h2", {}, "Chat"), status, log, intro, compose);
+  panel.append(node("h2", {}, "Chat"), status, log, typing, intro, compose);
   root.append(button, panel);
 
   let socket = null;
@@ -52,6 +54,7 @@
     const who = message.author === "customer" ? "You" : "Agent";
     log.append(node("li", { class: message.author }, node("b", {}, `${who}: `), message.body));
     log.scrollTop = log.scrollHeight;
+    if (message.author !== "customer") typing.hidden = true;
   }
 
   function onFrame(frame) {
@@ -72,6 +75,10 @@
       } else if (frame.agent) {
         say("An agent is with you.");
       }
+    } else if (frame.type === "typing") {
+      typing.hidden = false;
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(() => { typing.hidden = true; }, 4000);
     } else if (frame.type === "error") {
       say(frame.reason);
     }

@@ -29,6 +29,7 @@ export class TaskDesk {
       event.preventDefault();
       this.reply();
     });
+    pane.querySelector("form.reply textarea").addEventListener("input", () => this.typing());
     pane.querySelector("form.reply textarea").addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey) {
         event.preventDefault(); // Enter sends, Shift+Enter starts a new line
@@ -114,6 +115,15 @@ export class TaskDesk {
     const entry = this.tasks.get(id);
     if (entry) entry.unread = 0;
     this.draw();
+  }
+
+  /** Tell the customer the agent is typing (a chat only; at most every 2 s from here). */
+  typing() {
+    const entry = this.open ? this.tasks.get(this.open) : null;
+    const now = Date.now();
+    if (!entry || entry.task?.channel !== "chat" || now - (this.typedAt ?? 0) < 2000) return;
+    this.typedAt = now;
+    this.session.api("POST", `/v1/tasks/${encodeURIComponent(this.open)}/typing`).catch(() => {});
   }
 
   async reply() {

@@ -323,6 +323,12 @@ function onEvent(event) {
       }
       break;
     case "transcript.partial": if (event.call_id === watching) transcript.partial(data); break;
+    case "task.typing":
+      if (event.call_id === watching) {
+        setText($("transcript-partials"), "The agent is typing…");
+        setTimeout(() => setText($("transcript-partials"), ""), 3000);
+      }
+      break;
     case "task.message":
       if (event.call_id === watching) {
         const line = messageLine(data);
