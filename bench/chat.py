@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -42,8 +42,10 @@ from typing import Any
 import aiohttp
 import msgspec
 import numpy as np
-from aiohttp import web
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.callbacks_harness import serving
 from callcenter.app import create_app
 from callcenter.cli import new_event_loop
 from callcenter.domain.capacity import CapacitySetting
@@ -81,18 +83,6 @@ class Timings:
 
 
 # --- the server process -------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def serving(app: web.Application) -> AsyncIterator[str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
 
 
 async def _serve(pipe: Connection, agents: int, per_agent: int) -> None:
