@@ -1,6 +1,7 @@
 """A reported defect: an agent desktop opened (or reloaded) during a call showed "No
 routing explanation.". The snapshot now carries the call's kept decision, so the page shows
-why the call came to this agent, as the live offer did."""
+why the call came to this agent, as the live offer did; with the caller's earlier contacts
+on every channel."""
 
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ pytestmark = pytest.mark.slow
 async def test_a_desktop_opened_mid_call_explains_the_call(live: AppClient, pages: Pages) -> None:
     admin = await admin_headers(live)
     await agent_with_a_known_caller(live, admin)
+    chat = {"channel": "chat", "from": NUMBER, "body": "is my order on its way?"}
+    opened = await live.post("/v1/tasks", json=chat, headers=admin)
+    assert opened.status == 201  # Carol wrote earlier and left before anyone answered
+    chat_id = (await opened.json())["task_id"]
+    assert (await live.post(f"/v1/tasks/{chat_id}/resolve", json={}, headers=admin)).status == 200
     presence = {"presence": "available"}
     assert (await live.post("/v1/agents/ann/presence", json=presence, headers=admin)).status == 200
     await post_events(live, admin, created("c9", NUMBER))
@@ -43,4 +49,10 @@ async def test_a_desktop_opened_mid_call_explains_the_call(live: AppClient, page
     await expect(page.locator("#agent-main")).to_have_attribute("aria-busy", "false")
     await expect(page.locator("#route-why")).to_have_text(why)
     await expect(page.locator("#caller-name")).to_have_text("Carol")
+    contacts = page.locator("#caller-contacts li")  # her record across channels, newest first
+    await expect(contacts).to_have_count(2)
+    await expect(contacts.nth(0)).to_contain_text("Chat ·")
+    await expect(contacts.nth(0)).to_contain_text("abandoned")
+    await expect(contacts.nth(1)).to_contain_text("Call ·")
+    await expect(contacts.nth(1)).to_contain_text("agent zoe")
     await pages.shot(page, "reload")

@@ -7,6 +7,7 @@ import {
   ServerClock, Ticker, announce, dateTime, duration, el, moodBand, renderMood, setAttr, setText, signed,
 } from "./dom.js";
 import { TEXT_CHANNELS, TaskDesk } from "./agent_tasks.js";
+import { renderContacts } from "./contacts.js";
 import { renderDecision } from "./decision.js";
 import { Session, tokenForm } from "./session.js";
 import { LiveSocket } from "./socket.js";
@@ -87,6 +88,7 @@ function drawCaller() {
   const fields = Object.entries(profile.account ?? {});
   if (!fields.length) account.append(el("dt", {}, "Fields"), el("dd", {}, "none on file"));
   for (const [name, value] of fields) fact(account, name, value === null ? "–" : String(value));
+  renderContacts($("caller-contacts"), caller);
 }
 
 function drawCallback() {
