@@ -77,11 +77,13 @@ class AgentAccess:
                 raise Forbidden("only the agent the call was offered to may answer")
 
     async def _its_caller(self, agent_id: str, number: str) -> None:
-        """An agent may read a caller only while it holds (or is offered) that caller's call."""
+        """An agent may read a caller only while it holds (or is offered) that caller's call
+        or one of that customer's conversations."""
         key = normalised(number)
         agent = (await self._calls.get_agents([agent_id])).get(agent_id)
-        call = (
-            None if agent is None or agent.call_id is None else await self._calls.get(agent.call_id)
-        )
-        if call is None or call.caller_key != key:
-            raise Forbidden("an agent may only read the caller of its own call")
+        held = [] if agent is None else [agent.call_id, *agent.tasks]
+        for call_id in held:
+            call = await self._calls.get(call_id) if call_id else None
+            if call is not None and call.caller_key == key:
+                return
+        raise Forbidden("an agent may only read the caller of its own call")

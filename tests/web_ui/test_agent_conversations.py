@@ -28,6 +28,13 @@ async def test_an_agent_works_three_chats_at_once(live: AppClient, pages: Pages)
     await available.click()
     await expect(available).to_have_attribute("aria-pressed", "true")
 
+    earlier = {"channel": "chat", "from": "visitor-1", "body": "earlier question"}
+    made = await live.post("/v1/tasks", json=earlier, headers=admin)
+    assert made.status == 201  # Bo wrote before (and left before anyone answered)
+    earlier_id = (await made.json())["task_id"]
+    assert (
+        await live.post(f"/v1/tasks/{earlier_id}/resolve", json={}, headers=admin)
+    ).status == 200
     ids = []
     for n, name in enumerate((XSS, "Bo", "Cy")):
         task = {"channel": "chat", "from": f"visitor-{n}", "name": name, "body": f"hello {n}"}
@@ -46,7 +53,9 @@ async def test_an_agent_works_three_chats_at_once(live: AppClient, pages: Pages)
     assert agent["tasks"] == {task_id: "chat" for task_id in ids}
 
     await page.locator(f'#task-list li[data-task="{ids[1]}"] .task-open').click()
-    log = page.locator("#conversation ol li")
+    # Bo's record across channels: the earlier chat we put there above
+    await expect(page.locator("#conversation .customer li").first).to_contain_text("Chat ·")
+    log = page.locator("#conversation ol.messages li")
     await expect(log).to_have_count(1)
     await expect(log.nth(0)).to_contain_text("hello 1")
     gateway = {"Authorization": f"Bearer {await issue_token(live, 'gateway')}"}
@@ -65,6 +74,7 @@ async def test_an_agent_works_three_chats_at_once(live: AppClient, pages: Pages)
     wrote = await live.post(f"/v1/tasks/{ids[2]}/messages", json={"body": "hi?"}, headers=gateway)
     assert wrote.status == 201
     await expect(page.locator(f'#task-list li[data-task="{ids[2]}"]')).to_contain_text("1 new")
+    await expect(page.locator("#status-line")).not_to_contain_text("not loaded")
     await pages.shot(page, "conversations")
 
     await page.locator("#task-disposition").fill("answered")

@@ -5,6 +5,7 @@
 // resolve with a disposition and notes. A text offer never takes over the screen: it waits
 // in the list. Everything a customer wrote is text (never markup).
 
+import { renderContacts } from "./contacts.js";
 import { el, setText } from "./dom.js";
 
 export const TEXT_CHANNELS = new Set(["chat", "sms", "email"]);
@@ -59,7 +60,9 @@ export class TaskDesk {
       const pending = task.state === "offered" && task.reservation ? { call: task, reservation: task.reservation } : null;
       this.tasks.set(id, { offer: known?.offer ?? pending, unread: known?.unread ?? 0, ...view });
     } catch (error) {
-      this.status(`Conversation ${id} not loaded: ${error.message}`);
+      // gone meanwhile (resolved, or taken back from this agent): nothing to show
+      if (error.status === 403 || error.status === 404) this.forget(id);
+      else this.status(`Conversation ${id} not loaded: ${error.message}`);
     }
   }
 
@@ -115,6 +118,20 @@ export class TaskDesk {
     const entry = this.tasks.get(id);
     if (entry) entry.unread = 0;
     this.draw();
+    if (entry && entry.caller === undefined) this.loadCaller(id, entry);
+  }
+
+  /** The customer's record across channels, for the open conversation. */
+  async loadCaller(id, entry) {
+    const key = entry.task?.caller_key;
+    entry.caller = null;
+    if (!key) return;
+    try {
+      entry.caller = await this.session.api("GET", `/v1/callers/${encodeURIComponent(key)}`);
+    } catch {
+      entry.caller = null; // a first contact: nothing known yet
+    }
+    if (this.open === id) this.drawPane();
   }
 
   /** Tell the customer the agent is typing (a chat only; at most every 2 s from here). */
@@ -193,7 +210,8 @@ export class TaskDesk {
         el("span", { class: "speaker" }, m.author === "customer" ? "Customer: " : "You: "),
         el("span", { class: "text" }, m.body),
         m.author === "customer" && typeof m.sentiment === "number" ? el("span", { class: "sentiment" }, ` (${sentimentText(m.sentiment)})`) : null));
-    const log = this.pane.querySelector("ol");
+    renderContacts(this.pane.querySelector(".customer"), entry.caller);
+    const log = this.pane.querySelector("ol.messages");
     log.replaceChildren(...lines);
     log.scrollTop = log.scrollHeight;
     const working = task.state === "connected" && !entry.offer;
