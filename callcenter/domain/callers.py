@@ -80,6 +80,9 @@ class CallSummary(msgspec.Struct, frozen=True, kw_only=True):
     # a callback's final outcome: answered, busy, no_answer, failed or canceled
     callback: str | None = None
     channel: str = "voice"  # voice, callback, chat, sms or email
+    # the conversation's last lines ("customer: …", "agent: …"), so the next agent reads
+    # where it stopped
+    excerpt: list[str] = msgspec.field(default_factory=list)
 
 
 class CallerHistory(msgspec.Struct, frozen=True, kw_only=True):

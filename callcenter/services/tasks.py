@@ -40,6 +40,8 @@ from callcenter.storage.moods import CallMoodRepository
 logger = logging.getLogger(__name__)
 
 TYPING_EVERY_SECONDS = 1.0
+EXCERPT_LINES = 3  # kept in the customer's history with the contact
+EXCERPT_CHARS = 200
 TYPING_KEPT = 10_000
 
 Identity = Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
@@ -251,11 +253,13 @@ class TaskService:
             self._metrics.task_handle_seconds.labels(channel).observe(max(0.0, handle))
         self._routing.request_dispatch()  # the agent has room again
         if task.caller_key:
+            last = await self._conversations.messages(task.id, EXCERPT_LINES)
             summary = msgspec.structs.replace(
                 summarise(task),
                 disposition=disposition,
                 notes=notes,
                 sentiment=await self._moods.final(task.id),
+                excerpt=[f"{m.author}: {m.body[:EXCERPT_CHARS]}" for m in last],
             )
             # a contact on any channel makes the customer's earlier handled ones unresolved
             for earlier in await self._callers.record_call(task.caller_key, summary):

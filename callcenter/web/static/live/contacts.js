@@ -1,6 +1,6 @@
 // The customer's record across channels in the screen pop: their other identities and the
-// last contacts of every channel (channel, when, agent, outcome, sentiment), newest first,
-// so nobody has to ask what happened last time. Text only.
+// last contacts of every channel (channel, when, agent, outcome, sentiment, and the last
+// lines of a conversation), newest first, so nobody has to ask what happened. Text only.
 
 import { el } from "./dom.js";
 
@@ -21,7 +21,9 @@ export function renderContacts(node, caller) {
     if (typeof contact.sentiment === "number") parts.push(`mood ${contact.sentiment.toFixed(2)}`);
     if (contact.disposition) parts.push(contact.disposition);
     if (contact.unresolved) parts.push("came back");
-    return el("li", { "data-channel": contact.channel ?? "voice" }, parts.join(" · "));
+    const lines = (contact.excerpt ?? []).map((line) => el("li", {}, line));
+    return el("li", { "data-channel": contact.channel ?? "voice" }, parts.join(" · "),
+      lines.length ? el("ul", { class: "excerpt" }, lines) : null);
   });
   node.replaceChildren(
     el("p", { class: "identities" }, identities.length ? `Also reached at: ${identities.join(", ")}` : ""),
