@@ -49,7 +49,8 @@ async def test_a_desktop_opened_mid_call_explains_the_call(live: AppClient, page
     await expect(page.locator("#agent-main")).to_have_attribute("aria-busy", "false")
     await expect(page.locator("#route-why")).to_have_text(why)
     await expect(page.locator("#caller-name")).to_have_text("Carol")
-    contacts = page.locator("#caller-contacts ol.contacts > li")  # her record across channels, newest first
+    # her record across channels, newest first
+    contacts = page.locator("#caller-contacts ol.contacts > li")
     await expect(contacts).to_have_count(2)
     await expect(contacts.nth(0)).to_contain_text("Chat ·")
     await expect(contacts.nth(0)).to_contain_text("abandoned")
