@@ -5,8 +5,10 @@ We take Mailgun rather than SendGrid Inbound Parse because Mailgun signs each po
 forged email can be refused. Fields (Mailgun's documentation, "Routes", "Receiving"):
 `sender`, `from` (with a display name), `recipient`, `subject`, `body-plain`, `stripped-text`
 (the reply without the quoted history: preferred), `Message-Id`, `In-Reply-To`,
-`References`, and `timestamp`, `token`, `signature`. Message-IDs are kept with their angle
-brackets (`<id@host>`), as they appear in headers."""
+`References` (each MIME header is posted as its own field, and all of them in order as
+`message-headers`, a JSON list of [name, value] pairs: the threading headers are read from
+their own fields in any case, else from that list), and `timestamp`, `token`, `signature`.
+Message-IDs are kept with their angle brackets (`<id@host>`), as they appear in headers."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ import re
 from collections.abc import Mapping
 from email.utils import parseaddr
 
+import msgspec
+
 from callcenter.domain.messages import MAX_BODY_CHARS, MAX_SUBJECT_CHARS, Channel, InboundMessage
 from callcenter.errors import InvalidInput, Unauthorized
 from callcenter.gateways.signing import timestamp_in_window
@@ -23,6 +27,7 @@ from callcenter.gateways.signing import timestamp_in_window
 _ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
 _MESSAGE_ID = re.compile(r"<[^<>\s]{1,250}>")
 MAX_REFERENCES = 20
+_THREADING = ("Message-Id", "In-Reply-To", "References")
 
 
 def check_signature(
@@ -47,10 +52,11 @@ def check_signature(
 def inbound_email(form: Mapping[str, str]) -> InboundMessage:
     """The email in a Mailgun route post. Raises InvalidInput naming the field."""
     name, address = parseaddr(form.get("from", ""))
-    message_id = _message_id(form.get("Message-Id", ""), "Message-Id")
+    threading = _threading_headers(form)
+    message_id = _message_id(threading["Message-Id"], "Message-Id")
     if message_id is None:
         raise InvalidInput("Message-Id is required", "/Message-Id")
-    references = tuple(_MESSAGE_ID.findall(form.get("References", "")))[-MAX_REFERENCES:]
+    references = tuple(_MESSAGE_ID.findall(threading["References"]))[-MAX_REFERENCES:]
     return InboundMessage(
         channel=Channel.EMAIL,
         sender=_address(form.get("sender") or address, "sender"),
@@ -59,9 +65,32 @@ def inbound_email(form: Mapping[str, str]) -> InboundMessage:
         external_id=message_id,
         sender_name=name.strip() or None,
         subject=_subject(form),
-        in_reply_to=_message_id(form.get("In-Reply-To", ""), "In-Reply-To"),
+        in_reply_to=_message_id(threading["In-Reply-To"], "In-Reply-To"),
         references=tuple(reversed(references)),  # newest first: the likeliest thread
     )
+
+
+def _threading_headers(form: Mapping[str, str]) -> dict[str, str]:
+    """Message-Id, In-Reply-To and References ("" when absent): their own fields, whatever
+    the case of the name, else the first of that name in `message-headers`."""
+    wanted = {name.lower(): name for name in _THREADING}
+    found = {wanted[k.lower()]: v for k, v in form.items() if k.lower() in wanted and v.strip()}
+    if len(found) < len(_THREADING):
+        for name, value in _message_headers(form):
+            if name.lower() in wanted:
+                found.setdefault(wanted[name.lower()], value)
+    return {name: found.get(name, "") for name in _THREADING}
+
+
+def _message_headers(form: Mapping[str, str]) -> list[tuple[str, str]]:
+    text = form.get("message-headers", "")
+    if not text.strip():
+        return []
+    try:
+        return msgspec.json.decode(text, type=list[tuple[str, str]])
+    except msgspec.MsgspecError:
+        reason = "message-headers must be a JSON list of [name, value] pairs"
+        raise InvalidInput(reason, "/message-headers") from None
 
 
 def _address(text: str, field: str) -> str:
@@ -72,7 +101,9 @@ def _address(text: str, field: str) -> str:
 
 
 def _subject(form: Mapping[str, str]) -> str | None:
-    subject = form.get("subject") or None
+    """The subject on one line: a line break left from header folding would make the
+    "Re:" header of our reply impossible to write."""
+    subject = " ".join(form.get("subject", "").split()) or None
     if subject is not None and len(subject) > MAX_SUBJECT_CHARS:
         raise InvalidInput(f"subject is longer than {MAX_SUBJECT_CHARS} characters", "/subject")
     return subject
@@ -80,9 +111,10 @@ def _subject(form: Mapping[str, str]) -> str | None:
 
 def _body(form: Mapping[str, str]) -> str:
     """The reply without the quoted history when Mailgun found it, else the whole text."""
-    body = (form.get("stripped-text") or form.get("body-plain") or "").strip()
+    field = "stripped-text" if form.get("stripped-text", "").strip() else "body-plain"
+    body = form.get(field, "").strip()
     if len(body) > MAX_BODY_CHARS:
-        raise InvalidInput(f"the text is longer than {MAX_BODY_CHARS} characters", "/body-plain")
+        raise InvalidInput(f"the text is longer than {MAX_BODY_CHARS} characters", f"/{field}")
     return body or "[an email without text]"
 
 
