@@ -193,7 +193,7 @@ async def desk(client: Client, agent_id: str, token: str, accepted: set[str]) ->
 async def chat_window(client: Client, token: str) -> None:
     """A customer's chat socket: the agent's answers, as the customer sees them."""
     async with client.session.ws_connect(client.url + "/ws/chat") as ws:
-        await ws.send_json({"type": "resume", "token": token})
+        await ws.send_json({"type": "auth", "token": token})
         async for message in ws:
             if message.type is not aiohttp.WSMsgType.TEXT:
                 break

@@ -48,7 +48,8 @@ from callcenter.storage.queue_activity import QueueActivityRepository
 from callcenter.storage.queue_stats import QueueStatsRepository
 from callcenter.storage.secrets import shared_secret
 from callcenter.web.authorization import authorization
-from callcenter.web.handlers.chat_socket import chat_hub
+from callcenter.web.handlers.chat_hub import chat_hub
+from callcenter.web.handlers.chat_sessions import setup_chat
 from callcenter.web.handlers.docs import add_docs
 from callcenter.web.handlers.live import setup_live
 from callcenter.web.handlers.live_hub import live_hub
@@ -226,6 +227,7 @@ def create_app(
     app[MEDIA] = MediaHub(app[METRICS])
     setup_media_sockets(app)
     setup_live(app)
+    setup_chat(app)
     app.cleanup_ctx.extend(
         [
             storage,

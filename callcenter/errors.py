@@ -161,6 +161,19 @@ class Forbidden(CallcenterError):
         return self.reason
 
 
+class TooManyRequests(CallcenterError):
+    """Over a rate limit (new chats per client address); try again after `retry_after`
+    seconds."""
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__(reason, retry_after)
+        self.reason = reason
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return self.reason
+
+
 class StorageUnavailable(CallcenterError):
     """Redis cannot be reached or answered with an error."""
 

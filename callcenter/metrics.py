@@ -333,8 +333,9 @@ class Metrics:
         )
         self.chat_rejections_total = Counter(
             "chat_rejections",
-            "Web chat input refused, by reason (bad_start, bad_token, too_many_chats, rate, "
-            "bad_message, refused, no_start).",
+            "Web chat input refused, by reason: new chats (too_many_chats, bad_start), the "
+            "socket's first message (no_auth, bad_token, chat_gone), later frames (too_big, "
+            "too_long, rate, flood, bad_message, refused) and sockets too far behind (behind).",
             ["reason"],
             namespace=NAMESPACE,
             registry=self.registry,

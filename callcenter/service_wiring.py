@@ -49,6 +49,7 @@ from callcenter.services.twilio_messaging import TwilioMessaging
 from callcenter.services.twilio_voice import TwilioSignatures, TwilioVoice
 from callcenter.settings import Settings
 from callcenter.speech.sentiment import SentimentScorer
+from callcenter.storage.chat_limits import ChatLimits
 from callcenter.storage.resp import RespClient
 from callcenter.web.state import (
     Services,
@@ -177,7 +178,15 @@ def build_services(
         alerts=alerts,
         tasks=tasks,
         inbound=inbound,
-        chat=ChatSessions(tasks, secret=chat_secret, clock=clock),
+        chat=ChatSessions(
+            tasks,
+            agent_service,
+            bus,
+            ChatLimits(redis),
+            secret=chat_secret,
+            clock=clock,
+            starts_per_minute=settings.chat_sessions_per_minute,
+        ),
         live=LiveViews(bus, live_stores, pops, callers, rules=rules, clock=clock, outlook=outlook),
         outlook=outlook,
         outlook_feed=OutlookFeed(outlook, activity, bus, clock=clock, metrics=metrics),

@@ -103,6 +103,7 @@ class Settings:
     email_from: str = ""
     # signs web chat sessions; empty: a key made once and kept in Redis for every instance
     chat_secret: Secret = field(default_factory=lambda: Secret(""))
+    chat_sessions_per_minute: int = 10  # new web chats per client address (every instance)
     jambonz_secret: Secret = field(default_factory=lambda: Secret(""))
     audiosocket_port: int = 0  # Asterisk AudioSocket TCP listener; 0 = off
     audiosocket_host: str = "127.0.0.1"  # its bind address: loopback unless told otherwise
@@ -292,6 +293,7 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "smtp_password": Secret,
     "email_from": str,
     "chat_secret": Secret,
+    "chat_sessions_per_minute": _positive_int,
     "hold_music_url": _http_url,
     "jambonz_secret": Secret,
     "audiosocket_port": _port,

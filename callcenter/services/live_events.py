@@ -101,11 +101,12 @@ class TaskMessage(BusEvent, frozen=True, tag="task.message"):
 
 
 class Typing(msgspec.Struct, frozen=True, kw_only=True):
-    author: str  # "agent"
+    author: str  # "agent" or "customer"
 
 
 class TaskTyping(BusEvent, frozen=True, tag="task.typing"):
-    """The task's agent is typing a reply: for the customer's chat window."""
+    """Someone is typing in a chat: the agent (for the customer's window) or the customer
+    (for the agent's desk); at most one a second per chat and author."""
 
     data: Typing
 

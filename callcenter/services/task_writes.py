@@ -13,7 +13,7 @@ from callcenter.domain.calls import Call
 from callcenter.domain.messages import Author, InboundMessage, Message, OutboundMessage
 from callcenter.errors import NotFound
 from callcenter.metrics import Metrics
-from callcenter.services.bus import BusEvent, EventBus
+from callcenter.services.bus import EventBus
 from callcenter.services.clock import Clock
 from callcenter.services.live_events import TaskMessage
 from callcenter.services.optimistic import Retry
@@ -82,9 +82,6 @@ class TaskWrites:
         self.metrics.task_messages_total.labels(str(task.channel), "customer").inc()
         await self.publish(task, message)
         await self._watcher.customer_wrote(task, message)
-
-    async def announce(self, event: BusEvent) -> None:
-        await self._bus.publish(event)
 
     async def publish(self, task: Call, message: Message) -> None:
         await self._bus.publish(

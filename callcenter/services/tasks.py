@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
@@ -19,7 +18,7 @@ import msgspec
 from callcenter.domain import tasks as task_rules
 from callcenter.domain.call_lifecycle import summarise
 from callcenter.domain.callers import caller_key
-from callcenter.domain.calls import Call, CallState
+from callcenter.domain.calls import Call
 from callcenter.domain.events import EventAttributes, QueueName
 from callcenter.domain.messages import (
     Author,
@@ -29,7 +28,6 @@ from callcenter.domain.messages import (
 )
 from callcenter.errors import Conflict, ReplyNotSent
 from callcenter.services.callers import CallerService
-from callcenter.services.live_events import TaskTyping, Typing
 from callcenter.services.optimistic import with_retries
 from callcenter.services.routing import RoutingService
 from callcenter.services.task_writes import ReplySender, TaskWrites
@@ -39,10 +37,8 @@ from callcenter.storage.moods import CallMoodRepository
 
 logger = logging.getLogger(__name__)
 
-TYPING_EVERY_SECONDS = 1.0
 EXCERPT_LINES = 3  # kept in the customer's history with the contact
 EXCERPT_CHARS = 200
-TYPING_KEPT = 10_000
 
 Identity = Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
 
@@ -79,7 +75,6 @@ class TaskService:
         default_queue: str,
     ) -> None:
         self._moods = moods
-        self._typed: dict[str, float] = {}  # task id -> when typing was last announced
         self._writes = writes
         self._calls = writes.calls
         self._clock = writes.clock
@@ -187,20 +182,6 @@ class TaskService:
             self._metrics.first_response_seconds.labels(str(stored.channel)).observe(first)
         await self._writes.publish(stored, message)
         return message
-
-    async def typing(self, task_id: str, agent_id: str) -> None:
-        """The agent is typing in its chat: the customer's window shows it. At most one
-        event a second per task and instance. Raises NotFound, Conflict (not its chat)."""
-        now = time.monotonic()
-        if now - self._typed.get(task_id, 0.0) < TYPING_EVERY_SECONDS:
-            return
-        task = await self.get(task_id)
-        if task.agent_id != agent_id or task.state is not CallState.CONNECTED:
-            raise Conflict(f"task {task_id} is not being worked by agent {agent_id}")
-        if len(self._typed) > TYPING_KEPT:
-            self._typed.clear()
-        self._typed[task_id] = now
-        await self._writes.announce(TaskTyping(data=Typing(author="agent"), call_id=task_id))
 
     async def _send(self, task: Call, message: Message) -> OutboundMessage | None:
         """Hand the reply to its channel (chat needs none: the bus carries it)."""

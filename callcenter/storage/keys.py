@@ -58,6 +58,9 @@ Owners and lifetimes:
 - `cc:secret:<name>`          a signing key made once for every instance (chat sessions);
                               no TTL, owned by the deployment
 - `cc:sig:<digest>`           webhook signature replay marker; TTL = 2 x tolerance
+- `cc:chatstarts:<address>`   new web chats from one client address this minute; TTL 60 s
+- `cc:typing:<task_id>:<who>` a chat's typing announced this second (who: agent, customer);
+                              TTL 1 s
 """
 
 from __future__ import annotations
@@ -188,3 +191,11 @@ def signature_seen(digest: str) -> str:
 
 def shared_secret(name: str) -> str:
     return f"{PREFIX}:secret:{name}"
+
+
+def chat_starts(address: str) -> str:
+    return f"{PREFIX}:chatstarts:{address}"
+
+
+def chat_typing(task_id: str, who: str) -> str:
+    return f"{PREFIX}:typing:{task_id}:{who}"

@@ -5,3 +5,4 @@ from __future__ import annotations
 
 CLOSE_UNAUTHORIZED = 4401  # no, a bad, a revoked or an expired token
 CLOSE_FORBIDDEN = 4403  # a token whose role may not use this socket
+CLOSE_NOT_FOUND = 4404  # a good token for what is gone (a chat past its retention)

@@ -17,6 +17,7 @@ from callcenter.errors import (
     ReplyNotSent,
     RulesInvalid,
     StorageUnavailable,
+    TooManyRequests,
     Unauthorized,
 )
 from callcenter.web.problem import (
@@ -59,6 +60,9 @@ def problem_of(error: CallcenterError, path: str) -> tuple[Problem, dict[str, st
     elif simple is not None:
         (status, slug, title), detail = _SIMPLE[simple], str(error)
         headers = _UNAUTHORIZED_HEADERS if simple is Unauthorized else {}
+    elif isinstance(error, TooManyRequests):
+        status, slug, title, detail = 429, "too-many-requests", "Too many requests", error.reason
+        headers = {"Retry-After": str(max(1, error.retry_after))}
     elif isinstance(error, StorageUnavailable):
         status, slug, title = 503, "unavailable", "Service unavailable"
         detail, headers = "storage is unavailable; retry", {"Retry-After": "1"}

@@ -15,6 +15,7 @@ from callcenter.web.routes_calls import (
     QUEUE_OPERATIONS,
     ROUTING_OPERATIONS,
 )
+from callcenter.web.routes_chat import CHAT_OPERATIONS
 from callcenter.web.routes_edge import GATEWAY_OPERATIONS, LIVE_OPERATIONS, MEDIA_OPERATIONS
 from callcenter.web.routes_tasks import TASK_OPERATIONS
 
@@ -24,6 +25,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *CALL_OPERATIONS,
     *CALLBACK_OPERATIONS,
     *TASK_OPERATIONS,
+    *CHAT_OPERATIONS,
     *QUEUE_OPERATIONS,
     *CALLER_OPERATIONS,
     *ROUTING_OPERATIONS,

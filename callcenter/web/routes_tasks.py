@@ -5,12 +5,10 @@ from __future__ import annotations
 from callcenter.domain.calls import Call
 from callcenter.domain.messages import Message
 from callcenter.services.tasks import TaskRequest
-from callcenter.web.handlers import chat_socket, live, tasks
+from callcenter.web.handlers import tasks
 from callcenter.web.operation import (
     ADMIN,
     GATEWAY,
-    HTML,
-    OPEN,
     SELF,
     SUPERVISOR,
     Operation,
@@ -112,43 +110,14 @@ TASK_OPERATIONS: tuple[Operation, ...] = (
         tag="Tasks",
         summary="The agent is typing: the customer's chat window shows it",
         roles=(SELF,),
+        description=(
+            "For the chat's agent (accepted, not yet resolved); announced on the bus as "
+            "`task.typing` at most once a second per chat, whichever instance is asked."
+        ),
         params=(TASK,),
         responses=(
             (204, None, "Announced (at most once a second)"),
             (409, Problem, "Not this agent's open chat"),
         ),
-    ),
-    Operation(
-        method="GET",
-        path="/ws/chat",
-        handler=chat_socket.chat_socket,
-        operation_id="chatSocket",
-        tag="Tasks",
-        summary="Websocket: a customer's web chat (start or resume, then messages both ways)",
-        roles=(OPEN,),
-        messages=chat_socket.CHAT_MESSAGES,
-        description=(
-            'The first message is `{"type": "start", "name"?, "email"?, "phone"?, "queue"?, '
-            '"topic"?, "message"?}` (a new chat: the answer is `{"type": "session", '
-            '"task_id", "token", "expires_at"}`) or `{"type": "resume", "token"}`. Then '
-            '`{"type": "history", ...}`, and live `{"type": "message"}` and '
-            '`{"type": "state"}` frames; the customer sends `{"type": "message", "body"}` '
-            'or `{"type": "leave"}`. Refusals close with 4401 (bad or expired token) or '
-            "1008 and a reason; a bad later message gets an error frame."
-        ),
-        responses=(
-            (101, None, "Switching to the websocket protocol"),
-            (426, Problem, "Not a websocket handshake"),
-        ),
-    ),
-    Operation(
-        method="GET",
-        path="/chat",
-        handler=live.chat_page,
-        operation_id="chatPage",
-        tag="Tasks",
-        summary="A demo page with the chat widget (`/static/chat/widget.js`) embedded",
-        roles=(OPEN,),
-        responses=((200, HTML, "The page"),),
     ),
 )

@@ -45,7 +45,8 @@ from callcenter.services.twilio_voice import TwilioVoice
 from callcenter.settings import Settings
 
 if TYPE_CHECKING:
-    from callcenter.web.handlers.chat_socket import ChatHub
+    from callcenter.web.handlers.chat_hub import ChatHub
+    from callcenter.web.handlers.chat_sessions import WidgetFile
     from callcenter.web.handlers.health import Scrape
     from callcenter.web.handlers.live_hub import LiveHub
 
@@ -90,6 +91,7 @@ TOKEN_SESSIONS = web.AppKey("token_sessions", TokenSessions)
 # kept by the web layer (their classes live in the handlers that use them)
 HUB: web.AppKey[LiveHub] = web.AppKey("live_hub")
 CHAT_HUB: web.AppKey[ChatHub] = web.AppKey("chat_hub")
+CHAT_FILES: web.AppKey[dict[str, WidgetFile]] = web.AppKey("chat_widget_files")
 LIVE_SOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("live_sockets")
 MEDIA_SOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("media_sockets")
 PAGES = web.AppKey[dict[str, str]]("live_pages")

@@ -37,7 +37,7 @@ NUMBER = "+15550001111"
 ROLES = ("admin", "supervisor", "gateway", "agent:a1", "agent:a2")
 # methods in the order a role walks them: reads first, so that a destructive call (an
 # accepted offer, an erased caller) cannot change what a later one of the same role meets
-ORDER = {"GET": 0, "PUT": 1, "POST": 2, "DELETE": 3}
+ORDER = {"GET": 0, "OPTIONS": 0, "PUT": 1, "POST": 2, "DELETE": 3}
 
 
 def _declared(op: Operation, role: str) -> bool:

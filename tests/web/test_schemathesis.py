@@ -116,6 +116,10 @@ headers = {{ Authorization = "Bearer {server.gateway}" }}
 [[operations]]
 include-operation-id = [{websockets}]
 checks.positive_data_acceptance.expected-statuses = ["400", "401", "403", "404"]
+
+[[operations]]
+include-operation-id = ["chatSocket"]
+checks.positive_data_acceptance.expected-statuses = ["426"]
 """
 
 

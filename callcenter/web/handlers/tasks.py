@@ -110,5 +110,5 @@ async def post_typing(request: web.Request) -> web.Response:
     agent_id = caller(request).agent_id
     if agent_id is None:
         raise Forbidden("only the chat's agent types in it")
-    await request.app[SERVICES].tasks.typing(_task_id(request), agent_id)
+    await request.app[SERVICES].chat.agent_typing(_task_id(request), agent_id)
     return web.Response(status=204)

@@ -325,7 +325,7 @@ function onEvent(event) {
     case "transcript.partial": if (event.call_id === watching) transcript.partial(data); break;
     case "task.typing":
       if (event.call_id === watching) {
-        setText($("transcript-partials"), "The agent is typing…");
+        setText($("transcript-partials"), data.author === "customer" ? "The customer is typing…" : "The agent is typing…");
         setTimeout(() => setText($("transcript-partials"), ""), 3000);
       }
       break;
