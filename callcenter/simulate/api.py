@@ -99,13 +99,17 @@ class ServerApi:
         *,
         json: Any = None,
         token: str | None = None,
+        anonymous: bool = False,
         ok: tuple[int, ...] = (200, 201, 204),
         what: str = "",
     ) -> tuple[int, Any]:
-        """One JSON request, retried with back-off when the connection fails or the server
-        answers 502-504. Returns (status, decoded body or None); raises ServerRefused for a
-        status outside `ok` and ServerUnreachable when every attempt failed."""
+        """One JSON request (with `token`, else the run's; none if `anonymous`), retried
+        with back-off when the connection fails or the server answers 502-504. Returns
+        (status, decoded body or None); raises ServerRefused for a status outside `ok` and
+        ServerUnreachable when every attempt failed."""
         headers = {"Authorization": f"Bearer {token}"} if token else self._headers
+        if anonymous:
+            headers = {}
         reason = ""
         for attempt in range(1, self._attempts + 1):
             try:

@@ -92,6 +92,7 @@ class TextRecord:
     accepted_at: float | None = None
     customer_messages: list[float] = field(default_factory=list)  # when each was taken
     replies: list[float] = field(default_factory=list)  # the agent's replies taken
+    replies_seen: list[float] = field(default_factory=list)  # ... in the chat window
     leaving_at: float | None = None  # the customer left (patience, or the run stopped)
     left_at_stop: bool = False  # ... because the run stopped
     closed_at: float | None = None  # a resolve was taken: the conversation is over

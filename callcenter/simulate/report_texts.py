@@ -76,9 +76,22 @@ def _messages(channel: str, records: Sequence[TextRecord]) -> str:
     written = sum(len(r.customer_messages) for r in records)
     replies = sum(len(r.replies) for r in records)
     line = f"{written} customer messages, {replies} replies"
+    if channel == "chat":
+        seen = sum(len(r.replies_seen) for r in records)
+        line += f" ({seen} shown in the customer's chat window{_delay(records)})"
     if channel in NO_SENDER:
         line += f" (worked without replying: no {NO_SENDER[channel]} sender in a simulation)"
     return line
+
+
+def _delay(records: Sequence[TextRecord]) -> str:
+    """How long a reply took from the agent's post to the customer's window, on average."""
+    delays = [
+        max(0.0, seen - taken)
+        for r in records
+        for taken, seen in zip(r.replies, r.replies_seen, strict=False)
+    ]
+    return f", {statistics.fmean(delays) * 1000:.0f} ms after the agent's post was answered" if delays else ""
 
 
 def _alerted(records: Sequence[TextRecord]) -> int:

@@ -112,6 +112,11 @@ async def running_server(
             await asyncio.gather(forwarding, return_exceptions=True)
 
 
+# every simulated chat customer comes from 127.0.0.1: the server's new-chats-per-address
+# limit would otherwise refuse all but the first few each minute
+SIMULATED_CUSTOMERS = {"CALLCENTER_CHAT_SESSIONS_PER_MINUTE": "100000"}
+
+
 @asynccontextmanager
 async def server_process(
     *,
@@ -127,6 +132,7 @@ async def server_process(
     output lines go to `say`, its log (stderr) to `log` when given, else to ours.
 
     Raises ServerFailed if it exits, prints no token or is not up within 90 s."""
+    environ = {**SIMULATED_CUSTOMERS, **environ}
     spec = serve(port, dev=True, rules_dir=rules_dir, data_dir=data_dir, environ=environ)
     async with running_server(spec, output=log, say=say, stop=stop) as server:
         yield server

@@ -1,6 +1,7 @@
 """Text conversations in a simulator run against a real server process, beside calls
-(Twilio dialect): customers open chats and SMS through the tasks API and write over time,
-agent bots hold several at once up to their capacity, reply to chats and resolve them;
+(Twilio dialect): chat customers open chats as the widget does (session, socket), SMS
+customers arrive through the tasks API, and both write over time; agent bots hold several
+at once up to their capacity, reply to chats and resolve them;
 nothing is offered beyond an agent's capacity, during its calls or out of arrival order;
 the server's tasks and counters agree with the simulator's, and the summary has a line per
 channel."""
@@ -94,6 +95,9 @@ def _check_conversations(ledger: Ledger, texts: Scenario) -> None:
     # chats get their replies, SMS none (no SMS sender in a simulation)
     chats = [r for r in opened if r.plan.channel == "chat" and r.outcome == "handled"]
     assert chats and all(r.replies for r in chats)
+    # ... each shown in the customer's chat window (the widget's session and socket)
+    by_agent = [r for r in chats if r.closed_by == "agent"]
+    assert by_agent and all(len(r.replies_seen) == len(r.replies) for r in by_agent)
     assert not [r for r in opened if r.plan.channel == "sms" and r.replies]
     # agents held several conversations at once (within capacity: no routing error)
     assert max(_most_held(ledger.holdings.of(a.id)) for a in texts.roster) >= 2
