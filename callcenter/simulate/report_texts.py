@@ -91,7 +91,11 @@ def _delay(records: Sequence[TextRecord]) -> str:
         for r in records
         for taken, seen in zip(r.replies, r.replies_seen, strict=False)
     ]
-    return f", {statistics.fmean(delays) * 1000:.0f} ms after the agent's post was answered" if delays else ""
+    return (
+        f", {statistics.fmean(delays) * 1000:.0f} ms after the agent's post was answered"
+        if delays
+        else ""
+    )
 
 
 def _alerted(records: Sequence[TextRecord]) -> int:

@@ -1,6 +1,6 @@
 """The agent desktop with several chats at once, in Chromium: three chat offers wait in
 the conversations list (they never take over the screen), are accepted from it, messages
-from the customers arrive live in the open conversation, the agent replies and resolves one
+from the customers arrive live in the open conversation (and their typing), the agent replies and resolves one
 with a disposition (it leaves the list); names and messages with markup are shown as text."""
 
 from __future__ import annotations
@@ -35,12 +35,14 @@ async def test_an_agent_works_three_chats_at_once(live: AppClient, pages: Pages)
     assert (
         await live.post(f"/v1/tasks/{earlier_id}/resolve", json={}, headers=admin)
     ).status == 200
-    ids = []
+    ids, tokens = [], []
     for n, name in enumerate((XSS, "Bo", "Cy")):
         task = {"channel": "chat", "from": f"visitor-{n}", "name": name, "body": f"hello {n}"}
         answer = await live.post("/v1/tasks", json=task, headers=admin)
         assert answer.status == 201, await answer.text()
-        ids.append((await answer.json())["task_id"])
+        created = await answer.json()
+        ids.append(created["task_id"])
+        tokens.append(created["chat_token"])
     items = page.locator("#task-list li")
     await expect(items).to_have_count(3)
     await expect(page.locator("#pop")).to_be_hidden()  # chats wait in the list
@@ -66,10 +68,21 @@ async def test_an_agent_works_three_chats_at_once(live: AppClient, pages: Pages)
         assert wrote.status == 201
     await expect(log).to_have_count(3)
     await expect(log.nth(1).locator(".text")).to_have_text(XSS)
+    # Bo types in the chat window: the open conversation says so
+    typing = page.locator("#conversation p.typing")
+    await expect(typing).to_have_text("")
+    window = await live.ws_connect("/ws/chat")
+    await window.send_json({"type": "auth", "token": tokens[1]})
+    await window.send_json({"type": "typing"})
+    await expect(typing).to_have_text("The customer is typing…")
+    await window.send_json({"type": "message", "body": "one more thing"})
+    await expect(log).to_have_count(4)
+    await expect(typing).to_have_text("")  # the message came: no longer typing
+    await window.close()
     await page.locator("#reply-body").fill("Yes, here! Checking now.")
     await page.locator("#reply-body").press("Enter")
-    await expect(log).to_have_count(4)
-    await expect(log.nth(3)).to_contain_text("You: Yes, here! Checking now.")
+    await expect(log).to_have_count(5)
+    await expect(log.nth(4)).to_contain_text("You: Yes, here! Checking now.")
     # the customer on the other chat writes meanwhile: counted as new in the list
     wrote = await live.post(f"/v1/tasks/{ids[2]}/messages", json={"body": "hi?"}, headers=gateway)
     assert wrote.status == 201
@@ -82,5 +95,5 @@ async def test_an_agent_works_three_chats_at_once(live: AppClient, pages: Pages)
     await expect(items).to_have_count(2)
     view = await (await live.get(f"/v1/tasks/{ids[1]}", headers=admin)).json()
     assert (view["task"]["state"], view["task"]["outcome"]) == ("ended", "handled")
-    assert [m["author"] for m in view["messages"]] == ["customer", "customer", "customer", "agent"]
+    assert [m["author"] for m in view["messages"]] == [*["customer"] * 4, "agent"]
     assert dialogs == [] and await page.title() != "pwned"

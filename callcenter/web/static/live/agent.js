@@ -253,6 +253,7 @@ function onEvent(event) {
     case "route.offered": if (TEXT_CHANNELS.has(data.call?.channel)) tasks.offered(data); else offered(data); break;
     case "call.updated": if (TEXT_CHANNELS.has(data.channel)) tasks.updated(data); else callUpdated(data); break;
     case "task.message": tasks.message(event.call_id, data); break;
+    case "task.typing": if (data.author === "customer") tasks.customerTyping(event.call_id); break;
     case "call.mood":
       if (event.call_id === currentCallId() && data.speaker) {
         state.moods[data.speaker] = data;

@@ -11,6 +11,7 @@ import { el, setText } from "./dom.js";
 export const TEXT_CHANNELS = new Set(["chat", "sms", "email"]);
 const LABEL = { chat: "Chat", sms: "SMS", email: "Email" };
 const STATE = { offered: "Offered", connected: "Open", queued: "Waiting", ended: "Closed" };
+const TYPING_SHOWN_MS = 3000; // the customer's typing is announced at most once a second
 
 function sentimentText(score) {
   if (typeof score !== "number") return "";
@@ -94,8 +95,18 @@ export class TaskDesk {
     const entry = this.tasks.get(taskId);
     if (!entry || entry.messages.some((m) => m.id === message.id)) return;
     entry.messages.push(message);
+    if (message.author === "customer") entry.typingUntil = 0;
     if (this.open !== taskId && message.author === "customer") entry.unread += 1;
     this.draw();
+  }
+
+  /** The customer of a chat is typing: the open conversation says so for a few seconds. */
+  customerTyping(taskId) {
+    const entry = this.tasks.get(taskId);
+    if (!entry) return;
+    entry.typingUntil = Date.now() + TYPING_SHOWN_MS;
+    if (this.open === taskId) this.drawPane();
+    setTimeout(() => { if (this.open === taskId) this.drawPane(); }, TYPING_SHOWN_MS + 50);
   }
 
   async answer(id, accepted) {
@@ -214,6 +225,7 @@ export class TaskDesk {
     const log = this.pane.querySelector("ol.messages");
     log.replaceChildren(...lines);
     log.scrollTop = log.scrollHeight;
+    setText(this.pane.querySelector(".typing"), (entry.typingUntil ?? 0) > Date.now() ? "The customer is typing…" : "");
     const working = task.state === "connected" && !entry.offer;
     for (const control of this.pane.querySelectorAll("form button, form textarea, form input")) control.disabled = !working;
   }
