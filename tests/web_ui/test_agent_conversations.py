@@ -1,7 +1,8 @@
 """The agent desktop with several chats at once, in Chromium: three chat offers wait in
 the conversations list (they never take over the screen), are accepted from it, messages
-from the customers arrive live in the open conversation (and their typing), the agent replies and resolves one
-with a disposition (it leaves the list); names and messages with markup are shown as text."""
+from the customers arrive live in the open conversation (and their typing), the agent
+replies and resolves one with a disposition (it leaves the list); names and messages with
+markup are shown as text."""
 
 from __future__ import annotations
 
