@@ -48,7 +48,6 @@ class ChatWindow:
         self.ended = False  # the chat is over for this window
         self.saw_end = False  # ... and the server said so on the socket (after every reply)
         self._over = asyncio.Event()  # set with `ended`
-        self.closed_with: tuple[int, str] | None = None  # the last close code and reason
 
     async def open(self, fields: dict[str, Any]) -> str:
         """Open the chat (`fields`: the session's); returns its task id once the socket is
@@ -120,28 +119,29 @@ class ChatWindow:
     async def _follow(self) -> None:
         """Read the socket; reconnect when it drops, unless the chat is over."""
         drops = 0
-        while True:
-            socket = self._socket
-            assert socket is not None
-            async for message in socket:
-                if message.type is aiohttp.WSMsgType.TEXT:
-                    self._take(json.loads(message.data))
-            self.closed_with = (socket.close_code or 0, str(socket.exception() or ""))
-            if socket.close_code in FINAL or self.ended or drops >= RECONNECTS:
-                break
+        while (code := await self._read()) not in FINAL and not self.ended:
             drops += 1
+            if drops > RECONNECTS:
+                break
             await asyncio.sleep(0.2 * drops)
             try:
                 await self._connect()
-            except (aiohttp.ClientError, OSError) as error:
-                self.closed_with = (0, str(error))
+            except (aiohttp.ClientError, OSError):
                 break
         if self._left is not None and not self._left.done():
-            self._left.set_result(socket.close_code == LEFT)
+            self._left.set_result(code == LEFT)
         self.ended = True
         self._over.set()
         self._settle("the chat socket closed")
         self._changed()
+
+    async def _read(self) -> int:
+        """Take the socket's frames until it closes; its close code."""
+        assert self._socket is not None
+        async for message in self._socket:
+            if message.type is aiohttp.WSMsgType.TEXT:
+                self._take(json.loads(message.data))
+        return self._socket.close_code or 0
 
     def _take(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
