@@ -10,6 +10,7 @@ import msgspec
 from callcenter.domain.alerts import Ack, Alert
 from callcenter.domain.calls import Call, CallState
 from callcenter.domain.mood import Mood
+from callcenter.domain.routing import Decision
 from callcenter.domain.transcripts import TranscriptEntry
 from callcenter.errors import NotFound
 from callcenter.services.bus import EventBus
@@ -143,6 +144,10 @@ class LiveViews:
             moods=moods,
             decision=decision,
         )
+
+    async def decision_of(self, call_id: str) -> Decision | None:
+        """Why a call or task went to its agent (the routing decision kept with it)."""
+        return await self._pops.decision_of(call_id)
 
     async def transcript(self, call_id: str) -> list[TranscriptEntry]:
         return await self._stores.transcripts.read(call_id)

@@ -58,3 +58,41 @@ async def test_a_desktop_opened_mid_call_explains_the_call(live: AppClient, page
     await expect(contacts.nth(1)).to_contain_text("Call ·")
     await expect(contacts.nth(1)).to_contain_text("agent zoe")
     await pages.shot(page, "reload")
+
+
+async def test_a_chat_offer_pending_across_a_reload_says_why(live: AppClient, pages: Pages) -> None:
+    admin = await admin_headers(live)
+    await agent_with_a_known_caller(live, admin)
+    presence = {"presence": "available"}
+    assert (await live.post("/v1/agents/ann/presence", json=presence, headers=admin)).status == 200
+    chat = {"channel": "chat", "from": NUMBER, "body": "where is my refund?"}
+    opened = await live.post("/v1/tasks", json=chat, headers=admin)
+    assert opened.status == 201
+    chat_id = (await opened.json())["task_id"]
+    await until(
+        lambda: get_json(live, f"/v1/calls/{chat_id}", admin), lambda c: c["state"] == "offered"
+    )
+    routing = await get_json(live, f"/v1/calls/{chat_id}/routing", admin)
+    why = routing["last_decision"]["why"]
+    assert why
+
+    page = await open_agent_page(pages, live)  # the offer was made before the page opened
+    for attempt in ("opened", "reloaded"):
+        item = page.locator(f'#task-list li[data-task="{chat_id}"]')
+        await expect(item).to_contain_text("Offered")
+        await item.locator(".task-open").click()
+        await expect(page.locator("#conversation .routing .why")).to_have_text(why)
+        await expect(page.locator("#conversation .routing > dl")).to_contain_text(
+            "chat 0/3"
+        )  # held when it was decided
+        if attempt == "opened":
+            await page.reload()
+            await expect(page.locator("#agent-main")).to_have_attribute("aria-busy", "false")
+    await (
+        page.locator(f'#task-list li[data-task="{chat_id}"]')
+        .get_by_role("button", name="Accept")
+        .click()
+    )
+    await expect(page.locator(f'#task-list li[data-task="{chat_id}"]')).to_contain_text("Open")
+    await expect(page.locator("#conversation .routing .why")).to_have_text(why)
+    await pages.shot(page, "chat-offer-reload")

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from callcenter.domain.calls import Call
 from callcenter.domain.messages import Message
+from callcenter.domain.routing import Decision
 from callcenter.errors import Forbidden
 from callcenter.services.tasks import TaskRequest
 from callcenter.web.authorization import caller
@@ -42,6 +43,7 @@ class Resolution(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     task: Call
     messages: list[Message]
+    decision: Decision | None = None  # why it went to its agent (once offered)
 
 
 class MessageList(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,10 +70,15 @@ async def post_task(request: web.Request) -> web.Response:
 
 
 async def get_task(request: web.Request) -> web.Response:
-    tasks = request.app[SERVICES].tasks
+    services = request.app[SERVICES]
     task_id = _task_id(request)
-    task = await tasks.get(task_id)
-    return json_response(TaskView(task=task, messages=await tasks.messages(task_id)))
+    task = await services.tasks.get(task_id)
+    view = TaskView(
+        task=task,
+        messages=await services.tasks.messages(task_id),
+        decision=await services.live.decision_of(task_id) if task.agent_id else None,
+    )
+    return json_response(view)
 
 
 async def list_messages(request: web.Request) -> web.Response:

@@ -1,11 +1,12 @@
 // The agent's conversations: the chats, SMS and emails it holds, several at a time. A list
 // (channel, customer, state, unread count; offers with Accept / Reject) and one open
-// conversation: its messages (the customer's with their sentiment), a reply box (Enter
-// sends; SMS and email go out through their channel, and a refusal keeps the text) and
-// resolve with a disposition and notes. A text offer never takes over the screen: it waits
+// conversation: why it came to this agent (also after a reload), its messages (the
+// customer's with their sentiment), a reply box (Enter sends; SMS and email go out through
+// their channel, and a refusal keeps the text) and resolve with a disposition and notes. A text offer never takes over the screen: it waits
 // in the list. Everything a customer wrote is text (never markup).
 
 import { renderContacts } from "./contacts.js";
+import { renderDecision } from "./decision.js";
 import { el, setText } from "./dom.js";
 
 export const TEXT_CHANNELS = new Set(["chat", "sms", "email"]);
@@ -58,7 +59,7 @@ export class TaskDesk {
       const known = this.tasks.get(id);
       const task = view.task;
       // an offer pending when the page (re)loaded: its reservation is on the task
-      const pending = task.state === "offered" && task.reservation ? { call: task, reservation: task.reservation } : null;
+      const pending = task.state === "offered" && task.reservation ? { call: task, reservation: task.reservation, decision: view.decision } : null;
       this.tasks.set(id, { offer: known?.offer ?? pending, unread: known?.unread ?? 0, ...view });
     } catch (error) {
       // gone meanwhile (resolved, or taken back from this agent): nothing to show
@@ -222,6 +223,10 @@ export class TaskDesk {
         el("span", { class: "text" }, m.body),
         m.author === "customer" && typeof m.sentiment === "number" ? el("span", { class: "sentiment" }, ` (${sentimentText(m.sentiment)})`) : null));
     renderContacts(this.pane.querySelector(".customer"), entry.caller);
+    const routing = this.pane.querySelector(".routing");
+    renderDecision(routing.querySelector(".why"), routing.querySelector("dl"), entry.offer?.decision ?? entry.decision ?? null);
+    if (this.explained !== this.open) routing.open = Boolean(entry.offer); // the details while deciding
+    this.explained = this.open;
     const log = this.pane.querySelector("ol.messages");
     log.replaceChildren(...lines);
     log.scrollTop = log.scrollHeight;
