@@ -55,7 +55,8 @@ async def test_replies_reach_the_window_across_a_dropped_socket(
 ) -> None:
     window, ann = await taken_by_ann(client, admin, token_for)
     assert await window.write("Order 1234") is None  # echoed: taken
-    for socket in list(client.app[LIVE_SOCKETS]):  # the server drops every socket
+    sockets = client.app[LIVE_SOCKETS]
+    for socket in tuple(sockets):  # the server drops every socket
         await socket.close(code=1012, message=b"restarting")
     reply = {"body": "Found it, it ships today"}
     path = f"/v1/tasks/{window.task_id}/messages"
