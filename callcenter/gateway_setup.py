@@ -134,6 +134,8 @@ async def reply_senders(app: web.Application) -> AsyncIterator[None]:
             host=settings.smtp_host,
             port=settings.smtp_port,
             starttls=settings.smtp_starttls,
+            implicit_tls=settings.smtp_implicit_tls,
+            ca_file=str(settings.smtp_ca_file or ""),
             username=settings.smtp_username,
             password=settings.smtp_password.reveal(),
             from_address=settings.email_from,

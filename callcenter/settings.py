@@ -98,6 +98,8 @@ class Settings:
     smtp_host: str = ""
     smtp_port: int = 587
     smtp_starttls: bool = True
+    smtp_implicit_tls: bool = False  # TLS from the first byte (port 465)
+    smtp_ca_file: Path | None = None  # PEM: trust only these CAs for the relay
     smtp_username: str = ""
     smtp_password: Secret = field(default_factory=lambda: Secret(""))
     email_from: str = ""
@@ -149,6 +151,13 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise ValueError("expected a port number 0..65535")
     return value
+
+
+def _readable_file(text: str, what: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise ValueError(f"expected {what}: no such file")
+    return path
 
 
 def _positive_float(text: str) -> float:
@@ -289,6 +298,8 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "smtp_host": str,
     "smtp_port": _port,
     "smtp_starttls": _bool,
+    "smtp_implicit_tls": _bool,
+    "smtp_ca_file": lambda text: _readable_file(text, "a PEM file of CA certificates"),
     "smtp_username": str,
     "smtp_password": Secret,
     "email_from": str,

@@ -83,6 +83,8 @@ GOOD = [
     ("token_cache_seconds", "0", 0.0),
     ("token_cache_seconds", "2.5", 2.5),
     ("shutdown_timeout_seconds", "0.5", 0.5),
+    ("smtp_implicit_tls", "true", True),
+    ("smtp_ca_file", __file__, Path(__file__)),
 ]
 
 
@@ -131,6 +133,8 @@ BAD = [
     # Queue names are ASCII everywhere else (event `queue`, rule files): not just isalnum().
     ("default_queue", "caf\u00e9"),
     ("default_queue", "\u0661\u0662"),
+    ("smtp_ca_file", "/no/such/ca.pem"),
+    ("smtp_ca_file", "/"),
 ]
 
 

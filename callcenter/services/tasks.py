@@ -257,9 +257,16 @@ def _outbound(task: Call, message: Message) -> OutboundMessage:
         from_=conversation.address or "",
         body=message.body,
         subject=conversation.subject,
-        message_id=f"<{message.id}.{task.id}@callcenter>"
+        message_id=_message_id(task, message, conversation.address)
         if task.channel is Channel.EMAIL
         else None,
         in_reply_to=thread[-1] if thread else None,
         references=thread,
     )
+
+
+def _message_id(task: Call, message: Message, address: str | None) -> str:
+    """A reply's Message-ID, on the domain the customer wrote to (ours): unique by the
+    message and task ids, and known before sending, so the thread records it."""
+    domain = (address or "").rpartition("@")[2] or "callcenter.invalid"
+    return f"<{message.id}.{task.id}@{domain}>"

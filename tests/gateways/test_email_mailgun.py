@@ -108,8 +108,23 @@ def test_the_body_prefers_stripped_text_then_body_plain(fields: dict[str, str], 
         ({"sender": "", "from": '"Doe, Pat" <PAT@example.com>'}, "pat@example.com", "Doe, Pat"),
         ({"from": "pat.doe@example.com"}, "pat.doe@example.com", None),
         ({"from": "  <pat.doe@example.com>"}, "pat.doe@example.com", None),
+        (
+            {
+                "sender": "news-bounces+pat=example.com@lists.example",
+                "from": "Pat <pat@example.com>",
+            },
+            "pat@example.com",
+            "Pat",
+        ),
+        ({"from": "undisclosed", "sender": "pat@example.com"}, "pat@example.com", None),
     ],
-    ids=["from-when-no-envelope-sender", "no-display-name", "empty-display-name"],
+    ids=[
+        "from-without-envelope-sender",
+        "no-display-name",
+        "empty-display-name",
+        "from-over-a-list-bounce-address",
+        "envelope-sender-when-from-is-no-address",
+    ],
 )
 def test_sender_and_display_name(fields: dict[str, str], sender: str, name: str | None) -> None:
     message = inbound_email(route_post(**fields))
@@ -145,9 +160,9 @@ def test_references_are_newest_first_and_capped() -> None:
 @pytest.mark.parametrize(
     ("fields", "pointer"),
     [
-        ({"sender": "", "from": ""}, "/sender"),
-        ({"sender": "not an address"}, "/sender"),
-        ({"sender": "pat@localhost"}, "/sender"),
+        ({"sender": "", "from": ""}, "/from"),
+        ({"sender": "not an address", "from": "Pat <not an address>"}, "/from"),
+        ({"sender": "pat@localhost", "from": "pat@localhost"}, "/from"),
         ({"recipient": ""}, "/recipient"),
         ({"recipient": "support"}, "/recipient"),
         ({"Message-Id": "<two words@example.com>"}, "/Message-Id"),

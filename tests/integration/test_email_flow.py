@@ -154,6 +154,7 @@ async def test_an_email_is_answered_by_smtp_and_the_answer_threads_back(
     assert isinstance(payload, bytes)
     assert "Sorry for the wait! — Ann" in payload.decode()
     ours = sent["Message-ID"]
+    assert ours.endswith("@" + SUPPORT.partition("@")[2] + ">")  # the domain written to
 
     # Pat answers our message (any client sets In-Reply-To): the same task
     answer_form = email(
@@ -191,8 +192,8 @@ async def test_forged_replayed_and_malformed_posts_are_refused(
     await post(client, once)
     await post(client, once, 403)  # the same token again: a replay
     missing = await post(
-        client, signed({**email("<m8@example.com>", "x"), "sender": "nobody"}), 422
+        client, signed({**email("<m8@example.com>", "x"), "sender": "nobody", "from": "?"}), 422
     )
-    assert '"pointer":"/sender"' in missing.replace(" ", "")
+    assert '"pointer":"/from"' in missing.replace(" ", "")
     metrics = await (await client.get("/metrics")).text()
     assert 'callcenter_auth_failures_total{reason="mailgun_signature"} 3.0' in metrics

@@ -3,7 +3,7 @@ signature Mailgun puts on every webhook: hex HMAC-SHA256(signing key, timestamp 
 
 We take Mailgun rather than SendGrid Inbound Parse because Mailgun signs each post, so a
 forged email can be refused. Fields (Mailgun's documentation, "Routes", "Receiving"):
-`sender`, `from` (with a display name), `recipient`, `subject`, `body-plain`, `stripped-text`
+`from` (with a display name: the customer), `sender` (the envelope's), `recipient`, `subject`, `body-plain`, `stripped-text`
 (the reply without the quoted history: preferred), `Message-Id`, `In-Reply-To`,
 `References` (each MIME header is posted as its own field, and all of them in order as
 `message-headers`, a JSON list of [name, value] pairs: the threading headers are read from
@@ -59,7 +59,7 @@ def inbound_email(form: Mapping[str, str]) -> InboundMessage:
     references = tuple(_MESSAGE_ID.findall(threading["References"]))[-MAX_REFERENCES:]
     return InboundMessage(
         channel=Channel.EMAIL,
-        sender=_address(form.get("sender") or address, "sender"),
+        sender=_customer(address, form.get("sender", "")),
         recipient=_address(parseaddr(form.get("recipient", ""))[1], "recipient"),
         body=_body(form),
         external_id=message_id,
@@ -91,6 +91,17 @@ def _message_headers(form: Mapping[str, str]) -> list[tuple[str, str]]:
     except msgspec.MsgspecError:
         reason = "message-headers must be a JSON list of [name, value] pairs"
         raise InvalidInput(reason, "/message-headers") from None
+
+
+def _customer(from_address: str, envelope_sender: str) -> str:
+    """The customer's address: the From header's (the person who wrote), else the envelope
+    sender (MAIL FROM, where a mailing list or a forwarder puts its own bounce address, so
+    it would split one customer's conversation into several)."""
+    for text in (from_address, envelope_sender):
+        address = text.strip().lower()
+        if _ADDRESS.fullmatch(address):
+            return address
+    raise InvalidInput("from must be an email address (and sender is none either)", "/from")
 
 
 def _address(text: str, field: str) -> str:
