@@ -5,10 +5,11 @@ We take Mailgun rather than SendGrid Inbound Parse because Mailgun signs each po
 forged email can be refused. Fields (Mailgun's documentation, "Routes", "Receiving"):
 `from` (with a display name: the customer), `sender` (the envelope's), `recipient`,
 `subject`, `body-plain`, `stripped-text` (the reply without the quoted history: preferred),
-`Message-Id`, `In-Reply-To`, `References` (each MIME header is posted as its own field, and all of them in order as
-`message-headers`, a JSON list of [name, value] pairs: the threading headers are read from
-their own fields in any case, else from that list), and `timestamp`, `token`, `signature`.
-Message-IDs are kept with their angle brackets (`<id@host>`), as they appear in headers."""
+`Message-Id`, `In-Reply-To`, `References` (each MIME header is posted as its own field, and
+all of them in order as `message-headers`, a JSON list of [name, value] pairs: the
+threading headers are read from their own fields in any case, else from that list), and
+`timestamp`, `token`, `signature`. Message-IDs are kept with their angle brackets
+(`<id@host>`), as they appear in headers."""
 
 from __future__ import annotations
 
