@@ -279,8 +279,8 @@ class Metrics:
         )
         self.unresolved_calls_total = Counter(
             "unresolved_calls",
-            f"Answered calls whose caller called again within {REPEAT_CALL_DAYS} days "
-            "(not resolved at first contact), by the first call's queue.",
+            f"Answered contacts whose customer came back to the same queue, on any channel, "
+            f"within {REPEAT_CALL_DAYS} days (not resolved at first contact), by queue.",
             ["queue"],
             namespace=NAMESPACE,
             registry=self.registry,

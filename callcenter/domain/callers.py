@@ -72,8 +72,9 @@ class CallSummary(msgspec.Struct, frozen=True, kw_only=True):
     talk_seconds: float | None = None
     sentiment: float | None = None
     survey: Survey | None = None
-    # first-contact resolution: a handled call is unresolved once the same caller calls
-    # again within REPEAT_WINDOW; it counts against this call's queue and agent
+    # first-contact resolution: a handled call is unresolved once the same customer comes
+    # back to the same queue, on any channel, within REPEAT_WINDOW; it counts against this
+    # call's queue and agent
     unresolved: bool = False
     disposition: str | None = None  # the agent's wrap-up
     notes: str | None = None
@@ -142,13 +143,17 @@ def _blend(ewma: float | None, score: float) -> float:
 def mark_unresolved(
     newest_first: list[CallSummary], window: timedelta = REPEAT_WINDOW
 ) -> list[CallSummary]:
-    """Flag each handled call followed by another call of the same caller within `window`
-    (the list is one caller's calls, newest first). A flag, once set, stays."""
+    """Flag each handled contact followed by another of the same customer to the same queue
+    (about the same matter), on any channel, within `window` (the list is one customer's
+    contacts, newest first). A flag, once set, stays."""
     marked = list(newest_first)
     for index, item in enumerate(marked):
         if item.unresolved or item.outcome is not Outcome.HANDLED:
             continue
-        if any(item.at < later.at <= item.at + window for later in marked[:index]):
+        if any(
+            later.queue == item.queue and item.at < later.at <= item.at + window
+            for later in marked[:index]
+        ):
             marked[index] = msgspec.structs.replace(item, unresolved=True)
     return marked
 

@@ -1,5 +1,5 @@
 """First-contact resolution in the caller history: a handled call is unresolved once its
-caller calls again within 7 days."""
+caller comes back to the same queue within 7 days."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from callcenter.domain.calls import Outcome, Survey
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 
-def call(call_id: str, days: float, outcome: Outcome = Outcome.HANDLED) -> CallSummary:
-    return CallSummary(
-        call_id=call_id, at=T0 + timedelta(days=days), queue="billing", outcome=outcome
-    )
+def call(
+    call_id: str, days: float, outcome: Outcome = Outcome.HANDLED, queue: str = "billing"
+) -> CallSummary:
+    return CallSummary(call_id=call_id, at=T0 + timedelta(days=days), queue=queue, outcome=outcome)
 
 
 def flags(history: CallerHistory) -> dict[str, bool]:
@@ -34,6 +34,15 @@ def test_a_call_within_7_days_flags_the_earlier_handled_call() -> None:
     again = record_call(history, call("c2", 7))  # exactly 7 days later: still a repeat
     assert flags(again) == {"c1": True, "c2": False}
     assert [item.call_id for item in newly_unresolved(history, again)] == ["c1"]
+
+
+def test_a_contact_about_another_queue_flags_nothing() -> None:
+    history = record_call(CallerHistory(), call("c1", 0))
+    other = record_call(history, call("c2", 1, queue="sales"))
+    assert flags(other) == {"c1": False, "c2": False}
+    assert newly_unresolved(history, other) == []
+    back = record_call(other, call("c3", 2))  # then back to billing: c1 did not solve it
+    assert flags(back) == {"c1": True, "c2": False, "c3": False}
 
 
 def test_a_call_after_7_days_flags_nothing() -> None:

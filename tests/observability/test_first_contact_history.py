@@ -1,7 +1,8 @@
-"""First-contact resolution over days of history: a call back within 7 days makes the
-earlier call unresolved. The calls are dated days back, as an operator importing history
-would send them: that server accepts gateway times 30 days back (by default, times are
-clamped to within 300 s of the server's clock and a day-old event is refused)."""
+"""First-contact resolution over days of history: a call back to the same queue within 7
+days makes the earlier call unresolved (a call about another queue does not). The calls are
+dated days back, as an operator importing history would send them: that server accepts
+gateway times 30 days back (by default, times are clamped to within 300 s of the server's
+clock and a day-old event is refused)."""
 
 from __future__ import annotations
 
@@ -60,20 +61,20 @@ async def test_a_call_back_within_7_days_makes_the_first_call_unresolved(
     text = await scrape(client)
     assert sample(text, "callcenter_unresolved_calls_total", queue="sales") is None
     assert sample(text, "callcenter_unresolved_calls_total", queue="billing") is None
-    await finish(*handled("again", "support", 1))  # 4 days after "first"
+    await finish(*handled("elsewhere", "sales", 4.5))  # another matter: no repeat
+    await finish(*handled("again", "billing", 1))  # 4 days after "first"
     # a repeat that is abandoned still says the first call did not solve the problem
     await post_events(
         client,
         gateway,
-        event("call.created", "late-1", "late", queue="sales", **{"from": caller}),
+        event("call.created", "late-1", "late", queue="billing", **{"from": caller}),
         event("call.ended", "late-2", "late"),
     )
     # a duplicate delivery of an end counts nothing again
     await post_events(client, gateway, event("call.ended", "late-2", "late"))
     text = await scrape(client)
-    assert sample(text, "callcenter_unresolved_calls_total", queue="billing") == 1
-    assert sample(text, "callcenter_unresolved_calls_total", queue="support") == 1
+    assert sample(text, "callcenter_unresolved_calls_total", queue="billing") == 2
     assert sample(text, "callcenter_unresolved_calls_total", queue="sales") is None
     history = await (await client.get(f"/v1/callers/{caller}", headers=admin)).json()
     flags = {item["call_id"]: item["unresolved"] for item in history["history"]["recent"]}
-    assert flags == {"late": False, "again": True, "first": True, "old": False}
+    assert flags == {"late": False, "again": True, "elsewhere": False, "first": True, "old": False}
