@@ -110,6 +110,7 @@ def build_services(
         default_queue=settings.default_queue,
         routing=routing,
         moods=repositories.call_moods,
+        transcripts=repositories.transcripts,
         event_clock=EventClock(
             tolerance=timedelta(seconds=settings.event_clock_tolerance_seconds),
             replay_window=timedelta(seconds=settings.dedupe_window_seconds),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -13,6 +13,8 @@ from callcenter.domain.calls import Outcome, Survey
 
 RECENT_CALLS_KEPT = 20
 REPEAT_WINDOW = timedelta(days=7)
+EXCERPT_LINES = 3  # of a contact's conversation, kept with it in the history
+EXCERPT_CHARS = 200
 SENTIMENT_EWMA_ALPHA = 0.3
 
 _PUNCTUATION = re.compile(r"[\s\-().]")
@@ -162,6 +164,23 @@ def newly_unresolved(before: CallerHistory | None, after: CallerHistory) -> list
     """The calls `after` flags unresolved that `before` did not (each is counted once)."""
     flagged = {item.call_id for item in before.recent if item.unresolved} if before else set()
     return [item for item in after.recent if item.unresolved and item.call_id not in flagged]
+
+
+def excerpt_of(lines: Iterable[tuple[str, str]]) -> list[str]:
+    """A contact's last lines as its history keeps them ("customer: …", "agent: …"), from
+    (who, what) pairs, oldest first: the last EXCERPT_LINES, each cut at EXCERPT_CHARS."""
+    return [f"{who}: {text[:EXCERPT_CHARS]}" for who, text in list(lines)[-EXCERPT_LINES:]]
+
+
+def record_excerpt(history: CallerHistory, call_id: str, excerpt: list[str]) -> CallerHistory:
+    """Set a recorded call's last lines (a call's transcript may end after the call).
+    Unknown call id, no lines or the same lines: unchanged."""
+    index = next((i for i, item in enumerate(history.recent) if item.call_id == call_id), None)
+    if index is None or not excerpt or history.recent[index].excerpt == excerpt:
+        return history
+    recent = list(history.recent)
+    recent[index] = msgspec.structs.replace(recent[index], excerpt=excerpt)
+    return msgspec.structs.replace(history, recent=recent)
 
 
 def record_sentiment(history: CallerHistory, call_id: str, score: float) -> CallerHistory:

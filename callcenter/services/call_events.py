@@ -15,7 +15,14 @@ from callcenter.domain.call_lifecycle import (
     apply_call_event,
     summarise,
 )
-from callcenter.domain.callers import CallerHistory, CallerView, CallSummary, caller_key
+from callcenter.domain.callers import (
+    EXCERPT_LINES,
+    CallerHistory,
+    CallerView,
+    CallSummary,
+    caller_key,
+    excerpt_of,
+)
 from callcenter.domain.calls import Call, CallState, Outcome, Survey
 from callcenter.domain.capacity import ready
 from callcenter.domain.event_time import EventClock, at_server_time
@@ -29,6 +36,7 @@ from callcenter.services.routing import RoutingService, went_to_wrap_up
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.documents import CommitResult
 from callcenter.storage.moods import CallMoodRepository
+from callcenter.storage.transcripts import TranscriptRepository
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +62,15 @@ class CallEventService:
         default_queue: str,
         routing: RoutingService,
         moods: CallMoodRepository | None = None,
+        transcripts: TranscriptRepository | None = None,
         event_clock: EventClock | None = None,
     ) -> None:
+        """`moods` and `transcripts` (when speech is on) give a finished call's final
+        sentiment and last lines to its caller's history."""
         self._routing = routing
         self._event_clock = event_clock or EventClock()
         self._moods = moods
+        self._transcripts = transcripts
         self._calls = calls
         self._callers = callers
         self._clock = clock
@@ -219,18 +231,28 @@ class CallEventService:
     async def _record_finished(
         self, key: str, summary: CallSummary, history: CallerHistory | Missing | None = MISSING
     ) -> None:
-        """Record a finished call with its final sentiment as far as its transcript goes.
-        The transcribing instance may write a later figure at any moment: reading it again
-        after the record closes the gap (it sets the sentiment only once the call is in
-        the history)."""
+        """Record a finished call with its final sentiment and last lines as far as its
+        transcript goes. The transcribing instance may write a later figure at any moment:
+        reading it again after the record closes the gap (it sets them only once the call
+        is in the history)."""
         if self._moods is None:
             self._count_unresolved(await self._callers.record_call(key, summary, history))
             return
-        mood = await self._moods.final(summary.call_id)
+        call_id = summary.call_id
+        mood = await self._moods.final(call_id)
+        excerpt = await self._excerpt(call_id) if mood is not None else []  # no lines yet
         unresolved = await self._callers.record_call(
-            key, msgspec.structs.replace(summary, sentiment=mood), history
+            key, msgspec.structs.replace(summary, sentiment=mood, excerpt=excerpt), history
         )
         self._count_unresolved(unresolved)
-        again = await self._moods.final(summary.call_id)
+        again = await self._moods.final(call_id)
         if again is not None and again != mood:
-            await self._callers.record_sentiment(key, summary.call_id, again)
+            excerpt = await self._excerpt(call_id)
+            await self._callers.record_ending(key, call_id, sentiment=again, excerpt=excerpt)
+
+    async def _excerpt(self, call_id: str) -> list[str]:
+        """The call's last transcript lines, as its history keeps them."""
+        if self._transcripts is None:
+            return []
+        last = await self._transcripts.last(call_id, EXCERPT_LINES)
+        return excerpt_of((entry.speaker, entry.text) for entry in last)

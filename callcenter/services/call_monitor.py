@@ -16,6 +16,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 from callcenter.domain.alerts import CallAlerts, Trigger, shortest_silence
+from callcenter.domain.callers import EXCERPT_LINES, excerpt_of
 from callcenter.domain.mood import CallMood, Mood, Utterance
 from callcenter.domain.silence import CallSilence
 from callcenter.domain.transcripts import TranscriptEntry
@@ -210,12 +211,18 @@ class CallMonitor:
             self._after(call_id, watch, self._finish(call_id, final))
 
     async def _finish(self, call_id: str, final: float) -> None:
-        """The call's audio is all transcribed: its final sentiment into the caller's
-        history (a no-op until the call has ended; the call's end reads it then)."""
+        """The call's audio is all transcribed: its final sentiment and last lines into the
+        caller's history (a no-op until the call has ended; the call's end reads them)."""
         await self._stores.moods.set_final(call_id, final)
         call = await self._stores.calls.get(call_id)
         if call is not None and call.caller_key:
-            await self._callers.record_sentiment(call.caller_key, call_id, final)
+            last = await self._stores.transcripts.last(call_id, EXCERPT_LINES)
+            await self._callers.record_ending(
+                call.caller_key,
+                call_id,
+                sentiment=final,
+                excerpt=excerpt_of((entry.speaker, entry.text) for entry in last),
+            )
 
     def _after(self, call_id: str, watch: _Watch, work: Awaitable[None]) -> None:
         """Run `work` after the call's earlier writes (in order per call, off the caller)."""

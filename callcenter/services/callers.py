@@ -166,6 +166,19 @@ class CallerService:
     async def record_survey(self, key: str, call_id: str, survey: Survey) -> None:
         await self._update(key, lambda h: caller_rules.record_survey(h, call_id, survey), MISSING)
 
+    async def record_ending(
+        self, key: str, call_id: str, *, sentiment: float | None, excerpt: list[str]
+    ) -> None:
+        """A finished call's final sentiment and last lines, once its transcript is done
+        (nothing until the call is in the history: its end reads both then)."""
+
+        def change(history: CallerHistory) -> CallerHistory:
+            if sentiment is not None:
+                history = caller_rules.record_sentiment(history, call_id, sentiment)
+            return caller_rules.record_excerpt(history, call_id, excerpt)
+
+        await self._update(key, change, MISSING)
+
     async def record_sentiment(self, key: str, call_id: str, score: float) -> None:
         """Set a finished call's final sentiment in the caller's history (no-op until the
         call is recorded there; idempotent)."""

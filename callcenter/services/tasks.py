@@ -17,7 +17,7 @@ import msgspec
 
 from callcenter.domain import tasks as task_rules
 from callcenter.domain.call_lifecycle import summarise
-from callcenter.domain.callers import caller_key
+from callcenter.domain.callers import EXCERPT_LINES, caller_key, excerpt_of
 from callcenter.domain.calls import Call
 from callcenter.domain.events import EventAttributes, QueueName
 from callcenter.domain.messages import (
@@ -37,8 +37,6 @@ from callcenter.storage.moods import CallMoodRepository
 
 logger = logging.getLogger(__name__)
 
-EXCERPT_LINES = 3  # kept in the customer's history with the contact
-EXCERPT_CHARS = 200
 
 Identity = Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
 
@@ -240,7 +238,7 @@ class TaskService:
                 disposition=disposition,
                 notes=notes,
                 sentiment=await self._moods.final(task.id),
-                excerpt=[f"{m.author}: {m.body[:EXCERPT_CHARS]}" for m in last],
+                excerpt=excerpt_of((str(m.author), m.body) for m in last),
             )
             # a contact on any channel makes the customer's earlier handled ones unresolved
             for earlier in await self._callers.record_call(task.caller_key, summary):

@@ -44,3 +44,10 @@ class TranscriptRepository:
             "XRANGE", keys.transcript(call_id), "-", "+", "COUNT", limit
         )
         return [_DECODER.decode(fields[1]) for _, fields in rows]
+
+    async def last(self, call_id: str, count: int) -> list[TranscriptEntry]:
+        """The call's last `count` utterances, oldest first."""
+        rows = await self._client.execute(
+            "XREVRANGE", keys.transcript(call_id), "+", "-", "COUNT", count
+        )
+        return [_DECODER.decode(fields[1]) for _, fields in reversed(rows)]

@@ -1,4 +1,5 @@
-"""A call's final sentiment arriving after the call was recorded in the history."""
+"""A call's final sentiment and last lines arriving after the call was recorded in the
+history."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from callcenter.domain.callers import (
+    EXCERPT_CHARS,
     SENTIMENT_EWMA_ALPHA,
     CallerHistory,
     CallSummary,
+    excerpt_of,
     record_call,
+    record_excerpt,
     record_sentiment,
 )
 from callcenter.domain.calls import Outcome
@@ -79,3 +83,19 @@ def test_a_correction_never_takes_the_ewma_out_of_range() -> None:
     history = CallerHistory(calls_total=1, recent=[summary("c1", T0, -0.9)], sentiment_ewma=0.9)
     assert record_sentiment(history, "c1", 1.0).sentiment_ewma == 1.0
     assert record_sentiment(history, "c1", -1.0).sentiment_ewma == pytest.approx(0.8)
+
+
+def test_an_excerpt_is_the_last_three_lines_each_cut() -> None:
+    lines = [("caller", "one"), ("agent", "two"), ("caller", "x" * 500), ("agent", "four")]
+    assert excerpt_of(lines) == ["agent: two", f"caller: {'x' * EXCERPT_CHARS}", "agent: four"]
+    assert excerpt_of([]) == []
+
+
+def test_late_lines_replace_the_excerpt_of_a_recorded_call_only() -> None:
+    history = record_call(CallerHistory(), summary("c1", T0))
+    lines = ["caller: where is my order", "agent: it ships today"]
+    with_lines = record_excerpt(history, "c1", lines)
+    assert with_lines.recent[0].excerpt == lines
+    assert record_excerpt(with_lines, "c1", lines) is with_lines  # the same lines
+    assert record_excerpt(with_lines, "c1", []) is with_lines  # nothing to say: kept
+    assert record_excerpt(history, "other", lines) is history  # not recorded (yet)

@@ -1,7 +1,7 @@
 """The call monitor inside the whole app on a real Redis: recognised speech becomes
 transcript lines, moods and alerts on the bus; alert actions raise a waiting call's
-priority and tag the caller; the call's final sentiment reaches the caller's history
-whether the call ends before or after its last line."""
+priority and tag the caller; the call's final sentiment and last lines reach the caller's
+history whether the call ends before or after its last line."""
 
 from __future__ import annotations
 
@@ -171,6 +171,11 @@ async def test_the_final_sentiment_reaches_the_callers_history(
     assert final_mood is not None and final_mood < 0  # the call ended angry
     assert history["last_sentiment"] == final_mood
     assert history["sentiment_ewma"] == pytest.approx(final_mood)
+    # its last lines, for the next agent's pop
+    assert history["recent"][0]["excerpt"] == [
+        "caller: thank you so much that is great",
+        "caller: this is awful and useless",
+    ]
 
 
 async def test_dead_air_after_speech_raises_a_silence_alert(
