@@ -113,14 +113,12 @@ class CallEventService:
                 default_queue=self._default_queue,
                 queues=self._routing.rules.current.queue,
             )
-            if call is None and dialect != change.call.dialect:
-                change = msgspec.structs.replace(
-                    change, call=msgspec.structs.replace(change.call, dialect=dialect)
-                )
+            change = _as_received(change, call, dialect, hinted, context.caller_key)
             pairs = tuple((agents[new.id], new) for new in change.agents)
             caller = None
-            if hinted is not None and hinted == change.call.caller_key:
-                caller = self._callers.view_of(hinted, context.profile, context.history)
+            record = context.caller_key
+            if record is not None and record == change.call.caller_key:
+                caller = self._callers.view_of(record, context.profile, context.history)
                 known_history[:] = [context.history]
             change, timers = await self._routing_for(call, change, pairs, now, caller)
             result, _ = await self._calls.commit(
@@ -256,3 +254,17 @@ class CallEventService:
             return []
         last = await self._transcripts.last(call_id, EXCERPT_LINES)
         return excerpt_of((entry.speaker, entry.text) for entry in last)
+
+
+def _as_received(
+    change: CallChange, before: Call | None, dialect: str, hinted: str | None, record: str | None
+) -> CallChange:
+    """A new call keeps the dialect it came in by; a call keyed by another identity of a
+    customer record (an alias: a number a chat or the CRM linked to an email) is keyed by
+    the record, so its history and pop are the customer's."""
+    call = change.call
+    if before is None and dialect != call.dialect:
+        call = msgspec.structs.replace(call, dialect=dialect)
+    if record is not None and record != hinted and call.caller_key == hinted:
+        call = msgspec.structs.replace(call, caller_key=record)
+    return change if call is change.call else msgspec.structs.replace(change, call=call)

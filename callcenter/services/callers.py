@@ -85,10 +85,14 @@ class CallerService:
         return caller_rules.caller_view(key, profile, history, self._clock.now())
 
     async def upsert_profile(self, raw_number: str, profile: CallerProfile) -> CallerView:
+        """Replace a caller's profile; its identities lead to it, the ones it no longer
+        lists do not."""
         key = normalised(raw_number)
+        before: list[str] = []
 
         async def attempt() -> None:
             stored, _ = await self._repository.get(key)
+            before[:] = stored.profile.identities if stored else []
             if (
                 await self._repository.save_profile(key, stored, profile)
                 is not CommitResult.COMMITTED
@@ -96,8 +100,10 @@ class CallerService:
                 raise Retry
 
         await with_retries("caller", key, attempt)
-        identities = [caller_key(i) for i in profile.identities]
-        await self._repository.link(key, [i for i in identities if i])
+        identities = [i for i in (caller_key(i) for i in profile.identities) if i]
+        dropped = {caller_key(i) for i in before} - set(identities)
+        await self._repository.unlink(key, [i for i in dropped if i])
+        await self._repository.link(key, identities)
         return await self._view(key)
 
     async def add_tag(self, key: str, tag: str) -> bool:

@@ -83,6 +83,13 @@ class CallerRepository:
             if identity != primary:
                 await self._store.client.execute("SET", keys.caller_alias(identity), primary)
 
+    async def unlink(self, primary: str, identities: Sequence[str]) -> None:
+        """Each of `identities` that leads to `primary` no longer does."""
+        for identity in identities:
+            alias = keys.caller_alias(identity)
+            if await self._store.client.execute("GET", alias) == primary.encode():
+                await self._store.client.execute("DEL", alias)
+
     async def delete(self, key: str, identities: Sequence[str] = ()) -> bool:
         """Erase everything stored about a caller (and its identities' links); True if
         there was anything."""

@@ -51,6 +51,7 @@ class CallContext(msgspec.Struct, frozen=True, kw_only=True):
     agents: dict[str, Agent]
     profile: StoredProfile | None = None
     history: CallerHistory | None = None
+    caller_key: str | None = None  # the customer record the caller's key belongs to
 
 
 ChangeHook = Callable[
@@ -88,23 +89,33 @@ class CallRepository:
     async def load_context(
         self, call_id: str, agent_id: str | None, caller_key: str | None
     ) -> CallContext:
-        """The call, its agent, agent `agent_id`, and caller `caller_key`'s profile and
-        history (when given), in one pipelined round trip."""
+        """The call, its agent, agent `agent_id`, and the profile and history of the
+        customer record `caller_key` belongs to (when given), in one pipelined round trip;
+        a second when `caller_key` is another identity of a record."""
         client = self._store.client
         call_key, args = keys.call(call_id), [keys.agent(""), agent_id or ""]
         if caller_key is None:
             found = await client.evalsha(self._context, [call_key], args)
-            return _context(found, None, None)
+            return _context(found, None, None, None)
         context: list[Arg] = ["EVALSHA", self._context.sha, 1, call_key, *args]
-        found, profile, history = await client.pipeline_with_scripts(
+        found, alias, profile, history = await client.pipeline_with_scripts(
             [
                 context,
+                ("GET", keys.caller_alias(caller_key)),
                 ("HGET", keys.caller_profile(caller_key), "d"),
                 ("HGET", keys.caller_history(caller_key), "d"),
             ],
             [self._context],
         )
-        return _context(found, profile, history)
+        if alias is not None:
+            caller_key = text(alias)
+            profile, history = await client.pipeline(
+                [
+                    ("HGET", keys.caller_profile(caller_key), "d"),
+                    ("HGET", keys.caller_history(caller_key), "d"),
+                ]
+            )
+        return _context(found, profile, history, caller_key)
 
     async def get_many(self, call_ids: list[str]) -> list[Call | None]:
         return await self._store.load_many([keys.call(i) for i in call_ids], Call)
@@ -263,7 +274,10 @@ def _index_reservation(plan: CommitPlan, old: Call | None, new: Call, now: datet
 
 
 def _context(
-    found: list[bytes | None], profile: bytes | None, history: bytes | None
+    found: list[bytes | None],
+    profile: bytes | None,
+    history: bytes | None,
+    caller_key: str | None,
 ) -> CallContext:
     call = _CALLS.decode(found[0]) if found[0] else None
     agents = [_AGENTS.decode(raw) for raw in found[1:] if raw]
@@ -272,4 +286,5 @@ def _context(
         agents={agent.id: agent for agent in agents},
         profile=_PROFILES.decode(profile) if profile else None,
         history=_HISTORIES.decode(history) if history else None,
+        caller_key=caller_key,
     )

@@ -261,6 +261,40 @@ async def test_one_customer_record_across_channels_and_identities(
     assert sam["key"] == "+15550009999"
 
 
+async def test_a_call_from_a_linked_number_lands_on_the_customers_record(
+    client: AppClient, admin: dict[str, str], gateway: dict[str, str]
+) -> None:
+    """A chat from an email that gives a phone number makes the number another identity of
+    the email's record: a later call from that number is keyed by the record and joins its
+    history; once the CRM removes the number, it leads nowhere."""
+    desk = Desk(client, admin, gateway)
+    fields: dict[str, Any] = {"from": "lee@example.com", "body": "hello", "name": "Lee"}
+    chat = await desk.open(identities=["+1 555 000 1111"], **fields)
+    assert (await client.post(f"/v1/tasks/{chat}/resolve", json={}, headers=admin)).status == 200
+
+    event = {
+        "type": "call.created",
+        "event_id": "l1",
+        "call_id": "lee-call",
+        "from": "+15550001111",
+    }
+    assert (await client.post("/v1/events", json=event, headers=gateway)).status == 200
+    call = await _json(client, "/v1/calls/lee-call", admin)
+    assert call["caller_key"] == "lee@example.com"
+    ended = {"type": "call.ended", "event_id": "l2", "call_id": "lee-call"}
+    assert (await client.post("/v1/events", json=ended, headers=gateway)).status == 200
+    lee = await _json(client, "/v1/callers/+15550001111", admin)
+    assert lee["key"] == "lee@example.com"
+    recent = [(c["channel"], c["call_id"]) for c in lee["history"]["recent"]]
+    assert recent == [("voice", "lee-call"), ("chat", chat)]
+
+    # the CRM drops the number from Lee's record: it no longer leads there
+    crm = {"name": "Lee", "identities": []}
+    put = await client.put("/v1/callers/lee@example.com", json=crm, headers=admin)
+    assert put.status == 200, await put.text()
+    assert (await client.get("/v1/callers/+15550001111", headers=admin)).status == 404
+
+
 async def test_the_queue_outlook_shows_each_text_channel_apart_from_callers(
     client: AppClient, admin: dict[str, str], gateway: dict[str, str], token_for: TokenFactory
 ) -> None:
