@@ -79,7 +79,8 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     agent_id: str | None = None
     subject: str | None = None
     external_id: str | None = None
-    sentiment: float | None = None
+    sentiment: float | None = None  # a customer's message: the scorer's -1..1
+    sentiment_label: str | None = None  # ... and its call: positive, neutral or negative
 
 
 class Conversation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

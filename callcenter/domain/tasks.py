@@ -191,9 +191,10 @@ def message(
     agent_id: str | None = None,
     subject: str | None = None,
     external_id: str | None = None,
-    sentiment: float | None = None,
+    sentiment: tuple[float, str] | None = None,
 ) -> Message:
-    """A checked message of `task`'s conversation. Raises InvalidInput for a bad body."""
+    """A checked message of `task`'s conversation (`sentiment`: a customer's message's
+    score and label). Raises InvalidInput for a bad body."""
     return Message(
         id=message_id,
         task_id=task.id,
@@ -203,5 +204,6 @@ def message(
         agent_id=agent_id,
         subject=check_subject(subject),
         external_id=external_id,
-        sentiment=sentiment,
+        sentiment=sentiment[0] if sentiment else None,
+        sentiment_label=sentiment[1] if sentiment else None,
     )

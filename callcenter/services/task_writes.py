@@ -33,8 +33,9 @@ class ReplySender(Protocol):
 class ConversationWatcher(Protocol):
     """Who listens to what customers write (sentiment, mood and alert rules)."""
 
-    def score(self, text: str) -> float:
-        """The sentiment of one message, -1..1."""
+    def score(self, text: str) -> tuple[float, str]:
+        """The sentiment of one message: its score, -1..1, and label (positive, neutral
+        or negative)."""
         ...
 
     async def customer_wrote(self, task: Call, message: Message) -> None: ...
@@ -75,7 +76,7 @@ class TaskWrites:
             at=at,
             subject=inbound.subject if inbound else None,
             external_id=inbound.external_id if inbound else None,
-            sentiment=round(self._watcher.score(checked), 3),
+            sentiment=self._watcher.score(checked),
         )
 
     async def after_customer(self, task: Call, message: Message) -> None:

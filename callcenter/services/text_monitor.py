@@ -48,8 +48,9 @@ class TextMonitor:
         self._rules = rules
         self._alerts = alerts
 
-    def score(self, text: str) -> float:
-        return self._scorer.score(text).score
+    def score(self, text: str) -> tuple[float, str]:
+        scored = self._scorer.score(text)
+        return round(scored.score, 3), str(scored.label)
 
     async def customer_wrote(self, task: Call, message: Message) -> None:
         """Update the task's mood with `message` (already stored) and raise any alert."""

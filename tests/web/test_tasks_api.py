@@ -4,6 +4,7 @@ the cross-channel rule hold; bad input is refused naming the field."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 from callcenter.app import create_app
 from callcenter.settings import Settings
+from callcenter.speech.sentiment import load_scorer
 from callcenter.web.state import SERVICES
 from tests.conftest import AppClient, TokenFactory
 from tests.web.test_routing_api import wait_for
@@ -85,7 +87,14 @@ async def test_a_chat_is_routed_worked_and_resolved_into_the_history(
         ("agent", "Sorry! Let me check."),
         ("customer", "It says delivered?"),
     ]
-    assert view["messages"][0]["sentiment"] < 0 or view["messages"][0]["sentiment"] == 0
+    first, reply = view["messages"][0], view["messages"][1]
+    scorer = await asyncio.to_thread(load_scorer)
+    scored = scorer.score(first["body"])  # the scorer's score and its own label
+    assert (first["sentiment"], first["sentiment_label"]) == (
+        round(scored.score, 3),
+        str(scored.label),
+    )
+    assert "sentiment" not in reply and "sentiment_label" not in reply  # agents are not scored
     conversation = view["task"]["conversation"]
     assert (conversation["customer_messages"], conversation["agent_messages"]) == (2, 1)
     assert conversation["first_response_at"] is not None

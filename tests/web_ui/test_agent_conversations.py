@@ -69,6 +69,8 @@ async def test_an_agent_works_three_chats_at_once(live: AppClient, pages: Pages)
         assert wrote.status == 201
     await expect(log).to_have_count(3)
     await expect(log.nth(1).locator(".text")).to_have_text(XSS)
+    # the scorer's own call: a plain question is neutral, whatever its small score
+    await expect(log.nth(2).locator(".sentiment")).to_have_text(" (neutral)")
     # Bo types in the chat window: the open conversation says so
     typing = page.locator("#conversation p.typing")
     await expect(typing).to_have_text("")

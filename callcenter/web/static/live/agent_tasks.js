@@ -14,9 +14,12 @@ const LABEL = { chat: "Chat", sms: "SMS", email: "Email" };
 const STATE = { offered: "Offered", connected: "Open", queued: "Waiting", ended: "Closed" };
 const TYPING_SHOWN_MS = 3000; // the customer's typing is announced at most once a second
 
-function sentimentText(score) {
+/** The scorer's call on a message, with its score unless neutral. */
+function sentimentText(message) {
+  const score = message.sentiment;
   if (typeof score !== "number") return "";
-  return score <= -0.05 ? `negative ${score.toFixed(2)}` : score >= 0.05 ? `positive ${score.toFixed(2)}` : "neutral";
+  const label = message.sentiment_label ?? (score <= -0.05 ? "negative" : score >= 0.05 ? "positive" : "neutral");
+  return label === "neutral" ? label : `${label} ${score.toFixed(2)}`;
 }
 
 export class TaskDesk {
@@ -221,7 +224,7 @@ export class TaskDesk {
       el("li", { class: "message", "data-author": m.author },
         el("span", { class: "speaker" }, m.author === "customer" ? "Customer: " : "You: "),
         el("span", { class: "text" }, m.body),
-        m.author === "customer" && typeof m.sentiment === "number" ? el("span", { class: "sentiment" }, ` (${sentimentText(m.sentiment)})`) : null));
+        m.author === "customer" && typeof m.sentiment === "number" ? el("span", { class: "sentiment" }, ` (${sentimentText(m)})`) : null));
     renderContacts(this.pane.querySelector(".customer"), entry.caller);
     const routing = this.pane.querySelector(".routing");
     renderDecision(routing.querySelector(".why"), routing.querySelector("dl"), entry.offer?.decision ?? entry.decision ?? null);

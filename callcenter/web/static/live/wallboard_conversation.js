@@ -4,7 +4,7 @@
 /** One message as a transcript line. */
 export function messageLine(message) {
   const score = typeof message.sentiment === "number" ? message.sentiment : 0;
-  const label = score >= 0.05 ? "positive" : score <= -0.05 ? "negative" : "neutral";
+  const label = message.sentiment_label ?? (score >= 0.05 ? "positive" : score <= -0.05 ? "negative" : "neutral");
   const at = Date.parse(message.at) / 1000;
   return {
     speaker: message.author === "customer" ? "caller" : "agent",
