@@ -41,9 +41,8 @@ from callcenter.services.token_sessions import TokenSessions
 from callcenter.settings import Settings
 from callcenter.speech_setup import sentiment_scorer, speech
 from callcenter.storage.bus import BusRepository
-from callcenter.storage.connection import redis_client
+from callcenter.storage.connection import configured_redis
 from callcenter.storage.documents import DocumentStore
-from callcenter.storage.embedded import embedded_redis
 from callcenter.storage.queue_activity import QueueActivityRepository
 from callcenter.storage.queue_stats import QueueStatsRepository
 from callcenter.storage.secrets import shared_secret
@@ -110,18 +109,13 @@ def create_app(
     rules = rules_loader(settings)
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
-        if settings.redis_url:
-            async with redis_client(settings.redis_url) as client:
-                app[REDIS] = client
-                yield
-            return
-        async with embedded_redis(settings.data_dir / "redis") as url, redis_client(url) as client:
+        async with configured_redis(settings, embedded_dir=settings.data_dir / "redis") as client:
             app[REDIS] = client
             yield
 
     async def event_bus(app: web.Application) -> AsyncIterator[None]:
         client = app[REDIS]
-        bus = EventBus(BusRepository(client), client.endpoint, clock=clock, metrics=app[METRICS])
+        bus = EventBus(BusRepository(client), clock=clock, metrics=app[METRICS])
         app[BUS] = bus
         receiving = asyncio.create_task(bus.run(), name="event-bus")
         try:

@@ -24,9 +24,8 @@ from callcenter.logs import configure_logging
 from callcenter.rules.loader import load_rules
 from callcenter.settings import Settings, load_settings
 from callcenter.speech.sentiment import load_scorer
-from callcenter.storage.connection import redis_client
+from callcenter.storage.connection import configured_redis
 from callcenter.storage.documents import DocumentStore
-from callcenter.storage.embedded import redis_url_for
 from callcenter.storage.tokens import TokenRepository
 from callcenter.web.http_limits import PARSER_LIMITS, http_error_logger
 from callcenter.web.state import METRICS
@@ -262,10 +261,10 @@ def _serve(settings: Settings) -> int:
 
 
 async def _tokens(args: argparse.Namespace, settings: Settings) -> int:
-    async with (
-        redis_url_for(settings.redis_url, settings.data_dir / "redis") as url,
-        redis_client(url) as client,
-    ):
+    redis = configured_redis(
+        settings, embedded_dir=settings.data_dir / "redis", reuse_embedded=True
+    )
+    async with redis as client:
         repository = TokenRepository(DocumentStore(client))
         now = datetime.now(UTC)
         if args.action == "create":

@@ -185,6 +185,11 @@ class StorageUnavailable(CallcenterError):
         return f"storage unavailable: {self.reason}"
 
 
+class NotReplicated(StorageUnavailable):
+    """A write reached the primary but not, in time, the replicas it must reach
+    (CALLCENTER_REDIS_ACK_REPLICAS): answered 503 so the sender retries (idempotent)."""
+
+
 class RulesInvalid(CallcenterError):
     """Routing rule files with problems, each "file:line: message"."""
 

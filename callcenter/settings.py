@@ -60,6 +60,13 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     redis_url: str | None = None  # None: start an embedded redis-server
+    # Sentinel: the primary named redis_master_name, wherever the sentinels say it is (the
+    # URL then gives only the password, database and TLS)
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_master_name: str = "mymaster"
+    redis_sentinel_password: Secret = field(default_factory=lambda: Secret(""))
+    redis_ack_replicas: int = 0  # a commit answers once this many replicas have it
+    redis_ack_timeout_ms: int = 500  # ... or fails (503) after this long
     data_dir: Path = field(default_factory=_default_data_dir)
     rules_dir: Path | None = None  # None: ./routing_rules if present, else one default queue
     log_level: str = "INFO"
@@ -151,6 +158,21 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise ValueError("expected a port number 0..65535")
     return value
+
+
+def _host_ports(text: str) -> tuple[tuple[str, int], ...]:
+    """`host:port,host:port` (the port defaults to Sentinel's 26379)."""
+    found = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        host, _, port = item.rpartition(":") if ":" in item else (item, "", "26379")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected host:port, got {item!r}")
+        found.append((host.strip("[]"), int(port)))
+    if not found:
+        raise ValueError("expected host:port[,host:port…]")
+    return tuple(found)
 
 
 def _readable_file(text: str, what: str) -> Path:
@@ -266,6 +288,11 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "host": str,
     "port": _port,
     "redis_url": _redis_url,
+    "redis_sentinels": _host_ports,
+    "redis_master_name": str,
+    "redis_sentinel_password": Secret,
+    "redis_ack_replicas": _non_negative_int,
+    "redis_ack_timeout_ms": _positive_int,
     "data_dir": Path,
     "rules_dir": Path,
     "log_level": _log_level,

@@ -24,8 +24,7 @@ import msgspec
 from callcenter.errors import StorageUnavailable
 from callcenter.metrics import Metrics
 from callcenter.services.clock import Clock
-from callcenter.storage.bus import BusRepository, Subscribed, subscribe
-from callcenter.storage.resp import Endpoint
+from callcenter.storage.bus import BusRepository, Subscribed
 
 logger = logging.getLogger(__name__)
 
@@ -76,11 +75,8 @@ Subscriber = Callable[[Delivered, str], None]
 
 
 class EventBus:
-    def __init__(
-        self, repository: BusRepository, endpoint: Endpoint, *, clock: Clock, metrics: Metrics
-    ) -> None:
+    def __init__(self, repository: BusRepository, *, clock: Clock, metrics: Metrics) -> None:
         self._repository = repository
-        self._endpoint = endpoint
         self._clock = clock
         self._metrics = metrics
         self._subscribers: list[Subscriber] = []
@@ -172,7 +168,7 @@ class EventBus:
 
     async def run(self) -> None:
         """Receive the bus until cancelled: the instance's subscription."""
-        async for item in subscribe(self._endpoint):
+        async for item in self._repository.subscribe():
             if isinstance(item, Subscribed):
                 await self._resume()
                 self._ready.set()

@@ -5,24 +5,73 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from callcenter.errors import StorageUnavailable
-from callcenter.storage.resp import RespClient
+from callcenter.settings import Settings
+from callcenter.storage.embedded import embedded_redis, redis_url_for
+from callcenter.storage.resp import RespClient, parse_url
+from callcenter.storage.sentinel import SentinelConfig, SentinelLocator
 
 
 @asynccontextmanager
-async def redis_client(url: str, *, connections: int = 2) -> AsyncIterator[RespClient]:
-    """A client multiplexing `connections` sockets, checked with PING before it is handed
-    out. Raises StorageUnavailable naming the (password-less) URL."""
-    client = RespClient.from_url(url, connections=connections)
+async def redis_client(
+    url: str | None,
+    *,
+    connections: int = 2,
+    sentinel: SentinelConfig | None = None,
+    ack_replicas: int = 0,
+    ack_timeout_ms: int = 500,
+) -> AsyncIterator[RespClient]:
+    """A client multiplexing `connections` sockets to the primary at `url`, or to the
+    one `sentinel` names (the URL, if any, then gives its password, database and TLS),
+    checked with PING before it is handed out. Raises StorageUnavailable naming the
+    (password-less) URL or the sentinels."""
+    client = RespClient(
+        parse_url(url or "redis://"),
+        connections=connections,
+        sentinel=SentinelLocator(sentinel) if sentinel else None,
+        ack_replicas=ack_replicas,
+        ack_timeout_ms=ack_timeout_ms,
+    )
+    where = _where(url, sentinel)
     try:
         try:
             await client.ping()
         except StorageUnavailable as error:
-            raise StorageUnavailable(f"cannot reach Redis at {_safe(url)}: {error}") from error
+            raise StorageUnavailable(f"cannot reach Redis at {where}: {error}") from error
         yield client
     finally:
         await client.aclose()
+
+
+@asynccontextmanager
+async def configured_redis(
+    settings: Settings, *, embedded_dir: Path, reuse_embedded: bool = False
+) -> AsyncIterator[RespClient]:
+    """The client the settings name: the URL's Redis, or the primary the sentinels name;
+    else an embedded redis-server in `embedded_dir` (with `reuse_embedded`, the one
+    already running there, if any)."""
+    sentinel = None
+    if settings.redis_sentinels:
+        password = settings.redis_sentinel_password.reveal() or None
+        sentinel = SentinelConfig(settings.redis_sentinels, settings.redis_master_name, password)
+    replicas, timeout_ms = settings.redis_ack_replicas, settings.redis_ack_timeout_ms
+    if settings.redis_url or sentinel is not None:
+        async with redis_client(
+            settings.redis_url,
+            sentinel=sentinel,
+            ack_replicas=replicas,
+            ack_timeout_ms=timeout_ms,
+        ) as client:
+            yield client
+        return
+    embedded = redis_url_for(None, embedded_dir) if reuse_embedded else embedded_redis(embedded_dir)
+    async with (
+        embedded as url,
+        redis_client(url, ack_replicas=replicas, ack_timeout_ms=timeout_ms) as client,
+    ):
+        yield client
 
 
 async def is_reachable(client: RespClient, within: float = 0.8) -> bool:
@@ -32,6 +81,13 @@ async def is_reachable(client: RespClient, within: float = 0.8) -> bool:
         return await asyncio.wait_for(client.ping(), within)
     except (StorageUnavailable, TimeoutError):
         return False
+
+
+def _where(url: str | None, sentinel: SentinelConfig | None) -> str:
+    if sentinel is None:
+        return _safe(url or "redis://")
+    sentinels = ",".join(f"{host}:{port}" for host, port in sentinel.sentinels)
+    return f"the primary {sentinel.master_name!r} of sentinels {sentinels}"
 
 
 def _safe(url: str) -> str:

@@ -152,9 +152,11 @@ class DocumentStore:
         return [None if raw is None else msgspec.json.decode(raw, type=kind) for raw in raws]
 
     async def commit(self, plan: CommitPlan) -> tuple[CommitResult, str | None]:
-        """Run the plan; on CONFLICT also return the key that changed."""
+        """Run the plan; on CONFLICT also return the key that changed. Raises NotReplicated
+        when the client must wait for replicas and they do not confirm the commit in time
+        (it is on the primary: a retry of the same change finds it)."""
         keys = plan.keys
-        reply = await self._client.evalsha(self._commit, keys, [plan.encode()])
+        reply = await self._client.evalsha(self._commit, keys, [plan.encode()], acked=True)
         result = CommitResult(int(reply[0]))
         conflicted = keys[int(reply[1]) - 1] if result is CommitResult.CONFLICT else None
         return result, conflicted

@@ -13,6 +13,7 @@ from callcenter.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    NotReplicated,
     PayloadTooLarge,
     ReplyNotSent,
     RulesInvalid,
@@ -46,6 +47,15 @@ _SIMPLE: dict[type[CallcenterError], tuple[int, str, str]] = {
 }
 
 
+def _unavailable(error: CallcenterError) -> str | None:
+    """What a 503 says (not Redis's own words), or None: not a storage error."""
+    if isinstance(error, NotReplicated):
+        return "stored, but not yet on enough replicas; retry (the same event is taken once)"
+    if isinstance(error, StorageUnavailable):
+        return "storage is unavailable; retry"
+    return None
+
+
 def problem_of(error: CallcenterError, path: str) -> tuple[Problem, dict[str, str]]:
     """The problem document (and extra headers) for one of our errors."""
     headers: dict[str, str] = {}
@@ -63,9 +73,9 @@ def problem_of(error: CallcenterError, path: str) -> tuple[Problem, dict[str, st
     elif isinstance(error, TooManyRequests):
         status, slug, title, detail = 429, "too-many-requests", "Too many requests", error.reason
         headers = {"Retry-After": str(max(1, error.retry_after))}
-    elif isinstance(error, StorageUnavailable):
+    elif (unavailable := _unavailable(error)) is not None:
         status, slug, title = 503, "unavailable", "Service unavailable"
-        detail, headers = "storage is unavailable; retry", {"Retry-After": "1"}
+        detail, headers = unavailable, {"Retry-After": "1"}
     else:
         status, slug, title, detail = 400, "bad-request", "Bad request", str(error)
     problem = Problem(

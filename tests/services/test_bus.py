@@ -24,10 +24,7 @@ async def instances(
 ) -> AsyncIterator[tuple[EventBus, EventBus]]:
     """Two buses, as two server instances would have, each with its own connections."""
     clients = [RespClient.from_url(redis_url) for _ in range(2)]
-    buses = [
-        EventBus(BusRepository(c), c.endpoint, clock=SystemClock(), metrics=Metrics())
-        for c in clients
-    ]
+    buses = [EventBus(BusRepository(c), clock=SystemClock(), metrics=Metrics()) for c in clients]
     tasks = [asyncio.create_task(bus.run()) for bus in buses]
     for bus in buses:
         await asyncio.wait_for(bus.wait_ready(), 5)

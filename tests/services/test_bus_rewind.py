@@ -63,7 +63,7 @@ async def instances(
     made = []
     for client in clients:
         metrics = Metrics()
-        bus = EventBus(BusRepository(client), client.endpoint, clock=SystemClock(), metrics=metrics)
+        bus = EventBus(BusRepository(client), clock=SystemClock(), metrics=metrics)
         instance = Instance(bus, metrics)
         bus.subscribe(instance.deliver, start_over=instance.start_over)
         made.append(instance)

@@ -192,7 +192,7 @@ async def test_one_instance_takes_each_tick_keeps_its_point_and_publishes_change
         rules=RulesSource(lambda: RULES),
         clock=clock,
     )
-    bus = EventBus(BusRepository(resp), resp.endpoint, clock=clock, metrics=Metrics())
+    bus = EventBus(BusRepository(resp), clock=clock, metrics=Metrics())
     feeds = [OutlookFeed(outlook, activity, bus, clock=clock, metrics=Metrics()) for _ in range(2)]
 
     async def published() -> list[OutlookUpdated]:
@@ -228,7 +228,7 @@ async def test_a_quiet_contact_center_publishes_its_first_board_then_nothing(
     calls = CallRepository(store, retention=timedelta(days=1), dedupe_window=timedelta(days=1))
     activity = QueueActivityRepository(resp)
     outlook = QueueOutlook(calls, agents, activity, rules=RulesSource(lambda: RULES), clock=clock)
-    bus = EventBus(BusRepository(resp), resp.endpoint, clock=clock, metrics=Metrics())
+    bus = EventBus(BusRepository(resp), clock=clock, metrics=Metrics())
     feed = OutlookFeed(outlook, activity, bus, clock=clock, metrics=Metrics())
     for seconds in (0, 5, 10, 65):
         clock.at = NOW + timedelta(seconds=seconds)
@@ -249,7 +249,7 @@ async def test_scrapes_take_the_board_the_last_tick_kept_while_it_is_fresh(
 ) -> None:
     outlook, calls = await contact_center(resp)
     assert await outlook.latest() == await outlook.queues()  # no tick yet: computed now
-    bus = EventBus(BusRepository(resp), resp.endpoint, clock=FixedClock(), metrics=Metrics())
+    bus = EventBus(BusRepository(resp), clock=FixedClock(), metrics=Metrics())
     activity = QueueActivityRepository(resp)
     feed = OutlookFeed(outlook, activity, bus, clock=FixedClock(), metrics=Metrics())
     assert await feed.tick()

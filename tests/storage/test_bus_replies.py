@@ -1,9 +1,27 @@
-"""How the bus subscriber reads its connection: the confirmation, then message bodies;
+"""How a subscription reads its connection: the confirmation, then message bodies;
 replies split across reads, and anything else on the connection, are handled."""
 
 from __future__ import annotations
 
-from callcenter.storage.bus import _ChannelReplies
+import hiredis
+
+from callcenter.storage.subscription import ChannelReplies
+
+
+class _ChannelReplies:
+    """The connection's parser (hiredis, as in resp_connection) and the subscription's."""
+
+    def __init__(self) -> None:
+        self._reader = hiredis.Reader()
+        self._replies = ChannelReplies()
+
+    def feed(self, data: bytes) -> list[bytes | None]:
+        self._reader.feed(data)
+        items: list[bytes | None] = []
+        while (reply := self._reader.gets()) is not False:
+            if (item := self._replies.item(reply)) is not False:
+                items.append(item)
+        return items
 
 
 def resp(*parts: bytes) -> bytes:

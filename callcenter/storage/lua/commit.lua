@@ -17,9 +17,15 @@
 --   set:   [[k, value, ttl], ...]      -- plain string with expiry (ttl > 0)
 --   append: [[k, value, cap, ttl], ...] -- RPUSH, keep the newest `cap` items, EXPIRE ttl
 -- Returns: {1} committed | {0} duplicate (guard existed) | {-1, k} KEYS[k] changed meanwhile
+-- The caller may WAIT for replicas after it (CALLCENTER_REDIS_ACK_REPLICAS).
 local plan = cjson.decode(ARGV[1])
 
 if plan.guard and redis.call('EXISTS', KEYS[plan.guard[1]]) == 1 then
+  -- a write all the same (the guard's own expiry, unchanged), so that a caller waiting for
+  -- replicas (WAIT) waits for everything before it, the first delivery's commit included
+  local guard = KEYS[plan.guard[1]]
+  local left = redis.call('PTTL', guard)
+  if left > 0 then redis.call('PEXPIRE', guard, left) end
   return {0}
 end
 for _, doc in ipairs(plan.docs or {}) do
