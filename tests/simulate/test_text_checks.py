@@ -164,6 +164,7 @@ def _finished(ledger: Ledger) -> None:
     _offer(ledger, handled, 1.5)
     handled.accepted_by, handled.accepted_at = "ann", 2.0
     handled.replies.append(3.0)
+    handled.replies_seen.append(3.25)  # the customer's window showed it 250 ms later
     handled.closed_at = handled.leaving_at = 12.0
     left.closed_at = left.leaving_at = 30.0
     ledger.alert("t-9", "escalation")
@@ -184,7 +185,8 @@ def test_the_text_lines_of_the_summary(tmp_path: Path) -> None:
     chat = next(line for line in lines if line.startswith("chat:"))
     assert chat == (
         "chat: 3 opened, 1 handled, 2 abandoned; accepted after 1.0 s on average; first "
-        "response 2.0 s on average (1 answered); 3 customer messages, 1 replies"
+        "response 2.0 s on average (1 answered); 3 customer messages, 1 replies (1 shown in "
+        "the customer's chat window, 250 ms after the agent's post was answered)"
     )
     assert "3 text conversations opened" in lines[0]
     assert lines[lines.index(chat) + 3] == (
