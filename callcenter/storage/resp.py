@@ -133,6 +133,7 @@ class RespClient:
         role = await connection.send([["ROLE"]])[0]
         if not (isinstance(role, list) and role and role[0] == b"master"):
             connection.close()
+            self._sentinel.forget(address)
             raise StorageUnavailable(f"Redis at {address[0]}:{address[1]} is not the primary")
         return connection
 
