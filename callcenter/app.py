@@ -175,14 +175,13 @@ def create_app(
             print(f"dev mode: admin token (valid 24 h): {token}", flush=True)
         timers = asyncio.create_task(timer_loop.run(), name="timers")
         outlook_ticks = asyncio.create_task(built.outlook_feed.run(), name="queue-outlook")
+        sweeping = asyncio.create_task(built.sweep.run(), name="invariant-sweep")
         dispatcher.request()  # calls may have waited while no instance ran
         yield
-        timers.cancel()
-        outlook_ticks.cancel()
-        with suppress(asyncio.CancelledError):
-            await timers
-        with suppress(asyncio.CancelledError):
-            await outlook_ticks
+        for background in (timers, outlook_ticks, sweeping):
+            background.cancel()
+            with suppress(asyncio.CancelledError):
+                await background
         await dispatcher.stop()
         await built.callbacks.stop()
         await built.feed.drain()

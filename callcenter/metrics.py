@@ -149,6 +149,13 @@ class Metrics:
             namespace=NAMESPACE,
             registry=self.registry,
         )
+        self.invariant_repairs_total = Counter(
+            "invariant_repairs",
+            "Inconsistencies the invariant sweep found and repaired, by kind (never, normally).",
+            ["kind"],
+            namespace=NAMESPACE,
+            registry=self.registry,
+        )
         self.task_errors_total = Counter(
             "task_errors",
             "Unexpected errors caught at a task boundary, by task.",

@@ -25,6 +25,7 @@ from callcenter.services.calls import CallQueryService
 from callcenter.services.chat_sessions import ChatSessions
 from callcenter.services.clock import Clock
 from callcenter.services.dispatch import Dispatcher
+from callcenter.services.invariant_sweep import InvariantSweep
 from callcenter.services.jambonz_hooks import JambonzHooks
 from callcenter.services.l16_media import L16MediaStreams
 from callcenter.services.live import LiveStores, LiveViews
@@ -167,6 +168,9 @@ def build_services(
     )
     twilio_token = settings.twilio_auth_token.reveal()
     twilio_signatures = TwilioSignatures(twilio_token, metrics=metrics)
+    timer_loop = TimerLoop(
+        repositories.timers, routing, agent_service, callbacks, clock=clock, metrics=metrics
+    )
     services = Services(
         auth=auth,
         access=AgentAccess(calls),
@@ -191,6 +195,16 @@ def build_services(
         live=LiveViews(bus, live_stores, pops, callers, rules=rules, clock=clock, outlook=outlook),
         outlook=outlook,
         outlook_feed=OutlookFeed(outlook, activity, bus, clock=clock, metrics=metrics),
+        sweep=InvariantSweep(
+            repositories.agents,
+            repositories.calls,
+            repositories.timers,
+            routing,
+            timer_loop,
+            clock=clock,
+            metrics=metrics,
+            every_seconds=settings.invariant_sweep_seconds,
+        ),
         feed=feed,
         twilio_voice=TwilioVoice(
             events,
@@ -232,8 +246,5 @@ def build_services(
             events, secret=settings.jambonz_secret.reveal(), clock=clock, metrics=metrics
         ),
         readiness=Readiness(redis),
-    )
-    timer_loop = TimerLoop(
-        repositories.timers, routing, agent_service, callbacks, clock=clock, metrics=metrics
     )
     return services, dispatcher, timer_loop

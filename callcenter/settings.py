@@ -67,6 +67,7 @@ class Settings:
     redis_sentinel_password: Secret = field(default_factory=lambda: Secret(""))
     redis_ack_replicas: int = 0  # a commit answers once this many replicas have it
     redis_ack_timeout_ms: int = 500  # ... or fails (503) after this long
+    invariant_sweep_seconds: float = 30.0  # how often one instance checks and repairs
     data_dir: Path = field(default_factory=_default_data_dir)
     rules_dir: Path | None = None  # None: ./routing_rules if present, else one default queue
     log_level: str = "INFO"
@@ -293,6 +294,7 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "redis_sentinel_password": Secret,
     "redis_ack_replicas": _non_negative_int,
     "redis_ack_timeout_ms": _positive_int,
+    "invariant_sweep_seconds": _positive_float,
     "data_dir": Path,
     "rules_dir": Path,
     "log_level": _log_level,

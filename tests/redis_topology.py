@@ -43,6 +43,13 @@ def find_redis_sentinel() -> str:
 class RedisNode:
     port: int
     process: subprocess.Popen[bytes]
+    command: list[str]
+
+    def restart(self) -> None:
+        """Start it again, as it was started (its data is what it kept on disk)."""
+        self.stop()
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL)
+        _wait_up(self)
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, socket_timeout=5)
@@ -84,6 +91,17 @@ class SentinelSet:
         command(self.sentinels[0].port, "SENTINEL", "FAILOVER", MASTER)
         return self.wait_for_new_primary(old, seconds)
 
+    def crash(self, back_after: float = 3.0) -> int:
+        """SIGKILL the primary; once the sentinels promoted a replica, start the old one
+        again `back_after` seconds later (as an orchestrator would), to rejoin as a
+        replica. The new primary's port."""
+        old = self.primary_port()
+        self.node(old).stop(signal.SIGKILL)
+        new = self.wait_for_new_primary(old, 60)
+        time.sleep(back_after)
+        self.node(old).restart()
+        return new
+
     def wait_for_new_primary(self, old: int, seconds: float = 30) -> int:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
@@ -112,7 +130,7 @@ def _start(folder: Path, name: str, args: list[str], sentinel: bool = False) -> 
     else:
         command = [find_redis_server(), "--port", str(port), *args]
     command += ["--bind", "127.0.0.1", "--dir", str(work), "--logfile", str(work / "log")]
-    node = RedisNode(port, subprocess.Popen(command, stdout=subprocess.DEVNULL))
+    node = RedisNode(port, subprocess.Popen(command, stdout=subprocess.DEVNULL), command)
     _wait_up(node)
     return node
 

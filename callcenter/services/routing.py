@@ -200,13 +200,16 @@ class RoutingService:
         ):
             self._dispatcher.request()
         elif timer.kind is TimerKind.OFFER:
-            await self._offer_expired(timer.subject, timer.ref)
+            await self.expire_offer(timer.subject, timer.ref)
         elif timer.kind is TimerKind.MAX_WAIT:
             await self._max_wait(timer.subject)
         # WRAP_UP is handled by the agent service (it owns wrap-up completion), DIAL by
         # the callback service
 
-    async def _offer_expired(self, call_id: str, reservation_id: str) -> None:
+    async def expire_offer(self, call_id: str, reservation_id: str) -> bool:
+        """The offer's time is up: the call goes back to its place, the agent is free
+        (and may be held back). False if the offer was settled meanwhile."""
+
         async def attempt() -> Call | None:
             call = await self._calls.get(call_id)
             pending = call.reservation if call else None
@@ -226,10 +229,12 @@ class RoutingService:
             return new_call
 
         expired = await with_retries("call", call_id, attempt)
-        if expired is not None:
-            self._metrics.reservations_total.labels("timeout").inc()
-            await self._notify.route_event("route.timeout", expired, None)
-            self._dispatcher.request()
+        if expired is None:
+            return False
+        self._metrics.reservations_total.labels("timeout").inc()
+        await self._notify.route_event("route.timeout", expired, None)
+        self._dispatcher.request()
+        return True
 
     async def _max_wait(self, call_id: str) -> None:
         async def attempt() -> tuple[str, Call] | None:

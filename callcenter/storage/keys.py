@@ -18,6 +18,8 @@ Owners and lifetimes:
                               (for queues with `text_during_voice`); owned by the agent commits
 - `{cc}:timers`               sorted set of due timers (member "kind:ids", score = due time);
                               owned by the timer loop, which removes each after handling it
+- `{cc}:sweep`                whose turn the invariant sweep is (an instance id); TTL = the
+                              sweep period, so one instance sweeps per period
 - `{cc}:reservation:<id>`     reservation id → call id; TTL = reservation + grace
 - `{cc}:decision:<call_id>`   the last routing decision with its explanation; TTL = retention
 - `{cc}:callback:<caller>:<queue>` versioned pointer to the caller's latest callback asked
@@ -73,6 +75,7 @@ WAITING = f"{ROUTING}:waiting"
 READY = f"{ROUTING}:ready"
 READY_ON_VOICE = f"{ROUTING}:ready:voice"
 TIMERS = f"{ROUTING}:timers"
+SWEEP_TURN = f"{ROUTING}:sweep"
 BUS_SEQ = f"{PREFIX}:{{bus}}:seq"
 BUS_LOG = f"{PREFIX}:{{bus}}:log"
 BUS_EPOCH = f"{PREFIX}:{{bus}}:epoch"

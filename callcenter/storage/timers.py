@@ -1,8 +1,9 @@
-"""Timers in one Redis sorted set: any instance may take due timers, each under a lease."""
+"""Timers in one Redis sorted set: any instance may take due timers, each under a lease;
+and the turn of the invariant sweep, which looks for timers nobody took."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import msgspec
 
@@ -55,6 +56,34 @@ class TimerRepository:
     async def done(self, member: str, lease_until: float) -> None:
         """Remove a handled timer unless it was set again meanwhile."""
         await self._client.evalsha(self._done, [keys.TIMERS], [member, lease_until])
+
+    async def overdue(self, before: datetime, limit: int = 100) -> list[tuple[str, Timer]]:
+        """Timers due before `before` and not taken (a taken one's due time moves to the
+        end of its lease): no timer loop is taking them."""
+        rows = await self._client.execute(
+            "ZRANGEBYSCORE",
+            keys.TIMERS,
+            "-inf",
+            f"({before.timestamp()}",
+            "WITHSCORES",
+            "LIMIT",
+            0,
+            limit,
+        )
+        found = []
+        for member, score in zip(rows[::2], rows[1::2], strict=True):
+            name = member.decode()
+            timer = timer_of(name, datetime.fromtimestamp(float(score), UTC))
+            if timer is not None:
+                found.append((name, timer))
+        return found
+
+    async def take_sweep_turn(self, instance: str, seconds: float) -> bool:
+        """True for the one instance whose turn it is to sweep for `seconds`."""
+        taken = await self._client.execute(
+            "SET", keys.SWEEP_TURN, instance, "NX", "PX", int(seconds * 1000)
+        )
+        return taken is not None
 
     async def next_due(self) -> float | None:
         """Unix time of the earliest timer, if any."""

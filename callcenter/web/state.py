@@ -25,6 +25,7 @@ from callcenter.services.calls import CallQueryService
 from callcenter.services.chat_sessions import ChatSessions
 from callcenter.services.clock import Clock
 from callcenter.services.dispatch import Dispatcher
+from callcenter.services.invariant_sweep import InvariantSweep
 from callcenter.services.jambonz_hooks import JambonzHooks
 from callcenter.services.l16_media import L16MediaStreams
 from callcenter.services.live import LiveViews
@@ -68,6 +69,7 @@ class Services:
     feed: LiveFeed
     outlook: QueueOutlook
     outlook_feed: OutlookFeed
+    sweep: InvariantSweep
     twilio_voice: TwilioVoice
     twilio_messaging: TwilioMessaging
     mailgun: MailgunInbound

@@ -75,6 +75,25 @@ def test_compose_runs_two_instances_on_redis_with_aof_behind_a_proxy() -> None:
         assert tag and tag != "latest", service["image"]
 
 
+def test_the_sentinel_variant_finds_the_primary_through_three_sentinels() -> None:
+    base = compose()["services"]
+    override = yaml.safe_load((DEPLOY / "docker-compose.sentinel.yml").read_text())["services"]
+    sentinels = sorted(name for name in override if name.startswith("sentinel-"))
+    assert len(sentinels) == 3
+    for name in INSTANCES:  # compose merges the environments
+        merged = {**base[name]["environment"], **override[name]["environment"]}
+        settings = settings_from(merged)
+        assert [host for host, _ in settings.redis_sentinels] == sentinels
+        assert {port for _, port in settings.redis_sentinels} == {26379}
+        assert settings.redis_ack_replicas == 1
+        script = override[sentinels[0]]["command"][-1]
+        monitor = f"sentinel monitor {settings.redis_master_name} redis 6379 2"
+        assert monitor in script and "exec redis-sentinel" in script
+    replica = override["redis-replica"]["command"]
+    assert replica[replica.index("--replicaof") + 1 :][:2] == ["redis", "6379"]
+    assert "--appendonly" in replica
+
+
 def test_the_proxy_balances_the_compose_instances() -> None:
     config = (DEPLOY / "nginx" / "nginx.conf").read_text()
     instance = settings_from(compose()["services"]["callcenter-1"]["environment"])

@@ -102,4 +102,5 @@ def test_every_rule_has_a_unit_test() -> None:
         "CallcenterAsrLagHigh",
         "CallcenterInstanceDown",
         "CallcenterRedisDown",
+        "CallcenterInvariantRepaired",
     } == alerts
