@@ -22,6 +22,7 @@ import hashlib
 import itertools
 import logging
 from collections.abc import AsyncIterator, Sequence
+from typing import NoReturn
 from urllib.parse import unquote, urlparse
 
 import hiredis
@@ -160,21 +161,18 @@ class RespClient:
                 connection = self._slots[index] = await self._open()
             return connection
 
-    def _checked(self, connection: Connection, replies: list[Reply], raise_errors: bool) -> None:
-        """Drop the connection when Redis says it is no primary; raise the first error."""
-        for reply in replies:
-            if isinstance(reply, hiredis.ReplyError):
-                if str(reply).startswith(DROPS_CONNECTION):
-                    connection.close()
-                    raise CommandError(str(reply))
-                if raise_errors:
-                    raise CommandError(str(reply))
+    def _raise(self, connection: Connection, error: hiredis.ReplyError) -> NoReturn:
+        """Raise an error reply; drop the connection when Redis says it is no primary."""
+        if str(error).startswith(DROPS_CONNECTION):
+            connection.close()
+        raise CommandError(str(error))
 
     async def execute(self, *command: Arg) -> Reply:
         """Run one command; raise CommandError on an error reply."""
         connection = await self._connection()
         reply = await connection.send([command])[0]
-        self._checked(connection, [reply], True)
+        if isinstance(reply, hiredis.ReplyError):
+            self._raise(connection, reply)
         return reply
 
     async def pipeline(
@@ -186,7 +184,11 @@ class RespClient:
             return []
         connection = await self._connection()
         replies = list(await asyncio.gather(*connection.send(commands)))
-        self._checked(connection, replies, raise_errors)
+        for reply in replies:
+            if isinstance(reply, hiredis.ReplyError) and (
+                raise_errors or str(reply).startswith(DROPS_CONNECTION)
+            ):
+                self._raise(connection, reply)
         return replies
 
     async def evalsha(
@@ -197,9 +199,22 @@ class RespClient:
         NotReplicated when they do not all have it within the timeout."""
         command = ["EVALSHA", script.sha, len(keys), *keys, *args]
         replicas, timeout_ms = self._ack
-        commands: list[Command] = [command]
-        if acked and replicas:
-            commands.append(["WAIT", replicas, timeout_ms])
+        if not (acked and replicas):  # the fast path: one command
+            try:
+                return await self.execute(*command)
+            except CommandError as error:
+                if not error.reason.startswith("NOSCRIPT"):
+                    raise
+            await self.execute("SCRIPT", "LOAD", script.source)
+            return await self.execute(*command)
+        return await self._acked(script, command, replicas, timeout_ms)
+
+    async def _acked(
+        self, script: Script, command: Command, replicas: int, timeout_ms: int
+    ) -> Reply:
+        """`command` (an EVALSHA of `script`) and a WAIT for `replicas` in one pipeline, on
+        one connection (WAIT covers what its own connection wrote)."""
+        commands: list[Command] = [command, ["WAIT", replicas, timeout_ms]]
         for attempt in (1, 2):
             replies = await self.pipeline(commands, raise_errors=False)
             first = replies[0]
@@ -209,7 +224,7 @@ class RespClient:
                 await self.execute("SCRIPT", "LOAD", script.source)
         if isinstance(first, hiredis.ReplyError):
             raise CommandError(str(first))
-        if len(replies) > 1 and int(replies[1]) < replicas:
+        if int(replies[1]) < replicas:
             raise NotReplicated(
                 f"the write reached {int(replies[1])} of {replicas} replicas in {timeout_ms} ms"
             )
