@@ -40,8 +40,7 @@ def report(run: Run, baseline: Run | None) -> list[str]:
     p50 = statistics.median(run.latencies) * 1000
     p99 = statistics.quantiles(run.latencies, n=100)[98] * 1000
     lines = [
-        f"{'crash' if run.crash else 'failover'}, ack {run.replicas} of {run.nodes} replicas: "
-        f"{acked} events acknowledged, {run.lost} lost "
+        f"{_setting(run)}: {acked} events acknowledged, {run.lost} lost "
         f"({run.lost * 10_000 / max(1, acked):.1f} per 10,000), {run.refused} answered 503 "
         f"and retried, recovered after {run.outage:.2f} s; latency p50 {p50:.2f} ms, "
         f"p99 {p99:.2f} ms",
@@ -54,10 +53,17 @@ def report(run: Run, baseline: Run | None) -> list[str]:
         base50 = statistics.median(baseline.latencies) * 1000
         base99 = statistics.quantiles(baseline.latencies, n=100)[98] * 1000
         lines.append(
-            f"  against ack {baseline.replicas} of {baseline.nodes} (the same way): latency "
+            f"  against {_setting(baseline)}: latency "
             f"p50 {p50 / base50:.2f}x, p99 {p99 / base99:.2f}x"
         )
     return lines
+
+
+def _setting(run: Run) -> str:
+    if run.fsync:
+        return f"restart, appendfsync {run.fsync}"
+    way = "crash" if run.crash else "failover"
+    return f"{way}, ack {run.replicas} of {run.nodes} replicas"
 
 
 def main() -> int:

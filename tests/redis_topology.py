@@ -119,7 +119,9 @@ def _role(port: int) -> str:
         return "down"
 
 
-def _start(folder: Path, name: str, args: list[str], sentinel: bool = False) -> RedisNode:
+def start_node(folder: Path, name: str, args: list[str], sentinel: bool = False) -> RedisNode:
+    """A redis-server (or, with `sentinel`, a redis-sentinel whose configuration lines
+    are `args`) in `folder`/`name`, up and answering."""
     port = free_port()
     work = folder / name
     work.mkdir(parents=True)
@@ -157,11 +159,11 @@ def sentinel_set(folder: Path, *, replicas: int = 1) -> Iterator[SentinelSet]:
     found = SentinelSet(folder)
     plain = ["--save", "", "--appendonly", "no"]
     try:
-        primary = _start(folder, "primary", plain)
+        primary = start_node(folder, "primary", plain)
         found.nodes.append(primary)
         for n in range(replicas):
             replica = ["--replicaof", "127.0.0.1", str(primary.port), *plain]
-            found.nodes.append(_start(folder, f"replica{n}", replica))
+            found.nodes.append(start_node(folder, f"replica{n}", replica))
         monitor = [
             f"sentinel monitor {MASTER} 127.0.0.1 {primary.port} 2",
             f"sentinel down-after-milliseconds {MASTER} {DOWN_AFTER_MS}",
@@ -169,7 +171,7 @@ def sentinel_set(folder: Path, *, replicas: int = 1) -> Iterator[SentinelSet]:
             f"sentinel parallel-syncs {MASTER} 1",
         ]
         for n in range(3):
-            found.sentinels.append(_start(folder, f"sentinel{n}", monitor, sentinel=True))
+            found.sentinels.append(start_node(folder, f"sentinel{n}", monitor, sentinel=True))
         _wait_watched(found, replicas)
         yield found
     finally:
