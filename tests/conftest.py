@@ -21,6 +21,8 @@ from callcenter.storage.embedded import find_redis_server, free_port
 from callcenter.storage.resp import RespClient
 from callcenter.web.state import SERVICES
 
+pytest_plugins = ["tests.cluster_slots"]  # every script the suite runs stays in one slot
+
 FIXTURES = Path(__file__).parent / "fixtures"
 BASIC_RULES = FIXTURES / "rules" / "basic"
 TokenFactory = Callable[[str], Awaitable[dict[str, str]]]

@@ -1,4 +1,5 @@
-"""The commit script against a real Redis: all or nothing, versions, guards, expiry."""
+"""The commit script against a real Redis: all or nothing, versions, guards, expiry (the keys
+share a hash tag, as a script's keys must in a Cluster)."""
 
 from __future__ import annotations
 
@@ -17,39 +18,39 @@ class Doc(msgspec.Struct, frozen=True):
 async def test_put_then_load_round_trips(redis_client: aioredis.Redis, resp: RespClient) -> None:
     store = DocumentStore(resp)
     plan = CommitPlan()
-    plan.put("d:1", 0, Doc("one", version=1))
+    plan.put("{t}d:1", 0, Doc("one", version=1))
     assert await store.commit(plan) == (CommitResult.COMMITTED, None)
-    assert await store.load("d:1", Doc) == Doc("one", version=1)
-    assert await redis_client.hget("d:1", "v") == b"1"
+    assert await store.load("{t}d:1", Doc) == Doc("one", version=1)
+    assert await redis_client.hget("{t}d:1", "v") == b"1"
 
 
 async def test_stale_version_writes_nothing(redis_client: aioredis.Redis, resp: RespClient) -> None:
     store = DocumentStore(resp)
     first = CommitPlan()
-    first.put("d:1", 0, Doc("one", version=1))
+    first.put("{t}d:1", 0, Doc("one", version=1))
     await store.commit(first)
     racing = CommitPlan()
-    racing.put("d:2", 0, Doc("two", version=1))
-    racing.put("d:1", 0, Doc("lost", version=1))  # read before the first commit
-    racing.zadd("z", 1.0, "m")
+    racing.put("{t}d:2", 0, Doc("two", version=1))
+    racing.put("{t}d:1", 0, Doc("lost", version=1))  # read before the first commit
+    racing.zadd("{t}z", 1.0, "m")
     result, key = await store.commit(racing)
-    assert (result, key) == (CommitResult.CONFLICT, "d:1")
-    assert await redis_client.exists("d:2", "z") == 0
-    assert await store.load("d:1", Doc) == Doc("one", version=1)
+    assert (result, key) == (CommitResult.CONFLICT, "{t}d:1")
+    assert await redis_client.exists("{t}d:2", "{t}z") == 0
+    assert await store.load("{t}d:1", Doc) == Doc("one", version=1)
 
 
 async def test_guard_makes_a_plan_run_once(redis_client: aioredis.Redis, resp: RespClient) -> None:
     store = DocumentStore(resp)
 
     def plan(version: int) -> CommitPlan:
-        p = CommitPlan().guard("seen:e1", 60)
-        p.put("d:1", version, Doc("x", version=version + 1))
+        p = CommitPlan().guard("{t}seen:e1", 60)
+        p.put("{t}d:1", version, Doc("x", version=version + 1))
         return p
 
     assert (await store.commit(plan(0)))[0] is CommitResult.COMMITTED
     assert (await store.commit(plan(1)))[0] is CommitResult.DUPLICATE
-    assert await redis_client.hget("d:1", "v") == b"1"
-    assert 0 < await redis_client.ttl("seen:e1") <= 60
+    assert await redis_client.hget("{t}d:1", "v") == b"1"
+    assert 0 < await redis_client.ttl("{t}seen:e1") <= 60
 
 
 async def test_ttl_persist_delete_and_indexes(
@@ -57,27 +58,27 @@ async def test_ttl_persist_delete_and_indexes(
 ) -> None:
     store = DocumentStore(resp)
     plan = CommitPlan()
-    plan.put("d:1", 0, Doc("a", version=1), 100)
-    plan.zadd("z", 5.0, "old")
-    plan.zadd("z", 50.0, "new")
-    plan.sadd("s", "a")
+    plan.put("{t}d:1", 0, Doc("a", version=1), 100)
+    plan.zadd("{t}z", 5.0, "old")
+    plan.zadd("{t}z", 50.0, "new")
+    plan.sadd("{t}s", "a")
     await store.commit(plan)
-    assert 0 < await redis_client.ttl("d:1") <= 100
+    assert 0 < await redis_client.ttl("{t}d:1") <= 100
 
     again = CommitPlan()
-    again.put("d:1", 1, Doc("b", version=2), 0)
-    again.ztrim("z", 10.0)
-    again.srem("s", "a")
+    again.put("{t}d:1", 1, Doc("b", version=2), 0)
+    again.ztrim("{t}z", 10.0)
+    again.srem("{t}s", "a")
     await store.commit(again)
-    assert await redis_client.ttl("d:1") == -1
-    assert await redis_client.zrange("z", 0, -1) == [b"new"]
-    assert await redis_client.smembers("s") == set()
+    assert await redis_client.ttl("{t}d:1") == -1
+    assert await redis_client.zrange("{t}z", 0, -1) == [b"new"]
+    assert await redis_client.smembers("{t}s") == set()
 
     gone = CommitPlan()
-    gone.delete("d:1", 2)
-    gone.zrem("z", "new")
+    gone.delete("{t}d:1", 2)
+    gone.zrem("{t}z", "new")
     await store.commit(gone)
-    assert await redis_client.exists("d:1", "z") == 0
+    assert await redis_client.exists("{t}d:1", "{t}z") == 0
 
 
 async def test_load_many_keeps_order_and_gaps(
@@ -85,6 +86,6 @@ async def test_load_many_keeps_order_and_gaps(
 ) -> None:
     store = DocumentStore(resp)
     plan = CommitPlan()
-    plan.put("d:2", 0, Doc("two", version=1))
+    plan.put("{t}d:2", 0, Doc("two", version=1))
     await store.commit(plan)
-    assert await store.load_many(["d:1", "d:2"], Doc) == [None, Doc("two", version=1)]
+    assert await store.load_many(["{t}d:1", "{t}d:2"], Doc) == [None, Doc("two", version=1)]
