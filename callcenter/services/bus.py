@@ -24,6 +24,7 @@ import msgspec
 from callcenter.errors import StorageUnavailable
 from callcenter.metrics import Metrics
 from callcenter.services.clock import Clock
+from callcenter.services.task_failures import log_failure
 from callcenter.storage.bus import BusRepository, Subscribed
 
 logger = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ class EventBus:
             await self._repository.publish_many([body for _, body in batch])
         except Exception:
             # task boundary: the events are lost to the live pages, the calls go on
-            logger.exception("%d bus events not published", len(batch))
+            log_failure(logger, "%d bus events not published", len(batch))
             self._metrics.task_errors_total.labels("bus_publish").inc()
             return
         for kind, _ in batch:

@@ -34,6 +34,7 @@ from callcenter.services.live_events import (
     TranscriptPartial,
 )
 from callcenter.services.rules_source import RulesSource
+from callcenter.services.task_failures import log_failure
 from callcenter.speech.engines import Final, Partial, Result
 from callcenter.speech.sentiment import SentimentScorer
 from callcenter.storage.calls import CallRepository
@@ -235,7 +236,7 @@ class CallMonitor:
                 await work
             except Exception:
                 # task boundary: a lost write is logged and counted, the call goes on
-                logger.exception("call monitor write failed", extra={"call_id": call_id})
+                log_failure(logger, "call monitor write failed", extra={"call_id": call_id})
                 self._metrics.task_errors_total.labels("call_monitor").inc()
 
         task = asyncio.get_running_loop().create_task(run())

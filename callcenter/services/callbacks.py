@@ -49,6 +49,7 @@ from callcenter.services.clock import Clock
 from callcenter.services.notify import CALLBACK_ACCEPTED
 from callcenter.services.optimistic import Retry, with_retries
 from callcenter.services.routing import RoutingService
+from callcenter.services.task_failures import log_failure
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.conversations import CallbackClaim
 from callcenter.storage.documents import CommitResult
@@ -216,7 +217,7 @@ class CallbackService:
                 await work
             except Exception:
                 # task boundary: the attempt's DIAL timer looks at it again
-                logger.exception("placing a callback failed")
+                log_failure(logger, "placing a callback failed")
                 self._metrics.task_errors_total.labels("callback_dial").inc()
 
         task = asyncio.get_running_loop().create_task(run())

@@ -21,6 +21,7 @@ from callcenter.metrics import Metrics
 from callcenter.services.clock import Clock
 from callcenter.services.notify import RouteNotifier
 from callcenter.services.rules_source import RulesSource
+from callcenter.services.task_failures import log_failure
 from callcenter.storage.agents import AgentRepository, bump_agent
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.documents import CommitResult
@@ -85,7 +86,7 @@ class Dispatcher:
                 await self.run_pass()
             except Exception:
                 # task boundary: log, count, and let the next trigger try again
-                logger.exception("dispatch pass failed")
+                log_failure(logger, "dispatch pass failed")
                 self._metrics.task_errors_total.labels("dispatch").inc()
                 await asyncio.sleep(0.1)
 

@@ -31,6 +31,7 @@ from callcenter.services.live_events import (
 )
 from callcenter.services.live_views import call_view
 from callcenter.services.rules_source import RulesSource
+from callcenter.services.task_failures import log_failure
 from callcenter.storage.queue_activity import QueueActivityRepository
 from callcenter.storage.queue_stats import QueueDay, QueueStatsRepository
 
@@ -125,7 +126,7 @@ class LiveFeed:
                 await work
             except Exception:
                 # task boundary: the figure is wrong until the next snapshot; counted
-                logger.exception("%s not updated", task_name, extra={"queue": queue})
+                log_failure(logger, "%s not updated", task_name, extra={"queue": queue})
                 self._metrics.task_errors_total.labels(task_name).inc()
 
         task = asyncio.get_running_loop().create_task(run())

@@ -18,6 +18,7 @@ from callcenter.services.bus import EventBus
 from callcenter.services.clock import Clock
 from callcenter.services.live_events import OutlookBoard, OutlookUpdated
 from callcenter.services.queue_outlook import QueueOutlook
+from callcenter.services.task_failures import log_failure
 from callcenter.storage.queue_activity import QueueActivityRepository, minute_of, minute_start
 
 logger = logging.getLogger(__name__)
@@ -74,5 +75,5 @@ class OutlookFeed:
                 self._metrics.task_errors_total.labels(_TASK).inc()
             except Exception:
                 # task boundary: a bug in one tick; the next one may do better
-                logger.exception("queue outlook tick failed")
+                log_failure(logger, "queue outlook tick failed")
                 self._metrics.task_errors_total.labels(_TASK).inc()

@@ -14,6 +14,7 @@ from callcenter.services.bus import EventBus
 from callcenter.services.callers import CallerService
 from callcenter.services.live_events import RouteOffered
 from callcenter.services.live_views import Offer, ReservationView, call_view
+from callcenter.services.task_failures import log_failure
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class ScreenPops:
                 )
             )
         except Exception:
-            logger.exception("screen pop not published", extra={"call_id": call.id})
+            log_failure(logger, "screen pop not published", extra={"call_id": call.id})
             self._metrics.task_errors_total.labels("screen_pop").inc()
 
     async def decision_of(self, call_id: str) -> Decision | None:

@@ -12,6 +12,7 @@ from typing import Any
 from callcenter.errors import StorageUnavailable, Unauthorized
 from callcenter.metrics import Metrics
 from callcenter.services.auth import AuthService
+from callcenter.services.task_failures import log_failure
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class TokenSessions:
                 logger.debug("socket tokens not checked this round: %s", error)
                 continue
             except Exception:  # task boundary: logged, counted, the loop goes on
-                logger.exception("socket tokens not checked")
+                log_failure(logger, "socket tokens not checked")
                 self._metrics.task_errors_total.labels("token_sessions").inc()
                 continue
             if closed:

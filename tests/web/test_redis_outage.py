@@ -1,6 +1,7 @@
 """The server against a Redis of its own that freezes (SIGSTOP) or goes away: readiness
-answers within a second whatever Redis does, and the timer loop says once that it paused
-and once that it resumed instead of a traceback every round."""
+answers within a second whatever Redis does, the timer loop says once that it paused and
+once that it resumed instead of a traceback every round, and other background work that
+meets the outage logs one line, not a traceback."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 from callcenter.app import create_app
 from callcenter.settings import Settings
 from callcenter.storage.embedded import find_redis_server, free_port
-from callcenter.web.state import METRICS
+from callcenter.web.state import DISPATCHER, METRICS
 from tests.conftest import BASIC_RULES, AppClient
 from tests.polling import eventually
 
@@ -120,3 +121,22 @@ async def test_the_timer_loop_logs_an_outage_once_and_its_end_once(
     )
     paused = [r for r in caplog.records if "timers paused" in r.getMessage()]
     assert len(paused) == 1
+
+
+async def test_background_work_meeting_the_outage_logs_one_line_not_a_traceback(
+    outage_client: AppClient, own_redis: OwnRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="callcenter.services.dispatch")
+    registry = outage_client.app[METRICS].registry
+
+    def failed_passes() -> float:
+        value = registry.get_sample_value("callcenter_task_errors_total", {"task": "dispatch"})
+        return value or 0.0
+
+    own_redis.stop()
+    outage_client.app[DISPATCHER].request()
+    await eventually(lambda: failed_passes() >= 1, seconds=30, every=0.05)
+    records = [r for r in caplog.records if r.name == "callcenter.services.dispatch"]
+    assert records and all(r.exc_info is None for r in records)
+    assert "dispatch pass failed (storage unavailable" in records[0].getMessage()
+    own_redis.start()
