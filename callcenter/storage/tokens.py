@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import msgspec
 
 from callcenter.storage import keys
-from callcenter.storage.documents import DocumentStore, text
+from callcenter.storage.documents import CommitPlan, DocumentStore, text
 
 TOKEN_PREFIX = "cc_"
 
@@ -58,15 +58,13 @@ class TokenRepository:
             digest=_digest(secret),
             version=1,
         )
-        key = keys.token(token_id)
-        commands: list[list[str | bytes | int]] = [
-            ["MULTI"],
-            ["HSET", key, "v", 1, "d", msgspec.json.encode(record)],
-            ["SADD", keys.TOKENS, token_id],
-        ]
-        if ttl:
-            commands.append(["EXPIRE", key, int(ttl.total_seconds())])
-        await self._store.client.pipeline([*commands, ["EXEC"]])
+        # listed first, then stored (in one step with its expiry): the token's key and the
+        # list are in different Cluster slots, and a listed id without a token is dropped
+        # from the list when it is read
+        await self._store.client.execute("SADD", keys.TOKENS, token_id)
+        plan = CommitPlan()
+        plan.put(keys.token(token_id), 0, record, int(ttl.total_seconds()) if ttl else 0)
+        await self._store.commit(plan)
         return f"{TOKEN_PREFIX}{token_id}.{secret}", record
 
     async def verify(self, token: str, now: datetime) -> StoredToken | None:
@@ -91,8 +89,7 @@ class TokenRepository:
         return [record for record in found if record is not None]
 
     async def revoke(self, token_id: str) -> bool:
-        replies = await self._store.client.pipeline(
-            [["MULTI"], ["DEL", keys.token(token_id)], ["SREM", keys.TOKENS, token_id], ["EXEC"]]
+        deleted, _ = await self._store.client.pipeline(
+            [["DEL", keys.token(token_id)], ["SREM", keys.TOKENS, token_id]]
         )
-        deleted, _ = replies[-1]
         return bool(deleted)
