@@ -65,6 +65,7 @@ class Settings:
     redis_sentinels: tuple[tuple[str, int], ...] = ()
     redis_master_name: str = "mymaster"
     redis_sentinel_password: Secret = field(default_factory=lambda: Secret(""))
+    redis_cluster_nodes: tuple[tuple[str, int], ...] = ()  # Cluster: nodes to read slots from
     redis_ack_replicas: int = 0  # a commit answers once this many replicas have it
     redis_ack_timeout_ms: int = 500  # ... or fails (503) after this long
     invariant_sweep_seconds: float = 30.0  # how often one instance checks and repairs
@@ -161,13 +162,13 @@ def _port(text: str) -> int:
     return value
 
 
-def _host_ports(text: str) -> tuple[tuple[str, int], ...]:
+def _host_ports(text: str, default_port: str = "26379") -> tuple[tuple[str, int], ...]:
     """`host:port,host:port` (the port defaults to Sentinel's 26379)."""
     found = []
     for item in (part.strip() for part in text.split(",")):
         if not item:
             continue
-        host, _, port = item.rpartition(":") if ":" in item else (item, "", "26379")
+        host, _, port = item.rpartition(":") if ":" in item else (item, "", default_port)
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"expected host:port, got {item!r}")
         found.append((host.strip("[]"), int(port)))
@@ -292,6 +293,7 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "redis_sentinels": _host_ports,
     "redis_master_name": str,
     "redis_sentinel_password": Secret,
+    "redis_cluster_nodes": lambda text: _host_ports(text, default_port="6379"),
     "redis_ack_replicas": _non_negative_int,
     "redis_ack_timeout_ms": _positive_int,
     "invariant_sweep_seconds": _positive_float,

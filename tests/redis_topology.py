@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -119,10 +120,12 @@ def _role(port: int) -> str:
         return "down"
 
 
-def start_node(folder: Path, name: str, args: list[str], sentinel: bool = False) -> RedisNode:
+def start_node(
+    folder: Path, name: str, args: list[str], sentinel: bool = False, port: int = 0
+) -> RedisNode:
     """A redis-server (or, with `sentinel`, a redis-sentinel whose configuration lines
-    are `args`) in `folder`/`name`, up and answering."""
-    port = free_port()
+    are `args`) in `folder`/`name`, up and answering; on `port`, else a free one."""
+    port = port or free_port()
     work = folder / name
     work.mkdir(parents=True)
     if sentinel:
@@ -199,3 +202,89 @@ def _watched(found: SentinelSet, replicas: int) -> bool:
         if others < 2 or seen < replicas:
             return False
     return True
+
+
+@dataclass
+class ClusterSet:
+    """Primaries of a Redis Cluster, every slot assigned."""
+
+    folder: Path
+    nodes: list[RedisNode] = field(default_factory=list)
+
+    @property
+    def seeds(self) -> tuple[tuple[str, int], ...]:
+        return tuple(("127.0.0.1", node.port) for node in self.nodes)
+
+    def owner(self, slot: int) -> int:
+        """The port of the primary serving `slot`."""
+        for start, end, primary, *_ in command(self.nodes[0].port, "CLUSTER", "SLOTS"):
+            if start <= slot <= end:
+                return int(primary[1])
+        raise AssertionError(f"slot {slot} is served by no node")
+
+    def move_slot(self, slot: int, to_port: int) -> None:
+        """Migrate `slot` and its keys to the node on `to_port`, as `redis-cli --cluster
+        reshard` does: importing/migrating, MIGRATE each key, then the new owner."""
+        source = self.owner(slot)
+        if source == to_port:
+            return
+        ids = {node.port: command(node.port, "CLUSTER", "MYID").decode() for node in self.nodes}
+        command(to_port, "CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source])
+        command(source, "CLUSTER", "SETSLOT", slot, "MIGRATING", ids[to_port])
+        while keys := command(source, "CLUSTER", "GETKEYSINSLOT", slot, 100):
+            command(source, "MIGRATE", "127.0.0.1", to_port, "", 0, 5000, "KEYS", *keys)
+        for node in self.nodes:
+            command(node.port, "CLUSTER", "SETSLOT", slot, "NODE", ids[to_port])
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (10,000 higher) is free too, as Redis needs."""
+    for _ in range(100):
+        port = free_port()
+        if port <= 55535 and _free(port + 10_000):
+            return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def redis_cluster(folder: Path, *, primaries: int = 3) -> Iterator[ClusterSet]:
+    """Started, slots assigned by `redis-cli --cluster create`, every node agreeing."""
+    found = ClusterSet(folder)
+    args = ["--cluster-enabled", "yes", "--cluster-node-timeout", "5000", "--save", ""]
+    try:
+        for n in range(primaries):
+            found.nodes.append(start_node(folder, f"node{n}", args, port=_cluster_port()))
+        addresses = [f"127.0.0.1:{node.port}" for node in found.nodes]
+        subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *addresses,
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        deadline = time.monotonic() + 30
+        while not all(
+            b"cluster_state:ok" in command(node.port, "CLUSTER", "INFO") for node in found.nodes
+        ):
+            assert time.monotonic() < deadline, "the cluster did not come up"
+            time.sleep(0.1)
+        yield found
+    finally:
+        for node in found.nodes:
+            node.stop()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from callcenter.errors import StorageUnavailable
 from callcenter.settings import Settings
+from callcenter.storage.cluster import ClusterClient
 from callcenter.storage.embedded import embedded_redis, redis_url_for
 from callcenter.storage.resp import RespClient, parse_url
 from callcenter.storage.sentinel import SentinelConfig, SentinelLocator
@@ -20,6 +21,7 @@ async def redis_client(
     *,
     connections: int = 2,
     sentinel: SentinelConfig | None = None,
+    cluster: Sequence[tuple[str, int]] = (),
     ack_replicas: int = 0,
     ack_timeout_ms: int = 500,
 ) -> AsyncIterator[RespClient]:
@@ -27,14 +29,25 @@ async def redis_client(
     one `sentinel` names (the URL, if any, then gives its password, database and TLS),
     checked with PING before it is handed out. Raises StorageUnavailable naming the
     (password-less) URL or the sentinels."""
-    client = RespClient(
-        parse_url(url or "redis://"),
-        connections=connections,
-        sentinel=SentinelLocator(sentinel) if sentinel else None,
-        ack_replicas=ack_replicas,
-        ack_timeout_ms=ack_timeout_ms,
+    endpoint = parse_url(url or "redis://")
+    client = (
+        ClusterClient(
+            endpoint,
+            cluster,
+            connections=connections,
+            ack_replicas=ack_replicas,
+            ack_timeout_ms=ack_timeout_ms,
+        )
+        if cluster
+        else RespClient(
+            endpoint,
+            connections=connections,
+            sentinel=SentinelLocator(sentinel) if sentinel else None,
+            ack_replicas=ack_replicas,
+            ack_timeout_ms=ack_timeout_ms,
+        )
     )
-    where = _where(url, sentinel)
+    where = _where(url, sentinel, cluster)
     try:
         try:
             await client.ping()
@@ -57,10 +70,11 @@ async def configured_redis(
         password = settings.redis_sentinel_password.reveal() or None
         sentinel = SentinelConfig(settings.redis_sentinels, settings.redis_master_name, password)
     replicas, timeout_ms = settings.redis_ack_replicas, settings.redis_ack_timeout_ms
-    if settings.redis_url or sentinel is not None:
+    if settings.redis_url or sentinel is not None or settings.redis_cluster_nodes:
         async with redis_client(
             settings.redis_url,
             sentinel=sentinel,
+            cluster=settings.redis_cluster_nodes,
             ack_replicas=replicas,
             ack_timeout_ms=timeout_ms,
         ) as client:
@@ -83,7 +97,11 @@ async def is_reachable(client: RespClient, within: float = 0.8) -> bool:
         return False
 
 
-def _where(url: str | None, sentinel: SentinelConfig | None) -> str:
+def _where(
+    url: str | None, sentinel: SentinelConfig | None, cluster: Sequence[tuple[str, int]]
+) -> str:
+    if cluster:
+        return "the Redis Cluster of " + ",".join(f"{host}:{port}" for host, port in cluster)
     if sentinel is None:
         return _safe(url or "redis://")
     sentinels = ",".join(f"{host}:{port}" for host, port in sentinel.sentinels)
