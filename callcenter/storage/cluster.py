@@ -48,6 +48,14 @@ def command_keys(command: Command) -> list[Arg]:
     return [command[1]]
 
 
+def _slot_of(keys: Sequence[Arg]) -> int:
+    """The slot of the first key (a command's keys share it), 0 for none."""
+    if not keys:
+        return 0
+    key = keys[0]
+    return key_slot(key if isinstance(key, bytes | str) else str(key))
+
+
 def _redirect(reply: Reply) -> tuple[str, int, Address] | None:
     """("MOVED" or "ASK", slot, address) of a redirection answer, else None."""
     if isinstance(reply, CommandError):
@@ -113,11 +121,12 @@ class ClusterClient(RespClient):
             raise StorageUnavailable(f"no Redis Cluster node gave its slots: {'; '.join(failures)}")
 
     async def _owner(self, keys: Sequence[Arg]) -> Address:
-        slot = key_slot(str(keys[0]) if not isinstance(keys[0], bytes) else keys[0]) if keys else 0
+        slot = _slot_of(keys)
         owner = self._owners[slot]
-        if owner is None:
-            await self.refresh()
-            owner = self._owners[slot]
+        if owner is not None:
+            return owner
+        await self.refresh()
+        owner = self._owners[slot]
         if owner is None:
             raise StorageUnavailable(f"no Redis Cluster node serves slot {slot}")
         return owner

@@ -5,6 +5,7 @@ project share a tag wherever they must be changed together (`{cc}` for routing s
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 SLOTS = 16_384
@@ -31,7 +32,9 @@ def crc16(data: bytes) -> int:
     return crc
 
 
+@functools.lru_cache(maxsize=65_536)
 def key_slot(key: bytes | str) -> int:
+    """The slot of `key` (remembered for the most recent keys: routing keys repeat)."""
     raw = key.encode() if isinstance(key, str) else key
     start = raw.find(b"{")
     if start >= 0:
