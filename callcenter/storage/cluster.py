@@ -194,20 +194,10 @@ class ClusterClient(RespClient):
         except CommandError as error:
             return hiredis.ReplyError(error.reason)
 
-    async def pipeline_with_scripts(
-        self, commands: Sequence[Command], scripts: Sequence[Script]
-    ) -> list[Reply]:
-        replies = await self.pipeline(commands, raise_errors=False)
-        if any(
-            isinstance(r, hiredis.ReplyError) and str(r).startswith("NOSCRIPT") for r in replies
-        ):
-            for client in self._nodes.values():  # the node that lacked it, whichever
-                await client.pipeline([["SCRIPT", "LOAD", s.source] for s in scripts])
-            replies = await self.pipeline(commands, raise_errors=False)
-        for reply in replies:
-            if isinstance(reply, hiredis.ReplyError):
-                raise CommandError(str(reply))
-        return replies
+    async def _load(self, scripts: Sequence[Script]) -> None:
+        """On every node: the one that lacked them, whichever it was."""
+        for client in self._nodes.values():
+            await client.pipeline([["SCRIPT", "LOAD", s.source] for s in scripts])
 
     async def subscribe(self, channel: str) -> AsyncIterator[bytes | Subscribed]:
         """The channel on one node (a Cluster passes every publication to all nodes)."""

@@ -239,12 +239,16 @@ class RespClient:
         if any(
             isinstance(r, hiredis.ReplyError) and str(r).startswith("NOSCRIPT") for r in replies
         ):
-            await self.pipeline([["SCRIPT", "LOAD", s.source] for s in scripts])
+            await self._load(scripts)
             replies = await self.pipeline(commands, raise_errors=False)
         for reply in replies:
             if isinstance(reply, hiredis.ReplyError):
                 raise CommandError(str(reply))
         return replies
+
+    async def _load(self, scripts: Sequence[Script]) -> None:
+        """Load `scripts` where a pipeline found them missing."""
+        await self.pipeline([["SCRIPT", "LOAD", s.source] for s in scripts])
 
     async def subscribe(self, channel: str) -> AsyncIterator[bytes | Subscribed]:
         """Every message on `channel`, for as long as the caller iterates; reconnects on

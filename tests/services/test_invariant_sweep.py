@@ -37,6 +37,18 @@ async def call_view(client: AppClient, admin: dict[str, str], call_id: str) -> d
     return found
 
 
+async def offered_call(
+    client: AppClient, admin: dict[str, str], gateway: dict[str, str], call_id: str
+) -> dict[str, Any]:
+    """A new call, once offered (to the one available agent)."""
+    event = {"type": "call.created", "event_id": f"{call_id}-1", "call_id": call_id}
+    event["from"] = "+15550001234"
+    assert (await client.post("/v1/events", json=event, headers=gateway)).status == 200
+    return await wait_for(
+        lambda: call_view(client, admin, call_id), lambda c: c["state"] == "offered"
+    )
+
+
 def repairs(client: AppClient, kind: str) -> float:
     value = client.app[METRICS].registry.get_sample_value(
         "callcenter_invariant_repairs_total", {"kind": kind}
@@ -77,11 +89,7 @@ async def test_an_offer_past_its_expiry_whose_timer_was_lost_expires(
     client: AppClient, admin: dict[str, str], gateway: dict[str, str]
 ) -> None:
     await agent(client, admin, "bo")
-    event = {"type": "call.created", "event_id": "x1", "call_id": "x", "from": "+15550001234"}
-    assert (await client.post("/v1/events", json=event, headers=gateway)).status == 200
-    offered = await wait_for(
-        lambda: call_view(client, admin, "x"), lambda c: c["state"] == "offered"
-    )
+    offered = await offered_call(client, admin, gateway, "x")
     reservation = offered["reservation"]["id"]
     # behind the app's back: the offer's timer is lost and its expiry long past
     redis = client.app[REDIS]
@@ -117,11 +125,7 @@ async def test_a_consistent_state_is_left_alone(
     client: AppClient, admin: dict[str, str], gateway: dict[str, str]
 ) -> None:
     await agent(client, admin, "cy")
-    event = {"type": "call.created", "event_id": "y1", "call_id": "y", "from": "+15550004321"}
-    assert (await client.post("/v1/events", json=event, headers=gateway)).status == 200
-    offered = await wait_for(
-        lambda: call_view(client, admin, "y"), lambda c: c["state"] == "offered"
-    )
+    offered = await offered_call(client, admin, gateway, "y")
     assert await client.app[SERVICES].sweep.sweep() == []  # an offer in its time
     accept = f"/v1/reservations/{offered['reservation']['id']}/accept"
     assert (await client.post(accept, headers=admin)).status == 200

@@ -17,6 +17,7 @@ from callcenter.storage.resp import Script, parse_url
 from callcenter.storage.slots import key_slot
 from callcenter.storage.subscription import Subscribed
 from tests.redis_topology import ClusterSet, command, redis_cluster
+from tests.storage.subscriptions import following
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -103,18 +104,8 @@ async def test_a_slot_being_migrated_is_followed(
 async def test_a_publication_reaches_a_subscriber_on_another_node(
     client: ClusterClient,
 ) -> None:
-    items: asyncio.Queue[bytes | Subscribed] = asyncio.Queue()
-
-    async def listen() -> None:
-        async for item in client.subscribe("news"):
-            items.put_nowait(item)
-
-    listening = asyncio.create_task(listen())
-    try:
+    async with following(client, "news") as items:
         assert await asyncio.wait_for(items.get(), 10) == Subscribed(again=False)
         for node in list(client._nodes.values()):  # published on every node in turn
             await node.execute("PUBLISH", "news", "hello")
             assert await asyncio.wait_for(items.get(), 10) == b"hello"
-    finally:
-        listening.cancel()
-        await asyncio.gather(listening, return_exceptions=True)

@@ -20,6 +20,7 @@ from callcenter.storage.resp import RespClient, parse_url
 from callcenter.storage.sentinel import SentinelConfig, SentinelLocator
 from callcenter.storage.subscription import Subscribed
 from tests.redis_topology import MASTER, SentinelSet, command, sentinel_set
+from tests.storage.subscriptions import following
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -77,14 +78,7 @@ async def test_the_client_finds_the_primary_and_follows_a_failover(
 async def test_the_subscription_follows_a_failover(
     topology: SentinelSet, client: RespClient
 ) -> None:
-    items: asyncio.Queue[bytes | Subscribed] = asyncio.Queue()
-
-    async def listen() -> None:
-        async for item in client.subscribe("news"):
-            items.put_nowait(item)
-
-    listening = asyncio.create_task(listen())
-    try:
+    async with following(client, "news") as items:
         assert await asyncio.wait_for(items.get(), 10) == Subscribed(again=False)
         await client.execute("PUBLISH", "news", "one")
         assert await asyncio.wait_for(items.get(), 10) == b"one"
@@ -94,9 +88,6 @@ async def test_the_subscription_follows_a_failover(
         await eventually_set(client, "k", "v")
         await client.execute("PUBLISH", "news", "two")
         assert await asyncio.wait_for(items.get(), 10) == b"two"
-    finally:
-        listening.cancel()
-        await asyncio.gather(listening, return_exceptions=True)
 
 
 async def test_a_replica_is_never_written_to(topology: SentinelSet) -> None:
@@ -136,13 +127,13 @@ async def test_a_commit_waits_for_the_replica_or_fails(topology: SentinelSet) ->
     replica = topology.nodes[1]
 
     def plan(key: str) -> CommitPlan:
-        change = CommitPlan().guard(f"seen:{key}", 600)
-        change.put(key, 0, {"n": 1})
+        change = CommitPlan().guard(f"{{t}}seen:{key}", 600)  # one slot, as in a Cluster
+        change.put(f"{{t}}{key}", 0, {"n": 1})
         return change
 
     try:
         assert (await store.commit(plan("a")))[0] is CommitResult.COMMITTED
-        assert replica.client().hget("a", "d") is not None  # on the replica when answered
+        assert replica.client().hget("{t}a", "d") is not None  # on the replica when answered
 
         replica.process.send_signal(signal.SIGSTOP)  # the replica stops confirming
         try:
@@ -159,7 +150,7 @@ async def test_a_commit_waits_for_the_replica_or_fails(topology: SentinelSet) ->
             except NotReplicated:  # the replica is still catching up
                 assert asyncio.get_running_loop().time() < deadline
                 await asyncio.sleep(0.1)
-        assert replica.client().hget("b", "d") is not None
+        assert replica.client().hget("{t}b", "d") is not None
     finally:
         await acked.aclose()
 
