@@ -67,8 +67,10 @@ class ProgressPrinter:
         self._tty = stream.isatty()
         self._last = -PROGRESS_LINE_SECONDS
         self._open = False
+        self.elapsed = 0.0  # of the run, as last shown
 
     def __call__(self, elapsed: float, ledger: Ledger) -> None:
+        self.elapsed = elapsed
         line = progress_line(elapsed, ledger)
         if self._tty:
             self._stream.write(f"\r{line}\x1b[K")

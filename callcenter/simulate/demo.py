@@ -120,7 +120,12 @@ class _Demo:
     def partial(self) -> RunResult | None:
         if self._simulation is None:
             return None
-        return RunResult(self._scenario, self._simulation.ledger, interrupted=True)
+        return RunResult(
+            self._scenario,
+            self._simulation.ledger,
+            interrupted=True,
+            elapsed=self._printer.elapsed,
+        )
 
     async def run(self, stop: asyncio.Event) -> RunResult:
         assert self._scenario.rules_dir is not None
@@ -187,6 +192,7 @@ class _Demo:
             for c in text.channels.values()
         )
         return [
-            f"  text           {channels}: customers write in through /v1/tasks, agent bots "
-            "hold a few at once (the wallboard shows their mood and alerts)"
+            f"  text           {channels}: chat customers write in the chat widget's way "
+            "(/ws/chat), SMS and email through /v1/tasks; agent bots hold a few at once (the "
+            "wallboard shows their mood and alerts)"
         ]
