@@ -88,6 +88,7 @@ class ClusterClient(RespClient):
         self._nodes: dict[Address, RespClient] = {}
         self._owners: list[Address | None] = [None] * SLOTS
         self._mapping: asyncio.Lock | None = None
+        self._generation = 0  # slot map readings so far
 
     def _node(self, address: Address) -> RespClient:
         client = self._nodes.get(address)
@@ -102,11 +103,15 @@ class ClusterClient(RespClient):
             )
         return client
 
-    async def refresh(self) -> None:
-        """Read the slot map from the first node that answers (known nodes, then seeds)."""
+    async def refresh(self, seen: int | None = None) -> None:
+        """Read the slot map from the first node that answers (known nodes, then seeds);
+        not again if it was read since generation `seen` (many commands redirected at
+        once need one reading)."""
         if self._mapping is None:
             self._mapping = asyncio.Lock()
         async with self._mapping:
+            if seen is not None and seen != self._generation:
+                return
             failures = []
             for address in [*self._nodes, *self._seeds]:
                 try:
@@ -117,6 +122,7 @@ class ClusterClient(RespClient):
                 for start, end, primary, *_ in ranges:
                     owner = (primary[0].decode() or address[0], int(primary[1]))
                     self._owners[int(start) : int(end) + 1] = [owner] * (int(end) - int(start) + 1)
+                self._generation += 1
                 return
             raise StorageUnavailable(f"no Redis Cluster node gave its slots: {'; '.join(failures)}")
 
@@ -136,6 +142,7 @@ class ClusterClient(RespClient):
         ASK (`call` is made after ASKING: see _asking) answers."""
         address = await self._owner(keys)
         for _ in range(REDIRECTS):
+            seen = self._generation
             try:
                 return await call(self._node(address))
             except CommandError as error:
@@ -145,13 +152,12 @@ class ClusterClient(RespClient):
                 kind, slot, address = redirect
                 if kind == "MOVED":
                     self._owners[slot] = address
-                    await self.refresh()
+                    await self.refresh(seen)
                     address = self._owners[slot] or address
                 else:
                     return await _asking(self._node(address), call)
             except StorageUnavailable:
-                with contextlib.suppress(StorageUnavailable):
-                    await self.refresh()  # the node may be gone: where is the slot now?
+                await self._forget_node(seen)
                 raise
         raise StorageUnavailable(f"more than {REDIRECTS} redirections for one command")
 
@@ -173,9 +179,15 @@ class ClusterClient(RespClient):
             groups.setdefault(await self._owner(command_keys(command)), []).append(index)
         replies: list[Reply] = [None] * len(commands)
 
+        seen = self._generation
+
         async def one_node(address: Address, indexes: list[int]) -> None:
             sent = [commands[i] for i in indexes]
-            answers = await self._node(address).pipeline(sent, raise_errors=False)
+            try:
+                answers = await self._node(address).pipeline(sent, raise_errors=False)
+            except StorageUnavailable:
+                await self._forget_node(seen)
+                raise
             for index, answer in zip(indexes, answers, strict=True):
                 if _redirect(answer) is not None:
                     answer = await self._again(commands[index])
@@ -187,6 +199,11 @@ class ClusterClient(RespClient):
                 if isinstance(reply, hiredis.ReplyError):
                     raise CommandError(str(reply))
         return replies
+
+    async def _forget_node(self, seen: int) -> None:
+        """A node could not be reached: read where its slots are now, if anyone can say."""
+        with contextlib.suppress(StorageUnavailable):
+            await self.refresh(seen)
 
     async def _again(self, command: Command) -> Reply:
         try:

@@ -74,13 +74,20 @@ async def test_a_moved_slot_is_followed(cluster: ClusterSet, client: ClusterClie
     key = spread_keys(cluster)[0]
     await client.execute("SET", key, "before")
     slot = key_slot(key)
-    other = next(n.port for n in cluster.nodes if n.port != cluster.owner(slot))
+    first = cluster.owner(slot)
+    other = next(n.port for n in cluster.nodes if n.port != first)
     await asyncio.to_thread(cluster.move_slot, slot, other)  # the client's map is stale
     assert await client.execute("GET", key) == b"before"  # MOVED, then the new owner
     await client.execute("SET", key, "after")
     assert command(other, "GET", key) == b"after"
     replies = await client.pipeline([["GET", key], ["GET", key]])  # in a pipeline too
     assert replies == [b"after", b"after"]
+    # moved back: fifty commands redirected at once read the slot map once between them
+    await asyncio.to_thread(cluster.move_slot, slot, first)
+    readings = client._generation
+    answers = await asyncio.gather(*(client.execute("GET", key) for _ in range(50)))
+    assert answers == [b"after"] * 50
+    assert client._generation - readings == 1
 
 
 async def test_a_slot_being_migrated_is_followed(
