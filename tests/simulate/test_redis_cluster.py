@@ -6,18 +6,17 @@ to other nodes in the middle of it (MOVED and ASK followed); nothing they wrote 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import pytest
 
 from callcenter.domain.callers import caller_key
-from callcenter.simulate.runner import Simulation
 from callcenter.simulate.traffic import plan_calls
 from callcenter.storage import keys
 from callcenter.storage.slots import key_slot
 from tests.redis_topology import ClusterSet, command, redis_cluster
 from tests.simulate.conftest import ServerFactory, scenario
+from tests.simulate.outage import assert_clean, run_through
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -37,23 +36,18 @@ async def test_a_simulated_run_on_a_cluster_resharded_mid_run(
     histories = [keys.caller_history(key) for key in callers]
     seeds = ",".join(f"{host}:{port}" for host, port in cluster.seeds)
     async with start_server(texts.rules_dir, redis_cluster_nodes=seeds) as server:
-        simulation = Simulation(texts, server.options(speech=False))
-        running = asyncio.create_task(simulation.run(asyncio.Event()))
         # once a caller's history is written, every caller's history slot moves
-        deadline = asyncio.get_running_loop().time() + 90
-        while not any(_stored(cluster, history) for history in histories):
-            assert not running.done(), "the run ended before any caller history was written"
-            assert asyncio.get_running_loop().time() < deadline
-            await asyncio.sleep(0.2)
-        moved = await asyncio.to_thread(_move_away, cluster, histories)
-        result = await running
-    ledger = result.ledger
+        result, moved = await run_through(
+            server,
+            texts,
+            lambda ledger: any(_stored(cluster, history) for history in histories),
+            lambda: _move_away(cluster, histories),
+        )
     assert moved > 0
-    assert (ledger.routing_errors, ledger.failures, result.server_problems) == ([], [], [])
-    assert result.checks is not None and [c for c in result.checks if not c.ok] == []
-    assert result.ok
+    assert_clean(result)
     # every caller who called has a history, on the node now serving its slot
-    called = {caller_key(r.plan.caller) for r in ledger.calls.values() if r.hung_up_at is not None}
+    calls = result.ledger.calls.values()
+    called = {caller_key(r.plan.caller) for r in calls if r.hung_up_at is not None}
     assert called and all(_stored(cluster, keys.caller_history(key)) for key in called)
 
 

@@ -8,15 +8,14 @@ equal to the simulator's, no agent left stuck (the invariant sweep finds nothing
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import aiohttp
 import pytest
 
-from callcenter.simulate.runner import Simulation
 from tests.redis_topology import MASTER, SentinelSet, sentinel_set
 from tests.simulate.conftest import ServerFactory, scenario
+from tests.simulate.outage import assert_clean, run_through
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -39,16 +38,13 @@ async def test_a_simulated_run_through_a_failover(
         redis_master_name=MASTER,
         invariant_sweep_seconds="2",  # sweeps all through the run
     ) as server:
-        simulation = Simulation(texts, server.options(speech=False))
-        running = asyncio.create_task(simulation.run(asyncio.Event()))
-        deadline = asyncio.get_running_loop().time() + 90
-        while not any(r.hung_up_at is not None for r in simulation.ledger.calls.values()):
-            assert not running.done(), "the run ended before any call did"
-            assert asyncio.get_running_loop().time() < deadline
-            await asyncio.sleep(0.2)
         old = topology.primary_port()
-        new = await asyncio.to_thread(topology.failover)
-        result = await running
+        result, new = await run_through(
+            server,
+            texts,
+            lambda ledger: any(r.hung_up_at is not None for r in ledger.calls.values()),
+            topology.failover,
+        )
         async with (
             aiohttp.ClientSession() as session,
             session.get(server.running.url + "/metrics") as answer,
@@ -57,7 +53,4 @@ async def test_a_simulated_run_through_a_failover(
     assert new != old
     assert "callcenter_invariant_repairs_total{" not in metrics  # nothing ever repaired
     assert "callcenter_redis_up 1.0" in metrics
-    ledger = result.ledger
-    assert (ledger.routing_errors, ledger.failures, result.server_problems) == ([], [], [])
-    assert result.checks is not None and [c for c in result.checks if not c.ok] == []
-    assert result.ok
+    assert_clean(result)
