@@ -4,12 +4,12 @@ cast strictly (a bad value is a SettingError naming the variable), secrets wrapp
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from callcenter import setting_values as values
 from callcenter.errors import SettingError
 
 ENV_PREFIX = "CALLCENTER_"
@@ -134,223 +134,71 @@ class Settings:
     event_loop: str = "uvloop"  # or "asyncio"; uvloop is used only where installed
 
 
-_QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_MODEL_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-def _bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("true", "1"):
-        return True
-    if lowered in ("false", "0"):
-        return False
-    raise ValueError("expected true, false, 1 or 0")
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise ValueError("expected a positive integer")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise ValueError("expected a port number 0..65535")
-    return value
-
-
-def _host_ports(text: str, default_port: str = "26379") -> tuple[tuple[str, int], ...]:
-    """`host:port,host:port` (the port defaults to Sentinel's 26379)."""
-    found = []
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        host, _, port = item.rpartition(":") if ":" in item else (item, "", default_port)
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"expected host:port, got {item!r}")
-        found.append((host.strip("[]"), int(port)))
-    if not found:
-        raise ValueError("expected host:port[,host:port…]")
-    return tuple(found)
-
-
-def _readable_file(text: str, what: str) -> Path:
-    path = Path(text)
-    if not path.is_file():
-        raise ValueError(f"expected {what}: no such file")
-    return path
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError("expected a positive number")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError("expected an integer >= 0")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise ValueError("expected a number >= 0")
-    return value
-
-
-def _log_level(text: str) -> str:
-    level = text.strip().upper()
-    if level not in _LOG_LEVELS:
-        raise ValueError(f"expected one of {', '.join(_LOG_LEVELS)}")
-    return level
-
-
-def _redis_url(text: str) -> str | None:
-    url = text.strip()
-    if not url:
-        return None
-    if not url.startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError("expected a redis://, rediss:// or unix:// URL")
-    return url
-
-
-def _http_url(text: str) -> str | None:
-    url = text.strip()
-    if not url:
-        return None
-    if not url.startswith(("http://", "https://")):
-        raise ValueError("expected an http:// or https:// URL")
-    return url
-
-
-def _speech_engine(text: str) -> str:
-    if text not in ("off", "pocketsphinx", "vosk"):
-        raise ValueError("expected off, pocketsphinx or vosk")
-    return text
-
-
-def _e164(text: str) -> str | None:
-    number = text.strip()
-    if not number:
-        return None
-    if not re.fullmatch(r"\+[1-9][0-9]{6,14}", number):
-        raise ValueError("expected an E.164 number such as +15551234567")
-    return number
-
-
-def _messaging_service(text: str) -> str | None:
-    if not text.strip():
-        return None
-    if not re.fullmatch(r"MG[0-9a-fA-F]{32}", text.strip()):
-        raise ValueError("expected a Messaging Service SID: MG followed by 32 hex digits")
-    return text.strip()
-
-
-def _callback_gateway(text: str) -> str:
-    if text not in ("", "twilio", "generic"):
-        raise ValueError("expected twilio or generic (or empty: Twilio when configured)")
-    return text
-
-
-def _model_name(text: str) -> str | None:
-    name = text.strip()
-    if not name:
-        return None
-    if not _MODEL_NAME.fullmatch(name):
-        raise ValueError("expected a model name such as vosk-model-small-en-us-0.15")
-    return name
-
-
-def _dial_template(text: str) -> str:
-    if "{agent_id}" not in text:
-        raise ValueError("must contain {agent_id}, e.g. client:{agent_id}")
-    return text
-
-
-def _loop_kind(text: str) -> str:
-    if text not in ("uvloop", "asyncio"):
-        raise ValueError("expected uvloop or asyncio")
-    return text
-
-
-def _queue(text: str) -> str:
-    if not _QUEUE_NAME.fullmatch(text):
-        raise ValueError("expected 1-64 letters, digits, '_', '.' or '-'")
-    return text
-
-
 _CASTS: dict[str, Callable[[str], Any]] = {
     "host": str,
-    "port": _port,
-    "redis_url": _redis_url,
-    "redis_sentinels": _host_ports,
+    "port": values.port,
+    "redis_url": values.redis_url,
+    "redis_sentinels": values.host_ports,
     "redis_master_name": str,
     "redis_sentinel_password": Secret,
-    "redis_cluster_nodes": lambda text: _host_ports(text, default_port="6379"),
-    "redis_ack_replicas": _non_negative_int,
-    "redis_ack_timeout_ms": _positive_int,
-    "invariant_sweep_seconds": _positive_float,
+    "redis_cluster_nodes": lambda text: values.host_ports(text, default_port="6379"),
+    "redis_ack_replicas": values.non_negative_int,
+    "redis_ack_timeout_ms": values.positive_int,
+    "invariant_sweep_seconds": values.positive_float,
     "data_dir": Path,
     "rules_dir": Path,
-    "log_level": _log_level,
-    "log_json": _bool,
-    "dev": _bool,
-    "max_body_bytes": _positive_int,
-    "max_batch_events": _positive_int,
-    "default_queue": _queue,
+    "log_level": values.log_level,
+    "log_json": values.flag,
+    "dev": values.flag,
+    "max_body_bytes": values.positive_int,
+    "max_batch_events": values.positive_int,
+    "default_queue": values.queue,
     "webhook_secret": Secret,
-    "gateway_webhook_url": _http_url,
-    "signature_tolerance_seconds": _positive_int,
-    "dedupe_window_seconds": _positive_int,
-    "event_clock_tolerance_seconds": _positive_int,
-    "call_retention_days": _positive_int,
-    "history_retention_days": _positive_int,
-    "token_cache_seconds": _non_negative_float,
+    "gateway_webhook_url": values.http_url,
+    "signature_tolerance_seconds": values.positive_int,
+    "dedupe_window_seconds": values.positive_int,
+    "event_clock_tolerance_seconds": values.positive_int,
+    "call_retention_days": values.positive_int,
+    "history_retention_days": values.positive_int,
+    "token_cache_seconds": values.non_negative_float,
     "admin_token": Secret,
-    "shutdown_timeout_seconds": _positive_float,
-    "event_loop": _loop_kind,
-    "public_url": _http_url,
+    "shutdown_timeout_seconds": values.positive_float,
+    "event_loop": values.loop_kind,
+    "public_url": values.http_url,
     "twilio_account_sid": str,
     "twilio_auth_token": Secret,
-    "twilio_api_url": lambda text: _http_url(text) or "https://api.twilio.com",
-    "agent_dial_template": _dial_template,
-    "callback_gateway": _callback_gateway,
-    "twilio_caller_id": _e164,
-    "twilio_announce_seconds": _non_negative_float,
-    "twilio_messaging_service_sid": _messaging_service,
+    "twilio_api_url": lambda text: values.http_url(text) or "https://api.twilio.com",
+    "agent_dial_template": values.dial_template,
+    "callback_gateway": values.callback_gateway,
+    "twilio_caller_id": values.e164,
+    "twilio_announce_seconds": values.non_negative_float,
+    "twilio_messaging_service_sid": values.messaging_service,
     "mailgun_signing_key": Secret,
     "smtp_host": str,
-    "smtp_port": _port,
-    "smtp_starttls": _bool,
-    "smtp_implicit_tls": _bool,
-    "smtp_ca_file": lambda text: _readable_file(text, "a PEM file of CA certificates"),
+    "smtp_port": values.port,
+    "smtp_starttls": values.flag,
+    "smtp_implicit_tls": values.flag,
+    "smtp_ca_file": lambda text: values.readable_file(text, "a PEM file of CA certificates"),
     "smtp_username": str,
     "smtp_password": Secret,
     "email_from": str,
     "chat_secret": Secret,
-    "chat_sessions_per_minute": _positive_int,
-    "hold_music_url": _http_url,
+    "chat_sessions_per_minute": values.positive_int,
+    "hold_music_url": values.http_url,
     "jambonz_secret": Secret,
-    "audiosocket_port": _port,
+    "audiosocket_port": values.port,
     "audiosocket_host": str,
-    "speech_engine": _speech_engine,
+    "speech_engine": values.speech_engine,
     "vosk_model_dir": Path,
-    "vosk_model": _model_name,
+    "vosk_model": values.model_name,
     "models_dir": Path,
-    "model_list_url": lambda text: _http_url(text) or MODEL_LIST_URL,
-    "asr_workers": _non_negative_int,
-    "asr_queue_frames": _positive_int,
+    "model_list_url": lambda text: values.http_url(text) or MODEL_LIST_URL,
+    "asr_workers": values.non_negative_int,
+    "asr_queue_frames": values.positive_int,
     "freeswitch_esl_host": str,
-    "freeswitch_esl_port": _port,
+    "freeswitch_esl_port": values.port,
     "freeswitch_esl_password": Secret,
-    "freeswitch_agent_variable": _queue,
+    "freeswitch_agent_variable": values.queue,
 }
 
 
