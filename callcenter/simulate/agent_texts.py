@@ -12,12 +12,11 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from callcenter.simulate.api import ServerApi
+from callcenter.simulate.api import GONE, ServerApi
 from callcenter.simulate.conversations import Conversations
 from callcenter.simulate.holdings import Span
 from callcenter.simulate.ledger import Ledger, TextRecord
 
-GONE = (404, 409)  # the task or offer went away meanwhile: a race, not an error
 # an offer may reach the agent before the server's answer reaches the customer who opened it
 RECORD_WAIT_SECONDS = 5.0
 
@@ -94,14 +93,8 @@ class TextWork:
         return self._ledger.text(task_id)
 
     async def _accept(self, record: TextRecord, task_id: str, reservation: str) -> bool:
-        status, _ = await self._api.request(
-            "POST",
-            f"/v1/reservations/{reservation}/accept",
-            token=self._token,
-            ok=(200, *GONE),
-            what=f"agent {self._agent} accepting {task_id}",
-        )
-        if status != 200:
+        what = f"agent {self._agent} accepting {task_id}"
+        if not await self._api.accept_offer(reservation, token=self._token, what=what):
             self._ledger.holdings.lost(task_id, self._clock())
             self._ledger.notes["text offers gone before the agent accepted"] += 1
             return False

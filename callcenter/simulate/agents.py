@@ -18,15 +18,13 @@ import aiohttp
 
 from callcenter.backoff import Backoff
 from callcenter.simulate.agent_texts import TextWork, our_time
-from callcenter.simulate.api import ServerApi, ServerRefused, ServerUnreachable
+from callcenter.simulate.api import GONE, ServerApi, ServerRefused, ServerUnreachable
 from callcenter.simulate.conversations import Conversations
 from callcenter.simulate.holdings import VOICE, Span
 from callcenter.simulate.ledger import Ledger
 from callcenter.simulate.scenario import TEXT_CHANNELS, AgentSpec
 
 logger = logging.getLogger(__name__)
-
-CONFLICTS = (404, 409)  # the offer or call went away meanwhile: a race, not an error
 
 
 def frame_events(text: str) -> list[dict[str, Any]]:
@@ -172,14 +170,8 @@ class AgentBot:
         self._ledger.holdings.hold(self.spec.id, Span(call_id, VOICE, queue, offered_at))
         self._check_skills(call_id, decision)
         await asyncio.sleep(record.plan.think_seconds)
-        status, _ = await self._api.request(
-            "POST",
-            f"/v1/reservations/{reservation}/accept",
-            token=self._token,
-            ok=(200, *CONFLICTS),
-            what=f"agent {self.spec.id} accepting {call_id}",
-        )
-        if status != 200:
+        what = f"agent {self.spec.id} accepting {call_id}"
+        if not await self._api.accept_offer(reservation, token=self._token, what=what):
             self._ledger.holdings.lost(call_id, self._clock())
             self._ledger.notes["offers gone before the agent accepted"] += 1
             return
@@ -233,7 +225,7 @@ class AgentBot:
                 f"/v1/calls/{call_id}/wrap-up",
                 json={"disposition": outcome, "notes": "simulated call"},
                 token=self._token,
-                ok=(200, *CONFLICTS),
+                ok=(200, *GONE),
                 what=f"agent {self.spec.id} wrapping up {call_id}",
             )
         self._ledger.holdings.releasing(call_id, self._clock())
@@ -241,7 +233,7 @@ class AgentBot:
             "POST",
             f"/v1/agents/{self.spec.id}/wrap-up/done",
             token=self._token,
-            ok=(200, *CONFLICTS),
+            ok=(200, *GONE),
             what=f"agent {self.spec.id} ending wrap-up",
         )
         self._ledger.holdings.released(call_id, self._clock())
@@ -261,5 +253,5 @@ class AgentBot:
                 f"/v1/agents/{self.spec.id}/presence",
                 json={"presence": "offline"},
                 token=self._token,
-                ok=(200, *CONFLICTS),
+                ok=(200, *GONE),
             )

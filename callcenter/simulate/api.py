@@ -18,6 +18,7 @@ from callcenter.errors import CallcenterError
 logger = logging.getLogger(__name__)
 
 RETRIED_STATUSES = frozenset({502, 503, 504})
+GONE = (404, 409)  # the offer, call or conversation went away meanwhile: a race, not an error
 
 
 class ServerUnreachable(CallcenterError):
@@ -131,6 +132,17 @@ class ServerApi:
             if attempt < self._attempts:
                 await asyncio.sleep(self._delay(attempt))
         raise ServerUnreachable(self.base_url, 0, f"{method} {path}: {reason}")
+
+    async def accept_offer(self, reservation: str, *, token: str, what: str) -> bool:
+        """Accept an offer as an agent; False when it went away meanwhile (a race)."""
+        status, _ = await self.request(
+            "POST",
+            f"/v1/reservations/{reservation}/accept",
+            token=token,
+            ok=(200, *GONE),
+            what=what,
+        )
+        return status == 200
 
     async def issue_token(self, role: str, label: str, ttl_seconds: int = 86_400) -> str:
         _, body = await self.request(

@@ -20,7 +20,7 @@ from typing import TextIO, TypeVar
 from callcenter.errors import CallcenterError
 from callcenter.settings import load_settings
 from callcenter.simulate.ledger import Ledger
-from callcenter.simulate.report import progress_line, summary
+from callcenter.simulate.report import progress_line, summary_of
 from callcenter.simulate.report_texts import describe_texts
 from callcenter.simulate.run_result import DEFAULT_ACCOUNT_SID, RunOptions, RunResult
 from callcenter.simulate.runner import Simulation
@@ -141,14 +141,7 @@ async def run_with_interrupts(
 
 
 def print_result(result: RunResult, out: TextIO) -> int:
-    lines = summary(
-        result.scenario,
-        result.ledger,
-        elapsed=result.elapsed,
-        interrupted=result.interrupted,
-        checks=result.checks,
-        server_problems=result.server_problems,
-    )
+    lines = summary_of(result)
     if result.unfinished:
         lines.append(f"calls that never ended: {len(result.unfinished)}")
     if result.open_texts:

@@ -13,6 +13,7 @@ from callcenter.simulate.ledger import CallRecord, Ledger, Outcome
 from callcenter.simulate.metrics_check import Check
 from callcenter.simulate.report_callbacks import callback_lines, estimate_line
 from callcenter.simulate.report_texts import text_lines
+from callcenter.simulate.run_result import RunResult
 from callcenter.simulate.scenario import Scenario
 
 SHOWN_PROBLEMS = 10
@@ -124,6 +125,18 @@ HEADINGS = (
     "abandon",
     "max wait",
 )
+
+
+def summary_of(result: RunResult) -> list[str]:
+    """The summary of a finished (or stopped) run."""
+    return summary(
+        result.scenario,
+        result.ledger,
+        elapsed=result.elapsed,
+        interrupted=result.interrupted,
+        checks=result.checks,
+        server_problems=result.server_problems,
+    )
 
 
 def summary(

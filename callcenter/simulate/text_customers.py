@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from callcenter.errors import CallcenterError
-from callcenter.simulate.api import ServerApi, ServerRefused, ServerUnreachable
+from callcenter.simulate.api import GONE, ServerApi, ServerRefused, ServerUnreachable
 from callcenter.simulate.callback_calls import FOREVER, Pause
 from callcenter.simulate.chat_window import ChatWindow
 from callcenter.simulate.conversations import Conversations
@@ -21,8 +21,6 @@ from callcenter.simulate.scenario import Scenario
 from callcenter.simulate.text_traffic import plan_texts
 
 logger = logging.getLogger(__name__)
-
-GONE = (404, 409)  # the conversation is over already
 
 
 class TextCustomers:

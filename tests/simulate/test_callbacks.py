@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from callcenter.simulate.ledger import Outcome
-from callcenter.simulate.report import summary
+from callcenter.simulate.report import summary_of
 from callcenter.simulate.runner import Simulation
 from callcenter.simulate.scenario import ScenarioInvalid
 from callcenter.simulate.scenario_loader import load_scenario
@@ -35,14 +35,7 @@ async def test_callers_take_callbacks_and_are_called_back(start_server: ServerFa
     assert any(p.callback_answers[0] != CallbackAnswer.ANSWERED for p in takers)
     async with start_server(callbacks.rules_dir) as server:
         result = await Simulation(callbacks, server.options(speech=False)).run(asyncio.Event())
-    lines = summary(
-        callbacks,
-        result.ledger,
-        elapsed=result.elapsed,
-        interrupted=False,
-        checks=result.checks,
-        server_problems=result.server_problems,
-    )
+    lines = summary_of(result)
     print("\n".join(lines))
     ledger = result.ledger
     assert (ledger.routing_errors, ledger.failures, result.server_problems) == ([], [], [])

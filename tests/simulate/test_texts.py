@@ -17,7 +17,7 @@ import pytest
 from callcenter.simulate.api import ServerApi
 from callcenter.simulate.holdings import VOICE, Span
 from callcenter.simulate.ledger import Ledger
-from callcenter.simulate.report import summary
+from callcenter.simulate.report import summary_of
 from callcenter.simulate.runner import RunResult, Simulation
 from callcenter.simulate.scenario import Scenario
 from callcenter.simulate.text_traffic import TextPlan, plan_texts
@@ -41,14 +41,7 @@ async def test_chats_and_sms_beside_calls(start_server: ServerFactory) -> None:
     assert any(p.mood == "angry" for p in chats) and len(list(plan_calls(texts, "x"))) >= 5
     async with start_server(texts.rules_dir) as server:
         result = await Simulation(texts, server.options(speech=False)).run(asyncio.Event())
-    lines = summary(
-        texts,
-        result.ledger,
-        elapsed=result.elapsed,
-        interrupted=False,
-        checks=result.checks,
-        server_problems=result.server_problems,
-    )
+    lines = summary_of(result)
     print("\n".join(lines))
     ledger = result.ledger
     assert (ledger.routing_errors, ledger.failures, result.server_problems) == ([], [], [])

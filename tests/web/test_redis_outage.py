@@ -100,18 +100,18 @@ async def _status(client: AppClient, path: str, expected: int) -> bool:
     return (await client.get(path)).status == expected
 
 
+def task_errors(client: AppClient, task: str) -> float:
+    """Failures counted at the boundary of a background task."""
+    registry = client.app[METRICS].registry
+    return registry.get_sample_value("callcenter_task_errors_total", {"task": task}) or 0.0
+
+
 async def test_the_timer_loop_logs_an_outage_once_and_its_end_once(
     outage_client: AppClient, own_redis: OwnRedis, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="callcenter.services.timer_loop")
-    registry = outage_client.app[METRICS].registry
-
-    def failed_rounds() -> float:
-        value = registry.get_sample_value("callcenter_task_errors_total", {"task": "timers"})
-        return value or 0.0
-
     own_redis.stop()
-    await eventually(lambda: failed_rounds() >= 5, seconds=30, every=0.05)
+    await eventually(lambda: task_errors(outage_client, "timers") >= 5, seconds=30, every=0.05)
     records = [r for r in caplog.records if r.name == "callcenter.services.timer_loop"]
     assert [r.getMessage().split(":")[0] for r in records] == ["timers paused"]
     assert all(r.exc_info is None for r in records)
@@ -127,15 +127,9 @@ async def test_background_work_meeting_the_outage_logs_one_line_not_a_traceback(
     outage_client: AppClient, own_redis: OwnRedis, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="callcenter.services.dispatch")
-    registry = outage_client.app[METRICS].registry
-
-    def failed_passes() -> float:
-        value = registry.get_sample_value("callcenter_task_errors_total", {"task": "dispatch"})
-        return value or 0.0
-
     own_redis.stop()
     outage_client.app[DISPATCHER].request()
-    await eventually(lambda: failed_passes() >= 1, seconds=30, every=0.05)
+    await eventually(lambda: task_errors(outage_client, "dispatch") >= 1, seconds=30, every=0.05)
     records = [r for r in caplog.records if r.name == "callcenter.services.dispatch"]
     assert records and all(r.exc_info is None for r in records)
     assert "dispatch pass failed (storage unavailable" in records[0].getMessage()
