@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import msgspec
 
 from callcenter.domain import agents as agent_rules
+from callcenter.domain import calls
 from callcenter.domain.agents import Activity, Agent
 from callcenter.domain.callers import caller_key
 from callcenter.domain.calls import (
@@ -85,21 +86,14 @@ def new_callback(
     """A callback asked for from outside a call (a web form, a CRM): it waits from
     `not_before` (scheduled) or from now. Its attempts are set once routing has chosen
     its queue (`with_policy`)."""
-    place = not_before or now
-    return Call(
-        id=call_id,
-        gateway_call_id=call_id,
-        state=CallState.QUEUED,
+    return calls.waiting(
+        call_id,
         queue=queue,
-        queue_hint=queue,
-        created_at=now,
-        updated_at=now,
-        last_event_at=now,
-        from_=number,
+        customer=number,
         caller_key=caller_key(number),
-        dialect="api",
-        attributes=dict(attributes),
-        queued_at=place,
+        now=now,
+        queued_at=not_before,
+        attributes=attributes,
         callback=Callback(
             number=number,
             requested_at=now,

@@ -153,6 +153,44 @@ class Call(msgspec.Struct, frozen=True, kw_only=True):
     version: int = 0
 
 
+def waiting(
+    call_id: str,
+    *,
+    queue: str,
+    customer: str,
+    caller_key: str | None,
+    now: datetime,
+    queued_at: datetime | None = None,
+    dialect: str = "api",
+    attributes: Attributes | None = None,
+    to: str | None = None,
+    channel: Channel = Channel.VOICE,
+    conversation: Conversation | None = None,
+    callback: Callback | None = None,
+) -> Call:
+    """A call or task that did not come from a gateway's call (a callback asked for, a
+    conversation opened), waiting in `queue` from `queued_at` (else now)."""
+    return Call(
+        id=call_id,
+        gateway_call_id=call_id,
+        state=CallState.QUEUED,
+        queue=queue,
+        queue_hint=queue,
+        created_at=now,
+        updated_at=now,
+        last_event_at=now,
+        from_=customer,
+        caller_key=caller_key,
+        dialect=dialect,
+        attributes=dict(attributes or {}),
+        queued_at=queued_at or now,
+        to=to,
+        channel=channel,
+        conversation=conversation,
+        callback=callback,
+    )
+
+
 def transition(call: Call, to: CallState) -> CallState:
     """Return `to` if the state machine allows `call.state → to`; raise IllegalTransition."""
     if to not in ALLOWED_TRANSITIONS[call.state]:

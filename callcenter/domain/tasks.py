@@ -11,6 +11,7 @@ from datetime import datetime
 
 import msgspec
 
+from callcenter.domain import calls
 from callcenter.domain.agents import Agent
 from callcenter.domain.calls import Attributes, Call, CallState, Outcome, transition
 from callcenter.domain.messages import (
@@ -62,21 +63,15 @@ def new_task(
     that is not a text channel."""
     if channel not in TEXT_CHANNELS:
         raise InvalidInput(f"tasks are {', '.join(sorted(TEXT_CHANNELS))}", "/channel")
-    return Call(
-        id=task_id,
-        gateway_call_id=task_id,
-        state=CallState.QUEUED,
+    return calls.waiting(
+        task_id,
         queue=queue,
-        queue_hint=queue,
-        created_at=now,
-        updated_at=now,
-        last_event_at=now,
-        from_=customer,
-        to=address,
+        customer=customer,
         caller_key=caller_key,
+        now=now,
         dialect=dialect,
-        attributes=dict(attributes or {}),
-        queued_at=now,
+        attributes=attributes,
+        to=address,
         channel=channel,
         conversation=Conversation(
             customer=customer, address=address, subject=check_subject(subject)
