@@ -40,7 +40,7 @@ from callcenter.storage.resp_connection import (
     open_connection,
 )
 from callcenter.storage.sentinel import SentinelLocator
-from callcenter.storage.subscription import Backoff, ChannelReplies, Subscribed
+from callcenter.storage.subscription import ChannelReplies, Retries, Subscribed
 
 __all__ = [
     "CONNECT_TIMEOUT_SECONDS",
@@ -254,7 +254,7 @@ class RespClient:
         """Every message on `channel`, for as long as the caller iterates; reconnects on
         its own (with back-off, to wherever the primary is). A `Subscribed` item comes
         first and after every reconnection."""
-        backoff = Backoff(f"subscription to {channel}")
+        backoff = Retries(f"subscription to {channel}")
         first = True
         while True:
             try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from callcenter.errors import StorageUnavailable
 from callcenter.storage.resp_connection import Connection, Endpoint, Reply, open_connection
-from callcenter.storage.subscription import Backoff, ChannelReplies
+from callcenter.storage.subscription import ChannelReplies, Retries
 
 # the replica chosen, then promoted, then the switch: each names the new primary
 ANNOUNCEMENTS = ("+selected-slave", "+promoted-slave", "+switch-master")
@@ -96,7 +96,7 @@ class SentinelLocator:
         )
 
     async def _watch_one(self, index: int, switched: Callable[[], None]) -> None:
-        backoff = Backoff(f"sentinel {self._name(index)} watch")
+        backoff = Retries(f"sentinel {self._name(index)} watch")
         again = False
         while True:
             try:

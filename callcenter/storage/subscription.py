@@ -9,11 +9,12 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
+from callcenter.backoff import Backoff
 from callcenter.storage.resp_connection import Reply
 
 logger = logging.getLogger(__name__)
 
-RETRY_SECONDS = (0.05, 0.2, 0.5, 1.0, 2.0)
+RETRY = Backoff(0.05, 2.0)  # the project's one retry policy, from 50 ms up to 2 s
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,20 +25,19 @@ class Subscribed:
     again: bool
 
 
-class Backoff:
-    """Growing waits between failed attempts to subscribe; logs the first failure and
-    every 20th after it."""
+class Retries:
+    """Waits between failed attempts to subscribe (the shared back-off policy); logs the
+    first failure and every 20th after it."""
 
     def __init__(self, what: str) -> None:
         self._what = what
         self._attempt = 0
 
     async def wait(self, error: Exception) -> None:
-        delay = RETRY_SECONDS[min(self._attempt, len(RETRY_SECONDS) - 1)]
         self._attempt += 1
         if self._attempt == 1 or self._attempt % 20 == 0:
             logger.warning("%s: cannot subscribe (%s); retrying", self._what, error)
-        await asyncio.sleep(delay)
+        await asyncio.sleep(RETRY.delay(self._attempt))
 
     def reset(self) -> None:
         self._attempt = 0

@@ -68,6 +68,10 @@ async def test_the_client_finds_the_primary_and_follows_a_failover(
 
     new = await asyncio.to_thread(topology.failover)
     assert new != old
+    # the watch heard the failover announced (the client moves at the first news)
+    locator = client._sentinel
+    assert locator is not None
+    await asyncio.to_thread(_until, lambda: locator._announced == ("127.0.0.1", new))
     await eventually_set(client, "after", "2")
     assert topology.node(new).client().get("after") == b"2"
     assert command(new, "ROLE")[0] == b"master"
