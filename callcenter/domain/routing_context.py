@@ -15,17 +15,32 @@ from callcenter.domain.routing import Ticket
 from callcenter.domain.routing_rules import ConditionError, Prefer, RoutingRules, Rule
 
 
-def rule_context(call: Call, caller: CallerView | None, now: datetime) -> dict[str, Any]:
+class RuleContext(dict[str, Any]):
+    """The names rule conditions may use, as plain values, for one call. `converted` is
+    the condition engine's own form of the names it has needed so far, kept so that the
+    rules after the first need not convert them again (converting is most of a
+    condition's cost). The context is not changed once made."""
+
+    __slots__ = ("converted",)
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        super().__init__(values)
+        self.converted: object = None
+
+
+def rule_context(call: Call, caller: CallerView | None, now: datetime) -> RuleContext:
     """The names a rule condition may use: `call` (also as `task`), `caller`, `queue` and
     `now`."""
     fields = _call_fields(call)
-    return {
-        "call": fields,
-        "task": fields,
-        "caller": _caller_fields(caller) if caller else _unknown_caller(),
-        "queue": call.queue_hint or "",
-        "now": now,
-    }
+    return RuleContext(
+        {
+            "call": fields,
+            "task": fields,
+            "caller": _caller_fields(caller) if caller else _unknown_caller(),
+            "queue": call.queue_hint or "",
+            "now": now,
+        }
+    )
 
 
 def _call_fields(call: Call) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import cel
 
+from callcenter.domain.routing_context import RuleContext
 from callcenter.domain.routing_rules import ConditionError
 
 
@@ -20,18 +21,43 @@ class CelCondition:
             self._program = cel.compile(source)
         except ValueError as error:
             raise ValueError(_first_line(str(error))) from None
+        self._names = tuple(self._program.references()["variables"])
 
     def matches(self, context: Mapping[str, Any]) -> bool:
+        """Only the names the expression uses are converted for the engine; a call's
+        `RuleContext` keeps them converted for the next condition."""
         try:
-            result = self._program.execute(dict(context))
+            result = self._program.execute(self._bound(context))
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise ConditionError(_describe(error)) from None
         if not isinstance(result, bool):
             raise ConditionError(f"evaluates to {type(result).__name__}, not a bool")
         return result
 
+    def _bound(self, context: Mapping[str, Any]) -> cel.Context | dict[str, Any]:
+        if not isinstance(context, RuleContext):
+            return {name: context[name] for name in self._names}
+        if not isinstance(context.converted, _Converted):
+            context.converted = _Converted()
+        return context.converted.with_names(context, self._names)
+
     def __repr__(self) -> str:
         return f"CelCondition({self.source!r})"
+
+
+class _Converted:
+    """The engine's form of a context's values, and which names it has so far."""
+
+    def __init__(self) -> None:
+        self.context = cel.Context()
+        self.names: set[str] = set()
+
+    def with_names(self, values: Mapping[str, Any], names: tuple[str, ...]) -> cel.Context:
+        for name in names:
+            if name not in self.names:
+                self.context.add_variable(name, values[name])
+                self.names.add(name)
+        return self.context
 
 
 def _first_line(message: str) -> str:
