@@ -1,18 +1,15 @@
 """Every committed call and agent change goes on the event bus as it happens, today's
 queue figures move when a call is answered or abandoned, and the queue's traffic of the
 minute (arrivals, answers, abandons, handle times: `storage/queue_activity.py`) with
-it. The repositories are made with this feed's methods as their change hooks
-(`on_change`).
+it, both written in short batches (`figure_batch.py`). The repositories are made with
+this feed's methods as their change hooks (`on_change`).
 
 Deltas are whole documents with their version, so a page applies them idempotently (the
 higher version wins) whatever order two instances' events arrive in."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.calls import Call, CallState, Outcome
@@ -21,21 +18,12 @@ from callcenter.domain.queue_traffic import traffic_key, traffic_of
 from callcenter.metrics import Metrics
 from callcenter.services.bus import EventBus
 from callcenter.services.clock import Clock
-from callcenter.services.live_events import (
-    AgentGone,
-    AgentRemoved,
-    AgentUpdated,
-    CallUpdated,
-    QueueFigures,
-    QueueStats,
-)
+from callcenter.services.figure_batch import FigureBatch
+from callcenter.services.live_events import AgentGone, AgentRemoved, AgentUpdated, CallUpdated
 from callcenter.services.live_views import call_view
 from callcenter.services.rules_source import RulesSource
-from callcenter.services.task_failures import log_failure
-from callcenter.storage.queue_activity import QueueActivityRepository
+from callcenter.storage.queue_activity import QueueActivityRepository, minute_of
 from callcenter.storage.queue_stats import QueueDay, QueueStatsRepository
-
-logger = logging.getLogger(__name__)
 
 
 class LiveFeed:
@@ -50,12 +38,9 @@ class LiveFeed:
         activity: QueueActivityRepository,
     ) -> None:
         self._bus = bus
-        self._queue_stats = queue_stats
-        self._activity = activity
+        self._figures = FigureBatch(activity, queue_stats, bus, metrics=metrics)
         self._rules = rules
         self._clock = clock
-        self._metrics = metrics
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def calls_changed(
         self,
@@ -86,56 +71,37 @@ class LiveFeed:
 
     def _count(self, before: Call | None, call: Call) -> None:
         """Today's queue figures move when a call is answered or abandoned; the minute's
-        traffic when it also joins the queue or ends handled."""
+        traffic when it also joins the queue or ends handled (both written in batches)."""
         now = self._clock.now()
         threshold = self._rules.current.queue(call.queue).service_level_seconds
         traffic = traffic_of(before, call, threshold)
         if not traffic.empty:
-            key = traffic_key(call)
-            self._spawn("queue_activity", self._activity.record(now, key, traffic))
+            self._figures.add_traffic(minute_of(now), traffic_key(call), traffic)
         if call.channel not in TEXT_CHANNELS:  # today's figures are the queue's callers'
-            self._count_today(before, call, threshold, now)
-
-    def _count_today(
-        self, before: Call | None, call: Call, threshold: float, now: datetime
-    ) -> None:
-        if call.answered_at is not None and (before is None or before.answered_at is None):
-            waited_from = call.queued_at or call.created_at
-            wait_s = max(0.0, (call.answered_at - waited_from).total_seconds())
-            self._after(
-                call.queue,
-                self._queue_stats.answered(now.date(), call.queue, wait_s, wait_s <= threshold),
-            )
-        elif (
-            call.state is CallState.ENDED
-            and call.outcome is Outcome.ABANDONED
-            and (before is None or before.state is not CallState.ENDED)
-        ):
-            self._after(call.queue, self._queue_stats.abandoned(now.date(), call.queue))
-
-    def _after(self, queue: str, update: Awaitable[QueueDay]) -> None:
-        async def run() -> None:
-            figures = QueueFigures(name=queue, today=await update)
-            await self._bus.publish(QueueStats(data=figures, queue=queue))
-
-        self._spawn("queue_stats", run(), queue)
-
-    def _spawn(self, task_name: str, work: Awaitable[None], queue: str | None = None) -> None:
-        async def run() -> None:
-            try:
-                await work
-            except Exception:
-                # task boundary: the figure is wrong until the next snapshot; counted
-                log_failure(logger, "%s not updated", task_name, extra={"queue": queue})
-                self._metrics.task_errors_total.labels(task_name).inc()
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            change = _today(before, call, threshold)
+            if change is not None:
+                self._figures.add_day(now.date(), call.queue, change)
 
     async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._figures.drain()
+
+
+def _today(before: Call | None, call: Call, threshold: float) -> QueueDay | None:
+    """What a change adds to its queue's figures of today: an answer (with its wait), or
+    an abandon."""
+    if call.answered_at is not None and (before is None or before.answered_at is None):
+        waited_from = call.queued_at or call.created_at
+        wait_s = max(0.0, (call.answered_at - waited_from).total_seconds())
+        return QueueDay(
+            answered=1, answered_in_sl=int(wait_s <= threshold), wait_seconds_sum=wait_s
+        )
+    if (
+        call.state is CallState.ENDED
+        and call.outcome is Outcome.ABANDONED
+        and (before is None or before.state is not CallState.ENDED)
+    ):
+        return QueueDay(abandoned=1)
+    return None
 
 
 def agent_of(call: Call) -> str | None:

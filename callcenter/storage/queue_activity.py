@@ -7,8 +7,7 @@ A window of minutes is one pipeline, however many calls wait or queues there are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import msgspec
@@ -56,20 +55,32 @@ class QueueActivityRepository:
 
     async def record(self, at: datetime, queue: str, traffic: QueueTraffic) -> None:
         """Add `traffic` to `queue`'s minute of `at` (one pipeline; nothing when empty)."""
-        if traffic.empty:
-            return
-        key = keys.queue_minute(minute_of(at))
-        counts = asdict(traffic)
-        commands: list[Command] = [
-            ("HINCRBY", key, f"{name}:{queue}", counts[name]) for name in _INTEGERS if counts[name]
-        ]
-        commands += [
-            ("HINCRBYFLOAT", key, f"{name}:{queue}", round(counts[name], 3))
-            for name in _FLOATS
-            if counts[name]
-        ]
-        commands.append(("EXPIRE", key, KEEP_SECONDS))
-        await self._client.pipeline(commands)
+        await self.record_many({(minute_of(at), queue): traffic})
+
+    async def record_many(self, traffic: Mapping[tuple[int, str], QueueTraffic]) -> None:
+        """Add each queue's traffic to its minute (keyed by minute and queue), all in one
+        pipeline; nothing for empty traffic."""
+        commands: list[Command] = []
+        expiring: set[str] = set()
+        for (minute, queue), counts in traffic.items():
+            if counts.empty:
+                continue
+            key = keys.queue_minute(minute)
+            commands += [
+                ("HINCRBY", key, f"{name}:{queue}", value)
+                for name in _INTEGERS
+                if (value := getattr(counts, name))
+            ]
+            commands += [
+                ("HINCRBYFLOAT", key, f"{name}:{queue}", round(value, 3))
+                for name in _FLOATS
+                if (value := getattr(counts, name))
+            ]
+            expiring.add(key)
+        if commands:
+            await self._client.pipeline(
+                [*commands, *(("EXPIRE", k, KEEP_SECONDS) for k in expiring)]
+            )
 
     async def minutes(self, now: datetime, count: int) -> list[dict[str, QueueTraffic]]:
         """Every queue's traffic in each of the last `count` minutes (the current one last,
