@@ -239,6 +239,13 @@ def plan_assignments(
     """Greedy matching in global urgency order: each call, most urgent first, gets the best
     agent still free in this pass. A call is passed over only if no free agent is eligible
     for it, so a more urgent eligible call is never skipped for a less urgent one."""
+    return plan_with_free(tickets, agents, rules, now)[0]
+
+
+def plan_with_free(
+    tickets: Sequence[Ticket], agents: Sequence[Agent], rules: RoutingRules, now: datetime
+) -> tuple[list[Decision], list[Agent]]:
+    """`plan_assignments`, and the agents it leaves with room for another task."""
     planner = _Planner(agents, rules, now)
     decisions = []
     for ticket in planner.in_urgency_order(tickets):
@@ -248,7 +255,7 @@ def plan_assignments(
         if decision is not None:
             decisions.append(decision)
             planner.took(ticket, decision.agent_id)
-    return decisions
+    return decisions, list(planner.free.values())
 
 
 class _Planner:

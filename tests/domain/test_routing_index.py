@@ -1,0 +1,188 @@
+"""The waiting lines give the same decisions as the reference: over random worlds (agents,
+skills, steps widening into other queues, priorities, channel offsets, preferred agents,
+declines, held-back callbacks, all six strategies), reading the heads of the lines with
+`plan_from_heads` (heads as short as one task, lengthened when asked) decides exactly as
+`plan_assignments` over every waiting task."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from callcenter.domain.agents import Activity, Agent, Presence
+from callcenter.domain.messages import Channel
+from callcenter.domain.routing import Decision, Ticket, plan_assignments, urgency
+from callcenter.domain.routing_index import (
+    Head,
+    Line,
+    LineKind,
+    call_in,
+    lines_of,
+    lines_to_read,
+    place_in_line,
+    plan_from_heads,
+)
+from callcenter.domain.routing_rules import QueueConfig, RoutingRules, Rule
+from tests.domain import test_capacity_properties as capacity_worlds
+from tests.domain import test_routing_properties as routing_worlds
+
+NOW = routing_worlds.NOW
+
+
+def in_lines(tickets: list[Ticket]) -> dict[Line, list[Ticket]]:
+    lines: dict[Line, list[Ticket]] = {}
+    for ticket in tickets:
+        for line in lines_of(ticket):
+            lines.setdefault(line, []).append(ticket)
+    for members in lines.values():
+        members.sort(key=place_in_line)
+    return lines
+
+
+def indexed_plan(
+    tickets: list[Ticket], agents: list[Agent], rules: RoutingRules, first_page: int
+) -> tuple[list[Decision], int]:
+    """What a dispatch pass decides from the lines; and the most tasks it read."""
+    lines = in_lines(tickets)
+    wanted = lines_to_read(lines, agents, rules)
+    page = first_page
+    while True:
+        heads = {line: Head(tuple(lines[line][:page]), len(lines[line]) <= page) for line in wanted}
+        decisions = plan_from_heads(heads, agents, rules, NOW)
+        if decisions is not None:
+            return decisions, sum(len(head.tickets) for head in heads.values())
+        page *= 2
+
+
+@st.composite
+def varied(draw: st.DrawFn, world: routing_worlds.World) -> list[Ticket]:
+    """The world's tasks on random channels, some of them callbacks held back."""
+    return [
+        msgspec.structs.replace(
+            ticket,
+            channel=draw(st.sampled_from(list(Channel))),
+            not_before=draw(st.sampled_from([None, None, NOW + timedelta(seconds=30)])),
+        )
+        for ticket in world.tickets
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(routing_worlds.worlds(), st.integers(1, 3), st.data())
+def test_lines_decide_as_the_reference(
+    world: routing_worlds.World, first_page: int, data: st.DataObject
+) -> None:
+    tickets = data.draw(varied(world)) if data.draw(st.booleans()) else world.tickets
+    expected = plan_assignments(tickets, world.agents, world.rules, NOW)
+    decided, _ = indexed_plan(tickets, world.agents, world.rules, first_page)
+    assert decided == expected
+
+
+@st.composite
+def crowded(draw: st.DrawFn) -> routing_worlds.World:
+    """Few agents and long lines: heads are short against them, so cuts matter."""
+    world = draw(routing_worlds.worlds())
+    rule_names = [r.name for r in world.rules.rules]
+    tickets = [
+        Ticket(
+            call_id=f"c{n:02d}",
+            queue=draw(st.sampled_from(sorted(routing_worlds.QUEUE_SKILLS))),
+            rule=draw(st.sampled_from(rule_names)),
+            priority=draw(st.integers(0, 3)),
+            queued_at=NOW - timedelta(seconds=draw(st.integers(0, 300))),
+            declined_by=tuple(
+                draw(st.lists(st.sampled_from(routing_worlds.AGENT_IDS[:3]), max_size=2))
+            ),
+        )
+        for n in range(draw(st.integers(5, 24)))
+    ]
+    return routing_worlds.World(rules=world.rules, agents=world.agents[:3], tickets=tickets)
+
+
+@settings(max_examples=400, deadline=None)
+@given(crowded(), st.integers(1, 2))
+def test_long_lines_decide_as_the_reference(world: routing_worlds.World, first_page: int) -> None:
+    expected = plan_assignments(world.tickets, world.agents, world.rules, NOW)
+    decided, _ = indexed_plan(world.tickets, world.agents, world.rules, first_page)
+    assert decided == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(capacity_worlds.worlds(), st.integers(1, 3))
+def test_lines_decide_as_the_reference_across_channels(
+    world: capacity_worlds.World, first_page: int
+) -> None:
+    expected = plan_assignments(world.tickets, world.agents, world.rules, NOW)
+    decided, _ = indexed_plan(world.tickets, world.agents, world.rules, first_page)
+    assert decided == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(-(10**6), 10**6),
+            st.integers(0, 10**9),
+            st.text("abcXYZ019-", min_size=1, max_size=6),
+        ),
+        min_size=2,
+        max_size=12,
+        unique_by=lambda t: t[2],
+    )
+)
+def test_a_line_is_in_routing_order(drawn: list[tuple[int, int, str]]) -> None:
+    tickets = [
+        Ticket(
+            call_id=call_id,
+            queue="q",
+            rule="r",
+            priority=priority,
+            queued_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros),
+        )
+        for priority, micros, call_id in drawn
+    ]
+    by_member = sorted(tickets, key=lambda t: place_in_line(t).encode())
+    assert by_member == sorted(tickets, key=urgency)
+    assert [call_in(place_in_line(t)) for t in tickets] == [t.call_id for t in tickets]
+
+
+def test_a_long_line_is_read_only_as_far_as_needed() -> None:
+    """One free agent, 200 waiting in its queue: a head of 4 settles it."""
+    world_rules = RoutingRules(
+        queues={"billing": QueueConfig(name="billing", skills=("billing",))},
+        rules=(Rule(name="default", queue="billing"),),
+    )
+    agent = Agent(
+        id="a1",
+        name="a1",
+        skills={"billing": 3},
+        presence=Presence.AVAILABLE,
+        activity=Activity.IDLE,
+        activity_since=NOW,
+        presence_since=NOW,
+        idle_since=NOW,
+    )
+    tickets = [
+        Ticket(
+            call_id=f"c{n:03d}",
+            queue="billing",
+            rule="default",
+            priority=n % 3,
+            queued_at=NOW - timedelta(seconds=n),
+        )
+        for n in range(200)
+    ]
+    decided, read = indexed_plan(tickets, [agent], world_rules, 4)
+    assert decided == plan_assignments(tickets, [agent], world_rules, NOW)
+    assert [d.call_id for d in decided] == ["c197"]
+    assert read <= 2 * 4  # the queue's line and the rule's line, no more than their heads
+
+
+def test_line_ids_read_back() -> None:
+    line = Line(LineKind.QUEUE, Channel.CHAT, "a:queue:with:colons")
+    assert Line.parse(line.id) == line
+    assert Line.parse("x:voice:q") is None
+    assert Line.parse("q:fax:q") is None
