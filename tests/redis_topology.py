@@ -237,7 +237,7 @@ class ClusterSet:
             command(node.port, "CLUSTER", "SETSLOT", slot, "NODE", ids[to_port])
 
 
-def _cluster_port() -> int:
+def cluster_port() -> int:
     """A free port whose cluster bus port (10,000 higher) is free too, as Redis needs."""
     for _ in range(100):
         port = free_port()
@@ -262,7 +262,7 @@ def redis_cluster(folder: Path, *, primaries: int = 3) -> Iterator[ClusterSet]:
     args = ["--cluster-enabled", "yes", "--cluster-node-timeout", "5000", "--save", ""]
     try:
         for n in range(primaries):
-            found.nodes.append(start_node(folder, f"node{n}", args, port=_cluster_port()))
+            found.nodes.append(start_node(folder, f"node{n}", args, port=cluster_port()))
         addresses = [f"127.0.0.1:{node.port}" for node in found.nodes]
         subprocess.run(
             [

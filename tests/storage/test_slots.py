@@ -15,8 +15,9 @@ import pytest
 import redis
 
 from callcenter.storage import keys
-from callcenter.storage.embedded import find_redis_server, free_port
+from callcenter.storage.embedded import find_redis_server
 from callcenter.storage.slots import key_slot, one_slot
+from tests.redis_topology import cluster_port
 
 SAMPLES = [
     "",
@@ -56,7 +57,7 @@ ROUTING_KEYS = [
 @pytest.fixture(scope="module")
 def cluster_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Redis]:
     folder: Path = tmp_path_factory.mktemp("cluster-node")
-    port = free_port()
+    port = cluster_port()  # its cluster bus port, 10,000 higher, must exist and be free
     command = [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1"]
     command += ["--cluster-enabled", "yes", "--dir", str(folder), "--save", ""]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
