@@ -1,7 +1,8 @@
 """Routing benchmark: decisions per second and decision latency inside one server process.
 
 2,000 agents with 3-5 of 30 skills, 1,000 calls waiting in 30 queues (kept at 1,000: each
-offer is replaced by a new call). Measured with the real services on a real redis-server:
+offer is replaced by a new call); `--queues` sets the number of queues (one skill each).
+Measured with the real services on a real redis-server:
   one-by-one  agents become available one at a time; each dispatch pass (load the ready
               agents and the waiting tickets, rank, claim atomically) makes one offer
   burst       200 agents become available at once; one pass offers to all of them
@@ -9,7 +10,11 @@ Latency per decision is ranking plus the claim (the pass time divided by its off
 the burst). The floor, measured in the same run on the same Redis and client: the round
 trip of a trivial EVALSHA. Targets: p99 <= 5 ms, >= 1,000 decisions/s per process.
 
-Run:  python bench/routing.py [--agents 2000] [--calls 1000] [--releases 500]
+Also printed: Redis memory per agent and per waiting call (used_memory before and after
+adding them).
+
+Run:  python bench/routing.py [--agents 2000] [--calls 1000] [--queues 30] [--releases 500]
+      platform scale: --agents 15000 --queues 500 --calls 50000
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ class Clock:
         return datetime.now(UTC)
 
 
-def make_rules() -> RoutingRules:
+def make_rules(count: int = SKILLS) -> RoutingRules:
     queues = {
         f"q{i}": QueueConfig(
             name=f"q{i}",
@@ -62,7 +67,7 @@ def make_rules() -> RoutingRules:
             strategy=Strategy.BEST_SKILL if i % 3 == 0 else Strategy.LONGEST_IDLE,
             reservation_seconds=3600,
         )
-        for i in range(SKILLS)
+        for i in range(count)
     }
     rules = tuple(
         Rule(
@@ -72,13 +77,14 @@ def make_rules() -> RoutingRules:
             priority=5 if i % 10 == 0 else 0,
             steps=(Step(after=0, require={f"s{i}": 3}), Step(after=30)),
         )
-        for i in range(SKILLS)
+        for i in range(count)
     )
     return RoutingRules(queues=queues, rules=(*rules, Rule(name="default")), version="bench")
 
 
 class Bench:
-    def __init__(self, client: RespClient, seed: int) -> None:
+    def __init__(self, client: RespClient, seed: int, queues: int = SKILLS) -> None:
+        self.queues = queues
         self.random = random.Random(seed)
         self.clock = Clock()
         self.metrics = Metrics()
@@ -88,7 +94,7 @@ class Bench:
             store, retention=timedelta(days=1), dedupe_window=timedelta(hours=1)
         )
         self.agents = AgentRepository(store)
-        rules = RulesSource(make_rules)
+        rules = RulesSource(lambda: make_rules(queues))
         callers = CallerService(
             CallerRepository(store, retention=timedelta(days=1)), clock=self.clock
         )
@@ -123,13 +129,14 @@ class Bench:
         self.loads: list[float] = []  # per pass: reading ready agents and waiting tickets
         self.decisions: list[float] = []  # per offer: ranking plus the atomic claim
         self.ready_seen: list[int] = []
+        self.memory = (0.0, 0.0)  # Redis bytes per agent, per waiting call
 
     async def add_agents(self, count: int) -> None:
         now = self.clock.now()
         for i in range(count):
             skills = {
                 f"s{s}": self.random.randint(1, 5)
-                for s in self.random.sample(range(SKILLS), self.random.randint(3, 5))
+                for s in self.random.sample(range(self.queues), self.random.randint(3, 5))
             }
             agent = agent_rules.new_agent(f"a{i}", f"Agent {i}", skills, now)
             await self.agents.save(None, agent, now)
@@ -143,7 +150,7 @@ class Bench:
                 event_id=f"e{self.created}",
                 call_id=f"c{self.created}",
                 from_=f"+1555{self.created:07d}",
-                queue=f"q{self.random.randrange(SKILLS)}",
+                queue=f"q{self.random.randrange(self.queues)}",
             ),
             dialect="bench",
         )
@@ -196,6 +203,11 @@ class Bench:
         return samples
 
 
+async def used_memory(client: RespClient) -> int:
+    info = (await client.execute("INFO", "memory")).decode()
+    return int(info.split("used_memory:", 1)[1].split()[0])
+
+
 def pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -215,11 +227,17 @@ def histogram_p(metrics: Metrics, q: float) -> float:
 async def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         async with embedded_redis(Path(scratch), persist=False) as url, redis_client(url) as client:
-            bench = Bench(client, args.seed)
+            bench = Bench(client, args.seed, args.queues)
             print(f"setting up {args.agents} agents, {args.calls} waiting calls ...", flush=True)
+            empty = await used_memory(client)
             await bench.add_agents(args.agents)
+            with_agents = await used_memory(client)
             for _ in range(args.calls):
                 await bench.add_call()
+            bench.memory = (
+                (with_agents - empty) / args.agents,
+                (await used_memory(client) - with_agents) / args.calls,
+            )
             waiting = len(await bench.calls.waiting())
             floor = await bench.evalsha_floor(2000)
             latencies, offers, busy = await bench.one_by_one(args.releases)
@@ -256,7 +274,9 @@ def report(
 ) -> None:
     rate = offers / busy if busy else 0.0
     burst_rate = burst_offers / burst_seconds if burst_seconds else 0.0
-    print(f"\n{args.agents} agents, {SKILLS} skills, {waiting} calls waiting")
+    print(f"\n{args.agents} agents, {args.queues} queues, {waiting} calls waiting")
+    per_agent, per_call = bench.memory
+    print(f"Redis memory: {per_agent:,.0f} bytes per agent, {per_call:,.0f} per waiting call")
     print(f"{'measure':<36}{'p50 ms':>9}{'p99 ms':>9}{'per s':>9}{'n':>7}")
     print(row("floor: trivial EVALSHA round trip", floor, f"{1 / statistics.mean(floor):.0f}"))
     if latencies:
@@ -287,6 +307,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agents", type=int, default=2000)
     parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--queues", type=int, default=SKILLS)
     parser.add_argument("--releases", type=int, default=500)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()

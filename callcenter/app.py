@@ -27,7 +27,7 @@ from callcenter.gateway_setup import (
 )
 from callcenter.metrics import Metrics
 from callcenter.observability_setup import observability
-from callcenter.repositories import FanOutChanges, build_repositories
+from callcenter.repositories import FanOutChanges, Repositories, build_repositories
 from callcenter.rules.loader import load_rules
 from callcenter.service_wiring import build_services
 from callcenter.services.bus import EventBus
@@ -149,6 +149,7 @@ def create_app(
             queue_activity=activity,
         )
         app[REPOSITORIES] = repositories
+        await _build_lines(repositories)
         built, dispatcher, timer_loop = build_services(
             repositories,
             settings,
@@ -251,3 +252,10 @@ async def _reload(app: web.Application) -> None:
         logger.info("routing rules version %s in force", version)
     except RulesInvalid as error:
         logger.error("routing rules NOT reloaded, the old ones stay:\n%s", error)
+
+
+async def _build_lines(repositories: Repositories) -> None:
+    """Waiting lines for a store written before they existed (once per store)."""
+    placed = await repositories.calls.build_lines()
+    if placed:
+        logger.info("waiting lines built: %d queued calls placed", placed)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.messages import Channel
@@ -43,13 +44,16 @@ class Line:
         """How the line is named in storage (the channel has no ':'; the name may)."""
         return f"{self.kind}:{self.channel}:{self.name}"
 
-    @classmethod
-    def parse(cls, line_id: str) -> Line | None:
+    @staticmethod
+    @lru_cache(maxsize=65_536)
+    def parse(line_id: str) -> Line | None:
+        """The line a storage id names (None: not a line id); ids repeat, so answers are
+        kept."""
         kind, _, rest = line_id.partition(":")
         channel, _, name = rest.partition(":")
         if kind not in {k.value for k in LineKind} or channel not in set(Channel):
             return None
-        return cls(LineKind(kind), Channel(channel), name)
+        return Line(LineKind(kind), Channel(channel), name)
 
 
 def lines_of(ticket: Ticket) -> tuple[Line, Line]:
@@ -119,24 +123,68 @@ class Head:
     complete: bool
 
 
-def plan_from_heads(
-    heads: Mapping[Line, Head], agents: Sequence[Agent], rules: RoutingRules, now: datetime
-) -> list[Decision] | None:
-    """The decisions `plan_assignments` would make over every waiting task that the lines
-    read hold, or None when longer heads are needed to be sure.
+@dataclass(frozen=True, slots=True)
+class HeadsPlan:
+    """What the heads read settle: every decision (`decisions`), or not yet (None): then
+    the lines in `read_on` must be read further, and `free` passed to the next try."""
 
-    Every task more urgent than the cut (the least urgent task read of any line not read
-    to its end) has been read, and the greedy pass decides tasks in urgency order, so its
-    decisions up to the cut are final. Past the cut it would only go on with agents still
-    free: when none is, the decisions are complete."""
-    offsets = rules.channel_priority
-    read = {t.call_id: t for head in heads.values() for t in head.tickets}
-    partial = [head for head in heads.values() if not head.complete]
-    if not partial:
-        return plan_with_free(list(read.values()), agents, rules, now)[0]
-    if any(not head.tickets for head in partial):
+    decisions: list[Decision] | None
+    free: Sequence[Agent]
+    read_on: Sequence[Line] = ()
+
+
+def plan_from_heads(
+    heads: Mapping[Line, Head],
+    agents: Sequence[Agent],
+    rules: RoutingRules,
+    now: datetime,
+    *,
+    free: Sequence[Agent] | None = None,
+) -> HeadsPlan:
+    """The decisions `plan_assignments` would make over every waiting task of the lines
+    read, or which lines to read further to be sure. `free`: the agents the last try left
+    free (None on the first).
+
+    The cut is the least urgent task read of any line not read to its end that one of the
+    `free` agents could serve. Every task up to the cut that such an agent could take has
+    been read, and every other agent was full before the last cut, so the greedy pass
+    decides exactly up to the cut. Past it, it would only go on with the agents it leaves
+    free: when none is, or none of their lines has more, the decisions are complete."""
+    read = [ticket for head in heads.values() for ticket in head.tickets]
+    unfinished = _unfinished(heads)
+    candidates = agents if free is None else free
+    bounding = lines_to_read(unfinished, candidates, rules)
+    if bounding:
+        settled = _up_to_cut(read, heads, bounding, rules)
+        if settled is None:  # a line with more, of which nothing could be read
+            return HeadsPlan(None, candidates, bounding)
+        decisions, left = plan_with_free(settled, agents, rules, now)
+        more = lines_to_read(unfinished, left, rules) if left else []
+        if more or not left:
+            return HeadsPlan(None if more else decisions, left, more)
+    decisions, left = plan_with_free(_once(read), agents, rules, now)
+    return HeadsPlan(decisions, left)
+
+
+def _unfinished(heads: Mapping[Line, Head]) -> list[Line]:
+    return [line for line, head in heads.items() if not head.complete]
+
+
+def _up_to_cut(
+    read: Sequence[Ticket],
+    heads: Mapping[Line, Head],
+    bounding: Sequence[Line],
+    rules: RoutingRules,
+) -> list[Ticket] | None:
+    """The tasks read no less urgent than the cut, the least urgent read of `bounding`
+    (None: one of those lines gave nothing)."""
+    if any(not heads[line].tickets for line in bounding):
         return None
-    cut = min(urgency(head.tickets[-1], offsets) for head in partial)
-    settled = [t for t in read.values() if urgency(t, offsets) <= cut]
-    decisions, free = plan_with_free(settled, agents, rules, now)
-    return None if free else decisions
+    offsets = rules.channel_priority
+    cut = min(urgency(heads[line].tickets[-1], offsets) for line in bounding)
+    return _once(ticket for ticket in read if urgency(ticket, offsets) <= cut)
+
+
+def _once(tickets: Iterable[Ticket]) -> list[Ticket]:
+    """Each task once (it stands in two lines)."""
+    return list({ticket.call_id: ticket for ticket in tickets}.values())

@@ -1,8 +1,10 @@
 """Dispatch: match waiting calls with ready agents and claim each pair atomically.
 
 Triggered by events (a call queued, an agent freed, a step widened). One pass at a time per
-instance; triggers that arrive during a pass cause exactly one more pass. Instances race
-safely: a claim commits only if neither the call nor the agent changed since it was read."""
+instance; triggers that arrive during a pass cause exactly one more pass. A pass reads the
+ready agents and the heads of the waiting lines they could serve, not every waiting call
+(`domain/routing_index.py`). Instances race safely: a claim commits only if neither the
+call nor the agent changed since it was read."""
 
 from __future__ import annotations
 
@@ -10,12 +12,16 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.calls import Call, CallState
 from callcenter.domain.reservations import offer
-from callcenter.domain.routing import Decision, plan_assignments
+from callcenter.domain.routing import Decision
+from callcenter.domain.routing_index import Head, Line, lines_to_read, plan_from_heads
+from callcenter.domain.routing_rules import RoutingRules
 from callcenter.domain.timers import Timer, TimerKind
 from callcenter.metrics import Metrics
 from callcenter.services.clock import Clock
@@ -28,13 +34,15 @@ from callcenter.storage.documents import CommitResult
 
 logger = logging.getLogger(__name__)
 
+FIRST_HEAD_LENGTH = 8  # tasks read from the head of each line; four times more if needed
+
 
 @dataclass(frozen=True, slots=True)
 class PassTiming:
     """Where the last pass spent its time (for benchmarks and debugging)."""
 
     agents: int = 0
-    tickets: int = 0
+    tickets: int = 0  # read from the heads of the lines
     load_seconds: float = 0.0
     rank_seconds: float = 0.0
 
@@ -98,22 +106,11 @@ class Dispatcher:
         agents = await self._agents.ready(on_voice=rules.text_during_voice)
         if not agents:
             return 0
-        tickets = await self._calls.waiting()
-        if not tickets:
-            return 0
-        loaded = time.perf_counter()
-        now = self._clock.now()
-        decisions = plan_assignments(tickets, agents, rules, now)
-        ranked = time.perf_counter()
-        self.last_pass = PassTiming(
-            agents=len(agents),
-            tickets=len(tickets),
-            load_seconds=loaded - started,
-            rank_seconds=ranked - loaded,
-        )
+        decisions, timing = await self._plan(agents, rules, self._clock.now(), started)
+        self.last_pass = timing
         if not decisions:
             return 0
-        ranked_each = (ranked - loaded) / len(decisions)
+        ranked_each = timing.rank_seconds / len(decisions)
         by_id = {agent.id: agent for agent in agents}
         calls = await self._calls.get_many([d.call_id for d in decisions])
         made = 0
@@ -130,6 +127,31 @@ class Dispatcher:
                 ranked_each + time.perf_counter() - claim_started
             )
         return made
+
+    async def _plan(
+        self, agents: list[Agent], rules: RoutingRules, now: datetime, started: float
+    ) -> tuple[list[Decision], PassTiming]:
+        """The pass's decisions, from the heads of the lines the ready agents could serve,
+        lengthened until they settle it (see `routing_index`)."""
+        lines: Sequence[Line] = lines_to_read(await self._calls.lines(), agents, rules)
+        length, ranking = FIRST_HEAD_LENGTH, 0.0
+        decisions: list[Decision] | None = None
+        free: Sequence[Agent] | None = None
+        heads: dict[Line, Head] = {}
+        while lines and decisions is None:
+            heads.update(await self._calls.heads(lines, length))
+            ranked_from = time.perf_counter()
+            plan = plan_from_heads(heads, agents, rules, now, free=free)
+            ranking += time.perf_counter() - ranked_from
+            decisions, free, lines = plan.decisions, plan.free, plan.read_on
+            length *= 4
+        timing = PassTiming(
+            agents=len(agents),
+            tickets=sum(len(head.tickets) for head in heads.values()),
+            load_seconds=time.perf_counter() - started - ranking,
+            rank_seconds=ranking,
+        )
+        return decisions or [], timing
 
     async def _claim(self, call: Call, agent: Agent, decision: Decision) -> Agent | None:
         """Offer `call` to `agent`; the agent as stored after the offer, or None when the

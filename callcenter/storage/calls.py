@@ -13,6 +13,7 @@ from callcenter.domain.callers import CallerHistory
 from callcenter.domain.calls import ACTIVE_STATES, Call, CallState
 from callcenter.domain.routing import Decision, Ticket
 from callcenter.domain.routing_context import ticket_of
+from callcenter.domain.routing_index import Head, Line, lines_of, place_in_line
 from callcenter.domain.timers import Timer, dispatch_due
 from callcenter.storage import keys
 from callcenter.storage.agents import bump_agent, put_agent
@@ -77,6 +78,8 @@ class CallRepository:
         """`on_change` is told of every committed change, on the loop, right after it."""
         self._store = store
         self._context = load_script("call_context")
+        self._heads = load_script("waiting_heads")
+        self._build_lines = load_script("lines_build")
         # decoded tickets by their stored bytes: every dispatch pass reads all of them
         self._tickets = DecodeCache(Ticket)
         self._retention = retention
@@ -209,6 +212,45 @@ class CallRepository:
         raw = await self._store.client.execute("HVALS", keys.WAITING)
         return self._tickets.decode_all(raw)
 
+    async def lines(self) -> list[Line]:
+        """The waiting lines that may have calls."""
+        found = (
+            Line.parse(text(m)) for m in await self._store.client.execute("SMEMBERS", keys.LINES)
+        )
+        return [line for line in found if line is not None]
+
+    async def heads(self, lines: Sequence[Line], length: int) -> dict[Line, Head]:
+        """The first `length` tickets of each line, in line order (one round trip)."""
+        if not lines:
+            return {}
+        found = await self._store.client.evalsha(
+            self._heads,
+            [keys.WAITING, keys.LINES, *(keys.line(line.id) for line in lines)],
+            [length, *(line.id for line in lines)],
+        )
+        return {
+            line: Head(self._tickets.decode_all([t for t in head[1:] if t]), head[0] <= length)
+            for line, head in zip(lines, found, strict=True)
+        }
+
+    async def build_lines(self) -> int:
+        """Put every queued call in its lines, once per store (one written before lines
+        existed); the number of calls added (0 when built already)."""
+        client = self._store.client
+        if await client.execute("EXISTS", keys.LINES_BUILT):
+            return 0
+        raw = await client.execute("HGETALL", keys.WAITING)
+        line_keys: dict[str, int] = {}  # line key → its index in KEYS
+        args: list[Arg] = []
+        for call_id, body in zip(raw[::2], raw[1::2], strict=True):
+            ticket = self._tickets.decode_all([body])[0]
+            args += [call_id, body, place_in_line(ticket)]
+            for line in lines_of(ticket):
+                index = line_keys.setdefault(keys.line(line.id), 4 + len(line_keys))
+                args += [index, line.id]
+        touched = [keys.WAITING, keys.LINES, keys.LINES_BUILT, *line_keys]
+        return int(await client.evalsha(self._build_lines, touched, args))
+
     async def callback_claim(self, caller_key: str, queue: str) -> CallbackClaim | None:
         """The latest callback this caller asked for in `queue`, if any."""
         return await self._store.load(keys.callback_claim(caller_key, queue), CallbackClaim)
@@ -252,17 +294,31 @@ def _index_state(plan: CommitPlan, old: Call | None, new: Call, now: datetime) -
 
 
 def _index_waiting(plan: CommitPlan, old: Call | None, new: Call, now: datetime) -> None:
-    """A call that joins the queue wakes the dispatcher; a waiting call's ticket is kept
-    current; a call that leaves the queue loses it."""
+    """A call that joins the queue wakes the dispatcher; a waiting call's ticket (and its
+    place in its lines) is kept current; a call that leaves the queue loses them."""
+    was = ticket_of(old) if old is not None and old.state is CallState.QUEUED else None
     if new.state is CallState.QUEUED:
         ticket = ticket_of(new)
-        if old is None or old.state is not CallState.QUEUED:
+        if was is None:
             schedule(plan, dispatch_due(now))
-        elif ticket_of(old) == ticket:
+        elif was == ticket:
             return  # still waiting in the same place: nothing to rewrite
+        else:
+            _leave_lines(plan, was)
         plan.hset(keys.WAITING, new.id, _ENCODER.encode(ticket))
-    elif old is not None and old.state is CallState.QUEUED:
+        member = place_in_line(ticket)
+        for line in lines_of(ticket):
+            plan.zadd(keys.line(line.id), 0, member)
+            plan.sadd(keys.LINES, line.id)
+    elif was is not None:
         plan.hdel(keys.WAITING, new.id)
+        _leave_lines(plan, was)
+
+
+def _leave_lines(plan: CommitPlan, ticket: Ticket) -> None:
+    member = place_in_line(ticket)
+    for line in lines_of(ticket):
+        plan.zrem(keys.line(line.id), member)
 
 
 def _index_reservation(plan: CommitPlan, old: Call | None, new: Call, now: datetime) -> None:

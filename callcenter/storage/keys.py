@@ -13,6 +13,14 @@ Owners and lifetimes:
 - `{cc}:seen:<event_id>`      event dedupe marker; TTL = dedupe window
 - `{cc}:waiting`              hash call id → routing ticket of every queued call; owned by
                               the call commits (set on entering `queued`, removed on leaving)
+- `{cc}:line:<kind>:<channel>:<name>` sorted set (all scores 0; member = place in line + call
+                              id, byte order = routing order) of the queued calls of a queue
+                              (kind q) or a rule (kind r) on a channel; owned by the call
+                              commits, with the `waiting` hash
+- `{cc}:lines`                set of the line ids that may have calls; an empty line's id is
+                              removed by the dispatch read that finds it empty
+- `{cc}:lines:built`          marker: the lines hold every queued call (built once at start
+                              from `waiting` on a store written before lines existed)
 - `{cc}:ready`                set of agent ids available and idle; owned by the agent commits
 - `{cc}:ready:voice`          set of agent ids available, on a call and with room for text
                               (for queues with `text_during_voice`); owned by the agent commits
@@ -72,6 +80,8 @@ ROUTING = "{cc}"
 AGENTS = f"{ROUTING}:agents"
 TOKENS = f"{PREFIX}:tokens"
 WAITING = f"{ROUTING}:waiting"
+LINES = f"{ROUTING}:lines"
+LINES_BUILT = f"{ROUTING}:lines:built"
 READY = f"{ROUTING}:ready"
 READY_ON_VOICE = f"{ROUTING}:ready:voice"
 TIMERS = f"{ROUTING}:timers"
@@ -123,6 +133,10 @@ def email_thread(message_id: str) -> str:
 
 def message_seen(channel: str, external_id: str) -> str:
     return f"{ROUTING}:msgseen:{channel}:{external_id}"
+
+
+def line(line_id: str) -> str:
+    return f"{ROUTING}:line:{line_id}"
 
 
 def decision(call_id: str) -> str:

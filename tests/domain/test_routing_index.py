@@ -6,6 +6,7 @@ declines, held-back callbacks, all six strategies), reading the heads of the lin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -45,16 +46,23 @@ def in_lines(tickets: list[Ticket]) -> dict[Line, list[Ticket]]:
 def indexed_plan(
     tickets: list[Ticket], agents: list[Agent], rules: RoutingRules, first_page: int
 ) -> tuple[list[Decision], int]:
-    """What a dispatch pass decides from the lines; and the most tasks it read."""
+    """What a dispatch pass decides from the lines; and how many tasks it read."""
     lines = in_lines(tickets)
-    wanted = lines_to_read(lines, agents, rules)
-    page = first_page
+
+    def head(line: Line, length: int) -> Head:
+        return Head(tuple(lines[line][:length]), len(lines[line]) <= length)
+
+    length = first_page
+    heads = {line: head(line, length) for line in lines_to_read(lines, agents, rules)}
+    free: Sequence[Agent] | None = None
     while True:
-        heads = {line: Head(tuple(lines[line][:page]), len(lines[line]) <= page) for line in wanted}
-        decisions = plan_from_heads(heads, agents, rules, NOW)
-        if decisions is not None:
-            return decisions, sum(len(head.tickets) for head in heads.values())
-        page *= 2
+        plan = plan_from_heads(heads, agents, rules, NOW, free=free)
+        if plan.decisions is not None:
+            return plan.decisions, sum(len(h.tickets) for h in heads.values())
+        assert plan.read_on, "asked to read on, but named no line"
+        length *= 2
+        heads.update((line, head(line, length)) for line in plan.read_on)
+        free = plan.free
 
 
 @st.composite

@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from callcenter.app import create_app
 from callcenter.settings import Settings
 from tests.conftest import FIXTURES, AppClient, TokenFactory
+from tests.waiting_lines import assert_lines_match_waiting
 
 ROUTING_RULES = FIXTURES / "rules" / "routing"
 Json = dict[str, Any]
@@ -97,8 +99,13 @@ class Api:
 
 
 @pytest.fixture
-def api(routed: AppClient, admin_of: dict[str, str]) -> Api:
-    return Api(routed, admin_of)
+async def api(
+    routed: AppClient, admin_of: dict[str, str], redis_client: aioredis.Redis
+) -> AsyncIterator[Api]:
+    """The API of a routed app; after the test, the waiting lines must still hold exactly
+    the queued calls."""
+    yield Api(routed, admin_of)
+    await assert_lines_match_waiting(redis_client)
 
 
 async def test_offer_accept_end_and_wrap_up_timer(api: Api, token_for: TokenFactory) -> None:

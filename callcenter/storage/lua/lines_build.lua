@@ -1,0 +1,18 @@
+-- Put every queued call in its lines, once (a store written before lines existed): each
+-- ticket is added only if the waiting hash still holds it as read, so a call that moved
+-- on meanwhile is not added back. Marks the lines built.
+-- KEYS[1] waiting hash, KEYS[2] set of line ids, KEYS[3] built marker, KEYS[4..] lines
+-- ARGV: per call: call id, ticket as read, member, then two pairs (line key index, line id)
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+local added = 0
+for i = 1, #ARGV, 7 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    for j = i + 3, i + 5, 2 do
+      redis.call('ZADD', KEYS[tonumber(ARGV[j])], 0, ARGV[i + 2])
+      redis.call('SADD', KEYS[2], ARGV[j + 1])
+    end
+    added = added + 1
+  end
+end
+redis.call('SET', KEYS[3], '1')
+return added

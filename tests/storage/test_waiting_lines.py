@@ -1,0 +1,104 @@
+"""Waiting lines in a real Redis: heads come in routing order with their lines' lengths,
+an empty line leaves the set of lines, and a store written before lines existed gets
+them built once, without bringing back a call that left the queue meanwhile."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import redis.asyncio as aioredis
+
+from callcenter.domain.messages import Channel
+from callcenter.domain.routing import Ticket, urgency
+from callcenter.domain.routing_index import Line, LineKind, lines_of, place_in_line
+from callcenter.storage import keys
+from callcenter.storage.calls import CallRepository
+from callcenter.storage.documents import DocumentStore, load_script
+from callcenter.storage.resp import RespClient
+from tests.waiting_lines import assert_lines_match_waiting
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+BILLING = Line(LineKind.QUEUE, Channel.VOICE, "billing")
+
+
+def repository(resp: RespClient) -> CallRepository:
+    return CallRepository(
+        DocumentStore(resp), retention=timedelta(days=1), dedupe_window=timedelta(hours=1)
+    )
+
+
+def ticket(n: int, priority: int = 0, queue: str = "billing") -> Ticket:
+    return Ticket(
+        call_id=f"c{n}",
+        queue=queue,
+        rule="default",
+        priority=priority,
+        queued_at=NOW - timedelta(seconds=n % 7),
+    )
+
+
+async def write_as_before_lines(client: aioredis.Redis, tickets: list[Ticket]) -> None:
+    """What a store written before lines existed holds: the waiting hash alone."""
+    for one in tickets:
+        await client.hset(keys.WAITING, one.call_id, msgspec.json.encode(one))
+
+
+async def test_lines_are_built_once_from_the_waiting_hash(
+    resp: RespClient, redis_client: aioredis.Redis
+) -> None:
+    tickets = [ticket(n, priority=n % 3, queue=("billing", "sales")[n % 2]) for n in range(20)]
+    await write_as_before_lines(redis_client, tickets)
+    calls = repository(resp)
+    assert await calls.build_lines() == 20
+    assert await assert_lines_match_waiting(redis_client) == 20
+    await redis_client.hdel(keys.WAITING, "c0")  # left the queue after the build
+    assert await calls.build_lines() == 0  # built already: nothing is added back
+    lines = await calls.lines()
+    assert set(lines) == {line for t in tickets for line in lines_of(t)}
+
+
+async def test_the_build_skips_a_ticket_changed_since_it_was_read(
+    resp: RespClient, redis_client: aioredis.Redis
+) -> None:
+    """The build reads the hash, then adds in one script each ticket still as read."""
+    await write_as_before_lines(redis_client, [ticket(1)])
+    stale = msgspec.json.encode(msgspec.structs.replace(ticket(1), priority=9))
+    line = lines_of(ticket(1))
+    added = await resp.evalsha(
+        load_script("lines_build"),
+        [keys.WAITING, keys.LINES, keys.LINES_BUILT, keys.line(line[0].id), keys.line(line[1].id)],
+        ["c1", stale, place_in_line(ticket(1)), 4, line[0].id, 5, line[1].id],
+    )
+    assert added == 0
+    assert await redis_client.zcard(keys.line(line[0].id)) == 0
+    assert await redis_client.exists(keys.LINES_BUILT)
+
+
+async def test_heads_are_in_routing_order_and_know_their_line_is_longer(
+    resp: RespClient, redis_client: aioredis.Redis
+) -> None:
+    tickets = [ticket(n, priority=n % 4) for n in range(30)]
+    await write_as_before_lines(redis_client, tickets)
+    calls = repository(resp)
+    await calls.build_lines()
+    heads = await calls.heads([BILLING], 8)
+    expected = sorted(tickets, key=urgency)
+    assert list(heads[BILLING].tickets) == expected[:8]
+    assert not heads[BILLING].complete
+    whole = await calls.heads([BILLING], 30)
+    assert list(whole[BILLING].tickets) == expected and whole[BILLING].complete
+    assert [place_in_line(t) for t in expected] == sorted(place_in_line(t) for t in expected)
+
+
+async def test_an_empty_line_leaves_the_set_of_lines(
+    resp: RespClient, redis_client: aioredis.Redis
+) -> None:
+    await write_as_before_lines(redis_client, [ticket(1)])
+    calls = repository(resp)
+    await calls.build_lines()
+    assert BILLING in await calls.lines()
+    await redis_client.zrem(keys.line(BILLING.id), place_in_line(ticket(1)))
+    heads = await calls.heads([BILLING], 8)
+    assert heads[BILLING].tickets == [] and heads[BILLING].complete
+    assert BILLING not in await calls.lines()
