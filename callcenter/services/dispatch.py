@@ -34,7 +34,10 @@ from callcenter.storage.documents import CommitResult
 
 logger = logging.getLogger(__name__)
 
-FIRST_HEAD_LENGTH = 8  # tasks read from the head of each line; four times more if needed
+FIRST_HEAD_LENGTH = 8  # tasks read from the head of each line first
+# Then, if the heads did not settle the pass (agents left free: none of the tasks read is
+# theirs to take), the lines those agents could serve are read to their end, in one go.
+WHOLE_LINE = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,7 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.last_pass = PassTiming()
+        self._left_free: set[str] = set()  # agents the last pass left with room
 
     def request(self) -> None:
         """Ask for a pass soon. Cheap; many requests during a pass make one more pass."""
@@ -134,17 +138,23 @@ class Dispatcher:
         """The pass's decisions, from the heads of the lines the ready agents could serve,
         lengthened until they settle it (see `routing_index`)."""
         lines: Sequence[Line] = lines_to_read(await self._calls.lines(), agents, rules)
-        length, ranking = FIRST_HEAD_LENGTH, 0.0
+        # agents the last pass left free are likely to find nothing at the heads again:
+        # the lines they could serve are read whole at once
+        waited = [agent for agent in agents if agent.id in self._left_free]
+        whole = set(lines_to_read(lines, waited, rules)) if waited else set()
+        ranking = 0.0
         decisions: list[Decision] | None = None
         free: Sequence[Agent] | None = None
         heads: dict[Line, Head] = {}
         while lines and decisions is None:
-            heads.update(await self._calls.heads(lines, length))
+            lengths = {line: WHOLE_LINE if line in whole else FIRST_HEAD_LENGTH for line in lines}
+            heads.update(await self._calls.heads(lengths))
             ranked_from = time.perf_counter()
             plan = plan_from_heads(heads, agents, rules, now, free=free)
             ranking += time.perf_counter() - ranked_from
             decisions, free, lines = plan.decisions, plan.free, plan.read_on
-            length *= 4
+            whole.update(lines)  # short heads did not settle it: read on to the end
+        self._left_free = {agent.id for agent in free or ()}
         timing = PassTiming(
             agents=len(agents),
             tickets=sum(len(head.tickets) for head in heads.values()),

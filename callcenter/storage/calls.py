@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -219,17 +219,21 @@ class CallRepository:
         )
         return [line for line in found if line is not None]
 
-    async def heads(self, lines: Sequence[Line], length: int) -> dict[Line, Head]:
-        """The first `length` tickets of each line, in line order (one round trip)."""
-        if not lines:
+    async def heads(self, lengths: Mapping[Line, int]) -> dict[Line, Head]:
+        """The first tickets of each line (as many as its length), in line order, in one
+        round trip."""
+        if not lengths:
             return {}
+        lines = list(lengths)
         found = await self._store.client.evalsha(
             self._heads,
             [keys.WAITING, keys.LINES, *(keys.line(line.id) for line in lines)],
-            [length, *(line.id for line in lines)],
+            [value for line in lines for value in (line.id, lengths[line])],
         )
         return {
-            line: Head(self._tickets.decode_all([t for t in head[1:] if t]), head[0] <= length)
+            line: Head(
+                self._tickets.decode_all([t for t in head[1:] if t]), head[0] <= lengths[line]
+            )
             for line, head in zip(lines, found, strict=True)
         }
 

@@ -82,11 +82,11 @@ async def test_heads_are_in_routing_order_and_know_their_line_is_longer(
     await write_as_before_lines(redis_client, tickets)
     calls = repository(resp)
     await calls.build_lines()
-    heads = await calls.heads([BILLING], 8)
+    heads = await calls.heads({BILLING: 8})
     expected = sorted(tickets, key=urgency)
     assert list(heads[BILLING].tickets) == expected[:8]
     assert not heads[BILLING].complete
-    whole = await calls.heads([BILLING], 30)
+    whole = await calls.heads({BILLING: 30})
     assert list(whole[BILLING].tickets) == expected and whole[BILLING].complete
     assert [place_in_line(t) for t in expected] == sorted(place_in_line(t) for t in expected)
 
@@ -99,6 +99,6 @@ async def test_an_empty_line_leaves_the_set_of_lines(
     await calls.build_lines()
     assert BILLING in await calls.lines()
     await redis_client.zrem(keys.line(BILLING.id), place_in_line(ticket(1)))
-    heads = await calls.heads([BILLING], 8)
+    heads = await calls.heads({BILLING: 8})
     assert heads[BILLING].tickets == [] and heads[BILLING].complete
     assert BILLING not in await calls.lines()

@@ -1,17 +1,17 @@
 -- The heads of waiting lines: for each line, its length and the tickets of its first
--- ARGV[1] members (false for a member whose ticket is gone). A line found empty leaves the
--- set of lines (a commit that fills it again adds it back, atomically with its member).
+-- members (false for a member whose ticket is gone). A line found empty leaves the set of
+-- lines (a commit that fills it again adds it back, atomically with its member).
 -- KEYS[1] waiting hash, KEYS[2] set of line ids, KEYS[3..] the lines
--- ARGV[1] head length, ARGV[2..] the line ids (in the order of KEYS[3..])
+-- ARGV: per line (in the order of KEYS[3..]): its id, how many of its first members to read
 -- Returns {{length, ticket, ...}, ...} in the order of the lines
-local length = tonumber(ARGV[1])
 local found = {}
 for i = 3, #KEYS do
   local size = redis.call('ZCARD', KEYS[i])
   local head = {size}
   if size == 0 then
-    redis.call('SREM', KEYS[2], ARGV[i - 1])
+    redis.call('SREM', KEYS[2], ARGV[2 * i - 5])
   else
+    local length = tonumber(ARGV[2 * i - 4])
     for _, member in ipairs(redis.call('ZRANGE', KEYS[i], 0, length - 1)) do
       head[#head + 1] = redis.call('HGET', KEYS[1], string.sub(member, 30))
     end
