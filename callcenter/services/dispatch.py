@@ -20,7 +20,7 @@ from callcenter.domain.agents import Agent
 from callcenter.domain.calls import Call, CallState
 from callcenter.domain.reservations import offer
 from callcenter.domain.routing import Decision
-from callcenter.domain.routing_index import Head, Line, lines_to_read, plan_from_heads
+from callcenter.domain.routing_index import Head, HeadsPlan, Line, lines_to_read, plan_from_heads
 from callcenter.domain.routing_rules import RoutingRules
 from callcenter.domain.timers import Timer, TimerKind
 from callcenter.metrics import Metrics
@@ -137,31 +137,37 @@ class Dispatcher:
     ) -> tuple[list[Decision], PassTiming]:
         """The pass's decisions, from the heads of the lines the ready agents could serve,
         lengthened until they settle it (see `routing_index`)."""
-        lines: Sequence[Line] = lines_to_read(await self._calls.lines(), agents, rules)
-        # agents the last pass left free are likely to find nothing at the heads again:
-        # the lines they could serve are read whole at once
-        waited = [agent for agent in agents if agent.id in self._left_free]
-        whole = set(lines_to_read(lines, waited, rules)) if waited else set()
+        lines = lines_to_read(await self._calls.lines(), agents, rules)
+        whole = self._read_whole(lines, agents, rules)
         ranking = 0.0
-        decisions: list[Decision] | None = None
-        free: Sequence[Agent] | None = None
         heads: dict[Line, Head] = {}
-        while lines and decisions is None:
-            lengths = {line: WHOLE_LINE if line in whole else FIRST_HEAD_LENGTH for line in lines}
+        plan = HeadsPlan(None, agents, lines)
+        while plan.decisions is None and plan.read_on:
+            lengths = {
+                line: WHOLE_LINE if line in whole else FIRST_HEAD_LENGTH for line in plan.read_on
+            }
             heads.update(await self._calls.heads(lengths))
             ranked_from = time.perf_counter()
-            plan = plan_from_heads(heads, agents, rules, now, free=free)
+            plan = plan_from_heads(heads, agents, rules, now, free=plan.free)
             ranking += time.perf_counter() - ranked_from
-            decisions, free, lines = plan.decisions, plan.free, plan.read_on
-            whole.update(lines)  # short heads did not settle it: read on to the end
-        self._left_free = {agent.id for agent in free or ()}
+            whole.update(plan.read_on)  # short heads did not settle it: read on to the end
+        decisions = plan.decisions or []
+        self._left_free = {a.id for a in plan.free} if plan.decisions is not None else set()
         timing = PassTiming(
             agents=len(agents),
             tickets=sum(len(head.tickets) for head in heads.values()),
             load_seconds=time.perf_counter() - started - ranking,
             rank_seconds=ranking,
         )
-        return decisions or [], timing
+        return decisions, timing
+
+    def _read_whole(
+        self, lines: Sequence[Line], agents: Sequence[Agent], rules: RoutingRules
+    ) -> set[Line]:
+        """The lines to read whole at once: those the agents the last pass left free could
+        serve (they are likely to find nothing at the heads again)."""
+        waited = [agent for agent in agents if agent.id in self._left_free]
+        return set(lines_to_read(lines, waited, rules)) if waited else set()
 
     async def _claim(self, call: Call, agent: Agent, decision: Decision) -> Agent | None:
         """Offer `call` to `agent`; the agent as stored after the offer, or None when the
