@@ -46,6 +46,7 @@ from callcenter.storage.agents import AgentRepository
 from callcenter.storage.callers import CallerRepository
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.connection import redis_client
+from callcenter.storage.dispatch_turn import DispatchTurn
 from callcenter.storage.documents import DocumentStore
 from callcenter.storage.embedded import embedded_redis
 from callcenter.storage.resp import RespClient, Script
@@ -83,7 +84,10 @@ def make_rules(count: int = SKILLS) -> RoutingRules:
 
 
 class Bench:
-    def __init__(self, client: RespClient, seed: int, queues: int = SKILLS) -> None:
+    def __init__(
+        self, client: RespClient, seed: int, queues: int = SKILLS, prefix: str = ""
+    ) -> None:
+        self.prefix = prefix  # of the call and event ids this bench makes
         self.queues = queues
         self.random = random.Random(seed)
         self.clock = Clock()
@@ -102,6 +106,7 @@ class Bench:
             self.calls,
             self.agents,
             rules,
+            turn=DispatchTurn(client),
             clock=self.clock,
             metrics=self.metrics,
             notify=NoNotifier(),
@@ -147,8 +152,8 @@ class Bench:
         self.created += 1
         await self.events.apply(
             CallCreated(
-                event_id=f"e{self.created}",
-                call_id=f"c{self.created}",
+                event_id=f"{self.prefix}e{self.created}",
+                call_id=f"{self.prefix}c{self.created}",
                 from_=f"+1555{self.created:07d}",
                 queue=f"q{self.random.randrange(self.queues)}",
             ),

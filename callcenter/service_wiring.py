@@ -51,6 +51,7 @@ from callcenter.services.twilio_voice import TwilioSignatures, TwilioVoice
 from callcenter.settings import Settings
 from callcenter.speech.sentiment import SentimentScorer
 from callcenter.storage.chat_limits import ChatLimits
+from callcenter.storage.dispatch_turn import DispatchTurn
 from callcenter.storage.resp import RespClient
 from callcenter.web.state import (
     Services,
@@ -89,7 +90,15 @@ def build_services(
     activity = repositories.queue_activity
     outlook = QueueOutlook(calls, agents, activity, rules=rules, clock=clock)
     notify = FanOutNotifier([notify, pops])
-    dispatcher = Dispatcher(calls, agents, rules, clock=clock, metrics=metrics, notify=notify)
+    dispatcher = Dispatcher(
+        calls,
+        agents,
+        rules,
+        turn=DispatchTurn(redis),
+        clock=clock,
+        metrics=metrics,
+        notify=notify,
+    )
     routing = RoutingService(
         calls, agents, callers, rules, dispatcher, clock=clock, metrics=metrics, notify=notify
     )

@@ -30,6 +30,7 @@ from callcenter.services.rules_source import RulesSource
 from callcenter.services.task_failures import log_failure
 from callcenter.storage.agents import AgentRepository, bump_agent
 from callcenter.storage.calls import CallRepository
+from callcenter.storage.dispatch_turn import TURN_SECONDS, DispatchTurn
 from callcenter.storage.documents import CommitResult
 
 logger = logging.getLogger(__name__)
@@ -57,10 +58,12 @@ class Dispatcher:
         agents: AgentRepository,
         rules: RulesSource,
         *,
+        turn: DispatchTurn,
         clock: Clock,
         metrics: Metrics,
         notify: RouteNotifier,
     ) -> None:
+        self._turn = turn
         self._notify = notify
         self._calls = calls
         self._agents = agents
@@ -72,6 +75,7 @@ class Dispatcher:
         self._stopping = False
         self.last_pass = PassTiming()
         self._left_free: set[str] = set()  # agents the last pass left with room
+        self._retry: asyncio.TimerHandle | None = None
 
     def request(self) -> None:
         """Ask for a pass soon. Cheap; many requests during a pass make one more pass."""
@@ -88,19 +92,50 @@ class Dispatcher:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._retry is not None:
+            self._retry.cancel()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
+        """Passes while they are asked for, when this instance has the dispatch turn (else
+        the instance holding it runs the pass owed)."""
         while self._dirty and not self._stopping:
             self._dirty = False
             try:
-                await self.run_pass()
+                if await self._turn.take():
+                    await self._passes()
+                else:
+                    self._ask_again_later()
             except Exception:
                 # task boundary: log, count, and let the next trigger try again
                 log_failure(logger, "dispatch pass failed")
                 self._metrics.task_errors_total.labels("dispatch").inc()
                 await asyncio.sleep(0.1)
+
+    async def _passes(self) -> None:
+        """Passes while this instance or another asks for one, then give up the turn."""
+        while True:
+            await self.run_pass()
+            if self._stopping:
+                await self._turn.release()
+                return
+            if self._dirty:
+                self._dirty = False  # asked for here during the pass: the turn is still ours
+                continue
+            if not await self._turn.finish():
+                return
+
+    def _ask_again_later(self) -> None:
+        """Another instance holds the turn and owes our pass. Should it die holding it,
+        the turn expires: ask again then (once; asking again renews this)."""
+        if self._retry is None and not self._stopping:
+            loop = asyncio.get_running_loop()
+            self._retry = loop.call_later(TURN_SECONDS, self._retry_now)
+
+    def _retry_now(self) -> None:
+        self._retry = None
+        self.request()
 
     async def run_pass(self) -> int:
         """One matching pass; returns the number of offers made."""

@@ -28,6 +28,8 @@ Owners and lifetimes:
                               owned by the timer loop, which removes each after handling it
 - `{cc}:sweep`                whose turn the invariant sweep is (an instance id); TTL = the
                               sweep period, so one instance sweeps per period
+- `{cc}:dispatch:turn`        the instance running dispatch passes; TTL 2 s, renewed per pass
+- `{cc}:dispatch:owed`        a pass was asked for while another instance held the turn
 - `{cc}:reservation:<id>`     reservation id → call id; TTL = reservation + grace
 - `{cc}:decision:<call_id>`   the last routing decision with its explanation; TTL = retention
 - `{cc}:callback:<caller>:<queue>` versioned pointer to the caller's latest callback asked
@@ -86,6 +88,8 @@ READY = f"{ROUTING}:ready"
 READY_ON_VOICE = f"{ROUTING}:ready:voice"
 TIMERS = f"{ROUTING}:timers"
 SWEEP_TURN = f"{ROUTING}:sweep"
+DISPATCH_TURN = f"{ROUTING}:dispatch:turn"
+DISPATCH_OWED = f"{ROUTING}:dispatch:owed"
 BUS_SEQ = f"{PREFIX}:{{bus}}:seq"
 BUS_LOG = f"{PREFIX}:{{bus}}:log"
 BUS_EPOCH = f"{PREFIX}:{{bus}}:epoch"

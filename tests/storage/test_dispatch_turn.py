@@ -1,0 +1,55 @@
+"""The dispatch turn in a real Redis: one holder at a time; a pass asked for elsewhere is
+owed to the holder, who keeps the turn to run it; a holder that stops answering loses the
+turn when it expires; a stopping holder gives it up and the debt stays."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+
+from callcenter.storage import keys
+from callcenter.storage.dispatch_turn import DispatchTurn
+from callcenter.storage.resp import RespClient
+
+
+async def test_one_holder_runs_the_passes_owed_by_others(
+    resp: RespClient, redis_client: aioredis.Redis
+) -> None:
+    first, second = DispatchTurn(resp), DispatchTurn(resp)
+    assert await first.take()
+    assert not await second.take()  # held: the pass is owed to the holder
+    assert await redis_client.exists(keys.DISPATCH_OWED)
+    assert await first.finish()  # owed: keep the turn and run again
+    assert not await redis_client.exists(keys.DISPATCH_OWED)
+    assert not await first.finish()  # nothing owed: given up
+    assert not await redis_client.exists(keys.DISPATCH_TURN)
+    assert await second.take()
+
+
+async def test_a_silent_holder_loses_the_turn_when_it_expires(
+    resp: RespClient, redis_client: aioredis.Redis
+) -> None:
+    silent, other = DispatchTurn(resp, seconds=0.2), DispatchTurn(resp)
+    assert await silent.take()
+    assert not await other.take()
+    for _ in range(100):  # until the turn has expired (a positive marker, not a fixed sleep)
+        if not await redis_client.exists(keys.DISPATCH_TURN):
+            break
+        await asyncio.sleep(0.02)
+    assert await other.take()
+    assert not await silent.finish()  # not its turn any more: it stops
+    assert await redis_client.get(keys.DISPATCH_TURN) is not None  # the other's turn is kept
+
+
+async def test_a_stopping_holder_gives_up_and_the_debt_stays(
+    resp: RespClient, redis_client: aioredis.Redis
+) -> None:
+    stopping, other = DispatchTurn(resp), DispatchTurn(resp)
+    assert await stopping.take()
+    assert not await other.take()
+    await stopping.release()
+    assert not await redis_client.exists(keys.DISPATCH_TURN)
+    assert await redis_client.exists(keys.DISPATCH_OWED)
+    assert await other.take()  # and taking pays the debt
+    assert not await redis_client.exists(keys.DISPATCH_OWED)
