@@ -12,7 +12,8 @@ agent) and renders the whole exposition. Scrapes go one at a time, alternating b
 two servers in slices (ABBA), each server in its own process on the same event loop kind.
 Key figures: our p99 (target <= 50 ms) and the ratio of our p50 to the empty registry's;
 server CPU time per scrape (from /proc, so other jobs on the machine do not inflate it) is
-printed beside them.
+printed beside them. Then a wallboard connects WALLBOARD_CONNECTS times, one at a time:
+the time from opening /ws/wallboard to its snapshot, against the time of a scrape.
 
 Run:  python bench/metrics_scrape.py [--agents 500] [--queues 50] [--waiting 1000]
       [--scrapes 400]
@@ -293,6 +294,35 @@ def describe(body: bytes) -> tuple[int, float | None]:
     return samples, read
 
 
+WALLBOARD_CONNECTS = 20
+
+
+async def wallboard_connects(
+    session: aiohttp.ClientSession, url: str, token: str, count: int
+) -> list[float]:
+    """Seconds from opening the wallboard socket to its snapshot, `count` times."""
+    found = []
+    for _ in range(count):
+        started = time.perf_counter()
+        async with session.ws_connect(url.replace("http", "ws", 1) + "/ws/wallboard") as ws:
+            await ws.send_json({"type": "auth", "token": token})
+            frame = await ws.receive_json(timeout=120)
+            if frame.get("type") != "snapshot":
+                raise BenchError(f"wallboard: expected a snapshot, got {frame.get('type')}")
+        found.append(time.perf_counter() - started)
+    return found
+
+
+def report_wallboard(connects: list[float], scrape: Target) -> None:
+    ordered = sorted(connects)
+    p50, p99 = ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    ratio = 1000 * p50 / scrape.percentile_ms(0.5)
+    print(
+        f"wallboard connect to snapshot: p50 {1000 * p50:.1f} ms, p99 {1000 * p99:.1f} ms "
+        f"({len(connects)} connects; p50 {ratio:.1f}x a scrape's)"
+    )
+
+
 def report(targets: list[Target], args: argparse.Namespace) -> None:
     empty, ours = targets
     print(
@@ -354,6 +384,10 @@ async def run(args: argparse.Namespace, scratch: Path, script: Path) -> int:
         targets = [Target("empty registry", empty_server), Target("callcenter", ours_server)]
         await measure(session, targets, args.scrapes)
         report(targets, args)
+        connects = await wallboard_connects(
+            session, ours_server.url, tokens.admin, WALLBOARD_CONNECTS
+        )
+        report_wallboard(connects, targets[1])
     return 0
 
 

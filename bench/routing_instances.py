@@ -1,8 +1,9 @@
 """Routing across server instances: N processes share one Redis, agents and waiting calls;
-each frees its own agents one at a time and runs a dispatch pass after each, as instances
-behind a load balancer would when agents come back. A pass plans for every ready agent, so
-two instances may plan the same agent at once: the atomic claim lets one win, and the other
-counts a lost race (`routing_decisions_total{result="lost_race"}`).
+each frees its own agents one at a time and asks for a dispatch pass after each, as
+instances behind a load balancer would when agents come back. Passes go through the
+dispatch turn (one instance at a time; a pass asked for meanwhile is owed to the holder).
+A claim that loses to another change counts a lost race
+(`routing_decisions_total{result="lost_race"}`).
 
 For N = 1 … --instances it prints the aggregate offers/s and the claim conflict rate (lost
 races per claim tried). All processes share this machine's cores: aggregate offers/s stops
@@ -66,12 +67,13 @@ async def run_worker(plan: WorkerPlan) -> WorkerResult:
         bench.offline = list(plan.agents)
         await asyncio.sleep(max(0.0, plan.start_at - time.time()))
         started = time.perf_counter()
-        offers = 0
         while bench.offline:
             await bench.release(1)
-            made = await bench.dispatcher.run_pass()
-            offers += made
-            for _ in range(made):
+            before = decisions(bench.metrics, "offered")
+            # as the server does: a pass through the dispatch turn (run here, or owed to
+            # the instance holding it)
+            await bench.dispatcher.run_now()
+            for _ in range(decisions(bench.metrics, "offered") - before):
                 await bench.add_call()
         await bench.dispatcher.stop()
         elapsed = time.perf_counter() - started

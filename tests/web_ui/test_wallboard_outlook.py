@@ -16,6 +16,7 @@ from callcenter.domain.calls import Call, Callback, CallState
 from callcenter.domain.queue_outlook import OutlookPoint
 from callcenter.storage.queue_activity import minute_of, minute_start
 from tests.conftest import AppClient
+from tests.polling import eventually
 from tests.web.test_queues_api import event, one_call_handled_one_ringing_one_waiting, post, read
 from tests.web_ui.conftest import Pages, issue_token
 from tests.web_ui.test_live_pages import admin_headers, clock_seconds
@@ -69,6 +70,11 @@ async def test_the_wallboard_shows_waits_and_staffing(live: AppClient, pages: Pa
     admin = await admin_headers(live)
     await one_call_handled_one_ringing_one_waiting(live, admin)
     await a_callback_and_an_hour_of_history(live)
+
+    async def staffing_counts_the_traffic() -> bool:  # written in batches of 50 ms
+        return bool((await read(live, "/v1/queues/general", admin))["agents_needed"] >= 2)
+
+    await eventually(staffing_counts_the_traffic)
     general = await read(live, "/v1/queues/general", admin)
     assert general["callbacks_waiting"] == 1 and general["agents_needed"] >= 2
 
