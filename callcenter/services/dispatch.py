@@ -103,6 +103,9 @@ class Dispatcher:
         while self._dirty and not self._stopping:
             self._dirty = False
             try:
+                # nobody ready: nothing to plan (an agent becoming ready asks for a pass)
+                if not await self._agents.any_ready(on_voice=self._rules.current.text_during_voice):
+                    continue
                 if await self._turn.take():
                     await self._passes()
                 else:

@@ -69,6 +69,12 @@ class AgentRepository:
         found = await self._store.load_many([keys.agent(i) for i in ids], Agent)
         return [agent for agent in found if agent is not None]
 
+    async def any_ready(self, *, on_voice: bool = False) -> bool:
+        """Whether the ready index (with `on_voice`, or the one of agents on a call with
+        room for text) has anyone: one command."""
+        indexes = (keys.READY, keys.READY_ON_VOICE) if on_voice else (keys.READY,)
+        return bool(await self._store.client.execute("EXISTS", *indexes))
+
     async def all(self) -> list[Agent]:
         """Every agent, by id (one round trip; unchanged documents are not decoded again)."""
         raw = await self._store.client.evalsha(self._all, [keys.AGENTS], [keys.agent("")])
