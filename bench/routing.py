@@ -83,9 +83,24 @@ def make_rules(count: int = SKILLS) -> RoutingRules:
     return RoutingRules(queues=queues, rules=(*rules, Rule(name="default")), version="bench")
 
 
+class DrivenDispatcher(Dispatcher):
+    """The dispatcher with its passes run by the bench alone: the calls the bench adds do
+    not start passes of their own in the background, which would compete with the pass
+    measured."""
+
+    def request(self) -> None:
+        return None
+
+
 class Bench:
     def __init__(
-        self, client: RespClient, seed: int, queues: int = SKILLS, prefix: str = ""
+        self,
+        client: RespClient,
+        seed: int,
+        queues: int = SKILLS,
+        prefix: str = "",
+        *,
+        driven: bool = True,
     ) -> None:
         self.prefix = prefix  # of the call and event ids this bench makes
         self.queues = queues
@@ -102,7 +117,7 @@ class Bench:
         callers = CallerService(
             CallerRepository(store, retention=timedelta(days=1)), clock=self.clock
         )
-        self.dispatcher = Dispatcher(
+        self.dispatcher = (DrivenDispatcher if driven else Dispatcher)(
             self.calls,
             self.agents,
             rules,

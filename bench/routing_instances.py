@@ -63,7 +63,9 @@ def decisions(metrics: Metrics, result: str) -> int:
 
 async def run_worker(plan: WorkerPlan) -> WorkerResult:
     async with redis_client(plan.redis_url) as client:
-        bench = Bench(client, seed=plan.index, queues=plan.queues, prefix=f"w{plan.index}.")
+        bench = Bench(
+            client, seed=plan.index, queues=plan.queues, prefix=f"w{plan.index}.", driven=False
+        )
         bench.offline = list(plan.agents)
         await asyncio.sleep(max(0.0, plan.start_at - time.time()))
         started = time.perf_counter()

@@ -243,19 +243,27 @@ def plan_assignments(
 
 
 def plan_with_free(
-    tickets: Sequence[Ticket], agents: Sequence[Agent], rules: RoutingRules, now: datetime
-) -> tuple[list[Decision], list[Agent]]:
-    """`plan_assignments`, and the agents it leaves with room for another task."""
+    tickets: Sequence[Ticket],
+    agents: Sequence[Agent],
+    rules: RoutingRules,
+    now: datetime,
+    cut: tuple[int, datetime, str] | None = None,
+) -> tuple[list[Decision], list[Agent], list[Agent]]:
+    """`plan_assignments`; the agents left with room once every task up to `cut` (an
+    `urgency`) had its turn; and those left with room at the end."""
     planner = _Planner(agents, rules, now)
-    decisions = []
+    decisions, at_cut = [], None
     for ticket in planner.in_urgency_order(tickets):
+        if at_cut is None and cut is not None and urgency(ticket, rules.channel_priority) > cut:
+            at_cut = list(planner.free.values())
         if not planner.free:
             break
         decision = planner.decide(ticket)
         if decision is not None:
             decisions.append(decision)
             planner.took(ticket, decision.agent_id)
-    return decisions, list(planner.free.values())
+    left = list(planner.free.values())
+    return decisions, left if at_cut is None else at_cut, left
 
 
 class _Planner:

@@ -125,8 +125,9 @@ class Head:
 
 @dataclass(frozen=True, slots=True)
 class HeadsPlan:
-    """What the heads read settle: every decision (`decisions`), or not yet (None): then
-    the lines in `read_on` must be read further, and `free` passed to the next try."""
+    """What the heads read settle: every decision (`decisions`, and in `free` the agents
+    they leave with room), or not yet (None): then the lines in `read_on` must be read
+    further, and `free` passed to the next try."""
 
     decisions: list[Decision] | None
     free: Sequence[Agent]
@@ -145,44 +146,34 @@ def plan_from_heads(
     read, or which lines to read further to be sure. `free`: the agents the last try left
     free (None on the first).
 
-    The cut is the least urgent task read of any line not read to its end that one of the
-    `free` agents could serve. Every task up to the cut that such an agent could take has
-    been read, and every other agent was full before the last cut, so the greedy pass
-    decides exactly up to the cut. Past it, it would only go on with the agents it leaves
-    free: when none is, or none of their lines has more, the decisions are complete."""
-    read = [ticket for head in heads.values() for ticket in head.tickets]
+    The cut: of the lines not read to their end that one of the `free` agents could serve,
+    the most urgent of their last tasks read. Every task up to the cut that such an agent
+    could take has been read, and every other agent was full before the last cut, so the
+    greedy pass decides exactly up to the cut. Past it, it goes on with the agents it left
+    free at the cut: when none is, or none of their lines has more, the decisions over the
+    tasks read are complete."""
+    read = _once(ticket for head in heads.values() for ticket in head.tickets)
     unfinished = _unfinished(heads)
     candidates = agents if free is None else free
     bounding = lines_to_read(unfinished, candidates, rules)
-    if bounding:
-        settled = _up_to_cut(read, heads, bounding, rules)
-        if settled is None:  # a line with more, of which nothing could be read
-            return HeadsPlan(None, candidates, bounding)
-        decisions, left = plan_with_free(settled, agents, rules, now)
-        more = lines_to_read(unfinished, left, rules) if left else []
-        if more or not left:
-            return HeadsPlan(None if more else decisions, left, more)
-    decisions, left = plan_with_free(_once(read), agents, rules, now)
-    return HeadsPlan(decisions, left)
+    if any(not heads[line].tickets for line in bounding):
+        return HeadsPlan(None, candidates, bounding)  # a line with more gave nothing
+    cut = _cut(heads, bounding, rules) if bounding else None
+    decisions, at_cut, left = plan_with_free(read, agents, rules, now, cut)
+    more = lines_to_read(unfinished, at_cut, rules) if bounding and at_cut else []
+    return HeadsPlan(None, at_cut, more) if more else HeadsPlan(decisions, left)
 
 
 def _unfinished(heads: Mapping[Line, Head]) -> list[Line]:
     return [line for line, head in heads.items() if not head.complete]
 
 
-def _up_to_cut(
-    read: Sequence[Ticket],
-    heads: Mapping[Line, Head],
-    bounding: Sequence[Line],
-    rules: RoutingRules,
-) -> list[Ticket] | None:
-    """The tasks read no less urgent than the cut, the least urgent read of `bounding`
-    (None: one of those lines gave nothing)."""
-    if any(not heads[line].tickets for line in bounding):
-        return None
-    offsets = rules.channel_priority
-    cut = min(urgency(heads[line].tickets[-1], offsets) for line in bounding)
-    return _once(ticket for ticket in read if urgency(ticket, offsets) <= cut)
+def _cut(
+    heads: Mapping[Line, Head], bounding: Sequence[Line], rules: RoutingRules
+) -> tuple[int, datetime, str]:
+    """Of the last tasks read of the `bounding` lines, the most urgent: every task up to it
+    in any of these lines has been read."""
+    return min(urgency(heads[line].tickets[-1], rules.channel_priority) for line in bounding)
 
 
 def _once(tickets: Iterable[Ticket]) -> list[Ticket]:

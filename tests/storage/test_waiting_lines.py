@@ -102,3 +102,15 @@ async def test_an_empty_line_leaves_the_set_of_lines(
     heads = await calls.heads({BILLING: 8})
     assert heads[BILLING].tickets == [] and heads[BILLING].complete
     assert BILLING not in await calls.lines()
+
+
+async def test_a_member_whose_ticket_is_gone_is_passed_over(
+    resp: RespClient, redis_client: aioredis.Redis
+) -> None:
+    await write_as_before_lines(redis_client, [ticket(1), ticket(2), ticket(3)])
+    calls = repository(resp)
+    await calls.build_lines()
+    await redis_client.hdel(keys.WAITING, "c2")  # gone from the hash, still in its line
+    heads = await calls.heads({BILLING: 3})
+    assert [t.call_id for t in heads[BILLING].tickets] == ["c3", "c1"]  # c3 waited longest
+    assert heads[BILLING].complete

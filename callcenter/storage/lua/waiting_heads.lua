@@ -12,8 +12,13 @@ for i = 3, #KEYS do
     redis.call('SREM', KEYS[2], ARGV[2 * i - 5])
   else
     local length = tonumber(ARGV[2 * i - 4])
+    local ids = {}
     for _, member in ipairs(redis.call('ZRANGE', KEYS[i], 0, length - 1)) do
-      head[#head + 1] = redis.call('HGET', KEYS[1], string.sub(member, 30))
+      ids[#ids + 1] = string.sub(member, 30)
+    end
+    for first = 1, #ids, 1000 do  -- HMGET in slices: unpack has a limit
+      local tickets = redis.call('HMGET', KEYS[1], unpack(ids, first, math.min(first + 999, #ids)))
+      for _, ticket in ipairs(tickets) do head[#head + 1] = ticket end
     end
   end
   found[#found + 1] = head
