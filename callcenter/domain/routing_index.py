@@ -83,35 +83,42 @@ def lines_to_read(
     """Of the lines with tasks, those some of `agents` could take a task from: the lines of
     queues one of them serves (an unknown queue has no skills: anyone serves it), and the
     lines of rules whose steps reach into such a queue."""
+    if not agents:
+        return []
     served = _served_queues(agents, rules)
+    known = rules.queues
+    reaching = _reaching_rules(served, rules)
+    return sorted(
+        line
+        for line in lines
+        if (
+            line.name in served or line.name not in known
+            if line.kind is LineKind.QUEUE
+            else line.name in reaching
+        )
+    )
 
-    def reachable(queue: str) -> bool:
-        return queue in served or (bool(agents) and queue not in rules.queues)
 
-    wanted = []
-    for line in lines:
-        if line.kind is LineKind.QUEUE:
-            wanted.append(reachable(line.name))
-            continue
-        rule = rules.rule(line.name) if line.name in rules.widening_rules else None
-        also = {q for step in rule.steps for q in step.also_queues} if rule else set()
-        wanted.append(any(reachable(q) for q in also))
-    return sorted(line for line, keep in zip(lines, wanted, strict=True) if keep)
+def _reaching_rules(served: set[str], rules: RoutingRules) -> set[str]:
+    """The rules whose steps reach into a queue served (or unknown: anyone serves it)."""
+    return {
+        name
+        for name in rules.widening_rules
+        if any(
+            queue in served or queue not in rules.queues
+            for step in rules.by_name[name].steps
+            for queue in step.also_queues
+        )
+    }
 
 
 def _served_queues(agents: Sequence[Agent], rules: RoutingRules) -> set[str]:
     """The configured queues at least one of `agents` serves."""
-    by_skill: dict[str, list[str]] = {}
-    open_to_all = []
-    for name, queue in rules.queues.items():
-        if not queue.skills:
-            open_to_all.append(name)
-        for skill in queue.skills:
-            by_skill.setdefault(skill, []).append(name)
-    served = set(open_to_all) if agents else set()
+    served = set(rules.open_queues)
+    by_skill, queues = rules.queues_by_skill, rules.queues
     for agent in agents:
         for skill in agent.skills:
-            served.update(q for q in by_skill.get(skill, ()) if serves(agent, rules.queues[q]))
+            served.update(q for q in by_skill.get(skill, ()) if serves(agent, queues[q]))
     return served
 
 

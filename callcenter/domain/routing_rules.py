@@ -99,6 +99,9 @@ class RoutingRules:
     by_name: Mapping[str, Rule] = field(init=False, repr=False, compare=False)
     widening_rules: frozenset[str] = field(init=False, repr=False, compare=False)
     text_during_voice: bool = field(init=False, repr=False, compare=False)
+    # the queues that name each skill, and those that name none (anyone serves them)
+    queues_by_skill: Mapping[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+    open_queues: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_name", {rule.name: rule for rule in self.rules})
@@ -106,6 +109,13 @@ class RoutingRules:
         object.__setattr__(self, "widening_rules", frozenset(widening))
         blended = any(q.text_during_voice for q in self.queues.values())
         object.__setattr__(self, "text_during_voice", blended)
+        by_skill: dict[str, tuple[str, ...]] = {}
+        for name, queue in self.queues.items():
+            for skill in queue.skills:
+                by_skill[skill] = (*by_skill.get(skill, ()), name)
+        object.__setattr__(self, "queues_by_skill", by_skill)
+        open_queues = tuple(name for name, queue in self.queues.items() if not queue.skills)
+        object.__setattr__(self, "open_queues", open_queues)
 
     def queue(self, name: str) -> QueueConfig:
         """The queue's config; an unknown queue (e.g. a gateway hint) gets the defaults."""

@@ -35,6 +35,7 @@ ACTIVE_CALL_TTL = timedelta(days=1)
 
 
 RESERVATION_GRACE_SECONDS = 60
+LINES_KEPT = 100_000  # parsed line ids kept
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -79,6 +80,7 @@ class CallRepository:
         self._store = store
         self._context = load_script("call_context")
         self._heads = load_script("waiting_heads")
+        self._lines: dict[bytes, Line | None] = {}  # line ids as stored, parsed
         self._build_lines = load_script("lines_build")
         # decoded tickets by their stored bytes: every dispatch pass reads all of them
         self._tickets = DecodeCache(Ticket)
@@ -214,10 +216,18 @@ class CallRepository:
 
     async def lines(self) -> list[Line]:
         """The waiting lines that may have calls."""
-        found = (
-            Line.parse(text(m)) for m in await self._store.client.execute("SMEMBERS", keys.LINES)
-        )
-        return [line for line in found if line is not None]
+        found = await self._store.client.execute("SMEMBERS", keys.LINES)
+        known = self._lines
+        if len(known) > LINES_KEPT:
+            known.clear()
+        lines = []
+        for raw in found:
+            line = known.get(raw)
+            if line is None:
+                line = known[raw] = Line.parse(text(raw))
+            if line is not None:
+                lines.append(line)
+        return lines
 
     async def heads(self, lengths: Mapping[Line, int]) -> dict[Line, Head]:
         """The first tickets of each line (as many as its length), in line order, in one
