@@ -123,10 +123,10 @@ class Dispatcher:
             if self._stopping:
                 await self._turn.release()
                 return
-            if self._dirty:
-                self._dirty = False  # asked for here during the pass: the turn is still ours
-                continue
-            if not await self._turn.finish():
+            again, self._dirty = self._dirty, False  # asked for here during the pass
+            if not await self._turn.finish(again=again):
+                # the turn was given up, or lost (expired) with a pass still to ask for
+                self._dirty = self._dirty or again
                 return
 
     def _ask_again_later(self) -> None:

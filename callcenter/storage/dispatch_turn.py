@@ -20,21 +20,24 @@ class DispatchTurn:
         self._ms = int(seconds * 1000)
 
     async def take(self) -> bool:
-        """Owe a pass and take the turn if no instance holds it. False: the holder runs
-        the pass owed."""
+        """Owe a pass and take the turn if no other instance holds it (this one may, after
+        a pass that failed). False: the holder runs the pass owed."""
         return bool(await self._call("take"))
 
-    async def finish(self) -> bool:
-        """After a pass: True when another was owed meanwhile (the turn is kept: run it),
-        False when the turn was given up (or had expired)."""
-        return bool(await self._call("finish"))
+    async def finish(self, *, again: bool = False) -> bool:
+        """After a pass: True when another is owed, by another instance meanwhile or by
+        this one (`again`): the turn is kept and renewed, run it. False when the turn was
+        given up (or had expired)."""
+        return bool(await self._call("finish", "1" if again else "0"))
 
     async def release(self) -> None:
         """Give the turn up now (stopping); a pass owed stays owed."""
         await self._call("release")
 
-    async def _call(self, operation: str) -> int:
+    async def _call(self, operation: str, again: str = "0") -> int:
         found: int = await self._client.evalsha(
-            self._script, [keys.DISPATCH_TURN, keys.DISPATCH_OWED], [operation, self._id, self._ms]
+            self._script,
+            [keys.DISPATCH_TURN, keys.DISPATCH_OWED],
+            [operation, self._id, self._ms, again],
         )
         return found

@@ -53,3 +53,17 @@ async def test_a_stopping_holder_gives_up_and_the_debt_stays(
     assert await redis_client.exists(keys.DISPATCH_OWED)
     assert await other.take()  # and taking pays the debt
     assert not await redis_client.exists(keys.DISPATCH_OWED)
+
+
+async def test_the_holder_may_take_its_turn_again_and_keep_it_for_its_own_pass(
+    resp: RespClient, redis_client: aioredis.Redis
+) -> None:
+    holder, other = DispatchTurn(resp), DispatchTurn(resp)
+    assert await holder.take()
+    assert await holder.take()  # a pass that failed left the turn held: still ours
+    assert not await other.take()
+    assert await holder.finish()  # the other's pass is owed
+    assert await holder.finish(again=True)  # and one asked for here: the turn is kept
+    assert 0 < await redis_client.pttl(keys.DISPATCH_TURN) <= 2000
+    assert not await holder.finish()  # nothing owed: given up
+    assert await other.take()
