@@ -262,6 +262,11 @@ class CallRepository:
             for line in lines_of(ticket):
                 index = line_keys.setdefault(keys.line(line.id), 4 + len(line_keys))
                 args += [index, line.id]
+            arrivals = keys.arrivals(lines_of(ticket)[0].id)
+            args += [
+                line_keys.setdefault(arrivals, 4 + len(line_keys)),
+                ticket.queued_at.timestamp(),
+            ]
         touched = [keys.WAITING, keys.LINES, keys.LINES_BUILT, *line_keys]
         return int(await client.evalsha(self._build_lines, touched, args))
 
@@ -324,6 +329,8 @@ def _index_waiting(plan: CommitPlan, old: Call | None, new: Call, now: datetime)
         for line in lines_of(ticket):
             plan.zadd(keys.line(line.id), 0, member)
             plan.sadd(keys.LINES, line.id)
+        queue_line = lines_of(ticket)[0].id
+        plan.zadd(keys.arrivals(queue_line), ticket.queued_at.timestamp(), ticket.call_id)
     elif was is not None:
         plan.hdel(keys.WAITING, new.id)
         _leave_lines(plan, was)
@@ -333,6 +340,7 @@ def _leave_lines(plan: CommitPlan, ticket: Ticket) -> None:
     member = place_in_line(ticket)
     for line in lines_of(ticket):
         plan.zrem(keys.line(line.id), member)
+    plan.zrem(keys.arrivals(lines_of(ticket)[0].id), ticket.call_id)
 
 
 def _index_reservation(plan: CommitPlan, old: Call | None, new: Call, now: datetime) -> None:

@@ -17,6 +17,9 @@ Owners and lifetimes:
                               id, byte order = routing order) of the queued calls of a queue
                               (kind q) or a rule (kind r) on a channel; owned by the call
                               commits, with the `waiting` hash
+- `{cc}:arrivals:q:<channel>:<queue>` sorted set of the queued calls of a queue line by
+                              arrival (score = place in line, Unix seconds): its oldest at
+                              the head, for the scrape; owned with the lines
 - `{cc}:lines`                set of the line ids that may have calls; an empty line's id is
                               removed by the dispatch read that finds it empty
 - `{cc}:lines:built`          marker: the lines hold every queued call (built once at start
@@ -141,6 +144,10 @@ def message_seen(channel: str, external_id: str) -> str:
 
 def line(line_id: str) -> str:
     return f"{ROUTING}:line:{line_id}"
+
+
+def arrivals(line_id: str) -> str:
+    return f"{ROUTING}:arrivals:{line_id}"
 
 
 def decision(call_id: str) -> str:

@@ -65,13 +65,22 @@ async def test_the_build_skips_a_ticket_changed_since_it_was_read(
     await write_as_before_lines(redis_client, [ticket(1)])
     stale = msgspec.json.encode(msgspec.structs.replace(ticket(1), priority=9))
     line = lines_of(ticket(1))
+    arrivals = keys.arrivals(line[0].id)
     added = await resp.evalsha(
         load_script("lines_build"),
-        [keys.WAITING, keys.LINES, keys.LINES_BUILT, keys.line(line[0].id), keys.line(line[1].id)],
-        ["c1", stale, place_in_line(ticket(1)), 4, line[0].id, 5, line[1].id],
+        [
+            keys.WAITING,
+            keys.LINES,
+            keys.LINES_BUILT,
+            keys.line(line[0].id),
+            keys.line(line[1].id),
+            arrivals,
+        ],
+        ["c1", stale, place_in_line(ticket(1)), 4, line[0].id, 5, line[1].id, 6, 0],
     )
     assert added == 0
     assert await redis_client.zcard(keys.line(line[0].id)) == 0
+    assert await redis_client.zcard(arrivals) == 0
     assert await redis_client.exists(keys.LINES_BUILT)
 
 
