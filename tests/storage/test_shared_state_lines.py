@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from callcenter.domain.calls import Call, Callback, CallState, Reservation
+from callcenter.domain.calls import Call, Callback, CallState, Reservation, waiting
 from callcenter.domain.messages import Channel
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.documents import DocumentStore
@@ -18,19 +18,25 @@ from callcenter.storage.shared_state import SharedStateReader
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
-def queued(call_id: str, minutes_ago: int, queue: str = "billing", **fields: object) -> Call:
+def queued(
+    call_id: str,
+    minutes_ago: int,
+    queue: str = "billing",
+    *,
+    channel: Channel = Channel.VOICE,
+    callback: Callback | None = None,
+) -> Call:
     at = NOW - timedelta(minutes=minutes_ago)
-    call = Call(
-        id=call_id,
-        gateway_call_id=call_id,
-        state=CallState.QUEUED,
+    return waiting(
+        call_id,
         queue=queue,
-        created_at=at,
-        updated_at=at,
-        last_event_at=at,
+        customer="+15550001111",
+        caller_key=None,
+        now=NOW,
         queued_at=at,
+        channel=channel,
+        callback=callback,
     )
-    return msgspec.structs.replace(call, **fields)
 
 
 async def test_callers_waiting_per_queue_from_the_lines(resp: RespClient) -> None:
@@ -39,7 +45,7 @@ async def test_callers_waiting_per_queue_from_the_lines(resp: RespClient) -> Non
     )
     callback = Callback(number="+15550002222", requested_at=NOW, source="api")
     ringing = queued("v4", 9)
-    waiting = [
+    arrivals = [
         queued("v1", 3),
         queued("v2", 7),
         queued("cb1", 5, callback=callback),
@@ -47,7 +53,7 @@ async def test_callers_waiting_per_queue_from_the_lines(resp: RespClient) -> Non
         queued("s1", 1, queue="sales"),
         ringing,
     ]
-    for call in waiting:
+    for call in arrivals:
         await calls.commit(None, call, (), event_id=None, now=NOW)
     offered = msgspec.structs.replace(
         ringing,
