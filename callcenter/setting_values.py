@@ -8,6 +8,8 @@ from pathlib import Path
 
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _MODEL_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_MESSAGING_SERVICE = re.compile(r"MG[0-9a-fA-F]{32}")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -108,21 +110,23 @@ def speech_engine(text: str) -> str:
     return text
 
 
-def e164(text: str) -> str | None:
-    number = text.strip()
-    if not number:
+def _optional_match(text: str, pattern: re.Pattern[str], expected: str) -> str | None:
+    """`text` stripped when it matches `pattern` whole; None when empty."""
+    value = text.strip()
+    if not value:
         return None
-    if not re.fullmatch(r"\+[1-9][0-9]{6,14}", number):
-        raise ValueError("expected an E.164 number such as +15551234567")
-    return number
+    if not pattern.fullmatch(value):
+        raise ValueError(f"expected {expected}")
+    return value
+
+
+def e164(text: str) -> str | None:
+    return _optional_match(text, _E164, "an E.164 number such as +15551234567")
 
 
 def messaging_service(text: str) -> str | None:
-    if not text.strip():
-        return None
-    if not re.fullmatch(r"MG[0-9a-fA-F]{32}", text.strip()):
-        raise ValueError("expected a Messaging Service SID: MG followed by 32 hex digits")
-    return text.strip()
+    expected = "a Messaging Service SID: MG followed by 32 hex digits"
+    return _optional_match(text, _MESSAGING_SERVICE, expected)
 
 
 def callback_gateway(text: str) -> str:
@@ -132,12 +136,7 @@ def callback_gateway(text: str) -> str:
 
 
 def model_name(text: str) -> str | None:
-    name = text.strip()
-    if not name:
-        return None
-    if not _MODEL_NAME.fullmatch(name):
-        raise ValueError("expected a model name such as vosk-model-small-en-us-0.15")
-    return name
+    return _optional_match(text, _MODEL_NAME, "a model name such as vosk-model-small-en-us-0.15")
 
 
 def dial_template(text: str) -> str:
