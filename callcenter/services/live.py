@@ -79,7 +79,9 @@ class LiveViews:
         now = self._clock.now()
         rules = self._rules.current
         calls = await self._live_calls()
-        outlook = await self._outlook.queues()
+        # the board the last outlook tick kept (a few seconds old; the next tick's
+        # queue.outlook brings it up to date): not recomputed from every waiting ticket
+        outlook = await self._outlook.latest()
         names = sorted(
             set(rules.queues) | {call.queue for call in calls} | {view.name for view in outlook}
         )

@@ -8,12 +8,15 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from aiohttp import WSMsgType
 from aiohttp.client_ws import ClientWebSocketResponse
 
 from callcenter.app import create_app
+from callcenter.app_keys import REPOSITORIES
 from callcenter.media.frames import Track
 from callcenter.settings import Settings
 from callcenter.speech.engines import Final, Word
@@ -83,6 +86,24 @@ async def test_a_wallboard_gets_a_snapshot_then_events(
     await post(client, admin, {"type": "call.ended", "event_id": "w2-e", "call_id": "w2"})
     stats = await until(ws, lambda m: m.get("type") == "queue.stats")
     assert stats["data"]["today"]["abandoned"] == 1
+    await ws.close()
+
+
+async def test_a_wallboard_snapshot_takes_the_board_the_last_outlook_tick_kept(
+    client: AppClient, admin: dict[str, str], token_for: TokenFactory
+) -> None:
+    """Not recomputed from every waiting ticket at each connect (O(backlog)): the kept
+    board, which the next tick's `queue.outlook` brings up to date."""
+    await post(client, admin, created("w1"))
+    services = client.app[SERVICES]
+    computed = await services.outlook.queues()
+    general = next(view for view in computed if view.name == "general")
+    assert general.calls_waiting == 1
+    kept = [msgspec.structs.replace(general, calls_waiting=7)]  # as a tick kept it
+    await client.app[REPOSITORIES].queue_activity.save_tick(datetime.now(UTC), {}, kept)
+    ws = await connect(client, "/ws/wallboard", await token_for("supervisor"))
+    snapshot = await receive(ws)
+    assert [(q["name"], q["calls_waiting"]) for q in snapshot["outlook"]] == [("general", 7)]
     await ws.close()
 
 
