@@ -172,7 +172,7 @@ class Metrics:
         )
         self.reservations_total = Counter(
             "reservations",
-            "Offers answered, by result (accepted, rejected, timeout).",
+            "Offers answered, by result (accepted, rejected, timeout, agent_leg_failed).",
             ["result"],
             namespace=NAMESPACE,
             registry=self.registry,

@@ -12,6 +12,7 @@ from enum import StrEnum
 import msgspec
 
 from callcenter.domain import agents as agent_rules
+from callcenter.domain.agent_leg import leg_failed
 from callcenter.domain.agents import Activity, Agent
 from callcenter.domain.callback_events import CallbackStep, callback_step
 from callcenter.domain.callbacks import final_outcome
@@ -26,6 +27,7 @@ from callcenter.domain.calls import (
     transition,
 )
 from callcenter.domain.events import (
+    AgentLegFailed,
     CallAnswered,
     CallCreated,
     CallDtmf,
@@ -80,6 +82,8 @@ def apply_call_event(
     if isinstance(event, SurveyCompleted):
         return _survey(call, event, now)
     at = event.occurred_at or now
+    if isinstance(event, AgentLegFailed):
+        return _agent_leg_failed(call, agents, event, at, now, queues)
     if call is None:
         return _first_event(agents, event, at, now, default_queue, queues)
     step = callback_step(call, agents, event, at, now, queues(call.queue))
@@ -348,6 +352,22 @@ def _transferred(
         queued_at=at,
     )
     return msgspec.structs.replace(change, agents=changed)
+
+
+def _agent_leg_failed(
+    call: Call | None,
+    agents: Mapping[str, Agent],
+    event: AgentLegFailed,
+    at: datetime,
+    now: datetime,
+    queues: QueueConfigs,
+) -> CallChange:
+    if call is None:
+        raise NotFound("call", event.call_id)
+    failed = leg_failed(call, agents.get(event.agent_id), event, at, now, queues(call.queue))
+    if failed is None:
+        return CallChange(disposition=Disposition.STALE, call=call)
+    return CallChange(disposition=Disposition.APPLIED, call=failed[0], agents=failed[1])
 
 
 def _survey(call: Call | None, event: SurveyCompleted, now: datetime) -> CallChange:

@@ -96,6 +96,15 @@ class CallTransferred(CallEvent, frozen=True, tag="call.transferred"):
     """The connected call goes back to a queue (`queue`, else the one it was in)."""
 
 
+class AgentLegFailed(CallEvent, frozen=True, tag="call.agent_failed"):
+    """The PBX could not connect the caller to the agent who accepted (`agent_id`): the
+    agent's leg was not answered, busy or failed. The caller goes back to their place in
+    line and the agent's offer counts as missed (as an offer that timed out)."""
+
+    agent_id: AgentId  # required here: whose leg failed
+    end_reason: EndReason = EndReason.NO_ANSWER
+
+
 class CallDtmf(CallEvent, frozen=True, tag="call.dtmf"):
     """Digits the caller pressed; appended to the call's `dtmf` attribute."""
 
@@ -126,6 +135,7 @@ AnyCallEvent = (
     | CallAnswered
     | CallEnded
     | CallTransferred
+    | AgentLegFailed
     | CallDtmf
     | CallbackRequested
     | SurveyCompleted
@@ -136,6 +146,7 @@ EVENT_TYPES: tuple[type[CallEvent], ...] = (
     CallAnswered,
     CallEnded,
     CallTransferred,
+    AgentLegFailed,
     CallDtmf,
     CallbackRequested,
     SurveyCompleted,

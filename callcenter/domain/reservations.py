@@ -117,13 +117,20 @@ def decline(
         idle = agent_rules.set_activity(agent, Activity.IDLE, now)
     if not timed_out:
         return requeued, idle
+    return requeued, missed_offer(idle, now, queue)
+
+
+def missed_offer(agent: Agent, now: datetime, queue: QueueConfig) -> Agent:
+    """Count an offer the agent missed (it timed out, or its phone did not answer): the
+    agent backs off for longer each time, and after the queue's `max_missed_offers` it is
+    set away."""
     missed = agent.missed_offers + 1
     backed_off = msgspec.structs.replace(
-        idle,
+        agent,
         missed_offers=missed,
         blocked_until=now + timedelta(seconds=queue.missed_offer_backoff_seconds * missed),
     )
     if missed >= queue.max_missed_offers:
         backed_off = agent_rules.set_presence(backed_off, Presence.AWAY, now)
         backed_off = msgspec.structs.replace(backed_off, missed_offers=missed)
-    return requeued, backed_off
+    return backed_off

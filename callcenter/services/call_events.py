@@ -26,7 +26,7 @@ from callcenter.domain.callers import (
 from callcenter.domain.calls import Call, CallState, Outcome, Survey
 from callcenter.domain.capacity import ready
 from callcenter.domain.event_time import EventClock, at_server_time
-from callcenter.domain.events import CallEvent, event_type
+from callcenter.domain.events import AgentLegFailed, CallEvent, event_type
 from callcenter.domain.timers import Timer, wrap_up_timer
 from callcenter.metrics import Metrics
 from callcenter.services.callers import MISSING, CallerService, Missing
@@ -133,6 +133,8 @@ class CallEventService:
         disposition, change = await with_retries("call", event.call_id, attempt)
         if change is not None:
             self._count_survey(before[0].survey if before[0] else None, change)
+            if isinstance(event, AgentLegFailed) and change.disposition is Disposition.APPLIED:
+                self._metrics.reservations_total.labels("agent_leg_failed").inc()
             await self._after_commit(change, known_history[0] if known_history else MISSING)
         else:
             change = await self._redeliver(event)

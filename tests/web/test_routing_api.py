@@ -176,6 +176,32 @@ async def test_unanswered_offers_time_out_and_agent_goes_away(api: Api) -> None:
     assert 'callcenter_reservations_total{result="timeout"} 2.0' in metrics
 
 
+async def test_an_agent_leg_that_fails_puts_the_caller_back_in_place(api: Api) -> None:
+    """A PBX could not ring the agent who accepted: the caller keeps their place and goes
+    to the next agent; the agent's offer counts as missed."""
+    await api.agent("ann", {"billing": 5})
+    await api.event("call.created", "c1", **{"from": "+15551230000", "queue": "billing"})
+    first = await api.offered("c1")
+    accepted = await api.client.post(
+        f"/v1/reservations/{first['reservation']['id']}/accept", headers=api.headers
+    )
+    assert (await accepted.json())["state"] == "connected"
+    await api.agent("bob", {"billing": 4})
+    failed = await api.event("call.agent_failed", "c1", agent_id="ann", end_reason="busy")
+    assert (failed["result"], failed["state"]) == ("applied", "queued")
+    second = await wait_for(
+        lambda: api.call("c1"), lambda c: c["state"] == "offered" and c["agent_id"] == "bob"
+    )
+    assert second["queued_at"] == first["queued_at"]
+    ann = await api.get("/v1/agents/ann")
+    assert (ann["activity"], ann["missed_offers"]) == ("idle", 1)
+    assert ann["blocked_until"] is not None
+    late = await api.event("call.agent_failed", "c1", agent_id="ann")  # ann no longer holds it
+    assert late["result"] == "stale"
+    metrics = await (await api.client.get("/metrics")).text()
+    assert 'callcenter_reservations_total{result="agent_leg_failed"} 1.0' in metrics
+
+
 async def test_higher_priority_goes_first_across_queues(api: Api) -> None:
     await api.event("call.created", "old", **{"from": "+15550000001", "queue": "billing"})
     await api.event("call.created", "gen", **{"from": "+15550000002"})
