@@ -1,0 +1,227 @@
+"""Call control over ARI: what each Asterisk event does to the call, and what an accepted
+offer does to Asterisk. It is also the RouteNotifier for calls of the `asterisk` dialect.
+
+- A caller's channel enters the application (StasisStart, no args): `call.created`, then it
+  is answered and held in its own holding bridge (`cc-hold-<call>`) with music on hold.
+- DTMF on it: `call.dtmf`. Its end (ChannelDestroyed): `call.ended` with the mapped cause;
+  an agent's leg still up is hung up and the call's bridges are taken down.
+- An agent accepts (`route.assigned`): a leg is originated to the agent's endpoint (template,
+  e.g. `PJSIP/{agent_id}`), entering the application with args [agent, call, agent id].
+  Answered (its StasisStart): caller and agent talk in a mixing bridge (`cc-talk-<call>`),
+  `call.answered`. Not answered, busy, or refused by ARI: `call.agent_failed`, the caller
+  keeps holding and gets their place in line back.
+- An agent hanging up after talking hangs up the caller (their `call.ended` follows).
+
+All state is in Asterisk (bridges and channel ids named after the call), so nothing is lost
+when this instance restarts and any instance can handle any event. `reconcile` (after each
+websocket (re)connect, when events may have been missed) compares Asterisk's channels with
+the live calls: a caller we never heard of is created and held; a live call whose channel
+is gone is ended. Event ids make what was already applied a duplicate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from callcenter.domain.calls import Call
+from callcenter.domain.events import CallEvent
+from callcenter.domain.routing import Decision
+from callcenter.errors import CallcenterError
+from callcenter.gateways.asterisk.ari_events import (
+    AGENT_ARG,
+    DIALECT,
+    AriEvent,
+    Channel,
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    StasisStart,
+    agent_answered,
+    agent_failed,
+    agent_leg_id,
+    agent_leg_of,
+    call_created,
+    call_dtmf,
+    call_ended,
+)
+from callcenter.gateways.asterisk.ari_rest import AriError, AriRest
+from callcenter.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+_FAILED_CAUSE = 38  # network out of order: ARI refused to place the leg
+
+
+@dataclass(frozen=True, slots=True)
+class AriCallSettings:
+    app: str = "callcenter"
+    music_class: str = "default"
+    agent_endpoint: str = "PJSIP/{agent_id}"  # with {agent_id}
+    agent_ring_seconds: int = 30
+
+
+def hold_bridge(call_id: str) -> str:
+    return f"cc-hold-{call_id}"
+
+
+def talk_bridge(call_id: str) -> str:
+    return f"cc-talk-{call_id}"
+
+
+class AriCalls:
+    def __init__(
+        self,
+        rest: AriRest,
+        apply: Callable[[CallEvent], Awaitable[None]],
+        live_calls: Callable[[], Awaitable[list[str]]],
+        *,
+        settings: AriCallSettings,
+        metrics: Metrics,
+    ) -> None:
+        """`apply` applies a canonical event (raising what the event service raises);
+        `live_calls` gives the ids of the live calls of this dialect."""
+        self._rest = rest
+        self._apply = apply
+        self._live_calls = live_calls
+        self._settings = settings
+        self._metrics = metrics
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def rest(self) -> AriRest:
+        return self._rest
+
+    async def handle(self, event: AriEvent) -> None:
+        """Act on one event. Raises nothing: failures are logged and counted."""
+        try:
+            await self._handle(event)
+        except (AriError, CallcenterError) as error:
+            logger.warning("ARI %s not handled: %s", type(event).__name__, error)
+            self._metrics.task_errors_total.labels("asterisk_ari").inc()
+
+    async def _handle(self, event: AriEvent) -> None:
+        if isinstance(event, StasisStart):
+            if event.args[:1] == [AGENT_ARG]:
+                await self._agent_answered(event)
+            elif not event.channel.is_agent_leg:
+                await self._caller_arrived(event.channel, event)
+        elif isinstance(event, ChannelDtmfReceived) and not event.channel.is_agent_leg:
+            await self._emit(call_dtmf(event))
+        elif isinstance(event, ChannelDestroyed):
+            await self._destroyed(event)
+
+    async def _caller_arrived(self, channel: Channel, event: StasisStart | None) -> None:
+        await self._emit(call_created(channel, event.timestamp if event else None))
+        if channel.state != "Up":
+            await self._rest.answer(channel.id)
+        await self._rest.hold(channel.id, hold_bridge(channel.id), self._settings.music_class)
+
+    async def _agent_answered(self, event: StasisStart) -> None:
+        leg = event.channel.id
+        mapped = agent_leg_of(leg)
+        if mapped is None:
+            await self._rest.hang_up(leg)
+            return
+        call_id, agent_id = mapped
+        try:
+            await self._rest.bridge(talk_bridge(call_id), [call_id, leg])
+        except AriError as error:
+            if not error.not_found:
+                raise
+            await self._rest.hang_up(leg)  # the caller is gone: nobody to talk to
+            return
+        await self._rest.destroy_bridge(hold_bridge(call_id))
+        await self._emit(agent_answered(call_id, agent_id, leg, event.timestamp))
+
+    async def _destroyed(self, event: ChannelDestroyed) -> None:
+        channel = event.channel
+        mapped = agent_leg_of(channel.id)
+        if mapped is None:
+            await self._emit(call_ended(channel.id, event.cause, event.timestamp))
+            await self._tear_down(channel.id)
+            return
+        call_id, agent_id = mapped
+        if channel.state == "Up":  # the agent talked, then hung up: the call is over
+            await self._hang_up_quietly(call_id)
+            return
+        await self._emit(agent_failed(call_id, agent_id, channel.id, event.cause, event.timestamp))
+
+    async def _tear_down(self, call_id: str) -> None:
+        """The caller is gone: hang up whoever is still in the talk bridge, remove both
+        bridges."""
+        for other in await self._rest.bridge_channels(talk_bridge(call_id)):
+            if other != call_id:
+                await self._hang_up_quietly(other)
+        await self._rest.destroy_bridge(talk_bridge(call_id))
+        await self._rest.destroy_bridge(hold_bridge(call_id))
+
+    async def _hang_up_quietly(self, channel_id: str) -> None:
+        try:
+            await self._rest.hang_up(channel_id)
+        except AriError as error:
+            if not error.not_found:
+                raise
+
+    async def _emit(self, event: CallEvent) -> None:
+        await self._apply(event)
+
+    async def reconcile(self) -> None:
+        """After a (re)connect: callers that arrived unheard are created and held; live
+        calls whose channel is gone are ended (cause unknown: normal). Raises AriError
+        when Asterisk cannot list its channels."""
+        present = await self._rest.channels()
+        live = await self._live_calls()
+        ids = {channel.id for channel in present}
+        for channel in present:
+            in_app = channel.dialplan.app_data.split(",", 1)[0] == self._settings.app
+            if in_app and not channel.is_agent_leg and channel.id not in live:
+                await self.handle_arrival(channel)
+        for call_id in live:
+            if call_id not in ids:
+                await self._emit(call_ended(call_id, 0, None))
+                await self._tear_down(call_id)
+
+    async def handle_arrival(self, channel: Channel) -> None:
+        try:
+            await self._caller_arrived(channel, None)
+        except (AriError, CallcenterError) as error:
+            logger.warning("ARI channel %s not taken in: %s", channel.id, error)
+            self._metrics.task_errors_total.labels("asterisk_ari").inc()
+
+    # --- RouteNotifier -------------------------------------------------------------------
+
+    async def route_event(self, kind: str, call: Call, decision: Decision | None) -> None:
+        if call.dialect != DIALECT or kind != "route.assigned" or call.agent_id is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._ring_agent(call, call.agent_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _ring_agent(self, call: Call, agent_id: str) -> None:
+        leg = agent_leg_id(call.gateway_call_id, agent_id, secrets.token_hex(4))
+        try:
+            await self._rest.originate(
+                self._settings.agent_endpoint.format(agent_id=agent_id),
+                channel_id=leg,
+                app=self._settings.app,
+                app_args=[AGENT_ARG, call.gateway_call_id, agent_id],
+                caller_id=call.from_,
+                timeout_seconds=self._settings.agent_ring_seconds,
+            )
+            result = "delivered"
+        except AriError as error:
+            logger.error("ARI originate failed: %s", error, extra={"call_id": call.id})
+            result = "failed"
+            await self._report_failure(call, agent_id, leg)
+        self._metrics.webhook_deliveries_total.labels("asterisk.originate", result).inc()
+
+    async def _report_failure(self, call: Call, agent_id: str, leg: str) -> None:
+        try:
+            await self._emit(agent_failed(call.gateway_call_id, agent_id, leg, _FAILED_CAUSE, None))
+        except CallcenterError as error:
+            logger.warning("agent leg failure not applied: %s", error)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*self._tasks, return_exceptions=True)
