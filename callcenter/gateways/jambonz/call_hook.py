@@ -3,7 +3,10 @@
 The call hook and the call-status hook share one JSON body
 (`call_sid`, `from`, `to`, `direction`, `call_status`, `sip_status`...); each status
 becomes at most one canonical event whose `event_id` is derived from the call and the
-status, so a redelivered webhook is a duplicate."""
+status, so a redelivered webhook is a duplicate. The legs jambonz places for a call (a
+`dial`'s leg to the agent) report to the same status hook with `parent_call_sid` set:
+they are not calls of their own, and map to nothing. Nor does an inbound caller going
+`in-progress`: jambonz answered it (for a greeting or the hold), no agent did."""
 
 from __future__ import annotations
 
@@ -53,6 +56,7 @@ class JambonzCallHook(msgspec.Struct, frozen=True, kw_only=True):
     caller_name: Annotated[str, msgspec.Meta(max_length=256)] = ""
     sip_status: Annotated[int, msgspec.Meta(ge=100, le=699)] | None = None
     sip_reason: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+    parent_call_sid: Annotated[str, msgspec.Meta(max_length=96)] | None = None
 
 
 _START_EVENTS: dict[CallStatus, type[CallEvent]] = {
@@ -99,8 +103,11 @@ class _CommonFields(TypedDict):
 
 def to_canonical(hook: JambonzCallHook, *, received_at: datetime) -> CallEvent | None:
     """The canonical event for a webhook, or None for a status with no canonical meaning
-    (`queued`: jambonz's own queueing). jambonz bodies carry no time: `received_at`
-    (timezone-aware) is used as `occurred_at`. An unanswered end with SIP 487 is canceled."""
+    (`queued`: jambonz's own queueing; see `_not_a_call_event`). jambonz bodies carry no
+    time: `received_at` (timezone-aware) is used as `occurred_at`. An unanswered end with
+    SIP 487 is canceled."""
+    if _not_a_call_event(hook):
+        return None
     common = _CommonFields(
         event_id=event_id_for(hook),
         call_id=hook.call_sid,
@@ -123,6 +130,16 @@ def to_canonical(hook: JambonzCallHook, *, received_at: datetime) -> CallEvent |
     if hook.sip_reason:
         sip["sip_reason"] = hook.sip_reason
     return CallEnded(**common, attributes=sip, end_reason=_end_reason(hook))
+
+
+def _not_a_call_event(hook: JambonzCallHook) -> bool:
+    """A leg placed for another call (`parent_call_sid` set: the dial to the agent, whose
+    outcome reaches us through the dial's actionHook), or an inbound call going
+    `in-progress`: jambonz answers the caller for its first verb that needs media (a
+    greeting, the hold), which is no agent taking the call; that is the accept."""
+    if hook.parent_call_sid:
+        return True
+    return hook.call_status is CallStatus.IN_PROGRESS and hook.direction is not Direction.OUTBOUND
 
 
 def _end_reason(hook: JambonzCallHook) -> EndReason:
