@@ -19,6 +19,7 @@ from callcenter.app_keys import DIALERS, NOTIFIER, REDIS, REPOSITORIES, SCORER, 
 from callcenter.domain.routing_rules import RoutingRules, default_rules
 from callcenter.errors import RulesInvalid
 from callcenter.gateway_setup import (
+    asterisk_events,
     audiosocket_listener,
     callback_dialers,
     freeswitch_events,
@@ -236,6 +237,7 @@ def create_app(
             token_sessions,
             speech,
             audiosocket_listener,
+            asterisk_events,
             freeswitch_events,
             reload_on_sighup,
             observability,

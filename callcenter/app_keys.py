@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from callcenter.domain.messages import Channel
+from callcenter.gateways.asterisk.ari_calls import AriCalls
 from callcenter.repositories import Repositories
 from callcenter.services.callbacks import CallbackDialer
 from callcenter.services.notify import RouteNotifier
@@ -21,3 +22,4 @@ NOTIFIER = web.AppKey("notifier", RouteNotifier)
 DIALERS = web.AppKey[Mapping[str, CallbackDialer]]("callback_dialers")
 SCORER = web.AppKey("sentiment_scorer", SentimentScorer)
 SENDERS = web.AppKey[Mapping[Channel, ReplySender]]("reply_senders")
+ASTERISK = web.AppKey[AriCalls | None]("asterisk_calls")  # ARI call control, when configured

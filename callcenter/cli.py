@@ -117,7 +117,9 @@ def _add_simulate_parsers(commands: argparse._SubParsersAction[argparse.Argument
     simulate.add_argument(
         "--check", action="store_true", help="only check the scenario file (file:line errors)"
     )
-    simulate.add_argument("--gateway", choices=["twilio", "generic"], help="override the dialect")
+    simulate.add_argument(
+        "--gateway", choices=["twilio", "generic", "asterisk"], help="override the dialect"
+    )
     simulate.add_argument("--seed", type=int, help="override the scenario's seed")
     simulate.add_argument("--duration", type=float, help="seconds of arrivals (default: scenario)")
     load = simulate.add_mutually_exclusive_group()
@@ -144,6 +146,12 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
         default=8089,
         help="where the simulated Twilio REST API listens (the server's "
         "CALLCENTER_TWILIO_API_URL is http://127.0.0.1:PORT; default 8089)",
+    )
+    parser.add_argument(
+        "--ari-port",
+        type=int,
+        help="where the simulated Asterisk serves ARI (default: the port of "
+        "CALLCENTER_ASTERISK_ARI_URL, else 8088)",
     )
     parser.add_argument("--no-speech", action="store_true", help="callers stay silent")
     parser.add_argument(
@@ -179,6 +187,7 @@ def _simulate(args: argparse.Namespace) -> int:
         token=_admin_token(args),
         public_url=args.public_url,
         twilio_api_port=args.twilio_api_port,
+        ari_port=args.ari_port,
         speech=not args.no_speech,
         drain_seconds=args.drain_seconds,
         connect_timeout=args.connect_timeout,

@@ -115,6 +115,21 @@ class ConcurrentUpdate(Conflict):
         return f"{self.entity} {self.entity_id!r} is changing too fast; retry"
 
 
+class CallMismatch(Conflict):
+    """A gateway's request names one call in its URL and another in its body."""
+
+    def __init__(self, call_id: str, gateway_call_id: str) -> None:
+        super().__init__(call_id, gateway_call_id)
+        self.call_id = call_id
+        self.gateway_call_id = gateway_call_id
+
+    def __str__(self) -> str:
+        return (
+            f"the request is about the gateway's call {self.gateway_call_id!r}, which is "
+            f"not call {self.call_id!r}"
+        )
+
+
 class DialRefused(CallcenterError):
     """The gateway refused to place a callback attempt: a final answer for that attempt."""
 

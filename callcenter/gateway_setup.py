@@ -1,6 +1,6 @@
 """Gateway resources of the application, as cleanup contexts: who hears routing decisions
-(signed generic webhooks, Twilio REST call updates), the Asterisk AudioSocket listener and
-the FreeSWITCH event socket client.
+(signed generic webhooks, Twilio REST call updates, Asterisk ARI call control), the Asterisk
+AudioSocket listener and ARI events websocket, and the FreeSWITCH event socket client.
 Part of assembling the app (the same layer as app.py)."""
 
 from __future__ import annotations
@@ -12,13 +12,21 @@ from collections.abc import AsyncIterator, Mapping
 import aiohttp
 from aiohttp import web
 
-from callcenter.app_keys import DIALERS, NOTIFIER, SENDERS
+from callcenter.app_keys import ASTERISK, DIALERS, NOTIFIER, SENDERS
+from callcenter.domain.calls import ACTIVE_STATES, CallState
 from callcenter.domain.events import CallEvent
 from callcenter.domain.messages import Channel
 from callcenter.errors import SettingError
+from callcenter.gateways.asterisk.ari_calls import AriCalls, AriCallSettings
+from callcenter.gateways.asterisk.ari_client import AriEventsClient
+from callcenter.gateways.asterisk.ari_events import DIALECT as ASTERISK_DIALECT
+from callcenter.gateways.asterisk.ari_rest import AriRest
 from callcenter.gateways.freeswitch.client import EslClient
 from callcenter.gateways.generic.callback_dial import WebhookCallbackDialer
 from callcenter.gateways.generic.webhook import WebhookNotifier
+from callcenter.gateways.jambonz.dial import MAX_RING_SECONDS, dial_target
+from callcenter.gateways.jambonz.notify import JambonzNotifier
+from callcenter.gateways.jambonz.rest import JambonzRestClient
 from callcenter.gateways.smtp.sender import SmtpRelay, SmtpSender
 from callcenter.gateways.twilio.callback_dial import TwilioCallbackDialer
 from callcenter.gateways.twilio.messages_rest import TwilioMessagesClient, TwilioSmsSender
@@ -26,48 +34,174 @@ from callcenter.gateways.twilio.notify import TwilioNotifier
 from callcenter.gateways.twilio.rest import TwilioRestClient
 from callcenter.media.audiosocket import AudioSocketHandler
 from callcenter.services.callbacks import CallbackDialer
+from callcenter.services.jambonz_control import agent_target, with_call
 from callcenter.services.live_calls import live_call
 from callcenter.services.notify import FanOutNotifier, NoNotifier, RouteNotifier
 from callcenter.services.task_writes import ReplySender
 from callcenter.settings import Settings
+from callcenter.web.handlers.jambonz import AGENT_DIAL_PATH
 from callcenter.web.handlers.twilio import SMS_STATUS_PATH
 from callcenter.web.state import CLOCK, MEDIA, METRICS, SERVICES, SETTINGS
 
 logger = logging.getLogger(__name__)
+
+_LIVE_CALLS_READ = 10_000  # per state, when reconciling with Asterisk's channels
 
 
 async def notifiers(app: web.Application) -> AsyncIterator[None]:
     """Build the route notifiers the settings ask for; stop them (delivering what is
     queued, within the shutdown grace) on exit."""
     settings = app[SETTINGS]
-    chosen: list[RouteNotifier] = []
-    webhooks: WebhookNotifier | None = None
-    twilio: TwilioNotifier | None = None
-    session: aiohttp.ClientSession | None = None
-    if settings.gateway_webhook_url:
-        if not settings.webhook_secret:
-            raise SettingError("CALLCENTER_WEBHOOK_SECRET", "required to sign gateway webhooks")
-        webhooks = WebhookNotifier(
-            settings.gateway_webhook_url,
-            settings.webhook_secret.reveal(),
-            metrics=app[METRICS],
-            now=app[CLOCK].now,
-        )
-        await webhooks.start()
-        chosen.append(webhooks)
-    if settings.twilio_account_sid and settings.twilio_auth_token:
-        session = aiohttp.ClientSession()
-        rest = await _twilio_rest(settings, session)
-        twilio = TwilioNotifier(rest, agent_uri=settings.agent_dial_template, metrics=app[METRICS])
-        chosen.append(twilio)
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+    try:
+        webhooks = await _webhook_notifier(app)
+        twilio = await _twilio_notifier(app, session)
+        asterisk = _asterisk_calls(app, session)
+        jambonz = _jambonz_notifier(app, session)
+    except BaseException:
+        await session.close()
+        raise
+    chosen: list[RouteNotifier] = [
+        n for n in (webhooks, twilio, asterisk, jambonz) if n is not None
+    ]
+    app[ASTERISK] = asterisk
     app[NOTIFIER] = FanOutNotifier(chosen) if chosen else NoNotifier()
     yield
     if webhooks is not None:
         await webhooks.stop(settings.shutdown_timeout_seconds)
-    if twilio is not None:
-        await twilio.stop()
-    if session is not None:
-        await session.close()
+    for notifier in (twilio, asterisk, jambonz):
+        if notifier is not None:
+            await notifier.stop()
+    await session.close()
+
+
+async def _webhook_notifier(app: web.Application) -> WebhookNotifier | None:
+    """Signed `route.*` webhooks, when a gateway webhook URL is configured (started)."""
+    settings = app[SETTINGS]
+    if not settings.gateway_webhook_url:
+        return None
+    if not settings.webhook_secret:
+        raise SettingError("CALLCENTER_WEBHOOK_SECRET", "required to sign gateway webhooks")
+    webhooks = WebhookNotifier(
+        settings.gateway_webhook_url,
+        settings.webhook_secret.reveal(),
+        metrics=app[METRICS],
+        now=app[CLOCK].now,
+    )
+    await webhooks.start()
+    return webhooks
+
+
+async def _twilio_notifier(
+    app: web.Application, session: aiohttp.ClientSession
+) -> TwilioNotifier | None:
+    """REST call updates (<Dial> the accepting agent), when Twilio is configured."""
+    settings = app[SETTINGS]
+    if not (settings.twilio_account_sid and settings.twilio_auth_token):
+        return None
+    rest = await _twilio_rest(settings, session)
+    return TwilioNotifier(rest, agent_uri=settings.agent_dial_template, metrics=app[METRICS])
+
+
+def _jambonz_notifier(
+    app: web.Application, session: aiohttp.ClientSession
+) -> JambonzNotifier | None:
+    """REST call updates (a call redirected to our agent-dial hook when an agent accepts
+    it), when the jambonz API is configured and so is the public URL jambonz requests our
+    hooks at. Raises SettingError naming the variable that cannot be used."""
+    settings = app[SETTINGS]
+    if not settings.jambonz_api_url:
+        return None
+    if not settings.public_url:
+        logger.warning("jambonz call control is off: it needs CALLCENTER_PUBLIC_URL")
+        return None
+    _check_jambonz_dialing(settings)
+    try:
+        rest = JambonzRestClient(
+            session,
+            base_url=settings.jambonz_api_url,
+            account_sid=settings.jambonz_account_sid,
+            api_key=settings.jambonz_api_key.reveal(),
+        )
+    except ValueError as error:
+        raise SettingError(_jambonz_variable(str(error)), str(error)) from None
+    agent_dial = settings.public_url.rstrip("/") + AGENT_DIAL_PATH
+    return JambonzNotifier(
+        rest, hook_url=lambda call: with_call(agent_dial, call.id), metrics=app[METRICS]
+    )
+
+
+def _jambonz_variable(reason: str) -> str:
+    """Which setting a JambonzRestClient refusal is about (its reasons name the value)."""
+    for named, variable in (("account sid", "ACCOUNT_SID"), ("API key", "API_KEY")):
+        if named in reason:
+            return f"CALLCENTER_JAMBONZ_{variable}"
+    return "CALLCENTER_JAMBONZ_API_URL"
+
+
+def _check_jambonz_dialing(settings: Settings) -> None:
+    """Refuse at start-up what would fail every dial to an agent."""
+    if not 0 < settings.jambonz_agent_ring_seconds <= MAX_RING_SECONDS:
+        reason = f"expected 1-{MAX_RING_SECONDS} seconds"
+        raise SettingError("CALLCENTER_JAMBONZ_AGENT_RING_SECONDS", reason)
+    try:
+        dial_target(agent_target(settings.jambonz_agent_dial_template, "agent"))
+    except ValueError as error:
+        raise SettingError("CALLCENTER_JAMBONZ_AGENT_DIAL_TEMPLATE", str(error)) from None
+
+
+def _asterisk_calls(app: web.Application, session: aiohttp.ClientSession) -> AriCalls | None:
+    """ARI call control when CALLCENTER_ASTERISK_ARI_URL is set. It applies events through
+    the services, which are built after the notifiers: they are looked up when used."""
+    settings = app[SETTINGS]
+    if not settings.asterisk_ari_url:
+        return None
+    if not settings.asterisk_ari_password:
+        raise SettingError("CALLCENTER_ASTERISK_ARI_PASSWORD", "required with an ARI URL")
+    try:
+        rest = AriRest(
+            session,
+            settings.asterisk_ari_url,
+            settings.asterisk_ari_user,
+            settings.asterisk_ari_password.reveal(),
+        )
+    except ValueError as error:
+        raise SettingError("CALLCENTER_ASTERISK_ARI_URL", str(error)) from None
+
+    async def apply(event: CallEvent) -> None:
+        await app[SERVICES].events.apply(event, dialect=ASTERISK_DIALECT)
+
+    async def live_calls() -> list[str]:
+        found: list[str] = []
+        for state in (s for s in CallState if s in ACTIVE_STATES):
+            for call in await app[SERVICES].calls.recent(state, _LIVE_CALLS_READ):
+                if call.dialect == ASTERISK_DIALECT:
+                    found.append(call.gateway_call_id)
+        return found
+
+    control = AriCallSettings(
+        app=settings.asterisk_app,
+        music_class=settings.asterisk_music_class,
+        agent_endpoint=settings.asterisk_agent_endpoint,
+        agent_ring_seconds=settings.asterisk_agent_ring_seconds,
+    )
+    return AriCalls(rest, apply, live_calls, settings=control, metrics=app[METRICS])
+
+
+async def asterisk_events(app: web.Application) -> AsyncIterator[None]:
+    """Follow the ARI events websocket as the application, when Asterisk is configured."""
+    calls = app[ASTERISK]
+    if calls is None:
+        yield
+        return
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=10))
+    client = AriEventsClient(
+        session, calls.rest, calls, app=app[SETTINGS].asterisk_app, metrics=app[METRICS]
+    )
+    client.start()
+    yield
+    await client.stop()
+    await session.close()
 
 
 async def _twilio_rest(settings: Settings, session: aiohttp.ClientSession) -> TwilioRestClient:

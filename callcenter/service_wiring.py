@@ -26,7 +26,8 @@ from callcenter.services.chat_sessions import ChatSessions
 from callcenter.services.clock import Clock
 from callcenter.services.dispatch import Dispatcher
 from callcenter.services.invariant_sweep import InvariantSweep
-from callcenter.services.jambonz_hooks import JambonzHooks
+from callcenter.services.jambonz_control import AgentDialing, JambonzControl
+from callcenter.services.jambonz_hooks import JambonzHooks, JambonzSignatures
 from callcenter.services.l16_media import L16MediaStreams
 from callcenter.services.live import LiveStores, LiveViews
 from callcenter.services.live_feed import LiveFeed
@@ -253,6 +254,17 @@ def build_services(
         l16_media=L16MediaStreams(media, metrics=metrics),
         jambonz=JambonzHooks(
             events, secret=settings.jambonz_secret.reveal(), clock=clock, metrics=metrics
+        ),
+        jambonz_control=JambonzControl(
+            events,
+            call_queries,
+            JambonzSignatures(settings.jambonz_secret.reveal(), clock=clock, metrics=metrics),
+            dialing=AgentDialing(
+                template=settings.jambonz_agent_dial_template,
+                ring_seconds=settings.jambonz_agent_ring_seconds,
+            ),
+            hold_music_url=settings.hold_music_url,
+            clock=clock,
         ),
         readiness=Readiness(redis),
     )

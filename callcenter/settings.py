@@ -116,6 +116,13 @@ class Settings:
     chat_secret: Secret = field(default_factory=lambda: Secret(""))
     chat_sessions_per_minute: int = 10  # new web chats per client address (every instance)
     jambonz_secret: Secret = field(default_factory=lambda: Secret(""))
+    # jambonz live call control (REST call updates to our hooks; needs public_url too)
+    jambonz_api_url: str | None = None  # the api server, e.g. https://api.jambonz.us; None = off
+    jambonz_account_sid: str = ""
+    jambonz_api_key: Secret = field(default_factory=lambda: Secret(""))
+    # a jambonz dial target: user:{agent_id}[@domain], sip:..., +E.164 (not Twilio's client:)
+    jambonz_agent_dial_template: str = "user:{agent_id}"
+    jambonz_agent_ring_seconds: int = 30
     audiosocket_port: int = 0  # Asterisk AudioSocket TCP listener; 0 = off
     audiosocket_host: str = "127.0.0.1"  # its bind address: loopback unless told otherwise
     speech_engine: str = "off"  # off | pocketsphinx (bundled English) | vosk
@@ -131,6 +138,14 @@ class Settings:
     freeswitch_esl_port: int = 8021
     freeswitch_esl_password: Secret = field(default_factory=lambda: Secret("ClueCon"))
     freeswitch_agent_variable: str = "cc_agent_id"
+    # Asterisk: run as an ARI application (http://pbx:8088); empty = off
+    asterisk_ari_url: str = ""
+    asterisk_ari_user: str = "callcenter"
+    asterisk_ari_password: Secret = field(default_factory=lambda: Secret(""))
+    asterisk_app: str = "callcenter"  # the Stasis application name in the dialplan
+    asterisk_music_class: str = "default"  # musiconhold.conf class the caller hears
+    asterisk_agent_endpoint: str = "PJSIP/{agent_id}"  # an agent's leg is originated here
+    asterisk_agent_ring_seconds: int = 30
     event_loop: str = "uvloop"  # or "asyncio"; uvloop is used only where installed
 
 
@@ -186,6 +201,11 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "chat_sessions_per_minute": values.positive_int,
     "hold_music_url": values.http_url,
     "jambonz_secret": Secret,
+    "jambonz_api_url": values.http_url,
+    "jambonz_account_sid": str,
+    "jambonz_api_key": Secret,
+    "jambonz_agent_dial_template": values.dial_template,
+    "jambonz_agent_ring_seconds": values.positive_int,
     "audiosocket_port": values.port,
     "audiosocket_host": str,
     "speech_engine": values.speech_engine,
@@ -199,6 +219,13 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "freeswitch_esl_port": values.port,
     "freeswitch_esl_password": Secret,
     "freeswitch_agent_variable": values.queue,
+    "asterisk_ari_url": values.http_url,
+    "asterisk_ari_user": str,
+    "asterisk_ari_password": Secret,
+    "asterisk_app": values.queue,
+    "asterisk_music_class": values.queue,
+    "asterisk_agent_endpoint": values.dial_template,
+    "asterisk_agent_ring_seconds": values.positive_int,
 }
 
 

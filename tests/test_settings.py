@@ -26,6 +26,12 @@ def test_defaults_with_an_empty_environment() -> None:
     assert (settings.signature_tolerance_seconds, settings.dedupe_window_seconds) == (300, 86_400)
     assert (settings.call_retention_days, settings.history_retention_days) == (7, 400)
     assert (settings.token_cache_seconds, settings.shutdown_timeout_seconds) == (5.0, 10.0)
+    # jambonz agents are its registered users (the generic template's client: is Twilio's)
+    assert (settings.jambonz_api_url, settings.jambonz_agent_dial_template) == (
+        None,
+        "user:{agent_id}",
+    )
+    assert (settings.jambonz_agent_ring_seconds, settings.jambonz_api_key) == (30, Secret(""))
 
 
 def test_default_data_dir_follows_xdg_data_home(
@@ -85,6 +91,16 @@ GOOD = [
     ("shutdown_timeout_seconds", "0.5", 0.5),
     ("smtp_implicit_tls", "true", True),
     ("smtp_ca_file", __file__, Path(__file__)),
+    ("jambonz_api_url", " https://api.jambonz.us ", "https://api.jambonz.us"),
+    ("jambonz_api_url", "", None),
+    (
+        "jambonz_account_sid",
+        "9351f46a-678c-43f5-b8a6-d4eb58d131af",
+        "9351f46a-678c-43f5-b8a6-d4eb58d131af",
+    ),
+    ("jambonz_api_key", SECRET_VALUE, Secret(SECRET_VALUE)),
+    ("jambonz_agent_dial_template", "sip:{agent_id}@pbx.example", "sip:{agent_id}@pbx.example"),
+    ("jambonz_agent_ring_seconds", "20", 20),
 ]
 
 
@@ -135,6 +151,10 @@ BAD = [
     ("default_queue", "\u0661\u0662"),
     ("smtp_ca_file", "/no/such/ca.pem"),
     ("smtp_ca_file", "/"),
+    ("jambonz_api_url", "api.jambonz.us"),
+    ("jambonz_agent_dial_template", "user:ann"),
+    ("jambonz_agent_ring_seconds", "0"),
+    ("jambonz_agent_ring_seconds", "half a minute"),
 ]
 
 

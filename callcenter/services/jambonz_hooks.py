@@ -15,29 +15,41 @@ from callcenter.services.clock import Clock
 JAMBONZ_DIALECT = "jambonz"
 
 
+class JambonzSignatures:
+    """Checks Jambonz-Signature with the account's webhook secret; counts every refusal."""
+
+    def __init__(self, secret: str, *, clock: Clock, metrics: Metrics) -> None:
+        self._secret = secret
+        self._clock = clock
+        self._metrics = metrics
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise Forbidden (and count it) for a missing secret or a signature that is
+        missing, malformed, stale or not the body's."""
+        try:
+            if not self._secret:
+                raise Unauthorized("jambonz webhooks need CALLCENTER_JAMBONZ_SECRET")
+            check_jambonz_signature(
+                self._secret, headers.get(SIGNATURE_HEADER), body, self._clock.now().timestamp()
+            )
+        except Unauthorized as error:
+            self._metrics.auth_failures_total.labels("jambonz_signature").inc()
+            raise Forbidden(str(error)) from None
+
+
 class JambonzHooks:
     def __init__(
         self, events: CallEventService, *, secret: str, clock: Clock, metrics: Metrics
     ) -> None:
         self._events = events
-        self._secret = secret
+        self._signatures = JambonzSignatures(secret, clock=clock, metrics=metrics)
         self._clock = clock
-        self._metrics = metrics
 
     async def call_status(self, headers: Mapping[str, str], body: bytes) -> None:
         """Apply one call status webhook. Raises Forbidden (counted) for a missing secret or
         a bad signature, InvalidInput for a body that is not a jambonz call hook, and
         whatever applying the event raises."""
-        now = self._clock.now()
-        try:
-            if not self._secret:
-                raise Unauthorized("jambonz webhooks need CALLCENTER_JAMBONZ_SECRET")
-            check_jambonz_signature(
-                self._secret, headers.get(SIGNATURE_HEADER), body, now.timestamp()
-            )
-        except Unauthorized as error:
-            self._metrics.auth_failures_total.labels("jambonz_signature").inc()
-            raise Forbidden(str(error)) from None
-        event = map_call_webhook(body, received_at=now)
+        self._signatures.verify(headers, body)
+        event = map_call_webhook(body, received_at=self._clock.now())
         if event is not None:
             await self._events.apply(event, dialect=JAMBONZ_DIALECT)

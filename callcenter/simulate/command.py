@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TextIO, TypeVar
+from urllib.parse import urlsplit
 
 from callcenter.errors import CallcenterError
 from callcenter.settings import load_settings
@@ -27,6 +28,7 @@ from callcenter.simulate.runner import Simulation
 from callcenter.simulate.scenario import Poisson, Scenario, ScenarioInvalid
 from callcenter.simulate.scenario_loader import load_scenario
 
+DEFAULT_ARI_PORT = 8088
 T = TypeVar("T")
 PROGRESS_LINE_SECONDS = 10.0  # when stderr is not a terminal
 
@@ -162,6 +164,11 @@ def simulate(scenario: Scenario, options: RunOptions, *, err: TextIO | None = No
         f"simulating {scenario.name}{description} against {options.server_url} "
         f"as a {scenario.gateway} gateway, seed {scenario.seed}"
     )
+    if scenario.gateway == "asterisk":
+        printer.say(
+            f"ARI here: http://{options.ari_host}:{options.ari_port} (the server's "
+            "CALLCENTER_ASTERISK_ARI_URL); callers stay silent"
+        )
     if scenario.gateway == "twilio":
         printer.say(
             f"Twilio's REST API here: http://{options.twilio_api_host}:{options.twilio_api_port}"
@@ -192,6 +199,7 @@ def options_from(
     speech: bool,
     drain_seconds: float,
     connect_timeout: float,
+    ari_port: int | None = None,
     environ: dict[str, str] | None = None,
 ) -> RunOptions:
     """Run options: flags first, then the server's own CALLCENTER_* settings (so one shell
@@ -204,6 +212,10 @@ def options_from(
         twilio_account_sid=settings.twilio_account_sid or DEFAULT_ACCOUNT_SID,
         twilio_auth_token=settings.twilio_auth_token.reveal(),
         twilio_api_port=twilio_api_port,
+        ari_port=ari_port or urlsplit(settings.asterisk_ari_url).port or DEFAULT_ARI_PORT,
+        ari_app=settings.asterisk_app,
+        ari_user=settings.asterisk_ari_user,
+        ari_password=settings.asterisk_ari_password.reveal(),
         webhook_secret=settings.webhook_secret.reveal(),
         speech=speech,
         drain_seconds=drain_seconds,

@@ -25,7 +25,7 @@ def callback_lines(scenario: Scenario, records: Sequence[CallRecord]) -> list[st
     if not any(queue.callback_share > 0 for queue in scenario.queues.values()):
         return []
     if scenario.gateway != "twilio":
-        return ["callbacks: none (the simulated generic gateway takes no callback)"]
+        return [f"callbacks: none (the simulated {scenario.gateway} gateway takes no callback)"]
     taken = [r for r in records if r.callback]
     if not taken:
         return ["callbacks: none taken (no caller who would take one was offered one)"]

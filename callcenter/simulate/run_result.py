@@ -32,6 +32,11 @@ class RunOptions:
     twilio_auth_token: str = ""
     twilio_api_host: str = "127.0.0.1"
     twilio_api_port: int = 8089
+    ari_host: str = "127.0.0.1"  # where the simulated Asterisk serves ARI
+    ari_port: int = 8088
+    ari_app: str = "callcenter"
+    ari_user: str = "callcenter"
+    ari_password: str = ""
     webhook_secret: str = ""  # the server's: sign generic events with it (else a token)
     speech: bool = True  # stream the callers' clips
     connect_timeout_seconds: float = 30.0

@@ -22,9 +22,11 @@ from callcenter.errors import CallcenterError
 from callcenter.simulate.agents import AgentBot
 from callcenter.simulate.alerts_feed import AlertsFeed
 from callcenter.simulate.api import ServerApi, ServerRefused, ServerUnreachable
+from callcenter.simulate.asterisk_gateway import AsteriskGateway
 from callcenter.simulate.callback_calls import CallbackCalls
 from callcenter.simulate.clips import Clip, shipped_clips
 from callcenter.simulate.conversations import Conversations
+from callcenter.simulate.gateway_choice import Gateway, start_gateway
 from callcenter.simulate.generic_gateway import GenericGateway
 from callcenter.simulate.ledger import CallRecord, Ledger, Outcome
 from callcenter.simulate.metrics_check import Sample
@@ -74,7 +76,7 @@ class Simulation:
         self.bots: list[AgentBot] = []
         self._bots: dict[str, AgentBot] = {}
         self.agent_tokens: dict[str, str] = {}
-        self.gateway: TwilioGateway | GenericGateway | None = None
+        self.gateway: Gateway | None = None
         self._callbacks: CallbackCalls | None = None
         self._texts: TextCustomers | None = None
         self._conversations = Conversations(clock=self.now)
@@ -141,7 +143,7 @@ class Simulation:
                 f"agent:{agent.id}", f"simulator {run_id}"
             )
         if scenario.gateway == "twilio":
-            callbacks = self._callbacks = CallbackCalls(
+            self._callbacks = CallbackCalls(
                 self.ledger,
                 self.switchboard,
                 api,
@@ -150,33 +152,17 @@ class Simulation:
                 spawn=lambda work: self._spawn(work, self._chores),
                 hung_up=self._hung_up,
             )
-            self.gateway = TwilioGateway(
-                session,
-                self.ledger,
-                server_url=options.server_url,
-                public_url=options.public_url or options.server_url,
-                account_sid=options.twilio_account_sid,
-                auth_token=options.twilio_auth_token,
-                api_host=options.twilio_api_host,
-                api_port=options.twilio_api_port,
-                clock=self.now,
-                on_connect=self._connect,
-                on_callback=callbacks.heard,
-                callback_answers=callbacks.answers,
-                callback_talk=callbacks.talk,
-            )
-            try:
-                await self.gateway.start()
-            except OSError as error:
-                raise RunFailed(
-                    f"cannot serve the Twilio API on {self.gateway.api_url}: {error.strerror}"
-                    " (choose another --twilio-api-port)"
-                ) from None
-        else:
-            token = await api.issue_token("gateway", f"simulator {run_id}")
-            self.gateway = GenericGateway(
-                api, self.ledger, token=token, secret=options.webhook_secret
-            )
+        self.gateway = await start_gateway(
+            scenario.gateway,
+            options,
+            session,
+            self.ledger,
+            api=api,
+            run_id=run_id,
+            clock=self.now,
+            on_connect=self._connect,
+            callbacks=self._callbacks,
+        )
         if scenario.text is not None:
             self._texts = TextCustomers(
                 scenario,
@@ -357,7 +343,7 @@ class Simulation:
     def _speak(self, record: CallRecord, stop: asyncio.Event) -> asyncio.Task[None] | None:
         mood = record.plan.mood
         clips = self._clips.get(mood or "")
-        if not clips or self.gateway is None:
+        if not clips or self.gateway is None or isinstance(self.gateway, AsteriskGateway):
             return None
         clip = clips[record.plan.clip_pick % len(clips)]
         record.spoke = True

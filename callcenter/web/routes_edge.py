@@ -40,6 +40,14 @@ def _query(name: str, description: str, *, required: bool = False) -> Param:
 
 NOT_A_HANDSHAKE = (400, Problem, "Not a websocket handshake (no `Upgrade: websocket`)")
 
+_CALL = _query("call", "The call's id (the jambonz call_sid)", required=True)
+_VERB_ANSWERS = (
+    (200, jambonz.JambonzVerbs, "The verbs the call runs next"),
+    (404, Problem, "No such call"),
+    (409, Problem, "The body's call_sid is not this call's"),
+    (422, Problem, "A malformed body or `call`; `pointer` names the field"),
+)
+
 GATEWAY_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         method="POST",
@@ -180,7 +188,55 @@ GATEWAY_OPERATIONS: tuple[Operation, ...] = (
         tag="Gateways",
         summary="jambonz call status webhook as a canonical event",
         roles=(JAMBONZ_SIGNED,),
+        description="Set it as the application's call status webhook. Taken and ignored: "
+        "the statuses of legs jambonz places for a call (`parent_call_sid` set: the dial to "
+        "an agent), and an inbound call's `in-progress` (jambonz answered the caller, for a "
+        "greeting or the hold; no agent did).",
         responses=((204, None, "Taken"),),
+    ),
+    Operation(
+        method="POST",
+        path=jambonz.AGENT_DIAL_PATH,
+        handler=jambonz.agent_dial,
+        operation_id="jambonzAgentDial",
+        tag="Gateways",
+        summary="jambonz call hook of a call redirected when an agent accepted it: answers "
+        "the dial to that agent",
+        roles=(JAMBONZ_SIGNED,),
+        description="The REST call update sent on accept points the call here. A call no "
+        "longer connected to an agent is held (ended, when it is over for us).",
+        params=(_CALL,),
+        responses=_VERB_ANSWERS,
+    ),
+    Operation(
+        method="POST",
+        path=jambonz.DIAL_ACTION_PATH,
+        handler=jambonz.dial_action,
+        operation_id="jambonzDialAction",
+        tag="Gateways",
+        summary="jambonz actionHook of the dial to the agent: answered, the call ends; not "
+        "answered, busy or failed, the caller is back in line and holds",
+        roles=(JAMBONZ_SIGNED,),
+        description="An agent leg that was not answered is `call.agent_failed`: the caller "
+        "keeps their place in line and the agent's offer counts as missed.",
+        params=(_CALL,),
+        responses=_VERB_ANSWERS,
+    ),
+    Operation(
+        method="POST",
+        path=jambonz.HOLD_PATH,
+        handler=jambonz.hold,
+        operation_id="jambonzHold",
+        tag="Gateways",
+        summary="jambonz hold loop: hold music (or silence), then a redirect back here",
+        roles=(JAMBONZ_SIGNED,),
+        description="Without `call`, this is the application's calling webhook: the new call "
+        "is recorded (as its status webhook would record it) and held. A call that is over "
+        "for us is hung up.",
+        params=(
+            _query("call", "The call's id; absent when this is the application's calling hook"),
+        ),
+        responses=_VERB_ANSWERS,
     ),
 )
 

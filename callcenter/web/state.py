@@ -26,6 +26,7 @@ from callcenter.services.chat_sessions import ChatSessions
 from callcenter.services.clock import Clock
 from callcenter.services.dispatch import Dispatcher
 from callcenter.services.invariant_sweep import InvariantSweep
+from callcenter.services.jambonz_control import JambonzControl
 from callcenter.services.jambonz_hooks import JambonzHooks
 from callcenter.services.l16_media import L16MediaStreams
 from callcenter.services.live import LiveViews
@@ -77,6 +78,7 @@ class Services:
     twilio_media: TwilioMediaStreams
     l16_media: L16MediaStreams
     jambonz: JambonzHooks
+    jambonz_control: JambonzControl
     readiness: Readiness
 
 

@@ -186,9 +186,9 @@ def test_caller_hanging_up_before_the_answer_is_canceled() -> None:
 
 
 def test_outbound_answer_keeps_a_sip_uri_destination() -> None:
-    event = map_call_webhook(
-        body_of("call_status_outbound_in_progress.json"), received_at=RECEIVED_AT
-    )
+    # a call of its own (placed through the REST API); the recording is a dial's leg
+    body = with_changes("call_status_outbound_in_progress.json", parent_call_sid=None)
+    event = map_call_webhook(body, received_at=RECEIVED_AT)
 
     assert isinstance(event, CallAnswered)
     assert event.direction is Direction.OUTBOUND
@@ -196,12 +196,23 @@ def test_outbound_answer_keeps_a_sip_uri_destination() -> None:
     round_trips(event)
 
 
+@pytest.mark.parametrize("status", [str(status) for status in CallStatus])
+@pytest.mark.parametrize(
+    "fixture", ["call_status_agent_leg.json", "call_status_outbound_in_progress.json"]
+)
+def test_a_leg_placed_for_another_call_is_not_a_call(fixture: str, status: str) -> None:
+    """jambonz reports a dial's leg (to the agent) to the same status hook, with the
+    caller's call as its parent: it must not become a call waiting for an agent."""
+    body = with_changes(fixture, call_status=status)
+    assert json.loads(body)["parent_call_sid"]
+    assert map_call_webhook(body, received_at=RECEIVED_AT) is None
+
+
 MAPPING = [
     # call_status, sip_status, canonical type, end reason
     ("trying", 100, CallCreated, None),
     ("ringing", 180, CallRinging, None),
     ("early-media", 183, CallRinging, None),
-    ("in-progress", 200, CallAnswered, None),
     ("completed", 200, CallEnded, EndReason.NORMAL),
     ("completed", 487, CallEnded, EndReason.NORMAL),  # answered, then ended: not canceled
     ("failed", 503, CallEnded, EndReason.FAILED),
@@ -231,8 +242,20 @@ def test_mapping_table(
 
 def test_every_status_is_mapped_or_deliberately_ignored() -> None:
     mapped = {status for status, *_ in MAPPING}
-    assert mapped | {"queued"} == {str(status) for status in CallStatus}
-    body = with_changes("call_status_completed.json", call_status="queued")
+    ignored = {"queued", "in-progress"}  # of an inbound call: see the test below
+    assert mapped | ignored == {str(status) for status in CallStatus}
+    for status in ignored:
+        body = with_changes("call_status_completed.json", call_status=status)
+        assert map_call_webhook(body, received_at=RECEIVED_AT) is None
+
+
+@pytest.mark.parametrize("direction", ["inbound", None])
+def test_an_inbound_caller_answered_by_jambonz_still_waits(direction: str | None) -> None:
+    """jambonz answers an inbound call for its first verb that needs media (a greeting,
+    the hold music): no agent has taken the call, so it must stay in line."""
+    body = with_changes(
+        "call_status_completed.json", call_status="in-progress", direction=direction
+    )
     assert map_call_webhook(body, received_at=RECEIVED_AT) is None
 
 

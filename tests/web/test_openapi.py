@@ -13,6 +13,7 @@ EVENT_TYPES = {
     "call.answered",
     "call.ended",
     "call.transferred",
+    "call.agent_failed",
     "call.callback_requested",
     "call.dtmf",
     "survey.completed",

@@ -1,0 +1,211 @@
+"""Asterisk end to end, the server running as an ARI application against a loopback ARI
+(callcenter.simulate.fake_asterisk: Asterisk's REST paths and events websocket, as its
+documentation gives them; Asterisk itself is not packaged here). The whole call: inbound,
+held with music, offered, accepted, the agent's leg rung and bridged, hung up, the caller's
+history updated. Faults: an agent leg that is busy, the websocket dropping mid-call (a
+hang-up and a new caller missed meanwhile are caught up once, without duplicates), and a
+malformed frame (counted, the connection kept)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from callcenter.app import create_app
+from callcenter.settings import Secret, Settings
+from callcenter.simulate.fake_asterisk import FakeAsterisk
+from callcenter.web.state import SERVICES
+from tests.conftest import AppClient
+
+pytestmark = pytest.mark.timeout(60)
+
+Json = dict[str, Any]
+
+
+@pytest.fixture
+async def pbx() -> AsyncIterator[FakeAsterisk]:
+    fake = FakeAsterisk(app="callcenter", username="callcenter", password="secret")
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def served(
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
+    settings: Settings,
+    pbx: FakeAsterisk,
+    redis_client: aioredis.Redis,
+) -> AppClient:
+    url = pbx.base_url
+    ari = dataclasses.replace(
+        settings,
+        asterisk_ari_url=url,
+        asterisk_ari_password=Secret("secret"),
+        asterisk_music_class="queue-music",
+        asterisk_agent_ring_seconds=5,
+    )
+    client = await aiohttp_client(create_app(ari))
+    await pbx.wait_connected()
+    return client
+
+
+class Desk:
+    """The API as an admin and the agents use it."""
+
+    def __init__(self, client: AppClient, headers: dict[str, str]) -> None:
+        self.client = client
+        self.headers = headers
+
+    async def agent(self, agent_id: str) -> None:
+        put = await self.client.put(
+            f"/v1/agents/{agent_id}", json={"name": agent_id, "skills": {}}, headers=self.headers
+        )
+        assert put.status in (200, 201), await put.text()
+        answer = await self.client.post(
+            f"/v1/agents/{agent_id}/presence", json={"presence": "available"}, headers=self.headers
+        )
+        assert answer.status == 200, await answer.text()
+
+    async def get(self, path: str) -> Json:
+        answer = await self.client.get(path, headers=self.headers)
+        assert answer.status == 200, await answer.text()
+        found: Json = await answer.json()
+        return found
+
+    async def until(self, path: str, done: Callable[[Json], bool], seconds: float = 10) -> Json:
+        deadline = asyncio.get_running_loop().time() + seconds
+        while True:
+            answer = await self.client.get(path, headers=self.headers)
+            if answer.status == 200:
+                value: Json = await answer.json()
+                if done(value):
+                    return value
+            assert asyncio.get_running_loop().time() < deadline, f"{path}: {await answer.text()}"
+            await asyncio.sleep(0.05)
+
+    async def accept(self, call_id: str) -> Json:
+        offered = await self.until(f"/v1/calls/{call_id}", lambda c: c["state"] == "offered")
+        reservation = offered["reservation"]["id"]
+        answer = await self.client.post(
+            f"/v1/reservations/{reservation}/accept", headers=self.headers
+        )
+        assert answer.status == 200, await answer.text()
+        return offered
+
+    async def metric(self, line: str) -> bool:
+        text = await (await self.client.get("/metrics")).text()
+        return line in text
+
+
+@pytest.fixture
+async def desk(served: AppClient) -> Desk:
+    token, _ = await served.app[SERVICES].auth.create_token("admin", "test")
+    return Desk(served, {"Authorization": f"Bearer {token}"})
+
+
+def held(pbx: FakeAsterisk, channel: str) -> bool:
+    bridge = pbx.bridges.get(f"cc-hold-{channel}")
+    return bridge is not None and channel in bridge.channels
+
+
+async def test_a_caller_is_held_rung_through_to_the_agent_and_remembered(
+    pbx: FakeAsterisk, desk: Desk
+) -> None:
+    await desk.agent("ann")
+    caller = await pbx.incoming_call("+15551230000", "+15559870000", variables={"LANG": "en"})
+    call = await desk.until(f"/v1/calls/{caller}", lambda c: c["state"] == "offered")
+    assert call["from"] == "+15551230000" and call["attributes"]["LANG"] == "en"
+    await pbx.wait_for(lambda: held(pbx, caller))
+    assert pbx.channels[caller].state == "Up"  # answered before holding
+    assert pbx.bridges[f"cc-hold-{caller}"].moh_class == "queue-music"
+    assert pbx.bridges[f"cc-hold-{caller}"].bridge_type == "holding"
+
+    await pbx.press(caller, "42")
+    await desk.until(f"/v1/calls/{caller}", lambda c: c["attributes"].get("dtmf") == "42")
+
+    await desk.accept(caller)
+    talk = f"cc-talk-{caller}"
+    await pbx.wait_for(lambda: talk in pbx.bridges and len(pbx.bridges[talk].channels) == 2)
+    leg = next(c for c in pbx.bridges[talk].channels if c != caller)
+    assert pbx.channels[leg].endpoint == "PJSIP/ann"
+    originate = next(q for m, p, q in pbx.requests if m == "POST" and p == "/ari/channels")
+    assert originate["callerId"] == "+15551230000" and originate["timeout"] == "5"
+    await pbx.wait_for(lambda: f"cc-hold-{caller}" not in pbx.bridges)
+    assert (await desk.get(f"/v1/calls/{caller}"))["state"] == "connected"
+
+    await pbx.hang_up(caller)
+    await desk.until(f"/v1/calls/{caller}", lambda c: c["state"] in ("wrap_up", "ended"))
+    await pbx.wait_for(lambda: leg not in pbx.channels and talk not in pbx.bridges)
+    history = await desk.until(
+        "/v1/callers/+15551230000", lambda c: c["history"]["calls_total"] == 1
+    )
+    assert history["history"]["last_agent"] == "ann"
+    assert await desk.metric(
+        'callcenter_events_total{dialect="asterisk",result="applied",type="call.ended"} 1.0'
+    )
+
+
+@pytest.mark.parametrize("behaviour", ["busy", "no_answer", "unreachable"])
+async def test_an_agent_leg_that_fails_puts_the_caller_back_in_place(
+    pbx: FakeAsterisk, desk: Desk, behaviour: str
+) -> None:
+    """Busy, ringing out, or an endpoint Asterisk cannot place (500 from the originate)."""
+    pbx.set_endpoint("PJSIP/ann", behaviour)
+    await desk.agent("ann")
+    caller = await pbx.incoming_call()
+    offered = await desk.accept(caller)
+    ann = await desk.until("/v1/agents/ann", lambda a: a["missed_offers"] == 1)
+    assert ann["activity"] == "idle"
+    call = await desk.get(f"/v1/calls/{caller}")
+    assert call["state"] in ("queued", "offered") and call["queued_at"] == offered["queued_at"]
+    assert held(pbx, caller)  # still on hold, never dropped
+    await desk.agent("bob")
+    await desk.until(f"/v1/calls/{caller}", lambda c: c["agent_id"] == "bob")
+    assert await desk.metric('callcenter_reservations_total{result="agent_leg_failed"} 1.0')
+
+
+async def test_a_dropped_connection_catches_up_once(pbx: FakeAsterisk, desk: Desk) -> None:
+    first = await pbx.incoming_call("+15551230000")
+    await desk.until(f"/v1/calls/{first}", lambda c: c["state"] == "queued")
+    await pbx.wait_for(lambda: held(pbx, first))
+
+    pbx.refuse_connections(True)
+    await pbx.drop_connections()
+    await pbx.hang_up(first)  # heard by nobody
+    second = await pbx.incoming_call("+15557770000")  # nor this one
+    pbx.refuse_connections(False)
+
+    await desk.until(f"/v1/calls/{first}", lambda c: c["state"] == "ended")
+    await desk.until(f"/v1/calls/{second}", lambda c: c["state"] == "queued")
+    await pbx.wait_for(lambda: held(pbx, second))
+    await pbx.hang_up(second)  # heard live again
+    await desk.until(f"/v1/calls/{second}", lambda c: c["state"] == "ended")
+    assert await desk.metric(
+        'callcenter_events_total{dialect="asterisk",result="applied",type="call.ended"} 2.0'
+    )
+    assert await desk.metric(
+        'callcenter_events_total{dialect="asterisk",result="applied",type="call.created"} 2.0'
+    )
+
+
+async def test_a_malformed_frame_is_counted_and_the_connection_kept(
+    pbx: FakeAsterisk, desk: Desk
+) -> None:
+    await pbx.send_raw("this is not an ARI event")
+    await pbx.send_raw('{"type": "ChannelDtmfReceived", "channel": {"id": "x"}, "digit": "99"}')
+    caller = await pbx.incoming_call()
+    await desk.until(f"/v1/calls/{caller}", lambda c: c["state"] == "queued")
+    assert await desk.metric(
+        'callcenter_events_total{dialect="asterisk",result="invalid",type="unknown"} 2.0'
+    )
+    # still the first connection: one reconciliation (a channel list per connection)
+    assert [p for m, p, _ in pbx.requests if m == "GET" and p == "/ari/channels"] == [
+        "/ari/channels"
+    ]
+    assert pbx.connections == 1
