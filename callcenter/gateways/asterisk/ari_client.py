@@ -1,6 +1,7 @@
 """The ARI events websocket: connect as the application, reconcile (events may have been
-missed while away), then hand each event to call control in Asterisk's order; reconnect
-with the one retry policy when the connection drops or is refused.
+missed while away), then hand each event to call control: in Asterisk's order for each
+call, calls side by side (call_lanes); reconnect with the one retry policy when the
+connection drops or is refused.
 
 A frame that is not an ARI event is logged and counted
 (`callcenter_events_total{dialect="asterisk",type="unknown",result="invalid"}`) and the
@@ -16,8 +17,14 @@ import aiohttp
 from callcenter.backoff import Backoff
 from callcenter.errors import InvalidInput
 from callcenter.gateways.asterisk.ari_calls import AriCalls
-from callcenter.gateways.asterisk.ari_events import DIALECT, MAX_FRAME_BYTES, decode_event
+from callcenter.gateways.asterisk.ari_events import (
+    DIALECT,
+    MAX_FRAME_BYTES,
+    call_of,
+    decode_event,
+)
 from callcenter.gateways.asterisk.ari_rest import AriError, AriRest
+from callcenter.gateways.asterisk.call_lanes import CallLanes
 from callcenter.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -48,6 +55,7 @@ class AriEventsClient:
         self._backoff = backoff or Backoff(0.5, 30.0)
         self._heartbeat = heartbeat_seconds
         self._task: asyncio.Task[None] | None = None
+        self._lanes = CallLanes(metrics=metrics)
         self._connected = asyncio.Event()
         self._sessions = 0
 
@@ -71,6 +79,7 @@ class AriEventsClient:
             return
         task.cancel()
         await asyncio.wait({task})
+        await self._lanes.close()
 
     async def _run(self) -> None:
         failures = 0
@@ -120,7 +129,9 @@ class AriEventsClient:
             logger.warning("ARI frame refused: %s", error)
             self._metrics.events_total.labels(DIALECT, "unknown", "invalid").inc()
             return
-        await self._calls.handle(event)
+        call = call_of(event)
+        if call is not None:
+            await self._lanes.submit(call, lambda: self._calls.handle(event))
 
     async def wait_connected(self) -> None:
         await self._connected.wait()

@@ -150,6 +150,14 @@ def agent_leg_of(channel_id: str) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
+def call_of(event: AriEvent) -> str | None:
+    """The call an event is about (its caller's channel id), None for an ignored kind."""
+    if isinstance(event, Ignored):
+        return None
+    mapped = agent_leg_of(event.channel.id)
+    return mapped[0] if mapped is not None else event.channel.id
+
+
 def end_reason(cause: int) -> EndReason:
     return _END_REASONS.get(cause, EndReason.FAILED)
 
