@@ -13,6 +13,7 @@ async def test_one_calls_jobs_keep_their_order_while_another_call_goes_ahead() -
     lanes = CallLanes(metrics=Metrics())
     done: list[str] = []
     release_a = asyncio.Event()
+    b_done = asyncio.Event()
 
     async def slow_a() -> None:
         await release_a.wait()
@@ -20,12 +21,13 @@ async def test_one_calls_jobs_keep_their_order_while_another_call_goes_ahead() -
 
     async def record(name: str) -> None:
         done.append(name)
+        if name == "b1":
+            b_done.set()
 
     await lanes.submit("a", slow_a)
     await lanes.submit("a", lambda: record("a2"))
     await lanes.submit("b", lambda: record("b1"))
-    while "b1" not in done:  # b is not held up behind a's first job
-        await asyncio.sleep(0.001)
+    await asyncio.wait_for(b_done.wait(), 5)  # b is not held up behind a's first job
     assert done == ["b1"]
     release_a.set()
     await lanes.drain()
