@@ -19,8 +19,6 @@ only web/ imports aiohttp is about the server side)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import re
 from urllib.parse import urlsplit
 
@@ -29,8 +27,7 @@ import msgspec
 
 from callcenter.backoff import Backoff
 from callcenter.errors import CallcenterError
-
-logger = logging.getLogger(__name__)
+from callcenter.gateways.rest_retries import Answer, RetryPolicy, send_with_retries
 
 API_VERSION = "v1"
 DEFAULT_BACKOFF = Backoff(0.5, 8.0)
@@ -103,42 +100,24 @@ class JambonzRestClient:
         await self._put(f"{self._calls_url}/{call_sid}", body, f"the redirect of {call_sid}")
 
     async def _put(self, endpoint: str, body: dict[str, object], subject: str) -> None:
-        failure: JambonzApiError | None = None
-        for attempt in range(1, self._max_attempts + 1):
-            retry_after: str | None = None
-            try:
-                async with self._session.put(
-                    endpoint, json=body, headers=self._headers, timeout=self._timeout
-                ) as answer:
-                    content = await answer.read()
-                    if 200 <= answer.status < 300:
-                        return
-                    failure = _api_error(answer.status, answer.reason, content)
-                    retry_after = answer.headers.get("Retry-After")
-            except aiohttp.ClientConnectorError as error:
-                # the request never left: safe to send again
-                failure = JambonzApiError(None, f"cannot connect: {error}")
-            except (aiohttp.ClientError, TimeoutError) as error:
-                raise JambonzApiError(None, f"no answer: {error!r}") from error
-            if not _retryable(failure):
-                raise failure
-            if attempt < self._max_attempts:
-                delay = self._delay(attempt, retry_after)
-                logger.warning(
-                    "jambonz: %s failed (%s); attempt %d of %d in %.2f s",
-                    subject,
-                    failure,
-                    attempt + 1,
-                    self._max_attempts,
-                    delay,
+        async def send() -> Answer:
+            async with self._session.put(
+                endpoint, json=body, headers=self._headers, timeout=self._timeout
+            ) as answer:
+                content = await answer.read()
+                return Answer(
+                    answer.status, content, answer.headers.get("Retry-After"), answer.reason
                 )
-                await asyncio.sleep(delay)
-        assert failure is not None
-        raise failure
 
-    def _delay(self, attempt: int, retry_after: str | None) -> float:
-        asked = retry_after.strip() if retry_after is not None else ""
-        return self._backoff.delay(attempt, at_least=float(asked) if asked.isdigit() else 0.0)
+        policy = RetryPolicy(
+            service="jambonz",
+            backoff=self._backoff,
+            attempts=self._max_attempts,
+            failure=lambda answer: _api_error(answer.status, answer.reason, answer.body),
+            lost=lambda reason: JambonzApiError(None, reason),
+            retryable=_retryable,
+        )
+        await send_with_retries(send, policy, subject)
 
 
 def _api_root(base_url: str) -> str:

@@ -19,9 +19,7 @@ that only web/ imports aiohttp is about the server side)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import logging
 import re
 from collections.abc import Sequence
 from typing import Literal
@@ -31,8 +29,7 @@ import msgspec
 
 from callcenter.backoff import Backoff
 from callcenter.errors import CallcenterError
-
-logger = logging.getLogger(__name__)
+from callcenter.gateways.rest_retries import Answer, RetryPolicy, send_with_retries
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
@@ -198,42 +195,23 @@ class TwilioRestClient:
     ) -> bytes:
         """POST the form; retry 429, connections that never opened and (when
         `retry_server_errors`) 5xx. Raises TwilioApiError."""
-        failure: TwilioApiError | None = None
-        for attempt in range(1, self._max_attempts + 1):
-            retry_after: str | None = None
-            try:
-                async with self._session.post(
-                    endpoint, data=form, headers=self._headers, timeout=self._timeout
-                ) as answer:
-                    body = await answer.read()
-                    if 200 <= answer.status < 300:
-                        return body
-                    failure = _api_error(answer.status, body)
-                    retry_after = answer.headers.get("Retry-After")
-            except aiohttp.ClientConnectorError as error:
-                # the request never left: safe to send again
-                failure = TwilioApiError(None, None, f"cannot connect: {error}")
-            except (aiohttp.ClientError, TimeoutError) as error:
-                raise TwilioApiError(None, None, f"no answer: {error!r}") from error
-            if not _retryable(failure, retry_server_errors):
-                raise failure
-            if attempt < self._max_attempts:
-                delay = self._delay(attempt, retry_after)
-                logger.warning(
-                    "Twilio: %s failed (%s); attempt %d of %d in %.2f s",
-                    subject,
-                    failure,
-                    attempt + 1,
-                    self._max_attempts,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-        assert failure is not None
-        raise failure
 
-    def _delay(self, attempt: int, retry_after: str | None) -> float:
-        asked = retry_after.strip() if retry_after is not None else ""
-        return self._backoff.delay(attempt, at_least=float(asked) if asked.isdigit() else 0.0)
+        async def send() -> Answer:
+            async with self._session.post(
+                endpoint, data=form, headers=self._headers, timeout=self._timeout
+            ) as answer:
+                body = await answer.read()
+                return Answer(answer.status, body, answer.headers.get("Retry-After"))
+
+        policy = RetryPolicy(
+            service="Twilio",
+            backoff=self._backoff,
+            attempts=self._max_attempts,
+            failure=lambda answer: _api_error(answer.status, answer.body),
+            lost=lambda reason: TwilioApiError(None, None, reason),
+            retryable=lambda failure: _retryable(failure, retry_server_errors),
+        )
+        return await send_with_retries(send, policy, subject)
 
 
 def _retryable(failure: TwilioApiError, server_errors: bool) -> bool:
