@@ -12,6 +12,7 @@ import re
 from collections import deque
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
+from typing import Protocol
 
 from callcenter.backoff import Backoff
 from callcenter.domain.events import (
@@ -21,7 +22,8 @@ from callcenter.errors import CallcenterError, InvalidInput
 from callcenter.gateways.freeswitch.events import (
     DEFAULT_AGENT_VARIABLE,
     DIALECT,
-    map_event_json,
+    decode_event_json,
+    to_canonical,
 )
 from callcenter.gateways.freeswitch.parser import (
     DEFAULT_MAX_BODY_BYTES,
@@ -40,6 +42,21 @@ SUBSCRIBED_EVENTS = ("CHANNEL_CREATE", "CHANNEL_BRIDGE", "CHANNEL_HANGUP_COMPLET
 READ_CHUNK_BYTES = 64 * 1024
 _TASK = "freeswitch_esl"
 _VARIABLE_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
+
+
+class EslObserver(Protocol):
+    """Who acts on the raw channel events besides the canonical mapping (call control)."""
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        """Event names to subscribe to besides SUBSCRIBED_EVENTS."""
+        ...
+
+    async def connected(self) -> None:
+        """Each (re)connection, once subscribed: catch up on what may have been missed."""
+
+    async def observe(self, document: dict[str, object]) -> None:
+        """One event-json document, after its canonical event (if any) was applied."""
 
 
 class SessionEnd(StrEnum):
@@ -67,7 +84,7 @@ def reconnect_delay(failures: int, first_seconds: float, max_seconds: float) -> 
     return Backoff(first_seconds, max_seconds).ceiling(failures)
 
 
-class _Connection:
+class EslConnection:
     """One TCP connection: whole messages in, commands out."""
 
     def __init__(
@@ -123,6 +140,7 @@ class EslClient:
         *,
         metrics: Metrics,
         agent_variable: str = DEFAULT_AGENT_VARIABLE,
+        observer: EslObserver | None = None,
         first_backoff_seconds: float = 0.5,
         max_backoff_seconds: float = 30.0,
         auth_retry_seconds: float = 60.0,
@@ -148,6 +166,7 @@ class EslClient:
         self._on_event = on_event
         self._metrics = metrics
         self._agent_variable = agent_variable
+        self._observer = observer
         self._auth_retry = auth_retry_seconds
         self._connect_timeout = connect_timeout_seconds
         self._idle_timeout = idle_timeout_seconds
@@ -219,7 +238,7 @@ class EslClient:
             return SessionEnd.UNREACHABLE, str(error) or type(error).__name__
         header_limit, body_limit = self._limits
         parser = EslParser(max_header_bytes=header_limit, max_body_bytes=body_limit)
-        connection = _Connection(reader, writer, parser)
+        connection = EslConnection(reader, writer, parser)
         try:
             async with asyncio.timeout(self._connect_timeout):
                 refused = await self._handshake(connection)
@@ -228,6 +247,8 @@ class EslClient:
             self._connected = True
             self._failures = 0
             logger.info("FreeSWITCH ESL at %s:%d: subscribed", self._host, self._port)
+            if self._observer is not None:
+                await self._guarded(self._observer.connected(), None)
             return await self._pump(connection)
         except ProtocolError as error:
             return SessionEnd.PROTOCOL_ERROR, str(error)
@@ -238,7 +259,7 @@ class EslClient:
         finally:
             await connection.close()
 
-    async def _handshake(self, connection: _Connection) -> tuple[SessionEnd, str] | None:
+    async def _handshake(self, connection: EslConnection) -> tuple[SessionEnd, str] | None:
         greeting = await connection.receive()
         if greeting is None:
             return SessionEnd.CLOSED, "closed before auth/request"
@@ -252,7 +273,8 @@ class EslClient:
             return SessionEnd.CLOSED, "closed before the auth reply"
         if not reply.reply_text.startswith("+OK"):
             return SessionEnd.AUTH_REJECTED, reply.reply_text
-        await connection.send("event json " + " ".join(SUBSCRIBED_EVENTS))
+        extra = self._observer.events if self._observer is not None else ()
+        await connection.send("event json " + " ".join((*SUBSCRIBED_EVENTS, *extra)))
         reply = await self._command_reply(connection)
         if reply is None:
             return SessionEnd.CLOSED, "closed before the subscription reply"
@@ -260,7 +282,7 @@ class EslClient:
             return SessionEnd.SUBSCRIBE_REJECTED, reply.reply_text
         return None
 
-    async def _command_reply(self, connection: _Connection) -> EslMessage | None:
+    async def _command_reply(self, connection: EslConnection) -> EslMessage | None:
         while (message := await connection.receive()) is not None:
             if message.kind is MessageKind.COMMAND_REPLY:
                 return message
@@ -269,7 +291,7 @@ class EslClient:
             await self.handle_message(message)
         return None
 
-    async def _pump(self, connection: _Connection) -> tuple[SessionEnd, str]:
+    async def _pump(self, connection: EslConnection) -> tuple[SessionEnd, str]:
         while True:
             async with asyncio.timeout(self._idle_timeout):
                 message = await connection.receive()
@@ -286,17 +308,24 @@ class EslClient:
         if message.kind is not MessageKind.EVENT_JSON:
             return  # replies to nothing we sent, logs, other formats: not ours
         try:
-            event = map_event_json(message.body, agent_variable=self._agent_variable)
+            document = decode_event_json(message.body)
+            event = to_canonical(document, agent_variable=self._agent_variable)
         except InvalidInput as error:
             logger.warning("FreeSWITCH event not mapped: %s", error)
             self._metrics.events_total.labels(DIALECT, "unknown", "invalid").inc()
             return
-        if event is None:
-            return
+        if event is not None:
+            await self._guarded(self._on_event(event), event.call_id)
+        if self._observer is not None:
+            await self._guarded(self._observer.observe(document), None)
+
+    async def _guarded(self, step: Awaitable[None], call_id: str | None) -> None:
+        """Await one step for an event; its failure is logged (and counted unless it is a
+        CallcenterError, e.g. a conflict or stale event the service counted), never raised."""
         try:
-            await self._on_event(event)
-        except CallcenterError as error:  # a conflict or stale event: counted by the service
-            logger.info("FreeSWITCH event not applied: %s", error, extra={"call_id": event.call_id})
+            await step
+        except CallcenterError as error:
+            logger.info("FreeSWITCH event not applied: %s", error, extra={"call_id": call_id})
         except Exception:
-            logger.exception("applying a FreeSWITCH event failed", extra={"call_id": event.call_id})
+            logger.exception("handling a FreeSWITCH event failed", extra={"call_id": call_id})
             self._metrics.task_errors_total.labels(_TASK).inc()

@@ -1,0 +1,224 @@
+"""FreeSWITCH end to end, the server controlling calls over the event socket against a
+loopback mod_event_socket (callcenter.simulate.fake_freeswitch: the text protocol and API
+replies as FreeSWITCH's documentation gives them; FreeSWITCH itself is not packaged here).
+The whole call: inbound, parked, held with music, offered, accepted, the agent's leg
+originated and bridged, hung up, the other leg killed, the caller's history updated. Faults:
+an agent leg that is busy, unanswered or not registered; the connection dropping mid-call
+(a hang-up and a new caller missed meanwhile caught up once, without duplicates); a
+malformed event (counted, the connection kept)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from callcenter.app import create_app
+from callcenter.settings import Secret, Settings
+from callcenter.simulate.fake_freeswitch import FakeFreeswitch
+from callcenter.web.state import SERVICES
+from tests.conftest import AppClient
+
+pytestmark = pytest.mark.timeout(60)
+
+Json = dict[str, Any]
+FORK_URL = "ws://127.0.0.1:9/media/l16?token=t"
+
+
+@pytest.fixture
+async def pbx() -> AsyncIterator[FakeFreeswitch]:
+    fake = FakeFreeswitch(password="secret")
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def served(
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
+    settings: Settings,
+    pbx: FakeFreeswitch,
+    redis_client: aioredis.Redis,
+) -> AppClient:
+    esl = dataclasses.replace(
+        settings,
+        freeswitch_esl_host="127.0.0.1",
+        freeswitch_esl_port=pbx.port,
+        freeswitch_esl_password=Secret("secret"),
+        freeswitch_hold_music="local_stream://queue",
+        freeswitch_agent_ring_seconds=5,
+        freeswitch_audio_fork_url=FORK_URL,
+    )
+    client = await aiohttp_client(create_app(esl))
+    await pbx.wait_connected()
+    return client
+
+
+class Desk:
+    """The API as an admin and the agents use it."""
+
+    def __init__(self, client: AppClient, headers: dict[str, str]) -> None:
+        self.client = client
+        self.headers = headers
+
+    async def agent(self, agent_id: str) -> None:
+        put = await self.client.put(
+            f"/v1/agents/{agent_id}", json={"name": agent_id, "skills": {}}, headers=self.headers
+        )
+        assert put.status in (200, 201), await put.text()
+        answer = await self.client.post(
+            f"/v1/agents/{agent_id}/presence", json={"presence": "available"}, headers=self.headers
+        )
+        assert answer.status == 200, await answer.text()
+
+    async def get(self, path: str) -> Json:
+        answer = await self.client.get(path, headers=self.headers)
+        assert answer.status == 200, await answer.text()
+        found: Json = await answer.json()
+        return found
+
+    async def until(self, path: str, done: Callable[[Json], bool], seconds: float = 10) -> Json:
+        deadline = asyncio.get_running_loop().time() + seconds
+        while True:
+            answer = await self.client.get(path, headers=self.headers)
+            if answer.status == 200:
+                value: Json = await answer.json()
+                if done(value):
+                    return value
+            assert asyncio.get_running_loop().time() < deadline, f"{path}: {await answer.text()}"
+            await asyncio.sleep(0.05)
+
+    async def accept(self, call_id: str) -> Json:
+        offered = await self.until(f"/v1/calls/{call_id}", lambda c: c["state"] == "offered")
+        reservation = offered["reservation"]["id"]
+        answer = await self.client.post(
+            f"/v1/reservations/{reservation}/accept", headers=self.headers
+        )
+        assert answer.status == 200, await answer.text()
+        return offered
+
+    async def metric(self, line: str) -> bool:
+        text = await (await self.client.get("/metrics")).text()
+        return line in text
+
+
+@pytest.fixture
+async def desk(served: AppClient) -> Desk:
+    token, _ = await served.app[SERVICES].auth.create_token("admin", "test")
+    return Desk(served, {"Authorization": f"Bearer {token}"})
+
+
+def held(pbx: FakeFreeswitch, caller: str) -> bool:
+    channel = pbx.channels.get(caller)
+    return channel is not None and channel.playing == "local_stream://queue"
+
+
+def events_line(kind: str, count: int, result: str = "applied") -> str:
+    return (
+        f'callcenter_events_total{{dialect="freeswitch",result="{result}",type="{kind}"}} {count}.0'
+    )
+
+
+async def test_a_caller_is_held_rung_through_to_the_agent_and_remembered(
+    pbx: FakeFreeswitch, desk: Desk
+) -> None:
+    await desk.agent("ann")
+    caller = await pbx.incoming_call("+15551230000", "+15559870000", name="Carol")
+    call = await desk.until(f"/v1/calls/{caller}", lambda c: c["state"] == "offered")
+    assert call["from"] == "+15551230000"
+    await pbx.wait_for(lambda: held(pbx, caller))
+    assert pbx.channels[caller].answered_us > 0  # answered before the music
+    assert pbx.channels[caller].audio_fork == FORK_URL
+    fork = next(c for c in pbx.commands if c.startswith("api uuid_audio_fork"))
+    metadata = json.loads(fork.split(" ", 7)[7])
+    assert fork.split()[5:7] == ["mono", "16k"]
+    assert metadata == {"callid": caller, "sampleRate": 16000, "mixType": "mono"}
+
+    await desk.accept(caller)
+    await pbx.wait_for(lambda: pbx.bridged(caller) != "")
+    leg = pbx.bridged(caller)
+    assert pbx.channels[leg].dest == "user/ann" and pbx.channels[leg].direction == "outbound"
+    assert pbx.channels[leg].variables["cc_call_id"] == caller
+    originate = next(c for c in pbx.commands if c.startswith("bgapi originate"))
+    assert "originate_timeout=5" in originate and originate.endswith("user/ann &park()")
+    assert not pbx.channels[caller].playing  # the music stopped
+    connected = await desk.until(f"/v1/calls/{caller}", lambda c: c["state"] == "connected")
+    assert connected["agent_id"] == "ann"
+
+    await pbx.hang_up(caller)
+    await desk.until(f"/v1/calls/{caller}", lambda c: c["state"] in ("wrap_up", "ended"))
+    await pbx.wait_for(lambda: leg not in pbx.channels)  # the agent's leg hung up for us
+    history = await desk.until(
+        "/v1/callers/+15551230000", lambda c: c["history"]["calls_total"] == 1
+    )
+    assert history["history"]["last_agent"] == "ann"
+    assert await desk.metric(events_line("call.ended", 1))
+    # accepting connected the call already: the bridge's call.answered only confirms it
+    assert await desk.metric(events_line("call.answered", 1, "stale"))
+
+
+async def test_the_agent_hanging_up_hangs_up_the_caller(pbx: FakeFreeswitch, desk: Desk) -> None:
+    await desk.agent("ann")
+    caller = await pbx.incoming_call()
+    await desk.accept(caller)
+    await pbx.wait_for(lambda: pbx.bridged(caller) != "")
+    await pbx.hang_up(pbx.bridged(caller))
+    await pbx.wait_for(lambda: caller not in pbx.channels)
+    await desk.until(f"/v1/calls/{caller}", lambda c: c["state"] in ("wrap_up", "ended"))
+
+
+@pytest.mark.parametrize("behaviour", ["busy", "no_answer", "not_registered"])
+async def test_an_agent_leg_that_fails_puts_the_caller_back_in_place(
+    pbx: FakeFreeswitch, desk: Desk, behaviour: str
+) -> None:
+    pbx.set_endpoint("user/ann", behaviour)
+    await desk.agent("ann")
+    caller = await pbx.incoming_call()
+    offered = await desk.accept(caller)
+    ann = await desk.until("/v1/agents/ann", lambda a: a["missed_offers"] == 1)
+    assert ann["activity"] == "idle"
+    call = await desk.get(f"/v1/calls/{caller}")
+    assert call["state"] in ("queued", "offered") and call["queued_at"] == offered["queued_at"]
+    assert held(pbx, caller)  # still on hold, never dropped
+    await desk.agent("bob")
+    await desk.until(f"/v1/calls/{caller}", lambda c: c["agent_id"] == "bob")
+    assert await desk.metric('callcenter_reservations_total{result="agent_leg_failed"} 1.0')
+
+
+async def test_a_dropped_connection_catches_up_once(pbx: FakeFreeswitch, desk: Desk) -> None:
+    first = await pbx.incoming_call("+15551230000")
+    await desk.until(f"/v1/calls/{first}", lambda c: c["state"] == "queued")
+    await pbx.wait_for(lambda: held(pbx, first))
+
+    pbx.refuse_connections(True)
+    await pbx.drop_connections()
+    await pbx.hang_up(first)  # heard by nobody
+    second = await pbx.incoming_call("+15557770000")  # nor this one
+    pbx.refuse_connections(False)
+
+    await desk.until(f"/v1/calls/{first}", lambda c: c["state"] == "ended", seconds=20)
+    await desk.until(f"/v1/calls/{second}", lambda c: c["state"] == "queued")
+    await pbx.wait_for(lambda: held(pbx, second))
+    await pbx.hang_up(second)  # heard live again
+    await desk.until(f"/v1/calls/{second}", lambda c: c["state"] == "ended")
+    assert await desk.metric(events_line("call.ended", 2))
+    assert await desk.metric(events_line("call.created", 2))
+
+
+async def test_a_malformed_event_is_counted_and_the_connection_kept(
+    pbx: FakeFreeswitch, desk: Desk
+) -> None:
+    body = b'{"Event-Name": "CHANNEL_CREATE", "Unique-ID": '
+    await pbx.send_raw(
+        b"Content-Length: %d\nContent-Type: text/event-json\n\n%s" % (len(body), body)
+    )
+    caller = await pbx.incoming_call()
+    await desk.until(f"/v1/calls/{caller}", lambda c: c["state"] == "queued")
+    assert await desk.metric(events_line("unknown", 1, "invalid"))
+    assert pbx.subscriptions == 1  # still the first event connection
+    assert pbx.commands.count("api show channels as json") == 1
