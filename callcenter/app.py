@@ -19,15 +19,14 @@ from callcenter.app_keys import DIALERS, NOTIFIER, REDIS, REPOSITORIES, SCORER, 
 from callcenter.domain.routing_rules import RoutingRules, default_rules
 from callcenter.errors import RulesInvalid
 from callcenter.gateway_setup import (
-    asterisk_events,
     audiosocket_listener,
     callback_dialers,
-    freeswitch_events,
     notifiers,
     reply_senders,
 )
 from callcenter.metrics import Metrics
 from callcenter.observability_setup import observability
+from callcenter.pbx_setup import asterisk_events, freeswitch_events
 from callcenter.repositories import FanOutChanges, Repositories, build_repositories
 from callcenter.rules.loader import load_rules
 from callcenter.service_wiring import build_services

@@ -1,6 +1,6 @@
 """Gateway resources of the application, as cleanup contexts: who hears routing decisions
-(signed generic webhooks, Twilio REST call updates, Asterisk ARI call control), the Asterisk
-AudioSocket listener and ARI events websocket, and the FreeSWITCH event socket client.
+(signed generic webhooks, Twilio REST and jambonz call updates, the PBXs' call control of
+pbx_setup), callback dialers, reply senders and the Asterisk AudioSocket listener.
 Part of assembling the app (the same layer as app.py)."""
 
 from __future__ import annotations
@@ -13,15 +13,8 @@ import aiohttp
 from aiohttp import web
 
 from callcenter.app_keys import ASTERISK, DIALERS, NOTIFIER, SENDERS
-from callcenter.domain.calls import ACTIVE_STATES, CallState
-from callcenter.domain.events import CallEvent
 from callcenter.domain.messages import Channel
 from callcenter.errors import SettingError
-from callcenter.gateways.asterisk.ari_calls import AriCalls, AriCallSettings
-from callcenter.gateways.asterisk.ari_client import AriEventsClient
-from callcenter.gateways.asterisk.ari_events import DIALECT as ASTERISK_DIALECT
-from callcenter.gateways.asterisk.ari_rest import AriRest
-from callcenter.gateways.freeswitch.client import EslClient
 from callcenter.gateways.generic.callback_dial import WebhookCallbackDialer
 from callcenter.gateways.generic.webhook import WebhookNotifier
 from callcenter.gateways.jambonz.dial import MAX_RING_SECONDS, dial_target
@@ -33,6 +26,8 @@ from callcenter.gateways.twilio.messages_rest import TwilioMessagesClient, Twili
 from callcenter.gateways.twilio.notify import TwilioNotifier
 from callcenter.gateways.twilio.rest import TwilioRestClient
 from callcenter.media.audiosocket import AudioSocketHandler
+from callcenter.media.frames import Track
+from callcenter.pbx_setup import asterisk_calls, freeswitch_control
 from callcenter.services.callbacks import CallbackDialer
 from callcenter.services.jambonz_control import agent_target, with_call
 from callcenter.services.live_calls import live_call
@@ -45,8 +40,6 @@ from callcenter.web.state import CLOCK, MEDIA, METRICS, SERVICES, SETTINGS
 
 logger = logging.getLogger(__name__)
 
-_LIVE_CALLS_READ = 10_000  # per state, when reconciling with Asterisk's channels
-
 
 async def notifiers(app: web.Application) -> AsyncIterator[None]:
     """Build the route notifiers the settings ask for; stop them (delivering what is
@@ -56,13 +49,13 @@ async def notifiers(app: web.Application) -> AsyncIterator[None]:
     try:
         webhooks = await _webhook_notifier(app)
         twilio = await _twilio_notifier(app, session)
-        asterisk = _asterisk_calls(app, session)
+        asterisk = asterisk_calls(app, session)
         jambonz = _jambonz_notifier(app, session)
     except BaseException:
         await session.close()
         raise
     chosen: list[RouteNotifier] = [
-        n for n in (webhooks, twilio, asterisk, jambonz) if n is not None
+        n for n in (webhooks, twilio, asterisk, jambonz, freeswitch_control(app)) if n is not None
     ]
     app[ASTERISK] = asterisk
     app[NOTIFIER] = FanOutNotifier(chosen) if chosen else NoNotifier()
@@ -148,60 +141,6 @@ def _check_jambonz_dialing(settings: Settings) -> None:
         dial_target(agent_target(settings.jambonz_agent_dial_template, "agent"))
     except ValueError as error:
         raise SettingError("CALLCENTER_JAMBONZ_AGENT_DIAL_TEMPLATE", str(error)) from None
-
-
-def _asterisk_calls(app: web.Application, session: aiohttp.ClientSession) -> AriCalls | None:
-    """ARI call control when CALLCENTER_ASTERISK_ARI_URL is set. It applies events through
-    the services, which are built after the notifiers: they are looked up when used."""
-    settings = app[SETTINGS]
-    if not settings.asterisk_ari_url:
-        return None
-    if not settings.asterisk_ari_password:
-        raise SettingError("CALLCENTER_ASTERISK_ARI_PASSWORD", "required with an ARI URL")
-    try:
-        rest = AriRest(
-            session,
-            settings.asterisk_ari_url,
-            settings.asterisk_ari_user,
-            settings.asterisk_ari_password.reveal(),
-        )
-    except ValueError as error:
-        raise SettingError("CALLCENTER_ASTERISK_ARI_URL", str(error)) from None
-
-    async def apply(event: CallEvent) -> None:
-        await app[SERVICES].events.apply(event, dialect=ASTERISK_DIALECT)
-
-    async def live_calls() -> list[str]:
-        found: list[str] = []
-        for state in (s for s in CallState if s in ACTIVE_STATES):
-            for call in await app[SERVICES].calls.recent(state, _LIVE_CALLS_READ):
-                if call.dialect == ASTERISK_DIALECT:
-                    found.append(call.gateway_call_id)
-        return found
-
-    control = AriCallSettings(
-        app=settings.asterisk_app,
-        music_class=settings.asterisk_music_class,
-        agent_endpoint=settings.asterisk_agent_endpoint,
-        agent_ring_seconds=settings.asterisk_agent_ring_seconds,
-    )
-    return AriCalls(rest, apply, live_calls, settings=control, metrics=app[METRICS])
-
-
-async def asterisk_events(app: web.Application) -> AsyncIterator[None]:
-    """Follow the ARI events websocket as the application, when Asterisk is configured."""
-    calls = app[ASTERISK]
-    if calls is None:
-        yield
-        return
-    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=10))
-    client = AriEventsClient(
-        session, calls.rest, calls, app=app[SETTINGS].asterisk_app, metrics=app[METRICS]
-    )
-    client.start()
-    yield
-    await client.stop()
-    await session.close()
 
 
 async def _twilio_rest(settings: Settings, session: aiohttp.ClientSession) -> TwilioRestClient:
@@ -303,7 +242,13 @@ async def audiosocket_listener(app: web.Application) -> AsyncIterator[None]:
     async def is_live(call_id: str) -> bool:
         return await live_call(app[SERVICES].calls, call_id) is not None
 
-    handler = AudioSocketHandler(app[MEDIA], is_live=is_live, metrics=app[METRICS])
+    asterisk = app.get(ASTERISK)
+
+    def alias(leg_uuid: str) -> tuple[str, Track] | None:
+        found = asterisk.audio_alias(leg_uuid) if asterisk is not None else None
+        return (found[0], Track(found[1])) if found is not None else None
+
+    handler = AudioSocketHandler(app[MEDIA], is_live=is_live, alias=alias, metrics=app[METRICS])
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await handler(reader, writer)
@@ -315,30 +260,3 @@ async def audiosocket_listener(app: web.Application) -> AsyncIterator[None]:
     server.close()
     await handler.close()
     await server.wait_closed()
-
-
-async def freeswitch_events(app: web.Application) -> AsyncIterator[None]:
-    """Follow a FreeSWITCH event socket, when a host is configured."""
-    settings = app[SETTINGS]
-    if not settings.freeswitch_esl_host:
-        yield
-        return
-    events = app[SERVICES].events
-
-    async def apply(event: CallEvent) -> None:
-        await events.apply(event, dialect="freeswitch")
-
-    try:
-        client = EslClient(
-            settings.freeswitch_esl_host,
-            settings.freeswitch_esl_port,
-            settings.freeswitch_esl_password.reveal(),
-            apply,
-            metrics=app[METRICS],
-            agent_variable=settings.freeswitch_agent_variable,
-        )
-    except ValueError as error:
-        raise SettingError("CALLCENTER_FREESWITCH_ESL_*", str(error)) from None
-    client.start()
-    yield
-    await client.stop()

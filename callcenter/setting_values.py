@@ -36,6 +36,22 @@ def port(text: str) -> int:
     return value
 
 
+def host_port(text: str) -> str:
+    """One `host:port` (kept as text); empty stays empty (off)."""
+    if not text:
+        return ""
+    (host, port_number), *rest = host_ports(text, default_port="")
+    if rest:
+        raise ValueError("expected one host:port")
+    return f"{host}:{port_number}"
+
+
+def audio_format(text: str) -> str:
+    if text not in ("slin", "slin16"):
+        raise ValueError("expected slin (8 kHz) or slin16 (16 kHz)")
+    return text
+
+
 def host_ports(text: str, default_port: str = "26379") -> tuple[tuple[str, int], ...]:
     """`host:port,host:port` (the port defaults to Sentinel's 26379)."""
     found = []

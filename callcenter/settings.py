@@ -138,6 +138,11 @@ class Settings:
     freeswitch_esl_port: int = 8021
     freeswitch_esl_password: Secret = field(default_factory=lambda: Secret("ClueCon"))
     freeswitch_agent_variable: str = "cc_agent_id"
+    # FreeSWITCH call control (on with the event socket): hold, agent legs, bridging
+    freeswitch_hold_music: str = "local_stream://moh"  # what uuid_broadcast plays on hold
+    freeswitch_agent_dial_template: str = "user/{agent_id}"  # the agent leg's dial string
+    freeswitch_agent_ring_seconds: int = 30
+    freeswitch_audio_fork_url: str = ""  # mod_audio_fork target (our /media/l16); empty = off
     # Asterisk: run as an ARI application (http://pbx:8088); empty = off
     asterisk_ari_url: str = ""
     asterisk_ari_user: str = "callcenter"
@@ -146,7 +151,24 @@ class Settings:
     asterisk_music_class: str = "default"  # musiconhold.conf class the caller hears
     asterisk_agent_endpoint: str = "PJSIP/{agent_id}"  # an agent's leg is originated here
     asterisk_agent_ring_seconds: int = 30
+    # live audio of ARI calls: our AudioSocket listener as Asterisk reaches it (host:port)
+    asterisk_audiosocket_address: str = ""
+    asterisk_audio_format: str = "slin16"  # or slin (8 kHz)
     event_loop: str = "uvloop"  # or "asyncio"; uvloop is used only where installed
+
+
+def _esl_argument(text: str) -> str:
+    """One argument of an ESL api command line: it is split on spaces."""
+    if not text or any(c.isspace() for c in text):
+        raise ValueError("expected one word without spaces")
+    return text
+
+
+def _websocket_url(text: str) -> str:
+    url = text.strip()
+    if url and not url.startswith(("ws://", "wss://")):
+        raise ValueError("expected a ws:// or wss:// URL")
+    return _esl_argument(url) if url else ""
 
 
 _CASTS: dict[str, Callable[[str], Any]] = {
@@ -219,6 +241,10 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "freeswitch_esl_port": values.port,
     "freeswitch_esl_password": Secret,
     "freeswitch_agent_variable": values.queue,
+    "freeswitch_hold_music": _esl_argument,
+    "freeswitch_agent_dial_template": lambda text: _esl_argument(values.dial_template(text)),
+    "freeswitch_agent_ring_seconds": values.positive_int,
+    "freeswitch_audio_fork_url": _websocket_url,
     "asterisk_ari_url": values.http_url,
     "asterisk_ari_user": str,
     "asterisk_ari_password": Secret,
@@ -226,6 +252,8 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "asterisk_music_class": values.queue,
     "asterisk_agent_endpoint": values.dial_template,
     "asterisk_agent_ring_seconds": values.positive_int,
+    "asterisk_audiosocket_address": values.host_port,
+    "asterisk_audio_format": values.audio_format,
 }
 
 

@@ -3,10 +3,12 @@ a FrameSink (the wire format is in callcenter.media.audiosocket_protocol).
 
 Authentication: the protocol carries no secret, so a connection is admitted by the call it
 names. The 16-byte UUID of the first message must name a live call this server knows (its
-canonical text form, in lower or upper case, as a call id); anything else is refused
-before any audio is read. The listener binds to loopback unless configured otherwise.
-Audio is weighed against wall-clock time (MediaGuard): a peer sending far faster than real
-time is cut off. Refusals are answered with an error message, then the connection closes."""
+canonical text form, in lower or upper case, as a call id), or be an alias handed out for
+a live call's leg (ARI call control gives Asterisk one per leg it listens to: the caller's
+or the agent's); anything else is refused before any audio is read. The listener binds to
+loopback unless configured otherwise. Audio is weighed against wall-clock time
+(MediaGuard): a peer sending far faster than real time is cut off. Refusals are answered
+with an error message, then the connection closes."""
 
 from __future__ import annotations
 
@@ -45,6 +47,8 @@ SAMPLE_BYTES = 2
 
 # Whether a call id names a call that is live now (known and not ended).
 LiveCall = Callable[[str], Awaitable[bool]]
+# A UUID handed out for a call's leg (ARI's externalMedia `data`): its call and track
+AudioAlias = Callable[[str], tuple[str, Track] | None]
 
 
 class SessionEnd(StrEnum):
@@ -81,27 +85,28 @@ class _Leg:
     def __init__(self, sink: FrameSink) -> None:
         self.sink = sink
         self.call_id: str | None = None
+        self.track = Track.CALLER
         self.sample_rate: int | None = None
         self.sequence = 0
 
     def audio(self, frame: Audio) -> None:
         assert self.call_id is not None  # audio is read only once the call is admitted
         if self.sample_rate is None:
-            self.sink.open_leg(self.call_id, Track.CALLER, frame.sample_rate)
+            self.sink.open_leg(self.call_id, self.track, frame.sample_rate)
             self.sample_rate = frame.sample_rate
         elif frame.sample_rate != self.sample_rate:
             raise ProtocolError(
                 f"sample rate changed from {self.sample_rate} to {frame.sample_rate} Hz"
             )
         self.sink.frame(
-            AudioFrame(self.call_id, Track.CALLER, frame.sample_rate, frame.pcm, self.sequence)
+            AudioFrame(self.call_id, self.track, frame.sample_rate, frame.pcm, self.sequence)
         )
         self.sequence += 1
 
     def close(self) -> None:
         if self.call_id is not None and self.sample_rate is not None:
             self.sample_rate = None
-            self.sink.close_leg(self.call_id, Track.CALLER)
+            self.sink.close_leg(self.call_id, self.track)
 
 
 class AudioSocketHandler:
@@ -119,6 +124,7 @@ class AudioSocketHandler:
         sink: FrameSink,
         *,
         is_live: LiveCall,
+        alias: AudioAlias | None = None,
         on_event: Callable[[str, ControlFrame], None] | None = None,
         read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
@@ -127,6 +133,7 @@ class AudioSocketHandler:
     ) -> None:
         self._sink = sink
         self._is_live = is_live
+        self._alias = alias
         self._on_event = on_event
         self._read_timeout = read_timeout
         self._max_payload = max_payload
@@ -202,11 +209,9 @@ class AudioSocketHandler:
     async def _handle(self, leg: _Leg, guard: MediaGuard, frame: Frame) -> SessionEnd | None:
         guard.message()
         if isinstance(frame, Uuid):
-            leg.call_id = await self._live_call_id(frame.value)
+            leg.call_id, leg.track = await self._live_call_id(frame.value)
         elif isinstance(frame, Audio):
-            guard.audio(
-                Track.CALLER, audio_seconds(len(frame.pcm), frame.sample_rate, SAMPLE_BYTES)
-            )
+            guard.audio(leg.track, audio_seconds(len(frame.pcm), frame.sample_rate, SAMPLE_BYTES))
             leg.audio(frame)
             return None
         assert leg.call_id is not None  # the parser refuses everything before the UUID
@@ -221,12 +226,16 @@ class AudioSocketHandler:
             return SessionEnd.REMOTE_ERROR
         return None
 
-    async def _live_call_id(self, value: uuid.UUID) -> str:
-        """The id of the live call the UUID names; raises MediaRefused (unknown call)."""
+    async def _live_call_id(self, value: uuid.UUID) -> tuple[str, Track]:
+        """The live call the UUID names (as its id, or as an alias handed out for one of
+        its legs) and the leg's track; raises MediaRefused (unknown call)."""
         text = str(value)
         for candidate in dict.fromkeys((text, text.upper())):
             if await self._is_live(candidate):
-                return candidate
+                return candidate, Track.CALLER
+        aliased = self._alias(text) if self._alias is not None else None
+        if aliased is not None and await self._is_live(aliased[0]):
+            return aliased
         raise MediaRefused(Refusal.UNKNOWN_CALL, f"no live call {text}")
 
     async def close(self) -> None:

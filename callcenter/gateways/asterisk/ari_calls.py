@@ -46,6 +46,7 @@ from callcenter.gateways.asterisk.ari_events import (
     call_dtmf,
     call_ended,
 )
+from callcenter.gateways.asterisk.ari_listen import AriListener, listening_call
 from callcenter.gateways.asterisk.ari_rest import AriError, AriRest
 from callcenter.metrics import Metrics
 
@@ -79,19 +80,26 @@ class AriCalls:
         *,
         settings: AriCallSettings,
         metrics: Metrics,
+        listener: AriListener | None = None,
     ) -> None:
         """`apply` applies a canonical event (raising what the event service raises);
-        `live_calls` gives the ids of the live calls of this dialect."""
+        `live_calls` gives the ids of the live calls of this dialect; `listener` (when live
+        audio is configured) listens to callers and agents."""
         self._rest = rest
         self._apply = apply
         self._live_calls = live_calls
         self._settings = settings
         self._metrics = metrics
+        self._listener = listener
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def rest(self) -> AriRest:
         return self._rest
+
+    def audio_alias(self, leg_uuid: str) -> tuple[str, str] | None:
+        """(call id, track) of a UUID handed to Asterisk for a leg's live audio."""
+        return self._listener.alias(leg_uuid) if self._listener is not None else None
 
     async def handle(self, event: AriEvent) -> None:
         """Act on one event. Raises nothing: failures are logged and counted."""
@@ -105,11 +113,11 @@ class AriCalls:
         if isinstance(event, StasisStart):
             if event.args[:1] == [AGENT_ARG]:
                 await self._agent_answered(event)
-            elif not event.channel.is_agent_leg:
+            elif not event.args and not event.channel.is_ours:
                 await self._caller_arrived(event.channel, event)
-        elif isinstance(event, ChannelDtmfReceived) and not event.channel.is_agent_leg:
+        elif isinstance(event, ChannelDtmfReceived) and not event.channel.is_ours:
             await self._emit(call_dtmf(event))
-        elif isinstance(event, ChannelDestroyed):
+        elif isinstance(event, ChannelDestroyed) and listening_call(event.channel.id) is None:
             await self._destroyed(event)
 
     async def _caller_arrived(self, channel: Channel, event: StasisStart | None) -> None:
@@ -117,6 +125,8 @@ class AriCalls:
         if channel.state != "Up":
             await self._rest.answer(channel.id)
         await self._rest.hold(channel.id, hold_bridge(channel.id), self._settings.music_class)
+        if self._listener is not None:
+            await self._listener.listen(channel.id, channel.id, "caller")
 
     async def _agent_answered(self, event: StasisStart) -> None:
         leg = event.channel.id
@@ -134,6 +144,8 @@ class AriCalls:
             return
         await self._rest.destroy_bridge(hold_bridge(call_id))
         await self._emit(agent_answered(call_id, agent_id, leg, event.timestamp))
+        if self._listener is not None:
+            await self._listener.listen(call_id, leg, "agent")
 
     async def _destroyed(self, event: ChannelDestroyed) -> None:
         channel = event.channel
@@ -156,6 +168,8 @@ class AriCalls:
                 await self._hang_up_quietly(other)
         await self._rest.destroy_bridge(talk_bridge(call_id))
         await self._rest.destroy_bridge(hold_bridge(call_id))
+        if self._listener is not None:
+            await self._listener.stop(call_id)
 
     async def _hang_up_quietly(self, channel_id: str) -> None:
         try:
@@ -176,7 +190,7 @@ class AriCalls:
         ids = {channel.id for channel in present}
         for channel in present:
             in_app = channel.dialplan.app_data.split(",", 1)[0] == self._settings.app
-            if in_app and not channel.is_agent_leg and channel.id not in live:
+            if in_app and not channel.is_ours and channel.id not in live:
                 await self.handle_arrival(channel)
         for call_id in live:
             if call_id not in ids:

@@ -32,6 +32,7 @@ from callcenter.domain.events import (
 from callcenter.errors import InvalidInput, decoded
 
 DIALECT = "asterisk"
+OUR_PREFIX = "cc-"  # every channel call control makes has an id starting so
 AGENT_LEG_PREFIX = "cc-agent:"
 AGENT_ARG = "agent"  # the first appArg of an agent leg: ["agent", call id, agent id]
 QUEUE_VARIABLE = "CC_QUEUE"  # a channel variable naming the queue (ari.conf channelvars)
@@ -76,6 +77,12 @@ class Channel(msgspec.Struct, frozen=True):
     @property
     def is_agent_leg(self) -> bool:
         return self.id.startswith(AGENT_LEG_PREFIX)
+
+    @property
+    def is_ours(self) -> bool:
+        """A channel call control made (an agent's leg, a snoop or media channel), not a
+        caller's."""
+        return self.id.startswith(OUR_PREFIX)
 
 
 class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):

@@ -146,6 +146,35 @@ class AriRest:
             params["callerId"] = caller_id
         await self._call("POST", "/channels", params)
 
+    async def snoop(self, channel_id: str, snoop_id: str, *, app: str, app_arg: str) -> None:
+        """A channel hearing what `channel_id` says (spy in), entering `app`."""
+        params = {"spy": "in", "app": app, "appArgs": app_arg, "snoopId": snoop_id}
+        await self._call("POST", f"/channels/{_q(channel_id)}/snoop", params)
+
+    async def external_media(
+        self, channel_id: str, *, app: str, host_port: str, audio_format: str, uuid: str
+    ) -> None:
+        """A channel whose audio Asterisk sends to `host_port` over AudioSocket (TCP),
+        naming itself with `uuid`."""
+        params = {
+            "app": app,
+            "channelId": channel_id,
+            "external_host": host_port,
+            "format": audio_format,
+            "encapsulation": "audiosocket",
+            "transport": "tcp",
+            "data": uuid,
+        }
+        await self._call("POST", "/channels/externalMedia", params)
+
+    async def hang_up_if_there(self, channel_id: str) -> None:
+        """Gone already is fine."""
+        try:
+            await self.hang_up(channel_id)
+        except AriError as error:
+            if not error.not_found:
+                raise
+
     async def channels(self) -> list[Channel]:
         """Every channel Asterisk has now."""
         raw = await self._call("GET", "/channels", raw=True)

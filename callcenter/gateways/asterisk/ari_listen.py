@@ -1,0 +1,77 @@
+"""Live audio of ARI calls: for a leg to listen to (the caller's once held, the agent's
+once bridged), a snoop channel hears what it says and an external media channel sends that
+to our AudioSocket listener (Asterisk connects to CALLCENTER_ASTERISK_AUDIOSOCKET_ADDRESS),
+the two in their own mixing bridge. The external media channel names itself with a UUID
+made for the leg; `alias` tells the AudioSocket listener which call and track it is.
+
+Aliases live in this instance's memory: Asterisk connects to the address this instance was
+given, so the connection comes here. A restarted instance has lost them, and the legs it
+listened to are heard no more (their calls go on)."""
+
+from __future__ import annotations
+
+import uuid
+
+from callcenter.gateways.asterisk.ari_rest import AriRest
+
+_NAMESPACE = uuid.UUID("6f1c5d3e-8a5b-4c1e-9a43-0c2b7d6e9f10")  # ours: leg UUIDs
+CHANNEL_PREFIXES = ("cc-snoop:", "cc-media:")
+
+
+def snoop_id(call_id: str, track: str) -> str:
+    return f"cc-snoop:{track}:{call_id}"
+
+
+def media_id(call_id: str, track: str) -> str:
+    return f"cc-media:{track}:{call_id}"
+
+
+def media_bridge(call_id: str, track: str) -> str:
+    return f"cc-media-{track}-{call_id}"
+
+
+def listening_call(channel_id: str) -> str | None:
+    """The call a snoop or external media channel of ours listens to; None otherwise."""
+    for prefix in CHANNEL_PREFIXES:
+        if channel_id.startswith(prefix):
+            _, _, call_id = channel_id.removeprefix(prefix).partition(":")
+            return call_id or None
+    return None
+
+
+class AriListener:
+    def __init__(self, rest: AriRest, *, app: str, address: str, audio_format: str) -> None:
+        """`address`: host:port of our AudioSocket listener as Asterisk reaches it."""
+        self._rest = rest
+        self._app = app
+        self._address = address
+        self._format = audio_format
+        self._aliases: dict[str, tuple[str, str]] = {}
+
+    def alias(self, leg_uuid: str) -> tuple[str, str] | None:
+        """(call id, track) of a UUID handed to Asterisk for a leg."""
+        return self._aliases.get(leg_uuid.lower())
+
+    async def listen(self, call_id: str, channel_id: str, track: str) -> None:
+        """Send what `channel_id` says, as `track` of `call_id`, to our listener.
+        Raises AriError."""
+        leg_uuid = str(uuid.uuid5(_NAMESPACE, f"{channel_id}:{track}"))
+        self._aliases[leg_uuid] = (call_id, track)
+        snoop, media = snoop_id(call_id, track), media_id(call_id, track)
+        await self._rest.snoop(channel_id, snoop, app=self._app, app_arg="snoop")
+        await self._rest.external_media(
+            media,
+            app=self._app,
+            host_port=self._address,
+            audio_format=self._format,
+            uuid=leg_uuid,
+        )
+        await self._rest.bridge(media_bridge(call_id, track), [snoop, media])
+
+    async def stop(self, call_id: str) -> None:
+        """The call is over: its external media channels hung up (snoop channels end with
+        the channel they hear), its media bridges removed, its aliases forgotten."""
+        for track in ("caller", "agent"):
+            await self._rest.hang_up_if_there(media_id(call_id, track))
+            await self._rest.destroy_bridge(media_bridge(call_id, track))
+        self._aliases = {k: v for k, v in self._aliases.items() if v[0] != call_id}
