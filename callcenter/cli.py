@@ -118,7 +118,9 @@ def _add_simulate_parsers(commands: argparse._SubParsersAction[argparse.Argument
         "--check", action="store_true", help="only check the scenario file (file:line errors)"
     )
     simulate.add_argument(
-        "--gateway", choices=["twilio", "generic", "asterisk"], help="override the dialect"
+        "--gateway",
+        choices=["twilio", "generic", "asterisk", "freeswitch"],
+        help="override the dialect",
     )
     simulate.add_argument("--seed", type=int, help="override the scenario's seed")
     simulate.add_argument("--duration", type=float, help="seconds of arrivals (default: scenario)")
@@ -152,6 +154,12 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="where the simulated Asterisk serves ARI (default: the port of "
         "CALLCENTER_ASTERISK_ARI_URL, else 8088)",
+    )
+    parser.add_argument(
+        "--esl-port",
+        type=int,
+        help="where the simulated FreeSWITCH serves its event socket (default: "
+        "CALLCENTER_FREESWITCH_ESL_PORT)",
     )
     parser.add_argument("--no-speech", action="store_true", help="callers stay silent")
     parser.add_argument(
@@ -188,6 +196,7 @@ def _simulate(args: argparse.Namespace) -> int:
         public_url=args.public_url,
         twilio_api_port=args.twilio_api_port,
         ari_port=args.ari_port,
+        esl_port=args.esl_port,
         speech=not args.no_speech,
         drain_seconds=args.drain_seconds,
         connect_timeout=args.connect_timeout,

@@ -164,6 +164,11 @@ def simulate(scenario: Scenario, options: RunOptions, *, err: TextIO | None = No
         f"simulating {scenario.name}{description} against {options.server_url} "
         f"as a {scenario.gateway} gateway, seed {scenario.seed}"
     )
+    if scenario.gateway == "freeswitch":
+        printer.say(
+            f"event socket here: {options.esl_host}:{options.esl_port} (the server's "
+            "CALLCENTER_FREESWITCH_ESL_HOST / _PORT); callers stay silent"
+        )
     if scenario.gateway == "asterisk":
         printer.say(
             f"ARI here: http://{options.ari_host}:{options.ari_port} (the server's "
@@ -200,6 +205,7 @@ def options_from(
     drain_seconds: float,
     connect_timeout: float,
     ari_port: int | None = None,
+    esl_port: int | None = None,
     environ: dict[str, str] | None = None,
 ) -> RunOptions:
     """Run options: flags first, then the server's own CALLCENTER_* settings (so one shell
@@ -216,6 +222,8 @@ def options_from(
         ari_app=settings.asterisk_app,
         ari_user=settings.asterisk_ari_user,
         ari_password=settings.asterisk_ari_password.reveal(),
+        esl_port=esl_port or settings.freeswitch_esl_port,
+        esl_password=settings.freeswitch_esl_password.reveal(),
         webhook_secret=settings.webhook_secret.reveal(),
         speech=speech,
         drain_seconds=drain_seconds,

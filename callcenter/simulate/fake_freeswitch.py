@@ -91,11 +91,17 @@ class FakeFreeswitch:
         name: str = "",
         variables: dict[str, str] | None = None,
         park: bool = True,
+        channel_id: str = "",
     ) -> str:
         """A call from the trunk: CHANNEL_CREATE, then (the dialplan's `park`) CHANNEL_PARK.
-        Its Unique-ID."""
+        Its Unique-ID (`channel_id`, else a new uuid)."""
         channel = FakeChannel(
-            str(uuid.uuid4()), "inbound", caller, name, destination, dict(variables or {})
+            channel_id or str(uuid.uuid4()),
+            "inbound",
+            caller,
+            name,
+            destination,
+            dict(variables or {}),
         )
         self._fire(self.model.create(channel))
         if park:

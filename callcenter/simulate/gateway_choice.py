@@ -1,6 +1,7 @@
 """Which gateway the simulator plays, by the scenario's `gateway`: Twilio (its REST API
 served here, the server's webhooks called), an Asterisk (ARI served here, the server runs
-its calls as an ARI application) or the generic dialect (canonical events posted)."""
+its calls as an ARI application), a FreeSWITCH (the event socket served here, the server
+follows and controls it) or the generic dialect (canonical events posted)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ import aiohttp
 from callcenter.simulate.api import ServerApi
 from callcenter.simulate.asterisk_gateway import AsteriskGateway
 from callcenter.simulate.callback_calls import CallbackCalls
+from callcenter.simulate.freeswitch_gateway import FreeswitchGateway
 from callcenter.simulate.generic_gateway import GenericGateway
 from callcenter.simulate.ledger import Ledger
 from callcenter.simulate.run_result import RunFailed, RunOptions
 from callcenter.simulate.twilio_gateway import TwilioGateway
 
-Gateway = TwilioGateway | GenericGateway | AsteriskGateway
-ARI_CONNECT_SECONDS = 30.0
+Gateway = TwilioGateway | GenericGateway | AsteriskGateway | FreeswitchGateway
+PBX_CONNECT_SECONDS = 30.0
 
 
 async def start_gateway(
@@ -54,35 +56,52 @@ async def start_gateway(
         await _serve(twilio, "the Twilio API", "--twilio-api-port")
         return twilio
     if kind == "asterisk":
-        return await _asterisk(options, ledger, on_connect)
+        asterisk = AsteriskGateway(
+            ledger,
+            host=options.ari_host,
+            port=options.ari_port,
+            app=options.ari_app,
+            username=options.ari_user,
+            password=options.ari_password,
+            on_connect=on_connect,
+        )
+        await _serve(asterisk, "ARI", "--ari-port")
+        await _connected(asterisk, "ARI", "CALLCENTER_ASTERISK_ARI_URL", "_ARI_USER / _PASSWORD")
+        return asterisk
+    if kind == "freeswitch":
+        freeswitch = FreeswitchGateway(
+            ledger,
+            host=options.esl_host,
+            port=options.esl_port,
+            password=options.esl_password,
+            on_connect=on_connect,
+        )
+        await _serve(freeswitch, "the event socket", "--esl-port")
+        await _connected(
+            freeswitch, "event socket", "CALLCENTER_FREESWITCH_ESL_HOST / _PORT", "_ESL_PASSWORD"
+        )
+        return freeswitch
     token = await api.issue_token("gateway", f"simulator {run_id}")
     return GenericGateway(api, ledger, token=token, secret=options.webhook_secret)
 
 
-async def _asterisk(
-    options: RunOptions, ledger: Ledger, on_connect: Callable[[str, str], None]
-) -> AsteriskGateway:
-    asterisk = AsteriskGateway(
-        ledger,
-        host=options.ari_host,
-        port=options.ari_port,
-        app=options.ari_app,
-        username=options.ari_user,
-        password=options.ari_password,
-        on_connect=on_connect,
+async def _connected(
+    gateway: AsteriskGateway | FreeswitchGateway, what: str, where: str, secret: str
+) -> None:
+    """Raises RunFailed when the server does not connect to us in time."""
+    if await gateway.wait_connected(PBX_CONNECT_SECONDS):
+        return
+    await gateway.stop()
+    raise RunFailed(
+        f"the server did not connect to our {what} on {gateway.api_url} within "
+        f"{PBX_CONNECT_SECONDS:.0f} s: start it with {where} pointing here and the same "
+        f"{secret}"
     )
-    await _serve(asterisk, "ARI", "--ari-port")
-    if not await asterisk.wait_connected(ARI_CONNECT_SECONDS):
-        await asterisk.stop()
-        raise RunFailed(
-            f"the server did not connect to our ARI on {asterisk.api_url} within "
-            f"{ARI_CONNECT_SECONDS:.0f} s: start it with CALLCENTER_ASTERISK_ARI_URL="
-            f"{asterisk.api_url} and the same CALLCENTER_ASTERISK_ARI_USER / _PASSWORD"
-        )
-    return asterisk
 
 
-async def _serve(gateway: TwilioGateway | AsteriskGateway, what: str, flag: str) -> None:
+async def _serve(
+    gateway: TwilioGateway | AsteriskGateway | FreeswitchGateway, what: str, flag: str
+) -> None:
     try:
         await gateway.start()
     except OSError as error:

@@ -37,6 +37,9 @@ class RunOptions:
     ari_app: str = "callcenter"
     ari_user: str = "callcenter"
     ari_password: str = ""
+    esl_host: str = "127.0.0.1"  # where the simulated FreeSWITCH serves its event socket
+    esl_port: int = 8021
+    esl_password: str = "ClueCon"
     webhook_secret: str = ""  # the server's: sign generic events with it (else a token)
     speech: bool = True  # stream the callers' clips
     connect_timeout_seconds: float = 30.0

@@ -26,6 +26,7 @@ from callcenter.simulate.asterisk_gateway import AsteriskGateway
 from callcenter.simulate.callback_calls import CallbackCalls
 from callcenter.simulate.clips import Clip, shipped_clips
 from callcenter.simulate.conversations import Conversations
+from callcenter.simulate.freeswitch_gateway import FreeswitchGateway
 from callcenter.simulate.gateway_choice import Gateway, start_gateway
 from callcenter.simulate.generic_gateway import GenericGateway
 from callcenter.simulate.ledger import CallRecord, Ledger, Outcome
@@ -44,6 +45,7 @@ from callcenter.simulate.wait_estimates import read_arrival_estimate
 logger = logging.getLogger(__name__)
 
 READY_SECONDS = 15.0  # for the agents' and wallboard's sockets
+SILENT_GATEWAYS = (AsteriskGateway, FreeswitchGateway)  # their audio comes by the PBX's means
 DIAL_SECONDS = 5.0  # an accepted offer must reach the gateway (Twilio <Dial>) by then
 
 
@@ -343,7 +345,7 @@ class Simulation:
     def _speak(self, record: CallRecord, stop: asyncio.Event) -> asyncio.Task[None] | None:
         mood = record.plan.mood
         clips = self._clips.get(mood or "")
-        if not clips or self.gateway is None or isinstance(self.gateway, AsteriskGateway):
+        if not clips or self.gateway is None or isinstance(self.gateway, SILENT_GATEWAYS):
             return None
         clip = clips[record.plan.clip_pick % len(clips)]
         record.spoke = True

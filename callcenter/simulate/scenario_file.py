@@ -138,7 +138,7 @@ class ScenarioFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     seed: int = 1
     duration_seconds: Positive | None = None
     warm_up_seconds: Seconds = 0.0
-    gateway: Literal["twilio", "generic", "asterisk"] = "twilio"
+    gateway: Literal["twilio", "generic", "asterisk", "freeswitch"] = "twilio"
     rules: Annotated[str, msgspec.Meta(min_length=1)] | None = None
     arrivals: ArrivalsSpec
     handle_seconds: Durations

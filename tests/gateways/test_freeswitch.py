@@ -673,3 +673,17 @@ async def test_an_unreachable_switch_is_retried_until_stop(
 def test_the_subscription_covers_every_mapped_event() -> None:
     assert set(SUBSCRIBED_EVENTS) >= {"CHANNEL_CREATE", "CHANNEL_BRIDGE", "CHANNEL_HANGUP_COMPLETE"}
     assert "CHANNEL_ANSWER" not in SUBSCRIBED_EVENTS  # maps to nothing: not worth the traffic
+
+
+def test_a_queue_carried_by_the_new_channel_is_the_calls_queue() -> None:
+    created = to_canonical(
+        document("inbound_call.esl", "CHANNEL_CREATE", CALLER, variable_cc_queue="billing")
+    )
+    plain = to_canonical(document("inbound_call.esl", "CHANNEL_CREATE", CALLER))
+    assert created is not None and created.queue == "billing"
+    assert plain is not None and plain.queue is None
+    with pytest.raises(InvalidInput) as refused:
+        to_canonical(
+            document("inbound_call.esl", "CHANNEL_CREATE", CALLER, variable_cc_queue="no spaces")
+        )
+    assert refused.value.pointer == "/variable_cc_queue"

@@ -45,6 +45,7 @@ _UniqueId = Annotated[
 ]
 _Decimal = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,16}(?!\n)$")]
 _Party = Annotated[str, msgspec.Meta(max_length=256)]
+_Queue = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}(?!\n)$")]
 _Cause = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9_]{1,64}(?!\n)$")]
 
 
@@ -62,6 +63,9 @@ class ChannelHeaders(msgspec.Struct, frozen=True, kw_only=True):
     hangup_cause: _Cause | None = msgspec.field(default=None, name="Hangup-Cause")
     bridge_b: _UniqueId | None = msgspec.field(default=None, name="Bridge-B-Unique-ID")
     other_leg: _UniqueId | None = msgspec.field(default=None, name="Other-Leg-Unique-ID")
+    # the queue, when the channel carries it as it is created (set by the SIP gateway's
+    # <variables>, or an X- header the profile maps); the dialplan runs later
+    queue: _Queue | None = msgspec.field(default=None, name="variable_cc_queue")
 
 
 _MAPPED_EVENTS = frozenset({"CHANNEL_CREATE", "CHANNEL_BRIDGE", "CHANNEL_HANGUP_COMPLETE"})
@@ -117,7 +121,7 @@ def _created(channel: ChannelHeaders, common: _Common) -> CallCreated:
     attributes: dict[str, AttributeValue] = {}
     if channel.caller_name:
         attributes["caller_name"] = channel.caller_name
-    return CallCreated(**common, attributes=attributes)
+    return CallCreated(**common, queue=channel.queue, attributes=attributes)
 
 
 def _bridged(channel: ChannelHeaders, common: _Common, agent_id: str | None) -> CallAnswered:
