@@ -17,7 +17,7 @@ import pytest
 from blockbuster import blockbuster_ctx
 
 from callcenter.app import create_app
-from callcenter.media.audiosocket import AudioSocketHandler, SessionEnd
+from callcenter.media.audiosocket import AudioAlias, AudioSocketHandler, SessionEnd
 from callcenter.media.audiosocket_protocol import ControlFrame, ErrorCode, Kind, encode_frame
 from callcenter.media.frames import AudioFrame, Track
 from callcenter.metrics import Metrics
@@ -104,6 +104,7 @@ class Serve(Protocol):
         read_timeout: float = 10.0,
         metrics: Metrics | None = None,
         live: Collection[str] = (CALL_ID,),
+        alias: AudioAlias | None = None,
     ) -> Awaitable[Server]: ...
 
 
@@ -121,6 +122,7 @@ async def serve() -> AsyncIterator[Serve]:
         read_timeout: float = 10.0,
         metrics: Metrics | None = None,
         live: Collection[str] = (CALL_ID,),
+        alias: AudioAlias | None = None,
     ) -> Server:
         recording = sink or RecordingSink()
         events: list[tuple[str, ControlFrame]] = []
@@ -135,6 +137,7 @@ async def serve() -> AsyncIterator[Serve]:
         handler = AudioSocketHandler(
             recording,
             is_live=is_live,
+            alias=alias,
             on_event=lambda call_id, frame: events.append((call_id, frame)),
             read_timeout=read_timeout,
             metrics=metrics,

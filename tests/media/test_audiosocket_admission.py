@@ -55,6 +55,34 @@ async def test_the_uuid_matches_a_call_id_in_upper_case(serve: Serve) -> None:
     assert server.events[0] == (upper, Uuid(CALL_UUID))
 
 
+async def test_a_uuid_handed_out_for_a_leg_names_its_call_and_track(serve: Serve) -> None:
+    """ARI call control hands Asterisk a UUID per leg it listens to (the caller's or the
+    agent's): admitted as that call's track while the call is live."""
+    ari_call = "1796464800.26"
+    legs = {CALL_ID: (ari_call, Track.AGENT)}
+    server: Server = await serve(live={ari_call}, alias=legs.get)
+    reader, writer = await server.connect()
+    writer.write(SESSION)
+    await writer.drain()
+    assert await read_to_eof(reader) == b""
+    writer.close()
+    assert await server.ends.get() == SessionEnd.HANGUP
+    assert server.sink.calls[0] == ("open", (ari_call, Track.AGENT, 8000))
+    assert {(f.call_id, f.track) for f in server.sink.frames} == {(ari_call, Track.AGENT)}
+    assert server.sink.calls[-1] == ("close", (ari_call, Track.AGENT))
+
+
+async def test_a_leg_uuid_of_a_call_that_is_over_is_refused(serve: Serve) -> None:
+    server: Server = await serve(live=set(), alias={CALL_ID: ("gone", Track.CALLER)}.get)
+    reader, writer = await server.connect()
+    writer.write(SESSION)
+    await writer.drain()
+    assert await read_to_eof(reader) == error_message(ErrorCode.UNKNOWN_CALL)
+    writer.close()
+    assert await server.ends.get() == SessionEnd.UNKNOWN_CALL
+    assert server.asked[-1] == "gone" and server.sink.calls == []
+
+
 # --- the flood budget -----------------------------------------------------------------
 
 
