@@ -1,0 +1,93 @@
+"""Live audio of an ARI call, as the REST calls it makes: a snoop channel on the leg (what
+it says), an externalMedia channel with AudioSocket encapsulation naming a UUID made for
+the leg, both in their own mixing bridge; the UUID maps back to the call and track; the
+call's end hangs the media channel up and forgets the UUID. Against a loopback server
+that records the requests and answers as ARI does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from callcenter.gateways.asterisk.ari_listen import AriListener, listening_call
+from callcenter.gateways.asterisk.ari_rest import AriRest
+
+Request = tuple[str, str, dict[str, str]]
+
+
+@pytest.fixture
+async def ari() -> AsyncIterator[tuple[AriRest, list[Request]]]:
+    seen: list[Request] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        seen.append((request.method, request.path, dict(request.query)))
+        if request.method == "POST" and request.path.endswith(("/snoop", "/externalMedia")):
+            return web.json_response({"id": request.query.get("snoopId", "x")})
+        if (
+            request.method == "POST"
+            and "/bridges/" in request.path
+            and "/" not in (request.path.split("/bridges/", 1)[1])
+        ):
+            return web.json_response({"id": "b", "bridge_type": "mixing", "channels": []})
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    async with aiohttp.ClientSession() as session:
+        yield AriRest(session, f"http://127.0.0.1:{port}", "u", "p"), seen
+    await runner.cleanup()
+
+
+async def test_a_leg_is_snooped_and_sent_to_our_audiosocket(
+    ari: tuple[AriRest, list[Request]],
+) -> None:
+    rest, seen = ari
+    listener = AriListener(rest, app="cc", address="10.0.0.5:9092", audio_format="slin16")
+    await listener.listen("1796464800.26", "1796464800.26", "caller")
+    await listener.listen("1796464800.26", "cc-agent:1796464800.26:ann:1", "agent")
+
+    snoop = seen[0]
+    assert snoop[:2] == ("POST", "/ari/channels/1796464800.26/snoop")
+    assert snoop[2] == {
+        "spy": "in",
+        "app": "cc",
+        "appArgs": "snoop",
+        "snoopId": "cc-snoop:caller:1796464800.26",
+    }
+    media = seen[1]
+    assert media[:2] == ("POST", "/ari/channels/externalMedia")
+    leg_uuid = media[2].pop("data")
+    assert media[2] == {
+        "app": "cc",
+        "channelId": "cc-media:caller:1796464800.26",
+        "external_host": "10.0.0.5:9092",
+        "format": "slin16",
+        "encapsulation": "audiosocket",
+        "transport": "tcp",
+    }
+    assert str(uuid.UUID(leg_uuid)) == leg_uuid
+    assert listener.alias(leg_uuid.upper()) == ("1796464800.26", "caller")
+    add = next(r for r in seen if r[1].endswith("/addChannel"))
+    assert add[2] == {"channel": "cc-snoop:caller:1796464800.26,cc-media:caller:1796464800.26"}
+    agent_media = [r for r in seen if r[1] == "/ari/channels/externalMedia"][1]
+    assert listener.alias(agent_media[2]["data"]) == ("1796464800.26", "agent")
+    assert listening_call("cc-media:agent:1796464800.26") == "1796464800.26"
+    assert listening_call("1796464800.26") is None
+
+    seen.clear()
+    await listener.stop("1796464800.26")
+    hung_up = [r[1] for r in seen if r[0] == "DELETE" and "/channels/" in r[1]]
+    assert hung_up == [
+        "/ari/channels/cc-media:caller:1796464800.26",
+        "/ari/channels/cc-media:agent:1796464800.26",
+    ]
+    assert listener.alias(leg_uuid) is None
