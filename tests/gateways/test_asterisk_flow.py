@@ -2,13 +2,13 @@
 (callcenter.simulate.fake_asterisk: Asterisk's REST paths and events websocket, as its
 documentation gives them; Asterisk itself is not packaged here). The whole call: inbound,
 held with music, offered, accepted, the agent's leg rung and bridged, hung up, the caller's
-history updated. Faults: an agent leg that is busy, the websocket dropping mid-call (a
+history updated. Faults: an agent leg that is
+busy, rings out or cannot be placed, the websocket dropping mid-call (a
 hang-up and a new caller missed meanwhile are caught up once, without duplicates), and a
 malformed frame (counted, the connection kept)."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -19,8 +19,8 @@ import redis.asyncio as aioredis
 from callcenter.app import create_app
 from callcenter.settings import Secret, Settings
 from callcenter.simulate.fake_asterisk import FakeAsterisk
-from callcenter.web.state import SERVICES
 from tests.conftest import AppClient
+from tests.gateways.pbx_desk import Desk, admin_desk
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -55,58 +55,9 @@ async def served(
     return client
 
 
-class Desk:
-    """The API as an admin and the agents use it."""
-
-    def __init__(self, client: AppClient, headers: dict[str, str]) -> None:
-        self.client = client
-        self.headers = headers
-
-    async def agent(self, agent_id: str) -> None:
-        put = await self.client.put(
-            f"/v1/agents/{agent_id}", json={"name": agent_id, "skills": {}}, headers=self.headers
-        )
-        assert put.status in (200, 201), await put.text()
-        answer = await self.client.post(
-            f"/v1/agents/{agent_id}/presence", json={"presence": "available"}, headers=self.headers
-        )
-        assert answer.status == 200, await answer.text()
-
-    async def get(self, path: str) -> Json:
-        answer = await self.client.get(path, headers=self.headers)
-        assert answer.status == 200, await answer.text()
-        found: Json = await answer.json()
-        return found
-
-    async def until(self, path: str, done: Callable[[Json], bool], seconds: float = 10) -> Json:
-        deadline = asyncio.get_running_loop().time() + seconds
-        while True:
-            answer = await self.client.get(path, headers=self.headers)
-            if answer.status == 200:
-                value: Json = await answer.json()
-                if done(value):
-                    return value
-            assert asyncio.get_running_loop().time() < deadline, f"{path}: {await answer.text()}"
-            await asyncio.sleep(0.05)
-
-    async def accept(self, call_id: str) -> Json:
-        offered = await self.until(f"/v1/calls/{call_id}", lambda c: c["state"] == "offered")
-        reservation = offered["reservation"]["id"]
-        answer = await self.client.post(
-            f"/v1/reservations/{reservation}/accept", headers=self.headers
-        )
-        assert answer.status == 200, await answer.text()
-        return offered
-
-    async def metric(self, line: str) -> bool:
-        text = await (await self.client.get("/metrics")).text()
-        return line in text
-
-
 @pytest.fixture
 async def desk(served: AppClient) -> Desk:
-    token, _ = await served.app[SERVICES].auth.create_token("admin", "test")
-    return Desk(served, {"Authorization": f"Bearer {token}"})
+    return await admin_desk(served)
 
 
 def held(pbx: FakeAsterisk, channel: str) -> bool:
