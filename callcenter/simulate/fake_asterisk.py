@@ -2,6 +2,7 @@
 the traffic simulator: the wire format of Asterisk's rest-api/api-docs (the model is
 simulate.fake_asterisk_state), driven from Python (calls arrive, press keys, hang up;
 endpoints answer, ring out, are busy; websockets drop or are refused). 127.0.0.1 only.
+Live audio (snoop, externalMedia over AudioSocket, `speak`) is simulate.fake_asterisk_media.
 
 As in Asterisk, an application's events go to the websocket that registered it last (the
 one replaced gets ApplicationReplaced, then nothing), and any websocket of the application
@@ -15,12 +16,12 @@ import binascii
 import ipaddress
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 from aiohttp import hdrs, web
 
+from callcenter.simulate.fake_asterisk_media import PARAMS, AriParams, FakeMedia, LiveAudio
 from callcenter.simulate.fake_asterisk_state import (
     BUSY,
     NO_ANSWER,
@@ -34,24 +35,12 @@ from callcenter.simulate.fake_asterisk_state import (
     hangup_cause,
 )
 
-__all__ = ["ENDPOINT_BEHAVIOURS", "FakeAsterisk", "FakeBridge", "FakeChannel"]
+__all__ = ["ENDPOINT_BEHAVIOURS", "FakeAsterisk", "FakeBridge", "FakeChannel", "FakeMedia"]
 
 ENDPOINT_BEHAVIOURS = frozenset({"answer", "no_answer", "busy", "unreachable"})
 _DTMF = frozenset("0123456789ABCD*#")
 _REALM = "Asterisk REST Interface"  # ari.conf auth_realm's default
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass(frozen=True, slots=True)
-class AriParams:
-    """A request's parameters: the query's and a JSON body's (the body wins, as in ARI's
-    *_parse_body), and the body's `variables` object."""
-
-    values: dict[str, str]
-    variables: dict[str, str] = field(default_factory=dict)
-
-
-PARAMS = web.RequestKey("ari_params", AriParams)
 
 
 class FakeAsterisk:
@@ -71,6 +60,8 @@ class FakeAsterisk:
         self._send_lock = asyncio.Lock()  # one sender at a time keeps Asterisk's order
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
+        self._audio = LiveAudio(self._model, self._publish)
+        self.media: dict[str, FakeMedia] = self._audio.media  # external media channels by id
 
     @property
     def channels(self) -> dict[str, FakeChannel]:
@@ -110,6 +101,7 @@ class FakeAsterisk:
         for task in dials:
             task.cancel()
         await asyncio.gather(*dials, return_exceptions=True)
+        await self._audio.close()
         for socket in list(self._sockets):
             await socket.close(code=1001, message=b"going away")
         if self._runner is not None:
@@ -142,6 +134,10 @@ class FakeAsterisk:
         """The far end hangs up. KeyError for an unknown channel."""
         self._end_dial(channel_id)
         await self._publish(self._model.hang_up(channel_id, cause, by_ari=False))
+
+    async def speak(self, channel_id: str, pcm: bytes, *, sample_rate: int = 16000) -> None:
+        """`channel_id` says `pcm`: see LiveAudio.speak (simulate.fake_asterisk_media)."""
+        await self._audio.speak(channel_id, pcm, sample_rate)
 
     def set_endpoint(self, endpoint: str, behaviour: str, *, after_seconds: float = 0.05) -> None:
         """How a leg originated to `endpoint` goes, `after_seconds` after ringing: answer
@@ -181,12 +177,14 @@ class FakeAsterisk:
             await asyncio.sleep(0.01)
 
     async def _publish(self, events: list[Json]) -> None:
-        """Each event to the websocket its application is registered on, if any."""
+        """Each event to the websocket its application is registered on, if any; then the
+        live audio follows the change."""
         async with self._send_lock:
             for event in events:
                 socket = self._registered.get(event["application"])
                 if socket is not None:
                     await _send(socket, msgspec.json.encode(event).decode())
+        await self._audio.settle()
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         if self._refusing:
@@ -267,6 +265,7 @@ class FakeAsterisk:
             ),
             web.post(bridge + "/moh", ev(lambda r: m.bridge_moh(_id(r), _moh(r)))),
             web.delete(bridge + "/moh", ev(lambda r: m.bridge_moh(_id(r), None))),
+            *self._audio.routes(),
         ]
 
     def _evented(self, operation: Callable[[web.Request], list[Json]]) -> Handler:

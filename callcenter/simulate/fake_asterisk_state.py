@@ -43,8 +43,7 @@ _CALLER_ID = re.compile(r'^\s*"?([^"<]*?)"?\s*<([^>]*)>\s*$')
 
 
 class Refusal(Exception):
-    """ARI refusing a request: its status and JSON body ({"message": ...}; {"error": ...}
-    for the out-of-memory answer)."""
+    """ARI refusing a request: its status and JSON body ({"message"}; {"error"} if no memory)."""
 
     def __init__(self, status: int, message: str, *, key: str = "message") -> None:
         super().__init__(status, message)
@@ -131,10 +130,6 @@ class AriModel:
         self._epoch = int(clock())
         self._sequence = 0x19
 
-    def _next(self) -> int:
-        self._sequence += 1
-        return self._sequence
-
     def channel_json(self, channel: FakeChannel) -> Json:
         found: Json = {
             "id": channel.id,
@@ -193,7 +188,7 @@ class AriModel:
     ) -> tuple[FakeChannel, list[Json]]:
         """A call from a trunk reaching Stasis(app) in the dialplan: StasisStart, no args.
         `channel_id`: its id (else a uniqueid), as a dialplan's originating side may set."""
-        channel = self._new(
+        channel = self.new_channel(
             "PJSIP/trunk",
             channel_id,
             endpoint=None,
@@ -208,9 +203,10 @@ class AriModel:
         )
         return channel, self._of(channel, "StasisStart", args=[])
 
-    def _new(self, name: str, channel_id: str, **fields: Any) -> FakeChannel:
+    def new_channel(self, name: str, channel_id: str, **fields: Any) -> FakeChannel:
         """A channel PJSIP/ann-0000001b, its id `channel_id` or a uniqueid (1796464800.27)."""
-        sequence = self._next()
+        self._sequence += 1
+        sequence = self._sequence
         channel = FakeChannel(
             id=channel_id or f"{self._epoch}.{sequence}",
             name=f"{name}-{sequence:08x}",
@@ -238,7 +234,7 @@ class AriModel:
         named = _CALLER_ID.match(caller_id)
         name, number = named.groups() if named else ("", caller_id)
         args = params.get("appArgs", "")
-        return self._new(
+        return self.new_channel(
             endpoint,
             channel_id,
             endpoint=endpoint,
@@ -304,8 +300,12 @@ class AriModel:
         ARI (ast_softhangup: the request's cause is the flag, and `soft`)."""
         channel = self.channels[channel_id]
         request = {"cause": SOFTHANGUP_EXPLICIT, "soft": True} if by_ari else {"cause": cause}
-        events = self._of(channel, "ChannelHangupRequest", **request)
-        events += self._leave_bridge(channel)
+        return self._of(channel, "ChannelHangupRequest", **request) + self.vanish(channel_id, cause)
+
+    def vanish(self, channel_id: str, cause: int) -> list[Json]:
+        """The channel ends with no hangup request: out of its bridge and app, destroyed."""
+        channel = self.channels[channel_id]
+        events = self._leave_bridge(channel)
         if channel.in_app:
             channel.in_app = False
             events += self._of(channel, "StasisEnd")

@@ -2,7 +2,7 @@
 (callcenter.simulate.fake_asterisk: Asterisk's REST paths and events websocket, as its
 documentation gives them; Asterisk itself is not packaged here). The whole call: inbound,
 held with music, offered, accepted, the agent's leg rung and bridged, hung up, the caller's
-history updated. Faults: an agent leg that is
+history updated; live audio of both sides over AudioSocket. Faults: an agent leg that is
 busy, rings out or cannot be placed, the websocket dropping mid-call (a
 hang-up and a new caller missed meanwhile are caught up once, without duplicates), and a
 malformed frame (counted, the connection kept)."""
@@ -17,8 +17,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from callcenter.app import create_app
+from callcenter.media.frames import Track
 from callcenter.settings import Secret, Settings
 from callcenter.simulate.fake_asterisk import FakeAsterisk
+from callcenter.simulate.server_process import free_port
+from callcenter.web.state import MEDIA
 from tests.conftest import AppClient
 from tests.gateways.pbx_desk import Desk, admin_desk
 
@@ -160,3 +163,54 @@ async def test_a_malformed_frame_is_counted_and_the_connection_kept(
         "/ari/channels"
     ]
     assert pbx.connections == 1
+
+
+@pytest.fixture
+async def listening(
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
+    settings: Settings,
+    pbx: FakeAsterisk,
+    redis_client: aioredis.Redis,
+) -> AppClient:
+    """The server with live audio: Asterisk sends each held caller's and each bridged
+    agent's voice to our AudioSocket listener (snoop + externalMedia)."""
+    port = free_port()
+    ari = dataclasses.replace(
+        settings,
+        asterisk_ari_url=pbx.base_url,
+        asterisk_ari_password=Secret("secret"),
+        audiosocket_port=port,
+        asterisk_audiosocket_address=f"127.0.0.1:{port}",
+    )
+    client = await aiohttp_client(create_app(ari))
+    await pbx.wait_connected()
+    return client
+
+
+async def test_the_callers_and_the_agents_voices_reach_the_server(
+    pbx: FakeAsterisk, listening: AppClient
+) -> None:
+    desk = await admin_desk(listening)
+    hub = listening.app[MEDIA]
+    await desk.agent("ann")
+    caller = await pbx.incoming_call()
+    await pbx.wait_for(lambda: any(m.connected for m in pbx.media.values()))
+    voice = bytes(range(256)) * 25  # 200 ms of 16 kHz audio: 10 frames of 20 ms
+    await pbx.speak(caller, voice, sample_rate=16000)
+    await pbx.wait_for(
+        lambda: (caller, Track.CALLER) in hub.legs and hub.legs[(caller, Track.CALLER)].frames == 10
+    )
+    assert hub.legs[(caller, Track.CALLER)].sample_rate == 16000
+
+    await desk.accept(caller)
+    talk = f"cc-talk-{caller}"
+    await pbx.wait_for(lambda: talk in pbx.bridges and len(pbx.bridges[talk].channels) == 2)
+    leg = next(c for c in pbx.bridges[talk].channels if c != caller)
+    await pbx.wait_for(lambda: sum(m.connected for m in pbx.media.values()) == 2)
+    await pbx.speak(leg, voice, sample_rate=16000)
+    await pbx.wait_for(
+        lambda: (caller, Track.AGENT) in hub.legs and hub.legs[(caller, Track.AGENT)].frames == 10
+    )
+
+    await pbx.hang_up(caller)
+    await pbx.wait_for(lambda: not hub.legs and not any(m.connected for m in pbx.media.values()))
