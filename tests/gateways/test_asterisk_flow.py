@@ -194,7 +194,7 @@ async def test_the_callers_and_the_agents_voices_reach_the_server(
     hub = listening.app[MEDIA]
     await desk.agent("ann")
     caller = await pbx.incoming_call()
-    await pbx.wait_for(lambda: any(m.connected for m in pbx.media.values()))
+    await pbx.wait_for(lambda: any(m.snooping == caller for m in pbx.media.values()))
     voice = bytes(range(256)) * 25  # 200 ms of 16 kHz audio: 10 frames of 20 ms
     await pbx.speak(caller, voice, sample_rate=16000)
     await pbx.wait_for(
@@ -206,7 +206,7 @@ async def test_the_callers_and_the_agents_voices_reach_the_server(
     talk = f"cc-talk-{caller}"
     await pbx.wait_for(lambda: talk in pbx.bridges and len(pbx.bridges[talk].channels) == 2)
     leg = next(c for c in pbx.bridges[talk].channels if c != caller)
-    await pbx.wait_for(lambda: sum(m.connected for m in pbx.media.values()) == 2)
+    await pbx.wait_for(lambda: any(m.snooping == leg for m in pbx.media.values()))
     await pbx.speak(leg, voice, sample_rate=16000)
     await pbx.wait_for(
         lambda: (caller, Track.AGENT) in hub.legs and hub.legs[(caller, Track.AGENT)].frames == 10
