@@ -184,7 +184,7 @@ def create_app(
             with suppress(asyncio.CancelledError):
                 await background
         await dispatcher.stop()
-        await built.callbacks.stop()
+        await built.callbacks.stop(settings.shutdown_timeout_seconds)
         await built.feed.drain()
 
     async def token_sessions(app: web.Application) -> AsyncIterator[None]:

@@ -202,9 +202,16 @@ class CallbackService:
         if kind == CALLBACK_ACCEPTED and dial is not None and dial.state is DialState.PENDING:
             self._spawn(self._start(call.id, dial.id))
 
-    async def stop(self) -> None:
-        """Let the attempts being placed finish."""
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Let the attempts being placed finish, for `grace_seconds` at most; those still
+        under way then are cancelled (their claim runs out and another instance places
+        them again under the same dial id, which the gateway treats as the same request)."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _start(self, call_id: str, dial_id: str) -> None:
         placing = await with_retries("call", call_id, lambda: self._step(call_id, dial_id))

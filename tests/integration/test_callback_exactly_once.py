@@ -93,7 +93,11 @@ def instances(
             rules_dir=RULES,
             folder=tmp_path,
             environ=serve_environment(
-                CALLCENTER_GATEWAY_WEBHOOK_URL=gateway[1], CALLCENTER_WEBHOOK_SECRET=SECRET
+                CALLCENTER_GATEWAY_WEBHOOK_URL=gateway[1],
+                CALLCENTER_WEBHOOK_SECRET=SECRET,
+                # the survivor is stopped with attempts still being placed (this gateway
+                # answers once it has reported back): bounded by this grace, not 10 s
+                CALLCENTER_SHUTDOWN_TIMEOUT_SECONDS="2",
             ),
         )
 

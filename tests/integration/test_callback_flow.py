@@ -5,6 +5,7 @@ canceled, and counted; two instances sharing Redis still dial each attempt once.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import hmac
@@ -350,3 +351,36 @@ async def test_two_instances_dial_each_accepted_callback_once(
     await eventually(all_placed, seconds=45)
     dialled = sorted(d["call_id"] for d in gateway.dials)
     assert dialled == sorted(created)
+
+
+async def test_stopping_does_not_wait_on_a_gateway_that_never_answers(
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
+    callback_settings: Settings,
+    redis_client: object,
+) -> None:
+    """A dial under way when the server stops gets the shutdown grace, then is cancelled
+    (its claim runs out and it is placed again by another instance)."""
+    heard = asyncio.Event()
+
+    async def never(request: web.Request) -> web.Response:
+        heard.set()
+        await asyncio.sleep(3600)
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hooks", never)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    stalled = dataclasses.replace(
+        callback_settings,
+        gateway_webhook_url=str(server.make_url("/hooks")),
+        shutdown_timeout_seconds=0.5,
+    )
+    api = await _api(aiohttp_client, stalled)
+    call_id = (await api.send("POST", "/v1/callbacks", 201, json={"number": NUMBER}))["call_id"]
+    await api.agent("ann")
+    await api.accept_offer(call_id)
+    await asyncio.wait_for(heard.wait(), 10)
+    async with asyncio.timeout(8):  # the dial's own timeouts and retries take 30 s and more
+        await api.client.close()
+    await server.close()
