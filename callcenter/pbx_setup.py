@@ -15,6 +15,7 @@ from callcenter.app_keys import ASTERISK
 from callcenter.domain.calls import ACTIVE_STATES, CallState
 from callcenter.domain.events import CallEvent
 from callcenter.errors import SettingError
+from callcenter.gateways.asterisk.ari_callbacks import AriCallbackDialer, AriCallbackSettings
 from callcenter.gateways.asterisk.ari_calls import AriCalls, AriCallSettings
 from callcenter.gateways.asterisk.ari_client import AriEventsClient
 from callcenter.gateways.asterisk.ari_events import DIALECT as ASTERISK_DIALECT
@@ -31,13 +32,15 @@ FREESWITCH = web.AppKey[FreeswitchCalls | None]("freeswitch_calls")  # built wit
 
 
 async def live_calls_of(app: web.Application, dialect: str) -> list[str]:
-    """The gateway ids of the live calls that came in by `dialect`."""
+    """The gateway ids of the live calls that came in by `dialect`. Callbacks are left
+    out: their caller's channel is gone by design, and their legs report themselves
+    (an attempt nobody reports on is given up by its ring timeout)."""
     return [
         call.gateway_call_id
         for state in CallState
         if state in ACTIVE_STATES
         for call in await app[SERVICES].calls.recent(state, _LIVE_CALLS_READ)
-        if call.dialect == dialect
+        if call.dialect == dialect and call.callback is None
     ]
 
 
@@ -46,6 +49,10 @@ def asterisk_calls(app: web.Application, session: aiohttp.ClientSession) -> AriC
     the services, which are built after the notifiers: they are looked up when used."""
     settings = app[SETTINGS]
     if not settings.asterisk_ari_url:
+        if settings.asterisk_callback_endpoint:
+            raise SettingError(
+                "CALLCENTER_ASTERISK_CALLBACK_ENDPOINT", "needs ARI (CALLCENTER_ASTERISK_ARI_URL)"
+            )
         return None
     if not settings.asterisk_ari_password:
         raise SettingError("CALLCENTER_ASTERISK_ARI_PASSWORD", "required with an ARI URL")
@@ -76,6 +83,22 @@ def asterisk_calls(app: web.Application, session: aiohttp.ClientSession) -> AriC
         metrics=app[METRICS],
         listener=_ari_listener(settings, rest),
     )
+
+
+def asterisk_dialer(app: web.Application) -> AriCallbackDialer | None:
+    """Callbacks placed through Asterisk, when CALLCENTER_ASTERISK_CALLBACK_ENDPOINT is
+    set and ARI call control runs (asterisk_calls refuses the endpoint without ARI)."""
+    settings = app[SETTINGS]
+    calls = app.get(ASTERISK)
+    if not settings.asterisk_callback_endpoint or calls is None:
+        return None
+    placing = AriCallbackSettings(
+        app=settings.asterisk_app,
+        endpoint=settings.asterisk_callback_endpoint,
+        caller_id=settings.asterisk_caller_id,
+        ring_seconds=settings.asterisk_agent_ring_seconds,
+    )
+    return AriCallbackDialer(calls.rest, placing, metrics=app[METRICS])
 
 
 def _ari_listener(settings: Settings, rest: AriRest) -> AriListener | None:

@@ -146,8 +146,8 @@ def messaging_service(text: str) -> str | None:
 
 
 def callback_gateway(text: str) -> str:
-    if text not in ("", "twilio", "generic"):
-        raise ValueError("expected twilio or generic (or empty: Twilio when configured)")
+    if text not in ("", "twilio", "asterisk", "generic"):
+        raise ValueError("expected twilio, asterisk or generic (or empty: the first configured)")
     return text
 
 
@@ -158,6 +158,12 @@ def model_name(text: str) -> str | None:
 def dial_template(text: str) -> str:
     if "{agent_id}" not in text:
         raise ValueError("must contain {agent_id}, e.g. client:{agent_id}")
+    return text
+
+
+def number_template(text: str) -> str:
+    if text and "{number}" not in text:
+        raise ValueError("must contain {number}, e.g. PJSIP/{number}@provider")
     return text
 
 

@@ -95,8 +95,8 @@ class Settings:
     twilio_api_url: str = "https://api.twilio.com"
     hold_music_url: str | None = None  # played to waiting Twilio callers; silence when unset
     agent_dial_template: str = "client:{agent_id}"  # or e.g. "sip:{agent_id}@pbx.example.com"
-    # who places callbacks asked for through the API: twilio | generic; "" = Twilio when
-    # its REST API is configured, else the generic webhook
+    # who places callbacks asked for through the API: twilio | asterisk | generic; "" =
+    # Twilio when its REST API is configured, else Asterisk when it can, else the webhook
     callback_gateway: str = ""
     twilio_caller_id: str | None = None  # From of callback calls; else the number called
     twilio_announce_seconds: float = 60.0  # wait announcements on hold; 0: never
@@ -151,6 +151,9 @@ class Settings:
     asterisk_music_class: str = "default"  # musiconhold.conf class the caller hears
     asterisk_agent_endpoint: str = "PJSIP/{agent_id}"  # an agent's leg is originated here
     asterisk_agent_ring_seconds: int = 30
+    # callbacks through Asterisk: the customer's leg is originated here (with {number})
+    asterisk_callback_endpoint: str = ""
+    asterisk_caller_id: str | None = None  # the number callbacks show; else the number called
     # live audio of ARI calls: our AudioSocket listener as Asterisk reaches it (host:port)
     asterisk_audiosocket_address: str = ""
     asterisk_audio_format: str = "slin16"  # or slin (8 kHz)
@@ -252,6 +255,8 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "asterisk_music_class": values.queue,
     "asterisk_agent_endpoint": values.dial_template,
     "asterisk_agent_ring_seconds": values.positive_int,
+    "asterisk_callback_endpoint": values.number_template,
+    "asterisk_caller_id": values.e164,
     "asterisk_audiosocket_address": values.host_port,
     "asterisk_audio_format": values.audio_format,
 }

@@ -155,6 +155,9 @@ BAD = [
     ("jambonz_agent_dial_template", "user:ann"),
     ("jambonz_agent_ring_seconds", "0"),
     ("jambonz_agent_ring_seconds", "half a minute"),
+    ("asterisk_callback_endpoint", "PJSIP/trunk"),
+    ("asterisk_caller_id", "5551234"),
+    ("callback_gateway", "freeswitch"),
 ]
 
 

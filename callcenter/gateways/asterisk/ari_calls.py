@@ -11,6 +11,11 @@ offer does to Asterisk. It is also the RouteNotifier for calls of the `asterisk`
   `call.answered`. Not answered, busy, or refused by ARI: `call.agent_failed`, the caller
   keeps holding and gets their place in line back.
 - An agent hanging up after talking hangs up the caller (their `call.ended` follows).
+- A callback's customer answering (StasisStart of `cc-callback:<call>:<dial>`, see
+  ari_callbacks): held likewise, and the agent who accepted is rung; the agent answering
+  bridges them and answers the attempt (`call.answered` tagged with its `dial_id`). The
+  customer's leg ending before that, or the agent's failing, ends the attempt (`call.ended`
+  tagged, so the callback is tried again later or given up).
 
 All state is in Asterisk (bridges and channel ids named after the call), so nothing is lost
 when this instance restarts and any instance can handle any event. `reconcile` (after each
@@ -27,11 +32,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from callcenter.domain.calls import Call
-from callcenter.domain.events import CallEvent
+from callcenter.domain.events import CallEvent, EndReason
 from callcenter.domain.routing import Decision
 from callcenter.errors import CallcenterError
 from callcenter.gateways.asterisk.ari_events import (
     AGENT_ARG,
+    CALLBACK_ARG,
     DIALECT,
     AriEvent,
     Channel,
@@ -45,6 +51,13 @@ from callcenter.gateways.asterisk.ari_events import (
     call_created,
     call_dtmf,
     call_ended,
+    callback_agent_leg_id,
+    callback_answered,
+    callback_leg_ended,
+    callback_leg_id,
+    callback_leg_of,
+    dial_of_agent_leg,
+    end_reason,
 )
 from callcenter.gateways.asterisk.ari_listen import AriListener, listening_call
 from callcenter.gateways.asterisk.ari_rest import AriError, AriRest
@@ -113,6 +126,8 @@ class AriCalls:
         if isinstance(event, StasisStart):
             if event.args[:1] == [AGENT_ARG]:
                 await self._agent_answered(event)
+            elif event.args[:1] == [CALLBACK_ARG]:
+                await self._customer_answered(event)
             elif not event.args and not event.channel.is_ours:
                 await self._caller_arrived(event.channel, event)
         elif isinstance(event, ChannelDtmfReceived) and not event.channel.is_ours:
@@ -135,41 +150,68 @@ class AriCalls:
             await self._rest.hang_up(leg)
             return
         call_id, agent_id = mapped
+        dial_id = dial_of_agent_leg(leg)
+        customer = call_id if dial_id is None else callback_leg_id(call_id, dial_id)
         try:
-            await self._rest.bridge(talk_bridge(call_id), [call_id, leg])
+            await self._rest.bridge(talk_bridge(call_id), [customer, leg])
         except AriError as error:
             if not error.not_found:
                 raise
             await self._rest.hang_up(leg)  # the caller is gone: nobody to talk to
+            await self._rest.destroy_bridge(talk_bridge(call_id))
             return
         await self._rest.destroy_bridge(hold_bridge(call_id))
-        await self._emit(agent_answered(call_id, agent_id, leg, event.timestamp))
+        if dial_id is None:
+            await self._emit(agent_answered(call_id, agent_id, leg, event.timestamp))
+        else:
+            await self._emit(callback_answered(call_id, dial_id, agent_id, leg, event.timestamp))
         if self._listener is not None:
             await self._listener.listen(call_id, leg, "agent")
 
     async def _destroyed(self, event: ChannelDestroyed) -> None:
         channel = event.channel
         mapped = agent_leg_of(channel.id)
-        if mapped is None:
+        callback = callback_leg_of(channel.id)
+        if callback is not None:
+            call_id, dial_id = callback
+            reason = end_reason(event.cause)
+            await self._emit(
+                callback_leg_ended(call_id, dial_id, channel.id, reason, event.timestamp)
+            )
+            await self._tear_down(call_id, channel.id)
+        elif mapped is None:
             await self._emit(call_ended(channel.id, event.cause, event.timestamp))
-            await self._tear_down(channel.id)
-            return
-        call_id, agent_id = mapped
-        if channel.state == "Up":  # the agent talked, then hung up: the call is over
-            await self._hang_up_quietly(call_id)
-            return
-        await self._emit(agent_failed(call_id, agent_id, channel.id, event.cause, event.timestamp))
+            await self._tear_down(channel.id, channel.id)
+        elif channel.state == "Up":  # the agent talked, then hung up: the call is over
+            await self._hang_up_others(talk_bridge(mapped[0]), channel.id)
+        else:
+            await self._agent_leg_failed(mapped[0], mapped[1], event)
 
-    async def _tear_down(self, call_id: str) -> None:
-        """The caller is gone: hang up whoever is still in the talk bridge, remove both
-        bridges."""
-        for other in await self._rest.bridge_channels(talk_bridge(call_id)):
-            if other != call_id:
-                await self._hang_up_quietly(other)
+    async def _agent_leg_failed(self, call_id: str, agent_id: str, event: ChannelDestroyed) -> None:
+        """An agent's leg that never answered: a caller keeps holding, back in line; a
+        callback's attempt is over (the customer is let go, to be called again later)."""
+        leg, at = event.channel.id, event.timestamp
+        dial_id = dial_of_agent_leg(leg)
+        if dial_id is None:
+            await self._emit(agent_failed(call_id, agent_id, leg, event.cause, at))
+            return
+        await self._emit(callback_leg_ended(call_id, dial_id, leg, EndReason.FAILED, at))
+        await self._hang_up_quietly(callback_leg_id(call_id, dial_id))
+
+    async def _tear_down(self, call_id: str, customer: str) -> None:
+        """The caller (`customer`, their channel) is gone: hang up whoever is still in the
+        talk bridge, remove both bridges."""
+        await self._hang_up_others(talk_bridge(call_id), customer)
         await self._rest.destroy_bridge(talk_bridge(call_id))
         await self._rest.destroy_bridge(hold_bridge(call_id))
         if self._listener is not None:
             await self._listener.stop(call_id)
+
+    async def _hang_up_others(self, bridge_id: str, channel_id: str) -> None:
+        """Hang up every channel in `bridge_id` but `channel_id`."""
+        for other in await self._rest.bridge_channels(bridge_id):
+            if other != channel_id:
+                await self._hang_up_quietly(other)
 
     async def _hang_up_quietly(self, channel_id: str) -> None:
         try:
@@ -195,7 +237,7 @@ class AriCalls:
         for call_id in live:
             if call_id not in ids:
                 await self._emit(call_ended(call_id, 0, None))
-                await self._tear_down(call_id)
+                await self._tear_down(call_id, call_id)
 
     async def handle_arrival(self, channel: Channel) -> None:
         try:
@@ -214,28 +256,52 @@ class AriCalls:
         task.add_done_callback(self._tasks.discard)
 
     async def _ring_agent(self, call: Call, agent_id: str) -> None:
-        leg = agent_leg_id(call.gateway_call_id, agent_id, secrets.token_hex(4))
+        call_id = call.gateway_call_id
+        leg = agent_leg_id(call_id, agent_id, secrets.token_hex(4))
+        if not await self._originate_agent(call_id, agent_id, leg, call.from_):
+            try:
+                await self._emit(agent_failed(call_id, agent_id, leg, _FAILED_CAUSE, None))
+            except CallcenterError as error:
+                logger.warning("agent leg failure not applied: %s", error)
+
+    async def _customer_answered(self, event: StasisStart) -> None:
+        """A callback's customer picked up: held with music while the agent who accepted
+        the callback is rung (args: callback, call id, dial id, agent id, number)."""
+        leg = event.channel.id
+        if len(event.args) != 5 or callback_leg_of(leg) != (event.args[1], event.args[2]):
+            await self._rest.hang_up(leg)
+            return
+        _, call_id, dial_id, agent_id, number = event.args
+        await self._rest.hold(leg, hold_bridge(call_id), self._settings.music_class)
+        agent_leg = callback_agent_leg_id(call_id, agent_id, dial_id)
+        if not await self._originate_agent(call_id, agent_id, agent_leg, number):
+            await self._emit(
+                callback_leg_ended(call_id, dial_id, agent_leg, EndReason.FAILED, event.timestamp)
+            )
+            await self._hang_up_quietly(leg)
+            return
+        if self._listener is not None:
+            await self._listener.listen(call_id, leg, "caller")
+
+    async def _originate_agent(
+        self, call_id: str, agent_id: str, leg: str, caller_id: str | None
+    ) -> bool:
+        """Ring `agent_id` on channel `leg` for `call_id`; False when ARI refused it."""
         try:
             await self._rest.originate(
                 self._settings.agent_endpoint.format(agent_id=agent_id),
                 channel_id=leg,
                 app=self._settings.app,
-                app_args=[AGENT_ARG, call.gateway_call_id, agent_id],
-                caller_id=call.from_,
+                app_args=[AGENT_ARG, call_id, agent_id],
+                caller_id=caller_id or None,
                 timeout_seconds=self._settings.agent_ring_seconds,
             )
-            result = "delivered"
         except AriError as error:
-            logger.error("ARI originate failed: %s", error, extra={"call_id": call.id})
-            result = "failed"
-            await self._report_failure(call, agent_id, leg)
-        self._metrics.webhook_deliveries_total.labels("asterisk.originate", result).inc()
-
-    async def _report_failure(self, call: Call, agent_id: str, leg: str) -> None:
-        try:
-            await self._emit(agent_failed(call.gateway_call_id, agent_id, leg, _FAILED_CAUSE, None))
-        except CallcenterError as error:
-            logger.warning("agent leg failure not applied: %s", error)
+            logger.error("ARI originate failed: %s", error, extra={"call_id": call_id})
+            self._metrics.webhook_deliveries_total.labels("asterisk.originate", "failed").inc()
+            return False
+        self._metrics.webhook_deliveries_total.labels("asterisk.originate", "delivered").inc()
+        return True
 
     async def stop(self) -> None:
         await asyncio.gather(*self._tasks, return_exceptions=True)

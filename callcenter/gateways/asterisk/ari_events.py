@@ -35,6 +35,10 @@ DIALECT = "asterisk"
 OUR_PREFIX = "cc-"  # every channel call control makes has an id starting so
 AGENT_LEG_PREFIX = "cc-agent:"
 AGENT_ARG = "agent"  # the first appArg of an agent leg: ["agent", call id, agent id]
+CALLBACK_LEG_PREFIX = "cc-callback:"  # a callback's leg to the customer: <call id>:<dial id>
+CALLBACK_ARG = "callback"  # its first appArg: [callback, call id, dial id, agent id, number]
+_CALLBACK_NONCE = "cb-"  # the nonce of an agent leg for a callback: cb-<dial id>
+DIAL_ATTRIBUTE = "dial_id"  # the attribute naming a callback's attempt (domain.callback_events)
 QUEUE_VARIABLE = "CC_QUEUE"  # a channel variable naming the queue (ari.conf channelvars)
 MAX_FRAME_BYTES = 256 * 1024
 _ATTRIBUTE_VALUE_MAX = 256
@@ -157,11 +161,36 @@ def agent_leg_of(channel_id: str) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
+def callback_leg_id(call_id: str, dial_id: str) -> str:
+    """The channel id of attempt `dial_id` of callback `call_id` (the customer's leg)."""
+    return f"{CALLBACK_LEG_PREFIX}{call_id}:{dial_id}"
+
+
+def callback_leg_of(channel_id: str) -> tuple[str, str] | None:
+    """(call id, dial id) of a callback's customer leg; None for any other channel."""
+    if not channel_id.startswith(CALLBACK_LEG_PREFIX):
+        return None
+    call_id, _, dial_id = channel_id.removeprefix(CALLBACK_LEG_PREFIX).rpartition(":")
+    return (call_id, dial_id) if call_id and dial_id else None
+
+
+def callback_agent_leg_id(call_id: str, agent_id: str, dial_id: str) -> str:
+    """The channel id of the agent's leg for attempt `dial_id` of callback `call_id`."""
+    return agent_leg_id(call_id, agent_id, _CALLBACK_NONCE + dial_id)
+
+
+def dial_of_agent_leg(channel_id: str) -> str | None:
+    """The callback attempt an agent's leg was placed for; None for a caller's agent leg."""
+    nonce = channel_id.rpartition(":")[2]
+    return nonce.removeprefix(_CALLBACK_NONCE) if nonce.startswith(_CALLBACK_NONCE) else None
+
+
 def call_of(event: AriEvent) -> str | None:
-    """The call an event is about (its caller's channel id), None for an ignored kind."""
+    """The call an event is about (its caller's channel id, or the call a leg of ours is
+    for), None for an ignored kind."""
     if isinstance(event, Ignored):
         return None
-    mapped = agent_leg_of(event.channel.id)
+    mapped = agent_leg_of(event.channel.id) or callback_leg_of(event.channel.id)
     return mapped[0] if mapped is not None else event.channel.id
 
 
@@ -201,6 +230,33 @@ def call_ended(channel_id: str, cause: int, at: datetime | None) -> CallEnded:
         call_id=channel_id,
         occurred_at=at,
         end_reason=end_reason(cause),
+    )
+
+
+def callback_answered(
+    call_id: str, dial_id: str, agent_id: str, leg_id: str, at: datetime | None
+) -> CallAnswered:
+    """The customer called back talks to the agent: the attempt is answered."""
+    return CallAnswered(
+        event_id=f"{DIALECT}:{leg_id}:answered",
+        call_id=call_id,
+        agent_id=agent_id,
+        occurred_at=at,
+        attributes={DIAL_ATTRIBUTE: dial_id},
+    )
+
+
+def callback_leg_ended(
+    call_id: str, dial_id: str, leg_id: str, reason: EndReason, at: datetime | None
+) -> CallEnded:
+    """A leg of attempt `dial_id` ended: the customer's (before the answer, the attempt
+    failed with `reason`; after it, the call is over), or the agent's before answering."""
+    return CallEnded(
+        event_id=f"{DIALECT}:{leg_id}:ended",
+        call_id=call_id,
+        occurred_at=at,
+        end_reason=reason,
+        attributes={DIAL_ATTRIBUTE: dial_id},
     )
 
 
