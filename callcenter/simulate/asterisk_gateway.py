@@ -37,6 +37,10 @@ class AsteriskGateway(PbxGateway):
     def api_url(self) -> str:
         return f"http://{self._host}:{self._port}"
 
+    @property
+    def settings_hint(self) -> str:
+        return f"CALLCENTER_ASTERISK_ARI_URL={self.api_url}"
+
     async def place(self, record: CallRecord) -> None:
         plan = record.plan
         await self._fake.incoming_call(

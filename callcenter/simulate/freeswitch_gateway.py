@@ -32,6 +32,13 @@ class FreeswitchGateway(PbxGateway):
         self._fake = FakeFreeswitch(password=password)
         super().__init__(self._fake, ledger, host=host, port=port, on_connect=on_connect)
 
+    @property
+    def settings_hint(self) -> str:
+        return (
+            f"CALLCENTER_FREESWITCH_ESL_HOST={self._host} "
+            f"CALLCENTER_FREESWITCH_ESL_PORT={self._port}"
+        )
+
     async def place(self, record: CallRecord) -> None:
         plan = record.plan
         await self._fake.incoming_call(

@@ -56,6 +56,19 @@ class PbxGateway:
     def api_url(self) -> str:
         return f"{self._host}:{self._port}"
 
+    @property
+    def settings_hint(self) -> str:
+        """The server settings that point it at this PBX."""
+        return f"its {self.dialect} settings pointing at {self.api_url}"
+
+    @property
+    def missing_connect(self) -> str:
+        """What it means when an accepted caller is not bridged with the agent."""
+        return (
+            f"the server bridged no agent leg with the caller: start the server with "
+            f"{self.settings_hint}"
+        )
+
     async def start(self) -> None:
         """Serve the PBX's interface. Raises OSError when the port is taken."""
         await self._pbx.start(self._host, self._port)

@@ -380,8 +380,5 @@ class Simulation:
         await asyncio.sleep(DIAL_SECONDS)
         if record.dialed_agent is None and not record.callback and not self._warned_no_dial:
             self._warned_no_dial = True
-            api_url = self.gateway.api_url if isinstance(self.gateway, TwilioGateway) else "?"
-            self._report(
-                f"warning: {agent_id} accepted {record.plan.call_sid} but the server sent no "
-                f"<Dial> to {api_url}: start the server with CALLCENTER_TWILIO_API_URL={api_url}"
-            )
+            missing = getattr(self.gateway, "missing_connect", "the gateway was not told")
+            self._report(f"warning: {agent_id} accepted {record.plan.call_sid} but {missing}")

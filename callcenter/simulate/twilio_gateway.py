@@ -153,6 +153,14 @@ class TwilioGateway:
         """What the server's CALLCENTER_TWILIO_API_URL must be."""
         return f"http://{self._api_host}:{self._api_port}"
 
+    @property
+    def missing_connect(self) -> str:
+        """What it means when an accepted caller is not connected to the agent."""
+        return (
+            f"the server sent no <Dial> to {self.api_url}: start the server with "
+            f"CALLCENTER_TWILIO_API_URL={self.api_url}"
+        )
+
     async def start(self) -> None:
         """Serve the REST call-update and call-create endpoints. Raises OSError if the
         port is taken."""

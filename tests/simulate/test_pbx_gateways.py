@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from callcenter.simulate.ledger import Outcome
+from callcenter.simulate.asterisk_gateway import AsteriskGateway
+from callcenter.simulate.freeswitch_gateway import FreeswitchGateway
+from callcenter.simulate.ledger import Ledger, Outcome
 from callcenter.simulate.runner import Simulation
 from callcenter.simulate.server_process import free_port
 from callcenter.simulate.traffic import plan_calls
@@ -53,3 +55,23 @@ async def test_pbx_traffic(start_server: ServerFactory, gateway: str) -> None:
     created = f"callcenter_events_total{{dialect={gateway},type=call.created"
     assert any(c.what.startswith(created) for c in result.checks if c.got is not None)
     assert result.ok, (result.ledger.routing_errors, result.ledger.failures, result.server_problems)
+
+
+def test_an_unbridged_caller_names_the_settings_that_point_the_server_here() -> None:
+    ari = AsteriskGateway(
+        Ledger(),
+        host="127.0.0.1",
+        port=8088,
+        app="callcenter",
+        username="callcenter",
+        password=SECRET,
+        on_connect=lambda call, agent: None,
+    )
+    esl = FreeswitchGateway(
+        Ledger(), host="127.0.0.1", port=8021, password=SECRET, on_connect=lambda c, a: None
+    )
+    assert ari.missing_connect.endswith("CALLCENTER_ASTERISK_ARI_URL=http://127.0.0.1:8088")
+    assert esl.missing_connect.endswith(
+        "CALLCENTER_FREESWITCH_ESL_HOST=127.0.0.1 CALLCENTER_FREESWITCH_ESL_PORT=8021"
+    )
+    assert "<Dial>" not in ari.missing_connect + esl.missing_connect
