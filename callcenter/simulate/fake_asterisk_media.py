@@ -28,6 +28,7 @@ _HEARS_IN = frozenset({"in", "both"})
 # ast_ari_channels_external_media with this one.
 _INTERNAL = "An internal error prevented this request from being handled"
 _CONNECT_SECONDS = 2.0
+STASIS_SECONDS = 0.05  # from a snoop's or external media's answer to its StasisStart
 GONE = 0  # ChannelDestroyed's cause when a channel's read fails: hangupcause is never set
 
 
@@ -77,6 +78,7 @@ class LiveAudio:
         self._snoops: dict[str, _Snoop] = {}
         self._writers: dict[str, asyncio.StreamWriter] = {}  # the connections still open
         self._readers: dict[str, asyncio.Task[None]] = {}
+        self._entering: set[asyncio.Task[None]] = set()
 
     def routes(self) -> list[web.RouteDef]:
         """Its ARI resources, served behind the fake's middleware (PARAMS, Refusals)."""
@@ -123,7 +125,7 @@ class LiveAudio:
         )
         self._snoops[channel.id] = _Snoop(spied.id, spy or "none")
         answer = self._model.channel_json(channel)  # the snapshot before Stasis runs it
-        await self._publish(self._model.answered_leg(channel.id))
+        self._enter_stasis(channel.id)
         return answer
 
     async def external_media(self, values: dict[str, str], variables: dict[str, str]) -> Json:
@@ -149,8 +151,22 @@ class LiveAudio:
             writer.write(audiosocket_frame(UUID_KIND, leg.bytes))  # audiosocket_call
             await writer.drain()
         self._readers[channel.id] = asyncio.create_task(self._watch(channel.id, reader))
-        await self._publish(self._model.answered_leg(channel.id))
+        self._enter_stasis(channel.id)
         return answer
+
+    def _enter_stasis(self, channel_id: str) -> None:
+        """The new channel answers and enters its application after the answer is sent,
+        as Asterisk's own threads do (snoop_stasis_thread, the originate's dial thread):
+        until then, adding it to a bridge is refused (422)."""
+
+        async def enter() -> None:
+            await asyncio.sleep(STASIS_SECONDS)
+            if channel_id in self._model.channels:
+                await self._publish(self._model.answered_leg(channel_id))
+
+        task = asyncio.get_running_loop().create_task(enter())
+        self._entering.add(task)
+        task.add_done_callback(self._entering.discard)
 
     def _named(self, target: str) -> FakeChannel:
         """ast_channel_get_by_name: the channel with this id, else with this name."""
@@ -285,7 +301,7 @@ class LiveAudio:
 
     async def close(self) -> None:
         """Asterisk going away: every connection closes, without a hangup message."""
-        readers = list(self._readers.values())
+        readers = [*self._readers.values(), *self._entering]
         self._readers.clear()
         for reader in readers:
             reader.cancel()

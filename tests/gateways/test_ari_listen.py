@@ -13,18 +13,29 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from callcenter.gateways.asterisk import ari_listen
 from callcenter.gateways.asterisk.ari_listen import AriListener, listening_call
-from callcenter.gateways.asterisk.ari_rest import AriRest
+from callcenter.gateways.asterisk.ari_rest import AriError, AriRest
 
 Request = tuple[str, str, dict[str, str]]
 
 
 @pytest.fixture
-async def ari() -> AsyncIterator[tuple[AriRest, list[Request]]]:
+def refusals() -> list[int]:
+    """How many more addChannel requests the server refuses with 422 (the new channels
+    not in the application yet)."""
+    return [0]
+
+
+@pytest.fixture
+async def ari(refusals: list[int]) -> AsyncIterator[tuple[AriRest, list[Request]]]:
     seen: list[Request] = []
 
     async def answer(request: web.Request) -> web.Response:
         seen.append((request.method, request.path, dict(request.query)))
+        if request.path.endswith("/addChannel") and refusals[0] > 0:
+            refusals[0] -= 1
+            return web.json_response({"message": "Channel not in Stasis application"}, status=422)
         if request.method == "POST" and request.path.endswith(("/snoop", "/externalMedia")):
             return web.json_response({"id": request.query.get("snoopId", "x")})
         if (
@@ -91,3 +102,29 @@ async def test_a_leg_is_snooped_and_sent_to_our_audiosocket(
         "/ari/channels/cc-media:agent:1796464800.26",
     ]
     assert listener.alias(leg_uuid) is None
+
+
+async def test_channels_not_in_the_application_yet_are_bridged_once_they_are(
+    ari: tuple[AriRest, list[Request]], refusals: list[int]
+) -> None:
+    """Asterisk answers the snoop and externalMedia requests before their channels enter
+    the application, and refuses them in a bridge until then."""
+    rest, seen = ari
+    refusals[0] = 3
+    listener = AriListener(rest, app="cc", address="10.0.0.5:9092", audio_format="slin16")
+    await listener.listen("c1", "c1", "caller")
+    adds = [r for r in seen if r[1].endswith("/addChannel")]
+    assert len(adds) == 4 and refusals == [0]
+
+
+async def test_channels_that_never_enter_the_application_are_an_error(
+    ari: tuple[AriRest, list[Request]], refusals: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rest, seen = ari
+    refusals[0] = 1000
+    monkeypatch.setattr(ari_listen, "_STASIS_ATTEMPTS", 3)
+    listener = AriListener(rest, app="cc", address="10.0.0.5:9092", audio_format="slin16")
+    with pytest.raises(AriError) as caught:
+        await listener.listen("c1", "c1", "caller")
+    assert caught.value.status == 422
+    assert len([r for r in seen if r[1].endswith("/addChannel")]) == 3

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from callcenter.simulate import fake_asterisk_media
 from callcenter.simulate.fake_asterisk import FakeAsterisk
 
 Json = dict[str, Any]
@@ -131,6 +132,7 @@ async def listening(
     spy = await snoop(http, pbx, caller, "cc-snoop:caller:c1")
     status, media = await external_media(http, pbx, listener.host_port, **params)
     assert status == 200, media
+    await pbx.wait_for(lambda: all(pbx.channels[c["id"]].in_app for c in (spy, media)))
     assert (await call(http, pbx, "POST", "/bridges/m1", type="mixing"))[0] == 200
     members = f"{spy['id']},{media['id']}"
     assert (await call(http, pbx, "POST", "/bridges/m1/addChannel", channel=members))[0] == 204
@@ -320,3 +322,15 @@ async def test_a_media_channel_id_in_use_is_the_same_500(
     await pbx.incoming_call(channel_id="cc-media:caller:c1")
     answer = await external_media(http, pbx, listener.host_port)
     assert answer == (500, {"message": INTERNAL})  # ARI overwrites the originate's 409
+
+
+async def test_a_new_snoop_is_refused_in_a_bridge_until_it_enters_the_application(
+    pbx: FakeAsterisk, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As Asterisk's snoop_stasis_thread: the answer comes first, StasisStart later."""
+    monkeypatch.setattr(fake_asterisk_media, "STASIS_SECONDS", 3600.0)
+    caller = await pbx.incoming_call()
+    spy = await snoop(http, pbx, caller, "cc-snoop:caller:c1")
+    assert (await call(http, pbx, "POST", "/bridges/m1", type="mixing"))[0] == 200
+    status, body = await call(http, pbx, "POST", "/bridges/m1/addChannel", channel=spy["id"])
+    assert (status, body["message"]) == (422, "Channel not in Stasis application")

@@ -10,12 +10,15 @@ listened to are heard no more (their calls go on)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
-from callcenter.gateways.asterisk.ari_rest import AriRest
+from callcenter.gateways.asterisk.ari_rest import AriError, AriRest
 
 _NAMESPACE = uuid.UUID("6f1c5d3e-8a5b-4c1e-9a43-0c2b7d6e9f10")  # ours: leg UUIDs
 CHANNEL_PREFIXES = ("cc-snoop:", "cc-media:")
+_NOT_IN_STASIS = 422  # "Channel not in Stasis application", when adding it to a bridge
+_STASIS_ATTEMPTS = 10  # about 3.5 s in all
 
 
 def snoop_id(call_id: str, track: str) -> str:
@@ -54,7 +57,7 @@ class AriListener:
 
     async def listen(self, call_id: str, channel_id: str, track: str) -> None:
         """Send what `channel_id` says, as `track` of `call_id`, to our listener.
-        Raises AriError."""
+        Raises AriError (422 when the new channels never entered the application)."""
         leg_uuid = str(uuid.uuid5(_NAMESPACE, f"{channel_id}:{track}"))
         self._aliases[leg_uuid] = (call_id, track)
         snoop, media = snoop_id(call_id, track), media_id(call_id, track)
@@ -66,7 +69,20 @@ class AriListener:
             audio_format=self._format,
             uuid=leg_uuid,
         )
-        await self._rest.bridge(media_bridge(call_id, track), [snoop, media])
+        await self._bridge_once_in_stasis(media_bridge(call_id, track), [snoop, media])
+
+    async def _bridge_once_in_stasis(self, bridge_id: str, channels: list[str]) -> None:
+        """Asterisk answers a snoop or externalMedia request before the new channel has
+        entered the application (its own thread puts it there), and refuses it in a
+        bridge until then (422): ask again, for a few seconds."""
+        for attempt in range(1, _STASIS_ATTEMPTS + 1):
+            try:
+                await self._rest.bridge(bridge_id, channels)
+                return
+            except AriError as error:
+                if error.status != _NOT_IN_STASIS or attempt == _STASIS_ATTEMPTS:
+                    raise
+            await asyncio.sleep(min(0.02 * 2**attempt, 0.5))
 
     async def stop(self, call_id: str) -> None:
         """The call is over: its external media channels hung up (snoop channels end with
