@@ -92,9 +92,11 @@ class FakeFreeswitch:
         variables: dict[str, str] | None = None,
         park: bool = True,
         channel_id: str = "",
+        dialplan: dict[str, str] | None = None,
     ) -> str:
         """A call from the trunk: CHANNEL_CREATE, then (the dialplan's `park`) CHANNEL_PARK.
-        Its Unique-ID (`channel_id`, else a new uuid)."""
+        `variables` are the channel's from its creation, `dialplan` those the dialplan sets
+        before parking it. Its Unique-ID (`channel_id`, else a new uuid)."""
         channel = FakeChannel(
             channel_id or str(uuid.uuid4()),
             "inbound",
@@ -104,6 +106,7 @@ class FakeFreeswitch:
             dict(variables or {}),
         )
         self._fire(self.model.create(channel))
+        channel.variables.update(dialplan or {})
         if park:
             self._fire(self.model.park(channel))
         return channel.uuid

@@ -687,3 +687,26 @@ def test_a_queue_carried_by_the_new_channel_is_the_calls_queue() -> None:
             document("inbound_call.esl", "CHANNEL_CREATE", CALLER, variable_cc_queue="no spaces")
         )
     assert refused.value.pointer == "/variable_cc_queue"
+
+
+def test_with_call_control_a_call_is_created_when_the_dialplan_parks_it() -> None:
+    """The create is no call yet; the park is, with the queue the dialplan set, and under
+    one event id however often the leg parks."""
+    created = document("inbound_call.esl", "CHANNEL_CREATE", CALLER)
+    assert to_canonical(created, created_on="CHANNEL_PARK") is None
+    parks = [
+        document(
+            "inbound_call.esl",
+            "CHANNEL_CREATE",
+            CALLER,
+            Event__Name="CHANNEL_PARK",
+            Event__Sequence=sequence,
+            variable_cc_queue="billing",
+        )
+        for sequence in ("4712", "4790")
+    ]
+    first, again = (to_canonical(park, created_on="CHANNEL_PARK") for park in parks)
+    assert isinstance(first, CallCreated) and isinstance(again, CallCreated)
+    assert (first.call_id, first.queue) == (CALLER, "billing")
+    assert first.event_id == again.event_id == f"freeswitch:{CALLER}:created"
+    assert to_canonical(parks[0]) is None  # event following: the create is the call

@@ -172,3 +172,17 @@ async def test_a_malformed_event_is_counted_and_the_connection_kept(
     assert await desk.metric(events_line("unknown", 1, "invalid"))
     assert pbx.subscriptions == 1  # still the first event connection
     assert pbx.commands.count("api show channels as json") == 1
+
+
+async def test_a_call_is_what_the_dialplan_parks_in_the_queue_it_names(
+    pbx: FakeFreeswitch, desk: Desk
+) -> None:
+    """With call control, a leg becomes a call when the dialplan parks it (an internal call
+    that is never parked is none of ours), with the cc_queue the dialplan set before."""
+    internal = await pbx.incoming_call("1001", "1002", park=False)
+    caller = await pbx.incoming_call(dialplan={"cc_queue": "billing"})
+    call = await desk.until(f"/v1/calls/{caller}", lambda c: c["state"] == "queued")
+    assert call["queue"] == "billing"
+    answer = await desk.client.get(f"/v1/calls/{internal}", headers=desk.headers)
+    assert answer.status == 404
+    assert await desk.metric(events_line("call.created", 1))

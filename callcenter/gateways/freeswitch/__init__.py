@@ -14,8 +14,10 @@ The canonical call is the caller's leg, the inbound channel (`Call-Direction: in
 (Unique-ID is a fresh uuid per channel, so the sequence resetting at a restart is harmless):
 the same event seen twice (several instances subscribed) is a duplicate.
 
-- CHANNEL_CREATE of an inbound leg is `call.created`. Outbound legs (agent legs the switch
-  originates, our own dial-outs) are not calls of ours.
+- CHANNEL_CREATE of an inbound leg is `call.created`; with call control (gateways.
+  freeswitch.calls) CHANNEL_PARK is instead, once per leg (`freeswitch:<Unique-ID>:created`):
+  the dialplan decides which legs are the contact center's, and may set cc_queue first.
+  Outbound legs (agent legs the switch originates, our own dial-outs) are not calls of ours.
 - CHANNEL_ANSWER maps to nothing. A contact center answers the caller at once (IVR, queue,
   hold music), so the caller's answer says nothing about an agent; an agent leg's answer
   is followed by the bridge, which is the moment the two talk. It is not subscribed.

@@ -4,7 +4,9 @@ an accepted offer does to FreeSWITCH. It is also the RouteNotifier for calls of 
 
 - A caller parked by the dialplan (CHANNEL_PARK, inbound): `uuid_answer`, then
   `uuid_broadcast <uuid> <hold music> aleg`; with an audio fork URL, `uuid_audio_fork <uuid>
-  start <url> mono 16k <metadata>` too. (Its `call.created` came from CHANNEL_CREATE.)
+  start <url> mono 16k <metadata>` too. (Its `call.created` came from that CHANNEL_PARK,
+  mapped by the event connection just before: with call control, a leg the dialplan never
+  parks is not a call.)
 - An agent accepts (`route.assigned`): `bgapi originate {origination_uuid=<leg>,
   cc_call_id=<caller>,cc_agent_id=<agent>,originate_timeout=<ring s>}<dial string> &park()`.
   Answered, the leg parks (CHANNEL_PARK, outbound, with cc_call_id): `uuid_break` stops the

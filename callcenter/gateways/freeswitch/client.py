@@ -20,6 +20,8 @@ from callcenter.domain.events import (
 )
 from callcenter.errors import CallcenterError, InvalidInput
 from callcenter.gateways.freeswitch.events import (
+    CREATED_ON_CREATE,
+    CREATED_ON_PARK,
     DEFAULT_AGENT_VARIABLE,
     DIALECT,
     decode_event_json,
@@ -167,6 +169,8 @@ class EslClient:
         self._metrics = metrics
         self._agent_variable = agent_variable
         self._observer = observer
+        # with call control, a call is what the dialplan parks; else every inbound leg
+        self._created_on = CREATED_ON_PARK if observer is not None else CREATED_ON_CREATE
         self._auth_retry = auth_retry_seconds
         self._connect_timeout = connect_timeout_seconds
         self._idle_timeout = idle_timeout_seconds
@@ -309,7 +313,9 @@ class EslClient:
             return  # replies to nothing we sent, logs, other formats: not ours
         try:
             document = decode_event_json(message.body)
-            event = to_canonical(document, agent_variable=self._agent_variable)
+            event = to_canonical(
+                document, agent_variable=self._agent_variable, created_on=self._created_on
+            )
         except InvalidInput as error:
             logger.warning("FreeSWITCH event not mapped: %s", error)
             self._metrics.events_total.labels(DIALECT, "unknown", "invalid").inc()

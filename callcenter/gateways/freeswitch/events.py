@@ -63,12 +63,15 @@ class ChannelHeaders(msgspec.Struct, frozen=True, kw_only=True):
     hangup_cause: _Cause | None = msgspec.field(default=None, name="Hangup-Cause")
     bridge_b: _UniqueId | None = msgspec.field(default=None, name="Bridge-B-Unique-ID")
     other_leg: _UniqueId | None = msgspec.field(default=None, name="Other-Leg-Unique-ID")
-    # the queue, when the channel carries it as it is created (set by the SIP gateway's
-    # <variables>, or an X- header the profile maps); the dialplan runs later
+    # the queue: at CHANNEL_CREATE, when the channel carries it as it is created (the SIP
+    # gateway's <variables>, or an X- header the profile maps); at CHANNEL_PARK, also when
+    # the dialplan set it before `park`
     queue: _Queue | None = msgspec.field(default=None, name="variable_cc_queue")
 
 
-_MAPPED_EVENTS = frozenset({"CHANNEL_CREATE", "CHANNEL_BRIDGE", "CHANNEL_HANGUP_COMPLETE"})
+CREATED_ON_CREATE = "CHANNEL_CREATE"  # event following: every inbound leg is a call
+CREATED_ON_PARK = "CHANNEL_PARK"  # call control: a leg the dialplan parked for us is one
+_MAPPED_EVENTS = frozenset({"CHANNEL_BRIDGE", "CHANNEL_HANGUP_COMPLETE"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -90,14 +93,20 @@ def decode_event_json(body: bytes) -> dict[str, object]:
 
 
 def to_canonical(
-    document: dict[str, object], *, agent_variable: str = DEFAULT_AGENT_VARIABLE
+    document: dict[str, object],
+    *,
+    agent_variable: str = DEFAULT_AGENT_VARIABLE,
+    created_on: str = CREATED_ON_CREATE,
 ) -> CallEvent | None:
     """The canonical event for one FreeSWITCH event (see the module docstring), or None for
-    an event with no canonical meaning. Raises InvalidInput pointing at the bad header."""
+    an event with no canonical meaning. `created_on` is the event that makes an inbound leg
+    a call: CHANNEL_CREATE, or CHANNEL_PARK when the server controls the calls (the
+    dialplan decides which legs are the contact center's, and may set cc_queue first).
+    Raises InvalidInput pointing at the bad header."""
     name = document.get("Event-Name")
     if not isinstance(name, str) or not name:
         raise InvalidInput("Event-Name is required", "/Event-Name")
-    if name not in _MAPPED_EVENTS:
+    if name not in _MAPPED_EVENTS and name != created_on:
         return None
     channel = decoded(lambda: msgspec.convert(document, ChannelHeaders))
     if channel.direction is not Direction.INBOUND:
@@ -110,7 +119,9 @@ def to_canonical(
         to=channel.destination or None,
         direction=channel.direction,
     )
-    if name == "CHANNEL_CREATE":
+    if name == created_on:
+        if created_on == CREATED_ON_PARK:  # a leg may park twice: one call all the same
+            common["event_id"] = f"freeswitch:{channel.unique_id}:created"
         return _created(channel, common)
     if name == "CHANNEL_BRIDGE":
         return _bridged(channel, common, _agent_id(document, agent_variable))
