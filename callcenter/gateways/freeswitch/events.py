@@ -112,7 +112,7 @@ def to_canonical(
     if channel.direction is not Direction.INBOUND:
         return None  # an agent leg or a dial-out, never the caller
     common = _Common(
-        event_id=f"freeswitch:{channel.unique_id}:{name}:{channel.sequence}",
+        event_id=_event_id(channel, name, created_on),
         call_id=channel.unique_id,
         occurred_at=_EPOCH + timedelta(microseconds=int(channel.timestamp_us)),
         from_=channel.caller_number or None,
@@ -120,12 +120,16 @@ def to_canonical(
         direction=channel.direction,
     )
     if name == created_on:
-        if created_on == CREATED_ON_PARK:  # a leg may park twice: one call all the same
-            common["event_id"] = f"freeswitch:{channel.unique_id}:created"
         return _created(channel, common)
     if name == "CHANNEL_BRIDGE":
         return _bridged(channel, common, _agent_id(document, agent_variable))
     return _hung_up(channel, common)
+
+
+def _event_id(channel: ChannelHeaders, name: str, created_on: str) -> str:
+    if name == created_on == CREATED_ON_PARK:  # a leg may park twice: one call all the same
+        return f"freeswitch:{channel.unique_id}:created"
+    return f"freeswitch:{channel.unique_id}:{name}:{channel.sequence}"
 
 
 def _created(channel: ChannelHeaders, common: _Common) -> CallCreated:
