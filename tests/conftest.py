@@ -17,6 +17,7 @@ from blockbuster import blockbuster_ctx
 
 from callcenter.app import create_app
 from callcenter.settings import Settings
+from callcenter.simulate.fake_asterisk import FakeAsterisk
 from callcenter.storage.embedded import find_redis_server, free_port
 from callcenter.storage.resp import RespClient
 from callcenter.web.state import SERVICES
@@ -132,3 +133,12 @@ async def admin(token_for: TokenFactory) -> dict[str, str]:
 @pytest.fixture
 async def gateway(token_for: TokenFactory) -> dict[str, str]:
     return await token_for("gateway")
+
+
+@pytest.fixture
+async def fake_asterisk() -> AsyncIterator[FakeAsterisk]:
+    """The loopback Asterisk (ARI), application `callcenter`, user callcenter / secret."""
+    fake = FakeAsterisk(app="callcenter", username="callcenter", password="secret")
+    await fake.start()
+    yield fake
+    await fake.stop()

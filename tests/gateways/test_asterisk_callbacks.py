@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,11 +36,8 @@ SHOWN = "+15550001111"  # the number the customer sees
 
 
 @pytest.fixture
-async def pbx() -> AsyncIterator[FakeAsterisk]:
-    fake = FakeAsterisk(app="callcenter", username="callcenter", password="secret")
-    await fake.start()
-    yield fake
-    await fake.stop()
+def pbx(fake_asterisk: FakeAsterisk) -> FakeAsterisk:
+    return fake_asterisk
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ malformed frame (counted, the connection kept)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -31,11 +31,8 @@ Json = dict[str, Any]
 
 
 @pytest.fixture
-async def pbx() -> AsyncIterator[FakeAsterisk]:
-    fake = FakeAsterisk(app="callcenter", username="callcenter", password="secret")
-    await fake.start()
-    yield fake
-    await fake.stop()
+def pbx(fake_asterisk: FakeAsterisk) -> FakeAsterisk:
+    return fake_asterisk
 
 
 @pytest.fixture

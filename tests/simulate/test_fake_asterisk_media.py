@@ -67,11 +67,8 @@ class Listener:
 
 
 @pytest.fixture
-async def pbx() -> AsyncIterator[FakeAsterisk]:
-    fake = FakeAsterisk(app="callcenter", username="callcenter", password="secret")
-    await fake.start()
-    yield fake
-    await fake.stop()
+def pbx(fake_asterisk: FakeAsterisk) -> FakeAsterisk:
+    return fake_asterisk
 
 
 @pytest.fixture
