@@ -145,6 +145,32 @@ async def test_a_dropped_connection_catches_up_once(pbx: FakeAsterisk, desk: Des
     )
 
 
+async def test_an_agent_answering_while_the_websocket_is_down_is_bridged_on_reconnect(
+    pbx: FakeAsterisk, desk: Desk
+) -> None:
+    await desk.agent("ann")
+    caller = await pbx.incoming_call()
+    await pbx.wait_for(lambda: held(pbx, caller))
+    pbx.refuse_connections(True)
+    await pbx.drop_connections()
+    await desk.accept(caller)  # the leg is placed over REST, its StasisStart heard by nobody
+    await pbx.wait_for(
+        lambda: any(c.endpoint == "PJSIP/ann" and c.state == "Up" for c in pbx.channels.values())
+    )
+    pbx.refuse_connections(False)
+
+    talk = f"cc-talk-{caller}"
+    await pbx.wait_for(
+        lambda: talk in pbx.bridges and len(pbx.bridges[talk].channels) == 2, timeout=15
+    )
+    assert f"cc-hold-{caller}" not in pbx.bridges
+    await desk.until(f"/v1/calls/{caller}", lambda c: c["state"] == "connected")
+    # the accept connected the call already: the bridge's call.answered confirms it, once
+    assert await desk.metric(
+        'callcenter_events_total{dialect="asterisk",result="stale",type="call.answered"} 1.0'
+    )
+
+
 async def test_a_malformed_frame_is_counted_and_the_connection_kept(
     pbx: FakeAsterisk, desk: Desk
 ) -> None:

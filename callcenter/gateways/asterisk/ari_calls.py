@@ -224,20 +224,40 @@ class AriCalls:
         await self._apply(event)
 
     async def reconcile(self) -> None:
-        """After a (re)connect: callers that arrived unheard are created and held; live
-        calls whose channel is gone are ended (cause unknown: normal). Raises AriError
-        when Asterisk cannot list its channels."""
+        """After a (re)connect: callers that arrived unheard are created and held; legs of
+        ours answered unheard (an agent's, a callback's customer) are bridged or held as
+        their StasisStart would have; live calls whose channel is gone are ended (cause
+        unknown: normal). Raises AriError when Asterisk cannot list its channels."""
         present = await self._rest.channels()
         live = await self._live_calls()
         ids = {channel.id for channel in present}
         for channel in present:
-            in_app = channel.dialplan.app_data.split(",", 1)[0] == self._settings.app
-            if in_app and not channel.is_ours and channel.id not in live:
+            app, *args = channel.dialplan.app_data.split(",")
+            if app != self._settings.app:
+                continue
+            if not channel.is_ours and channel.id not in live:
                 await self.handle_arrival(channel)
+            elif channel.state == "Up" and args[:1] in ([AGENT_ARG], [CALLBACK_ARG]):
+                await self._answered_unheard(channel, args)
         for call_id in live:
             if call_id not in ids:
                 await self._emit(call_ended(call_id, 0, None))
                 await self._tear_down(call_id, call_id)
+
+    async def _answered_unheard(self, channel: Channel, args: list[str]) -> None:
+        """A leg of ours that is up in the application: unless it already is where its
+        StasisStart put it (the agent's in the talk bridge, the customer's in the hold or
+        talk bridge), act on that StasisStart now."""
+        mapped = agent_leg_of(channel.id) or callback_leg_of(channel.id)
+        if mapped is None:
+            return
+        where = [talk_bridge(mapped[0])]
+        if args[0] == CALLBACK_ARG:
+            where.append(hold_bridge(mapped[0]))
+        for bridge_id in where:
+            if channel.id in await self._rest.bridge_channels(bridge_id):
+                return
+        await self.handle(StasisStart(channel=channel, args=args))
 
     async def handle_arrival(self, channel: Channel) -> None:
         try:
