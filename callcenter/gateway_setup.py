@@ -27,7 +27,12 @@ from callcenter.gateways.twilio.notify import TwilioNotifier
 from callcenter.gateways.twilio.rest import TwilioRestClient
 from callcenter.media.audiosocket import AudioSocketHandler
 from callcenter.media.frames import Track
-from callcenter.pbx_setup import asterisk_calls, asterisk_dialer, freeswitch_control
+from callcenter.pbx_setup import (
+    asterisk_calls,
+    asterisk_dialer,
+    freeswitch_control,
+    freeswitch_dialer,
+)
 from callcenter.services.callbacks import CallbackDialer
 from callcenter.services.jambonz_control import agent_target, with_call
 from callcenter.services.live_calls import live_call
@@ -161,10 +166,15 @@ async def _twilio_rest(settings: Settings, session: aiohttp.ClientSession) -> Tw
 async def callback_dialers(app: web.Application) -> AsyncIterator[None]:
     """The gateways that can place callbacks, by dialect: the generic webhook when a
     gateway webhook URL is configured; Twilio REST when its account, auth token and the
-    public URL (where the callback leg's status callbacks come back) are; ARI when its
-    callback endpoint is."""
+    public URL (where the callback leg's status callbacks come back) are; ARI and the
+    event socket when their callback dial strings are."""
     settings = app[SETTINGS]
     dialers: dict[str, CallbackDialer] = {}
+    asterisk, freeswitch = asterisk_dialer(app), freeswitch_dialer(app)
+    if asterisk is not None:
+        dialers["asterisk"] = asterisk
+    if freeswitch is not None:
+        dialers["freeswitch"] = freeswitch
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
     if settings.gateway_webhook_url and settings.webhook_secret:
         dialers["generic"] = WebhookCallbackDialer(
@@ -185,9 +195,6 @@ async def callback_dialers(app: web.Application) -> AsyncIterator[None]:
             caller_id=settings.twilio_caller_id,
             metrics=app[METRICS],
         )
-    asterisk = asterisk_dialer(app)
-    if asterisk is not None:
-        dialers["asterisk"] = asterisk
     app[DIALERS] = dialers
     yield
     await session.close()
@@ -225,10 +232,10 @@ async def reply_senders(app: web.Application) -> AsyncIterator[None]:
 
 def callback_dialect(settings: Settings, dialers: Mapping[str, CallbackDialer]) -> str | None:
     """Who places callbacks asked for through the API (CALLCENTER_CALLBACK_GATEWAY, else
-    Twilio when it can, else Asterisk when it can, else the generic webhook)."""
+    the first configured of Twilio, Asterisk, FreeSWITCH and the generic webhook)."""
     if settings.callback_gateway:
         return settings.callback_gateway
-    for dialect in ("twilio", "asterisk", "generic"):
+    for dialect in ("twilio", "asterisk", "freeswitch", "generic"):
         if dialect in dialers:
             return dialect
     return None

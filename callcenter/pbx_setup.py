@@ -21,6 +21,7 @@ from callcenter.gateways.asterisk.ari_client import AriEventsClient
 from callcenter.gateways.asterisk.ari_events import DIALECT as ASTERISK_DIALECT
 from callcenter.gateways.asterisk.ari_listen import AriListener
 from callcenter.gateways.asterisk.ari_rest import AriRest
+from callcenter.gateways.freeswitch.callbacks import EslCallbackDialer, EslCallbackSettings
 from callcenter.gateways.freeswitch.calls import FreeswitchCalls, freeswitch_calls
 from callcenter.gateways.freeswitch.client import EslClient
 from callcenter.gateways.freeswitch.events import DIALECT as FREESWITCH_DIALECT
@@ -147,6 +148,26 @@ def freeswitch_control(app: web.Application) -> FreeswitchCalls | None:
     )
     app[FREESWITCH] = calls
     return calls
+
+
+def freeswitch_dialer(app: web.Application) -> EslCallbackDialer | None:
+    """Callbacks placed through FreeSWITCH, when CALLCENTER_FREESWITCH_CALLBACK_DIAL_TEMPLATE
+    is set. Raises SettingError when the event socket is not configured."""
+    settings = app[SETTINGS]
+    if not settings.freeswitch_callback_dial_template:
+        return None
+    calls = app.get(FREESWITCH)
+    if calls is None:
+        raise SettingError(
+            "CALLCENTER_FREESWITCH_CALLBACK_DIAL_TEMPLATE",
+            "needs the event socket (CALLCENTER_FREESWITCH_ESL_HOST)",
+        )
+    placing = EslCallbackSettings(
+        dial_template=settings.freeswitch_callback_dial_template,
+        caller_id=settings.freeswitch_caller_id,
+        ring_seconds=settings.freeswitch_agent_ring_seconds,
+    )
+    return EslCallbackDialer(calls.commands, placing, metrics=app[METRICS])
 
 
 async def freeswitch_events(app: web.Application) -> AsyncIterator[None]:

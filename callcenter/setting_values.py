@@ -146,8 +146,8 @@ def messaging_service(text: str) -> str | None:
 
 
 def callback_gateway(text: str) -> str:
-    if text not in ("", "twilio", "asterisk", "generic"):
-        raise ValueError("expected twilio, asterisk or generic (or empty: the first configured)")
+    if text not in ("", "twilio", "asterisk", "freeswitch", "generic"):
+        raise ValueError("expected twilio, asterisk, freeswitch or generic (or empty)")
     return text
 
 

@@ -95,8 +95,8 @@ class Settings:
     twilio_api_url: str = "https://api.twilio.com"
     hold_music_url: str | None = None  # played to waiting Twilio callers; silence when unset
     agent_dial_template: str = "client:{agent_id}"  # or e.g. "sip:{agent_id}@pbx.example.com"
-    # who places callbacks asked for through the API: twilio | asterisk | generic; "" =
-    # Twilio when its REST API is configured, else Asterisk when it can, else the webhook
+    # who places callbacks asked for through the API: twilio | asterisk | freeswitch |
+    # generic; "" = the first of these that is configured
     callback_gateway: str = ""
     twilio_caller_id: str | None = None  # From of callback calls; else the number called
     twilio_announce_seconds: float = 60.0  # wait announcements on hold; 0: never
@@ -142,6 +142,9 @@ class Settings:
     freeswitch_hold_music: str = "local_stream://moh"  # what uuid_broadcast plays on hold
     freeswitch_agent_dial_template: str = "user/{agent_id}"  # the agent leg's dial string
     freeswitch_agent_ring_seconds: int = 30
+    # callbacks through FreeSWITCH: the customer's leg's dial string (with {number})
+    freeswitch_callback_dial_template: str = ""
+    freeswitch_caller_id: str | None = None  # the number callbacks show; else the number called
     freeswitch_audio_fork_url: str = ""  # mod_audio_fork target (our /media/l16); empty = off
     # Asterisk: run as an ARI application (http://pbx:8088); empty = off
     asterisk_ari_url: str = ""
@@ -247,6 +250,8 @@ _CASTS: dict[str, Callable[[str], Any]] = {
     "freeswitch_hold_music": _esl_argument,
     "freeswitch_agent_dial_template": lambda text: _esl_argument(values.dial_template(text)),
     "freeswitch_agent_ring_seconds": values.positive_int,
+    "freeswitch_callback_dial_template": lambda text: _esl_argument(values.number_template(text)),
+    "freeswitch_caller_id": values.e164,
     "freeswitch_audio_fork_url": _websocket_url,
     "asterisk_ari_url": values.http_url,
     "asterisk_ari_user": str,

@@ -157,7 +157,10 @@ BAD = [
     ("jambonz_agent_ring_seconds", "half a minute"),
     ("asterisk_callback_endpoint", "PJSIP/trunk"),
     ("asterisk_caller_id", "5551234"),
-    ("callback_gateway", "freeswitch"),
+    ("freeswitch_callback_dial_template", "sofia/gateway/provider"),
+    ("freeswitch_callback_dial_template", "sofia/gateway/p/{number} x"),
+    ("freeswitch_caller_id", "+1"),
+    ("callback_gateway", "jambonz"),
 ]
 
 

@@ -143,6 +143,7 @@ class ChannelModel:
             "uuid_bridge": self._uuid_bridge,
             "uuid_kill": self._uuid_kill,
             "uuid_audio_fork": self._uuid_audio_fork,
+            "uuid_exists": lambda args: (str(bool(args) and args[0] in self.channels).lower(), []),
             "hupall": self._hupall,
             "show": self._show,
         }

@@ -29,18 +29,28 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import msgspec
 
 from callcenter.domain.calls import Call
-from callcenter.domain.events import CallEvent
+from callcenter.domain.events import CallEvent, EndReason
 from callcenter.domain.routing import Decision
 from callcenter.errors import CallcenterError
+from callcenter.gateways.freeswitch.callbacks import (
+    CallbackLeg,
+    callback_answered,
+    callback_ended,
+    callback_leg_of,
+    customer_leg_uuid,
+    originated_callback,
+)
 from callcenter.gateways.freeswitch.control import EslCommandError, EslCommands
-from callcenter.gateways.freeswitch.events import DIALECT
+from callcenter.gateways.freeswitch.events import DIALECT, END_REASONS
 from callcenter.gateways.freeswitch.legs import (
     AGENT_VARIABLE,
     CALL_VARIABLE,
+    DIAL_VARIABLE,
     AgentLeg,
     agent_failed,
     agent_leg,
@@ -90,6 +100,10 @@ class FreeswitchCalls:
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
+    def commands(self) -> EslCommands:
+        return self._commands
+
+    @property
     def events(self) -> tuple[str, ...]:
         return CONTROL_EVENTS
 
@@ -113,59 +127,103 @@ class FreeswitchCalls:
             await self._job_done(document)
             return
         leg = agent_leg(document)
+        customer = callback_leg_of(document)
+        channel = header(document, "Unique-ID")
         inbound = header(document, "Call-Direction") == "inbound"
         if name == "CHANNEL_PARK":
             if leg is not None:
-                await self._agent_answered(leg)
+                await self._agent_answered(leg, document)
+            elif customer is not None:
+                await self._customer_answered(customer)
             elif inbound:
-                await self._hold(header(document, "Unique-ID"))
+                await self._hold(channel)
         elif name == "CHANNEL_HANGUP_COMPLETE":
             if leg is not None:
                 await self._leg_ended(leg, document)
+            elif customer is not None:
+                await self._customer_gone(customer, _cause(document), event_time(document))
             elif inbound:
-                await self._tear_down(header(document, "Unique-ID"))
+                await self._tear_down(channel)
 
     async def _hold(self, caller: str) -> None:
         await self._commands.api(f"uuid_answer {caller}")
         await self._commands.api(f"uuid_broadcast {caller} {self._settings.hold_music} aleg")
         if self._settings.audio_fork_url:
-            await self._fork_audio(caller)
+            await self._fork_audio(caller, caller)
 
-    async def _fork_audio(self, caller: str) -> None:
+    async def _fork_audio(self, channel: str, call_id: str) -> None:
         # mod_audio_fork does not announce the rate: the metadata says it (media/l16.py);
         # msgspec writes no spaces, and the module splits its arguments on them
         metadata = msgspec.json.encode(
-            {"callid": caller, "sampleRate": _SAMPLE_RATE, "mixType": "mono"}
+            {"callid": call_id, "sampleRate": _SAMPLE_RATE, "mixType": "mono"}
         ).decode()
         url = self._settings.audio_fork_url
         try:
-            await self._commands.api(f"uuid_audio_fork {caller} start {url} mono 16k {metadata}")
+            await self._commands.api(f"uuid_audio_fork {channel} start {url} mono 16k {metadata}")
         except EslCommandError as error:  # no live audio is no reason to drop the call
-            logger.warning("live audio not started: %s", error, extra={"call_id": caller})
+            logger.warning("live audio not started: %s", error, extra={"call_id": call_id})
 
-    async def _agent_answered(self, leg: AgentLeg) -> None:
+    async def _agent_answered(self, leg: AgentLeg, document: dict[str, object]) -> None:
+        customer = _customer_channel(leg)
         try:
-            await self._commands.api(f"uuid_break {leg.call_id} all")
-            await self._commands.api(f"uuid_bridge {leg.call_id} {leg.leg_id}")
+            await self._commands.api(f"uuid_break {customer} all")
+            await self._commands.api(f"uuid_bridge {customer} {leg.leg_id}")
         except EslCommandError as error:
             if not error.no_such_channel:
                 raise
             await self._kill_quietly(leg.leg_id)  # the caller is gone: nobody to talk to
+            return
+        if leg.dial_id is not None:  # a callback's customer has no CHANNEL_BRIDGE of ours
+            at = event_time(document)
+            await self._apply(
+                callback_answered(leg.call_id, leg.dial_id, leg.agent_id, leg.leg_id, at)
+            )
 
     async def _leg_ended(self, leg: AgentLeg, document: dict[str, object]) -> None:
         if answered(document):  # the agent talked, then hung up: the call is over
-            await self._kill_quietly(leg.call_id)
+            await self._kill_quietly(_customer_channel(leg))
             return
-        cause = header(document, "Hangup-Cause") or "NORMAL_UNSPECIFIED"
-        await self._apply(agent_failed(leg, cause, event_time(document)))
+        await self._agent_leg_failed(leg, _cause(document), event_time(document))
+
+    async def _agent_leg_failed(self, leg: AgentLeg, cause: str, at: datetime | None) -> None:
+        """A caller keeps holding, back in line; a callback's attempt is over (the customer
+        is let go, to be called again later)."""
+        if leg.dial_id is None:
+            await self._apply(agent_failed(leg, cause, at))
+            return
+        await self._apply(
+            callback_ended(leg.call_id, leg.dial_id, leg.leg_id, EndReason.FAILED, at)
+        )
+        await self._kill_quietly(_customer_channel(leg))
+
+    async def _customer_answered(self, customer: CallbackLeg) -> None:
+        """A callback's customer picked up: hold music while the agent is rung."""
+        channel = customer.leg_id
+        await self._commands.api(f"uuid_broadcast {channel} {self._settings.hold_music} aleg")
+        if self._settings.audio_fork_url:
+            await self._fork_audio(channel, customer.call_id)
+        leg = AgentLeg(str(uuid.uuid4()), customer.call_id, customer.agent_id, customer.dial_id)
+        await self._ring(leg)
+
+    async def _customer_gone(self, customer: CallbackLeg, cause: str, at: datetime | None) -> None:
+        """The customer's leg ended (or was never placed): the attempt's end, or the
+        call's once they talked; their agent's leg, ringing or talking, is hung up."""
+        reason = END_REASONS.get(cause, EndReason.FAILED)
+        await self._apply(
+            callback_ended(customer.call_id, customer.dial_id, customer.leg_id, reason, at)
+        )
+        await self._tear_down(customer.call_id)
 
     async def _job_done(self, job: dict[str, object]) -> None:
-        leg = originated_leg(job)
         result = header(job, "_body").strip()
-        if leg is None or not result.startswith("-ERR"):
+        if not result.startswith("-ERR"):
             return  # not ours, or placed: its CHANNEL_PARK follows
         cause = result.removeprefix("-ERR").strip().split(" ", 1)[0] or "NORMAL_UNSPECIFIED"
-        await self._apply(agent_failed(leg, cause, event_time(job)))
+        leg, customer = originated_leg(job), originated_callback(job)
+        if leg is not None:
+            await self._agent_leg_failed(leg, cause, event_time(job))
+        elif customer is not None:
+            await self._customer_gone(customer, cause, event_time(job))
 
     async def _tear_down(self, caller: str) -> None:
         """The caller is gone: hang up their agent legs, ringing or talking."""
@@ -219,29 +277,32 @@ class FreeswitchCalls:
         task.add_done_callback(self._tasks.discard)
 
     async def _ring_agent(self, call: Call, agent_id: str) -> None:
-        leg = AgentLeg(str(uuid.uuid4()), call.gateway_call_id, agent_id)
-        variables = ",".join(
-            (
-                f"origination_uuid={leg.leg_id}",
-                f"{CALL_VARIABLE}={leg.call_id}",
-                f"{AGENT_VARIABLE}={agent_id}",
-                f"originate_timeout={self._settings.agent_ring_seconds}",
-            )
-        )
-        target = self._settings.agent_dial_template.format(agent_id=agent_id)
+        await self._ring(AgentLeg(str(uuid.uuid4()), call.gateway_call_id, agent_id))
+
+    async def _ring(self, leg: AgentLeg) -> None:
+        variables = [
+            f"origination_uuid={leg.leg_id}",
+            f"{CALL_VARIABLE}={leg.call_id}",
+            f"{AGENT_VARIABLE}={leg.agent_id}",
+            f"originate_timeout={self._settings.agent_ring_seconds}",
+        ]
+        if leg.dial_id is not None:
+            variables.append(f"{DIAL_VARIABLE}={leg.dial_id}")
+        target = self._settings.agent_dial_template.format(agent_id=leg.agent_id)
+        command = f"originate {{{','.join(variables)}}}{target} &park()"
         try:
-            await self._commands.bgapi(f"originate {{{variables}}}{target} &park()", leg.leg_id)
+            await self._commands.bgapi(command, leg.leg_id)
             result = "delivered"
         except EslCommandError as error:
-            logger.error("FreeSWITCH originate failed: %s", error, extra={"call_id": call.id})
+            logger.error("FreeSWITCH originate failed: %s", error, extra={"call_id": leg.call_id})
             result = "failed"
             await self._report_failure(leg)
         self._metrics.webhook_deliveries_total.labels("freeswitch.originate", result).inc()
 
     async def _report_failure(self, leg: AgentLeg) -> None:
         try:
-            await self._apply(agent_failed(leg, "NETWORK_OUT_OF_ORDER", None))
-        except CallcenterError as error:
+            await self._agent_leg_failed(leg, "NETWORK_OUT_OF_ORDER", None)
+        except (CallcenterError, EslCommandError) as error:
             logger.warning("agent leg failure not applied: %s", error)
 
     async def stop(self) -> None:
@@ -271,3 +332,13 @@ def freeswitch_calls(
         audio_fork_url=settings.freeswitch_audio_fork_url,
     )
     return FreeswitchCalls(commands, apply, live_calls, settings=control, metrics=metrics)
+
+
+def _customer_channel(leg: AgentLeg) -> str:
+    """The channel an agent's leg is for: the caller's (the call id), or a callback's
+    customer leg."""
+    return leg.call_id if leg.dial_id is None else customer_leg_uuid(leg.call_id, leg.dial_id)
+
+
+def _cause(document: dict[str, object]) -> str:
+    return header(document, "Hangup-Cause") or "NORMAL_UNSPECIFIED"

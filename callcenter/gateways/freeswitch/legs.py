@@ -19,6 +19,7 @@ from callcenter.gateways.freeswitch.events import DIALECT, END_REASONS
 
 CALL_VARIABLE = "cc_call_id"
 AGENT_VARIABLE = "cc_agent_id"
+DIAL_VARIABLE = "cc_dial_id"  # on an agent's leg for a callback: the attempt it is for
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WORD = re.compile(r"[A-Za-z0-9_.:@+-]{1,128}")
 
@@ -28,6 +29,7 @@ class AgentLeg:
     leg_id: str
     call_id: str
     agent_id: str
+    dial_id: str | None = None  # a callback's attempt; None for a caller's agent leg
 
 
 class ChannelRow(msgspec.Struct, frozen=True):
@@ -65,25 +67,35 @@ def agent_leg(document: dict[str, object]) -> AgentLeg | None:
     leg_id = header(document, "Unique-ID")
     if not (_WORD.fullmatch(call_id) and _WORD.fullmatch(agent_id) and leg_id):
         return None
-    return AgentLeg(leg_id, call_id, agent_id)
+    return AgentLeg(leg_id, call_id, agent_id, _dial(header(document, f"variable_{DIAL_VARIABLE}")))
+
+
+def _dial(value: str) -> str | None:
+    return value if _WORD.fullmatch(value) else None
+
+
+def originate_variables(job: dict[str, object]) -> dict[str, str]:
+    """The {a=b,...} channel variables of a BACKGROUND_JOB's `originate`; {} for any other
+    job."""
+    if header(job, "Job-Command") != "originate":
+        return {}
+    argument = header(job, "Job-Command-Arg")
+    if not argument.startswith("{") or "}" not in argument:
+        return {}
+    pairs = (item.partition("=") for item in argument[1 : argument.index("}")].split(","))
+    return {name: value for name, _, value in pairs}
 
 
 def originated_leg(job: dict[str, object]) -> AgentLeg | None:
     """The agent leg a BACKGROUND_JOB of `originate {origination_uuid=..,cc_call_id=..,
     cc_agent_id=..}...` was about, None for any other job."""
-    if header(job, "Job-Command") != "originate":
-        return None
-    argument = header(job, "Job-Command-Arg")
-    if not argument.startswith("{") or "}" not in argument:
-        return None
-    pairs = (item.partition("=") for item in argument[1 : argument.index("}")].split(","))
-    variables = {name: value for name, _, value in pairs}
+    variables = originate_variables(job)
     leg = variables.get("origination_uuid", "")
     call_id = variables.get(CALL_VARIABLE, "")
     agent_id = variables.get(AGENT_VARIABLE, "")
     if not (_WORD.fullmatch(leg) and _WORD.fullmatch(call_id) and _WORD.fullmatch(agent_id)):
         return None
-    return AgentLeg(leg, call_id, agent_id)
+    return AgentLeg(leg, call_id, agent_id, _dial(variables.get(DIAL_VARIABLE, "")))
 
 
 def answered(document: dict[str, object]) -> bool:
