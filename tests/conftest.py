@@ -18,6 +18,7 @@ from blockbuster import blockbuster_ctx
 from callcenter.app import create_app
 from callcenter.settings import Settings
 from callcenter.simulate.fake_asterisk import FakeAsterisk
+from callcenter.simulate.fake_freeswitch import FakeFreeswitch
 from callcenter.storage.embedded import find_redis_server, free_port
 from callcenter.storage.resp import RespClient
 from callcenter.web.state import SERVICES
@@ -139,6 +140,15 @@ async def gateway(token_for: TokenFactory) -> dict[str, str]:
 async def fake_asterisk() -> AsyncIterator[FakeAsterisk]:
     """The loopback Asterisk (ARI), application `callcenter`, user callcenter / secret."""
     fake = FakeAsterisk(app="callcenter", username="callcenter", password="secret")
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def fake_freeswitch() -> AsyncIterator[FakeFreeswitch]:
+    """The loopback FreeSWITCH event socket, password `secret`."""
+    fake = FakeFreeswitch(password="secret")
     await fake.start()
     yield fake
     await fake.stop()

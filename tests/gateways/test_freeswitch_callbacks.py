@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,11 +37,8 @@ SHOWN = "+15550001111"
 
 
 @pytest.fixture
-async def pbx() -> AsyncIterator[FakeFreeswitch]:
-    fake = FakeFreeswitch(password="secret")
-    await fake.start()
-    yield fake
-    await fake.stop()
+def pbx(fake_freeswitch: FakeFreeswitch) -> FakeFreeswitch:
+    return fake_freeswitch
 
 
 @pytest.fixture

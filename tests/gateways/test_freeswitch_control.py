@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -30,11 +30,8 @@ FORK_URL = "ws://127.0.0.1:9/media/l16?token=t"
 
 
 @pytest.fixture
-async def pbx() -> AsyncIterator[FakeFreeswitch]:
-    fake = FakeFreeswitch(password="secret")
-    await fake.start()
-    yield fake
-    await fake.stop()
+def pbx(fake_freeswitch: FakeFreeswitch) -> FakeFreeswitch:
+    return fake_freeswitch
 
 
 @pytest.fixture

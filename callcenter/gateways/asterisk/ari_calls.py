@@ -52,8 +52,6 @@ from callcenter.gateways.asterisk.ari_events import (
     call_dtmf,
     call_ended,
     callback_agent_leg_id,
-    callback_answered,
-    callback_leg_ended,
     callback_leg_id,
     callback_leg_of,
     dial_of_agent_leg,
@@ -61,6 +59,7 @@ from callcenter.gateways.asterisk.ari_events import (
 )
 from callcenter.gateways.asterisk.ari_listen import AriListener, listening_call
 from callcenter.gateways.asterisk.ari_rest import AriError, AriRest
+from callcenter.gateways.callback_reports import callback_answered, callback_leg_ended
 from callcenter.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -164,7 +163,9 @@ class AriCalls:
         if dial_id is None:
             await self._emit(agent_answered(call_id, agent_id, leg, event.timestamp))
         else:
-            await self._emit(callback_answered(call_id, dial_id, agent_id, leg, event.timestamp))
+            await self._emit(
+                callback_answered(DIALECT, call_id, dial_id, agent_id, leg, event.timestamp)
+            )
         if self._listener is not None:
             await self._listener.listen(call_id, leg, "agent")
 
@@ -176,7 +177,7 @@ class AriCalls:
             call_id, dial_id = callback
             reason = end_reason(event.cause)
             await self._emit(
-                callback_leg_ended(call_id, dial_id, channel.id, reason, event.timestamp)
+                callback_leg_ended(DIALECT, call_id, dial_id, channel.id, reason, event.timestamp)
             )
             await self._tear_down(call_id, channel.id)
         elif mapped is None:
@@ -195,7 +196,7 @@ class AriCalls:
         if dial_id is None:
             await self._emit(agent_failed(call_id, agent_id, leg, event.cause, at))
             return
-        await self._emit(callback_leg_ended(call_id, dial_id, leg, EndReason.FAILED, at))
+        await self._emit(callback_leg_ended(DIALECT, call_id, dial_id, leg, EndReason.FAILED, at))
         await self._hang_up_quietly(callback_leg_id(call_id, dial_id))
 
     async def _tear_down(self, call_id: str, customer: str) -> None:
@@ -296,7 +297,9 @@ class AriCalls:
         agent_leg = callback_agent_leg_id(call_id, agent_id, dial_id)
         if not await self._originate_agent(call_id, agent_id, agent_leg, number):
             await self._emit(
-                callback_leg_ended(call_id, dial_id, agent_leg, EndReason.FAILED, event.timestamp)
+                callback_leg_ended(
+                    DIALECT, call_id, dial_id, agent_leg, EndReason.FAILED, event.timestamp
+                )
             )
             await self._hang_up_quietly(leg)
             return

@@ -38,7 +38,6 @@ AGENT_ARG = "agent"  # the first appArg of an agent leg: ["agent", call id, agen
 CALLBACK_LEG_PREFIX = "cc-callback:"  # a callback's leg to the customer: <call id>:<dial id>
 CALLBACK_ARG = "callback"  # its first appArg: [callback, call id, dial id, agent id, number]
 _CALLBACK_NONCE = "cb-"  # the nonce of an agent leg for a callback: cb-<dial id>
-DIAL_ATTRIBUTE = "dial_id"  # the attribute naming a callback's attempt (domain.callback_events)
 QUEUE_VARIABLE = "CC_QUEUE"  # a channel variable naming the queue (ari.conf channelvars)
 MAX_FRAME_BYTES = 256 * 1024
 _ATTRIBUTE_VALUE_MAX = 256
@@ -230,33 +229,6 @@ def call_ended(channel_id: str, cause: int, at: datetime | None) -> CallEnded:
         call_id=channel_id,
         occurred_at=at,
         end_reason=end_reason(cause),
-    )
-
-
-def callback_answered(
-    call_id: str, dial_id: str, agent_id: str, leg_id: str, at: datetime | None
-) -> CallAnswered:
-    """The customer called back talks to the agent: the attempt is answered."""
-    return CallAnswered(
-        event_id=f"{DIALECT}:{leg_id}:answered",
-        call_id=call_id,
-        agent_id=agent_id,
-        occurred_at=at,
-        attributes={DIAL_ATTRIBUTE: dial_id},
-    )
-
-
-def callback_leg_ended(
-    call_id: str, dial_id: str, leg_id: str, reason: EndReason, at: datetime | None
-) -> CallEnded:
-    """A leg of attempt `dial_id` ended: the customer's (before the answer, the attempt
-    failed with `reason`; after it, the call is over), or the agent's before answering."""
-    return CallEnded(
-        event_id=f"{DIALECT}:{leg_id}:ended",
-        call_id=call_id,
-        occurred_at=at,
-        end_reason=reason,
-        attributes={DIAL_ATTRIBUTE: dial_id},
     )
 
 

@@ -13,13 +13,10 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
 from callcenter.domain.calls import Call, Dial
-from callcenter.domain.events import CallAnswered, CallEnded, EndReason
 from callcenter.errors import DialRefused
 from callcenter.gateways.freeswitch.control import EslCommandError, EslCommands
-from callcenter.gateways.freeswitch.events import DIALECT
 from callcenter.gateways.freeswitch.legs import (
     AGENT_VARIABLE,
     DIAL_VARIABLE,
@@ -32,7 +29,6 @@ logger = logging.getLogger(__name__)
 
 KIND = "freeswitch.callback_originate"
 CALLBACK_VARIABLE = "cc_callback_call"  # on a callback's customer leg: the call id
-DIAL_ATTRIBUTE = "dial_id"  # the attribute naming a callback's attempt
 _NUMBER = re.compile(r"\+?[0-9]{1,20}")
 _NAMESPACE = uuid.UUID("0d7f3c52-5b8e-4e43-a7c4-5d1b9e2f8a61")  # ours: customer legs
 
@@ -80,33 +76,6 @@ def originated_callback(job: dict[str, object]) -> CallbackLeg | None:
     """The customer leg a BACKGROUND_JOB's originate was for."""
     variables = originate_variables(job)
     return callback_leg(variables, variables.get("origination_uuid", ""))
-
-
-def callback_answered(
-    call_id: str, dial_id: str, agent_id: str, leg_id: str, at: datetime | None
-) -> CallAnswered:
-    """The customer talks to the agent (bridged with the agent's `leg_id`)."""
-    return CallAnswered(
-        event_id=f"{DIALECT}:{leg_id}:answered",
-        call_id=call_id,
-        agent_id=agent_id,
-        occurred_at=at,
-        attributes={DIAL_ATTRIBUTE: dial_id},
-    )
-
-
-def callback_ended(
-    call_id: str, dial_id: str, leg_id: str, reason: EndReason, at: datetime | None
-) -> CallEnded:
-    """A leg of the attempt ended: the customer's (before the answer the attempt failed
-    with `reason`, after it the call is over), or the agent's before answering."""
-    return CallEnded(
-        event_id=f"{DIALECT}:{leg_id}:ended",
-        call_id=call_id,
-        occurred_at=at,
-        end_reason=reason,
-        attributes={DIAL_ATTRIBUTE: dial_id},
-    )
 
 
 class EslCallbackDialer:

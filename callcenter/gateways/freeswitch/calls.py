@@ -37,10 +37,9 @@ from callcenter.domain.calls import Call
 from callcenter.domain.events import CallEvent, EndReason
 from callcenter.domain.routing import Decision
 from callcenter.errors import CallcenterError
+from callcenter.gateways.callback_reports import callback_answered, callback_leg_ended
 from callcenter.gateways.freeswitch.callbacks import (
     CallbackLeg,
-    callback_answered,
-    callback_ended,
     callback_leg_of,
     customer_leg_uuid,
     originated_callback,
@@ -176,7 +175,7 @@ class FreeswitchCalls:
         if leg.dial_id is not None:  # a callback's customer has no CHANNEL_BRIDGE of ours
             at = event_time(document)
             await self._apply(
-                callback_answered(leg.call_id, leg.dial_id, leg.agent_id, leg.leg_id, at)
+                callback_answered(DIALECT, leg.call_id, leg.dial_id, leg.agent_id, leg.leg_id, at)
             )
 
     async def _leg_ended(self, leg: AgentLeg, document: dict[str, object]) -> None:
@@ -192,7 +191,7 @@ class FreeswitchCalls:
             await self._apply(agent_failed(leg, cause, at))
             return
         await self._apply(
-            callback_ended(leg.call_id, leg.dial_id, leg.leg_id, EndReason.FAILED, at)
+            callback_leg_ended(DIALECT, leg.call_id, leg.dial_id, leg.leg_id, EndReason.FAILED, at)
         )
         await self._kill_quietly(_customer_channel(leg))
 
@@ -210,7 +209,9 @@ class FreeswitchCalls:
         call's once they talked; their agent's leg, ringing or talking, is hung up."""
         reason = END_REASONS.get(cause, EndReason.FAILED)
         await self._apply(
-            callback_ended(customer.call_id, customer.dial_id, customer.leg_id, reason, at)
+            callback_leg_ended(
+                DIALECT, customer.call_id, customer.dial_id, customer.leg_id, reason, at
+            )
         )
         await self._tear_down(customer.call_id)
 
