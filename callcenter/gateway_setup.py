@@ -68,8 +68,8 @@ async def notifiers(app: web.Application) -> AsyncIterator[None]:
     if webhooks is not None:
         await webhooks.stop(settings.shutdown_timeout_seconds)
     for notifier in (twilio, asterisk, jambonz):
-        if notifier is not None:
-            await notifier.stop()
+        if notifier is not None:  # the rings under way get the grace, then are cancelled
+            await notifier.stop(settings.shutdown_timeout_seconds)
     await session.close()
 
 

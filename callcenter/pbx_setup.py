@@ -192,4 +192,4 @@ async def freeswitch_events(app: web.Application) -> AsyncIterator[None]:
     client.start()
     yield
     await client.stop()
-    await calls.stop()
+    await calls.stop(settings.shutdown_timeout_seconds)

@@ -12,7 +12,6 @@ attempt is placed again after the claim timeout under the same dial id."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import Coroutine, Mapping
@@ -21,6 +20,7 @@ from typing import Annotated, Any, Protocol
 
 import msgspec
 
+from callcenter.background import BackgroundTasks
 from callcenter.domain.agents import Agent
 from callcenter.domain.call_lifecycle import summarise
 from callcenter.domain.callbacks import (
@@ -118,7 +118,7 @@ class CallbackService:
         self._default_queue = default_queue
         self._clock = clock
         self._metrics = metrics
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     async def request(self, body: CallbackRequest) -> CallbackAnswer:
         """A new callback; a repeated request (same number and queue, the earlier one not
@@ -206,12 +206,7 @@ class CallbackService:
         """Let the attempts being placed finish, for `grace_seconds` at most; those still
         under way then are cancelled (their claim runs out and another instance places
         them again under the same dial id, which the gateway treats as the same request)."""
-        if not self._tasks:
-            return
-        _, pending = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await self._tasks.stop(grace_seconds)
 
     async def _start(self, call_id: str, dial_id: str) -> None:
         placing = await with_retries("call", call_id, lambda: self._step(call_id, dial_id))
@@ -227,9 +222,7 @@ class CallbackService:
                 log_failure(logger, "placing a callback failed")
                 self._metrics.task_errors_total.labels("callback_dial").inc()
 
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(run())
 
     async def _step(self, call_id: str, dial_id: str) -> Call | None:
         """Take the next step of an attempt; return the call when this instance claimed

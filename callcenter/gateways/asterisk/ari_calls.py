@@ -25,12 +25,12 @@ is gone is ended. Event ids make what was already applied a duplicate."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from callcenter.background import BackgroundTasks
 from callcenter.domain.calls import Call
 from callcenter.domain.events import CallEvent, EndReason
 from callcenter.domain.routing import Decision
@@ -103,7 +103,7 @@ class AriCalls:
         self._settings = settings
         self._metrics = metrics
         self._listener = listener
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     @property
     def rest(self) -> AriRest:
@@ -272,9 +272,7 @@ class AriCalls:
     async def route_event(self, kind: str, call: Call, decision: Decision | None) -> None:
         if call.dialect != DIALECT or kind != "route.assigned" or call.agent_id is None:
             return
-        task = asyncio.get_running_loop().create_task(self._ring_agent(call, call.agent_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._ring_agent(call, call.agent_id))
 
     async def _ring_agent(self, call: Call, agent_id: str) -> None:
         call_id = call.gateway_call_id
@@ -326,5 +324,5 @@ class AriCalls:
         self._metrics.webhook_deliveries_total.labels("asterisk.originate", "delivered").inc()
         return True
 
-    async def stop(self) -> None:
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def stop(self, grace_seconds: float | None = None) -> None:
+        await self._tasks.stop(grace_seconds)

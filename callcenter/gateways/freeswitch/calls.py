@@ -24,7 +24,6 @@ a live call whose channel is gone is ended. Event ids make repeats duplicates.""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -33,6 +32,7 @@ from datetime import datetime
 
 import msgspec
 
+from callcenter.background import BackgroundTasks
 from callcenter.domain.calls import Call
 from callcenter.domain.events import CallEvent, EndReason
 from callcenter.domain.routing import Decision
@@ -96,7 +96,7 @@ class FreeswitchCalls:
         self._live_calls = live_calls
         self._settings = settings
         self._metrics = metrics
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     @property
     def commands(self) -> EslCommands:
@@ -273,9 +273,7 @@ class FreeswitchCalls:
     async def route_event(self, kind: str, call: Call, decision: Decision | None) -> None:
         if call.dialect != DIALECT or kind != "route.assigned" or call.agent_id is None:
             return
-        task = asyncio.get_running_loop().create_task(self._ring_agent(call, call.agent_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._ring_agent(call, call.agent_id))
 
     async def _ring_agent(self, call: Call, agent_id: str) -> None:
         await self._ring(AgentLeg(str(uuid.uuid4()), call.gateway_call_id, agent_id))
@@ -306,8 +304,8 @@ class FreeswitchCalls:
         except (CallcenterError, EslCommandError) as error:
             logger.warning("agent leg failure not applied: %s", error)
 
-    async def stop(self) -> None:
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def stop(self, grace_seconds: float | None = None) -> None:
+        await self._tasks.stop(grace_seconds)
         await self._commands.close()
 
 

@@ -4,10 +4,10 @@ to that agent (gateways.jambonz.dial)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
+from callcenter.background import BackgroundTasks
 from callcenter.domain.calls import Call
 from callcenter.domain.routing import Decision
 from callcenter.gateways.jambonz.rest import JambonzApiError, JambonzRestClient
@@ -31,14 +31,12 @@ class JambonzNotifier:
         self._rest = rest
         self._hook_url = hook_url
         self._metrics = metrics
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     async def route_event(self, kind: str, call: Call, decision: Decision | None) -> None:
         if call.dialect != DIALECT or kind != "route.assigned" or call.agent_id is None:
             return
-        task = asyncio.get_running_loop().create_task(self._redirect(call))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._redirect(call))
 
     async def _redirect(self, call: Call) -> None:
         ids = {"call_id": call.id, "agent_id": call.agent_id}
@@ -55,6 +53,6 @@ class JambonzNotifier:
             result = "failed"
         self._metrics.webhook_deliveries_total.labels(DELIVERY_TYPE, result).inc()
 
-    async def stop(self) -> None:
+    async def stop(self, grace_seconds: float | None = None) -> None:
         """Wait for the redirects under way (each ends within the client's retry cap)."""
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.stop(grace_seconds)

@@ -3,9 +3,9 @@ call's TwiML is replaced (REST call update) with a <Dial> to that agent."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
+from callcenter.background import BackgroundTasks
 from callcenter.domain.calls import Call
 from callcenter.domain.routing import Decision
 from callcenter.gateways.twilio import twiml
@@ -26,15 +26,13 @@ class TwilioNotifier:
         self._rest = rest
         self._agent_uri = agent_uri
         self._metrics = metrics
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     async def route_event(self, kind: str, call: Call, decision: Decision | None) -> None:
         if call.dialect != DIALECT or kind != "route.assigned" or call.agent_id is None:
             return
         document = twiml.dial_agent(self._agent_uri.format(agent_id=call.agent_id), call.id)
-        task = asyncio.get_running_loop().create_task(self._update(call, document))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._update(call, document))
 
     async def _update(self, call: Call, document: str) -> None:
         try:
@@ -45,5 +43,5 @@ class TwilioNotifier:
             result = "failed"
         self._metrics.webhook_deliveries_total.labels("twilio.call_update", result).inc()
 
-    async def stop(self) -> None:
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def stop(self, grace_seconds: float | None = None) -> None:
+        await self._tasks.stop(grace_seconds)
