@@ -255,8 +255,8 @@ async def audiosocket_listener(app: web.Application) -> AsyncIterator[None]:
 
     asterisk = app.get(ASTERISK)
 
-    def alias(leg_uuid: str) -> tuple[str, Track] | None:
-        found = asterisk.audio_alias(leg_uuid) if asterisk is not None else None
+    async def alias(leg_uuid: str) -> tuple[str, Track] | None:
+        found = await asterisk.audio_alias(leg_uuid) if asterisk is not None else None
         return (found[0], Track(found[1])) if found is not None else None
 
     handler = AudioSocketHandler(app[MEDIA], is_live=is_live, alias=alias, metrics=app[METRICS])

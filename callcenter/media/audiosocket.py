@@ -48,7 +48,7 @@ SAMPLE_BYTES = 2
 # Whether a call id names a call that is live now (known and not ended).
 LiveCall = Callable[[str], Awaitable[bool]]
 # A UUID handed out for a call's leg (ARI's externalMedia `data`): its call and track
-AudioAlias = Callable[[str], tuple[str, Track] | None]
+AudioAlias = Callable[[str], Awaitable[tuple[str, Track] | None]]
 
 
 class SessionEnd(StrEnum):
@@ -233,7 +233,7 @@ class AudioSocketHandler:
         for candidate in dict.fromkeys((text, text.upper())):
             if await self._is_live(candidate):
                 return candidate, Track.CALLER
-        aliased = self._alias(text) if self._alias is not None else None
+        aliased = await self._alias(text) if self._alias is not None else None
         if aliased is not None and await self._is_live(aliased[0]):
             return aliased
         raise MediaRefused(Refusal.UNKNOWN_CALL, f"no live call {text}")

@@ -28,11 +28,21 @@ def refusals() -> list[int]:
 
 
 @pytest.fixture
-async def ari(refusals: list[int]) -> AsyncIterator[tuple[AriRest, list[Request]]]:
+def channels() -> list[dict[str, str]]:
+    """What GET /channels lists."""
+    return []
+
+
+@pytest.fixture
+async def ari(
+    refusals: list[int], channels: list[dict[str, str]]
+) -> AsyncIterator[tuple[AriRest, list[Request]]]:
     seen: list[Request] = []
 
     async def answer(request: web.Request) -> web.Response:
         seen.append((request.method, request.path, dict(request.query)))
+        if request.method == "GET" and request.path == "/ari/channels":
+            return web.json_response(channels)
         if request.path.endswith("/addChannel") and refusals[0] > 0:
             refusals[0] -= 1
             return web.json_response({"message": "Channel not in Stasis application"}, status=422)
@@ -86,11 +96,11 @@ async def test_a_leg_is_snooped_and_sent_to_our_audiosocket(
         "transport": "tcp",
     }
     assert str(uuid.UUID(leg_uuid)) == leg_uuid
-    assert listener.alias(leg_uuid.upper()) == ("1796464800.26", "caller")
+    assert await listener.alias(leg_uuid.upper()) == ("1796464800.26", "caller")
     add = next(r for r in seen if r[1].endswith("/addChannel"))
     assert add[2] == {"channel": "cc-snoop:caller:1796464800.26,cc-media:caller:1796464800.26"}
     agent_media = [r for r in seen if r[1] == "/ari/channels/externalMedia"][1]
-    assert listener.alias(agent_media[2]["data"]) == ("1796464800.26", "agent")
+    assert await listener.alias(agent_media[2]["data"]) == ("1796464800.26", "agent")
     assert listening_call("cc-media:agent:1796464800.26") == "1796464800.26"
     assert listening_call("1796464800.26") is None
 
@@ -101,7 +111,7 @@ async def test_a_leg_is_snooped_and_sent_to_our_audiosocket(
         "/ari/channels/cc-media:caller:1796464800.26",
         "/ari/channels/cc-media:agent:1796464800.26",
     ]
-    assert listener.alias(leg_uuid) is None
+    assert await listener.alias(leg_uuid) is None
 
 
 async def test_channels_not_in_the_application_yet_are_bridged_once_they_are(
@@ -128,3 +138,21 @@ async def test_channels_that_never_enter_the_application_are_an_error(
         await listener.listen("c1", "c1", "caller")
     assert caught.value.status == 422
     assert len([r for r in seen if r[1].endswith("/addChannel")]) == 3
+
+
+async def test_a_leg_uuid_this_instance_forgot_is_found_among_asterisks_channels(
+    ari: tuple[AriRest, list[Request]], channels: list[dict[str, str]]
+) -> None:
+    """A restarted instance: Asterisk reconnects a leg it was listening to before, and the
+    external media channel named after the UUID tells whose leg it is."""
+    rest, seen = ari
+    leg = str(uuid.uuid4())
+    channels += [
+        {"id": "1796464800.26", "name": f"PJSIP/trunk-{leg}"},  # not ours: no such prefix
+        {"id": "cc-media:agent:1796464800.26", "name": f"AudioSocket/10.0.0.5:9092-{leg}"},
+    ]
+    listener = AriListener(rest, app="cc", address="10.0.0.5:9092", audio_format="slin16")
+    assert await listener.alias(leg.upper()) == ("1796464800.26", "agent")
+    assert await listener.alias(leg) == ("1796464800.26", "agent")
+    assert len([r for r in seen if r[:2] == ("GET", "/ari/channels")]) == 1  # then kept
+    assert await listener.alias(str(uuid.uuid4())) is None

@@ -92,7 +92,7 @@ async def test_the_customer_is_called_held_and_bridged_to_the_agent(
     assert customer["channelId"].startswith(f"cc-callback:{call_id}:")
     assert agent["endpoint"] == "PJSIP/ann" and agent["callerId"] == NUMBER
     assert set(pbx.bridges[talk].channels) == {customer["channelId"], agent["channelId"]}
-    assert f"cc-hold-{call_id}" not in pbx.bridges  # held while the agent rang, no longer
+    await pbx.wait_for(lambda: f"cc-hold-{call_id}" not in pbx.bridges)  # held while it rang
     answered = await desk.until(
         f"/v1/calls/{call_id}", lambda c: c["callback"]["dial"]["state"] == "answered"
     )

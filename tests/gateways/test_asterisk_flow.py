@@ -163,7 +163,7 @@ async def test_an_agent_answering_while_the_websocket_is_down_is_bridged_on_reco
     await pbx.wait_for(
         lambda: talk in pbx.bridges and len(pbx.bridges[talk].channels) == 2, timeout=15
     )
-    assert f"cc-hold-{caller}" not in pbx.bridges
+    await pbx.wait_for(lambda: f"cc-hold-{caller}" not in pbx.bridges)
     await desk.until(f"/v1/calls/{caller}", lambda c: c["state"] == "connected")
     # the accept connected the call already: the bridge's call.answered confirms it, once
     assert await desk.metric(

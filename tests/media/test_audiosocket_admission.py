@@ -5,7 +5,7 @@ audio longer than the burst allowance passes."""
 
 from __future__ import annotations
 
-from callcenter.media.audiosocket import SessionEnd
+from callcenter.media.audiosocket import AudioAlias, SessionEnd
 from callcenter.media.audiosocket_protocol import ErrorCode, Kind, Uuid, encode_frame
 from callcenter.media.frames import Track
 from callcenter.metrics import Metrics
@@ -55,12 +55,19 @@ async def test_the_uuid_matches_a_call_id_in_upper_case(serve: Serve) -> None:
     assert server.events[0] == (upper, Uuid(CALL_UUID))
 
 
+def aliases(legs: dict[str, tuple[str, Track]]) -> AudioAlias:
+    async def alias(leg_uuid: str) -> tuple[str, Track] | None:
+        return legs.get(leg_uuid)
+
+    return alias
+
+
 async def test_a_uuid_handed_out_for_a_leg_names_its_call_and_track(serve: Serve) -> None:
     """ARI call control hands Asterisk a UUID per leg it listens to (the caller's or the
     agent's): admitted as that call's track while the call is live."""
     ari_call = "1796464800.26"
     legs = {CALL_ID: (ari_call, Track.AGENT)}
-    server: Server = await serve(live={ari_call}, alias=legs.get)
+    server: Server = await serve(live={ari_call}, alias=aliases(legs))
     reader, writer = await server.connect()
     writer.write(SESSION)
     await writer.drain()
@@ -73,7 +80,7 @@ async def test_a_uuid_handed_out_for_a_leg_names_its_call_and_track(serve: Serve
 
 
 async def test_a_leg_uuid_of_a_call_that_is_over_is_refused(serve: Serve) -> None:
-    server: Server = await serve(live=set(), alias={CALL_ID: ("gone", Track.CALLER)}.get)
+    server: Server = await serve(live=set(), alias=aliases({CALL_ID: ("gone", Track.CALLER)}))
     reader, writer = await server.connect()
     writer.write(SESSION)
     await writer.drain()

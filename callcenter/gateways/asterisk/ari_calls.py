@@ -109,9 +109,9 @@ class AriCalls:
     def rest(self) -> AriRest:
         return self._rest
 
-    def audio_alias(self, leg_uuid: str) -> tuple[str, str] | None:
+    async def audio_alias(self, leg_uuid: str) -> tuple[str, str] | None:
         """(call id, track) of a UUID handed to Asterisk for a leg's live audio."""
-        return self._listener.alias(leg_uuid) if self._listener is not None else None
+        return await self._listener.alias(leg_uuid) if self._listener is not None else None
 
     async def handle(self, event: AriEvent) -> None:
         """Act on one event. Raises nothing: failures are logged and counted."""

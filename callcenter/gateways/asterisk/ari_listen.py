@@ -4,17 +4,24 @@ to our AudioSocket listener (Asterisk connects to CALLCENTER_ASTERISK_AUDIOSOCKE
 the two in their own mixing bridge. The external media channel names itself with a UUID
 made for the leg; `alias` tells the AudioSocket listener which call and track it is.
 
-Aliases live in this instance's memory: Asterisk connects to the address this instance was
-given, so the connection comes here. A restarted instance has lost them, and the legs it
-listened to are heard no more (their calls go on)."""
+Aliases are kept in this instance's memory: Asterisk connects to the address this instance
+was given, so the connection comes here. A UUID not found there (this instance restarted,
+and Asterisk reconnects a leg it listened to before) is looked up among Asterisk's
+channels: the external media channel named after it (`AudioSocket/<host:port>-<uuid>`)
+has the id `cc-media:<track>:<call>`."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 
 from callcenter.gateways.asterisk.ari_rest import AriError, AriRest
 
+logger = logging.getLogger(__name__)
+
+_MEDIA_PREFIX = "cc-media:"
+_TRACKS = ("caller", "agent")
 _NAMESPACE = uuid.UUID("6f1c5d3e-8a5b-4c1e-9a43-0c2b7d6e9f10")  # ours: leg UUIDs
 CHANNEL_PREFIXES = ("cc-snoop:", "cc-media:")
 _NOT_IN_STASIS = 422  # "Channel not in Stasis application", when adding it to a bridge
@@ -26,7 +33,7 @@ def snoop_id(call_id: str, track: str) -> str:
 
 
 def media_id(call_id: str, track: str) -> str:
-    return f"cc-media:{track}:{call_id}"
+    return f"{_MEDIA_PREFIX}{track}:{call_id}"
 
 
 def media_bridge(call_id: str, track: str) -> str:
@@ -51,9 +58,25 @@ class AriListener:
         self._format = audio_format
         self._aliases: dict[str, tuple[str, str]] = {}
 
-    def alias(self, leg_uuid: str) -> tuple[str, str] | None:
-        """(call id, track) of a UUID handed to Asterisk for a leg."""
-        return self._aliases.get(leg_uuid.lower())
+    async def alias(self, leg_uuid: str) -> tuple[str, str] | None:
+        """(call id, track) of a UUID handed to Asterisk for a leg; None for one Asterisk
+        has no external media channel for (or when it cannot be asked)."""
+        key = leg_uuid.lower()
+        known = self._aliases.get(key)
+        if known is not None:
+            return known
+        try:
+            channels = await self._rest.channels()
+        except AriError as error:
+            logger.warning("AudioSocket UUID %s not looked up: %s", key, error)
+            return None
+        for channel in channels:
+            track, _, call_id = channel.id.removeprefix(_MEDIA_PREFIX).partition(":")
+            named = channel.name.lower().endswith(f"-{key}")
+            if channel.id.startswith(_MEDIA_PREFIX) and named and track in _TRACKS and call_id:
+                self._aliases[key] = (call_id, track)
+                return call_id, track
+        return None
 
     async def listen(self, call_id: str, channel_id: str, track: str) -> None:
         """Send what `channel_id` says, as `track` of `call_id`, to our listener.
