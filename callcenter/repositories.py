@@ -25,6 +25,7 @@ from callcenter.storage.replay import ReplayGuard
 from callcenter.storage.timers import TimerRepository
 from callcenter.storage.tokens import TokenRepository
 from callcenter.storage.transcripts import TranscriptRepository
+from callcenter.storage.waiting_lines import WaitingLinesRepository
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,6 +43,7 @@ class Repositories:
     timers: TimerRepository
     tokens: TokenRepository
     replay: ReplayGuard
+    waiting_lines: WaitingLinesRepository
 
 
 class ChangeListener(Protocol):
@@ -108,4 +110,5 @@ def build_repositories(
         timers=TimerRepository(client),
         tokens=TokenRepository(store),
         replay=ReplayGuard(client, ttl_seconds=2 * settings.signature_tolerance_seconds),
+        waiting_lines=WaitingLinesRepository(store),
     )

@@ -211,6 +211,7 @@ def build_services(
             repositories.timers,
             routing,
             timer_loop,
+            lines=repositories.waiting_lines,
             clock=clock,
             metrics=metrics,
             every_seconds=settings.invariant_sweep_seconds,

@@ -6,7 +6,10 @@ reads every agent, every offered call and the timers nobody took, judges them
 - an agent reserved for a call that is not offered to it: freed;
 - a text task an agent holds that is neither offered to it nor worked by it: let go;
 - a call offered past its reservation's expiry: the offer expires (as its timer would);
-- a timer due for longer than a lease and not taken: the timer loop's work is done here.
+- a timer due for longer than a lease and not taken: the timer loop's work is done here;
+- a waiting call missing from its waiting lines (routing reads those, not every waiting
+  call, so it would wait unseen): put back; a line member that is not waiting there:
+  taken out (domain.line_check).
 
 It should never find anything: a repair means a crash or a bug got there first, which
 the alert on the counter tells the operator."""
@@ -21,6 +24,7 @@ from callcenter.domain import invariants
 from callcenter.domain.agents import Agent
 from callcenter.domain.calls import Call, CallState
 from callcenter.domain.invariants import Finding, FindingKind
+from callcenter.domain.line_check import line_findings
 from callcenter.errors import StorageUnavailable
 from callcenter.metrics import Metrics
 from callcenter.services.clock import Clock
@@ -31,6 +35,7 @@ from callcenter.storage.agents import AgentRepository
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.documents import CommitResult
 from callcenter.storage.timers import TimerRepository
+from callcenter.storage.waiting_lines import WaitingLinesRepository
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +52,7 @@ class InvariantSweep:
         routing: RoutingService,
         timer_loop: TimerLoop,
         *,
+        lines: WaitingLinesRepository | None = None,
         clock: Clock,
         metrics: Metrics,
         every_seconds: float = SWEEP_SECONDS,
@@ -56,6 +62,7 @@ class InvariantSweep:
         self._timers = timers
         self._routing = routing
         self._timer_loop = timer_loop
+        self._lines = lines
         self._clock = clock
         self._metrics = metrics
         self._every = every_seconds
@@ -89,7 +96,25 @@ class InvariantSweep:
                     "invariant repaired: %s %s %s", finding.kind, finding.subject, finding.ref
                 )
                 repaired.append(finding)
+        await self._check_lines()
         return repaired
+
+    async def _check_lines(self) -> None:
+        """The waiting lines against the tickets; repairs counted as
+        `waiting_line_missing` (members put back) and `waiting_line_stale` (taken out)."""
+        if self._lines is None:
+            return
+        snapshot = await self._lines.snapshot()
+        found = line_findings(snapshot.tickets, snapshot.members, snapshot.arrivals)
+        if not found:
+            return
+        added, removed = await self._lines.repair(snapshot, found)
+        for kind, count in (("waiting_line_missing", added), ("waiting_line_stale", removed)):
+            if count:
+                self._metrics.invariant_repairs_total.labels(kind).inc(count)
+                logger.warning("invariant repaired: %s x%d", kind, count)
+        if added:
+            self._routing.request_dispatch()  # the calls put back may be offered now
 
     async def _named_calls(self, agents: list[Agent]) -> dict[str, Call | None]:
         """Every offered call, and every call an agent names (None: gone)."""

@@ -1,7 +1,8 @@
 """The invariant sweep inside the app on a real Redis: each inconsistency planted behind
 the app's back (an agent reserved for nothing, a text task held for nothing, an offer past
 its expiry whose timer was lost, a timer nobody took) is found, repaired and counted by
-kind; a consistent state (an offer in its time, an agent on a call) is left alone; one
+kind; a waiting call missing from its waiting lines is put back, a ghost in them taken
+out; a consistent state (an offer in its time, an agent on a call) is left alone; one
 instance sweeps per period."""
 
 from __future__ import annotations
@@ -131,6 +132,34 @@ async def test_a_consistent_state_is_left_alone(
     assert (await client.post(accept, headers=admin)).status == 200
     assert (await call_view(client, admin, "y"))["state"] == CallState.CONNECTED
     assert await client.app[SERVICES].sweep.sweep() == []
+
+
+async def test_a_waiting_call_missing_from_its_lines_is_put_back_and_a_ghost_taken_out(
+    client: AppClient, admin: dict[str, str], gateway: dict[str, str]
+) -> None:
+    """Routing reads the waiting lines, not every waiting call: a call missing from them
+    would wait unseen. The sweep puts it back (and it is offered), and takes out a member
+    whose call is not waiting."""
+    event = {"type": "call.created", "event_id": "lost-1", "call_id": "lost", "queue": "q1"}
+    assert (await client.post("/v1/events", json=event, headers=gateway)).status == 200
+    await wait_for(lambda: call_view(client, admin, "lost"), lambda c: c["state"] == "queued")
+    redis = client.app[REDIS]
+    lines = [k.decode() for k in await redis.execute("KEYS", keys.line("*"))]
+    assert len(lines) == 2
+    member = (await redis.execute("ZRANGE", lines[0], 0, -1))[0]
+    for line in lines:  # behind the app's back: the call leaves its lines, a ghost joins
+        await redis.execute("ZREM", line, member)
+        await redis.execute("ZADD", line, 0, member.replace(b"lost", b"ghost"))
+
+    assert await client.app[SERVICES].sweep.sweep() == []  # the other findings: none
+    assert repairs(client, "waiting_line_missing") == 1
+    assert repairs(client, "waiting_line_stale") == 2
+    for line in lines:
+        assert await redis.execute("ZRANGE", line, 0, -1) == [member]
+    await agent(client, admin, "dee")  # the call is seen again: offered
+    await wait_for(lambda: call_view(client, admin, "lost"), lambda c: c["state"] == "offered")
+    await client.app[SERVICES].sweep.sweep()
+    assert repairs(client, "waiting_line_missing") == 1  # nothing more to repair
 
 
 async def test_one_instance_sweeps_per_period(client: AppClient) -> None:

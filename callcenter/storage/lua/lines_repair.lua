@@ -1,0 +1,31 @@
+-- Repair the waiting lines (the invariant sweep): put back waiting calls missing from their
+-- lines, and take out members that should not stand there, each only if the waiting hash
+-- still holds the ticket as the sweep read it (a call that moved on meanwhile is left to
+-- its own commit, and judged again at the next sweep).
+-- KEYS[1] waiting hash, KEYS[2] set of line ids, KEYS[3..] lines and arrivals
+-- ARGV[1] how many calls to put back; then per call: call id, ticket as read, member, two
+-- pairs (line key index, line id), the key index of its arrivals, its arrival (Unix
+-- seconds); then per member to take out: key index, member, call id, the call's ticket as
+-- read ('' when it was not waiting)
+local added, removed = 0, 0
+local back = tonumber(ARGV[1])
+local i = 2
+for _ = 1, back do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    for j = i + 3, i + 5, 2 do
+      redis.call('ZADD', KEYS[tonumber(ARGV[j])], 0, ARGV[i + 2])
+      redis.call('SADD', KEYS[2], ARGV[j + 1])
+    end
+    redis.call('ZADD', KEYS[tonumber(ARGV[i + 7])], ARGV[i + 8], ARGV[i])
+    added = added + 1
+  end
+  i = i + 9
+end
+while i <= #ARGV do
+  local now = redis.call('HGET', KEYS[1], ARGV[i + 2])
+  if (now == false and ARGV[i + 3] == '') or now == ARGV[i + 3] then
+    removed = removed + redis.call('ZREM', KEYS[tonumber(ARGV[i])], ARGV[i + 1])
+  end
+  i = i + 4
+end
+return {added, removed}

@@ -1,0 +1,103 @@
+"""The waiting lines as the invariant sweep reads and repairs them: every ticket, every
+line's members and every queue line's arrivals, read in chunks (HSCAN / ZSCAN, so that a
+long backlog never blocks Redis for one long command), and repairs that hold only if the
+ticket is still as read (lua/lines_repair.lua)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import cast
+
+import msgspec
+
+from callcenter.domain.line_check import LineFindings
+from callcenter.domain.routing import Ticket
+from callcenter.domain.routing_index import Line, LineKind, call_in, lines_of, place_in_line
+from callcenter.storage import keys
+from callcenter.storage.documents import DocumentStore, load_script
+from callcenter.storage.resp import Arg
+
+SCAN_COUNT = 1000
+_TICKET = msgspec.json.Decoder(Ticket)
+
+
+@dataclass(slots=True)
+class LineSnapshot:
+    """What one sweep read: tickets (as stored, and decoded) by call id, members by line
+    id, the call ids of each queue line's arrivals."""
+
+    stored: dict[str, bytes] = field(default_factory=dict)
+    tickets: dict[str, Ticket] = field(default_factory=dict)
+    members: dict[str, set[str]] = field(default_factory=dict)
+    arrivals: dict[str, set[str]] = field(default_factory=dict)
+
+
+class WaitingLinesRepository:
+    def __init__(self, store: DocumentStore) -> None:
+        self._store = store
+        self._repair = load_script("lines_repair")
+
+    async def snapshot(self) -> LineSnapshot:
+        """Read the tickets first, then the lines: a call that joined in between stands in
+        a line without a ticket read, which a repair checks again before acting."""
+        found = LineSnapshot()
+        for call_id, body in (await self._scan("HSCAN", keys.WAITING)).items():
+            found.stored[call_id] = body
+            found.tickets[call_id] = _TICKET.decode(body)
+        line_ids = await self._store.client.execute("SMEMBERS", keys.LINES)
+        for raw in cast(list[bytes], line_ids):
+            line = Line.parse(raw.decode())
+            if line is None:
+                continue
+            found.members[line.id] = set(await self._scan("ZSCAN", keys.line(line.id)))
+            if line.kind is LineKind.QUEUE:
+                arrived = await self._scan("ZSCAN", keys.arrivals(line.id))
+                found.arrivals[line.id] = set(arrived)
+        return found
+
+    async def repair(self, snapshot: LineSnapshot, findings: LineFindings) -> tuple[int, int]:
+        """Put back the missing, take out the stale; (members put back, taken out)."""
+        key_index: dict[str, int] = {}
+
+        def index(key: str) -> int:
+            return key_index.setdefault(key, 3 + len(key_index))
+
+        back: list[Arg] = []
+        for call_id in findings.missing:
+            ticket = snapshot.tickets[call_id]
+            back += [call_id, snapshot.stored[call_id], place_in_line(ticket)]
+            for line in lines_of(ticket):
+                back += [index(keys.line(line.id)), line.id]
+            back += [index(keys.arrivals(lines_of(ticket)[0].id)), ticket.queued_at.timestamp()]
+        out: list[Arg] = []
+        for line_id, member, call_id in _stale(findings):
+            key = keys.line(line_id) if member != call_id else keys.arrivals(line_id)
+            out += [index(key), member, call_id, snapshot.stored.get(call_id, b"")]
+        if not back and not out:
+            return 0, 0
+        touched = [keys.WAITING, keys.LINES, *key_index]
+        args: list[Arg] = [len(findings.missing), *back, *out]
+        added, removed = cast(
+            list[int], await self._store.client.evalsha(self._repair, touched, args)
+        )
+        return int(added), int(removed)
+
+    async def _scan(self, command: str, key: str) -> dict[str, bytes]:
+        """Every field (HSCAN) or member (ZSCAN) of `key`, with its value or score."""
+        found: dict[str, bytes] = {}
+        cursor: Arg = 0
+        while True:
+            reply = await self._store.client.execute(command, key, cursor, "COUNT", SCAN_COUNT)
+            cursor, items = cast(tuple[bytes, list[bytes]], reply)
+            found.update((k.decode(), v) for k, v in zip(items[::2], items[1::2], strict=True))
+            if int(cursor) == 0:
+                return found
+
+
+def _stale(findings: LineFindings) -> Collection[tuple[str, str, str]]:
+    """(line id, member, call id): a line member's call is in the member; an arrival's
+    member is the call id."""
+    return [(line, member, call_in(member)) for line, member in findings.stale] + [
+        (line, call_id, call_id) for line, call_id in findings.stale_arrivals
+    ]
