@@ -33,36 +33,23 @@ def line_findings(
 ) -> LineFindings:
     """Judge the `tickets` of the waiting tasks (by call id) against the `members` of each
     line and the call ids in each queue line's `arrivals` (both by line id)."""
-    missing = [
-        call_id for call_id, ticket in tickets.items() if not _placed(ticket, members, arrivals)
-    ]
-    stale = [
-        (line_id, member)
-        for line_id, standing in members.items()
-        for member in standing
-        if not _belongs(tickets, line_id, member)
-    ]
-    stale_arrivals = [
-        (line_id, call_id)
-        for line_id, waiting in arrivals.items()
-        for call_id in waiting
-        if call_id not in tickets or lines_of(tickets[call_id])[0].id != line_id
-    ]
-    return LineFindings(missing, stale, stale_arrivals)
-
-
-def _placed(
-    ticket: Ticket, members: Mapping[str, Collection[str]], arrivals: Mapping[str, Collection[str]]
-) -> bool:
-    """The task stands at its place in both its lines, and in its queue line's arrivals."""
-    member = place_in_line(ticket)
-    queue_line, rule_line = (line.id for line in lines_of(ticket))
-    in_lines = member in members.get(queue_line, ()) and member in members.get(rule_line, ())
-    return in_lines and ticket.call_id in arrivals.get(queue_line, ())
-
-
-def _belongs(tickets: Mapping[str, Ticket], line_id: str, member: str) -> bool:
-    ticket = tickets.get(call_in(member))
-    if ticket is None or place_in_line(ticket) != member:
-        return False
-    return line_id in (line.id for line in lines_of(ticket))
+    expected: dict[str, set[str]] = {}  # line id → the members it should have
+    expected_arrivals: dict[str, set[str]] = {}  # queue line id → the call ids
+    for call_id, ticket in tickets.items():
+        member = place_in_line(ticket)
+        queue_line, rule_line = (line.id for line in lines_of(ticket))
+        expected.setdefault(queue_line, set()).add(member)
+        expected.setdefault(rule_line, set()).add(member)
+        expected_arrivals.setdefault(queue_line, set()).add(call_id)
+    missing: set[str] = set()
+    stale: list[tuple[str, str]] = []
+    for line_id in expected.keys() | members.keys():
+        should, stands = expected.get(line_id, set()), set(members.get(line_id, ()))
+        missing.update(call_in(member) for member in should - stands)
+        stale += [(line_id, member) for member in sorted(stands - should)]
+    stale_arrivals: list[tuple[str, str]] = []
+    for line_id in expected_arrivals.keys() | arrivals.keys():
+        should, stands = expected_arrivals.get(line_id, set()), set(arrivals.get(line_id, ()))
+        missing.update(should - stands)
+        stale_arrivals += [(line_id, call_id) for call_id in sorted(stands - should)]
+    return LineFindings(sorted(missing), stale, stale_arrivals)

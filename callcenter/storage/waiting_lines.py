@@ -46,14 +46,14 @@ class WaitingLinesRepository:
             found.stored[call_id] = body
             found.tickets[call_id] = _TICKET.decode(body)
         line_ids = await self._store.client.execute("SMEMBERS", keys.LINES)
-        for raw in cast(list[bytes], line_ids):
-            line = Line.parse(raw.decode())
-            if line is None:
-                continue
-            found.members[line.id] = set(await self._scan("ZSCAN", keys.line(line.id)))
-            if line.kind is LineKind.QUEUE:
-                arrived = await self._scan("ZSCAN", keys.arrivals(line.id))
-                found.arrivals[line.id] = set(arrived)
+        lines = [line for raw in cast(list[bytes], line_ids) if (line := Line.parse(raw.decode()))]
+        queue_lines = [line for line in lines if line.kind is LineKind.QUEUE]
+        scanned = await self._scan_many(
+            [keys.line(line.id) for line in lines]
+            + [keys.arrivals(line.id) for line in queue_lines]
+        )
+        found.members = {line.id: set(scanned[keys.line(line.id)]) for line in lines}
+        found.arrivals = {line.id: set(scanned[keys.arrivals(line.id)]) for line in queue_lines}
         return found
 
     async def repair(self, snapshot: LineSnapshot, findings: LineFindings) -> tuple[int, int]:
@@ -89,10 +89,31 @@ class WaitingLinesRepository:
         cursor: Arg = 0
         while True:
             reply = await self._store.client.execute(command, key, cursor, "COUNT", SCAN_COUNT)
-            cursor, items = cast(tuple[bytes, list[bytes]], reply)
-            found.update((k.decode(), v) for k, v in zip(items[::2], items[1::2], strict=True))
-            if int(cursor) == 0:
+            cursor = _take(reply, found)
+            if cursor == 0:
                 return found
+
+    async def _scan_many(self, sorted_sets: list[str]) -> dict[str, dict[str, bytes]]:
+        """Every member of each sorted set, by ZSCAN, the sets' pages pipelined (most lines
+        fit in one page: a round trip for all of them)."""
+        found: dict[str, dict[str, bytes]] = {key: {} for key in sorted_sets}
+        cursors: dict[str, int] = dict.fromkeys(sorted_sets, 0)
+        while cursors:
+            pending = list(cursors)
+            replies = await self._store.client.pipeline(
+                [("ZSCAN", key, cursors[key], "COUNT", SCAN_COUNT) for key in pending]
+            )
+            for key, reply in zip(pending, replies, strict=True):
+                cursors[key] = _take(reply, found[key])
+            cursors = {key: cursor for key, cursor in cursors.items() if cursor != 0}
+        return found
+
+
+def _take(reply: object, into: dict[str, bytes]) -> int:
+    """A SCAN page's items into `into`; its next cursor (0: done)."""
+    cursor, items = cast(tuple[bytes, list[bytes]], reply)
+    into.update((k.decode(), v) for k, v in zip(items[::2], items[1::2], strict=True))
+    return int(cursor)
 
 
 def _stale(findings: LineFindings) -> Collection[tuple[str, str, str]]:
