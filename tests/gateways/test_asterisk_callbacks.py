@@ -200,3 +200,22 @@ async def test_a_callback_endpoint_without_ari_is_a_clear_error(
     await server.close()
     assert caught.value.name == "CALLCENTER_ASTERISK_CALLBACK_ENDPOINT"
     assert "CALLCENTER_ASTERISK_ARI_URL" in caught.value.reason
+
+
+async def test_a_customer_answering_while_the_websocket_is_down_is_caught_up(
+    pbx: FakeAsterisk, desk: Desk
+) -> None:
+    await desk.agent("ann")
+    pbx.refuse_connections(True)
+    await pbx.drop_connections()
+    call_id = await ask_callback(desk)
+    await desk.accept(call_id)  # placed over REST; the customer's StasisStart heard by none
+    await pbx.wait_for(
+        lambda: any(c.endpoint == TRUNK and c.state == "Up" for c in pbx.channels.values())
+    )
+    pbx.refuse_connections(False)
+    talk = f"cc-talk-{call_id}"
+    await pbx.wait_for(
+        lambda: talk in pbx.bridges and len(pbx.bridges[talk].channels) == 2, timeout=15
+    )
+    await desk.until(f"/v1/calls/{call_id}", lambda c: c["callback"]["dial"]["state"] == "answered")

@@ -65,6 +65,7 @@ from callcenter.metrics import Metrics
 logger = logging.getLogger(__name__)
 
 _FAILED_CAUSE = 38  # network out of order: ARI refused to place the leg
+_IN_USE = 409  # "Channel with given unique ID already exists"
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,7 +308,9 @@ class AriCalls:
     async def _originate_agent(
         self, call_id: str, agent_id: str, leg: str, caller_id: str | None
     ) -> bool:
-        """Ring `agent_id` on channel `leg` for `call_id`; False when ARI refused it."""
+        """Ring `agent_id` on channel `leg` for `call_id`; False when ARI refused it. A
+        leg id in use (409: a callback's agent leg, placed before a reconnect asked again)
+        is ringing already."""
         try:
             await self._rest.originate(
                 self._settings.agent_endpoint.format(agent_id=agent_id),
@@ -318,6 +321,8 @@ class AriCalls:
                 timeout_seconds=self._settings.agent_ring_seconds,
             )
         except AriError as error:
+            if error.status == _IN_USE:
+                return True
             logger.error("ARI originate failed: %s", error, extra={"call_id": call_id})
             self._metrics.webhook_deliveries_total.labels("asterisk.originate", "failed").inc()
             return False
