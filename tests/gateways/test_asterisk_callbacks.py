@@ -219,3 +219,16 @@ async def test_a_customer_answering_while_the_websocket_is_down_is_caught_up(
         lambda: talk in pbx.bridges and len(pbx.bridges[talk].channels) == 2, timeout=15
     )
     await desk.until(f"/v1/calls/{call_id}", lambda c: c["callback"]["dial"]["state"] == "answered")
+
+
+@pytest.mark.parametrize("gateway", ["asterisk", "freeswitch", "twilio", "generic"])
+async def test_a_callback_gateway_that_cannot_place_callbacks_stops_the_start(
+    settings: Settings, redis_client: aioredis.Redis, gateway: str
+) -> None:
+    chosen = dataclasses.replace(settings, callback_gateway=gateway)
+    server = TestServer(create_app(chosen))  # a bare server: a client would leak its session
+    with pytest.raises(SettingError) as caught:
+        await server.start_server()
+    await server.close()
+    assert caught.value.name == "CALLCENTER_CALLBACK_GATEWAY"
+    assert gateway in caught.value.reason
