@@ -2,10 +2,10 @@
 (callcenter.simulate.fake_asterisk: Asterisk's REST paths and events websocket, as its
 documentation gives them; Asterisk itself is not packaged here). The whole call: inbound,
 held with music, offered, accepted, the agent's leg rung and bridged, hung up, the caller's
-history updated; live audio of both sides over AudioSocket. Faults: an agent leg that is
-busy, rings out or cannot be placed, the websocket dropping mid-call (a
-hang-up and a new caller missed meanwhile are caught up once, without duplicates), and a
-malformed frame (counted, the connection kept)."""
+history updated; live audio of both sides over AudioSocket. Faults: an agent answering
+while the websocket is down (bridged at the reconnect), a malformed frame (counted, the
+connection kept); those every PBX shares (failing agent legs, a dropped connection) are
+in test_pbx_faults.py."""
 
 from __future__ import annotations
 
@@ -99,49 +99,6 @@ async def test_a_caller_is_held_rung_through_to_the_agent_and_remembered(
     assert history["history"]["last_agent"] == "ann"
     assert await desk.metric(
         'callcenter_events_total{dialect="asterisk",result="applied",type="call.ended"} 1.0'
-    )
-
-
-@pytest.mark.parametrize("behaviour", ["busy", "no_answer", "unreachable"])
-async def test_an_agent_leg_that_fails_puts_the_caller_back_in_place(
-    pbx: FakeAsterisk, desk: Desk, behaviour: str
-) -> None:
-    """Busy, ringing out, or an endpoint Asterisk cannot place (500 from the originate)."""
-    pbx.set_endpoint("PJSIP/ann", behaviour)
-    await desk.agent("ann")
-    caller = await pbx.incoming_call()
-    offered = await desk.accept(caller)
-    ann = await desk.until("/v1/agents/ann", lambda a: a["missed_offers"] == 1)
-    assert ann["activity"] == "idle"
-    call = await desk.get(f"/v1/calls/{caller}")
-    assert call["state"] in ("queued", "offered") and call["queued_at"] == offered["queued_at"]
-    assert held(pbx, caller)  # still on hold, never dropped
-    await desk.agent("bob")
-    await desk.until(f"/v1/calls/{caller}", lambda c: c["agent_id"] == "bob")
-    assert await desk.metric('callcenter_reservations_total{result="agent_leg_failed"} 1.0')
-
-
-async def test_a_dropped_connection_catches_up_once(pbx: FakeAsterisk, desk: Desk) -> None:
-    first = await pbx.incoming_call("+15551230000")
-    await desk.until(f"/v1/calls/{first}", lambda c: c["state"] == "queued")
-    await pbx.wait_for(lambda: held(pbx, first))
-
-    pbx.refuse_connections(True)
-    await pbx.drop_connections()
-    await pbx.hang_up(first)  # heard by nobody
-    second = await pbx.incoming_call("+15557770000")  # nor this one
-    pbx.refuse_connections(False)
-
-    await desk.until(f"/v1/calls/{first}", lambda c: c["state"] == "ended")
-    await desk.until(f"/v1/calls/{second}", lambda c: c["state"] == "queued")
-    await pbx.wait_for(lambda: held(pbx, second))
-    await pbx.hang_up(second)  # heard live again
-    await desk.until(f"/v1/calls/{second}", lambda c: c["state"] == "ended")
-    assert await desk.metric(
-        'callcenter_events_total{dialect="asterisk",result="applied",type="call.ended"} 2.0'
-    )
-    assert await desk.metric(
-        'callcenter_events_total{dialect="asterisk",result="applied",type="call.created"} 2.0'
     )
 
 

@@ -2,10 +2,10 @@
 loopback mod_event_socket (callcenter.simulate.fake_freeswitch: the text protocol and API
 replies as FreeSWITCH's documentation gives them; FreeSWITCH itself is not packaged here).
 The whole call: inbound, parked, held with music, offered, accepted, the agent's leg
-originated and bridged, hung up, the other leg killed, the caller's history updated. Faults:
-an agent leg that is busy, unanswered or not registered; the connection dropping mid-call
-(a hang-up and a new caller missed meanwhile caught up once, without duplicates); a
-malformed event (counted, the connection kept)."""
+originated and bridged, hung up, the other leg killed, the caller's history updated; a leg
+the dialplan never parks is no call. Faults: a malformed event (counted, the connection
+kept); those every PBX shares (failing agent legs, a dropped connection) are in
+test_pbx_faults.py."""
 
 from __future__ import annotations
 
@@ -117,44 +117,6 @@ async def test_the_agent_hanging_up_hangs_up_the_caller(pbx: FakeFreeswitch, des
     await pbx.hang_up(pbx.bridged(caller))
     await pbx.wait_for(lambda: caller not in pbx.channels)
     await desk.until(f"/v1/calls/{caller}", lambda c: c["state"] in ("wrap_up", "ended"))
-
-
-@pytest.mark.parametrize("behaviour", ["busy", "no_answer", "not_registered"])
-async def test_an_agent_leg_that_fails_puts_the_caller_back_in_place(
-    pbx: FakeFreeswitch, desk: Desk, behaviour: str
-) -> None:
-    pbx.set_endpoint("user/ann", behaviour)
-    await desk.agent("ann")
-    caller = await pbx.incoming_call()
-    offered = await desk.accept(caller)
-    ann = await desk.until("/v1/agents/ann", lambda a: a["missed_offers"] == 1)
-    assert ann["activity"] == "idle"
-    call = await desk.get(f"/v1/calls/{caller}")
-    assert call["state"] in ("queued", "offered") and call["queued_at"] == offered["queued_at"]
-    assert held(pbx, caller)  # still on hold, never dropped
-    await desk.agent("bob")
-    await desk.until(f"/v1/calls/{caller}", lambda c: c["agent_id"] == "bob")
-    assert await desk.metric('callcenter_reservations_total{result="agent_leg_failed"} 1.0')
-
-
-async def test_a_dropped_connection_catches_up_once(pbx: FakeFreeswitch, desk: Desk) -> None:
-    first = await pbx.incoming_call("+15551230000")
-    await desk.until(f"/v1/calls/{first}", lambda c: c["state"] == "queued")
-    await pbx.wait_for(lambda: held(pbx, first))
-
-    pbx.refuse_connections(True)
-    await pbx.drop_connections()
-    await pbx.hang_up(first)  # heard by nobody
-    second = await pbx.incoming_call("+15557770000")  # nor this one
-    pbx.refuse_connections(False)
-
-    await desk.until(f"/v1/calls/{first}", lambda c: c["state"] == "ended", seconds=20)
-    await desk.until(f"/v1/calls/{second}", lambda c: c["state"] == "queued")
-    await pbx.wait_for(lambda: held(pbx, second))
-    await pbx.hang_up(second)  # heard live again
-    await desk.until(f"/v1/calls/{second}", lambda c: c["state"] == "ended")
-    assert await desk.metric(events_line("call.ended", 2))
-    assert await desk.metric(events_line("call.created", 2))
 
 
 async def test_a_malformed_event_is_counted_and_the_connection_kept(
