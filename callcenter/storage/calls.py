@@ -29,6 +29,7 @@ from callcenter.storage.documents import (
 )
 from callcenter.storage.resp import Arg
 from callcenter.storage.timers import schedule
+from callcenter.storage.waiting_lines import repair_arguments
 
 # A call that stays active this long without any event is presumed lost by its gateway.
 ACTIVE_CALL_TTL = timedelta(days=1)
@@ -81,7 +82,7 @@ class CallRepository:
         self._context = load_script("call_context")
         self._heads = load_script("waiting_heads")
         self._lines: dict[bytes, Line | None] = {}  # line ids as stored, parsed
-        self._build_lines = load_script("lines_build")
+        self._repair_lines = load_script("lines_repair")
         # decoded tickets by their stored bytes: every dispatch pass reads all of them
         self._tickets = DecodeCache(Ticket)
         self._retention = retention
@@ -249,26 +250,20 @@ class CallRepository:
 
     async def build_lines(self) -> int:
         """Put every queued call in its lines, once per store (one written before lines
-        existed); the number of calls added (0 when built already)."""
+        existed); the number of calls added (0 when built already). Each ticket is added
+        only if still as read; two instances building at once add the same members."""
         client = self._store.client
         if await client.execute("EXISTS", keys.LINES_BUILT):
             return 0
         raw = await client.execute("HGETALL", keys.WAITING)
-        line_keys: dict[str, int] = {}  # line key → its index in KEYS
-        args: list[Arg] = []
-        for call_id, body in zip(raw[::2], raw[1::2], strict=True):
-            ticket = self._tickets.decode_all([body])[0]
-            args += [call_id, body, place_in_line(ticket)]
-            for line in lines_of(ticket):
-                index = line_keys.setdefault(keys.line(line.id), 4 + len(line_keys))
-                args += [index, line.id]
-            arrivals = keys.arrivals(lines_of(ticket)[0].id)
-            args += [
-                line_keys.setdefault(arrivals, 4 + len(line_keys)),
-                ticket.queued_at.timestamp(),
-            ]
-        touched = [keys.WAITING, keys.LINES, keys.LINES_BUILT, *line_keys]
-        return int(await client.evalsha(self._build_lines, touched, args))
+        back = [
+            (text(call_id), body, self._tickets.decode_all([body])[0])
+            for call_id, body in zip(raw[::2], raw[1::2], strict=True)
+        ]
+        touched, args = repair_arguments(back, [])
+        added, _ = await client.evalsha(self._repair_lines, touched, args)
+        await client.execute("SET", keys.LINES_BUILT, "1")
+        return int(added)
 
     async def callback_claim(self, caller_key: str, queue: str) -> CallbackClaim | None:
         """The latest callback this caller asked for in `queue`, if any."""

@@ -5,7 +5,7 @@ ticket is still as read (lua/lines_repair.lua)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -58,29 +58,17 @@ class WaitingLinesRepository:
 
     async def repair(self, snapshot: LineSnapshot, findings: LineFindings) -> tuple[int, int]:
         """Put back the missing, take out the stale; (members put back, taken out)."""
-        key_index: dict[str, int] = {}
-
-        def index(key: str) -> int:
-            return key_index.setdefault(key, 3 + len(key_index))
-
-        back: list[Arg] = []
-        for call_id in findings.missing:
-            ticket = snapshot.tickets[call_id]
-            back += [call_id, snapshot.stored[call_id], place_in_line(ticket)]
-            for line in lines_of(ticket):
-                back += [index(keys.line(line.id)), line.id]
-            back += [index(keys.arrivals(lines_of(ticket)[0].id)), ticket.queued_at.timestamp()]
-        out: list[Arg] = []
-        for line_id, member, call_id in _stale(findings):
-            key = keys.line(line_id) if member != call_id else keys.arrivals(line_id)
-            out += [index(key), member, call_id, snapshot.stored.get(call_id, b"")]
+        back = [(c, snapshot.stored[c], snapshot.tickets[c]) for c in findings.missing]
+        out = [
+            (keys.line(line_id) if member != call_id else keys.arrivals(line_id), member, call_id)
+            for line_id, member, call_id in _stale(findings)
+        ]
         if not back and not out:
             return 0, 0
-        touched = [keys.WAITING, keys.LINES, *key_index]
-        args: list[Arg] = [len(findings.missing), *back, *out]
-        added, removed = cast(
-            list[int], await self._store.client.evalsha(self._repair, touched, args)
-        )
+        taken = [(key, member, c, snapshot.stored.get(c, b"")) for key, member, c in out]
+        touched, args = repair_arguments(back, taken)
+        reply = await self._store.client.evalsha(self._repair, touched, args)
+        added, removed = cast(list[int], reply)
         return int(added), int(removed)
 
     async def _scan(self, command: str, key: str) -> dict[str, bytes]:
@@ -107,6 +95,28 @@ class WaitingLinesRepository:
                 cursors[key] = _take(reply, found[key])
             cursors = {key: cursor for key, cursor in cursors.items() if cursor != 0}
         return found
+
+
+def repair_arguments(
+    back: Sequence[tuple[str, bytes, Ticket]], out: Sequence[tuple[str, str, str, bytes]]
+) -> tuple[list[str], list[Arg]]:
+    """KEYS and ARGV of lua/lines_repair.lua: `back`, the calls to put back in their lines
+    (call id, ticket as read, ticket); `out`, the members to take out (key, member, call
+    id, the call's ticket as read or b"" when it was not waiting)."""
+    key_index: dict[str, int] = {}
+
+    def index(key: str) -> int:
+        return key_index.setdefault(key, 3 + len(key_index))
+
+    args: list[Arg] = [len(back)]
+    for call_id, stored, ticket in back:
+        args += [call_id, stored, place_in_line(ticket)]
+        for line in lines_of(ticket):
+            args += [index(keys.line(line.id)), line.id]
+        args += [index(keys.arrivals(lines_of(ticket)[0].id)), ticket.queued_at.timestamp()]
+    for key, member, call_id, stored in out:
+        args += [index(key), member, call_id, stored]
+    return [keys.WAITING, keys.LINES, *key_index], args
 
 
 def _take(reply: object, into: dict[str, bytes]) -> int:

@@ -16,6 +16,7 @@ from callcenter.storage import keys
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.documents import DocumentStore, load_script
 from callcenter.storage.resp import RespClient
+from callcenter.storage.waiting_lines import repair_arguments
 from tests.waiting_lines import assert_lines_match_waiting
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -58,30 +59,25 @@ async def test_lines_are_built_once_from_the_waiting_hash(
     assert set(lines) == {line for t in tickets for line in lines_of(t)}
 
 
-async def test_the_build_skips_a_ticket_changed_since_it_was_read(
+async def test_putting_back_skips_a_ticket_changed_since_it_was_read(
     resp: RespClient, redis_client: aioredis.Redis
 ) -> None:
-    """The build reads the hash, then adds in one script each ticket still as read."""
+    """The build (and the sweep's repair) reads the hash, then adds in one script each
+    ticket still as read; taking out a member likewise."""
     await write_as_before_lines(redis_client, [ticket(1)])
     stale = msgspec.json.encode(msgspec.structs.replace(ticket(1), priority=9))
     line = lines_of(ticket(1))
     arrivals = keys.arrivals(line[0].id)
-    added = await resp.evalsha(
-        load_script("lines_build"),
-        [
-            keys.WAITING,
-            keys.LINES,
-            keys.LINES_BUILT,
-            keys.line(line[0].id),
-            keys.line(line[1].id),
-            arrivals,
-        ],
-        ["c1", stale, place_in_line(ticket(1)), 4, line[0].id, 5, line[1].id, 6, 0],
-    )
-    assert added == 0
+    touched, args = repair_arguments([("c1", stale, ticket(1))], [])
+    assert await resp.evalsha(load_script("lines_repair"), touched, args) == [0, 0]
     assert await redis_client.zcard(keys.line(line[0].id)) == 0
     assert await redis_client.zcard(arrivals) == 0
-    assert await redis_client.exists(keys.LINES_BUILT)
+    member = place_in_line(ticket(1))
+    await redis_client.zadd(keys.line(line[0].id), {member: 0})
+    out = [(keys.line(line[0].id), member, "c1", b"")]  # read as not waiting: it is now
+    touched, args = repair_arguments([], out)
+    assert await resp.evalsha(load_script("lines_repair"), touched, args) == [0, 0]
+    assert await redis_client.zcard(keys.line(line[0].id)) == 1
 
 
 async def test_heads_are_in_routing_order_and_know_their_line_is_longer(

@@ -1,4 +1,5 @@
--- Repair the waiting lines (the invariant sweep): put back waiting calls missing from their
+-- Repair the waiting lines (the invariant sweep; and their first build, a store written
+-- before lines existed, putting back every ticket): put back waiting calls missing from their
 -- lines, and take out members that should not stand there, each only if the waiting hash
 -- still holds the ticket as the sweep read it (a call that moved on meanwhile is left to
 -- its own commit, and judged again at the next sweep).
