@@ -4,11 +4,13 @@ agents made available, calls polled until a state, offers accepted, metrics read
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from callcenter.web.state import SERVICES
-from tests.conftest import AppClient
+from tests.conftest import FIXTURES, AppClient
 
 Json = dict[str, Any]
 
@@ -56,6 +58,14 @@ class Desk:
         assert answer.status == 200, await answer.text()
         return offered
 
+    async def callback(self, number: str) -> str:
+        """A callback asked for through the API; its call id."""
+        body = {"number": number}
+        answer = await self.client.post("/v1/callbacks", json=body, headers=self.headers)
+        assert answer.status == 201, await answer.text()
+        call_id: str = (await answer.json())["call_id"]
+        return call_id
+
     async def metric(self, line: str) -> bool:
         text = await (await self.client.get("/metrics")).text()
         return line in text
@@ -64,3 +74,10 @@ class Desk:
 async def admin_desk(client: AppClient) -> Desk:
     token, _ = await client.app[SERVICES].auth.create_token("admin", "test")
     return Desk(client, {"Authorization": f"Bearer {token}"})
+
+
+def callback_rules(folder: Path) -> Path:
+    """The callback tests' rules (two attempts, 0.5 s apart), copied under `folder`."""
+    rules = folder / "rules"
+    shutil.copytree(FIXTURES / "rules" / "callbacks", rules)
+    return rules

@@ -7,7 +7,6 @@ free the agent; a repeated attempt is not placed twice."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,8 +24,8 @@ from callcenter.gateways.asterisk.ari_rest import AriRest
 from callcenter.metrics import Metrics
 from callcenter.settings import Secret, Settings
 from callcenter.simulate.fake_asterisk import FakeAsterisk
-from tests.conftest import FIXTURES, AppClient
-from tests.gateways.pbx_desk import Desk, admin_desk
+from tests.conftest import AppClient
+from tests.gateways.pbx_desk import Desk, admin_desk, callback_rules
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -48,11 +47,9 @@ async def desk(
     tmp_path: Path,
     redis_client: aioredis.Redis,
 ) -> Desk:
-    rules = tmp_path / "rules"
-    shutil.copytree(FIXTURES / "rules" / "callbacks", rules)  # 2 attempts, 0.5 s apart
     ari = dataclasses.replace(
         settings,
-        rules_dir=rules,
+        rules_dir=callback_rules(tmp_path),
         asterisk_ari_url=pbx.base_url,
         asterisk_ari_password=Secret("secret"),
         asterisk_agent_ring_seconds=5,
@@ -64,15 +61,6 @@ async def desk(
     return await admin_desk(client)
 
 
-async def ask_callback(desk: Desk) -> str:
-    answer = await desk.client.post(
-        "/v1/callbacks", json={"number": NUMBER, "name": "Ana"}, headers=desk.headers
-    )
-    assert answer.status == 201, await answer.text()
-    call_id: str = (await answer.json())["call_id"]
-    return call_id
-
-
 def originates(pbx: FakeAsterisk) -> list[dict[str, str]]:
     return [q for m, p, q in pbx.requests if m == "POST" and p == "/ari/channels"]
 
@@ -81,7 +69,7 @@ async def test_the_customer_is_called_held_and_bridged_to_the_agent(
     pbx: FakeAsterisk, desk: Desk
 ) -> None:
     pbx.set_endpoint(TRUNK, "answer", after_seconds=0.2)
-    call_id = await ask_callback(desk)
+    call_id = await desk.callback(NUMBER)
     await desk.agent("ann")
     await desk.accept(call_id)
 
@@ -115,7 +103,7 @@ async def test_a_customer_not_reached_frees_the_agent_for_a_later_attempt(
 ) -> None:
     """Busy (the leg ends with cause 17), or a trunk Asterisk cannot place (500)."""
     pbx.set_endpoint(TRUNK, behaviour)
-    call_id = await ask_callback(desk)
+    call_id = await desk.callback(NUMBER)
     await desk.agent("ann")
     await desk.accept(call_id)
     waiting = await desk.until(
@@ -131,7 +119,7 @@ async def test_an_agent_leg_failing_after_the_customer_answered_ends_the_attempt
     pbx: FakeAsterisk, desk: Desk
 ) -> None:
     pbx.set_endpoint("PJSIP/ann", "busy")
-    call_id = await ask_callback(desk)
+    call_id = await desk.callback(NUMBER)
     await desk.agent("ann")
     await desk.accept(call_id)
     waiting = await desk.until(
@@ -208,7 +196,7 @@ async def test_a_customer_answering_while_the_websocket_is_down_is_caught_up(
     await desk.agent("ann")
     pbx.refuse_connections(True)
     await pbx.drop_connections()
-    call_id = await ask_callback(desk)
+    call_id = await desk.callback(NUMBER)
     await desk.accept(call_id)  # placed over REST; the customer's StasisStart heard by none
     await pbx.wait_for(
         lambda: any(c.endpoint == TRUNK and c.state == "Up" for c in pbx.channels.values())

@@ -8,7 +8,6 @@ placed twice."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,8 +25,8 @@ from callcenter.gateways.freeswitch.control import EslCommands
 from callcenter.metrics import Metrics
 from callcenter.settings import Secret, Settings
 from callcenter.simulate.fake_freeswitch import FakeFreeswitch
-from tests.conftest import FIXTURES, AppClient
-from tests.gateways.pbx_desk import Desk, admin_desk
+from tests.conftest import AppClient
+from tests.gateways.pbx_desk import Desk, admin_desk, callback_rules
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -49,11 +48,9 @@ async def desk(
     tmp_path: Path,
     redis_client: aioredis.Redis,
 ) -> Desk:
-    rules = tmp_path / "rules"
-    shutil.copytree(FIXTURES / "rules" / "callbacks", rules)  # 2 attempts, 0.5 s apart
     esl = dataclasses.replace(
         settings,
-        rules_dir=rules,
+        rules_dir=callback_rules(tmp_path),
         freeswitch_esl_host="127.0.0.1",
         freeswitch_esl_port=pbx.port,
         freeswitch_esl_password=Secret("secret"),
@@ -67,13 +64,6 @@ async def desk(
     return await admin_desk(client)
 
 
-async def ask_callback(desk: Desk) -> str:
-    answer = await desk.client.post("/v1/callbacks", json={"number": NUMBER}, headers=desk.headers)
-    assert answer.status == 201, await answer.text()
-    call_id: str = (await answer.json())["call_id"]
-    return call_id
-
-
 def originates(pbx: FakeFreeswitch) -> list[str]:
     return [c for c in pbx.commands if c.startswith("bgapi originate")]
 
@@ -85,7 +75,7 @@ def customer_of(pbx: FakeFreeswitch) -> str:
 async def test_the_customer_is_called_held_and_bridged_to_the_agent(
     pbx: FakeFreeswitch, desk: Desk
 ) -> None:
-    call_id = await ask_callback(desk)
+    call_id = await desk.callback(NUMBER)
     await desk.agent("ann")
     await desk.accept(call_id)
     await pbx.wait_for(lambda: any(c.dest == TRUNK for c in pbx.channels.values()))
@@ -113,7 +103,7 @@ async def test_a_busy_customer_frees_the_agent_for_a_later_attempt(
     pbx: FakeFreeswitch, desk: Desk
 ) -> None:
     pbx.set_endpoint(TRUNK, "busy")
-    call_id = await ask_callback(desk)
+    call_id = await desk.callback(NUMBER)
     await desk.agent("ann")
     await desk.accept(call_id)
     waiting = await desk.until(
@@ -127,7 +117,7 @@ async def test_an_agent_leg_failing_after_the_customer_answered_ends_the_attempt
     pbx: FakeFreeswitch, desk: Desk
 ) -> None:
     pbx.set_endpoint("user/ann", "busy")
-    call_id = await ask_callback(desk)
+    call_id = await desk.callback(NUMBER)
     await desk.agent("ann")
     await desk.accept(call_id)
     waiting = await desk.until(
