@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from callcenter.simulate.fake_asterisk import FakeAsterisk
-from callcenter.simulate.ledger import CallRecord, Ledger
+from callcenter.simulate.ledger import Ledger
 from callcenter.simulate.pbx_gateway import PbxGateway
 
-QUEUE_VARIABLE = "CC_QUEUE"
 ENDPOINT_PREFIX = "PJSIP/"  # the server's default CALLCENTER_ASTERISK_AGENT_ENDPOINT
 
 
 class AsteriskGateway(PbxGateway):
     dialect = "asterisk"
+    queue_variable = "CC_QUEUE"  # ari.conf channelvars
 
     def __init__(
         self,
@@ -40,16 +40,6 @@ class AsteriskGateway(PbxGateway):
     @property
     def settings_hint(self) -> str:
         return f"CALLCENTER_ASTERISK_ARI_URL={self.api_url}"
-
-    async def place(self, record: CallRecord) -> None:
-        plan = record.plan
-        await self._fake.incoming_call(
-            plan.caller,
-            plan.dialed,
-            variables={QUEUE_VARIABLE: plan.queue},
-            channel_id=plan.call_sid,
-        )
-        self._ledger.events["call.created", "sent"] += 1
 
     def bridged(self) -> Iterator[tuple[str, str]]:
         for bridge in list(self._fake.bridges.values()):

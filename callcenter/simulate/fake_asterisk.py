@@ -34,6 +34,7 @@ from callcenter.simulate.fake_asterisk_state import (
     dial_timeout,
     hangup_cause,
 )
+from callcenter.simulate.polling import wait_until
 
 __all__ = ["ENDPOINT_BEHAVIOURS", "FakeAsterisk", "FakeBridge", "FakeChannel", "FakeMedia"]
 
@@ -170,11 +171,7 @@ class FakeAsterisk:
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """Until `predicate()` holds; TimeoutError after `timeout` seconds."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not predicate():
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"the fake Asterisk did not get there in {timeout} s")
-            await asyncio.sleep(0.01)
+        await wait_until(predicate, timeout, "the fake Asterisk")
 
     async def _publish(self, events: list[Json]) -> None:
         """Each event to the websocket its application is registered on, if any; then the

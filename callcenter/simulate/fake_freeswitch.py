@@ -23,6 +23,7 @@ from callcenter.simulate.fake_freeswitch_state import (
     FakeChannel,
     parse_originate,
 )
+from callcenter.simulate.polling import wait_until
 
 __all__ = ["ENDPOINT_BEHAVIOURS", "FakeChannel", "FakeFreeswitch"]
 
@@ -146,11 +147,7 @@ class FakeFreeswitch:
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """Until `predicate()` holds; TimeoutError after `timeout` seconds."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not predicate():
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"the fake FreeSWITCH did not get there in {timeout} s")
-            await asyncio.sleep(0.01)
+        await wait_until(predicate, timeout, "the fake FreeSWITCH")
 
     # --- the wire --------------------------------------------------------------------
 

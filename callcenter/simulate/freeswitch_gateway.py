@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from callcenter.simulate.fake_freeswitch import FakeFreeswitch
-from callcenter.simulate.ledger import CallRecord, Ledger
+from callcenter.simulate.ledger import Ledger
 from callcenter.simulate.pbx_gateway import PbxGateway
 
-QUEUE_VARIABLE = "cc_queue"
 AGENT_VARIABLE = "cc_agent_id"  # set by the server on the agent legs it originates
 
 
 class FreeswitchGateway(PbxGateway):
     dialect = "freeswitch"
+    queue_variable = "cc_queue"
 
     def __init__(
         self,
@@ -38,16 +38,6 @@ class FreeswitchGateway(PbxGateway):
             f"CALLCENTER_FREESWITCH_ESL_HOST={self._host} "
             f"CALLCENTER_FREESWITCH_ESL_PORT={self._port}"
         )
-
-    async def place(self, record: CallRecord) -> None:
-        plan = record.plan
-        await self._fake.incoming_call(
-            plan.caller,
-            plan.dialed,
-            variables={QUEUE_VARIABLE: plan.queue},
-            channel_id=plan.call_sid,
-        )
-        self._ledger.events["call.created", "sent"] += 1
 
     def bridged(self) -> Iterator[tuple[str, str]]:
         for channel in list(self._fake.channels.values()):

@@ -30,9 +30,20 @@ class LoopbackPbx(Protocol):
 
     async def hang_up(self, channel_id: str) -> None: ...
 
+    async def incoming_call(
+        self,
+        caller: str = ...,
+        dialed: str = ...,
+        /,
+        *,
+        variables: dict[str, str] | None = ...,
+        channel_id: str = ...,
+    ) -> str: ...
+
 
 class PbxGateway:
     dialect = "pbx"
+    queue_variable = "cc_queue"  # the channel variable a caller's queue comes in
 
     def __init__(
         self,
@@ -88,6 +99,17 @@ class PbxGateway:
         except TimeoutError:
             return False
         return True
+
+    async def place(self, record: CallRecord) -> None:
+        """A caller from the trunk, naming its queue in a channel variable."""
+        plan = record.plan
+        await self._pbx.incoming_call(
+            plan.caller,
+            plan.dialed,
+            variables={self.queue_variable: plan.queue},
+            channel_id=plan.call_sid,
+        )
+        self._ledger.events["call.created", "sent"] += 1
 
     async def answered(self, record: CallRecord, agent_id: str) -> None:
         """Nothing to say: the server bridged the call itself."""
