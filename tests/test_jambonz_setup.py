@@ -85,11 +85,7 @@ async def test_without_a_public_url_control_is_off_with_a_warning(
     desk = Jambonz(client, jambonz, {"Authorization": f"Bearer {token}"})
     await desk.agent("ann")
     assert (await desk.post("/gateways/jambonz/status", NEW_CALL)).status == 204
-    offered = await desk.until(f"/v1/calls/{CALL_SID}", lambda c: c["state"] == "offered")
-    accepted = await client.post(
-        f"/v1/reservations/{offered['reservation']['id']}/accept", headers=desk.admin
-    )
-    assert accepted.status == 200
+    await desk.accept_offer("ann")
     # the hooks still work, at the address the request came to
     verbs = await desk.verbs(f"/gateways/jambonz/agent-dial?call={CALL_SID}", LIVE_CALL)
     assert verbs[1]["actionHook"]["url"].endswith(f"/gateways/jambonz/dial-action?call={CALL_SID}")

@@ -124,18 +124,22 @@ class Jambonz:
             assert loop.time() < deadline, f"{path}: {await answer.text()}"
             await asyncio.sleep(0.02)
 
-    async def accept(self, agent_id: str) -> Json:
-        """Accept the caller's offer to `agent_id`; the redirect jambonz got for it."""
+    async def accept_offer(self, agent_id: str) -> None:
+        """Accept the caller's offer to `agent_id`, once it is made."""
         offered = await self.until(
             f"/v1/calls/{CALL_SID}",
             lambda c: c["state"] == "offered" and c["agent_id"] == agent_id,
         )
-        before = len(self.fake.requests)
         reservation = offered["reservation"]["id"]
         answer = await self.client.post(
             f"/v1/reservations/{reservation}/accept", headers=self.admin
         )
         assert answer.status == 200, await answer.text()
+
+    async def accept(self, agent_id: str) -> Json:
+        """Accept the caller's offer to `agent_id`; the redirect jambonz got for it."""
+        before = len(self.fake.requests)
+        await self.accept_offer(agent_id)
         async with asyncio.timeout(10):
             requests = await self.fake.wait_for_requests(before + 1)
         redirect: Json = requests[-1].body
@@ -359,11 +363,7 @@ async def test_an_agent_who_cannot_be_dialled_is_a_failed_leg(
     desk = Jambonz(client, jambonz, {"Authorization": f"Bearer {token}"})
     await desk.agent("ann")
     assert (await desk.post("/gateways/jambonz/status", NEW_CALL)).status == 204
-    offered = await desk.until(f"/v1/calls/{CALL_SID}", lambda c: c["state"] == "offered")
-    accepted = await client.post(
-        f"/v1/reservations/{offered['reservation']['id']}/accept", headers=desk.admin
-    )
-    assert accepted.status == 200
+    await desk.accept_offer("ann")
     verbs = await desk.verbs(f"/gateways/jambonz/agent-dial?call={CALL_SID}", LIVE_CALL)
     assert verbs == SILENT_HOLD
     assert (await desk.until("/v1/agents/ann", lambda a: True))["missed_offers"] == 1
