@@ -1,15 +1,15 @@
 """Asterisk's ARI REST API, the calls call control makes: answer, hold in a bridge with
 music, originate an agent's leg, bridge two channels, hang up, list channels.
 
-Every request authenticates with HTTP Basic (the ari.conf user). A refused connection, a
-timeout or a 5xx is retried with the one retry policy (`callcenter.backoff`), a few times;
-a 4xx is final and raised as AriError with ARI's own message ("Channel not found")."""
+Every request authenticates with HTTP Basic (the ari.conf user) and goes through the REST
+clients' retry loop (gateways.rest_retries): a connection that never opened, or a 502, 503
+or 504, is sent again a few times; a request that may have been acted on (no answer) is
+not. Any other error is final and raised as AriError with ARI's own message ("Channel not
+found")."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import logging
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -19,8 +19,7 @@ import msgspec
 
 from callcenter.backoff import Backoff
 from callcenter.gateways.asterisk.ari_events import Channel
-
-logger = logging.getLogger(__name__)
+from callcenter.gateways.rest_retries import Answer, RetryPolicy, send_with_retries
 
 _ATTEMPTS = 3
 _CHANNELS = msgspec.json.Decoder(list[Channel])
@@ -187,35 +186,34 @@ class AriRest:
         self, method: str, path: str, params: Mapping[str, str] | None = None, *, raw: bool = False
     ) -> Any:
         """The answer's JSON (None for 204), or its bytes with `raw`. Raises AriError."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await self._once(method, path, params, raw)
-            except AriError as error:
-                final = 0 < error.status < 500 or attempt >= _ATTEMPTS
-                if final:
-                    raise
-                logger.warning("%s; retrying", error)
-                await asyncio.sleep(self._backoff.delay(attempt))
 
-    async def _once(
-        self, method: str, path: str, params: Mapping[str, str] | None, raw: bool
-    ) -> Any:
-        try:
+        async def send() -> Answer:
             async with self._session.request(
                 method, self._base + path, params=params, headers=self._auth
             ) as answer:
-                body = await answer.read()
-                if answer.status >= 400:
-                    raise AriError(method, path, answer.status, _message(body))
-                if raw:
-                    return body
-                return msgspec.json.decode(body) if body else None
-        except (aiohttp.ClientError, TimeoutError) as error:
-            raise AriError(method, path, 0, str(error) or type(error).__name__) from None
+                return Answer(answer.status, await answer.read())
+
+        policy = RetryPolicy(
+            service="ARI",
+            backoff=self._backoff,
+            attempts=_ATTEMPTS,
+            failure=lambda answer: AriError(method, path, answer.status, _message(answer.body)),
+            lost=lambda reason: AriError(method, path, 0, reason),
+            retryable=_retryable,
+        )
+        body = await send_with_retries(send, policy, f"{method} {path}")
+        if raw:
+            return body
+        try:
+            return msgspec.json.decode(body) if body else None
         except msgspec.DecodeError:
             raise AriError(method, path, 200, "an answer that is not JSON") from None
+
+
+def _retryable(error: AriError) -> bool:
+    """Asterisk could not be reached, or is overloaded or restarting: send again. A 500
+    ("Allocation failed", an internal error) is its answer to this request."""
+    return error.status in (0, 502, 503, 504)
 
 
 def _q(segment: str) -> str:
