@@ -171,7 +171,6 @@ async def callback_dialers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     dialers: dict[str, CallbackDialer] = {}
     asterisk, freeswitch = asterisk_dialer(app), freeswitch_dialer(app)
-    _check_callback_gateway(settings)
     if asterisk is not None:
         dialers["asterisk"] = asterisk
     if freeswitch is not None:
@@ -196,6 +195,11 @@ async def callback_dialers(app: web.Application) -> AsyncIterator[None]:
             caller_id=settings.twilio_caller_id,
             metrics=app[METRICS],
         )
+    chosen = settings.callback_gateway
+    if chosen and chosen not in dialers:  # at start, not at the first callback
+        await session.close()
+        reason = f"{chosen} is not configured to place callbacks"
+        raise SettingError("CALLCENTER_CALLBACK_GATEWAY", reason)
     app[DIALERS] = dialers
     yield
     await session.close()
@@ -229,24 +233,6 @@ async def reply_senders(app: web.Application) -> AsyncIterator[None]:
     app[SENDERS] = senders
     yield
     await session.close()
-
-
-def _check_callback_gateway(settings: Settings) -> None:
-    """CALLCENTER_CALLBACK_GATEWAY names a gateway whose callback settings are there;
-    raises SettingError (at start, not at the first callback) when they are not."""
-    needs = {
-        "twilio": bool(
-            settings.twilio_account_sid and settings.twilio_auth_token and settings.public_url
-        ),
-        "asterisk": bool(settings.asterisk_callback_endpoint),
-        "freeswitch": bool(settings.freeswitch_callback_dial_template),
-        "generic": bool(settings.gateway_webhook_url and settings.webhook_secret),
-    }
-    chosen = settings.callback_gateway
-    if chosen and not needs.get(chosen, False):
-        raise SettingError(
-            "CALLCENTER_CALLBACK_GATEWAY", f"{chosen} is not configured to place callbacks"
-        )
 
 
 def callback_dialect(settings: Settings, dialers: Mapping[str, CallbackDialer]) -> str | None:
