@@ -167,15 +167,29 @@ async def callback_dialers(app: web.Application) -> AsyncIterator[None]:
     """The gateways that can place callbacks, by dialect: the generic webhook when a
     gateway webhook URL is configured; Twilio REST when its account, auth token and the
     public URL (where the callback leg's status callbacks come back) are; ARI and the
-    event socket when their callback dial strings are."""
+    event socket when their callback dial strings are. CALLCENTER_CALLBACK_GATEWAY naming
+    none of these stops the start (not the first callback)."""
+    settings = app[SETTINGS]
+    pbx = {"asterisk": asterisk_dialer(app), "freeswitch": freeswitch_dialer(app)}
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+    dialers = await _hosted_dialers(app, session)
+    dialers.update({dialect: dialer for dialect, dialer in pbx.items() if dialer is not None})
+    chosen = settings.callback_gateway
+    if chosen and chosen not in dialers:
+        await session.close()
+        reason = f"{chosen} is not configured to place callbacks"
+        raise SettingError("CALLCENTER_CALLBACK_GATEWAY", reason)
+    app[DIALERS] = dialers
+    yield
+    await session.close()
+
+
+async def _hosted_dialers(
+    app: web.Application, session: aiohttp.ClientSession
+) -> dict[str, CallbackDialer]:
+    """The dialers that call out over HTTP: the generic webhook and Twilio REST."""
     settings = app[SETTINGS]
     dialers: dict[str, CallbackDialer] = {}
-    asterisk, freeswitch = asterisk_dialer(app), freeswitch_dialer(app)
-    if asterisk is not None:
-        dialers["asterisk"] = asterisk
-    if freeswitch is not None:
-        dialers["freeswitch"] = freeswitch
-    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
     if settings.gateway_webhook_url and settings.webhook_secret:
         dialers["generic"] = WebhookCallbackDialer(
             session,
@@ -195,14 +209,7 @@ async def callback_dialers(app: web.Application) -> AsyncIterator[None]:
             caller_id=settings.twilio_caller_id,
             metrics=app[METRICS],
         )
-    chosen = settings.callback_gateway
-    if chosen and chosen not in dialers:  # at start, not at the first callback
-        await session.close()
-        reason = f"{chosen} is not configured to place callbacks"
-        raise SettingError("CALLCENTER_CALLBACK_GATEWAY", reason)
-    app[DIALERS] = dialers
-    yield
-    await session.close()
+    return dialers
 
 
 async def reply_senders(app: web.Application) -> AsyncIterator[None]:
