@@ -6,6 +6,7 @@ that records the requests and answers as ARI does."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -156,3 +157,15 @@ async def test_a_leg_uuid_this_instance_forgot_is_found_among_asterisks_channels
     assert await listener.alias(leg) == ("1796464800.26", "agent")
     assert len([r for r in seen if r[:2] == ("GET", "/ari/channels")]) == 1  # then kept
     assert await listener.alias(str(uuid.uuid4())) is None
+
+
+async def test_connections_naming_unknown_uuids_share_one_channel_listing(
+    ari: tuple[AriRest, list[Request]],
+) -> None:
+    """Twenty at once (a restarted instance's legs reconnecting, or a flood of bogus
+    UUIDs): Asterisk lists its channels once for them all."""
+    rest, seen = ari
+    listener = AriListener(rest, app="cc", address="10.0.0.5:9092", audio_format="slin16")
+    found = await asyncio.gather(*(listener.alias(str(uuid.uuid4())) for _ in range(20)))
+    assert found == [None] * 20
+    assert len([r for r in seen if r[:2] == ("GET", "/ari/channels")]) == 1

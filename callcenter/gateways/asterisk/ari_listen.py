@@ -16,10 +16,12 @@ import asyncio
 import logging
 import uuid
 
+from callcenter.gateways.asterisk.ari_events import Channel
 from callcenter.gateways.asterisk.ari_rest import AriError, AriRest
 
 logger = logging.getLogger(__name__)
 
+LISTING_SECONDS = 1.0
 _MEDIA_PREFIX = "cc-media:"
 _TRACKS = ("caller", "agent")
 _NAMESPACE = uuid.UUID("6f1c5d3e-8a5b-4c1e-9a43-0c2b7d6e9f10")  # ours: leg UUIDs
@@ -57,6 +59,8 @@ class AriListener:
         self._address = address
         self._format = audio_format
         self._aliases: dict[str, tuple[str, str]] = {}
+        self._listing: tuple[float, list[Channel]] | None = None  # when read, what
+        self._listing_lock = asyncio.Lock()
 
     async def alias(self, leg_uuid: str) -> tuple[str, str] | None:
         """(call id, track) of a UUID handed to Asterisk for a leg; None for one Asterisk
@@ -66,7 +70,7 @@ class AriListener:
         if known is not None:
             return known
         try:
-            channels = await self._rest.channels()
+            channels = await self._channels()
         except AriError as error:
             logger.warning("AudioSocket UUID %s not looked up: %s", key, error)
             return None
@@ -77,6 +81,16 @@ class AriListener:
                 self._aliases[key] = (call_id, track)
                 return call_id, track
         return None
+
+    async def _channels(self) -> list[Channel]:
+        """Asterisk's channels, listed at most once a LISTING_SECONDS: the legs of a
+        restarted instance reconnect together and share one listing, and connections
+        naming unknown UUIDs cannot make Asterisk list its channels for each."""
+        async with self._listing_lock:
+            now = asyncio.get_running_loop().time()
+            if self._listing is None or now - self._listing[0] >= LISTING_SECONDS:
+                self._listing = (now, await self._rest.channels())
+            return self._listing[1]
 
     async def listen(self, call_id: str, channel_id: str, track: str) -> None:
         """Send what `channel_id` says, as `track` of `call_id`, to our listener.
