@@ -149,6 +149,7 @@ class Bench:
         self.loads: list[float] = []  # per pass: reading ready agents and waiting tickets
         self.decisions: list[float] = []  # per offer: ranking plus the atomic claim
         self.ready_seen: list[int] = []
+        self.planned_seen: list[int] = []  # of the ready agents, those not parked
         self.memory = (0.0, 0.0)  # Redis bytes per agent, per waiting call
 
     async def add_agents(self, count: int) -> None:
@@ -198,6 +199,7 @@ class Bench:
             timing = self.dispatcher.last_pass
             self.loads.append(timing.load_seconds)
             self.ready_seen.append(timing.agents)
+            self.planned_seen.append(timing.planned)
             if made:
                 offers += made
                 latencies.append(elapsed / made)
@@ -312,7 +314,10 @@ def report(
         f"{'server histogram (bucket bounds)':<36}{histogram_p(bench.metrics, 0.5):9.3f}"
         f"{histogram_p(bench.metrics, 0.99):9.3f}"
     )
-    print(f"ready agents per pass: median {statistics.median(bench.ready_seen or [0]):.0f}")
+    print(
+        f"ready agents per pass: median {statistics.median(bench.ready_seen or [0]):.0f}, "
+        f"planned (not parked) {statistics.median(bench.planned_seen or [0]):.0f}"
+    )
     if latencies:
         decision = bench.decisions
         print(

@@ -124,10 +124,12 @@ def _served_queues(agents: Sequence[Agent], rules: RoutingRules) -> set[str]:
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """The first tasks of a line, in line order, and whether they are all of it."""
+    """The first tasks of a line, in line order, whether they are all of it, and the
+    line's change count when read (see `parking`)."""
 
     tickets: Sequence[Ticket]
     complete: bool
+    changes: int = 0
 
 
 @dataclass(frozen=True, slots=True)

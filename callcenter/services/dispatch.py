@@ -12,12 +12,13 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.calls import Call, CallState
+from callcenter.domain.parking import ParkingLot
 from callcenter.domain.reservations import offer
 from callcenter.domain.routing import Decision
 from callcenter.domain.routing_index import Head, HeadsPlan, Line, lines_to_read, plan_from_heads
@@ -45,7 +46,8 @@ WHOLE_LINE = 1_000_000
 class PassTiming:
     """Where the last pass spent its time (for benchmarks and debugging)."""
 
-    agents: int = 0
+    agents: int = 0  # ready
+    planned: int = 0  # of them, not parked (see `domain/parking`)
     tickets: int = 0  # read from the heads of the lines
     load_seconds: float = 0.0
     rank_seconds: float = 0.0
@@ -75,6 +77,7 @@ class Dispatcher:
         self._stopping = False
         self.last_pass = PassTiming()
         self._left_free: set[str] = set()  # agents the last pass left with room
+        self._parking = ParkingLot()  # agents left out of passes: nothing there for them
         self._retry: asyncio.TimerHandle | None = None
 
     def request(self) -> None:
@@ -174,30 +177,81 @@ class Dispatcher:
         self, agents: list[Agent], rules: RoutingRules, now: datetime, started: float
     ) -> tuple[list[Decision], PassTiming]:
         """The pass's decisions, from the heads of the lines the ready agents could serve,
-        lengthened until they settle it (see `routing_index`)."""
-        lines = lines_to_read(await self._calls.lines(), agents, rules)
-        whole = self._read_whole(lines, agents, rules)
-        ranking = 0.0
-        heads: dict[Line, Head] = {}
-        plan = HeadsPlan(None, agents, lines)
-        while plan.decisions is None and plan.read_on:
-            lengths = {
-                line: WHOLE_LINE if line in whole else FIRST_HEAD_LENGTH for line in plan.read_on
-            }
-            heads.update(await self._calls.heads(lengths))
-            ranked_from = time.perf_counter()
-            plan = plan_from_heads(heads, agents, rules, now, free=plan.free)
-            ranking += time.perf_counter() - ranked_from
-            whole.update(plan.read_on)  # short heads did not settle it: read on to the end
-        decisions = plan.decisions or []
-        self._left_free = {a.id for a in plan.free} if plan.decisions is not None else set()
+        lengthened until they settle it (see `routing_index`), parked agents left out (see
+        `domain/parking`)."""
+        ready = len(agents)
+        found, agents, heads = await self._unparked(agents, rules, now)
+        ranking = time.perf_counter()
+        agents = self._parking.recheck(agents, heads, rules, now)
+        lines = lines_to_read(found, agents, rules)
+        heads = {line: heads[line] for line in lines if line in heads}
+        ranking = time.perf_counter() - ranking
+        plan, planning = await self._read_and_plan(lines, heads, agents, rules, now)
+        ranking += planning
+        ranking += self._after_plan(plan, heads, rules, now)
         timing = PassTiming(
-            agents=len(agents),
+            agents=ready,
+            planned=len(agents),
             tickets=sum(len(head.tickets) for head in heads.values()),
             load_seconds=time.perf_counter() - started - ranking,
             rank_seconds=ranking,
         )
-        return decisions, timing
+        return plan.decisions or [], timing
+
+    def _after_plan(
+        self, plan: HeadsPlan, heads: Mapping[Line, Head], rules: RoutingRules, now: datetime
+    ) -> float:
+        """Remember the agents a settled plan left free, and park those given nothing that
+        may be parked; the seconds it took."""
+        if plan.decisions is None:
+            self._left_free = set()
+            return 0.0
+        started = time.perf_counter()
+        self._left_free = {agent.id for agent in plan.free}
+        given = {decision.agent_id for decision in plan.decisions}
+        idle = [agent for agent in plan.free if agent.id not in given]
+        self._parking.park_idle(idle, heads, rules, now)
+        return time.perf_counter() - started
+
+    async def _read_and_plan(
+        self,
+        lines: Sequence[Line],
+        heads: dict[Line, Head],
+        agents: Sequence[Agent],
+        rules: RoutingRules,
+        now: datetime,
+    ) -> tuple[HeadsPlan, float]:
+        """Read the heads of `lines` (those not in `heads` yet), plan, and read on until
+        the plan is settled; the plan and the seconds spent planning."""
+        whole = self._read_whole(lines, agents, rules)
+        plan, to_read = HeadsPlan(None, agents, lines), [ln for ln in lines if ln not in heads]
+        planning = 0.0
+        while lines:
+            lengths = {line: WHOLE_LINE if line in whole else FIRST_HEAD_LENGTH for line in to_read}
+            heads.update(await self._calls.heads(lengths))
+            ranked_from = time.perf_counter()
+            plan = plan_from_heads(heads, agents, rules, now, free=plan.free)
+            planning += time.perf_counter() - ranked_from
+            if plan.decisions is not None or not plan.read_on:
+                break
+            to_read = list(plan.read_on)
+            whole.update(to_read)  # short heads did not settle it: read on to the end
+        return plan, planning
+
+    async def _unparked(
+        self, agents: list[Agent], rules: RoutingRules, now: datetime
+    ) -> tuple[list[Line], list[Agent], dict[Line, Head]]:
+        """The lines found, the agents still parked left out, and for agents parked until
+        now whose lines changed, those lines read whole (to look at their new tasks)."""
+        counted = self._parking.counted(agents)
+        found, changes = await self._calls.lines_and_changes(counted)
+        counts = dict(zip(counted, changes, strict=True))
+        agents = self._parking.sort_out(agents, found, counts, rules, now)
+        suspects = self._parking.suspects(agents, rules, now)
+        if not suspects:
+            return found, agents, {}
+        lines = lines_to_read(found, suspects, rules)
+        return found, agents, await self._calls.heads(dict.fromkeys(lines, WHOLE_LINE))
 
     def _read_whole(
         self, lines: Sequence[Line], agents: Sequence[Agent], rules: RoutingRules

@@ -217,7 +217,22 @@ class CallRepository:
 
     async def lines(self) -> list[Line]:
         """The waiting lines that may have calls."""
-        found = await self._store.client.execute("SMEMBERS", keys.LINES)
+        return self._parse_lines(await self._store.client.execute("SMEMBERS", keys.LINES))
+
+    async def lines_and_changes(self, counted: Sequence[Line]) -> tuple[list[Line], list[int]]:
+        """The waiting lines that may have calls, and the change counts of `counted` (0
+        for a line never counted), in one round trip."""
+        if not counted:
+            return await self.lines(), []
+        found, changes = await self._store.client.pipeline(
+            [
+                ("SMEMBERS", keys.LINES),
+                ("HMGET", keys.LINE_CHANGES, *(line.id for line in counted)),
+            ]
+        )
+        return self._parse_lines(found), [int(count or 0) for count in changes]
+
+    def _parse_lines(self, found: list[bytes]) -> list[Line]:
         known = self._lines
         if len(known) > LINES_KEPT:
             known.clear()
@@ -238,12 +253,19 @@ class CallRepository:
         lines = list(lengths)
         found = await self._store.client.evalsha(
             self._heads,
-            [keys.WAITING, keys.LINES, *(keys.line(line.id) for line in lines)],
+            [
+                keys.WAITING,
+                keys.LINES,
+                keys.LINE_CHANGES,
+                *(keys.line(line.id) for line in lines),
+            ],
             [value for line in lines for value in (line.id, lengths[line])],
         )
         return {
             line: Head(
-                self._tickets.decode_all([t for t in head[1:] if t]), head[0] <= lengths[line]
+                self._tickets.decode_all([t for t in head[2:] if t]),
+                head[0] <= lengths[line],
+                head[1],
             )
             for line, head in zip(lines, found, strict=True)
         }
@@ -324,6 +346,9 @@ def _index_waiting(plan: CommitPlan, old: Call | None, new: Call, now: datetime)
         for line in lines_of(ticket):
             plan.zadd(keys.line(line.id), 0, member)
             plan.sadd(keys.LINES, line.id)
+            # a task joined (or changed in) the line: agents parked on it look again; one
+            # leaving makes nobody eligible, so that is not counted
+            plan.hincrby(keys.LINE_CHANGES, line.id)
         queue_line = lines_of(ticket)[0].id
         plan.zadd(keys.arrivals(queue_line), ticket.queued_at.timestamp(), ticket.call_id)
     elif was is not None:

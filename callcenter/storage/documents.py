@@ -109,6 +109,13 @@ class CommitPlan:
     def hdel(self, key: str, field: str) -> None:
         self._plan.setdefault("hdel", []).append([self._k(key), field])
 
+    def hincrby(self, key: str, field: str) -> None:
+        """Count one more change of `field` (once per plan, however often asked)."""
+        counted = self._plan.setdefault("hincr", [])
+        op = [self._k(key), field]
+        if op not in counted:
+            counted.append(op)
+
     def set(self, key: str, value: Any, ttl_seconds: int) -> None:
         """A plain string key (JSON-encoded unless already str) that expires."""
         body = value if isinstance(value, str) else _ENCODER.encode(value).decode()

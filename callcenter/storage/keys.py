@@ -87,6 +87,7 @@ TOKENS = f"{PREFIX}:tokens"
 WAITING = f"{ROUTING}:waiting"
 LINES = f"{ROUTING}:lines"
 LINES_BUILT = f"{ROUTING}:lines:built"
+LINE_CHANGES = f"{ROUTING}:lines:changes"  # line id -> how often its tasks changed
 READY = f"{ROUTING}:ready"
 READY_ON_VOICE = f"{ROUTING}:ready:voice"
 TIMERS = f"{ROUTING}:timers"

@@ -106,7 +106,7 @@ def repair_arguments(
     key_index: dict[str, int] = {}
 
     def index(key: str) -> int:
-        return key_index.setdefault(key, 3 + len(key_index))
+        return key_index.setdefault(key, 4 + len(key_index))
 
     args: list[Arg] = [len(back)]
     for call_id, stored, ticket in back:
@@ -116,7 +116,7 @@ def repair_arguments(
         args += [index(keys.arrivals(lines_of(ticket)[0].id)), ticket.queued_at.timestamp()]
     for key, member, call_id, stored in out:
         args += [index(key), member, call_id, stored]
-    return [keys.WAITING, keys.LINES, *key_index], args
+    return [keys.WAITING, keys.LINES, keys.LINE_CHANGES, *key_index], args
 
 
 def _take(reply: object, into: dict[str, bytes]) -> int:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import redis.asyncio as aioredis
 
+from callcenter.domain.calls import Call, CallState
 from callcenter.domain.messages import Channel
 from callcenter.domain.routing import Ticket, urgency
 from callcenter.domain.routing_index import Line, LineKind, lines_of, place_in_line
@@ -119,3 +120,49 @@ async def test_a_member_whose_ticket_is_gone_is_passed_over(
     heads = await calls.heads({BILLING: 3})
     assert [t.call_id for t in heads[BILLING].tickets] == ["c3", "c1"]  # c3 waited longest
     assert heads[BILLING].complete
+
+
+async def test_a_task_joining_or_changing_in_a_line_counts_as_its_change(
+    resp: RespClient,
+) -> None:
+    """What parked agents watch (`domain/parking`): a task that joins a line, or changes
+    there, counts; one that leaves does not (it makes nobody eligible). The heads read
+    carries each line's count, atomically with its tasks."""
+    calls = repository(resp)
+    rule_line = lines_of(ticket(1))[1]
+    assert await calls.lines_and_changes([BILLING, rule_line]) == ([], [0, 0])
+    waiting = Call(
+        id="c1",
+        gateway_call_id="c1",
+        state=CallState.QUEUED,
+        queue="billing",
+        rule="default",
+        created_at=NOW,
+        updated_at=NOW,
+        last_event_at=NOW,
+        queued_at=NOW,
+    )
+    await calls.commit(None, waiting, (), event_id=None, now=NOW)
+    found, counts = await calls.lines_and_changes([BILLING, rule_line])
+    assert set(found) == {BILLING, rule_line} and counts == [1, 1]
+    stored = await calls.get("c1")
+    assert stored is not None
+    raised = msgspec.structs.replace(stored, priority=3)
+    await calls.commit(stored, raised, (), event_id=None, now=NOW)
+    heads = await calls.heads({BILLING: 8, rule_line: 8})
+    assert (heads[BILLING].changes, heads[rule_line].changes) == (2, 2)
+    stored = await calls.get("c1")
+    assert stored is not None
+    ended = msgspec.structs.replace(stored, state=CallState.ENDED)
+    await calls.commit(stored, ended, (), event_id=None, now=NOW)
+    assert (await calls.lines_and_changes([BILLING]))[1] == [2]
+
+
+async def test_a_task_put_back_counts_as_a_change_of_its_lines(
+    resp: RespClient, redis_client: aioredis.Redis
+) -> None:
+    await write_as_before_lines(redis_client, [ticket(1)])
+    calls = repository(resp)
+    await calls.build_lines()
+    _, counts = await calls.lines_and_changes(list(lines_of(ticket(1))))
+    assert counts == [1, 1]

@@ -3,7 +3,9 @@
 -- lines, and take out members that should not stand there, each only if the waiting hash
 -- still holds the ticket as the sweep read it (a call that moved on meanwhile is left to
 -- its own commit, and judged again at the next sweep).
--- KEYS[1] waiting hash, KEYS[2] set of line ids, KEYS[3..] lines and arrivals
+-- KEYS[1] waiting hash, KEYS[2] set of line ids, KEYS[3] the lines' change counts (a call
+-- put back counts as a change of its lines: agents parked on them look again),
+-- KEYS[4..] lines and arrivals
 -- ARGV[1] how many calls to put back; then per call: call id, ticket as read, member, two
 -- pairs (line key index, line id), the key index of its arrivals, its arrival (Unix
 -- seconds); then per member to take out: key index, member, call id, the call's ticket as
@@ -16,6 +18,7 @@ for _ = 1, back do
     for j = i + 3, i + 5, 2 do
       redis.call('ZADD', KEYS[tonumber(ARGV[j])], 0, ARGV[i + 2])
       redis.call('SADD', KEYS[2], ARGV[j + 1])
+      redis.call('HINCRBY', KEYS[3], ARGV[j + 1], 1)
     end
     redis.call('ZADD', KEYS[tonumber(ARGV[i + 7])], ARGV[i + 8], ARGV[i])
     added = added + 1

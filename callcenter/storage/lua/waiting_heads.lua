@@ -1,17 +1,19 @@
--- The heads of waiting lines: for each line, its length and the tickets of its first
--- members (false for a member whose ticket is gone). A line found empty leaves the set of
--- lines (a commit that fills it again adds it back, atomically with its member).
--- KEYS[1] waiting hash, KEYS[2] set of line ids, KEYS[3..] the lines
--- ARGV: per line (in the order of KEYS[3..]): its id, how many of its first members to read
--- Returns {{length, ticket, ...}, ...} in the order of the lines
+-- The heads of waiting lines: for each line, its length, its change count, and the tickets
+-- of its first members (false for a member whose ticket is gone). A line found empty leaves
+-- the set of lines (a commit that fills it again adds it back, atomically with its member).
+-- KEYS[1] waiting hash, KEYS[2] set of line ids, KEYS[3] the lines' change counts,
+-- KEYS[4..] the lines
+-- ARGV: per line (in the order of KEYS[4..]): its id, how many of its first members to read
+-- Returns {{length, changes, ticket, ...}, ...} in the order of the lines
 local found = {}
-for i = 3, #KEYS do
+for i = 4, #KEYS do
+  local id = ARGV[2 * i - 7]
   local size = redis.call('ZCARD', KEYS[i])
-  local head = {size}
+  local head = {size, tonumber(redis.call('HGET', KEYS[3], id) or 0)}
   if size == 0 then
-    redis.call('SREM', KEYS[2], ARGV[2 * i - 5])
+    redis.call('SREM', KEYS[2], id)
   else
-    local length = tonumber(ARGV[2 * i - 4])
+    local length = tonumber(ARGV[2 * i - 6])
     local ids = {}
     for _, member in ipairs(redis.call('ZRANGE', KEYS[i], 0, length - 1)) do
       ids[#ids + 1] = string.sub(member, 30)

@@ -1,0 +1,223 @@
+"""Ready agents a dispatch pass may leave out ("parked"): nothing in any line they could
+serve is theirs to take, and nothing can make it theirs until one of those lines changes,
+a line they could serve appears, the agent or the rules change, or time alone does it (a
+step widening, a preferred agent's hold ending, a scheduled callback's hour, the agent's
+back-off ending).
+
+Leaving such an agent out changes no decision: it would never be chosen. Without it, each
+pass ranks the whole of those lines again for every agent waiting for a step to widen, and
+the cost of a pass grows with them. A parked agent is planned again after `PARK_SECONDS` at
+the latest, whatever the counts say (a safety net for a line written without counting, by
+an instance of an older version during an upgrade)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from callcenter.domain.agents import Agent
+from callcenter.domain.routing import Ticket, next_step_at, rule_of, why_not
+from callcenter.domain.routing_index import Head, Line, lines_to_read
+from callcenter.domain.routing_rules import RoutingRules
+
+PARK_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    """Why an agent may be left out: its version, the rules, the change counts of its
+    lines as read, until when time alone changes nothing, and the tasks found not its to
+    take (a later check of the same agent looks only at the others)."""
+
+    agent_version: int
+    rules: RoutingRules
+    changes: Mapping[Line, int]
+    until: datetime
+    checked: Mapping[str, Ticket]
+
+
+def park(
+    agent: Agent,
+    heads: Mapping[Line, Head],
+    lines: Iterable[Line],
+    rules: RoutingRules,
+    now: datetime,
+    prior: Parked | None = None,
+    *,
+    longest: float = PARK_SECONDS,
+) -> Parked | None:
+    """The agent parked, when every line of `lines` it could serve was read to its end and
+    none of their tasks may go to it now; else None. `prior`: the agent's last parking,
+    whose tasks need no second look while it holds (same agent and rules, time not come);
+    `longest`: seconds it may stay parked at most."""
+    read = _read_whole(lines_to_read(lines, [agent], rules), heads)
+    if read is None:
+        return None
+    known, until = _carried(prior, agent, rules, now, longest)
+    checked = {ticket.call_id: ticket for head in read.values() for ticket in head.tickets}
+    fresh = _not_known(checked.values(), known)
+    if any(why_not(ticket, agent, rules, now) is None for ticket in fresh):
+        return None
+    until = min([until, *(moment for ticket in fresh if (moment := wakes_at(ticket, rules, now)))])
+    if until <= now:
+        return None
+    changes = {line: head.changes for line, head in read.items()}
+    return Parked(agent.version, rules, changes, until, checked)
+
+
+def _carried(
+    prior: Parked | None, agent: Agent, rules: RoutingRules, now: datetime, longest: float
+) -> tuple[Mapping[str, Ticket], datetime]:
+    """What a parking starts from: the tasks a prior parking still holding found not the
+    agent's, and until when it may last (the prior's time, or `longest`; and not past the
+    agent's back-off)."""
+    if prior is not None and _holds(prior, agent, rules, now):
+        known, until = prior.checked, prior.until
+    else:
+        known, until = {}, now + timedelta(seconds=longest)
+    if agent.blocked_until is not None and agent.blocked_until > now:
+        until = min(until, agent.blocked_until)
+    return known, until
+
+
+def _not_known(tickets: Iterable[Ticket], known: Mapping[str, Ticket]) -> list[Ticket]:
+    """The tasks not found before as they are now (those need a look)."""
+    fresh = []
+    for ticket in tickets:
+        before = known.get(ticket.call_id)
+        if before is not ticket and before != ticket:
+            fresh.append(ticket)
+    return fresh
+
+
+def _read_whole(lines: Iterable[Line], heads: Mapping[Line, Head]) -> dict[Line, Head] | None:
+    """The heads of `lines`, when each was read to its end (else None)."""
+    read = {}
+    for line in lines:
+        head = heads.get(line)
+        if head is None or not head.complete:
+            return None
+        read[line] = head
+    return read
+
+
+def _holds(parked: Parked, agent: Agent, rules: RoutingRules, now: datetime) -> bool:
+    return agent.version == parked.agent_version and rules is parked.rules and now < parked.until
+
+
+def still_parked(
+    parked: Parked, agent: Agent, changes: Mapping[Line, int], rules: RoutingRules, now: datetime
+) -> bool:
+    """Whether the agent, as read now, may still be left out: the same agent, rules and
+    change counts of its lines (`changes`: as read now; a line without a count is at 0),
+    and the time has not come."""
+    return _holds(parked, agent, rules, now) and all(
+        changes.get(line, 0) == count for line, count in parked.changes.items()
+    )
+
+
+def reaches_new_lines(agent: Agent, appeared: Collection[Line], rules: RoutingRules) -> bool:
+    """Whether the agent could serve one of the lines that `appeared` since the last pass
+    (a line it could not see when parked)."""
+    return bool(appeared) and bool(lines_to_read(appeared, [agent], rules))
+
+
+def wakes_at(ticket: Ticket, rules: RoutingRules, now: datetime) -> datetime | None:
+    """The first moment after `now` when time alone changes who may take `ticket`: its
+    next step, the end of its preferred agent's hold, its callback's hour (None: never)."""
+    rule = rule_of(ticket, rules)
+    waited = max(0.0, (now - ticket.queued_at).total_seconds())
+    moments = []
+    widens = next_step_at(rule, waited)
+    if widens is not None:
+        moments.append(ticket.queued_at + timedelta(seconds=widens))
+    if ticket.prefer_agent and waited < rule.prefer_seconds:
+        moments.append(ticket.queued_at + timedelta(seconds=rule.prefer_seconds))
+    if ticket.not_before is not None and ticket.not_before > now:
+        moments.append(ticket.not_before)
+    return min(moments) if moments else None
+
+
+class ParkingLot:
+    """The agents this instance's passes parked, kept from one pass to the next."""
+
+    def __init__(self) -> None:
+        self._parked: dict[str, Parked] = {}
+        self._lines: frozenset[Line] = frozenset()  # the lines the last pass found
+        self._priors: dict[str, Parked] = {}  # this pass's agents parked until it
+
+    def __len__(self) -> int:
+        return len(self._parked)
+
+    def counted(self, agents: Iterable[Agent]) -> list[Line]:
+        """The lines whose change counts tell whether these agents are still parked."""
+        parked = (self._parked.get(agent.id) for agent in agents)
+        return list({line: None for p in parked if p is not None for line in p.changes})
+
+    def sort_out(
+        self,
+        agents: Iterable[Agent],
+        lines: Collection[Line],
+        changes: Mapping[Line, int],
+        rules: RoutingRules,
+        now: datetime,
+    ) -> list[Agent]:
+        """The agents to plan: those not parked, or no longer (the others stay parked;
+        agents no longer ready are forgotten). `lines`: the lines found now; `changes`:
+        the counts of the lines `counted` named."""
+        appeared = set(lines) - self._lines
+        self._lines = frozenset(lines)
+        kept: dict[str, Parked] = {}
+        self._priors = {}
+        active = []
+        for agent in agents:
+            parked = self._parked.get(agent.id)
+            if parked is None:
+                active.append(agent)
+            elif still_parked(parked, agent, changes, rules, now) and not reaches_new_lines(
+                agent, appeared, rules
+            ):
+                kept[agent.id] = parked
+            else:
+                active.append(agent)
+                self._priors[agent.id] = parked
+        self._parked = kept
+        return active
+
+    def suspects(self, agents: Iterable[Agent], rules: RoutingRules, now: datetime) -> list[Agent]:
+        """Of `agents` (not parked), those parked until this pass whose parking still holds
+        but for their lines' counts: a look at their lines' new tasks may park them again."""
+        priors = self._priors
+        return [a for a in agents if a.id in priors and _holds(priors[a.id], a, rules, now)]
+
+    def recheck(
+        self,
+        agents: Iterable[Agent],
+        heads: Mapping[Line, Head],
+        rules: RoutingRules,
+        now: datetime,
+    ) -> list[Agent]:
+        """`agents` less the `suspects` parked again by a look at `heads`."""
+        active = []
+        for agent in agents:
+            prior = self._priors.get(agent.id)
+            parked = park(agent, heads, self._lines, rules, now, prior) if prior else None
+            if parked is None:
+                active.append(agent)
+            else:
+                self._parked[agent.id] = parked
+        return active
+
+    def park_idle(
+        self,
+        idle: Iterable[Agent],
+        heads: Mapping[Line, Head],
+        rules: RoutingRules,
+        now: datetime,
+    ) -> None:
+        """Park those of `idle` (given nothing by the pass) that may be parked."""
+        for agent in idle:
+            parked = park(agent, heads, self._lines, rules, now, self._priors.get(agent.id))
+            if parked is not None:
+                self._parked[agent.id] = parked

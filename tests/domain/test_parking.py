@@ -1,0 +1,200 @@
+"""Parked agents: over random worlds, an agent parked is given nothing by the reference
+planner and may take none of the waiting tasks at any moment before its time, so leaving
+it out of a pass decides exactly as planning with it; and the parking ends when its lines
+change, a line it could serve appears, the agent or the rules change, or its time comes."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from callcenter.domain.agents import Activity, Agent, Presence
+from callcenter.domain.messages import Channel
+from callcenter.domain.parking import PARK_SECONDS, ParkingLot, park, still_parked
+from callcenter.domain.routing import Ticket, plan_assignments, why_not
+from callcenter.domain.routing_index import Head, Line, LineKind, lines_of
+from callcenter.domain.routing_rules import QueueConfig, RoutingRules, Rule, Step
+from tests.domain import test_routing_properties as routing_worlds
+from tests.domain.test_routing_index import in_lines, varied
+
+NOW = routing_worlds.NOW
+
+
+def whole(lines: dict[Line, list[Ticket]], changes: int = 1) -> dict[Line, Head]:
+    return {line: Head(tuple(members), True, changes) for line, members in lines.items()}
+
+
+@settings(max_examples=400, deadline=None)
+@given(routing_worlds.worlds(), st.data())
+def test_a_parked_agent_is_given_nothing_until_its_time(
+    world: routing_worlds.World, data: st.DataObject
+) -> None:
+    tickets = data.draw(varied(world)) if data.draw(st.booleans()) else world.tickets
+    lines = in_lines(tickets)
+    heads = whole(lines)
+    longest = 3600.0  # longer than any wait drawn: the time found is the tasks' own
+    parked = {
+        agent.id: found
+        for agent in world.agents
+        if (found := park(agent, heads, lines, world.rules, NOW, longest=longest)) is not None
+    }
+    for agent in world.agents:
+        if agent.id not in parked:
+            continue
+        until = parked[agent.id].until
+        assert NOW < until <= NOW + timedelta(seconds=longest)
+        fraction = data.draw(st.floats(0, 1, exclude_max=True))
+        last = until - timedelta(microseconds=1)
+        for at in (NOW, min(NOW + (until - NOW) * fraction, last), last):
+            assert all(why_not(t, agent, world.rules, at) is not None for t in tickets)
+    rest = [agent for agent in world.agents if agent.id not in parked]
+    expected = plan_assignments(tickets, world.agents, world.rules, NOW)
+    assert plan_assignments(tickets, rest, world.rules, NOW) == expected
+
+
+RULES = RoutingRules(
+    queues={"billing": QueueConfig(name="billing", skills=("billing",))},
+    rules=(
+        Rule(
+            name="default",
+            queue="billing",
+            steps=(Step(after=0, require={"billing": 3}), Step(after=30)),
+        ),
+        Rule(name="easy", queue="billing"),
+        Rule(name="held", queue="billing", prefer_seconds=20),
+    ),
+)
+
+
+BILLING = Line(LineKind.QUEUE, Channel.VOICE, "billing")
+
+
+def agent(level: int, **changes: object) -> Agent:
+    made = Agent(
+        id="a1",
+        name="a1",
+        skills={"billing": level},
+        presence=Presence.AVAILABLE,
+        activity=Activity.IDLE,
+        activity_since=NOW,
+        presence_since=NOW,
+        idle_since=NOW,
+        version=4,
+    )
+    return msgspec.structs.replace(made, **changes)
+
+
+def ticket(call_id: str, waited: float, rule: str = "default") -> Ticket:
+    return Ticket(
+        call_id=call_id,
+        queue="billing",
+        rule=rule,
+        priority=0,
+        queued_at=NOW - timedelta(seconds=waited),
+    )
+
+
+def test_an_agent_short_of_a_level_is_parked_until_the_step_widens() -> None:
+    lines = in_lines([ticket("c1", waited=25), ticket("c2", waited=22)])
+    parked = park(agent(1), whole(lines), lines, RULES, NOW)
+    assert parked is not None
+    assert parked.until == NOW + timedelta(seconds=5)  # c1 widens first
+    counts = dict(parked.changes)
+    assert set(counts) == {BILLING}  # its rule widens into no other queue: no rule line
+    soon = NOW + timedelta(seconds=4)
+    assert still_parked(parked, agent(1), counts, RULES, soon)
+    assert not still_parked(parked, agent(1), counts, RULES, parked.until)
+    bumped = {line: count + 1 for line, count in counts.items()}
+    assert not still_parked(parked, agent(1), bumped, RULES, soon)
+    assert not still_parked(parked, agent(1, version=5), counts, RULES, soon)
+    reloaded = dataclasses.replace(RULES)
+    assert not still_parked(parked, agent(1), counts, reloaded, soon)
+
+
+def test_an_agent_kept_from_a_callers_last_agents_call_is_parked_until_the_hold_ends() -> None:
+    held = msgspec.structs.replace(ticket("c1", waited=15, rule="held"), prefer_agent="a9")
+    lines = in_lines([held])
+    parked = park(agent(3), whole(lines), lines, RULES, NOW)
+    assert parked is not None
+    assert parked.until == NOW + timedelta(seconds=5)
+
+
+def test_parking_ends_after_park_seconds_at_the_latest() -> None:
+    lines = in_lines([ticket("c1", waited=0)])
+    parked = park(agent(1), whole(lines), lines, RULES, NOW)
+    assert parked is not None
+    assert parked.until == NOW + timedelta(seconds=PARK_SECONDS)
+
+
+def test_an_agent_who_may_take_a_task_is_not_parked() -> None:
+    lines = in_lines([ticket("c1", waited=10)])
+    assert park(agent(3), whole(lines), lines, RULES, NOW) is None
+    backing_off = agent(3, blocked_until=NOW + timedelta(seconds=5))
+    parked = park(backing_off, whole(lines), lines, RULES, NOW)
+    assert parked is not None
+    assert parked.until == NOW + timedelta(seconds=5)
+
+
+def test_nobody_is_parked_on_a_line_not_read_to_its_end() -> None:
+    lines = in_lines([ticket("c1", waited=10)])
+    heads = {line: Head(tuple(members), False, 1) for line, members in lines.items()}
+    assert park(agent(1), heads, lines, RULES, NOW) is None
+    _, rule_line = lines_of(ticket("c1", 0))
+    assert park(agent(1), {rule_line: whole(lines)[rule_line]}, lines, RULES, NOW) is None
+
+
+def test_a_second_look_parks_again_unless_a_new_task_is_the_agents() -> None:
+    lines = in_lines([ticket("c1", waited=10)])
+    prior = park(agent(1), whole(lines), lines, RULES, NOW)
+    assert prior is not None
+    later = NOW + timedelta(seconds=1)
+    grown = in_lines([ticket("c1", waited=10), ticket("c2", waited=0)])
+    again = park(agent(1), whole(grown, 2), grown, RULES, later, prior)
+    assert again is not None
+    assert again.until == prior.until
+    assert set(again.checked) == {"c1", "c2"}
+    easy = in_lines([ticket("c1", waited=10), ticket("c3", waited=0, rule="easy")])
+    assert park(agent(1), whole(easy, 2), easy, RULES, later, prior) is None
+
+
+def test_the_lot_leaves_out_parked_agents_and_looks_again_when_their_lines_change() -> None:
+    lot = ParkingLot()
+    tickets = [ticket("c1", waited=10)]
+    lines = in_lines(tickets)
+    assert lot.sort_out([agent(1)], list(lines), {}, RULES, NOW) == [agent(1)]
+    lot.park_idle([agent(1)], whole(lines), RULES, NOW)
+    assert len(lot) == 1
+    counted = lot.counted([agent(1)])
+    assert counted == [BILLING]
+    same = dict.fromkeys(counted, 1)
+    assert lot.sort_out([agent(1)], list(lines), same, RULES, NOW) == []
+    changed = dict.fromkeys(counted, 2)
+    assert lot.sort_out([agent(1)], list(lines), changed, RULES, NOW) == [agent(1)]
+    assert lot.suspects([agent(1)], RULES, NOW) == [agent(1)]
+    grown = in_lines([*tickets, ticket("c2", waited=0)])
+    assert lot.recheck([agent(1)], whole(grown, 2), RULES, NOW) == []
+    assert len(lot) == 1
+
+
+def test_a_line_the_agent_could_serve_appearing_ends_its_parking() -> None:
+    lot = ParkingLot()
+    lines = in_lines([ticket("c1", waited=10)])
+    lot.sort_out([agent(1)], list(lines), {}, RULES, NOW)
+    lot.park_idle([agent(1)], whole(lines), RULES, NOW)
+    counts = dict.fromkeys(lot.counted([agent(1)]), 1)
+    unknown = Line(LineKind.QUEUE, Channel.VOICE, "not-configured")  # anyone serves it
+    found = [*lines, unknown]
+    assert lot.sort_out([agent(1)], found, counts, RULES, NOW) == [agent(1)]
+
+
+def test_an_agent_no_longer_ready_is_forgotten() -> None:
+    lot = ParkingLot()
+    lines = in_lines([ticket("c1", waited=10)])
+    lot.sort_out([agent(1)], list(lines), {}, RULES, NOW)
+    lot.park_idle([agent(1)], whole(lines), RULES, NOW)
+    assert lot.sort_out([], list(lines), {}, RULES, NOW) == []
+    assert len(lot) == 0

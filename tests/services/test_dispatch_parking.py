@@ -1,0 +1,133 @@
+"""Parked agents in the dispatcher, on a real Redis: a ready agent with nothing it may take
+is left out of the passes that follow (`domain/parking`), and is offered a call as soon as
+one it may take joins its line, its step widens, or the agent changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from callcenter.domain import agents as agent_rules
+from callcenter.domain.agents import Presence
+from callcenter.domain.calls import Call, CallState
+from callcenter.domain.routing_rules import QueueConfig, RoutingRules, Rule, Step
+from callcenter.metrics import Metrics
+from callcenter.services.dispatch import Dispatcher
+from callcenter.services.notify import NoNotifier
+from callcenter.services.rules_source import RulesSource
+from callcenter.storage.agents import AgentRepository
+from callcenter.storage.calls import CallRepository
+from callcenter.storage.dispatch_turn import DispatchTurn
+from callcenter.storage.documents import CommitResult, DocumentStore
+from callcenter.storage.resp import RespClient
+
+NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+RULES = RoutingRules(
+    queues={"billing": QueueConfig(name="billing", skills=("billing",))},
+    rules=(
+        Rule(
+            name="default",
+            queue="billing",
+            steps=(Step(after=0, require={"billing": 3}), Step(after=5)),
+        ),
+        Rule(name="easy", queue="billing"),
+    ),
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = NOW
+
+    def now(self) -> datetime:
+        return self.at
+
+
+class Desk:
+    def __init__(self, resp: RespClient) -> None:
+        store = DocumentStore(resp)
+        self.clock = Clock()
+        self.calls = CallRepository(
+            store, retention=timedelta(days=1), dedupe_window=timedelta(hours=1)
+        )
+        self.agents = AgentRepository(store)
+        self.dispatcher = Dispatcher(
+            self.calls,
+            self.agents,
+            RulesSource(lambda: RULES),
+            turn=DispatchTurn(resp),
+            clock=self.clock,
+            metrics=Metrics(),
+            notify=NoNotifier(),
+        )
+
+    async def ready_agent(self, level: int) -> None:
+        agent = agent_rules.new_agent("a1", "Ann", {"billing": level}, NOW)
+        ready = agent_rules.set_presence(agent, Presence.AVAILABLE, NOW)
+        assert await self.agents.save(None, ready, NOW) is CommitResult.COMMITTED
+
+    async def queue(self, call_id: str, rule: str = "default") -> None:
+        call = Call(
+            id=call_id,
+            gateway_call_id=call_id,
+            state=CallState.QUEUED,
+            queue="billing",
+            rule=rule,
+            created_at=NOW,
+            updated_at=NOW,
+            last_event_at=NOW,
+            queued_at=NOW,
+        )
+        result, _ = await self.calls.commit(None, call, (), event_id=None, now=NOW)
+        assert result is CommitResult.COMMITTED
+
+    async def parked_after_passes(self) -> None:
+        """Two passes: the first plans the agent and finds nothing; the second leaves it out."""
+        assert await self.dispatcher.run_pass() == 0
+        assert self.dispatcher.last_pass.planned == 1
+        assert await self.dispatcher.run_pass() == 0
+        assert (self.dispatcher.last_pass.agents, self.dispatcher.last_pass.planned) == (1, 0)
+
+    async def offered_to_ann(self, call_id: str) -> bool:
+        call = await self.calls.get(call_id)
+        assert call is not None
+        return call.reservation is not None and call.reservation.agent_id == "a1"
+
+
+@pytest.fixture
+async def desk(resp: RespClient) -> Desk:
+    made = Desk(resp)
+    await made.ready_agent(level=1)
+    await made.queue("c1")
+    return made
+
+
+async def test_a_parked_agent_is_offered_a_call_it_may_take_once_one_joins(desk: Desk) -> None:
+    await desk.parked_after_passes()
+    await desk.queue("c2")  # not its to take either: a look at the line parks it again
+    assert await desk.dispatcher.run_pass() == 0
+    assert desk.dispatcher.last_pass.planned == 0
+    await desk.queue("c3", rule="easy")
+    assert await desk.dispatcher.run_pass() == 1
+    assert await desk.offered_to_ann("c3")
+
+
+async def test_a_parked_agent_is_offered_the_call_when_its_step_widens(desk: Desk) -> None:
+    await desk.parked_after_passes()
+    desk.clock.at = NOW + timedelta(seconds=4.9)
+    assert await desk.dispatcher.run_pass() == 0
+    assert desk.dispatcher.last_pass.planned == 0
+    desk.clock.at = NOW + timedelta(seconds=5)
+    assert await desk.dispatcher.run_pass() == 1
+    assert await desk.offered_to_ann("c1")
+
+
+async def test_a_parked_agent_whose_skills_change_is_planned_again(desk: Desk) -> None:
+    await desk.parked_after_passes()
+    agent = await desk.agents.get("a1")
+    assert agent is not None
+    raised = agent_rules.update_profile(agent, "Ann", {"billing": 3})
+    assert await desk.agents.save(agent, raised, NOW) is CommitResult.COMMITTED
+    assert await desk.dispatcher.run_pass() == 1
+    assert await desk.offered_to_ann("c1")
