@@ -12,7 +12,7 @@ an instance of an older version during an upgrade)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,13 +26,14 @@ PARK_SECONDS = 10.0
 
 @dataclass(frozen=True, slots=True)
 class Parked:
-    """Why an agent may be left out: its version, the rules, the change counts of its
-    lines as read, until when time alone changes nothing, and the tasks found not its to
-    take (a later check of the same agent looks only at the others)."""
+    """Why an agent may be left out: its version, the rules, its lines as read (with their
+    change counts), until when time alone changes nothing, and the tasks found not its to
+    take (a later check of the same agent looks only at the others, and reads again only
+    the lines whose counts moved)."""
 
     agent_version: int
     rules: RoutingRules
-    changes: Mapping[Line, int]
+    heads: Mapping[Line, Head]
     until: datetime
     checked: Mapping[str, Ticket]
 
@@ -62,8 +63,7 @@ def park(
     until = min([until, *(moment for ticket in fresh if (moment := wakes_at(ticket, rules, now)))])
     if until <= now:
         return None
-    changes = {line: head.changes for line, head in read.items()}
-    return Parked(agent.version, rules, changes, until, checked)
+    return Parked(agent.version, rules, read, until, checked)
 
 
 def _carried(
@@ -113,7 +113,7 @@ def still_parked(
     change counts of its lines (`changes`: as read now; a line without a count is at 0),
     and the time has not come."""
     return _holds(parked, agent, rules, now) and all(
-        changes.get(line, 0) == count for line, count in parked.changes.items()
+        changes.get(line, 0) == head.changes for line, head in parked.heads.items()
     )
 
 
@@ -146,6 +146,7 @@ class ParkingLot:
         self._parked: dict[str, Parked] = {}
         self._lines: frozenset[Line] = frozenset()  # the lines the last pass found
         self._priors: dict[str, Parked] = {}  # this pass's agents parked until it
+        self._counts: Mapping[Line, int] = {}  # this pass's change counts of their lines
 
     def __len__(self) -> int:
         return len(self._parked)
@@ -153,7 +154,7 @@ class ParkingLot:
     def counted(self, agents: Iterable[Agent]) -> list[Line]:
         """The lines whose change counts tell whether these agents are still parked."""
         parked = (self._parked.get(agent.id) for agent in agents)
-        return list({line: None for p in parked if p is not None for line in p.changes})
+        return list({line: None for p in parked if p is not None for line in p.heads})
 
     def sort_out(
         self,
@@ -168,6 +169,7 @@ class ParkingLot:
         the counts of the lines `counted` named."""
         appeared = set(lines) - self._lines
         self._lines = frozenset(lines)
+        self._counts = changes
         kept: dict[str, Parked] = {}
         self._priors = {}
         active = []
@@ -191,6 +193,20 @@ class ParkingLot:
         priors = self._priors
         return [a for a in agents if a.id in priors and _holds(priors[a.id], a, rules, now)]
 
+    def to_look_at(
+        self, suspects: Sequence[Agent], lines: Iterable[Line], rules: RoutingRules
+    ) -> list[Line]:
+        """Of `lines`, those to read whole for `suspects` to be looked at again: the ones
+        they could serve, less those whose count has not moved since a prior read them."""
+        unmoved = {line for agent in suspects for line in self._unmoved(self._priors[agent.id])}
+        return [line for line in lines_to_read(lines, suspects, rules) if line not in unmoved]
+
+    def _unmoved(self, prior: Parked) -> dict[Line, Head]:
+        counts = self._counts
+        return {
+            line: head for line, head in prior.heads.items() if counts.get(line, 0) == head.changes
+        }
+
     def recheck(
         self,
         agents: Iterable[Agent],
@@ -198,11 +214,15 @@ class ParkingLot:
         rules: RoutingRules,
         now: datetime,
     ) -> list[Agent]:
-        """`agents` less the `suspects` parked again by a look at `heads`."""
+        """`agents` less the `suspects` parked again by a look at `heads` (the lines
+        `to_look_at` named, read now)."""
         active = []
         for agent in agents:
             prior = self._priors.get(agent.id)
-            parked = park(agent, heads, self._lines, rules, now, prior) if prior else None
+            parked = None
+            if prior is not None:
+                read = {**self._unmoved(prior), **heads}
+                parked = park(agent, read, self._lines, rules, now, prior)
             if parked is None:
                 active.append(agent)
             else:

@@ -250,7 +250,7 @@ class Dispatcher:
         suspects = self._parking.suspects(agents, rules, now)
         if not suspects:
             return found, agents, {}
-        lines = lines_to_read(found, suspects, rules)
+        lines = self._parking.to_look_at(suspects, found, rules)
         return found, agents, await self._calls.heads(dict.fromkeys(lines, WHOLE_LINE))
 
     def _read_whole(

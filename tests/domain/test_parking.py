@@ -57,7 +57,10 @@ def test_a_parked_agent_is_given_nothing_until_its_time(
 
 
 RULES = RoutingRules(
-    queues={"billing": QueueConfig(name="billing", skills=("billing",))},
+    queues={
+        "billing": QueueConfig(name="billing", skills=("billing",)),
+        "refunds": QueueConfig(name="refunds", skills=("billing",)),
+    },
     rules=(
         Rule(
             name="default",
@@ -88,10 +91,10 @@ def agent(level: int, **changes: object) -> Agent:
     return msgspec.structs.replace(made, **changes)
 
 
-def ticket(call_id: str, waited: float, rule: str = "default") -> Ticket:
+def ticket(call_id: str, waited: float, rule: str = "default", queue: str = "billing") -> Ticket:
     return Ticket(
         call_id=call_id,
-        queue="billing",
+        queue=queue,
         rule=rule,
         priority=0,
         queued_at=NOW - timedelta(seconds=waited),
@@ -103,7 +106,7 @@ def test_an_agent_short_of_a_level_is_parked_until_the_step_widens() -> None:
     parked = park(agent(1), whole(lines), lines, RULES, NOW)
     assert parked is not None
     assert parked.until == NOW + timedelta(seconds=5)  # c1 widens first
-    counts = dict(parked.changes)
+    counts = {line: head.changes for line, head in parked.heads.items()}
     assert set(counts) == {BILLING}  # its rule widens into no other queue: no rule line
     soon = NOW + timedelta(seconds=4)
     assert still_parked(parked, agent(1), counts, RULES, soon)
@@ -198,3 +201,24 @@ def test_an_agent_no_longer_ready_is_forgotten() -> None:
     lot.park_idle([agent(1)], whole(lines), RULES, NOW)
     assert lot.sort_out([], list(lines), {}, RULES, NOW) == []
     assert len(lot) == 0
+
+
+def test_a_second_look_reads_again_only_the_lines_whose_counts_moved() -> None:
+    lot = ParkingLot()
+    refunds = Line(LineKind.QUEUE, Channel.VOICE, "refunds")
+    tickets = [ticket("c1", waited=10), ticket("c2", waited=10, queue="refunds")]
+    lines = in_lines(tickets)
+    lot.sort_out([agent(1)], list(lines), {}, RULES, NOW)
+    lot.park_idle([agent(1)], whole(lines), RULES, NOW)
+    assert set(lot.counted([agent(1)])) == {BILLING, refunds}
+    moved = {BILLING: 1, refunds: 2}
+    assert lot.sort_out([agent(1)], list(lines), moved, RULES, NOW) == [agent(1)]
+    suspects = lot.suspects([agent(1)], RULES, NOW)
+    assert lot.to_look_at(suspects, list(lines), RULES) == [refunds]
+    grown = in_lines([*tickets, ticket("c3", waited=0, queue="refunds")])
+    fresh = {refunds: Head(tuple(grown[refunds]), True, 2)}
+    assert lot.recheck([agent(1)], fresh, RULES, NOW) == []  # parked again
+    easy = in_lines([*tickets, ticket("c4", waited=0, rule="easy", queue="refunds")])
+    assert lot.sort_out([agent(1)], list(lines), {BILLING: 1, refunds: 3}, RULES, NOW)
+    fresh = {refunds: Head(tuple(easy[refunds]), True, 3)}
+    assert lot.recheck([agent(1)], fresh, RULES, NOW) == [agent(1)]  # c4 is its to take
