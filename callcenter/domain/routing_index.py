@@ -10,7 +10,7 @@ ready agents and the lines' heads, not the backlog."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
@@ -33,16 +33,26 @@ class LineKind(StrEnum):
 
 @dataclass(frozen=True, slots=True, order=True)
 class Line:
-    """One line: the waiting tasks of a queue (or of a rule) on one channel."""
+    """One line: the waiting tasks of a queue (or of a rule) on one channel. Lines are
+    looked up in sets and maps many times a pass, so the id and hash are made once."""
 
     kind: LineKind
     channel: Channel
     name: str
+    # how the line is named in storage (the channel has no ':'; the name may)
+    id: str = field(init=False, repr=False, compare=False)
+    _hash: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def id(self) -> str:
-        """How the line is named in storage (the channel has no ':'; the name may)."""
-        return f"{self.kind}:{self.channel}:{self.name}"
+    def __post_init__(self) -> None:
+        line_id = f"{self.kind}:{self.channel}:{self.name}"
+        object.__setattr__(self, "id", line_id)
+        object.__setattr__(self, "_hash", hash(line_id))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (isinstance(other, Line) and self.id == other.id)
 
     @staticmethod
     @lru_cache(maxsize=65_536)

@@ -17,7 +17,6 @@ from callcenter.storage.documents import (
     DecodeCache,
     DocumentStore,
     load_script,
-    text,
 )
 from callcenter.storage.timers import schedule
 
@@ -51,7 +50,7 @@ class AgentRepository:
         """`on_change` is told of every committed write, on the loop, right after it."""
         self._store = store
         self._on_change = on_change
-        self._all = load_script("agents_all")
+        self._agents_in = load_script("agents_in")
         # decoded agents by their stored bytes: the outlook and the wallboard read them all
         self._decoded = DecodeCache(Agent)
 
@@ -61,13 +60,9 @@ class AgentRepository:
     async def ready(self, *, on_voice: bool = False) -> list[Agent]:
         """Agents in the ready index (available and idle when last written); `on_voice`
         adds those on a call with room for a text task."""
-        if on_voice:
-            raw = await self._store.client.execute("SUNION", keys.READY, keys.READY_ON_VOICE)
-        else:
-            raw = await self._store.client.execute("SMEMBERS", keys.READY)
-        ids = [text(m) for m in raw]
-        found = await self._store.load_many([keys.agent(i) for i in ids], Agent)
-        return [agent for agent in found if agent is not None]
+        indexes = [keys.READY, keys.READY_ON_VOICE] if on_voice else [keys.READY]
+        raw = await self._store.client.evalsha(self._agents_in, indexes, [keys.agent("")])
+        return self._decoded.decode_all(raw)
 
     async def any_ready(self, *, on_voice: bool = False) -> bool:
         """Whether the ready index (with `on_voice`, or the one of agents on a call with
@@ -77,7 +72,7 @@ class AgentRepository:
 
     async def all(self) -> list[Agent]:
         """Every agent, by id (one round trip; unchanged documents are not decoded again)."""
-        raw = await self._store.client.evalsha(self._all, [keys.AGENTS], [keys.agent("")])
+        raw = await self._store.client.evalsha(self._agents_in, [keys.AGENTS], [keys.agent("")])
         agents = self._decoded.decode_all(raw)
         agents.sort(key=lambda agent: agent.id)
         return agents
