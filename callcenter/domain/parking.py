@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.routing import Ticket, next_step_at, rule_of, why_not
-from callcenter.domain.routing_index import Head, Line, lines_to_read
+from callcenter.domain.routing_index import Head, Line, LineSet, lines_to_read
 from callcenter.domain.routing_rules import RoutingRules
 
 PARK_SECONDS = 10.0
@@ -144,7 +144,7 @@ class ParkingLot:
 
     def __init__(self) -> None:
         self._parked: dict[str, Parked] = {}
-        self._lines: frozenset[Line] = frozenset()  # the lines the last pass found
+        self._lines = LineSet(())  # the lines the last pass found
         self._priors: dict[str, Parked] = {}  # this pass's agents parked until it
         self._counts: Mapping[Line, int] = {}  # this pass's change counts of their lines
 
@@ -167,8 +167,12 @@ class ParkingLot:
         """The agents to plan: those not parked, or no longer (the others stay parked;
         agents no longer ready are forgotten). `lines`: the lines found now; `changes`:
         the counts of the lines `counted` named."""
-        appeared = set(lines) - self._lines
-        self._lines = frozenset(lines)
+        if lines is not self._lines:  # storage hands out the same set until it changes
+            found = lines if isinstance(lines, LineSet) else LineSet(lines)
+            appeared = found.members - self._lines.members
+            self._lines = found
+        else:
+            appeared = frozenset()
         self._counts = changes
         kept: dict[str, Parked] = {}
         self._priors = {}

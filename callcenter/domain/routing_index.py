@@ -9,7 +9,7 @@ ready agents and the lines' heads, not the backlog."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -87,6 +87,50 @@ def call_in(member: str) -> str:
     return member[_ID_AT:]
 
 
+class LineSet(Collection[Line]):
+    """Lines found with tasks, indexed by the queue or rule they are of. The lines are
+    many (two per queue and channel) and seldom change, while each pass asks which of them
+    its agents could serve: storage hands out the same set until it changes, so the index
+    is made once."""
+
+    __slots__ = ("_members", "_queues", "_rules", "_unknown")
+
+    def __init__(self, lines: Iterable[Line]) -> None:
+        self._members = frozenset(lines)
+        self._queues: dict[str, list[Line]] = {}
+        self._rules: dict[str, list[Line]] = {}
+        self._unknown: tuple[Mapping[str, object], list[str]] | None = None
+        for line in self._members:
+            by_name = self._queues if line.kind is LineKind.QUEUE else self._rules
+            by_name.setdefault(line.name, []).append(line)
+
+    def __iter__(self) -> Iterator[Line]:
+        return iter(self._members)
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __contains__(self, line: object) -> bool:
+        return line in self._members
+
+    @property
+    def members(self) -> frozenset[Line]:
+        return self._members
+
+    def of(self, queues: Iterable[str], rules: Iterable[str]) -> list[Line]:
+        """The lines of these queues and these rules."""
+        found = [line for name in queues for line in self._queues.get(name, ())]
+        found.extend(line for name in rules for line in self._rules.get(name, ()))
+        return found
+
+    def unknown_queues(self, known: Mapping[str, object]) -> list[str]:
+        """The queues of lines not among the `known` ones (the answer is kept while asked
+        with the same `known`: the rules' queues)."""
+        if self._unknown is None or self._unknown[0] is not known:
+            self._unknown = (known, [name for name in self._queues if name not in known])
+        return self._unknown[1]
+
+
 def lines_to_read(
     lines: Iterable[Line], agents: Sequence[Agent], rules: RoutingRules
 ) -> list[Line]:
@@ -95,18 +139,11 @@ def lines_to_read(
     lines of rules whose steps reach into such a queue."""
     if not agents:
         return []
+    found = lines if isinstance(lines, LineSet) else LineSet(lines)
     served = _served_queues(agents, rules)
-    known = rules.queues
     reaching = _reaching_rules(served, rules)
-    return sorted(
-        line
-        for line in lines
-        if (
-            line.name in served or line.name not in known
-            if line.kind is LineKind.QUEUE
-            else line.name in reaching
-        )
-    )
+    queues = served.union(found.unknown_queues(rules.queues))
+    return sorted(found.of(queues, reaching))
 
 
 def _reaching_rules(served: set[str], rules: RoutingRules) -> set[str]:

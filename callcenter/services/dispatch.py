@@ -21,7 +21,14 @@ from callcenter.domain.calls import Call, CallState
 from callcenter.domain.parking import ParkingLot
 from callcenter.domain.reservations import offer
 from callcenter.domain.routing import Decision
-from callcenter.domain.routing_index import Head, HeadsPlan, Line, lines_to_read, plan_from_heads
+from callcenter.domain.routing_index import (
+    Head,
+    HeadsPlan,
+    Line,
+    LineSet,
+    lines_to_read,
+    plan_from_heads,
+)
 from callcenter.domain.routing_rules import RoutingRules
 from callcenter.domain.timers import Timer, TimerKind
 from callcenter.metrics import Metrics
@@ -240,7 +247,7 @@ class Dispatcher:
 
     async def _unparked(
         self, agents: list[Agent], rules: RoutingRules, now: datetime
-    ) -> tuple[list[Line], list[Agent], dict[Line, Head]]:
+    ) -> tuple[LineSet, list[Agent], dict[Line, Head]]:
         """The lines found, the agents still parked left out, and for agents parked until
         now whose lines changed, those lines read whole (to look at their new tasks)."""
         counted = self._parking.counted(agents)

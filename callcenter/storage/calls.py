@@ -13,7 +13,7 @@ from callcenter.domain.callers import CallerHistory
 from callcenter.domain.calls import ACTIVE_STATES, Call, CallState
 from callcenter.domain.routing import Decision, Ticket
 from callcenter.domain.routing_context import ticket_of
-from callcenter.domain.routing_index import Head, Line, lines_of, place_in_line
+from callcenter.domain.routing_index import Head, Line, LineSet, lines_of, place_in_line
 from callcenter.domain.timers import Timer, dispatch_due
 from callcenter.storage import keys
 from callcenter.storage.agents import bump_agent, put_agent
@@ -82,6 +82,7 @@ class CallRepository:
         self._context = load_script("call_context")
         self._heads = load_script("waiting_heads")
         self._lines: dict[bytes, Line | None] = {}  # line ids as stored, parsed
+        self._last_lines: tuple[list[bytes], LineSet] = ([], LineSet(()))  # as last read
         self._repair_lines = load_script("lines_repair")
         # decoded tickets by their stored bytes: every dispatch pass reads all of them
         self._tickets = DecodeCache(Ticket)
@@ -215,11 +216,11 @@ class CallRepository:
         raw = await self._store.client.execute("HVALS", keys.WAITING)
         return self._tickets.decode_all(raw)
 
-    async def lines(self) -> list[Line]:
+    async def lines(self) -> LineSet:
         """The waiting lines that may have calls."""
         return self._parse_lines(await self._store.client.execute("SMEMBERS", keys.LINES))
 
-    async def lines_and_changes(self, counted: Sequence[Line]) -> tuple[list[Line], list[int]]:
+    async def lines_and_changes(self, counted: Sequence[Line]) -> tuple[LineSet, list[int]]:
         """The waiting lines that may have calls, and the change counts of `counted` (0
         for a line never counted), in one round trip."""
         if not counted:
@@ -232,7 +233,10 @@ class CallRepository:
         )
         return self._parse_lines(found), [int(count or 0) for count in changes]
 
-    def _parse_lines(self, found: list[bytes]) -> list[Line]:
+    def _parse_lines(self, found: list[bytes]) -> LineSet:
+        """The lines named; the set read last time when the ids are the same."""
+        if found == self._last_lines[0]:
+            return self._last_lines[1]
         known = self._lines
         if len(known) > LINES_KEPT:
             known.clear()
@@ -243,7 +247,8 @@ class CallRepository:
                 line = known[raw] = Line.parse(text(raw))
             if line is not None:
                 lines.append(line)
-        return lines
+        self._last_lines = (found, LineSet(lines))
+        return self._last_lines[1]
 
     async def heads(self, lengths: Mapping[Line, int]) -> dict[Line, Head]:
         """The first tickets of each line (as many as its length), in line order, in one

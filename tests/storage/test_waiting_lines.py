@@ -130,7 +130,8 @@ async def test_a_task_joining_or_changing_in_a_line_counts_as_its_change(
     carries each line's count, atomically with its tasks."""
     calls = repository(resp)
     rule_line = lines_of(ticket(1))[1]
-    assert await calls.lines_and_changes([BILLING, rule_line]) == ([], [0, 0])
+    found, counts = await calls.lines_and_changes([BILLING, rule_line])
+    assert (list(found), counts) == ([], [0, 0])
     waiting = Call(
         id="c1",
         gateway_call_id="c1",
