@@ -55,9 +55,8 @@ def park(
     read = _read_whole(lines_to_read(lines, [agent], rules), heads)
     if read is None:
         return None
-    known, until = _carried(prior, agent, rules, now, longest)
-    checked = {ticket.call_id: ticket for head in read.values() for ticket in head.tickets}
-    fresh = _not_known(checked.values(), known)
+    base, until = _carried(prior, agent, rules, now, longest)
+    checked, fresh = _looked_at(read, base)
     if any(why_not(ticket, agent, rules, now) is None for ticket in fresh):
         return None
     until = min([until, *(moment for ticket in fresh if (moment := wakes_at(ticket, rules, now)))])
@@ -68,27 +67,36 @@ def park(
 
 def _carried(
     prior: Parked | None, agent: Agent, rules: RoutingRules, now: datetime, longest: float
-) -> tuple[Mapping[str, Ticket], datetime]:
-    """What a parking starts from: the tasks a prior parking still holding found not the
-    agent's, and until when it may last (the prior's time, or `longest`; and not past the
-    agent's back-off)."""
-    if prior is not None and _holds(prior, agent, rules, now):
-        known, until = prior.checked, prior.until
-    else:
-        known, until = {}, now + timedelta(seconds=longest)
+) -> tuple[Parked | None, datetime]:
+    """What a parking starts from: the prior parking if it still holds, and until when it
+    may last (the prior's time, or `longest`; and not past the agent's back-off)."""
+    base = prior if prior is not None and _holds(prior, agent, rules, now) else None
+    until = base.until if base is not None else now + timedelta(seconds=longest)
     if agent.blocked_until is not None and agent.blocked_until > now:
         until = min(until, agent.blocked_until)
-    return known, until
+    return base, until
 
 
-def _not_known(tickets: Iterable[Ticket], known: Mapping[str, Ticket]) -> list[Ticket]:
-    """The tasks not found before as they are now (those need a look)."""
+def _looked_at(
+    read: Mapping[Line, Head], base: Parked | None
+) -> tuple[dict[str, Ticket], list[Ticket]]:
+    """The tasks of the lines `read` by call, and those that need a look: all of them, or,
+    from a prior parking, the new or changed tasks of the lines read again since. (Tasks
+    the prior found that have left are kept: they only ever spare a look.)"""
+    if base is None:
+        checked: dict[str, Ticket] = {}
+        moved: Iterable[Head] = read.values()
+    else:
+        checked = dict(base.checked)
+        moved = [head for line, head in read.items() if base.heads.get(line) is not head]
     fresh = []
-    for ticket in tickets:
-        before = known.get(ticket.call_id)
-        if before is not ticket and before != ticket:
-            fresh.append(ticket)
-    return fresh
+    for head in moved:
+        for ticket in head.tickets:
+            before = checked.get(ticket.call_id)
+            if before is not ticket and before != ticket:
+                checked[ticket.call_id] = ticket
+                fresh.append(ticket)
+    return checked, fresh
 
 
 def _read_whole(lines: Iterable[Line], heads: Mapping[Line, Head]) -> dict[Line, Head] | None:
