@@ -159,10 +159,9 @@ class ParkingLot:
     def __len__(self) -> int:
         return len(self._parked)
 
-    def counted(self, agents: Iterable[Agent]) -> list[Line]:
-        """The lines whose change counts tell whether these agents are still parked."""
-        parked = (self._parked.get(agent.id) for agent in agents)
-        return list({line: None for p in parked if p is not None for line in p.heads})
+    def counted(self) -> list[Line]:
+        """The lines whose change counts tell whether the agents parked still are."""
+        return list({line: None for p in self._parked.values() for line in p.heads})
 
     def sort_out(
         self,
@@ -226,14 +225,15 @@ class ParkingLot:
         rules: RoutingRules,
         now: datetime,
     ) -> list[Agent]:
-        """`agents` less the `suspects` parked again by a look at `heads` (the lines
-        `to_look_at` named, read now)."""
+        """`agents` less the `suspects` parked again by a look at `heads` (read now,
+        with the lines `to_look_at` named read whole)."""
         active = []
         for agent in agents:
             prior = self._priors.get(agent.id)
             parked = None
             if prior is not None:
-                read = {**self._unmoved(prior), **heads}
+                # lines read whole now, over those unmoved since the prior read them
+                read = self._unmoved(prior) | {ln: h for ln, h in heads.items() if h.complete}
                 parked = park(agent, read, self._lines, rules, now, prior)
             if parked is None:
                 active.append(agent)

@@ -154,11 +154,18 @@ class Dispatcher:
         """One matching pass; returns the number of offers made."""
         started = time.perf_counter()
         rules = self._rules.current
-        # usually the smaller set: read it first
-        agents = await self._agents.ready(on_voice=rules.text_during_voice)
+        counted = self._parking.counted()
+        # one round trip: the two are written together
+        agents, (found, changes) = await asyncio.gather(
+            self._agents.ready(on_voice=rules.text_during_voice),
+            self._calls.lines_and_changes(counted),
+        )
         if not agents:
             return 0
-        decisions, timing = await self._plan(agents, rules, self._clock.now(), started)
+        counts = dict(zip(counted, changes, strict=True))
+        decisions, timing = await self._plan(
+            agents, found, counts, rules, self._clock.now(), started
+        )
         self.last_pass = timing
         if not decisions:
             return 0
@@ -181,13 +188,20 @@ class Dispatcher:
         return made
 
     async def _plan(
-        self, agents: list[Agent], rules: RoutingRules, now: datetime, started: float
+        self,
+        agents: list[Agent],
+        found: LineSet,
+        counts: Mapping[Line, int],
+        rules: RoutingRules,
+        now: datetime,
+        started: float,
     ) -> tuple[list[Decision], PassTiming]:
         """The pass's decisions, from the heads of the lines the ready agents could serve,
         lengthened until they settle it (see `routing_index`), parked agents left out (see
-        `domain/parking`)."""
+        `domain/parking`). `counts`: the change counts of the lines the parking named."""
         ready = len(agents)
-        found, agents, heads = await self._unparked(agents, rules, now)
+        agents = self._parking.sort_out(agents, found, counts, rules, now)
+        heads = await self._first_read(agents, found, rules, now)
         ranking = time.perf_counter()
         agents = self._parking.recheck(agents, heads, rules, now)
         lines = lines_to_read(found, agents, rules)
@@ -245,20 +259,23 @@ class Dispatcher:
             whole.update(to_read)  # short heads did not settle it: read on to the end
         return plan, planning
 
-    async def _unparked(
-        self, agents: list[Agent], rules: RoutingRules, now: datetime
-    ) -> tuple[LineSet, list[Agent], dict[Line, Head]]:
-        """The lines found, the agents still parked left out, and for agents parked until
-        now whose lines changed, those lines read whole (to look at their new tasks)."""
-        counted = self._parking.counted(agents)
-        found, changes = await self._calls.lines_and_changes(counted)
-        counts = dict(zip(counted, changes, strict=True))
-        agents = self._parking.sort_out(agents, found, counts, rules, now)
+    async def _first_read(
+        self, agents: list[Agent], found: LineSet, rules: RoutingRules, now: datetime
+    ) -> dict[Line, Head]:
+        """The first heads, in one round trip: of the lines the agents could serve (whole
+        for those the last pass left free), and, for agents parked until now whose lines
+        moved, those lines whole (to look at their new tasks)."""
         suspects = self._parking.suspects(agents, rules, now)
-        if not suspects:
-            return found, agents, {}
-        lines = self._parking.to_look_at(suspects, found, rules)
-        return found, agents, await self._calls.heads(dict.fromkeys(lines, WHOLE_LINE))
+        looked_at = self._parking.to_look_at(suspects, found, rules) if suspects else []
+        looking = {agent.id for agent in suspects}
+        others = [agent for agent in agents if agent.id not in looking]
+        lines = lines_to_read(found, others, rules)
+        whole = self._read_whole(lines, others, rules).union(looked_at)
+        lengths = {
+            line: WHOLE_LINE if line in whole else FIRST_HEAD_LENGTH
+            for line in (*lines, *looked_at)
+        }
+        return await self._calls.heads(lengths)
 
     def _read_whole(
         self, lines: Sequence[Line], agents: Sequence[Agent], rules: RoutingRules

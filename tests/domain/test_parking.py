@@ -171,7 +171,7 @@ def test_the_lot_leaves_out_parked_agents_and_looks_again_when_their_lines_chang
     assert lot.sort_out([agent(1)], list(lines), {}, RULES, NOW) == [agent(1)]
     lot.park_idle([agent(1)], whole(lines), RULES, NOW)
     assert len(lot) == 1
-    counted = lot.counted([agent(1)])
+    counted = lot.counted()
     assert counted == [BILLING]
     same = dict.fromkeys(counted, 1)
     assert lot.sort_out([agent(1)], list(lines), same, RULES, NOW) == []
@@ -188,7 +188,7 @@ def test_a_line_the_agent_could_serve_appearing_ends_its_parking() -> None:
     lines = in_lines([ticket("c1", waited=10)])
     lot.sort_out([agent(1)], list(lines), {}, RULES, NOW)
     lot.park_idle([agent(1)], whole(lines), RULES, NOW)
-    counts = dict.fromkeys(lot.counted([agent(1)]), 1)
+    counts = dict.fromkeys(lot.counted(), 1)
     unknown = Line(LineKind.QUEUE, Channel.VOICE, "not-configured")  # anyone serves it
     found = [*lines, unknown]
     assert lot.sort_out([agent(1)], found, counts, RULES, NOW) == [agent(1)]
@@ -210,7 +210,7 @@ def test_a_second_look_reads_again_only_the_lines_whose_counts_moved() -> None:
     lines = in_lines(tickets)
     lot.sort_out([agent(1)], list(lines), {}, RULES, NOW)
     lot.park_idle([agent(1)], whole(lines), RULES, NOW)
-    assert set(lot.counted([agent(1)])) == {BILLING, refunds}
+    assert set(lot.counted()) == {BILLING, refunds}
     moved = {BILLING: 1, refunds: 2}
     assert lot.sort_out([agent(1)], list(lines), moved, RULES, NOW) == [agent(1)]
     suspects = lot.suspects([agent(1)], RULES, NOW)
