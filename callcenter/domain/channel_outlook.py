@@ -12,8 +12,9 @@ import msgspec
 from callcenter.domain import capacity
 from callcenter.domain.agents import Agent, Presence
 from callcenter.domain.messages import TEXT_CHANNELS, Channel
+from callcenter.domain.queue_members import serves
 from callcenter.domain.queue_traffic import CHANNEL_SEPARATOR, QueueTraffic
-from callcenter.domain.routing import Ticket, serves
+from callcenter.domain.routing import Ticket
 from callcenter.domain.routing_rules import QueueConfig
 
 

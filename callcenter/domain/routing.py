@@ -14,6 +14,7 @@ import msgspec
 from callcenter.domain import capacity
 from callcenter.domain.agents import Activity, Agent, Presence
 from callcenter.domain.messages import TEXT_CHANNELS, Channel
+from callcenter.domain.queue_members import QueueMembers, serves
 from callcenter.domain.routing_rules import QueueConfig, RoutingRules, Rule, Step
 from callcenter.domain.routing_strategies import strategy_detail, strategy_score
 
@@ -81,11 +82,6 @@ def next_step_at(rule: Rule, waited_seconds: float) -> float | None:
     """Seconds of waiting at which the pool widens next, if it still will."""
     later = [s.after for s in rule.steps if s.after > waited_seconds]
     return min(later) if later else None
-
-
-def serves(agent: Agent, queue: QueueConfig) -> bool:
-    """An agent is in a queue when it has every skill the queue names."""
-    return all(skill in agent.skills for skill in queue.skills)
 
 
 def _ineligible_reason(
@@ -272,7 +268,7 @@ class _Planner:
 
     def __init__(self, agents: Sequence[Agent], rules: RoutingRules, now: datetime) -> None:
         self.free = {agent.id: agent for agent in agents}
-        self._serving = _QueueMembers(agents, rules)
+        self._serving = QueueMembers(agents, rules)
         self._rules = rules
         self._now = now
         # Calls with the same queue, rule, step and channel have the same eligible agents (unless
@@ -363,30 +359,6 @@ def _holding(agent: Agent, ticket: Ticket) -> Agent:
             agent, tasks={**agent.tasks, ticket.call_id: str(ticket.channel)}
         )
     return msgspec.structs.replace(agent, activity=Activity.RESERVED, call_id=ticket.call_id)
-
-
-class _QueueMembers:
-    """Which of a set of agents serve each queue, computed once per queue and pass."""
-
-    def __init__(self, agents: Sequence[Agent], rules: RoutingRules) -> None:
-        self._agents = agents
-        self._rules = rules
-        self._members: dict[str, list[str]] = {}
-
-    def _of(self, queue: str) -> list[str]:
-        found = self._members.get(queue)
-        if found is None:
-            config = self._rules.queue(queue)
-            found = self._members[queue] = [a.id for a in self._agents if serves(a, config)]
-        return found
-
-    def has_members(self, queue: str) -> bool:
-        return bool(self._of(queue))
-
-    def of(self, queue: str, also: tuple[str, ...]) -> list[str]:
-        if not also:
-            return self._of(queue)
-        return list(dict.fromkeys([*self._of(queue), *(a for q in also for a in self._of(q))]))
 
 
 def why_not(ticket: Ticket, agent: Agent, rules: RoutingRules, now: datetime) -> str | None:

@@ -17,7 +17,8 @@ from functools import lru_cache
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.messages import Channel
-from callcenter.domain.routing import Decision, Ticket, plan_with_free, serves, urgency
+from callcenter.domain.queue_members import serves
+from callcenter.domain.routing import Decision, Ticket, plan_with_free, urgency
 from callcenter.domain.routing_rules import RoutingRules
 
 PRIORITY_BASE = 10**11  # a member's priority field: PRIORITY_BASE - priority, 12 digits

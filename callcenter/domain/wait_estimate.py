@@ -27,8 +27,9 @@ from datetime import datetime
 
 from callcenter.domain.agents import Activity, Agent, Presence
 from callcenter.domain.messages import TEXT_CHANNELS, Channel
+from callcenter.domain.queue_members import serves
 from callcenter.domain.queue_traffic import QueueTraffic
-from callcenter.domain.routing import Ticket, serves, urgency
+from callcenter.domain.routing import Ticket, urgency
 from callcenter.domain.routing_rules import QueueConfig
 
 # A call that runs over the mean talk time is expected to end within this share of it.
