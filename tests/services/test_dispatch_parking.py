@@ -4,13 +4,12 @@ one it may take joins its line, its step widens, or the agent changes."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from callcenter.domain import agents as agent_rules
 from callcenter.domain.agents import Presence
-from callcenter.domain.calls import Call, CallState
 from callcenter.domain.routing_rules import QueueConfig, RoutingRules, Rule, Step
 from callcenter.metrics import Metrics
 from callcenter.services.dispatch import Dispatcher
@@ -21,8 +20,8 @@ from callcenter.storage.calls import CallRepository
 from callcenter.storage.dispatch_turn import DispatchTurn
 from callcenter.storage.documents import CommitResult, DocumentStore
 from callcenter.storage.resp import RespClient
+from tests.storage.test_calls import NOW, queued
 
-NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 RULES = RoutingRules(
     queues={"billing": QueueConfig(name="billing", skills=("billing",))},
     rules=(
@@ -68,17 +67,7 @@ class Desk:
         assert await self.agents.save(None, ready, NOW) is CommitResult.COMMITTED
 
     async def queue(self, call_id: str, rule: str = "default") -> None:
-        call = Call(
-            id=call_id,
-            gateway_call_id=call_id,
-            state=CallState.QUEUED,
-            queue="billing",
-            rule=rule,
-            created_at=NOW,
-            updated_at=NOW,
-            last_event_at=NOW,
-            queued_at=NOW,
-        )
+        call = queued(call_id, rule=rule)
         result, _ = await self.calls.commit(None, call, (), event_id=None, now=NOW)
         assert result is CommitResult.COMMITTED
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import redis.asyncio as aioredis
 
-from callcenter.domain.calls import Call, CallState
+from callcenter.domain.calls import CallState
 from callcenter.domain.messages import Channel
 from callcenter.domain.routing import Ticket, urgency
 from callcenter.domain.routing_index import Line, LineKind, lines_of, place_in_line
@@ -18,6 +18,7 @@ from callcenter.storage.calls import CallRepository
 from callcenter.storage.documents import DocumentStore, load_script
 from callcenter.storage.resp import RespClient
 from callcenter.storage.waiting_lines import repair_arguments
+from tests.storage.test_calls import queued
 from tests.waiting_lines import assert_lines_match_waiting
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -132,17 +133,7 @@ async def test_a_task_joining_or_changing_in_a_line_counts_as_its_change(
     rule_line = lines_of(ticket(1))[1]
     found, counts = await calls.lines_and_changes([BILLING, rule_line])
     assert (list(found), counts) == ([], [0, 0])
-    waiting = Call(
-        id="c1",
-        gateway_call_id="c1",
-        state=CallState.QUEUED,
-        queue="billing",
-        rule="default",
-        created_at=NOW,
-        updated_at=NOW,
-        last_event_at=NOW,
-        queued_at=NOW,
-    )
+    waiting = queued("c1", rule="default")
     await calls.commit(None, waiting, (), event_id=None, now=NOW)
     found, counts = await calls.lines_and_changes([BILLING, rule_line])
     assert set(found) == {BILLING, rule_line} and counts == [1, 1]
