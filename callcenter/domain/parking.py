@@ -125,6 +125,20 @@ def still_parked(
     )
 
 
+def _still(
+    parked: Parked,
+    agent: Agent,
+    changes: Mapping[Line, int],
+    moved: set[Line],
+    rules: RoutingRules,
+    now: datetime,
+) -> bool:
+    """`still_parked`, the counts compared only when one of the agent's lines moved."""
+    if moved.isdisjoint(parked.heads):
+        return _holds(parked, agent, rules, now)
+    return still_parked(parked, agent, changes, rules, now)
+
+
 def reaches_new_lines(agent: Agent, appeared: Collection[Line], rules: RoutingRules) -> bool:
     """Whether the agent could serve one of the lines that `appeared` since the last pass
     (a line it could not see when parked)."""
@@ -180,6 +194,11 @@ class ParkingLot:
             self._lines = found
         else:
             appeared = frozenset()
+        # Counts only grow, and a parking's counts were read after the last pass read its
+        # own: so a line whose count has not moved since the last pass still has the count
+        # a parking holds (a line the last pass did not count is taken as moved).
+        last = self._counts
+        moved = {line for line, count in changes.items() if last.get(line, -1) != count}
         self._counts = changes
         kept: dict[str, Parked] = {}
         self._priors = {}
@@ -188,7 +207,7 @@ class ParkingLot:
             parked = self._parked.get(agent.id)
             if parked is None:
                 active.append(agent)
-            elif still_parked(parked, agent, changes, rules, now) and not reaches_new_lines(
+            elif _still(parked, agent, changes, moved, rules, now) and not reaches_new_lines(
                 agent, appeared, rules
             ):
                 kept[agent.id] = parked
