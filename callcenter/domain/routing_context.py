@@ -102,7 +102,7 @@ class RuleMatch(msgspec.Struct, frozen=True, kw_only=True):
 def select_rule(rules: RoutingRules, context: dict[str, Any]) -> tuple[Rule, RuleMatch]:
     """The first rule whose condition holds; the last rule (the default) otherwise."""
     errors: list[str] = []
-    for rule in rules.rules:
+    for rule in rules.rules_for(context["call"]["queue"]):
         if rule.when is None:
             return rule, RuleMatch(rule=rule.name, errors=errors)
         try:

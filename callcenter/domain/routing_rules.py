@@ -29,6 +29,9 @@ class Condition(Protocol):
     """A compiled boolean expression over `call`, `caller`, `queue` and `now`."""
 
     source: str
+    # set when the expression is false for every call whose queue hint is not this one
+    # (`call.queue == "billing"`, alone or and-ed first): rule selection skips it then
+    only_queue: str | None
 
     def matches(self, context: Mapping[str, Any]) -> bool:
         """True/False; raises ConditionError when the expression cannot be evaluated."""
@@ -88,6 +91,9 @@ class Rule:
     line: int = 0
 
 
+MAX_HINTS_KEPT = 10_000  # queue hints come from gateways: the answers kept are bounded
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoutingRules:
     queues: Mapping[str, QueueConfig]
@@ -102,6 +108,10 @@ class RoutingRules:
     # the queues that name each skill, and those that name none (anyone serves them)
     queues_by_skill: Mapping[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
     open_queues: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    # per queue hint, the rules whose condition may hold for it (see `rules_for`)
+    _for_hint: dict[str, tuple[Rule, ...]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_name", {rule.name: rule for rule in self.rules})
@@ -116,6 +126,21 @@ class RoutingRules:
         object.__setattr__(self, "queues_by_skill", by_skill)
         open_queues = tuple(name for name, queue in self.queues.items() if not queue.skills)
         object.__setattr__(self, "open_queues", open_queues)
+
+    def rules_for(self, queue_hint: str) -> tuple[Rule, ...]:
+        """The rules, in order, less those whose condition names another queue: the only
+        ones that may match a call with this queue hint (worked out once per hint, so a
+        long list of per-queue rules costs one look-up, not one condition each)."""
+        found = self._for_hint.get(queue_hint)
+        if found is None:
+            found = tuple(
+                rule
+                for rule in self.rules
+                if rule.when is None or rule.when.only_queue in (None, queue_hint)
+            )
+            if len(self._for_hint) < MAX_HINTS_KEPT:
+                self._for_hint[queue_hint] = found
+        return found
 
     def queue(self, name: str) -> QueueConfig:
         """The queue's config; an unknown queue (e.g. a gateway hint) gets the defaults."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ class CelCondition:
         except ValueError as error:
             raise ValueError(_first_line(str(error))) from None
         self._names = tuple(self._program.references()["variables"])
+        self.only_queue = only_queue(source)
 
     def matches(self, context: Mapping[str, Any]) -> bool:
         """Only the names the expression uses are converted for the engine; a call's
@@ -58,6 +60,28 @@ class _Converted:
                 self.context.add_variable(name, values[name])
                 self.names.add(name)
         return self.context
+
+
+# `call.queue == "billing"` (or `task.queue`, single quotes), alone or followed by `&& …`
+# with no `||` and no `?` anywhere after it (they would bind looser than the `&&`)
+_QUEUE_TEST = re.compile(
+    r"""\s*(?:call|task)\.queue\s*==\s*(?:"(?P<dq>[^"\\]*)"|'(?P<sq>[^'\\]*)')"""
+    r"""\s*(?:&&(?P<rest>.*))?""",
+    re.DOTALL,
+)
+
+
+def only_queue(source: str) -> str | None:
+    """The queue an expression requires when it is a plain test of the call's queue hint,
+    alone or and-ed before the rest (false for any other queue, whatever the rest: CEL's
+    `false && x` is false even when `x` fails); else None."""
+    found = _QUEUE_TEST.fullmatch(source)
+    if found is None:
+        return None
+    rest = found.group("rest")
+    if rest is not None and ("||" in rest or "?" in rest or not rest.strip()):
+        return None
+    return found.group("dq") if found.group("dq") is not None else found.group("sq")
 
 
 def _first_line(message: str) -> str:

@@ -23,6 +23,7 @@ class _Unusable:
 
     def __init__(self, source: str) -> None:
         self.source = source
+        self.only_queue: str | None = None
 
     def matches(self, context: Mapping[str, Any]) -> bool:
         raise ConditionError("condition did not compile")
