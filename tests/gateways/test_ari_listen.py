@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
+from pytest_aiohttp import AiohttpServer
 
 from callcenter.gateways.asterisk import ari_listen
 from callcenter.gateways.asterisk.ari_listen import AriListener, listening_call
@@ -36,7 +37,7 @@ def channels() -> list[dict[str, str]]:
 
 @pytest.fixture
 async def ari(
-    refusals: list[int], channels: list[dict[str, str]]
+    aiohttp_server: AiohttpServer, refusals: list[int], channels: list[dict[str, str]]
 ) -> AsyncIterator[tuple[AriRest, list[Request]]]:
     seen: list[Request] = []
 
@@ -59,14 +60,9 @@ async def ari(
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    server = await aiohttp_server(app, host="127.0.0.1")
     async with aiohttp.ClientSession() as session:
-        yield AriRest(session, f"http://127.0.0.1:{port}", "u", "p"), seen
-    await runner.cleanup()
+        yield AriRest(session, f"http://127.0.0.1:{server.port}", "u", "p"), seen
 
 
 async def test_a_leg_is_snooped_and_sent_to_our_audiosocket(

@@ -4,11 +4,10 @@ answers as told: a 503 or a refused connection is sent again, a few times; a 500
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
 from aiohttp import web
+from pytest_aiohttp import AiohttpServer
 
 from callcenter.backoff import Backoff
 from callcenter.gateways.asterisk.ari_rest import AriError, AriRest
@@ -18,7 +17,7 @@ QUICK = Backoff(0.001, 0.005)
 
 
 @pytest.fixture
-async def answers() -> AsyncIterator[tuple[str, list[int], list[str]]]:
+async def answers(aiohttp_server: AiohttpServer) -> tuple[str, list[int], list[str]]:
     """(base URL, statuses to answer in turn (then 204), the paths asked)."""
     statuses: list[int] = []
     asked: list[str] = []
@@ -32,12 +31,8 @@ async def answers() -> AsyncIterator[tuple[str, list[int], list[str]]]:
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}", statuses, asked
-    await runner.cleanup()
+    server = await aiohttp_server(app, host="127.0.0.1")
+    return f"http://127.0.0.1:{server.port}", statuses, asked
 
 
 async def test_an_overloaded_asterisk_is_asked_again(
