@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from callcenter.domain.calls import Call, Callback, CallState, Dial, DialState
 from callcenter.web.state import SERVICES
 from tests.conftest import FIXTURES, AppClient
 
@@ -81,3 +85,23 @@ def callback_rules(folder: Path) -> Path:
     rules = folder / "rules"
     shutil.copytree(FIXTURES / "rules" / "callbacks", rules)
     return rules
+
+
+def callback_call(call_id: str, dial_id: str, number: str, **changes: Any) -> tuple[Call, Dial]:
+    """A callback whose attempt `dial_id` is being placed for agent `ann` (for dialers
+    driven directly, without the server)."""
+    now = datetime.now(UTC)
+    dial = Dial(id=dial_id, attempt=1, agent_id="ann", state=DialState.PLACING, created_at=now)
+    callback = Callback(number=number, requested_at=now, source="api", attempts=1, dial=dial)
+    call = Call(
+        id=call_id,
+        gateway_call_id=call_id,
+        state=CallState.CONNECTED,
+        queue="billing",
+        created_at=now,
+        updated_at=now,
+        last_event_at=now,
+        agent_id="ann",
+        callback=callback,
+    )
+    return msgspec.structs.replace(call, **changes), dial

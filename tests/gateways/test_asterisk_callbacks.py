@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -17,7 +16,6 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
 
 from callcenter.app import create_app
-from callcenter.domain.calls import Call, Callback, CallState, Dial, DialState
 from callcenter.errors import DialRefused, SettingError
 from callcenter.gateways.asterisk.ari_callbacks import AriCallbackDialer, AriCallbackSettings
 from callcenter.gateways.asterisk.ari_rest import AriRest
@@ -25,7 +23,7 @@ from callcenter.metrics import Metrics
 from callcenter.settings import Secret, Settings
 from callcenter.simulate.fake_asterisk import FakeAsterisk
 from tests.conftest import AppClient
-from tests.gateways.pbx_desk import Desk, admin_desk, callback_rules
+from tests.gateways.pbx_desk import Desk, admin_desk, callback_call, callback_rules
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -131,24 +129,6 @@ async def test_an_agent_leg_failing_after_the_customer_answered_ends_the_attempt
     assert [o["endpoint"] for o in originates(pbx)][:2] == [TRUNK, "PJSIP/ann"]
 
 
-def _callback_call(call_id: str, dial_id: str) -> tuple[Call, Dial]:
-    now = datetime.now(UTC)
-    dial = Dial(id=dial_id, attempt=1, agent_id="ann", state=DialState.PLACING, created_at=now)
-    callback = Callback(number=NUMBER, requested_at=now, source="api", attempts=1, dial=dial)
-    call = Call(
-        id=call_id,
-        gateway_call_id=call_id,
-        state=CallState.CONNECTED,
-        queue="billing",
-        created_at=now,
-        updated_at=now,
-        last_event_at=now,
-        agent_id="ann",
-        callback=callback,
-    )
-    return call, dial
-
-
 async def test_an_attempt_placed_again_is_not_placed_twice(pbx: FakeAsterisk) -> None:
     """A second claim of the same attempt (its instance went silent) meets the channel id
     in use (409): placed already. A trunk that cannot be reached is refused."""
@@ -158,12 +138,12 @@ async def test_an_attempt_placed_again_is_not_placed_twice(pbx: FakeAsterisk) ->
         metrics = Metrics()
         dialer = AriCallbackDialer(rest, placing, metrics=metrics)
         pbx.set_endpoint(f"PJSIP/{NUMBER}@p", "answer", after_seconds=30)
-        call, dial = _callback_call("cb1", "d1")
+        call, dial = callback_call("cb1", "d1", NUMBER)
         first = await dialer.dial(call, dial)
         assert await dialer.dial(call, dial) == first == "cc-callback:cb1:d1"
         assert len(originates(pbx)) == 2 and list(pbx.channels) == [first]
         pbx.set_endpoint(f"PJSIP/{NUMBER}@p", "unreachable")
-        other, dial2 = _callback_call("cb2", "d2")
+        other, dial2 = callback_call("cb2", "d2", NUMBER)
         with pytest.raises(DialRefused):
             await dialer.dial(other, dial2)
         assert list(pbx.channels) == [first]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -18,7 +17,6 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
 
 from callcenter.app import create_app
-from callcenter.domain.calls import Call, Callback, CallState, Dial, DialState
 from callcenter.errors import DialRefused, SettingError
 from callcenter.gateways.freeswitch.callbacks import EslCallbackDialer, EslCallbackSettings
 from callcenter.gateways.freeswitch.control import EslCommands
@@ -26,7 +24,7 @@ from callcenter.metrics import Metrics
 from callcenter.settings import Secret, Settings
 from callcenter.simulate.fake_freeswitch import FakeFreeswitch
 from tests.conftest import AppClient
-from tests.gateways.pbx_desk import Desk, admin_desk, callback_rules
+from tests.gateways.pbx_desk import Desk, admin_desk, callback_call, callback_rules
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -138,20 +136,9 @@ async def test_an_attempt_placed_again_is_not_placed_twice(pbx: FakeFreeswitch) 
     commands = EslCommands("127.0.0.1", pbx.port, "secret")
     placing = EslCallbackSettings(dial_template="sofia/gateway/provider/{number}", caller_id=None)
     dialer = EslCallbackDialer(commands, placing, metrics=Metrics())
-    now = datetime.now(UTC)
-    dial = Dial(id="d1", attempt=1, agent_id="ann", state=DialState.PLACING, created_at=now)
-    callback = Callback(number=NUMBER, requested_at=now, source="api", attempts=1, dial=dial)
-    call = Call(
-        id="cb1",
-        gateway_call_id="cb1",
-        state=CallState.CONNECTED,
-        queue="billing",
-        created_at=now,
-        updated_at=now,
-        last_event_at=now,
-        to="12 34",  # not a number to show: no caller id is set
-        callback=callback,
-    )
+    # "12 34" is not a number to show: no caller id is set
+    call, dial = callback_call("cb1", "d1", NUMBER, to="12 34")
+    assert call.callback is not None
     try:
         first = await dialer.dial(call, dial)
         await pbx.wait_for(lambda: first in pbx.channels)
@@ -159,7 +146,7 @@ async def test_an_attempt_placed_again_is_not_placed_twice(pbx: FakeFreeswitch) 
         assert len(originates(pbx)) == 1
         assert "origination_caller_id_number" not in originates(pbx)[0]
         bad = msgspec.structs.replace(
-            call, callback=msgspec.structs.replace(callback, number="+1 555")
+            call, callback=msgspec.structs.replace(call.callback, number="+1 555")
         )
         with pytest.raises(DialRefused):
             await dialer.dial(bad, dial)
