@@ -20,21 +20,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.routing import make_rules
 from callcenter.domain.calls import Call, CallState
-from callcenter.domain.routing_context import rule_context, select_rule
-from callcenter.domain.routing_rules import ConditionError, RoutingRules, Rule
+from callcenter.domain.routing_context import first_match, rule_context, select_rule
+from callcenter.domain.routing_rules import RoutingRules
 
 NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
 
 
-def every_rule(rules: RoutingRules, context: Any) -> Rule:
+def every_rule(rules: RoutingRules, context: Any) -> object:
     """The baseline: each rule's condition tried in order."""
-    for rule in rules.rules:
-        try:
-            if rule.when is None or rule.when.matches(context):
-                return rule
-        except ConditionError:
-            continue
-    return rules.rules[-1]
+    return first_match(rules.rules, rules, context)
 
 
 def per_call(

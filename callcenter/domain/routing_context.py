@@ -4,6 +4,7 @@ so that rules never trip over an unknown caller."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -100,9 +101,18 @@ class RuleMatch(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def select_rule(rules: RoutingRules, context: dict[str, Any]) -> tuple[Rule, RuleMatch]:
-    """The first rule whose condition holds; the last rule (the default) otherwise."""
+    """The first rule whose condition holds; the last rule (the default) otherwise. Rules
+    whose condition tests another queue are not tried (`RoutingRules.rules_for`)."""
+    return first_match(rules.rules_for(context["call"]["queue"]), rules, context)
+
+
+def first_match(
+    candidates: Iterable[Rule], rules: RoutingRules, context: dict[str, Any]
+) -> tuple[Rule, RuleMatch]:
+    """The first of `candidates` whose condition holds (the conditions that fail to
+    evaluate are listed); the last of `rules` (the default) otherwise."""
     errors: list[str] = []
-    for rule in rules.rules_for(context["call"]["queue"]):
+    for rule in candidates:
         if rule.when is None:
             return rule, RuleMatch(rule=rule.name, errors=errors)
         try:

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callcenter.domain.routing_context import RuleMatch, rule_context, select_rule
-from callcenter.domain.routing_rules import ConditionError, QueueConfig, RoutingRules, Rule
+from callcenter.domain.routing_context import RuleMatch, first_match, rule_context, select_rule
+from callcenter.domain.routing_rules import QueueConfig, RoutingRules, Rule
 from callcenter.rules.cel_condition import CelCondition, only_queue
 from tests.rules.test_loader import make_call, make_caller
 
@@ -55,16 +55,7 @@ def test_only_a_plain_test_of_the_queue_names_one(source: str, queue: str | None
 
 def reference(rules: RoutingRules, context: Any) -> tuple[Rule, RuleMatch]:
     """Every rule tried in order (what selection did before it skipped any)."""
-    errors: list[str] = []
-    for rule in rules.rules:
-        if rule.when is None:
-            return rule, RuleMatch(rule=rule.name, errors=errors)
-        try:
-            if rule.when.matches(context):
-                return rule, RuleMatch(rule=rule.name, errors=errors)
-        except ConditionError as error:
-            errors.append(f"{rule.name}: {error}")
-    return rules.rules[-1], RuleMatch(rule=rules.rules[-1].name, errors=errors)
+    return first_match(rules.rules, rules, context)
 
 
 CONDITIONS = {source: CelCondition(source) for source in SOURCES}
