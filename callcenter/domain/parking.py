@@ -247,12 +247,13 @@ class ParkingLot:
         """`agents` less the `suspects` parked again by a look at `heads` (read now,
         with the lines `to_look_at` named read whole)."""
         active = []
+        complete = {line: head for line, head in heads.items() if head.complete}
         for agent in agents:
             prior = self._priors.get(agent.id)
             parked = None
             if prior is not None:
                 # lines read whole now, over those unmoved since the prior read them
-                read = self._unmoved(prior) | {ln: h for ln, h in heads.items() if h.complete}
+                read = self._unmoved(prior) | complete
                 parked = park(agent, read, self._lines, rules, now, prior)
             if parked is None:
                 active.append(agent)

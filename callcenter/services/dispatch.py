@@ -201,13 +201,13 @@ class Dispatcher:
         `domain/parking`). `counts`: the change counts of the lines the parking named."""
         ready = len(agents)
         agents = self._parking.sort_out(agents, found, counts, rules, now)
-        heads = await self._first_read(agents, found, rules, now)
+        heads, whole = await self._first_read(agents, found, rules, now)
         ranking = time.perf_counter()
         agents = self._parking.recheck(agents, heads, rules, now)
         lines = lines_to_read(found, agents, rules)
         heads = {line: heads[line] for line in lines if line in heads}
         ranking = time.perf_counter() - ranking
-        plan, planning = await self._read_and_plan(lines, heads, agents, rules, now)
+        plan, planning = await self._read_and_plan(lines, heads, whole, agents, rules, now)
         ranking += planning
         ranking += self._after_plan(plan, heads, rules, now)
         timing = PassTiming(
@@ -238,13 +238,14 @@ class Dispatcher:
         self,
         lines: Sequence[Line],
         heads: dict[Line, Head],
+        whole: set[Line],
         agents: Sequence[Agent],
         rules: RoutingRules,
         now: datetime,
     ) -> tuple[HeadsPlan, float]:
-        """Read the heads of `lines` (those not in `heads` yet), plan, and read on until
-        the plan is settled; the plan and the seconds spent planning."""
-        whole = self._read_whole(lines, agents, rules)
+        """Read the heads of `lines` (those not in `heads` yet; whole those in `whole`),
+        plan, and read on until the plan is settled; the plan and the seconds spent
+        planning."""
         plan, to_read = HeadsPlan(None, agents, lines), [ln for ln in lines if ln not in heads]
         planning = 0.0
         while lines:
@@ -261,10 +262,10 @@ class Dispatcher:
 
     async def _first_read(
         self, agents: list[Agent], found: LineSet, rules: RoutingRules, now: datetime
-    ) -> dict[Line, Head]:
+    ) -> tuple[dict[Line, Head], set[Line]]:
         """The first heads, in one round trip: of the lines the agents could serve (whole
         for those the last pass left free), and, for agents parked until now whose lines
-        moved, those lines whole (to look at their new tasks)."""
+        moved, those lines whole (to look at their new tasks); and the lines to read whole."""
         suspects = self._parking.suspects(agents, rules, now)
         looked_at = self._parking.to_look_at(suspects, found, rules) if suspects else []
         looking = {agent.id for agent in suspects}
@@ -275,7 +276,7 @@ class Dispatcher:
             line: WHOLE_LINE if line in whole else FIRST_HEAD_LENGTH
             for line in (*lines, *looked_at)
         }
-        return await self._calls.heads(lengths)
+        return await self._calls.heads(lengths), whole
 
     def _read_whole(
         self, lines: Sequence[Line], agents: Sequence[Agent], rules: RoutingRules
