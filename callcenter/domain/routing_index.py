@@ -25,6 +25,7 @@ PRIORITY_BASE = 10**11  # a member's priority field: PRIORITY_BASE - priority, 1
 _PRIORITY_DIGITS = 12
 _TIME_DIGITS = 17  # microseconds since 1970
 _ID_AT = _PRIORITY_DIGITS + _TIME_DIGITS
+AGENT_LINES_KEPT = 50_000  # skill sets whose lines a line set keeps
 
 
 class LineKind(StrEnum):
@@ -94,13 +95,15 @@ class LineSet(Collection[Line]):
     its agents could serve: storage hands out the same set until it changes, so the index
     is made once."""
 
-    __slots__ = ("_members", "_queues", "_rules", "_unknown")
+    __slots__ = ("_by_skills", "_members", "_queues", "_rules", "_unknown")
 
     def __init__(self, lines: Iterable[Line]) -> None:
         self._members = frozenset(lines)
         self._queues: dict[str, list[Line]] = {}
         self._rules: dict[str, list[Line]] = {}
         self._unknown: tuple[Mapping[str, object], list[str]] | None = None
+        # an agent's lines, by the rules and the names of its skills (all they depend on)
+        self._by_skills: tuple[RoutingRules, dict[frozenset[str], list[Line]]] | None = None
         for line in self._members:
             by_name = self._queues if line.kind is LineKind.QUEUE else self._rules
             by_name.setdefault(line.name, []).append(line)
@@ -124,6 +127,20 @@ class LineSet(Collection[Line]):
         found.extend(line for name in rules for line in self._rules.get(name, ()))
         return found
 
+    def of_agent(self, agent: Agent, rules: RoutingRules) -> list[Line]:
+        """`lines_to_read` of this set for one agent, kept while asked with the same rules
+        (parked agents are asked about every pass)."""
+        if self._by_skills is None or self._by_skills[0] is not rules:
+            self._by_skills = (rules, {})
+        kept = self._by_skills[1]
+        skills = frozenset(agent.skills)
+        found = kept.get(skills)
+        if found is None:
+            if len(kept) >= AGENT_LINES_KEPT:
+                kept.clear()
+            found = kept[skills] = _lines_to_read(self, [agent], rules)
+        return list(found)
+
     def unknown_queues(self, known: Mapping[str, object]) -> list[str]:
         """The queues of lines not among the `known` ones (the answer is kept while asked
         with the same `known`: the rules' queues)."""
@@ -140,7 +157,14 @@ def lines_to_read(
     lines of rules whose steps reach into such a queue."""
     if not agents:
         return []
-    found = lines if isinstance(lines, LineSet) else LineSet(lines)
+    if isinstance(lines, LineSet):
+        if len(agents) == 1:
+            return lines.of_agent(agents[0], rules)
+        return _lines_to_read(lines, agents, rules)
+    return _lines_to_read(LineSet(lines), agents, rules)
+
+
+def _lines_to_read(found: LineSet, agents: Sequence[Agent], rules: RoutingRules) -> list[Line]:
     served = _served_queues(agents, rules)
     reaching = _reaching_rules(served, rules)
     queues = served.union(found.unknown_queues(rules.queues))

@@ -290,6 +290,9 @@ class Dispatcher:
         """Offer `call` to `agent`; the agent as stored after the offer, or None when the
         call or the agent changed since they were read."""
         if call.state is not CallState.QUEUED:
+            # it left its lines after they were read (or its line was written without a
+            # version): read every head afresh
+            self._calls.reads.forget()
             self._dirty = True
             return None
         now = self._clock.now()

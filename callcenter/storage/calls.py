@@ -12,9 +12,8 @@ from callcenter.domain.agents import Agent
 from callcenter.domain.callers import CallerHistory
 from callcenter.domain.calls import ACTIVE_STATES, Call, CallState
 from callcenter.domain.routing import Decision, Ticket
-from callcenter.domain.routing_context import ticket_of
-from callcenter.domain.routing_index import Head, Line, LineSet, lines_of, place_in_line
-from callcenter.domain.timers import Timer, dispatch_due
+from callcenter.domain.routing_index import Head, Line, LineSet
+from callcenter.domain.timers import Timer
 from callcenter.storage import keys
 from callcenter.storage.agents import bump_agent, put_agent
 from callcenter.storage.callers import StoredProfile
@@ -27,16 +26,16 @@ from callcenter.storage.documents import (
     load_script,
     text,
 )
+from callcenter.storage.line_reads import LineReads
 from callcenter.storage.resp import Arg
 from callcenter.storage.timers import schedule
-from callcenter.storage.waiting_lines import repair_arguments
+from callcenter.storage.waiting_lines import index_waiting, repair_arguments
 
 # A call that stays active this long without any event is presumed lost by its gateway.
 ACTIVE_CALL_TTL = timedelta(days=1)
 
 
 RESERVATION_GRACE_SECONDS = 60
-LINES_KEPT = 100_000  # parsed line ids kept
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -80,12 +79,10 @@ class CallRepository:
         """`on_change` is told of every committed change, on the loop, right after it."""
         self._store = store
         self._context = load_script("call_context")
-        self._heads = load_script("waiting_heads")
-        self._lines: dict[bytes, Line | None] = {}  # line ids as stored, parsed
-        self._last_lines: tuple[list[bytes], LineSet] = ([], LineSet(()))  # as last read
         self._repair_lines = load_script("lines_repair")
         # decoded tickets by their stored bytes: every dispatch pass reads all of them
         self._tickets = DecodeCache(Ticket)
+        self.reads = LineReads(store, self._tickets)  # the lines as dispatch reads them
         self._retention = retention
         self._dedupe_window = dedupe_window
         self._on_change = on_change
@@ -205,7 +202,7 @@ class CallRepository:
         ttl = self._retention if ended else ACTIVE_CALL_TTL
         plan.put(keys.call(new.id), expected, _bumped(new), int(ttl.total_seconds()))
         _index_state(plan, old, new, now)
-        _index_waiting(plan, old, new, now)
+        index_waiting(plan, old, new, now)
         _index_reservation(plan, old, new, now)
         if ended:
             oldest_kept = (now - self._retention).timestamp()
@@ -218,62 +215,15 @@ class CallRepository:
 
     async def lines(self) -> LineSet:
         """The waiting lines that may have calls."""
-        return self._parse_lines(await self._store.client.execute("SMEMBERS", keys.LINES))
+        return await self.reads.lines()
 
     async def lines_and_changes(self, counted: Sequence[Line]) -> tuple[LineSet, list[int]]:
-        """The waiting lines that may have calls, and the change counts of `counted` (0
-        for a line never counted), in one round trip."""
-        if not counted:
-            return await self.lines(), []
-        found, changes = await self._store.client.pipeline(
-            [
-                ("SMEMBERS", keys.LINES),
-                ("HMGET", keys.LINE_CHANGES, *(line.id for line in counted)),
-            ]
-        )
-        return self._parse_lines(found), [int(count or 0) for count in changes]
-
-    def _parse_lines(self, found: list[bytes]) -> LineSet:
-        """The lines named; the set read last time when the ids are the same."""
-        if found == self._last_lines[0]:
-            return self._last_lines[1]
-        known = self._lines
-        if len(known) > LINES_KEPT:
-            known.clear()
-        lines = []
-        for raw in found:
-            line = known.get(raw)
-            if line is None:
-                line = known[raw] = Line.parse(text(raw))
-            if line is not None:
-                lines.append(line)
-        self._last_lines = (found, LineSet(lines))
-        return self._last_lines[1]
+        """See `LineReads.lines_and_changes`."""
+        return await self.reads.lines_and_changes(counted)
 
     async def heads(self, lengths: Mapping[Line, int]) -> dict[Line, Head]:
-        """The first tickets of each line (as many as its length), in line order, in one
-        round trip."""
-        if not lengths:
-            return {}
-        lines = list(lengths)
-        found = await self._store.client.evalsha(
-            self._heads,
-            [
-                keys.WAITING,
-                keys.LINES,
-                keys.LINE_CHANGES,
-                *(keys.line(line.id) for line in lines),
-            ],
-            [value for line in lines for value in (line.id, lengths[line])],
-        )
-        return {
-            line: Head(
-                self._tickets.decode_all([t for t in head[2:] if t]),
-                head[0] <= lengths[line],
-                head[1],
-            )
-            for line, head in zip(lines, found, strict=True)
-        }
+        """See `LineReads.heads`."""
+        return await self.reads.heads(lengths)
 
     async def build_lines(self) -> int:
         """Put every queued call in its lines, once per store (one written before lines
@@ -332,40 +282,6 @@ def _index_state(plan: CommitPlan, old: Call | None, new: Call, now: datetime) -
     if old is not None and old.state is not new.state:
         plan.zrem(keys.calls_in_state(old.state), old.id)
     plan.zadd(keys.calls_in_state(new.state), now.timestamp(), new.id)
-
-
-def _index_waiting(plan: CommitPlan, old: Call | None, new: Call, now: datetime) -> None:
-    """A call that joins the queue wakes the dispatcher; a waiting call's ticket (and its
-    place in its lines) is kept current; a call that leaves the queue loses them."""
-    was = ticket_of(old) if old is not None and old.state is CallState.QUEUED else None
-    if new.state is CallState.QUEUED:
-        ticket = ticket_of(new)
-        if was is None:
-            schedule(plan, dispatch_due(now))
-        elif was == ticket:
-            return  # still waiting in the same place: nothing to rewrite
-        else:
-            _leave_lines(plan, was)
-        plan.hset(keys.WAITING, new.id, _ENCODER.encode(ticket))
-        member = place_in_line(ticket)
-        for line in lines_of(ticket):
-            plan.zadd(keys.line(line.id), 0, member)
-            plan.sadd(keys.LINES, line.id)
-            # a task joined (or changed in) the line: agents parked on it look again; one
-            # leaving makes nobody eligible, so that is not counted
-            plan.hincrby(keys.LINE_CHANGES, line.id)
-        queue_line = lines_of(ticket)[0].id
-        plan.zadd(keys.arrivals(queue_line), ticket.queued_at.timestamp(), ticket.call_id)
-    elif was is not None:
-        plan.hdel(keys.WAITING, new.id)
-        _leave_lines(plan, was)
-
-
-def _leave_lines(plan: CommitPlan, ticket: Ticket) -> None:
-    member = place_in_line(ticket)
-    for line in lines_of(ticket):
-        plan.zrem(keys.line(line.id), member)
-    plan.zrem(keys.arrivals(lines_of(ticket)[0].id), ticket.call_id)
 
 
 def _index_reservation(plan: CommitPlan, old: Call | None, new: Call, now: datetime) -> None:

@@ -1,25 +1,32 @@
-"""The waiting lines as the invariant sweep reads and repairs them: every ticket, every
-line's members and every queue line's arrivals, read in chunks (HSCAN / ZSCAN, so that a
-long backlog never blocks Redis for one long command), and repairs that hold only if the
-ticket is still as read (lua/lines_repair.lua)."""
+"""The waiting lines as a commit writes them (every write bumps the line's version; a task
+joining or changing in it also its change count), and as the invariant sweep reads and
+repairs them: every ticket, every line's members and every queue line's arrivals, read in
+chunks (HSCAN / ZSCAN, so that a long backlog never blocks Redis for one long command), and
+repairs that hold only if the ticket is still as read (lua/lines_repair.lua)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import cast
 
 import msgspec
 
+from callcenter.domain.calls import Call, CallState
 from callcenter.domain.line_check import LineFindings
 from callcenter.domain.routing import Ticket
+from callcenter.domain.routing_context import ticket_of
 from callcenter.domain.routing_index import Line, LineKind, call_in, lines_of, place_in_line
+from callcenter.domain.timers import dispatch_due
 from callcenter.storage import keys
-from callcenter.storage.documents import DocumentStore, load_script
+from callcenter.storage.documents import CommitPlan, DocumentStore, load_script
 from callcenter.storage.resp import Arg
+from callcenter.storage.timers import schedule
 
 SCAN_COUNT = 1000
 _TICKET = msgspec.json.Decoder(Ticket)
+_ENCODER = msgspec.json.Encoder()
 
 
 @dataclass(slots=True)
@@ -60,13 +67,18 @@ class WaitingLinesRepository:
         """Put back the missing, take out the stale; (members put back, taken out)."""
         back = [(c, snapshot.stored[c], snapshot.tickets[c]) for c in findings.missing]
         out = [
-            (keys.line(line_id) if member != call_id else keys.arrivals(line_id), member, call_id)
+            (
+                keys.line(line_id) if member != call_id else keys.arrivals(line_id),
+                member,
+                call_id,
+                snapshot.stored.get(call_id, b""),
+                line_id,
+            )
             for line_id, member, call_id in _stale(findings)
         ]
         if not back and not out:
             return 0, 0
-        taken = [(key, member, c, snapshot.stored.get(c, b"")) for key, member, c in out]
-        touched, args = repair_arguments(back, taken)
+        touched, args = repair_arguments(back, out)
         reply = await self._store.client.evalsha(self._repair, touched, args)
         added, removed = cast(list[int], reply)
         return int(added), int(removed)
@@ -98,15 +110,16 @@ class WaitingLinesRepository:
 
 
 def repair_arguments(
-    back: Sequence[tuple[str, bytes, Ticket]], out: Sequence[tuple[str, str, str, bytes]]
+    back: Sequence[tuple[str, bytes, Ticket]], out: Sequence[tuple[str, str, str, bytes, str]]
 ) -> tuple[list[str], list[Arg]]:
     """KEYS and ARGV of lua/lines_repair.lua: `back`, the calls to put back in their lines
     (call id, ticket as read, ticket); `out`, the members to take out (key, member, call
-    id, the call's ticket as read or b"" when it was not waiting)."""
+    id, the call's ticket as read or b"" when it was not waiting, the id of the line the
+    key is of)."""
     key_index: dict[str, int] = {}
 
     def index(key: str) -> int:
-        return key_index.setdefault(key, 4 + len(key_index))
+        return key_index.setdefault(key, 5 + len(key_index))
 
     args: list[Arg] = [len(back)]
     for call_id, stored, ticket in back:
@@ -114,9 +127,9 @@ def repair_arguments(
         for line in lines_of(ticket):
             args += [index(keys.line(line.id)), line.id]
         args += [index(keys.arrivals(lines_of(ticket)[0].id)), ticket.queued_at.timestamp()]
-    for key, member, call_id, stored in out:
-        args += [index(key), member, call_id, stored]
-    return [keys.WAITING, keys.LINES, keys.LINE_CHANGES, *key_index], args
+    for key, member, call_id, stored, line_id in out:
+        args += [index(key), member, call_id, stored, line_id]
+    return [keys.WAITING, keys.LINES, keys.LINE_CHANGES, keys.LINE_VERSIONS, *key_index], args
 
 
 def _take(reply: object, into: dict[str, bytes]) -> int:
@@ -132,3 +145,39 @@ def _stale(findings: LineFindings) -> Collection[tuple[str, str, str]]:
     return [(line, member, call_in(member)) for line, member in findings.stale] + [
         (line, call_id, call_id) for line, call_id in findings.stale_arrivals
     ]
+
+
+def index_waiting(plan: CommitPlan, old: Call | None, new: Call, now: datetime) -> None:
+    """A call that joins the queue wakes the dispatcher; a waiting call's ticket (and its
+    place in its lines) is kept current; a call that leaves the queue loses them."""
+    was = ticket_of(old) if old is not None and old.state is CallState.QUEUED else None
+    if new.state is CallState.QUEUED:
+        ticket = ticket_of(new)
+        if was is None:
+            schedule(plan, dispatch_due(now))
+        elif was == ticket:
+            return  # still waiting in the same place: nothing to rewrite
+        else:
+            _leave_lines(plan, was)
+        plan.hset(keys.WAITING, new.id, _ENCODER.encode(ticket))
+        member = place_in_line(ticket)
+        for line in lines_of(ticket):
+            plan.zadd(keys.line(line.id), 0, member)
+            plan.sadd(keys.LINES, line.id)
+            # a task joined (or changed in) the line: agents parked on it look again; one
+            # leaving makes nobody eligible, so that is not counted (the version is)
+            plan.hincrby(keys.LINE_CHANGES, line.id)
+            plan.hincrby(keys.LINE_VERSIONS, line.id)
+        queue_line = lines_of(ticket)[0].id
+        plan.zadd(keys.arrivals(queue_line), ticket.queued_at.timestamp(), ticket.call_id)
+    elif was is not None:
+        plan.hdel(keys.WAITING, new.id)
+        _leave_lines(plan, was)
+
+
+def _leave_lines(plan: CommitPlan, ticket: Ticket) -> None:
+    member = place_in_line(ticket)
+    for line in lines_of(ticket):
+        plan.zrem(keys.line(line.id), member)
+        plan.hincrby(keys.LINE_VERSIONS, line.id)
+    plan.zrem(keys.arrivals(lines_of(ticket)[0].id), ticket.call_id)

@@ -13,6 +13,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from callcenter.domain import agents as agent_rules
 from callcenter.domain.agents import Activity, Agent, Presence
 from callcenter.domain.messages import Channel
 from callcenter.domain.routing import Decision, Ticket, plan_assignments, urgency
@@ -20,6 +21,7 @@ from callcenter.domain.routing_index import (
     Head,
     Line,
     LineKind,
+    LineSet,
     call_in,
     lines_of,
     lines_to_read,
@@ -194,3 +196,34 @@ def test_line_ids_read_back() -> None:
     assert Line.parse(line.id) == line
     assert Line.parse("x:voice:q") is None
     assert Line.parse("q:fax:q") is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(routing_worlds.worlds())
+def test_an_agents_lines_kept_by_the_line_set_are_those_worked_out_afresh(
+    world: routing_worlds.World,
+) -> None:
+    """A line set keeps each agent's lines by its skills' names; asked again (or for an
+    agent with the same skill names), it answers as `lines_to_read` over a plain list of
+    the same lines, and the union of the agents' answers is the answer for all of them."""
+    lines = list(in_lines(world.tickets))
+    found = LineSet(lines)
+    for _ in range(2):
+        for agent in world.agents:
+            assert found.of_agent(agent, world.rules) == lines_to_read(lines, [agent], world.rules)
+    everyone = {line for agent in world.agents for line in found.of_agent(agent, world.rules)}
+    assert set(lines_to_read(found, world.agents, world.rules)) == everyone
+
+
+def test_an_agents_lines_follow_new_rules() -> None:
+    agent = agent_rules.new_agent("a1", "Agent 1", {"billing": 3}, NOW)
+    lines = [Line(LineKind.QUEUE, Channel.VOICE, "billing")]
+    found = LineSet(lines)
+    open_queue = RoutingRules(
+        queues={"billing": QueueConfig(name="billing", skills=("billing",))}, rules=()
+    )
+    assert found.of_agent(agent, open_queue) == lines
+    closed = RoutingRules(
+        queues={"billing": QueueConfig(name="billing", skills=("french",))}, rules=()
+    )
+    assert found.of_agent(agent, closed) == []

@@ -76,7 +76,8 @@ async def test_putting_back_skips_a_ticket_changed_since_it_was_read(
     assert await redis_client.zcard(arrivals) == 0
     member = place_in_line(ticket(1))
     await redis_client.zadd(keys.line(line[0].id), {member: 0})
-    out = [(keys.line(line[0].id), member, "c1", b"")]  # read as not waiting: it is now
+    # read as not waiting: it is now
+    out = [(keys.line(line[0].id), member, "c1", b"", line[0].id)]
     touched, args = repair_arguments([], out)
     assert await resp.evalsha(load_script("lines_repair"), touched, args) == [0, 0]
     assert await redis_client.zcard(keys.line(line[0].id)) == 1

@@ -1,19 +1,27 @@
--- The heads of waiting lines: for each line, its length, its change count, and the tickets
--- of its first members (false for a member whose ticket is gone). A line found empty leaves
--- the set of lines (a commit that fills it again adds it back, atomically with its member).
+-- The heads of waiting lines: for each line, its length, its change count, its version, and
+-- the tickets of its first members (false for a member whose ticket is gone); or, when the
+-- caller already holds the head of the line's current version, no tickets. A line found
+-- empty leaves the set of lines (a commit that fills it again adds it back, atomically with
+-- its member).
 -- KEYS[1] waiting hash, KEYS[2] set of line ids, KEYS[3] the lines' change counts,
--- KEYS[4..] the lines
--- ARGV: per line (in the order of KEYS[4..]): its id, how many of its first members to read
--- Returns {{length, changes, ticket, ...}, ...} in the order of the lines
+-- KEYS[4] the lines' versions (bumped by every write to a line), KEYS[5..] the lines
+-- ARGV: per line (in the order of KEYS[5..]): its id, how many of its first members to
+-- read, the version of the head the caller holds ('0': none)
+-- Returns {{length, changes, version, held, ticket, ...}, ...} in the order of the lines;
+-- held is 1 when the caller's head is of the current version (no tickets follow), else 0
 local found = {}
-for i = 4, #KEYS do
-  local id = ARGV[2 * i - 7]
+for i = 5, #KEYS do
+  local at = 3 * (i - 5)
+  local id = ARGV[at + 1]
   local size = redis.call('ZCARD', KEYS[i])
-  local head = {size, tonumber(redis.call('HGET', KEYS[3], id) or 0)}
+  local version = tonumber(redis.call('HGET', KEYS[4], id) or 0)
+  local head = {size, tonumber(redis.call('HGET', KEYS[3], id) or 0), version, 0}
   if size == 0 then
     redis.call('SREM', KEYS[2], id)
+  elseif version > 0 and version == tonumber(ARGV[at + 3]) then
+    head[4] = 1
   else
-    local length = tonumber(ARGV[2 * i - 6])
+    local length = tonumber(ARGV[at + 2])
     local ids = {}
     for _, member in ipairs(redis.call('ZRANGE', KEYS[i], 0, length - 1)) do
       ids[#ids + 1] = string.sub(member, 30)

@@ -1,0 +1,144 @@
+"""The waiting lines as dispatch passes read them: which lines have tasks (with their change
+counts, see `domain/parking`), and the heads of lines.
+
+Heads are kept from one pass to the next. Every write to a line bumps its version (in the
+commit and repair scripts), and the heads script is told the version of the head held: when
+the line has not moved since, Redis sends its length and counts but no tickets, and the head
+held is handed out again. Most of a pass's lines have not moved since the last pass read
+them, so a pass mostly reads numbers. A head is trusted for `HEAD_KEPT_SECONDS` at most: a
+line written without a version (by an instance of an older version, during an upgrade) is
+read again by then."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+from callcenter.domain.routing import Ticket
+from callcenter.domain.routing_index import Head, Line, LineSet
+from callcenter.storage import keys
+from callcenter.storage.documents import DecodeCache, DocumentStore, load_script, text
+from callcenter.storage.resp import Arg
+
+LINES_KEPT = 100_000  # parsed line ids kept, and lines whose heads are kept
+HEAD_KEPT_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A head as read: the line's version then, how many members were asked for, when."""
+
+    version: int
+    length: int
+    head: Head
+    at: float
+
+    def serves(self, length: int, now: float) -> bool:
+        """Whether this head answers a read of `length` members, if the line has not moved:
+        it holds at least as many, or the whole line; and it is recent enough."""
+        return (self.head.complete or self.length >= length) and now - self.at < HEAD_KEPT_SECONDS
+
+
+class LineReads:
+    def __init__(
+        self,
+        store: DocumentStore,
+        tickets: DecodeCache[Ticket],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._tickets = tickets
+        self._script = load_script("waiting_heads")
+        self._clock = clock
+        self._lines: dict[bytes, Line | None] = {}  # line ids as stored, parsed
+        self._last_lines: tuple[list[bytes], LineSet] = ([], LineSet(()))  # as last read
+        self._held: dict[Line, _Held] = {}
+
+    async def lines(self) -> LineSet:
+        """The waiting lines that may have calls."""
+        return self._parse_lines(await self._store.client.execute("SMEMBERS", keys.LINES))
+
+    async def lines_and_changes(self, counted: Sequence[Line]) -> tuple[LineSet, list[int]]:
+        """The waiting lines that may have calls, and the change counts of `counted` (0
+        for a line never counted), in one round trip."""
+        if not counted:
+            return await self.lines(), []
+        found, changes = await self._store.client.pipeline(
+            [
+                ("SMEMBERS", keys.LINES),
+                ("HMGET", keys.LINE_CHANGES, *(line.id for line in counted)),
+            ]
+        )
+        return self._parse_lines(found), [int(count or 0) for count in changes]
+
+    def _parse_lines(self, found: list[bytes]) -> LineSet:
+        """The lines named; the set read last time when the ids are the same."""
+        if found == self._last_lines[0]:
+            return self._last_lines[1]
+        known = self._lines
+        if len(known) > LINES_KEPT:
+            known.clear()
+        lines = []
+        for raw in found:
+            line = known.get(raw)
+            if line is None:
+                line = known[raw] = Line.parse(text(raw))
+            if line is not None:
+                lines.append(line)
+        self._last_lines = (found, LineSet(lines))
+        return self._last_lines[1]
+
+    async def heads(self, lengths: Mapping[Line, int]) -> dict[Line, Head]:
+        """The first tickets of each line (as many as its length), in line order, in one
+        round trip; the tickets of a line not moved since it was last read are not sent."""
+        if not lengths:
+            return {}
+        now = self._clock()
+        lines = list(lengths)
+        held = [self._held.get(line) for line in lines]
+        args: list[Arg] = []
+        for line, kept in zip(lines, held, strict=True):
+            usable = kept is not None and kept.serves(lengths[line], now)
+            args += [line.id, lengths[line], kept.version if kept and usable else 0]
+        found = await self._store.client.evalsha(
+            self._script,
+            [
+                keys.WAITING,
+                keys.LINES,
+                keys.LINE_CHANGES,
+                keys.LINE_VERSIONS,
+                *(keys.line(line.id) for line in lines),
+            ],
+            args,
+        )
+        return {
+            line: self._head(line, lengths[line], reply, kept, now)
+            for line, reply, kept in zip(lines, found, held, strict=True)
+        }
+
+    def _head(
+        self, line: Line, length: int, reply: list[object], kept: _Held | None, now: float
+    ) -> Head:
+        """The head a reply gives (a held one when Redis says it is current); kept for the
+        next read when it has a version and every ticket was found."""
+        size, changes, version, same = cast(list[int], reply[:4])
+        complete = size <= length
+        if same and kept is not None:
+            return Head(kept.head.tickets[:length], complete, changes)
+        raw = cast(list[bytes | None], reply[4:])
+        head = Head(self._tickets.decode_all([t for t in raw if t]), complete, changes)
+        if version > 0 and all(raw):
+            if len(self._held) >= LINES_KEPT:
+                self._held.clear()
+            self._held[line] = _Held(version, length, head, now)
+        else:
+            self._held.pop(line, None)
+        return head
+
+    def forget(self) -> None:
+        """Read every line's head again next time (a decided call was not as its line
+        said)."""
+        self._held.clear()

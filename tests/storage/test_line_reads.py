@@ -1,0 +1,102 @@
+"""Heads kept from one read to the next (`storage/line_reads.py`), on a real Redis: a line
+not written since is answered without its tickets, and any write to it (a commit here or on
+another instance, the sweep's repair) makes the next read fresh."""
+
+from __future__ import annotations
+
+import msgspec
+import redis.asyncio as aioredis
+
+from callcenter.domain.calls import CallState
+from callcenter.domain.routing import Ticket
+from callcenter.domain.routing_index import place_in_line
+from callcenter.storage import keys
+from callcenter.storage.calls import CallRepository
+from callcenter.storage.documents import DecodeCache, DocumentStore, load_script
+from callcenter.storage.line_reads import HEAD_KEPT_SECONDS, LineReads
+from callcenter.storage.resp import RespClient
+from callcenter.storage.waiting_lines import repair_arguments
+from tests.storage.test_calls import queued
+from tests.storage.test_waiting_lines import BILLING, NOW, repository
+
+
+async def three_waiting(calls: CallRepository) -> None:
+    for n in (1, 2, 3):
+        await calls.commit(None, queued(f"c{n}"), (), event_id=None, now=NOW)
+
+
+async def ids(calls: CallRepository | LineReads, length: int = 8) -> list[str]:
+    return [t.call_id for t in (await calls.heads({BILLING: length}))[BILLING].tickets]
+
+
+async def test_an_unmoved_line_is_answered_without_its_tickets(resp: RespClient) -> None:
+    calls = repository(resp)
+    await three_waiting(calls)
+    first = (await calls.heads({BILLING: 8}))[BILLING]
+    assert [t.call_id for t in first.tickets] == ["c1", "c2", "c3"] and first.complete
+    version = int(await resp.execute("HGET", keys.LINE_VERSIONS, BILLING.id))
+    script_keys = [keys.WAITING, keys.LINES, keys.LINE_CHANGES, keys.LINE_VERSIONS]
+    script_keys.append(keys.line(BILLING.id))
+    held = await resp.evalsha(load_script("waiting_heads"), script_keys, [BILLING.id, 8, version])
+    assert held == [[3, 3, version, 1]]  # Redis sends no tickets for the head held
+    fresh = await resp.evalsha(load_script("waiting_heads"), script_keys, [BILLING.id, 8, 0])
+    assert len(fresh[0]) == 4 + 3
+    again = (await calls.heads({BILLING: 8}))[BILLING]
+    assert all(a is b for a, b in zip(again.tickets, first.tickets, strict=True))
+    shorter = (await calls.heads({BILLING: 2}))[BILLING]
+    assert [t.call_id for t in shorter.tickets] == ["c1", "c2"] and not shorter.complete
+
+
+async def test_a_call_leaving_its_line_on_another_instance_is_read_at_once(
+    resp: RespClient,
+) -> None:
+    here, there = repository(resp), repository(resp)
+    await three_waiting(there)
+    assert await ids(here) == ["c1", "c2", "c3"]
+    stored = await there.get("c2")
+    assert stored is not None
+    ended = msgspec.structs.replace(stored, state=CallState.ENDED)
+    await there.commit(stored, ended, (), event_id=None, now=NOW)
+    assert await ids(here) == ["c1", "c3"]
+    await there.commit(None, queued("c4"), (), event_id=None, now=NOW)
+    assert await ids(here) == ["c1", "c3", "c4"]
+
+
+async def test_a_member_the_repair_takes_out_is_read_at_once(resp: RespClient) -> None:
+    calls = repository(resp)
+    await three_waiting(calls)
+    assert await ids(calls) == ["c1", "c2", "c3"]
+    stored = await resp.execute("HGET", keys.WAITING, "c1")
+    ticket = msgspec.json.decode(stored, type=Ticket)
+    out = [(keys.line(BILLING.id), place_in_line(ticket), "c1", stored, BILLING.id)]
+    touched, args = repair_arguments([], out)
+    assert await resp.evalsha(load_script("lines_repair"), touched, args) == [0, 1]
+    assert await ids(calls) == ["c2", "c3"]
+
+
+async def test_a_line_written_without_a_version_is_read_again_in_time_or_when_told(
+    resp: RespClient, redis_client: aioredis.Redis
+) -> None:
+    """As an instance of an older version writes: the held head is trusted for
+    `HEAD_KEPT_SECONDS` at most, and dropped when a pass finds a decided call gone."""
+    await three_waiting(repository(resp))
+    moment = [0.0]
+    reads = LineReads(DocumentStore(resp), DecodeCache(Ticket), clock=lambda: moment[0])
+    assert await ids(reads) == ["c1", "c2", "c3"]
+    await redis_client.zrem(keys.line(BILLING.id), await member_of(redis_client, "c1"))
+    moment[0] = HEAD_KEPT_SECONDS - 0.1
+    assert await ids(reads) == ["c1", "c2", "c3"]  # still the head held
+    moment[0] = HEAD_KEPT_SECONDS
+    assert await ids(reads) == ["c2", "c3"]
+    await redis_client.zrem(keys.line(BILLING.id), await member_of(redis_client, "c2"))
+    assert await ids(reads) == ["c2", "c3"]
+    reads.forget()
+    assert await ids(reads) == ["c3"]
+
+
+async def member_of(client: aioredis.Redis, call_id: str) -> str:
+    """The call's member in its lines, taken out below as an older instance would: with
+    no version bumped."""
+    stored = await client.hget(keys.WAITING, call_id)
+    assert stored is not None
+    return place_in_line(msgspec.json.decode(stored, type=Ticket))
