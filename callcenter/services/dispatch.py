@@ -171,7 +171,7 @@ class Dispatcher:
             return 0
         ranked_each = timing.rank_seconds / len(decisions)
         by_id = {agent.id: agent for agent in agents}
-        calls = await self._calls.get_many([d.call_id for d in decisions])
+        calls = await self._calls.get_decided([d.call_id for d in decisions])
         made = 0
         for decision, call in zip(decisions, calls, strict=True):
             claim_started = time.perf_counter()

@@ -56,6 +56,8 @@ class LineReads:
         self._lines: dict[bytes, Line | None] = {}  # line ids as stored, parsed
         self._last_lines: tuple[list[bytes], LineSet] = ([], LineSet(()))  # as last read
         self._held: dict[Line, _Held] = {}
+        # the documents of the first calls of the lines read since they were last taken
+        self._first_calls: dict[str, bytes] = {}
 
     async def lines(self) -> LineSet:
         """The waiting lines that may have calls."""
@@ -99,7 +101,7 @@ class LineReads:
         now = self._clock()
         lines = list(lengths)
         held = [self._held.get(line) for line in lines]
-        args: list[Arg] = []
+        args: list[Arg] = [keys.call("")]
         for line, kept in zip(lines, held, strict=True):
             usable = kept is not None and kept.serves(lengths[line], now)
             args += [line.id, lengths[line], kept.version if kept and usable else 0]
@@ -127,9 +129,12 @@ class LineReads:
         size, changes, version, same = cast(list[int], reply[:4])
         complete = size <= length
         if same and kept is not None:
+            self._keep_first(kept.head, reply[4])
             return Head(kept.head.tickets[:length], complete, changes)
-        raw = cast(list[bytes | None], reply[4:])
+        raw = cast(list[bytes | None], reply[5:])
         head = Head(self._tickets.decode_all([t for t in raw if t]), complete, changes)
+        if raw and raw[0]:
+            self._keep_first(head, reply[4])
         if version > 0 and all(raw):
             if len(self._held) >= LINES_KEPT:
                 self._held.clear()
@@ -137,6 +142,19 @@ class LineReads:
         else:
             self._held.pop(line, None)
         return head
+
+    def _keep_first(self, head: Head, document: object) -> None:
+        if head.tickets and isinstance(document, bytes):
+            if len(self._first_calls) >= LINES_KEPT:
+                self._first_calls.clear()
+            self._first_calls[head.tickets[0].call_id] = document
+
+    def take_first_calls(self) -> dict[str, bytes]:
+        """The documents (as stored) of the first calls of the lines read since the last
+        take, by call id; they are as they were when their lines were read (a claim still
+        checks they have not changed since)."""
+        taken, self._first_calls = self._first_calls, {}
+        return taken
 
     def forget(self) -> None:
         """Read every line's head again next time (a decided call was not as its line

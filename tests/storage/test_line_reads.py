@@ -37,10 +37,12 @@ async def test_an_unmoved_line_is_answered_without_its_tickets(resp: RespClient)
     version = int(await resp.execute("HGET", keys.LINE_VERSIONS, BILLING.id))
     script_keys = [keys.WAITING, keys.LINES, keys.LINE_CHANGES, keys.LINE_VERSIONS]
     script_keys.append(keys.line(BILLING.id))
-    held = await resp.evalsha(load_script("waiting_heads"), script_keys, [BILLING.id, 8, version])
-    assert held == [[3, 3, version, 1]]  # Redis sends no tickets for the head held
-    fresh = await resp.evalsha(load_script("waiting_heads"), script_keys, [BILLING.id, 8, 0])
-    assert len(fresh[0]) == 4 + 3
+    script, prefix = load_script("waiting_heads"), keys.call("")
+    held = await resp.evalsha(script, script_keys, [prefix, BILLING.id, 8, version])
+    first_call = await resp.execute("HGET", keys.call("c1"), "d")
+    assert held == [[3, 3, version, 1, first_call]]  # no tickets for the head held
+    fresh = await resp.evalsha(script, script_keys, [prefix, BILLING.id, 8, 0])
+    assert fresh[0][:5] == [3, 3, version, 0, first_call] and len(fresh[0]) == 5 + 3
     again = (await calls.heads({BILLING: 8}))[BILLING]
     assert all(a is b for a, b in zip(again.tickets, first.tickets, strict=True))
     shorter = (await calls.heads({BILLING: 2}))[BILLING]
@@ -100,3 +102,25 @@ async def member_of(client: aioredis.Redis, call_id: str) -> str:
     stored = await client.hget(keys.WAITING, call_id)
     assert stored is not None
     return place_in_line(msgspec.json.decode(stored, type=Ticket))
+
+
+async def test_the_first_call_of_each_line_read_comes_with_its_head(
+    resp: RespClient, redis_client: aioredis.Redis
+) -> None:
+    """The call a pass most often decides on needs no round trip of its own: the heads
+    script sends the document of each line's first call, held head or not. It is taken
+    once (by the pass that read it); the claim still checks it has not changed since."""
+    calls = repository(resp)
+    await three_waiting(calls)
+    for _ in range(2):  # a fresh head, then one held
+        await calls.heads({BILLING: 8})
+        assert set(calls.reads.take_first_calls()) == {"c1"}
+    await calls.heads({BILLING: 8})
+    first = await calls.get("c1")
+    assert first is not None
+    changed = msgspec.structs.replace(first, priority=7, version=first.version + 1)
+    await redis_client.hset(keys.call("c1"), "d", msgspec.json.encode(changed))
+    decided = await calls.get_decided(["c2", "c1"])
+    assert [call.id if call else None for call in decided] == ["c2", "c1"]
+    assert decided[1] == first  # as the heads read it, not as written since
+    assert await calls.get_decided(["c1"]) == [changed]  # taken: read from Redis
