@@ -93,8 +93,13 @@ class CommitPlan:
     def zrem(self, key: str, member: str) -> None:
         self._plan.setdefault("zrem", []).append([self._k(key), member])
 
-    def sadd(self, key: str, member: str) -> None:
-        self._plan.setdefault("sadd", []).append([self._k(key), member])
+    def sadd(self, key: str, member: str, *, counted_in: str | None = None) -> None:
+        """Add `member`; when it was not there, and `counted_in` is given, count the set's
+        change there (INCR)."""
+        op: list[int | str] = [self._k(key), member]
+        if counted_in is not None:
+            op.append(self._k(counted_in))
+        self._plan.setdefault("sadd", []).append(op)
 
     def srem(self, key: str, member: str) -> None:
         self._plan.setdefault("srem", []).append([self._k(key), member])

@@ -87,6 +87,7 @@ TOKENS = f"{PREFIX}:tokens"
 WAITING = f"{ROUTING}:waiting"
 LINES = f"{ROUTING}:lines"
 LINES_BUILT = f"{ROUTING}:lines:built"
+LINES_EPOCH = f"{ROUTING}:lines:epoch"  # how often the set of lines changed
 LINE_CHANGES = f"{ROUTING}:lines:changes"  # line id -> how often tasks joined or changed in it
 LINE_VERSIONS = f"{ROUTING}:lines:versions"  # line id -> how often it was written at all
 READY = f"{ROUTING}:ready"

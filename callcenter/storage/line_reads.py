@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from callcenter.domain.routing import Ticket
 from callcenter.domain.routing_index import Head, Line, LineSet
@@ -52,6 +52,8 @@ class LineReads:
         self._store = store
         self._tickets = tickets
         self._script = load_script("waiting_heads")
+        self._line_ids = load_script("line_ids")
+        self._ids_held = (0, 0.0)  # the change count of the line set held, when read
         self._clock = clock
         self._lines: dict[bytes, Line | None] = {}  # line ids as stored, parsed
         self._last_lines: tuple[list[bytes], LineSet] = ([], LineSet(()))  # as last read
@@ -61,20 +63,40 @@ class LineReads:
 
     async def lines(self) -> LineSet:
         """The waiting lines that may have calls."""
-        return self._parse_lines(await self._store.client.execute("SMEMBERS", keys.LINES))
+        line_keys, held = self._line_ids_args()
+        return self._lines_from(
+            await self._store.client.evalsha(self._line_ids, line_keys, held), held
+        )
 
     async def lines_and_changes(self, counted: Sequence[Line]) -> tuple[LineSet, list[int]]:
         """The waiting lines that may have calls, and the change counts of `counted` (0
         for a line never counted), in one round trip."""
         if not counted:
             return await self.lines(), []
-        found, changes = await self._store.client.pipeline(
+        line_keys, held = self._line_ids_args()
+        found, changes = await self._store.client.pipeline_with_scripts(
             [
-                ("SMEMBERS", keys.LINES),
+                ("EVALSHA", self._line_ids.sha, len(line_keys), *line_keys, *held),
                 ("HMGET", keys.LINE_CHANGES, *(line.id for line in counted)),
-            ]
+            ],
+            [self._line_ids],
         )
-        return self._parse_lines(found), [int(count or 0) for count in changes]
+        return self._lines_from(found, held), [int(count or 0) for count in changes]
+
+    def _line_ids_args(self) -> tuple[list[Arg], list[Arg]]:
+        """KEYS and ARGV of lua/line_ids.lua: the set's change count held, if recent."""
+        count, at = self._ids_held
+        return [keys.LINES, keys.LINES_EPOCH], [
+            count if self._clock() - at < HEAD_KEPT_SECONDS else 0
+        ]
+
+    def _lines_from(self, reply: list[Any], held: list[Arg]) -> LineSet:
+        """The lines a reply of lua/line_ids.lua names (those held, when it says so)."""
+        count = int(reply[0])
+        if count > 0 and count == held[0]:
+            return self._last_lines[1]
+        self._ids_held = (count, self._clock())
+        return self._parse_lines(reply[1:])
 
     def _parse_lines(self, found: list[bytes]) -> LineSet:
         """The lines named; the set read last time when the ids are the same."""
@@ -112,6 +134,7 @@ class LineReads:
                 keys.LINES,
                 keys.LINE_CHANGES,
                 keys.LINE_VERSIONS,
+                keys.LINES_EPOCH,
                 *(keys.line(line.id) for line in lines),
             ],
             args,

@@ -119,7 +119,7 @@ def repair_arguments(
     key_index: dict[str, int] = {}
 
     def index(key: str) -> int:
-        return key_index.setdefault(key, 5 + len(key_index))
+        return key_index.setdefault(key, 6 + len(key_index))
 
     args: list[Arg] = [len(back)]
     for call_id, stored, ticket in back:
@@ -129,7 +129,14 @@ def repair_arguments(
         args += [index(keys.arrivals(lines_of(ticket)[0].id)), ticket.queued_at.timestamp()]
     for key, member, call_id, stored, line_id in out:
         args += [index(key), member, call_id, stored, line_id]
-    return [keys.WAITING, keys.LINES, keys.LINE_CHANGES, keys.LINE_VERSIONS, *key_index], args
+    return [
+        keys.WAITING,
+        keys.LINES,
+        keys.LINE_CHANGES,
+        keys.LINE_VERSIONS,
+        keys.LINES_EPOCH,
+        *key_index,
+    ], args
 
 
 def _take(reply: object, into: dict[str, bytes]) -> int:
@@ -163,7 +170,7 @@ def index_waiting(plan: CommitPlan, old: Call | None, new: Call, now: datetime) 
         member = place_in_line(ticket)
         for line in lines_of(ticket):
             plan.zadd(keys.line(line.id), 0, member)
-            plan.sadd(keys.LINES, line.id)
+            plan.sadd(keys.LINES, line.id, counted_in=keys.LINES_EPOCH)
             # a task joined (or changed in) the line: agents parked on it look again; one
             # leaving makes nobody eligible, so that is not counted (the version is)
             plan.hincrby(keys.LINE_CHANGES, line.id)

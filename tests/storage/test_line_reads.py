@@ -8,8 +8,10 @@ import msgspec
 import redis.asyncio as aioredis
 
 from callcenter.domain.calls import CallState
+from callcenter.domain.messages import Channel
 from callcenter.domain.routing import Ticket
-from callcenter.domain.routing_index import place_in_line
+from callcenter.domain.routing_context import ticket_of
+from callcenter.domain.routing_index import Line, LineKind, lines_of, place_in_line
 from callcenter.storage import keys
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.documents import DecodeCache, DocumentStore, load_script
@@ -35,7 +37,13 @@ async def test_an_unmoved_line_is_answered_without_its_tickets(resp: RespClient)
     first = (await calls.heads({BILLING: 8}))[BILLING]
     assert [t.call_id for t in first.tickets] == ["c1", "c2", "c3"] and first.complete
     version = int(await resp.execute("HGET", keys.LINE_VERSIONS, BILLING.id))
-    script_keys = [keys.WAITING, keys.LINES, keys.LINE_CHANGES, keys.LINE_VERSIONS]
+    script_keys = [
+        keys.WAITING,
+        keys.LINES,
+        keys.LINE_CHANGES,
+        keys.LINE_VERSIONS,
+        keys.LINES_EPOCH,
+    ]
     script_keys.append(keys.line(BILLING.id))
     script, prefix = load_script("waiting_heads"), keys.call("")
     held = await resp.evalsha(script, script_keys, [prefix, BILLING.id, 8, version])
@@ -55,10 +63,7 @@ async def test_a_call_leaving_its_line_on_another_instance_is_read_at_once(
     here, there = repository(resp), repository(resp)
     await three_waiting(there)
     assert await ids(here) == ["c1", "c2", "c3"]
-    stored = await there.get("c2")
-    assert stored is not None
-    ended = msgspec.structs.replace(stored, state=CallState.ENDED)
-    await there.commit(stored, ended, (), event_id=None, now=NOW)
+    await end(there, "c2")
     assert await ids(here) == ["c1", "c3"]
     await there.commit(None, queued("c4"), (), event_id=None, now=NOW)
     assert await ids(here) == ["c1", "c3", "c4"]
@@ -124,3 +129,68 @@ async def test_the_first_call_of_each_line_read_comes_with_its_head(
     assert [call.id if call else None for call in decided] == ["c2", "c1"]
     assert decided[1] == first  # as the heads read it, not as written since
     assert await calls.get_decided(["c1"]) == [changed]  # taken: read from Redis
+
+
+SALES = Line(LineKind.QUEUE, Channel.VOICE, "sales")
+
+
+async def test_the_set_of_lines_is_sent_only_when_it_changed(
+    resp: RespClient, redis_client: aioredis.Redis
+) -> None:
+    """Every change to the set of lines counts (a commit adding a line, the heads script
+    dropping an empty one, the repair putting one back); the ids are sent again only then,
+    or when the set held is `HEAD_KEPT_SECONDS` old (a line added by an older instance)."""
+    here, there = repository(resp), repository(resp)
+    await three_waiting(there)
+    assert BILLING in await here.lines()
+    count = int(await redis_client.get(keys.LINES_EPOCH) or 0)
+    line_ids = load_script("line_ids")
+    assert await resp.evalsha(line_ids, [keys.LINES, keys.LINES_EPOCH], [count]) == [count]
+    await there.commit(None, queued("c9", queue="sales"), (), event_id=None, now=NOW)
+    assert SALES in await here.lines()  # added on another instance
+    await end(there, "c9")
+    await there.heads({SALES: 8})  # found empty: leaves the set
+    assert SALES not in await here.lines()
+    await there.commit(None, queued("c10", queue="sales"), (), event_id=None, now=NOW)
+    assert SALES in await here.lines()  # back
+
+
+async def test_a_line_the_repair_puts_back_is_in_the_set_at_once(
+    resp: RespClient, redis_client: aioredis.Redis
+) -> None:
+    calls = repository(resp)
+    await three_waiting(calls)
+    stored = await redis_client.hget(keys.WAITING, "c1")
+    assert isinstance(stored, bytes)
+    await redis_client.delete(keys.LINES)  # lost, and counted: the repair puts it back
+    await redis_client.incr(keys.LINES_EPOCH)
+    assert BILLING not in await calls.lines()
+    ticket = msgspec.json.decode(stored, type=Ticket)
+    touched, args = repair_arguments([("c1", stored, ticket)], [])
+    assert (await resp.evalsha(load_script("lines_repair"), touched, args))[0] == 1
+    assert BILLING in await calls.lines()
+
+
+async def test_a_line_added_without_a_count_is_read_in_time(
+    resp: RespClient, redis_client: aioredis.Redis
+) -> None:
+    await three_waiting(repository(resp))
+    moment = [0.0]
+    reads = LineReads(DocumentStore(resp), DecodeCache(Ticket), clock=lambda: moment[0])
+    assert set(await reads.lines()) == {BILLING, lines_of(ticket_of_c1())[1]}
+    await redis_client.sadd(keys.LINES, SALES.id)  # as an older instance: not counted
+    moment[0] = HEAD_KEPT_SECONDS - 0.1
+    assert SALES not in await reads.lines()
+    moment[0] = HEAD_KEPT_SECONDS
+    assert SALES in await reads.lines()
+
+
+def ticket_of_c1() -> Ticket:
+    return ticket_of(queued("c1"))
+
+
+async def end(calls: CallRepository, call_id: str) -> None:
+    stored = await calls.get(call_id)
+    assert stored is not None
+    ended = msgspec.structs.replace(stored, state=CallState.ENDED)
+    await calls.commit(stored, ended, (), event_id=None, now=NOW)

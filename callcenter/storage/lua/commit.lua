@@ -11,7 +11,8 @@
 --          delete; ttl: seconds to expire (0 = no expiry, -1 = keep the current expiry)
 --   zadd:  [[k, score, member], ...]   zrem: [[k, member], ...]
 --   zadd_lt: [[k, score, member], ...] -- add, or only lower an existing score
---   sadd:  [[k, member], ...]          srem: [[k, member], ...]
+--   sadd:  [[k, member, c?], ...]      srem: [[k, member], ...]
+--          c: when the member is new, INCR KEYS[c] (the set's change count)
 --   ztrim: [[k, max_score], ...]       -- ZREMRANGEBYSCORE k -inf max_score
 --   hset:  [[k, field, value], ...]    hdel: [[k, field], ...]
 --   hincr: [[k, field], ...]           -- HINCRBY k field 1
@@ -61,7 +62,9 @@ for _, op in ipairs(plan.zadd_lt or {}) do
   end
 end
 for _, op in ipairs(plan.srem or {}) do redis.call('SREM', KEYS[op[1]], op[2]) end
-for _, op in ipairs(plan.sadd or {}) do redis.call('SADD', KEYS[op[1]], op[2]) end
+for _, op in ipairs(plan.sadd or {}) do
+  if redis.call('SADD', KEYS[op[1]], op[2]) == 1 and op[3] then redis.call('INCR', KEYS[op[3]]) end
+end
 for _, op in ipairs(plan.ztrim or {}) do
   redis.call('ZREMRANGEBYSCORE', KEYS[op[1]], '-inf', op[2])
 end

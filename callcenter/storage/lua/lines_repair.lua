@@ -5,8 +5,8 @@
 -- its own commit, and judged again at the next sweep).
 -- KEYS[1] waiting hash, KEYS[2] set of line ids, KEYS[3] the lines' change counts (a call
 -- put back counts as a change of its lines: agents parked on them look again), KEYS[4] the
--- lines' versions (bumped by every write: heads read before are stale), KEYS[5..] lines and
--- arrivals
+-- lines' versions (bumped by every write: heads read before are stale), KEYS[5] how often
+-- the set of lines changed, KEYS[6..] lines and arrivals
 -- ARGV[1] how many calls to put back; then per call: call id, ticket as read, member, two
 -- pairs (line key index, line id), the key index of its arrivals, its arrival (Unix
 -- seconds); then per member to take out: key index, member, call id, the call's ticket as
@@ -18,7 +18,7 @@ for _ = 1, back do
   if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
     for j = i + 3, i + 5, 2 do
       redis.call('ZADD', KEYS[tonumber(ARGV[j])], 0, ARGV[i + 2])
-      redis.call('SADD', KEYS[2], ARGV[j + 1])
+      if redis.call('SADD', KEYS[2], ARGV[j + 1]) == 1 then redis.call('INCR', KEYS[5]) end
       redis.call('HINCRBY', KEYS[3], ARGV[j + 1], 1)
       redis.call('HINCRBY', KEYS[4], ARGV[j + 1], 1)
     end

@@ -6,8 +6,9 @@
 -- its member). Call keys are derived from the members, so they cannot be declared in KEYS;
 -- they share the {cc} hash tag, so the script still touches a single slot.
 -- KEYS[1] waiting hash, KEYS[2] set of line ids, KEYS[3] the lines' change counts,
--- KEYS[4] the lines' versions (bumped by every write to a line), KEYS[5..] the lines
--- ARGV[1] call key prefix ("{cc}:call:"); then per line (in the order of KEYS[5..]): its
+-- KEYS[4] the lines' versions (bumped by every write to a line), KEYS[5] how often the set
+-- of lines changed, KEYS[6..] the lines
+-- ARGV[1] call key prefix ("{cc}:call:"); then per line (in the order of KEYS[6..]): its
 -- id, how many of its first members to read, the version of the head the caller holds ('0':
 -- none)
 -- Returns {{length, changes, version, held, first call, ticket, ...}, ...} in the order of
@@ -18,14 +19,14 @@ local first_of = function(line)
   local first = redis.call('ZRANGE', line, 0, 0)[1]
   return first and string.sub(first, 30)
 end
-for i = 5, #KEYS do
-  local at = 1 + 3 * (i - 5)
+for i = 6, #KEYS do
+  local at = 1 + 3 * (i - 6)
   local id = ARGV[at + 1]
   local size = redis.call('ZCARD', KEYS[i])
   local version = tonumber(redis.call('HGET', KEYS[4], id) or 0)
   local head = {size, tonumber(redis.call('HGET', KEYS[3], id) or 0), version, 0, false}
   if size == 0 then
-    redis.call('SREM', KEYS[2], id)
+    if redis.call('SREM', KEYS[2], id) == 1 then redis.call('INCR', KEYS[5]) end
   elseif version > 0 and version == tonumber(ARGV[at + 3]) then
     head[4] = 1
     head[5] = redis.call('HGET', ARGV[1] .. first_of(KEYS[i]), 'd')
