@@ -239,17 +239,20 @@ def plan_assignments(
 
 
 def plan_with_free(
-    tickets: Sequence[Ticket],
+    tickets: Iterable[Ticket],
     agents: Sequence[Agent],
     rules: RoutingRules,
     now: datetime,
     cut: tuple[int, datetime, str] | None = None,
+    *,
+    ordered: bool = False,
 ) -> tuple[list[Decision], list[Agent], list[Agent]]:
     """`plan_assignments`; the agents left with room once every task up to `cut` (an
-    `urgency`) had its turn; and those left with room at the end."""
+    `urgency`) had its turn; and those left with room at the end. `ordered`: the tasks
+    come in urgency order already, each once (they are then taken only as far as needed)."""
     planner = _Planner(agents, rules, now)
     decisions, at_cut = [], None
-    for ticket in planner.in_urgency_order(tickets):
+    for ticket in planner.in_urgency_order(tickets, ordered=ordered):
         if at_cut is None and cut is not None and urgency(ticket, rules.channel_priority) > cut:
             at_cut = list(planner.free.values())
         if not planner.free:
@@ -288,17 +291,20 @@ class _Planner:
             # again wherever a pool lists it (less room never makes an agent eligible)
             self._touched.add(agent_id)
 
-    def in_urgency_order(self, tickets: Sequence[Ticket]) -> list[Ticket]:
+    def in_urgency_order(self, tickets: Iterable[Ticket], *, ordered: bool) -> Iterable[Ticket]:
         """Only calls that some free agent could take now: in a queue with free members, or
         under a rule whose steps reach into other queues, and not held back (a callback
-        scheduled for later). The rest need not even be sorted."""
+        scheduled for later). The rest need not even be sorted (nor looked at, when the
+        tasks come `ordered`: they are taken as far as the pass goes)."""
         serving, widening, now = self._serving, self._rules.widening_rules, self._now
-        relevant = [
+        relevant = (
             t
             for t in tickets
             if (serving.has_members(t.queue) or t.rule in widening)
             and (t.not_before is None or t.not_before <= now)
-        ]
+        )
+        if ordered:
+            return relevant
         offsets = self._rules.channel_priority
         if not offsets:
             return sorted(relevant, key=urgency)

@@ -9,6 +9,7 @@ ready agents and the lines' heads, not the backlog."""
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -233,14 +234,14 @@ def plan_from_heads(
     greedy pass decides exactly up to the cut. Past it, it goes on with the agents it left
     free at the cut: when none is, or none of their lines has more, the decisions over the
     tasks read are complete."""
-    read = _once(ticket for head in heads.values() for ticket in head.tickets)
     unfinished = _unfinished(heads)
     candidates = agents if free is None else free
     bounding = lines_to_read(unfinished, candidates, rules)
     if any(not heads[line].tickets for line in bounding):
         return HeadsPlan(None, candidates, bounding)  # a line with more gave nothing
     cut = _cut(heads, bounding, rules) if bounding else None
-    decisions, at_cut, left = plan_with_free(read, agents, rules, now, cut)
+    read = _in_order(heads, rules.channel_priority)
+    decisions, at_cut, left = plan_with_free(read, agents, rules, now, cut, ordered=True)
     more = lines_to_read(unfinished, at_cut, rules) if bounding and at_cut else []
     return HeadsPlan(None, at_cut, more) if more else HeadsPlan(decisions, left)
 
@@ -257,6 +258,13 @@ def _cut(
     return min(urgency(heads[line].tickets[-1], rules.channel_priority) for line in bounding)
 
 
-def _once(tickets: Iterable[Ticket]) -> list[Ticket]:
-    """Each task once (it stands in two lines)."""
-    return list({ticket.call_id: ticket for ticket in tickets}.values())
+def _in_order(heads: Mapping[Line, Head], offsets: Mapping[str, int]) -> Iterator[Ticket]:
+    """The tasks read, each once (a task stands in two lines), in urgency order: a line is
+    in that order already (see `place_in_line`; a channel's offset is the same for a whole
+    line), so the lines are merged, and only as far as the pass takes them."""
+    seen: set[str] = set()
+    lines = (head.tickets for head in heads.values())
+    for ticket in heapq.merge(*lines, key=lambda ticket: urgency(ticket, offsets)):
+        if ticket.call_id not in seen:
+            seen.add(ticket.call_id)
+            yield ticket
