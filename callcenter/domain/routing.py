@@ -321,6 +321,8 @@ class _Planner:
             candidates = [free[a] for a in members if a in free]
             return decide(ticket, candidates, rules, now, members_only=True)
         shared = self._shared_pool(ticket, rule, index, step, waited)
+        if not shared:
+            return None  # nobody free may take it (the usual case for most tasks looked at)
         touched = self._touched
         eligible = [
             free[agent.id]
