@@ -125,8 +125,10 @@ class LineReads:
         held = [self._held.get(line) for line in lines]
         args: list[Arg] = [keys.call("")]
         for line, kept in zip(lines, held, strict=True):
-            usable = kept is not None and kept.serves(lengths[line], now)
-            args += [line.id, lengths[line], kept.version if kept and usable else 0]
+            if kept is not None and kept.head.tickets and kept.serves(lengths[line], now):
+                args += [line.id, lengths[line], kept.version, kept.head.tickets[0].call_id]
+            else:
+                args += [line.id, lengths[line], 0, ""]
         found = await self._store.client.evalsha(
             self._script,
             [

@@ -46,10 +46,10 @@ async def test_an_unmoved_line_is_answered_without_its_tickets(resp: RespClient)
     ]
     script_keys.append(keys.line(BILLING.id))
     script, prefix = load_script("waiting_heads"), keys.call("")
-    held = await resp.evalsha(script, script_keys, [prefix, BILLING.id, 8, version])
+    held = await resp.evalsha(script, script_keys, [prefix, BILLING.id, 8, version, "c1"])
     first_call = await resp.execute("HGET", keys.call("c1"), "d")
     assert held == [[3, 3, version, 1, first_call]]  # no tickets for the head held
-    fresh = await resp.evalsha(script, script_keys, [prefix, BILLING.id, 8, 0])
+    fresh = await resp.evalsha(script, script_keys, [prefix, BILLING.id, 8, 0, ""])
     assert fresh[0][:5] == [3, 3, version, 0, first_call] and len(fresh[0]) == 5 + 3
     again = (await calls.heads({BILLING: 8}))[BILLING]
     assert all(a is b for a, b in zip(again.tickets, first.tickets, strict=True))

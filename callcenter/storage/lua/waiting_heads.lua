@@ -10,17 +10,14 @@
 -- of lines changed, KEYS[6..] the lines
 -- ARGV[1] call key prefix ("{cc}:call:"); then per line (in the order of KEYS[6..]): its
 -- id, how many of its first members to read, the version of the head the caller holds ('0':
--- none)
+-- none), the id of the first call of that head ('')
 -- Returns {{length, changes, version, held, first call, ticket, ...}, ...} in the order of
 -- the lines; held is 1 when the caller's head is of the current version (no tickets
--- follow), else 0; first call is false for an empty line
+-- follow), else 0; first call is false for an empty line (for a head held: the document of
+-- the call the caller named)
 local found = {}
-local first_of = function(line)
-  local first = redis.call('ZRANGE', line, 0, 0)[1]
-  return first and string.sub(first, 30)
-end
 for i = 6, #KEYS do
-  local at = 1 + 3 * (i - 6)
+  local at = 1 + 4 * (i - 6)
   local id = ARGV[at + 1]
   local size = redis.call('ZCARD', KEYS[i])
   local version = tonumber(redis.call('HGET', KEYS[4], id) or 0)
@@ -29,7 +26,7 @@ for i = 6, #KEYS do
     if redis.call('SREM', KEYS[2], id) == 1 then redis.call('INCR', KEYS[5]) end
   elseif version > 0 and version == tonumber(ARGV[at + 3]) then
     head[4] = 1
-    head[5] = redis.call('HGET', ARGV[1] .. first_of(KEYS[i]), 'd')
+    head[5] = redis.call('HGET', ARGV[1] .. ARGV[at + 4], 'd')
   else
     local length = tonumber(ARGV[at + 2])
     local ids = {}
