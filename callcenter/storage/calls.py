@@ -36,7 +36,6 @@ ACTIVE_CALL_TTL = timedelta(days=1)
 
 
 RESERVATION_GRACE_SECONDS = 60
-_ENCODER = msgspec.json.Encoder()
 
 
 def _bumped(doc: Call) -> Call:

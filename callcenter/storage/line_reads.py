@@ -91,7 +91,9 @@ class LineReads:
         ]
 
     def _lines_from(self, reply: list[Any], held: list[Arg]) -> LineSet:
-        """The lines a reply of lua/line_ids.lua names (those held, when it says so)."""
+        """The lines a reply of lua/line_ids.lua names (those held, when it says so). A
+        pass starts with this read: first calls read before are dropped."""
+        self._first_calls = {}
         count = int(reply[0])
         if count > 0 and count == held[0]:
             return self._last_lines[1]
@@ -176,8 +178,8 @@ class LineReads:
 
     def take_first_calls(self) -> dict[str, bytes]:
         """The documents (as stored) of the first calls of the lines read since the last
-        take, by call id; they are as they were when their lines were read (a claim still
-        checks they have not changed since)."""
+        take (and since this pass read the set of lines), by call id; they are as they were
+        when their lines were read (a claim still checks they have not changed since)."""
         taken, self._first_calls = self._first_calls, {}
         return taken
 

@@ -129,6 +129,9 @@ async def test_the_first_call_of_each_line_read_comes_with_its_head(
     assert [call.id if call else None for call in decided] == ["c2", "c1"]
     assert decided[1] == first  # as the heads read it, not as written since
     assert await calls.get_decided(["c1"]) == [changed]  # taken: read from Redis
+    await calls.heads({BILLING: 8})
+    await calls.lines()  # the next pass begins: what the last one read is dropped
+    assert calls.reads.take_first_calls() == {}
 
 
 SALES = Line(LineKind.QUEUE, Channel.VOICE, "sales")
