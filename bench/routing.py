@@ -15,6 +15,7 @@ adding them).
 
 Run:  python bench/routing.py [--agents 2000] [--calls 1000] [--queues 30] [--releases 500]
       platform scale: --agents 15000 --queues 500 --calls 50000
+      both, and their ratio (~1.5 min): --both
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -246,7 +248,43 @@ def histogram_p(metrics: Metrics, q: float) -> float:
     return float("inf")
 
 
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The figures of one size that the two sizes are compared on."""
+
+    size: str
+    rate: float  # offers/s one by one
+    decision_p99: float  # ms
+    pass_p99: float  # ms
+    per_call: float  # Redis bytes per waiting call
+
+
+SMALL = {"agents": 2000, "queues": SKILLS, "calls": 1000}
+PLATFORM = {"agents": 15000, "queues": 500, "calls": 50000}
+
+
 async def run(args: argparse.Namespace) -> int:
+    if not args.both:
+        await measure(args)
+        return 0
+    small, platform = [
+        await measure(argparse.Namespace(**{**vars(args), **size})) for size in (SMALL, PLATFORM)
+    ]
+    print(f"\n{'both sizes':<32}{small.size:>16}{platform.size:>18}{'ratio':>8}")
+    for label, field_name, digits in (
+        ("offers/s one by one", "rate", 0),
+        ("decision p99 ms (target <= 5)", "decision_p99", 2),
+        ("whole pass p99 ms (target <= 10)", "pass_p99", 2),
+        ("Redis bytes per waiting call", "per_call", 0),
+    ):
+        a, b = getattr(small, field_name), getattr(platform, field_name)
+        ratio = b / a if a else 0.0
+        print(f"{label:<32}{a:>16,.{digits}f}{b:>18,.{digits}f}{ratio:>8.2f}")
+    print("flat in the backlog when the ratios are near 1; target >= 1,000 offers/s at both")
+    return 0
+
+
+async def measure(args: argparse.Namespace) -> Summary:
     with tempfile.TemporaryDirectory() as scratch:
         async with embedded_redis(Path(scratch), persist=False) as url, redis_client(url) as client:
             bench = Bench(client, args.seed, args.queues)
@@ -275,7 +313,13 @@ async def run(args: argparse.Namespace) -> int:
                 burst_offers,
                 bench,
             )
-    return 0
+    return Summary(
+        size=f"{args.agents}/{args.queues}/{args.calls}",
+        rate=offers / busy if busy else 0.0,
+        decision_p99=pct(bench.decisions, 0.99) if bench.decisions else 0.0,
+        pass_p99=pct(latencies, 0.99) if latencies else 0.0,
+        per_call=bench.memory[1],
+    )
 
 
 def row(label: str, samples: list[float], rate: str = "", count: int | None = None) -> str:
@@ -335,6 +379,11 @@ def main() -> int:
     parser.add_argument("--queues", type=int, default=SKILLS)
     parser.add_argument("--releases", type=int, default=500)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--both",
+        action="store_true",
+        help="run 2,000/30/1,000 and 15,000/500/50,000 and print their ratio",
+    )
     args = parser.parse_args()
     if args.agents < args.releases + BURST:
         print("--agents must be at least --releases + 200", file=sys.stderr)
