@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from callcenter.domain.agents import Agent
-from callcenter.domain.routing import Ticket, next_step_at, rule_of, why_not
+from callcenter.domain.routing import Ticket, active_step, next_step_at, rule_of, why_not
 from callcenter.domain.routing_index import Head, Line, LineSet, lines_to_read
 from callcenter.domain.routing_rules import RoutingRules
 
@@ -57,12 +57,36 @@ def park(
         return None
     base, until = _carried(prior, agent, rules, now, longest)
     checked, fresh = _looked_at(read, base)
-    if any(why_not(ticket, agent, rules, now) is None for ticket in fresh):
+    if _any_takeable(fresh, agent, rules, now):
         return None
     until = min([until, *(moment for ticket in fresh if (moment := wakes_at(ticket, rules, now)))])
     if until <= now:
         return None
     return Parked(agent.version, rules, read, until, checked)
+
+
+def _any_takeable(
+    tickets: Iterable[Ticket], agent: Agent, rules: RoutingRules, now: datetime
+) -> bool:
+    """Whether `agent` may take one of `tickets` now. Tasks of one queue, rule, channel and
+    step that name no agent (preferred, or declined) and are not held back are alike for
+    one agent (see `routing._ineligible_reason`): one answer serves them all, and a whole
+    line of them costs one look."""
+    alike: dict[tuple[str, str, str, int], bool] = {}
+    for ticket in tickets:
+        if ticket.prefer_agent or ticket.declined_by or ticket.not_before is not None:
+            if why_not(ticket, agent, rules, now) is None:
+                return True
+            continue
+        rule = rule_of(ticket, rules)
+        step, _ = active_step(rule, max(0.0, (now - ticket.queued_at).total_seconds()))
+        key = (ticket.queue, rule.name, str(ticket.channel), step)
+        takeable = alike.get(key)
+        if takeable is None:
+            takeable = alike[key] = why_not(ticket, agent, rules, now) is None
+        if takeable:
+            return True
+    return False
 
 
 def _carried(

@@ -91,14 +91,17 @@ def agent(level: int, **changes: object) -> Agent:
     return msgspec.structs.replace(made, **changes)
 
 
-def ticket(call_id: str, waited: float, rule: str = "default", queue: str = "billing") -> Ticket:
-    return Ticket(
+def ticket(
+    call_id: str, waited: float, rule: str = "default", queue: str = "billing", **changes: object
+) -> Ticket:
+    made = Ticket(
         call_id=call_id,
         queue=queue,
         rule=rule,
         priority=0,
         queued_at=NOW - timedelta(seconds=waited),
     )
+    return msgspec.structs.replace(made, **changes)
 
 
 def test_an_agent_short_of_a_level_is_parked_until_the_step_widens() -> None:
@@ -222,3 +225,43 @@ def test_a_second_look_reads_again_only_the_lines_whose_counts_moved() -> None:
     assert lot.sort_out([agent(1)], list(lines), {BILLING: 1, refunds: 3}, RULES, NOW)
     fresh = {refunds: Head(tuple(easy[refunds]), True, 3)}
     assert lot.recheck([agent(1)], fresh, RULES, NOW) == [agent(1)]  # c4 is its to take
+
+
+def test_tasks_alike_for_the_agent_share_one_look_and_no_others_do() -> None:
+    """Parking looks once per queue, rule, channel and step at tasks that name no agent and
+    are not held back. In each case below, a task the agent may not take comes first in its
+    line, and one it may take follows: the agent must not be parked."""
+    first = {"priority": 5}  # ahead in the line
+    cases = [
+        # the same queue and rule at another step (a level 1 agent, level 3 at step 0)
+        (agent(1), [ticket("c1", waited=5), ticket("c2", waited=31)]),
+        # the same step, but declined by the agent
+        (agent(3), [ticket("c1", waited=5, declined_by=("a1",)), ticket("c2", waited=5)]),
+        # the same step, but a callback held back
+        (
+            agent(3),
+            [
+                ticket("c1", waited=5, not_before=NOW + timedelta(seconds=60)),
+                ticket("c2", waited=5),
+            ],
+        ),
+        # the same step, but held for the caller's last agent
+        (
+            agent(3),
+            [
+                ticket("c1", waited=5, rule="held", prefer_agent="a9"),
+                ticket("c2", waited=5, rule="held"),
+            ],
+        ),
+        # the same step on another channel (no room for chat)
+        (
+            agent(3, capacity={"chat": 0}),
+            [ticket("c1", waited=5, channel=Channel.CHAT), ticket("c2", waited=5)],
+        ),
+    ]
+    for who, (ahead, behind) in cases:
+        tasks = [msgspec.structs.replace(ahead, **first), behind]
+        assert why_not(tasks[0], who, RULES, NOW) is not None
+        assert why_not(tasks[1], who, RULES, NOW) is None
+        lines = in_lines(tasks)
+        assert park(who, whole(lines), lines, RULES, NOW) is None
