@@ -75,6 +75,7 @@ class Dispatcher:
         self._turn = turn
         self._notify = notify
         self._calls = calls
+        self._lines = calls.reads  # the waiting lines as passes read them (heads held)
         self._agents = agents
         self._rules = rules
         self._clock = clock
@@ -158,7 +159,7 @@ class Dispatcher:
         # one round trip: the two are written together
         agents, (found, changes) = await asyncio.gather(
             self._agents.ready(on_voice=rules.text_during_voice),
-            self._calls.lines_and_changes(counted),
+            self._lines.lines_and_changes(counted),
         )
         if not agents:
             return 0
@@ -250,7 +251,7 @@ class Dispatcher:
         planning = 0.0
         while lines:
             lengths = {line: WHOLE_LINE if line in whole else FIRST_HEAD_LENGTH for line in to_read}
-            heads.update(await self._calls.heads(lengths))
+            heads.update(await self._lines.heads(lengths))
             ranked_from = time.perf_counter()
             plan = plan_from_heads(heads, agents, rules, now, free=plan.free)
             planning += time.perf_counter() - ranked_from
@@ -276,7 +277,7 @@ class Dispatcher:
             line: WHOLE_LINE if line in whole else FIRST_HEAD_LENGTH
             for line in (*lines, *looked_at)
         }
-        return await self._calls.heads(lengths), whole
+        return await self._lines.heads(lengths), whole
 
     def _read_whole(
         self, lines: Sequence[Line], agents: Sequence[Agent], rules: RoutingRules
@@ -292,7 +293,7 @@ class Dispatcher:
         if call.state is not CallState.QUEUED:
             # it left its lines after they were read (or its line was written without a
             # version): read every head afresh
-            self._calls.reads.forget()
+            self._lines.forget()
             self._dirty = True
             return None
         now = self._clock.now()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -12,7 +12,6 @@ from callcenter.domain.agents import Agent
 from callcenter.domain.callers import CallerHistory
 from callcenter.domain.calls import ACTIVE_STATES, Call, CallState
 from callcenter.domain.routing import Decision, Ticket
-from callcenter.domain.routing_index import Head, Line, LineSet
 from callcenter.domain.timers import Timer
 from callcenter.storage import keys
 from callcenter.storage.agents import bump_agent, put_agent
@@ -222,18 +221,6 @@ class CallRepository:
         """Tickets of every queued call."""
         raw = await self._store.client.execute("HVALS", keys.WAITING)
         return self._tickets.decode_all(raw)
-
-    async def lines(self) -> LineSet:
-        """The waiting lines that may have calls."""
-        return await self.reads.lines()
-
-    async def lines_and_changes(self, counted: Sequence[Line]) -> tuple[LineSet, list[int]]:
-        """See `LineReads.lines_and_changes`."""
-        return await self.reads.lines_and_changes(counted)
-
-    async def heads(self, lengths: Mapping[Line, int]) -> dict[Line, Head]:
-        """See `LineReads.heads`."""
-        return await self.reads.heads(lengths)
 
     async def build_lines(self) -> int:
         """Put every queued call in its lines, once per store (one written before lines

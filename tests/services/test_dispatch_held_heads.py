@@ -39,7 +39,9 @@ async def test_a_call_gone_from_a_held_head_is_not_offered_and_the_next_is(
     await desk.queue("c2", rule="easy")
     assert await desk.dispatcher.run_pass() == 0  # nobody ready: nothing read
     await desk.ready_agent(level=5)
-    await desk.calls.heads({line: 8 for line in await desk.calls.lines()})  # held: c1, c2
+    await desk.calls.reads.heads(
+        {line: 8 for line in await desk.calls.reads.lines()}
+    )  # held: c1, c2
     await end_as_an_older_instance(redis_client, "c1")
     assert await desk.dispatcher.run_pass() == 0  # decided on c1, found it ended
     assert not await desk.offered_to_ann("c2")

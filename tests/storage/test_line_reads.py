@@ -28,13 +28,14 @@ async def three_waiting(calls: CallRepository) -> None:
 
 
 async def ids(calls: CallRepository | LineReads, length: int = 8) -> list[str]:
-    return [t.call_id for t in (await calls.heads({BILLING: length}))[BILLING].tickets]
+    reads = calls.reads if isinstance(calls, CallRepository) else calls
+    return [t.call_id for t in (await reads.heads({BILLING: length}))[BILLING].tickets]
 
 
 async def test_an_unmoved_line_is_answered_without_its_tickets(resp: RespClient) -> None:
     calls = repository(resp)
     await three_waiting(calls)
-    first = (await calls.heads({BILLING: 8}))[BILLING]
+    first = (await calls.reads.heads({BILLING: 8}))[BILLING]
     assert [t.call_id for t in first.tickets] == ["c1", "c2", "c3"] and first.complete
     version = int(await resp.execute("HGET", keys.LINE_VERSIONS, BILLING.id))
     script_keys = [
@@ -51,9 +52,9 @@ async def test_an_unmoved_line_is_answered_without_its_tickets(resp: RespClient)
     assert held == [[3, 3, version, 1, first_call]]  # no tickets for the head held
     fresh = await resp.evalsha(script, script_keys, [prefix, BILLING.id, 8, 0, ""])
     assert fresh[0][:5] == [3, 3, version, 0, first_call] and len(fresh[0]) == 5 + 3
-    again = (await calls.heads({BILLING: 8}))[BILLING]
+    again = (await calls.reads.heads({BILLING: 8}))[BILLING]
     assert all(a is b for a, b in zip(again.tickets, first.tickets, strict=True))
-    shorter = (await calls.heads({BILLING: 2}))[BILLING]
+    shorter = (await calls.reads.heads({BILLING: 2}))[BILLING]
     assert [t.call_id for t in shorter.tickets] == ["c1", "c2"] and not shorter.complete
 
 
@@ -118,9 +119,9 @@ async def test_the_first_call_of_each_line_read_comes_with_its_head(
     calls = repository(resp)
     await three_waiting(calls)
     for _ in range(2):  # a fresh head, then one held
-        await calls.heads({BILLING: 8})
+        await calls.reads.heads({BILLING: 8})
         assert set(calls.reads.take_first_calls()) == {"c1"}
-    await calls.heads({BILLING: 8})
+    await calls.reads.heads({BILLING: 8})
     first = await calls.get("c1")
     assert first is not None
     changed = msgspec.structs.replace(first, priority=7, version=first.version + 1)
@@ -129,8 +130,8 @@ async def test_the_first_call_of_each_line_read_comes_with_its_head(
     assert [call.id if call else None for call in decided] == ["c2", "c1"]
     assert decided[1] == first  # as the heads read it, not as written since
     assert await calls.get_decided(["c1"]) == [changed]  # taken: read from Redis
-    await calls.heads({BILLING: 8})
-    await calls.lines()  # the next pass begins: what the last one read is dropped
+    await calls.reads.heads({BILLING: 8})
+    await calls.reads.lines()  # the next pass begins: what the last one read is dropped
     assert calls.reads.take_first_calls() == {}
 
 
@@ -145,17 +146,17 @@ async def test_the_set_of_lines_is_sent_only_when_it_changed(
     or when the set held is `HEAD_KEPT_SECONDS` old (a line added by an older instance)."""
     here, there = repository(resp), repository(resp)
     await three_waiting(there)
-    assert BILLING in await here.lines()
+    assert BILLING in await here.reads.lines()
     count = int(await redis_client.get(keys.LINES_EPOCH) or 0)
     line_ids = load_script("line_ids")
     assert await resp.evalsha(line_ids, [keys.LINES, keys.LINES_EPOCH], [count]) == [count]
     await there.commit(None, queued("c9", queue="sales"), (), event_id=None, now=NOW)
-    assert SALES in await here.lines()  # added on another instance
+    assert SALES in await here.reads.lines()  # added on another instance
     await end(there, "c9")
-    await there.heads({SALES: 8})  # found empty: leaves the set
-    assert SALES not in await here.lines()
+    await there.reads.heads({SALES: 8})  # found empty: leaves the set
+    assert SALES not in await here.reads.lines()
     await there.commit(None, queued("c10", queue="sales"), (), event_id=None, now=NOW)
-    assert SALES in await here.lines()  # back
+    assert SALES in await here.reads.lines()  # back
 
 
 async def test_a_line_the_repair_puts_back_is_in_the_set_at_once(
@@ -167,11 +168,11 @@ async def test_a_line_the_repair_puts_back_is_in_the_set_at_once(
     assert isinstance(stored, bytes)
     await redis_client.delete(keys.LINES)  # lost, and counted: the repair puts it back
     await redis_client.incr(keys.LINES_EPOCH)
-    assert BILLING not in await calls.lines()
+    assert BILLING not in await calls.reads.lines()
     ticket = msgspec.json.decode(stored, type=Ticket)
     touched, args = repair_arguments([("c1", stored, ticket)], [])
     assert (await resp.evalsha(load_script("lines_repair"), touched, args))[0] == 1
-    assert BILLING in await calls.lines()
+    assert BILLING in await calls.reads.lines()
 
 
 async def test_a_line_added_without_a_count_is_read_in_time(

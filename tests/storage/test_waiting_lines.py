@@ -57,7 +57,7 @@ async def test_lines_are_built_once_from_the_waiting_hash(
     assert await assert_lines_match_waiting(redis_client) == 20
     await redis_client.hdel(keys.WAITING, "c0")  # left the queue after the build
     assert await calls.build_lines() == 0  # built already: nothing is added back
-    lines = await calls.lines()
+    lines = await calls.reads.lines()
     assert set(lines) == {line for t in tickets for line in lines_of(t)}
 
 
@@ -90,11 +90,11 @@ async def test_heads_are_in_routing_order_and_know_their_line_is_longer(
     await write_as_before_lines(redis_client, tickets)
     calls = repository(resp)
     await calls.build_lines()
-    heads = await calls.heads({BILLING: 8})
+    heads = await calls.reads.heads({BILLING: 8})
     expected = sorted(tickets, key=urgency)
     assert list(heads[BILLING].tickets) == expected[:8]
     assert not heads[BILLING].complete
-    whole = await calls.heads({BILLING: 30})
+    whole = await calls.reads.heads({BILLING: 30})
     assert list(whole[BILLING].tickets) == expected and whole[BILLING].complete
     assert [place_in_line(t) for t in expected] == sorted(place_in_line(t) for t in expected)
 
@@ -105,11 +105,11 @@ async def test_an_empty_line_leaves_the_set_of_lines(
     await write_as_before_lines(redis_client, [ticket(1)])
     calls = repository(resp)
     await calls.build_lines()
-    assert BILLING in await calls.lines()
+    assert BILLING in await calls.reads.lines()
     await redis_client.zrem(keys.line(BILLING.id), place_in_line(ticket(1)))
-    heads = await calls.heads({BILLING: 8})
+    heads = await calls.reads.heads({BILLING: 8})
     assert heads[BILLING].tickets == [] and heads[BILLING].complete
-    assert BILLING not in await calls.lines()
+    assert BILLING not in await calls.reads.lines()
 
 
 async def test_a_member_whose_ticket_is_gone_is_passed_over(
@@ -119,7 +119,7 @@ async def test_a_member_whose_ticket_is_gone_is_passed_over(
     calls = repository(resp)
     await calls.build_lines()
     await redis_client.hdel(keys.WAITING, "c2")  # gone from the hash, still in its line
-    heads = await calls.heads({BILLING: 3})
+    heads = await calls.reads.heads({BILLING: 3})
     assert [t.call_id for t in heads[BILLING].tickets] == ["c3", "c1"]  # c3 waited longest
     assert heads[BILLING].complete
 
@@ -132,23 +132,23 @@ async def test_a_task_joining_or_changing_in_a_line_counts_as_its_change(
     carries each line's count, atomically with its tasks."""
     calls = repository(resp)
     rule_line = lines_of(ticket(1))[1]
-    found, counts = await calls.lines_and_changes([BILLING, rule_line])
+    found, counts = await calls.reads.lines_and_changes([BILLING, rule_line])
     assert (list(found), counts) == ([], [0, 0])
     waiting = queued("c1", rule="default")
     await calls.commit(None, waiting, (), event_id=None, now=NOW)
-    found, counts = await calls.lines_and_changes([BILLING, rule_line])
+    found, counts = await calls.reads.lines_and_changes([BILLING, rule_line])
     assert set(found) == {BILLING, rule_line} and counts == [1, 1]
     stored = await calls.get("c1")
     assert stored is not None
     raised = msgspec.structs.replace(stored, priority=3)
     await calls.commit(stored, raised, (), event_id=None, now=NOW)
-    heads = await calls.heads({BILLING: 8, rule_line: 8})
+    heads = await calls.reads.heads({BILLING: 8, rule_line: 8})
     assert (heads[BILLING].changes, heads[rule_line].changes) == (2, 2)
     stored = await calls.get("c1")
     assert stored is not None
     ended = msgspec.structs.replace(stored, state=CallState.ENDED)
     await calls.commit(stored, ended, (), event_id=None, now=NOW)
-    assert (await calls.lines_and_changes([BILLING]))[1] == [2]
+    assert (await calls.reads.lines_and_changes([BILLING]))[1] == [2]
 
 
 async def test_a_task_put_back_counts_as_a_change_of_its_lines(
@@ -157,5 +157,5 @@ async def test_a_task_put_back_counts_as_a_change_of_its_lines(
     await write_as_before_lines(redis_client, [ticket(1)])
     calls = repository(resp)
     await calls.build_lines()
-    _, counts = await calls.lines_and_changes(list(lines_of(ticket(1))))
+    _, counts = await calls.reads.lines_and_changes(list(lines_of(ticket(1))))
     assert counts == [1, 1]
