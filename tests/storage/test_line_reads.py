@@ -4,6 +4,8 @@ another instance, the sweep's repair) makes the next read fresh."""
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 import redis.asyncio as aioredis
 
@@ -52,10 +54,24 @@ async def test_an_unmoved_line_is_answered_without_its_tickets(resp: RespClient)
     assert held == [[3, 3, version, 1, first_call]]  # no tickets for the head held
     fresh = await resp.evalsha(script, script_keys, [prefix, BILLING.id, 8, 0, ""])
     assert fresh[0][:5] == [3, 3, version, 0, first_call] and len(fresh[0]) == 5 + 3
+    # the repository sends the version it holds: Redis reads no ticket for it (HMGET is
+    # what reads them), and the head held is handed out again, or the part asked for
+    before = await ticket_reads(resp)
     again = (await calls.reads.heads({BILLING: 8}))[BILLING]
-    assert all(a is b for a, b in zip(again.tickets, first.tickets, strict=True))
     shorter = (await calls.reads.heads({BILLING: 2}))[BILLING]
+    assert await ticket_reads(resp) == before
+    assert again.tickets == first.tickets and again.complete
     assert [t.call_id for t in shorter.tickets] == ["c1", "c2"] and not shorter.complete
+    calls.reads.forget()
+    await calls.reads.heads({BILLING: 8})
+    assert await ticket_reads(resp) == before + 1  # dropped: read again
+
+
+async def ticket_reads(resp: RespClient) -> int:
+    """How often Redis ran HMGET (the heads script reads tickets with it)."""
+    stats = (await resp.execute("INFO", "commandstats")).decode()
+    found = re.search(r"cmdstat_hmget:calls=(\d+)", stats)
+    return int(found.group(1)) if found else 0
 
 
 async def test_a_call_leaving_its_line_on_another_instance_is_read_at_once(
