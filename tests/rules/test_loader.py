@@ -423,6 +423,20 @@ def test_condition_syntax_error_does_not_make_a_default_rule(tmp_path: Path) -> 
     assert "\n" not in problems[0]
 
 
+def test_a_condition_with_a_macro_loads_and_matches(tmp_path: Path) -> None:
+    tagged = (
+        "  - name: tagged\n    when: 'caller.tags.exists(t, t == \"vip\")'\n    queue: billing\n"
+    )
+    write(tmp_path, {"r.yaml": HEADER + tagged + DEFAULT})
+    rules = load_rules(tmp_path)
+    now = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    chosen = [
+        select_rule(rules, rule_context(make_call(), make_caller(tags=tags), now))[0].name
+        for tags in (("b2b", "vip"), ("b2b",))
+    ]
+    assert chosen == ["tagged", "default"]
+
+
 def test_condition_syntax_error_in_the_last_rule_leaves_no_default(tmp_path: Path) -> None:
     text = HEADER + VIP + "  - name: broken\n    when: 'caller.tier =='\n"
     case = Broken(
