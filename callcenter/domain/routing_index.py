@@ -71,10 +71,13 @@ class Line:
 
 def lines_of(ticket: Ticket) -> tuple[Line, Line]:
     """The lines a waiting task stands in: its queue's and its rule's, on its channel."""
-    return (
-        Line(LineKind.QUEUE, ticket.channel, ticket.queue),
-        Line(LineKind.RULE, ticket.channel, ticket.rule),
-    )
+    return _lines(ticket.channel, ticket.queue, ticket.rule)
+
+
+@lru_cache(maxsize=65_536)
+def _lines(channel: Channel, queue: str, rule: str) -> tuple[Line, Line]:
+    # made once per queue, rule and channel: every commit of a waiting task asks
+    return (Line(LineKind.QUEUE, channel, queue), Line(LineKind.RULE, channel, rule))
 
 
 def place_in_line(ticket: Ticket) -> str:
