@@ -101,13 +101,23 @@ def fields_selected(source: str, name: str) -> Fields:
     answers every selection the same."""
     fields: set[str] = set()
     for found in _IDENTIFIER.finditer(source):
-        if found.group() != name or source[: found.start()].rstrip().endswith("."):
+        if found.group() != name or _is_member(source[: found.start()]):
             continue  # another identifier, or a field of something else named like it
         selection = _SELECTION.match(source, found.end())
         if selection is None or selection.group("call") is not None:
             return None
         fields.add(selection.group("field"))
     return frozenset(fields) if fields else None
+
+
+def _is_member(before: str) -> bool:
+    """Whether an identifier after `before` is a field (`x.name`), not a variable: a dot
+    after an operand. A dot after anything else makes `.name`, the variable itself."""
+    before = before.rstrip()
+    if not before.endswith("."):
+        return False
+    operand_end = before[:-1].rstrip()[-1:]
+    return operand_end.isalnum() or operand_end in "_)]}\"'"
 
 
 # `call.queue == "billing"` (or `task.queue`, single quotes), alone or followed by `&& …`

@@ -76,6 +76,13 @@ def test_only_the_fields_a_condition_selects_are_converted_and_widened_on_demand
         ("[1, 2].exists(call, call > 1)", None),
         ('call.queue == "call"', None),  # a literal that reads like the name: whole map
         ("has(caller.last_call) && caller.tier == 'a.call'", None),  # no `call` selected
+        (
+            'call.priority > 1 && .call.queue == "x"',
+            {"priority", "queue"},
+        ),  # `.call`: from the root
+        ("[call.attributes].size() > 0 && call.to == ''", {"attributes", "to"}),
+        ("caller.call.x == 1 && (call).to == ''", None),  # a field named call; (call) whole
+        ("caller.call.x == 1 && call.to == ''", {"to"}),
     ],
 )
 def test_fields_selected_reads_only_plain_selections(source: str, fields: set[str] | None) -> None:
