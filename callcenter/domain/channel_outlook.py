@@ -10,9 +10,8 @@ from datetime import datetime
 import msgspec
 
 from callcenter.domain import capacity
-from callcenter.domain.agents import Agent, Presence
+from callcenter.domain.agents import Agent
 from callcenter.domain.messages import TEXT_CHANNELS, Channel
-from callcenter.domain.queue_members import serves
 from callcenter.domain.queue_traffic import CHANNEL_SEPARATOR, QueueTraffic
 from callcenter.domain.routing import Ticket
 from callcenter.domain.routing_rules import QueueConfig
@@ -39,14 +38,14 @@ def text_places(tickets: Iterable[Ticket]) -> dict[tuple[str, str], list[datetim
 def channel_views(
     queue: QueueConfig,
     places: Mapping[tuple[str, str], list[datetime]],
-    agents: Sequence[Agent],
+    members: Sequence[Agent],
     traffic: Mapping[str, QueueTraffic],
     now: datetime,
 ) -> list[ChannelView]:
     """The text channels that have anything to show in `queue` (a task waiting, an agent
     who may take one, or replies in the last hour), in channel order. `places` are from
-    `text_places`; `traffic` is the last hour's by traffic key (`queue/channel`)."""
-    members = [a for a in agents if a.presence is Presence.AVAILABLE and serves(a, queue)]
+    `text_places`; `members` the queue's available agents (`available_members`);
+    `traffic` is the last hour's by traffic key (`queue/channel`)."""
     views = []
     for channel in sorted(TEXT_CHANNELS):
         counted = traffic.get(f"{queue.name}{CHANNEL_SEPARATOR}{channel}")
@@ -61,7 +60,7 @@ def _view(
     queue: QueueConfig,
     channel: Channel,
     places: list[datetime],
-    members: list[Agent],
+    members: Sequence[Agent],
     counted: QueueTraffic | None,
     now: datetime,
 ) -> ChannelView:

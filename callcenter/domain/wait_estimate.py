@@ -120,28 +120,33 @@ def staffing(
 
 
 def staffing_by_queue(
-    agents: Iterable[Agent],
-    queues: Mapping[str, QueueConfig],
+    members: Mapping[str, Sequence[Agent]],
     handles: Mapping[str, HandleTimes | None],
     now: datetime,
 ) -> dict[str, Staffing]:
-    """`staffing` of every queue in one pass over the agents: each available agent is
-    matched only against the queues that name one of its skills first (and those that
-    name none), so the cost is the agents times the few queues each serves."""
+    """`staffing` of every queue, from its available members (`available_members`)."""
+    staffing: dict[str, Staffing] = {}
+    for name, agents in members.items():
+        handle = handles.get(name)
+        times = sorted(_left(a.activity, _seconds_in(a, now), handle) for a in agents)
+        staffing[name] = Staffing(remaining=tuple(times), ready=sum(a.eligible for a in agents))
+    return staffing
+
+
+def available_members(
+    agents: Iterable[Agent], queues: Mapping[str, QueueConfig]
+) -> dict[str, list[Agent]]:
+    """The available agents serving each of `queues`, in one pass over the agents: each
+    is matched only against the queues that name one of its skills first (and those that
+    name none), so the cost is the agents times the few queues each serves, not the agents
+    times the queues."""
     index = _QueueIndex(queues)
-    remaining: dict[str, list[float]] = {name: [] for name in queues}
-    ready = dict.fromkeys(queues, 0)
+    members: dict[str, list[Agent]] = {name: [] for name in queues}
     for agent in agents:
-        if agent.presence is not Presence.AVAILABLE:
-            continue
-        activity, seconds, eligible = agent.activity, _seconds_in(agent, now), agent.eligible
-        for queue in index.served_by(agent):
-            remaining[queue].append(_left(activity, seconds, handles.get(queue)))
-            ready[queue] += eligible
-    return {
-        name: Staffing(remaining=tuple(sorted(times)), ready=ready[name])
-        for name, times in remaining.items()
-    }
+        if agent.presence is Presence.AVAILABLE:
+            for queue in index.served_by(agent):
+                members[queue].append(agent)
+    return members
 
 
 class _QueueIndex:

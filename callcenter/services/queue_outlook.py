@@ -27,6 +27,7 @@ from callcenter.domain.routing_rules import RoutingRules
 from callcenter.domain.wait_estimate import (
     HandleTimes,
     WaitingLine,
+    available_members,
     calls_ahead,
     staffing,
     staffing_by_queue,
@@ -88,7 +89,8 @@ class _Reading:
         quiet = self._traffic(_NO_TRAFFIC, _NO_TRAFFIC)
         configs = {name: self.rules.queue(name) for name in names}
         handles = {name: HandleTimes.of(traffic.get(name, quiet).long) for name in names}
-        serving = staffing_by_queue(self.agents, configs, handles, self.now)
+        members = available_members(self.agents, configs)
+        serving = staffing_by_queue(members, handles, self.now)
         hour = {key: t.long for key, t in traffic.items() if is_channel_key(key)}
         places = text_places(self.tickets)
         return [
@@ -98,7 +100,7 @@ class _Reading:
                 serving[name],
                 traffic.get(name, quiet),
                 self.now,
-                channel_views(configs[name], places, self.agents, hour, self.now),
+                channel_views(configs[name], places, members[name], hour, self.now),
             )
             for name in names
         ]

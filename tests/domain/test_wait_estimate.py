@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from callcenter.domain.agents import Activity, Agent, Presence
 from callcenter.domain.messages import Channel
+from callcenter.domain.queue_members import serves
 from callcenter.domain.queue_outlook import Traffic, outlook_of
 from callcenter.domain.queue_traffic import QueueTraffic
 from callcenter.domain.routing import Ticket
@@ -21,6 +22,7 @@ from callcenter.domain.wait_estimate import (
     UNKNOWN,
     HandleTimes,
     WaitingLine,
+    available_members,
     calls_ahead,
     remaining_seconds,
     staffing,
@@ -199,7 +201,12 @@ def test_all_queues_at_once_is_each_queue_on_its_own(
         for i, (p, a, t, k) in enumerate(drawn)
     ]
     handles = {name: HANDLE if known and name != "sales" else None for name in QUEUES}
-    together = staffing_by_queue(agents, QUEUES, handles, NOW)
+    members = available_members(agents, QUEUES)
+    assert members == {
+        name: [a for a in agents if a.presence is Presence.AVAILABLE and serves(a, queue)]
+        for name, queue in QUEUES.items()
+    }
+    together = staffing_by_queue(members, handles, NOW)
     assert together == {
         name: staffing(agents, queue, handles[name], NOW) for name, queue in QUEUES.items()
     }
