@@ -14,12 +14,17 @@ Measured one call at a time, first with a tenth of the backlog, then with all of
                         agent (one script, cached by bytes), the last hour of traffic
   queues()              the whole outlook of the 30 queues
   call_wait(call)       one waiting call's estimate by its place
+  held_call_wait(call)  the same for a caller on hold: the callers on hold share a reading
+                        for a second (the p50 is a shared one, the p99 a fresh read)
 Key figures: queues() / HVALS at 10,000 waiting, and what each 1,000 more callers add to
 each row: the outlook is one pass over what it reads (never a pass over the backlog per
 queue or per agent), so the backlog adds to it a small multiple of what it adds to the
 read itself, while the agents (a fixed cost) are most of the rest.
 
-Run:  python bench/outlook.py [--agents 2000] [--waiting 10000] [--rounds 200]
+Run:  python bench/outlook.py [--agents 2000] [--waiting 10000] [--queues 30] [--rounds 200]
+      platform scale (~3 min): --agents 15000 --queues 500 --waiting 50000 --rounds 20
+      (there each queue's available agents are found through an index of the queues by
+      their first skill: scanning every agent per queue cost 0.7 s a tick)
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from callcenter.storage.embedded import embedded_redis
 from callcenter.storage.queue_activity import QueueActivityRepository
 from callcenter.storage.resp import RespClient
 
-SKILLS = 30
+QUEUES = 30  # one skill each; --queues
 BATCH = 200  # writes in flight while setting up
 
 
@@ -61,17 +66,18 @@ class Clock:
         return datetime.now(UTC)
 
 
-def make_rules() -> RoutingRules:
+def make_rules(queues: int) -> RoutingRules:
     return RoutingRules(
-        queues={f"q{i}": QueueConfig(name=f"q{i}", skills=(f"s{i}",)) for i in range(SKILLS)},
+        queues={f"q{i}": QueueConfig(name=f"q{i}", skills=(f"s{i}",)) for i in range(queues)},
         rules=(Rule(name="default"),),
         version="bench",
     )
 
 
 class World:
-    def __init__(self, client: RespClient, seed: int) -> None:
+    def __init__(self, client: RespClient, seed: int, queues: int = QUEUES) -> None:
         self.random = random.Random(seed)
+        self.queues = queues
         self.client = client
         store = DocumentStore(client)
         self.calls = CallRepository(
@@ -80,7 +86,11 @@ class World:
         self.agents = AgentRepository(store)
         self.activity = QueueActivityRepository(client)
         self.outlook = QueueOutlook(
-            self.calls, self.agents, self.activity, rules=RulesSource(make_rules), clock=Clock()
+            self.calls,
+            self.agents,
+            self.activity,
+            rules=RulesSource(lambda: make_rules(queues)),
+            clock=Clock(),
         )
         self.waiting_ids: list[str] = []
 
@@ -99,7 +109,7 @@ class World:
         async def one(i: int) -> None:
             skills = {
                 f"s{s}": self.random.randint(1, 5)
-                for s in self.random.sample(range(SKILLS), self.random.randint(3, 5))
+                for s in self.random.sample(range(self.queues), self.random.randint(3, 5))
             }
             presence, activity = self.random.choice(choices)
             since = now - timedelta(seconds=self.random.uniform(0, 600))
@@ -128,7 +138,7 @@ class World:
                 id=f"c{i}",
                 gateway_call_id=f"c{i}",
                 state=CallState.QUEUED,
-                queue=f"q{self.random.randrange(SKILLS)}",
+                queue=f"q{self.random.randrange(self.queues)}",
                 created_at=queued,
                 updated_at=queued,
                 last_event_at=queued,
@@ -145,7 +155,7 @@ class World:
         now = datetime.now(UTC)
 
         async def one(i: int) -> None:
-            minute, queue = divmod(i, SKILLS)
+            minute, queue = divmod(i, self.queues)
             at = now - timedelta(minutes=minute)
             handled = self.random.randint(0, 6)
             traffic = QueueTraffic(
@@ -159,7 +169,7 @@ class World:
             )
             await self.activity.record(at, f"q{queue}", traffic)
 
-        await in_batches(one, 60 * SKILLS)
+        await in_batches(one, 60 * self.queues)
 
 
 async def in_batches(one: Callable[[int], Awaitable[None]], count: int) -> None:
@@ -201,11 +211,15 @@ async def measure(world: World, rounds: int) -> list[tuple[str, list[float]]]:
     async def call_wait() -> object:
         return await world.outlook.call_wait(world.random.choice(picked))
 
+    async def held_call_wait() -> object:
+        return await world.outlook.held_call_wait(world.random.choice(picked))
+
     work: dict[str, Callable[[], Awaitable[object]]] = {
         "HVALS waiting (baseline)": hvals,
         "reads only": reads,
         "queues()": world.outlook.queues,
         "call_wait(call)": call_wait,
+        "held_call_wait(call)": held_call_wait,
     }
     slices = 10
     measured: dict[str, list[float]] = {label: [] for label in work}
@@ -218,7 +232,7 @@ async def measure(world: World, rounds: int) -> list[tuple[str, list[float]]]:
 async def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         async with embedded_redis(Path(scratch), persist=False) as url, redis_client(url) as client:
-            world = World(client, args.seed)
+            world = World(client, args.seed, args.queues)
             small = max(1, args.waiting // 10)
             print(f"setting up {args.agents} agents, {small} calls waiting ...", flush=True)
             await world.add_agents(args.agents)
@@ -247,7 +261,9 @@ def growth(
 def report(
     args: argparse.Namespace, waiting: int, rows: list[tuple[str, list[float]]], queues: int
 ) -> None:
-    print(f"\n{args.agents} agents, {SKILLS} queues ({queues} outlooks), {waiting} calls waiting")
+    print(
+        f"\n{args.agents} agents, {args.queues} queues ({queues} outlooks), {waiting} calls waiting"
+    )
     print(f"{'measure':<28}{'p50 ms':>9}{'p99 ms':>9}{'x HVALS p50':>13}{'n':>6}")
     base = pct(rows[0][1], 0.5)
     for label, samples in rows:
@@ -265,6 +281,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--agents", type=int, default=2000)
     parser.add_argument("--waiting", type=int, default=10000)
+    parser.add_argument("--queues", type=int, default=QUEUES)
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()

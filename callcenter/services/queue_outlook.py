@@ -6,6 +6,8 @@ and the queues' traffic of the last hour (one pipeline); the rest is one pass ov
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,6 +48,10 @@ HISTORY_MINUTES = 60  # the wallboard's charts
 # `latest` takes the outlook the last tick kept when it is at most this old (ticks come
 # every 5 s), and computes it otherwise
 LATEST_MAX_AGE_SECONDS = 15.0
+# A caller on hold asks for its wait every few seconds (`held_call_wait`), and each answer
+# reads every waiting task and every agent: the asks of all the callers on hold share one
+# reading, at most this old (an estimate a second old is as good to a caller)
+HOLD_READING_SECONDS = 1.0
 _NO_TRAFFIC = QueueTraffic()
 
 
@@ -115,22 +121,45 @@ class QueueOutlook:
         *,
         rules: RulesSource,
         clock: Clock,
+        hold_reading_seconds: float = HOLD_READING_SECONDS,
     ) -> None:
         self._calls = calls
         self._agents = agents
         self._activity = activity
         self._rules = rules
         self._clock = clock
+        self._hold_reading_seconds = hold_reading_seconds
+        self._held: tuple[float, _Reading] | None = None  # (monotonic start, reading)
+        self._reading: asyncio.Future[_Reading] | None = None  # the shared read under way
 
     async def _read(self) -> _Reading:
         now = self._clock.now()
-        return _Reading(
-            now=now,
-            rules=self._rules.current,
-            tickets=await self._calls.waiting(),
-            agents=await self._agents.all(),
-            minutes=await self._activity.minutes(now, LONG_MINUTES),
+        tickets, agents, minutes = await asyncio.gather(
+            self._calls.waiting(),
+            self._agents.all(),
+            self._activity.minutes(now, LONG_MINUTES),
         )
+        return _Reading(
+            now=now, rules=self._rules.current, tickets=tickets, agents=agents, minutes=minutes
+        )
+
+    async def _shared_reading(self) -> _Reading:
+        """A reading begun at most `hold_reading_seconds` ago; callers that ask while one is
+        being read wait for that one."""
+        held = self._held
+        if held is not None and time.monotonic() - held[0] <= self._hold_reading_seconds:
+            return held[1]
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.ensure_future(self._read_and_keep())
+            self._reading.add_done_callback(_retrieve)
+        # shielded: a caller that gives up does not cancel the others' reading
+        return await asyncio.shield(self._reading)
+
+    async def _read_and_keep(self) -> _Reading:
+        started = time.monotonic()
+        reading = await self._read()
+        self._held = (started, reading)
+        return reading
 
     async def queues(self) -> list[QueueOutlookView]:
         """Every queue's outlook now, by name. Raises StorageUnavailable."""
@@ -170,17 +199,34 @@ class QueueOutlook:
         (or when it cannot be told). Raises StorageUnavailable."""
         if call.state is not CallState.QUEUED:
             return None
-        reading = await self._read()
-        ticket = ticket_of(call)
-        traffic = reading.traffic().get(call.queue)
-        handle = HandleTimes.of(traffic.long) if traffic is not None else None
-        serving = staffing(reading.agents, reading.rules.queue(call.queue), handle, reading.now)
-        held = ticket.not_before
-        held_for = max(0.0, (held - reading.now).total_seconds()) if held is not None else 0.0
-        ahead = calls_ahead(ticket, reading.tickets, reading.now)
-        return wait_of(ahead, serving, handle, held_for)
+        return _wait_of(call, await self._read())
+
+    async def held_call_wait(self, call: Call) -> float | None:
+        """`call_wait` for a caller on hold, from a reading shared with the other callers
+        on hold (`HOLD_READING_SECONDS`). Raises StorageUnavailable."""
+        if call.state is not CallState.QUEUED:
+            return None
+        return _wait_of(call, await self._shared_reading())
 
     async def history(self, queues: list[str]) -> dict[str, list[OutlookPoint]]:
         """The stored minute points of the last hour of each of `queues` (oldest first)."""
         points = await self._activity.points(self._clock.now(), HISTORY_MINUTES)
         return {name: points.get(name, []) for name in queues}
+
+
+def _wait_of(call: Call, reading: _Reading) -> float | None:
+    """A queued call's wait by its place in line, from `reading`."""
+    ticket = ticket_of(call)
+    traffic = reading.traffic().get(call.queue)
+    handle = HandleTimes.of(traffic.long) if traffic is not None else None
+    serving = staffing(reading.agents, reading.rules.queue(call.queue), handle, reading.now)
+    held = ticket.not_before
+    held_for = max(0.0, (held - reading.now).total_seconds()) if held is not None else 0.0
+    ahead = calls_ahead(ticket, reading.tickets, reading.now)
+    return wait_of(ahead, serving, handle, held_for)
+
+
+def _retrieve(reading: asyncio.Future[_Reading]) -> None:
+    """Mark a shared reading's failure as seen (its callers may all have gone)."""
+    if not reading.cancelled():
+        reading.exception()

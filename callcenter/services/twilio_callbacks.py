@@ -43,8 +43,8 @@ LegEvent = CallRinging | CallAnswered | CallEnded
 class WaitEstimates(Protocol):
     """How long a waiting call should still wait (services.queue_outlook.QueueOutlook)."""
 
-    async def call_wait(self, call: Call) -> float | None:
-        """Seconds `call` should still wait; None when it cannot be told."""
+    async def held_call_wait(self, call: Call) -> float | None:
+        """Seconds `call`, on hold, should still wait; None when it cannot be told."""
         ...
 
 
@@ -115,7 +115,7 @@ class TwilioCallbacks:
         stamp = int(self._clock.now().timestamp())
         try:
             call = await self._calls.get(call_id)
-            wait = await self._waits.call_wait(call)
+            wait = await self._waits.held_call_wait(call)
         except (NotFound, StorageUnavailable):
             return twiml.HoldTurn(
                 redirect_url=urls.hold_after(announced_at), pause_seconds=self.pause_seconds

@@ -5,6 +5,7 @@ are taken by one instance each, kept as minute points and published."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -169,6 +170,47 @@ async def test_each_waiting_call_by_its_place(
     assert await outlook.call_wait(call) == expected
     talking = msgspec.structs.replace(call, state=CallState.CONNECTED)
     assert await outlook.call_wait(talking) is None
+
+
+async def hvals_calls(resp: RespClient) -> int:
+    stats = (await resp.execute("INFO", "commandstats")).decode()
+    for line in stats.splitlines():
+        if line.startswith("cmdstat_hvals:"):
+            return int(line.split("calls=")[1].split(",")[0])
+    return 0
+
+
+async def test_callers_on_hold_share_one_reading_for_a_while(resp: RespClient) -> None:
+    _, calls = await contact_center(resp)
+    store = DocumentStore(resp)
+    agents, activity = AgentRepository(store), QueueActivityRepository(resp)
+
+    def outlook(hold_reading_seconds: float) -> QueueOutlook:
+        return QueueOutlook(
+            calls,
+            agents,
+            activity,
+            rules=RulesSource(lambda: RULES),
+            clock=FixedClock(),
+            hold_reading_seconds=hold_reading_seconds,
+        )
+
+    shared = outlook(3600.0)
+    me = await calls.get("c-me")
+    assert me is not None
+    before = await hvals_calls(resp)
+    waits = await asyncio.gather(*(shared.held_call_wait(me) for _ in range(10)))
+    assert waits == [345.0] * 10  # what call_wait says (the test above)
+    assert await hvals_calls(resp) == before + 1  # ten callers on hold, one reading
+    assert await shared.held_call_wait(msgspec.structs.replace(me, state=CallState.ENDED)) is None
+
+    # a billing agent frees up: a fresh answer sees it, the shared reading does not yet
+    await agents.save(None, agent("a9", Activity.IDLE, 0), NOW)
+    fresh = await shared.call_wait(me)
+    assert fresh is not None and fresh < 345.0
+    assert await shared.held_call_wait(me) == 345.0
+    # a reading kept no time at all: each ask reads again
+    assert await outlook(0.0).held_call_wait(me) == fresh
 
 
 class MovingClock:
