@@ -35,43 +35,51 @@ def text_places(tickets: Iterable[Ticket]) -> dict[tuple[str, str], list[datetim
     return places
 
 
+TEXT_ORDER = tuple(Channel(channel) for channel in sorted(TEXT_CHANNELS))
+# an agent's (tasks held, own limit) on each channel of TEXT_ORDER
+TextLoad = tuple[tuple[int, int], ...]
+
+
+def text_loads(agents: Iterable[Agent]) -> dict[str, TextLoad]:
+    """Each agent's `TextLoad`, by id: worked out once per outlook, as an agent serves
+    several queues."""
+    return {
+        agent.id: tuple(
+            (capacity.held(agent, channel), capacity.own_capacity(agent, channel))
+            for channel in TEXT_ORDER
+        )
+        for agent in agents
+    }
+
+
 def channel_views(
     queue: QueueConfig,
     places: Mapping[tuple[str, str], list[datetime]],
-    members: Sequence[Agent],
+    members: Sequence[TextLoad],
     traffic: Mapping[str, QueueTraffic],
     now: datetime,
 ) -> list[ChannelView]:
     """The text channels that have anything to show in `queue` (a task waiting, an agent
     who may take one, or replies in the last hour), in channel order. `places` are from
-    `text_places`; `members` the queue's available agents (`available_members`);
-    `traffic` is the last hour's by traffic key (`queue/channel`)."""
+    `text_places`; `members` the loads of the queue's available agents (`text_loads` of
+    `available_members`); `traffic` is the last hour's by traffic key (`queue/channel`)."""
     views = []
-    for channel in sorted(TEXT_CHANNELS):
+    for index, channel in enumerate(TEXT_ORDER):
         counted = traffic.get(f"{queue.name}{CHANNEL_SEPARATOR}{channel}")
         waiting = places.get((queue.name, channel), [])
-        view = _view(queue, Channel(channel), waiting, members, counted, now)
+        cap = queue.capacity.get(capacity.capacity_channel(channel))
+        limits = (load[index][1] for load in members)  # as capacity.limit: the queue's cap
+        view = ChannelView(
+            channel=str(channel),
+            waiting=len(waiting),
+            oldest_wait_seconds=max(0.0, (now - min(waiting)).total_seconds()) if waiting else None,
+            first_response_seconds=counted.mean_first_response_seconds if counted else None,
+            held=sum(load[index][0] for load in members),
+            capacity=sum(limits) if cap is None else sum(min(mine, cap) for mine in limits),
+        )
         if view.waiting or view.capacity or counted is not None:
             views.append(view)
     return views
-
-
-def _view(
-    queue: QueueConfig,
-    channel: Channel,
-    places: list[datetime],
-    members: Sequence[Agent],
-    counted: QueueTraffic | None,
-    now: datetime,
-) -> ChannelView:
-    return ChannelView(
-        channel=str(channel),
-        waiting=len(places),
-        oldest_wait_seconds=max(0.0, (now - min(places)).total_seconds()) if places else None,
-        first_response_seconds=counted.mean_first_response_seconds if counted else None,
-        held=sum(capacity.held(a, channel) for a in members),
-        capacity=sum(capacity.limit(a, channel, queue.capacity) for a in members),
-    )
 
 
 def is_channel_key(key: str) -> bool:

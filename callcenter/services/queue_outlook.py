@@ -13,7 +13,12 @@ from datetime import datetime
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.calls import Call, CallState
-from callcenter.domain.channel_outlook import channel_views, is_channel_key, text_places
+from callcenter.domain.channel_outlook import (
+    channel_views,
+    is_channel_key,
+    text_loads,
+    text_places,
+)
 from callcenter.domain.messages import TEXT_CHANNELS
 from callcenter.domain.queue_outlook import (
     OutlookPoint,
@@ -96,6 +101,7 @@ class _Reading:
         configs = {name: self.rules.queue(name) for name in names}
         handles = {name: HandleTimes.of(traffic.get(name, quiet).long) for name in names}
         members = available_members(self.agents, configs)
+        loads = text_loads({a.id: a for serving in members.values() for a in serving}.values())
         serving = staffing_by_queue(members, handles, self.now)
         hour = {key: t.long for key, t in traffic.items() if is_channel_key(key)}
         places = text_places(self.tickets)
@@ -106,7 +112,9 @@ class _Reading:
                 serving[name],
                 traffic.get(name, quiet),
                 self.now,
-                channel_views(configs[name], places, members[name], hour, self.now),
+                channel_views(
+                    configs[name], places, [loads[a.id] for a in members[name]], hour, self.now
+                ),
             )
             for name in names
         ]
