@@ -67,19 +67,31 @@ def channel_views(
     for index, channel in enumerate(TEXT_ORDER):
         counted = traffic.get(f"{queue.name}{CHANNEL_SEPARATOR}{channel}")
         waiting = places.get((queue.name, channel), [])
-        cap = queue.capacity.get(capacity.capacity_channel(channel))
-        limits = (load[index][1] for load in members)  # as capacity.limit: the queue's cap
-        view = ChannelView(
-            channel=str(channel),
-            waiting=len(waiting),
-            oldest_wait_seconds=max(0.0, (now - min(waiting)).total_seconds()) if waiting else None,
-            first_response_seconds=counted.mean_first_response_seconds if counted else None,
-            held=sum(load[index][0] for load in members),
-            capacity=sum(limits) if cap is None else sum(min(mine, cap) for mine in limits),
-        )
+        view = _view(queue, index, waiting, members, counted, now)
         if view.waiting or view.capacity or counted is not None:
             views.append(view)
     return views
+
+
+def _view(
+    queue: QueueConfig,
+    index: int,
+    places: list[datetime],
+    members: Sequence[TextLoad],
+    counted: QueueTraffic | None,
+    now: datetime,
+) -> ChannelView:
+    channel = TEXT_ORDER[index]
+    cap = queue.capacity.get(capacity.capacity_channel(channel))
+    limits = (load[index][1] for load in members)  # as capacity.limit: the queue's cap
+    return ChannelView(
+        channel=str(channel),
+        waiting=len(places),
+        oldest_wait_seconds=max(0.0, (now - min(places)).total_seconds()) if places else None,
+        first_response_seconds=counted.mean_first_response_seconds if counted else None,
+        held=sum(load[index][0] for load in members),
+        capacity=sum(limits) if cap is None else sum(min(mine, cap) for mine in limits),
+    )
 
 
 def is_channel_key(key: str) -> bool:
