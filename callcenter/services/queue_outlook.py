@@ -94,6 +94,11 @@ class _Reading:
         text = {t.queue for t in self.tickets if t.channel in TEXT_CHANNELS}
         return sorted(set(self.rules.queues) | set(lines) | busy | text)
 
+    def all_outlooks(self) -> list[QueueOutlookView]:
+        """The outlook of every queue `names` finds."""
+        lines = waiting_lines(self.tickets, self.now)
+        return self.outlooks(self.names(lines), lines)
+
     def outlooks(self, names: list[str], lines: dict[str, WaitingLine]) -> list[QueueOutlookView]:
         """The outlook of each of `names`, in one pass over the agents."""
         traffic = self.traffic()
@@ -172,8 +177,10 @@ class QueueOutlook:
     async def queues(self) -> list[QueueOutlookView]:
         """Every queue's outlook now, by name. Raises StorageUnavailable."""
         reading = await self._read()
-        lines = waiting_lines(reading.tickets, reading.now)
-        return reading.outlooks(reading.names(lines), lines)
+        # pure work over data nothing changes, in a worker thread: with hundreds of
+        # queues and thousands of agents it takes a fraction of a second, and the event
+        # loop keeps serving meanwhile (the interpreter switches threads every 5 ms)
+        return await asyncio.to_thread(reading.all_outlooks)
 
     async def latest(self) -> list[QueueOutlookView]:
         """Every queue's outlook as the last outlook tick kept it (computed once for every
