@@ -33,6 +33,8 @@ from callcenter.domain.routing_context import ticket_of
 from callcenter.domain.routing_rules import RoutingRules
 from callcenter.domain.wait_estimate import (
     HandleTimes,
+    PlacesInLine,
+    Staffing,
     WaitingLine,
     available_members,
     calls_ahead,
@@ -142,8 +144,8 @@ class QueueOutlook:
         self._rules = rules
         self._clock = clock
         self._hold_reading_seconds = hold_reading_seconds
-        self._held: tuple[float, _Reading] | None = None  # (monotonic start, reading)
-        self._reading: asyncio.Future[_Reading] | None = None  # the shared read under way
+        self._held: tuple[float, _HoldAnswers] | None = None  # (monotonic start, answers)
+        self._reading: asyncio.Future[_HoldAnswers] | None = None  # the shared read under way
 
     async def _read(self) -> _Reading:
         now = self._clock.now()
@@ -156,9 +158,9 @@ class QueueOutlook:
             now=now, rules=self._rules.current, tickets=tickets, agents=agents, minutes=minutes
         )
 
-    async def _shared_reading(self) -> _Reading:
-        """A reading begun at most `hold_reading_seconds` ago; callers that ask while one is
-        being read wait for that one."""
+    async def _shared_answers(self) -> _HoldAnswers:
+        """Answers from a reading begun at most `hold_reading_seconds` ago; callers that ask
+        while one is being read wait for that one."""
         held = self._held
         if held is not None and time.monotonic() - held[0] <= self._hold_reading_seconds:
             return held[1]
@@ -168,11 +170,13 @@ class QueueOutlook:
         # shielded: a caller that gives up does not cancel the others' reading
         return await asyncio.shield(self._reading)
 
-    async def _read_and_keep(self) -> _Reading:
+    async def _read_and_keep(self) -> _HoldAnswers:
         started = time.monotonic()
         reading = await self._read()
-        self._held = (started, reading)
-        return reading
+        # sorting every waiting call into its line is pure work: off the event loop
+        answers = await asyncio.to_thread(_HoldAnswers, reading)
+        self._held = (started, answers)
+        return answers
 
     async def queues(self) -> list[QueueOutlookView]:
         """Every queue's outlook now, by name. Raises StorageUnavailable."""
@@ -221,7 +225,7 @@ class QueueOutlook:
         on hold (`HOLD_READING_SECONDS`). Raises StorageUnavailable."""
         if call.state is not CallState.QUEUED:
             return None
-        return _wait_of(call, await self._shared_reading())
+        return (await self._shared_answers()).wait_of(call)
 
     async def history(self, queues: list[str]) -> dict[str, list[OutlookPoint]]:
         """The stored minute points of the last hour of each of `queues` (oldest first)."""
@@ -232,16 +236,47 @@ class QueueOutlook:
 def _wait_of(call: Call, reading: _Reading) -> float | None:
     """A queued call's wait by its place in line, from `reading`."""
     ticket = ticket_of(call)
-    traffic = reading.traffic().get(call.queue)
-    handle = HandleTimes.of(traffic.long) if traffic is not None else None
-    serving = staffing(reading.agents, reading.rules.queue(call.queue), handle, reading.now)
-    held = ticket.not_before
-    held_for = max(0.0, (held - reading.now).total_seconds()) if held is not None else 0.0
+    handle, serving = _serving(reading, reading.traffic(), call.queue)
     ahead = calls_ahead(ticket, reading.tickets, reading.now)
-    return wait_of(ahead, serving, handle, held_for)
+    return wait_of(ahead, serving, handle, _held_for(ticket, reading.now))
 
 
-def _retrieve(reading: asyncio.Future[_Reading]) -> None:
+def _serving(
+    reading: _Reading, traffic: dict[str, Traffic], queue: str
+) -> tuple[HandleTimes | None, Staffing]:
+    counted = traffic.get(queue)
+    handle = HandleTimes.of(counted.long) if counted is not None else None
+    return handle, staffing(reading.agents, reading.rules.queue(queue), handle, reading.now)
+
+
+def _held_for(ticket: Ticket, now: datetime) -> float:
+    """Seconds a callback is still held back (0 for anything else)."""
+    held = ticket.not_before
+    return max(0.0, (held - now).total_seconds()) if held is not None else 0.0
+
+
+class _HoldAnswers:
+    """The waits of callers on hold from one shared reading: what each answer would work
+    out again (the queues' traffic, a queue's staffing, the calls in line) is worked out
+    once per reading, so an answer costs a binary search."""
+
+    def __init__(self, reading: _Reading) -> None:
+        self._reading = reading
+        self._traffic = reading.traffic()
+        self._places = PlacesInLine(reading.tickets, reading.now)
+        self._serving: dict[str, tuple[HandleTimes | None, Staffing]] = {}
+
+    def wait_of(self, call: Call) -> float | None:
+        ticket = ticket_of(call)
+        serving = self._serving.get(call.queue)
+        if serving is None:
+            serving = self._serving[call.queue] = _serving(self._reading, self._traffic, call.queue)
+        handle, staffed = serving
+        ahead = self._places.ahead(ticket)
+        return wait_of(ahead, staffed, handle, _held_for(ticket, self._reading.now))
+
+
+def _retrieve(reading: asyncio.Future[_HoldAnswers]) -> None:
     """Mark a shared reading's failure as seen (its callers may all have gone)."""
     if not reading.cancelled():
         reading.exception()

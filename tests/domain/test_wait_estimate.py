@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,6 +22,7 @@ from callcenter.domain.routing_rules import QueueConfig
 from callcenter.domain.wait_estimate import (
     UNKNOWN,
     HandleTimes,
+    PlacesInLine,
     WaitingLine,
     available_members,
     calls_ahead,
@@ -226,6 +228,45 @@ def test_calls_ahead_follow_routing_order_and_skip_held_callbacks() -> None:
     me = tickets[2]
     assert calls_ahead(me, tickets, NOW) == 3  # old, vip, callback
     assert calls_ahead(tickets[1], tickets, NOW) == 0
+
+
+drawn_tickets = st.lists(
+    st.tuples(
+        st.sampled_from(("billing", "sales")),
+        st.integers(-1, 2),  # priority
+        st.integers(0, 30),  # seconds waited (ties on purpose)
+        st.sampled_from((Channel.VOICE, Channel.CALLBACK, Channel.CHAT)),
+        st.sampled_from((None, -5.0, 30.0)),  # held back until: none, passed, to come
+    ),
+    max_size=20,
+)
+
+
+@given(
+    drawn=drawn_tickets,
+    asked=st.tuples(st.sampled_from(("billing", "sales")), st.integers(-1, 2), st.integers(0, 30)),
+    which=st.integers(0, 25),
+)
+def test_places_in_line_count_as_calls_ahead(
+    drawn: list[tuple[str, int, int, Channel, float | None]],
+    asked: tuple[str, int, int],
+    which: int,
+) -> None:
+    """The sorted index answers as the pass over every ticket, for a call read with the
+    others, and for one whose queue, priority or place moved since the reading."""
+    tickets = [
+        msgspec.structs.replace(
+            ticket(f"c{i}", waited, queue=queue, priority=priority, held_for=held),
+            channel=channel,
+        )
+        for i, (queue, priority, waited, channel, held) in enumerate(drawn)
+    ]
+    places = PlacesInLine(tickets, NOW)
+    for one in tickets:
+        assert places.ahead(one) == calls_ahead(one, tickets, NOW)
+    queue, priority, waited = asked
+    moved = ticket(f"c{which}", waited, queue=queue, priority=priority)  # may be one read
+    assert places.ahead(moved) == calls_ahead(moved, tickets, NOW)
 
 
 def test_waiting_lines_in_one_pass() -> None:

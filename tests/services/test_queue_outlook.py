@@ -202,6 +202,12 @@ async def test_callers_on_hold_share_one_reading_for_a_while(resp: RespClient) -
     waits = await asyncio.gather(*(shared.held_call_wait(me) for _ in range(10)))
     assert waits == [345.0] * 10  # what call_wait says (the test above)
     assert await hvals_calls(resp) == before + 1  # ten callers on hold, one reading
+    for call_id in ("c-vip", "cb-now", "c-old", "c-me", "cb-later"):  # each place in line
+        waiting_call = await calls.get(call_id)
+        assert waiting_call is not None
+        held_wait = await shared.held_call_wait(waiting_call)
+        assert held_wait == await shared.call_wait(waiting_call) and held_wait is not None
+    assert await hvals_calls(resp) == before + 1 + 5  # the fresh answers read, not the held
     assert await shared.held_call_wait(msgspec.structs.replace(me, state=CallState.ENDED)) is None
 
     # a billing agent frees up: a fresh answer sees it, the shared reading does not yet
