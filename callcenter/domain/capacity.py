@@ -44,7 +44,11 @@ def own_capacity(agent: Agent, channel: Channel) -> int:
 def limit(agent: Agent, channel: Channel, queue_caps: Mapping[str, int]) -> int:
     """The most tasks of `channel` the agent may hold when taking one from a queue with
     `queue_caps` (the queue's per-channel cap, if it has one)."""
-    mine = own_capacity(agent, channel)
+    return capped(own_capacity(agent, channel), channel, queue_caps)
+
+
+def capped(mine: int, channel: Channel, queue_caps: Mapping[str, int]) -> int:
+    """An agent's own limit `mine` for `channel` under a queue's caps."""
     cap = queue_caps.get(capacity_channel(channel))
     return mine if cap is None else min(mine, cap)
 

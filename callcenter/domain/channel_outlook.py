@@ -82,15 +82,13 @@ def _view(
     now: datetime,
 ) -> ChannelView:
     channel = TEXT_ORDER[index]
-    cap = queue.capacity.get(capacity.capacity_channel(channel))
-    limits = (load[index][1] for load in members)  # as capacity.limit: the queue's cap
     return ChannelView(
         channel=str(channel),
         waiting=len(places),
         oldest_wait_seconds=max(0.0, (now - min(places)).total_seconds()) if places else None,
         first_response_seconds=counted.mean_first_response_seconds if counted else None,
         held=sum(load[index][0] for load in members),
-        capacity=sum(limits) if cap is None else sum(min(mine, cap) for mine in limits),
+        capacity=sum(capacity.capped(load[index][1], channel, queue.capacity) for load in members),
     )
 
 

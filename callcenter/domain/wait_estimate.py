@@ -106,18 +106,14 @@ def staffing(
     agents: Iterable[Agent], queue: QueueConfig, handle: HandleTimes | None, now: datetime
 ) -> Staffing:
     """Who serves `queue` (its skills, presence available) and when each is free."""
-    remaining: list[float] = []
-    ready = 0
-    for agent in agents:
-        if not serves(agent, queue):
-            continue
-        left = remaining_seconds(agent, handle, now)
-        if left is None:
-            continue
-        remaining.append(left)
-        ready += agent.eligible
-    remaining.sort()
-    return Staffing(remaining=tuple(remaining), ready=ready)
+    members = [a for a in agents if a.presence is Presence.AVAILABLE and serves(a, queue)]
+    return _staffing_of(members, handle, now)
+
+
+def _staffing_of(members: Sequence[Agent], handle: HandleTimes | None, now: datetime) -> Staffing:
+    """The staffing of a queue whose available members are `members`."""
+    times = sorted(_left(a.activity, _seconds_in(a, now), handle) for a in members)
+    return Staffing(remaining=tuple(times), ready=sum(a.eligible for a in members))
 
 
 def staffing_by_queue(
@@ -126,12 +122,7 @@ def staffing_by_queue(
     now: datetime,
 ) -> dict[str, Staffing]:
     """`staffing` of every queue, from its available members (`available_members`)."""
-    staffing: dict[str, Staffing] = {}
-    for name, agents in members.items():
-        handle = handles.get(name)
-        times = sorted(_left(a.activity, _seconds_in(a, now), handle) for a in agents)
-        staffing[name] = Staffing(remaining=tuple(times), ready=sum(a.eligible for a in agents))
-    return staffing
+    return {name: _staffing_of(agents, handles.get(name), now) for name, agents in members.items()}
 
 
 def available_members(
@@ -205,10 +196,15 @@ def calls_ahead(ticket: Ticket, tickets: Iterable[Ticket], now: datetime) -> int
         for other in tickets
         if other.queue == ticket.queue
         and other.call_id != ticket.call_id
-        and other.channel not in TEXT_CHANNELS
-        and routable(other, now)
+        and in_line(other, now)
         and urgency(other) < key
     )
+
+
+def in_line(ticket: Ticket, now: datetime) -> bool:
+    """Counted among the calls ahead: a call (not text: chats, SMS and emails wait for
+    other capacity), routable now."""
+    return ticket.channel not in TEXT_CHANNELS and routable(ticket, now)
 
 
 class PlacesInLine:
@@ -220,7 +216,7 @@ class PlacesInLine:
         self._keys: dict[str, list[tuple[int, datetime, str]]] = {}
         self._own: dict[str, tuple[str, tuple[int, datetime, str]]] = {}  # by call id
         for ticket in tickets:
-            if ticket.channel not in TEXT_CHANNELS and routable(ticket, now):
+            if in_line(ticket, now):
                 key = urgency(ticket)
                 self._keys.setdefault(ticket.queue, []).append(key)
                 self._own[ticket.call_id] = (ticket.queue, key)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -144,8 +145,8 @@ class QueueOutlook:
         self._rules = rules
         self._clock = clock
         self._hold_reading_seconds = hold_reading_seconds
-        self._held: tuple[float, _HoldAnswers] | None = None  # (monotonic start, answers)
-        self._reading: asyncio.Future[_HoldAnswers] | None = None  # the shared read under way
+        self._held: tuple[float, _Answers] | None = None  # (monotonic start, answers)
+        self._reading: asyncio.Future[_Answers] | None = None  # the shared read under way
 
     async def _read(self) -> _Reading:
         now = self._clock.now()
@@ -158,7 +159,7 @@ class QueueOutlook:
             now=now, rules=self._rules.current, tickets=tickets, agents=agents, minutes=minutes
         )
 
-    async def _shared_answers(self) -> _HoldAnswers:
+    async def _shared_answers(self) -> _Answers:
         """Answers from a reading begun at most `hold_reading_seconds` ago; callers that ask
         while one is being read wait for that one."""
         held = self._held
@@ -170,11 +171,11 @@ class QueueOutlook:
         # shielded: a caller that gives up does not cancel the others' reading
         return await asyncio.shield(self._reading)
 
-    async def _read_and_keep(self) -> _HoldAnswers:
+    async def _read_and_keep(self) -> _Answers:
         started = time.monotonic()
         reading = await self._read()
         # sorting every waiting call into its line is pure work: off the event loop
-        answers = await asyncio.to_thread(_HoldAnswers, reading)
+        answers = await asyncio.to_thread(_Answers.shared, reading)
         self._held = (started, answers)
         return answers
 
@@ -218,7 +219,7 @@ class QueueOutlook:
         (or when it cannot be told). Raises StorageUnavailable."""
         if call.state is not CallState.QUEUED:
             return None
-        return _wait_of(call, await self._read())
+        return _Answers.fresh(await self._read()).wait_of(call)
 
     async def held_call_wait(self, call: Call) -> float | None:
         """`call_wait` for a caller on hold, from a reading shared with the other callers
@@ -233,50 +234,47 @@ class QueueOutlook:
         return {name: points.get(name, []) for name in queues}
 
 
-def _wait_of(call: Call, reading: _Reading) -> float | None:
-    """A queued call's wait by its place in line, from `reading`."""
-    ticket = ticket_of(call)
-    handle, serving = _serving(reading, reading.traffic(), call.queue)
-    ahead = calls_ahead(ticket, reading.tickets, reading.now)
-    return wait_of(ahead, serving, handle, _held_for(ticket, reading.now))
+class _Answers:
+    """Waits of queued calls from one reading. The queues' traffic and each queue's
+    staffing are worked out once per reading; the calls ahead are counted in one pass
+    over the tickets (`fresh`: one answer) or by binary search in the calls sorted into
+    their lines once (`shared`: the answers of every caller on hold)."""
 
-
-def _serving(
-    reading: _Reading, traffic: dict[str, Traffic], queue: str
-) -> tuple[HandleTimes | None, Staffing]:
-    counted = traffic.get(queue)
-    handle = HandleTimes.of(counted.long) if counted is not None else None
-    return handle, staffing(reading.agents, reading.rules.queue(queue), handle, reading.now)
-
-
-def _held_for(ticket: Ticket, now: datetime) -> float:
-    """Seconds a callback is still held back (0 for anything else)."""
-    held = ticket.not_before
-    return max(0.0, (held - now).total_seconds()) if held is not None else 0.0
-
-
-class _HoldAnswers:
-    """The waits of callers on hold from one shared reading: what each answer would work
-    out again (the queues' traffic, a queue's staffing, the calls in line) is worked out
-    once per reading, so an answer costs a binary search."""
-
-    def __init__(self, reading: _Reading) -> None:
+    def __init__(self, reading: _Reading, ahead: Callable[[Ticket], int]) -> None:
         self._reading = reading
+        self._ahead = ahead
         self._traffic = reading.traffic()
-        self._places = PlacesInLine(reading.tickets, reading.now)
         self._serving: dict[str, tuple[HandleTimes | None, Staffing]] = {}
 
+    @classmethod
+    def fresh(cls, reading: _Reading) -> _Answers:
+        return cls(reading, lambda ticket: calls_ahead(ticket, reading.tickets, reading.now))
+
+    @classmethod
+    def shared(cls, reading: _Reading) -> _Answers:
+        return cls(reading, PlacesInLine(reading.tickets, reading.now).ahead)
+
     def wait_of(self, call: Call) -> float | None:
-        ticket = ticket_of(call)
-        serving = self._serving.get(call.queue)
-        if serving is None:
-            serving = self._serving[call.queue] = _serving(self._reading, self._traffic, call.queue)
-        handle, staffed = serving
-        ahead = self._places.ahead(ticket)
-        return wait_of(ahead, staffed, handle, _held_for(ticket, self._reading.now))
+        ticket, now = ticket_of(call), self._reading.now
+        handle, serving = self._serving_of(call.queue)
+        held = ticket.not_before
+        held_for = max(0.0, (held - now).total_seconds()) if held is not None else 0.0
+        return wait_of(self._ahead(ticket), serving, handle, held_for)
+
+    def _serving_of(self, queue: str) -> tuple[HandleTimes | None, Staffing]:
+        found = self._serving.get(queue)
+        if found is None:
+            reading, counted = self._reading, self._traffic.get(queue)
+            handle = HandleTimes.of(counted.long) if counted is not None else None
+            config = reading.rules.queue(queue)
+            found = self._serving[queue] = (
+                handle,
+                staffing(reading.agents, config, handle, reading.now),
+            )
+        return found
 
 
-def _retrieve(reading: asyncio.Future[_HoldAnswers]) -> None:
+def _retrieve(reading: asyncio.Future[_Answers]) -> None:
     """Mark a shared reading's failure as seen (its callers may all have gone)."""
     if not reading.cancelled():
         reading.exception()
