@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 import cel
@@ -24,9 +23,7 @@ class CelCondition:
         except ValueError as error:
             raise ValueError(_first_line(str(error))) from None
         self._names = tuple(self._program.references()["variables"])
-        self._needs = _interned(
-            tuple((name, fields_selected(source, name)) for name in self._names)
-        )
+        self._needs: Needs = tuple((name, fields_selected(source, name)) for name in self._names)
         self.only_queue = only_queue(source)
 
     def matches(self, context: Mapping[str, Any]) -> bool:
@@ -65,18 +62,17 @@ class _Converted:
     def __init__(self) -> None:
         self.context = cel.Context()
         self.fields: dict[str, Fields] = {}
-        # the needs met already, by identity: conditions with equal needs share one tuple,
-        # so a run of rules over the same fields costs one look-up each
-        self._met: set[int] = set()
+        # the needs met already: a run of rules over the same fields costs one look-up each
+        self._met: set[Needs] = set()
 
     @property
     def names(self) -> set[str]:
         return set(self.fields)
 
     def with_names(self, values: Mapping[str, Any], needs: Needs) -> cel.Context:
-        if id(needs) in self._met:
+        if needs in self._met:
             return self.context  # a wider conversion since still meets them
-        self._met.add(id(needs))
+        self._met.add(needs)
         for name, wanted in needs:
             if name not in values:
                 continue
@@ -96,12 +92,6 @@ class _Converted:
 
 
 Needs = tuple[tuple[str, Fields], ...]
-
-
-@lru_cache(maxsize=4096)
-def _interned(needs: Needs) -> Needs:
-    """One tuple for equal needs (a few dozen distinct ones, however many rules)."""
-    return needs
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
