@@ -37,23 +37,38 @@ def load_script(name: str) -> Script:
 
 class DecodeCache(Generic[T]):
     """Decoded documents by their stored bytes, for reads that fetch many documents that
-    mostly did not change since the last read (every ticket, every agent)."""
+    mostly did not change since the last read (every ticket, every agent).
+
+    Two generations: documents found go into the young one; once it holds more than
+    `limit`, it becomes the old one (the older one is dropped), and a document found
+    there moves back into the young one. So a read of more documents than `limit` (every
+    ticket, when more are waiting) does not empty the cache for the next read, as one
+    dictionary cleared when full would: the next read finds them all in the old one. It
+    holds at most twice the larger of `limit` and the longest read."""
 
     def __init__(self, kind: type[T], limit: int = 50_000) -> None:
         self._decoder = msgspec.json.Decoder(kind)
-        self._decoded: dict[bytes, T] = {}
+        self._young: dict[bytes, T] = {}
+        self._old: dict[bytes, T] = {}
         self._limit = limit
 
+    def __len__(self) -> int:
+        """Documents held (a document in both generations counts twice)."""
+        return len(self._young) + len(self._old)
+
     def decode_all(self, raws: list[bytes]) -> list[T]:
-        cache = self._decoded
-        if len(cache) > self._limit:
-            cache.clear()
+        young, old = self._young, self._old
         found = []
         for raw in raws:
-            item = cache.get(raw)
+            item = young.get(raw)
             if item is None:
-                item = cache[raw] = self._decoder.decode(raw)
+                item = old.get(raw)
+                if item is None:
+                    item = self._decoder.decode(raw)
+                young[raw] = item
             found.append(item)
+        if len(young) > self._limit:
+            self._old, self._young = young, {}
         return found
 
 
