@@ -226,17 +226,26 @@ def plan_from_heads(
     now: datetime,
     *,
     free: Sequence[Agent] | None = None,
+    nearest: bool = False,
 ) -> HeadsPlan:
     """The decisions `plan_assignments` would make over every waiting task of the lines
     read, or which lines to read further to be sure. `free`: the agents the last try left
-    free (None on the first).
+    free (None on the first). `nearest`: name only the lines that set the cut among those
+    to read further (see below), not all of them.
 
     The cut: of the lines not read to their end that one of the `free` agents could serve,
     the most urgent of their last tasks read. Every task up to the cut that such an agent
     could take has been read, and every other agent was full before the last cut, so the
     greedy pass decides exactly up to the cut. Past it, it goes on with the agents it left
     free at the cut: when none is, or none of their lines has more, the decisions over the
-    tasks read are complete."""
+    tasks read are complete.
+
+    Reading on only the lines that set the cut moves it past them, and often settles the
+    pass without reading the others to their end: an agent that may take none of the
+    first tasks of one line (a high-priority queue's, where its skill is below the first
+    step's level) need not read every line it could serve. Each try then names fewer
+    lines, so a caller that reads what is named to its end asks `nearest` on its first
+    try only, and is settled within two."""
     unfinished = _unfinished(heads)
     candidates = agents if free is None else free
     bounding = lines_to_read(unfinished, candidates, rules)
@@ -246,7 +255,9 @@ def plan_from_heads(
     read = _in_order(heads, rules.channel_priority)
     decisions, at_cut, left = plan_with_free(read, agents, rules, now, cut, ordered=True)
     more = lines_to_read(unfinished, at_cut, rules) if bounding and at_cut else []
-    return HeadsPlan(None, at_cut, more) if more else HeadsPlan(decisions, left)
+    if not more:
+        return HeadsPlan(decisions, left)
+    return HeadsPlan(None, at_cut, _nearest(heads, more, rules) if nearest else more)
 
 
 def _unfinished(heads: Mapping[Line, Head]) -> list[Line]:
@@ -259,6 +270,15 @@ def _cut(
     """Of the last tasks read of the `bounding` lines, the most urgent: every task up to it
     in any of these lines has been read."""
     return min(urgency(heads[line].tickets[-1], rules.channel_priority) for line in bounding)
+
+
+def _nearest(heads: Mapping[Line, Head], lines: Sequence[Line], rules: RoutingRules) -> list[Line]:
+    """Those of `lines` whose last task read is the most urgent of their last tasks: the
+    ones that set the cut of the next try (a task stands in two lines: both, then)."""
+    offsets = rules.channel_priority
+    last = {line: urgency(heads[line].tickets[-1], offsets) for line in lines}
+    cut = min(last.values())
+    return [line for line in lines if last[line] == cut]
 
 
 def _in_order(heads: Mapping[Line, Head], offsets: Mapping[str, int]) -> Iterator[Ticket]:

@@ -248,12 +248,15 @@ class Dispatcher:
         plan, and read on until the plan is settled; the plan and the seconds spent
         planning."""
         plan, to_read = HeadsPlan(None, agents, lines), [ln for ln in lines if ln not in heads]
-        planning = 0.0
+        planning, tries = 0.0, 0
         while lines:
             lengths = {line: WHOLE_LINE if line in whole else FIRST_HEAD_LENGTH for line in to_read}
             heads.update(await self._lines.heads(lengths))
             ranked_from = time.perf_counter()
-            plan = plan_from_heads(heads, agents, rules, now, free=plan.free)
+            # the first try names only the lines that set its cut: often one whole line
+            # settles the pass, not all of the free agents' lines (then, at most one more)
+            plan = plan_from_heads(heads, agents, rules, now, free=plan.free, nearest=tries == 0)
+            tries += 1
             planning += time.perf_counter() - ranked_from
             if plan.decisions is not None or not plan.read_on:
                 break

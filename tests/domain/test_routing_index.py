@@ -28,7 +28,7 @@ from callcenter.domain.routing_index import (
     place_in_line,
     plan_from_heads,
 )
-from callcenter.domain.routing_rules import QueueConfig, RoutingRules, Rule
+from callcenter.domain.routing_rules import QueueConfig, RoutingRules, Rule, Step
 from tests.domain import test_capacity_properties as capacity_worlds
 from tests.domain import test_routing_properties as routing_worlds
 
@@ -46,9 +46,15 @@ def in_lines(tickets: list[Ticket]) -> dict[Line, list[Ticket]]:
 
 
 def indexed_plan(
-    tickets: list[Ticket], agents: list[Agent], rules: RoutingRules, first_page: int
+    tickets: list[Ticket],
+    agents: list[Agent],
+    rules: RoutingRules,
+    first_page: int,
+    *,
+    nearest: int = 0,
 ) -> tuple[list[Decision], int]:
-    """What a dispatch pass decides from the lines; and how many tasks it read."""
+    """What a dispatch pass decides from the lines; and how many tasks it read. The
+    first `nearest` tries name only the lines that set their cut."""
     lines = in_lines(tickets)
 
     def head(line: Line, length: int) -> Head:
@@ -57,8 +63,10 @@ def indexed_plan(
     length = first_page
     heads = {line: head(line, length) for line in lines_to_read(lines, agents, rules)}
     free: Sequence[Agent] | None = None
+    tries = 0
     while True:
-        plan = plan_from_heads(heads, agents, rules, NOW, free=free)
+        plan = plan_from_heads(heads, agents, rules, NOW, free=free, nearest=tries < nearest)
+        tries += 1
         if plan.decisions is not None:
             return plan.decisions, sum(len(h.tickets) for h in heads.values())
         assert plan.read_on, "asked to read on, but named no line"
@@ -81,13 +89,13 @@ def varied(draw: st.DrawFn, world: routing_worlds.World) -> list[Ticket]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(routing_worlds.worlds(), st.integers(1, 3), st.data())
+@given(routing_worlds.worlds(), st.integers(1, 3), st.data(), st.integers(0, 3))
 def test_lines_decide_as_the_reference(
-    world: routing_worlds.World, first_page: int, data: st.DataObject
+    world: routing_worlds.World, first_page: int, data: st.DataObject, nearest: int
 ) -> None:
     tickets = data.draw(varied(world)) if data.draw(st.booleans()) else world.tickets
     expected = plan_assignments(tickets, world.agents, world.rules, NOW)
-    decided, _ = indexed_plan(tickets, world.agents, world.rules, first_page)
+    decided, _ = indexed_plan(tickets, world.agents, world.rules, first_page, nearest=nearest)
     assert decided == expected
 
 
@@ -113,20 +121,22 @@ def crowded(draw: st.DrawFn) -> routing_worlds.World:
 
 
 @settings(max_examples=400, deadline=None)
-@given(crowded(), st.integers(1, 2))
-def test_long_lines_decide_as_the_reference(world: routing_worlds.World, first_page: int) -> None:
+@given(crowded(), st.integers(1, 2), st.integers(0, 3))
+def test_long_lines_decide_as_the_reference(
+    world: routing_worlds.World, first_page: int, nearest: int
+) -> None:
     expected = plan_assignments(world.tickets, world.agents, world.rules, NOW)
-    decided, _ = indexed_plan(world.tickets, world.agents, world.rules, first_page)
+    decided, _ = indexed_plan(world.tickets, world.agents, world.rules, first_page, nearest=nearest)
     assert decided == expected
 
 
 @settings(max_examples=200, deadline=None)
-@given(capacity_worlds.worlds(), st.integers(1, 3))
+@given(capacity_worlds.worlds(), st.integers(1, 3), st.integers(0, 3))
 def test_lines_decide_as_the_reference_across_channels(
-    world: capacity_worlds.World, first_page: int
+    world: capacity_worlds.World, first_page: int, nearest: int
 ) -> None:
     expected = plan_assignments(world.tickets, world.agents, world.rules, NOW)
-    decided, _ = indexed_plan(world.tickets, world.agents, world.rules, first_page)
+    decided, _ = indexed_plan(world.tickets, world.agents, world.rules, first_page, nearest=nearest)
     assert decided == expected
 
 
@@ -189,6 +199,62 @@ def test_a_long_line_is_read_only_as_far_as_needed() -> None:
     assert decided == plan_assignments(tickets, [agent], world_rules, NOW)
     assert [d.call_id for d in decided] == ["c197"]
     assert read <= 2 * 4  # the queue's line and the rule's line, no more than their heads
+
+
+def test_reading_on_names_only_the_lines_that_set_the_cut() -> None:
+    """An agent that may take none of the first tasks of a high-priority queue (its skill
+    is below the first step's level) and the first tasks of its other queues: only the
+    high-priority queue's lines are read on, and reading them settles the pass."""
+    queues = {name: QueueConfig(name=name, skills=(name,)) for name in ("vip", "billing", "sales")}
+    world_rules = RoutingRules(
+        queues=queues,
+        rules=(
+            Rule(
+                name="vip",
+                queue="vip",
+                priority=5,
+                steps=(Step(after=0, require={"vip": 3}), Step(after=30)),
+            ),
+            Rule(name="billing", queue="billing"),
+            Rule(name="sales", queue="sales"),
+        ),
+    )
+    agent = Agent(
+        id="a1",
+        name="a1",
+        skills={"vip": 1, "billing": 3, "sales": 3},
+        presence=Presence.AVAILABLE,
+        activity=Activity.IDLE,
+        activity_since=NOW,
+        presence_since=NOW,
+        idle_since=NOW,
+    )
+    tickets = [
+        Ticket(
+            call_id=f"{queue}{n:02d}",
+            queue=queue,
+            rule=queue,
+            priority=5 if queue == "vip" else 0,
+            queued_at=NOW - timedelta(seconds=n + (0 if queue == "vip" else 5)),
+        )
+        for queue in ("vip", "billing", "sales")
+        for n in range(20)
+    ]
+    lines = in_lines(tickets)
+    heads = {
+        line: Head(tuple(lines[line][:4]), False)
+        for line in lines_to_read(lines, [agent], world_rules)
+    }
+    everything = plan_from_heads(heads, [agent], world_rules, NOW)
+    nearest = plan_from_heads(heads, [agent], world_rules, NOW, nearest=True)
+    vip_lines = {line for line in heads if line.name == "vip"}
+    assert len(heads) == 3  # the agent's queues' lines
+    assert everything.decisions is None and set(everything.read_on) == set(heads)
+    assert nearest.decisions is None and set(nearest.read_on) == vip_lines
+    heads.update((line, Head(tuple(lines[line]), True)) for line in vip_lines)
+    settled = plan_from_heads(heads, [agent], world_rules, NOW, free=nearest.free)
+    assert settled.decisions == plan_assignments(tickets, [agent], world_rules, NOW)
+    assert [d.call_id for d in settled.decisions] == ["billing19"]
 
 
 def test_line_ids_read_back() -> None:
