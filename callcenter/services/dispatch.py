@@ -253,9 +253,12 @@ class Dispatcher:
             lengths = {line: WHOLE_LINE if line in whole else FIRST_HEAD_LENGTH for line in to_read}
             heads.update(await self._lines.heads(lengths))
             ranked_from = time.perf_counter()
-            # the first try names only the lines that set its cut: often one whole line
-            # settles the pass, not all of the free agents' lines (then, at most one more)
-            plan = plan_from_heads(heads, agents, rules, now, free=plan.free, nearest=tries == 0)
+            # A pass for one agent (the usual one: an agent freed, the others parked): its
+            # first try names only the lines that set its cut, as one of them read whole
+            # often settles it (then one more try at most). Not for more agents: each try
+            # plans them all again, which costs more than reading their lines at once.
+            nearest = tries == 0 and len(agents) == 1
+            plan = plan_from_heads(heads, agents, rules, now, free=plan.free, nearest=nearest)
             tries += 1
             planning += time.perf_counter() - ranked_from
             if plan.decisions is not None or not plan.read_on:
