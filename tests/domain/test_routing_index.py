@@ -169,22 +169,26 @@ def test_a_line_is_in_routing_order(drawn: list[tuple[int, int, str]]) -> None:
     assert [call_in(place_in_line(t)) for t in tickets] == [t.call_id for t in tickets]
 
 
-def test_a_long_line_is_read_only_as_far_as_needed() -> None:
-    """One free agent, 200 waiting in its queue: a head of 4 settles it."""
-    world_rules = RoutingRules(
-        queues={"billing": QueueConfig(name="billing", skills=("billing",))},
-        rules=(Rule(name="default", queue="billing"),),
-    )
-    agent = Agent(
+def idle_agent(skills: dict[str, int]) -> Agent:
+    return Agent(
         id="a1",
         name="a1",
-        skills={"billing": 3},
+        skills=skills,
         presence=Presence.AVAILABLE,
         activity=Activity.IDLE,
         activity_since=NOW,
         presence_since=NOW,
         idle_since=NOW,
     )
+
+
+def test_a_long_line_is_read_only_as_far_as_needed() -> None:
+    """One free agent, 200 waiting in its queue: a head of 4 settles it."""
+    world_rules = RoutingRules(
+        queues={"billing": QueueConfig(name="billing", skills=("billing",))},
+        rules=(Rule(name="default", queue="billing"),),
+    )
+    agent = idle_agent({"billing": 3})
     tickets = [
         Ticket(
             call_id=f"c{n:03d}",
@@ -219,16 +223,7 @@ def test_reading_on_names_only_the_lines_that_set_the_cut() -> None:
             Rule(name="sales", queue="sales"),
         ),
     )
-    agent = Agent(
-        id="a1",
-        name="a1",
-        skills={"vip": 1, "billing": 3, "sales": 3},
-        presence=Presence.AVAILABLE,
-        activity=Activity.IDLE,
-        activity_since=NOW,
-        presence_since=NOW,
-        idle_since=NOW,
-    )
+    agent = idle_agent({"vip": 1, "billing": 3, "sales": 3})
     tickets = [
         Ticket(
             call_id=f"{queue}{n:02d}",
