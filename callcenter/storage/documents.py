@@ -44,7 +44,7 @@ class DecodeCache(Generic[T]):
     there moves back into the young one. So a read of more documents than `limit` (every
     ticket, when more are waiting) does not empty the cache for the next read, as one
     dictionary cleared when full would: the next read finds them all in the old one. It
-    holds at most twice the larger of `limit` and the longest read."""
+    holds at most twice `limit` plus the longest read."""
 
     def __init__(self, kind: type[T], limit: int = 50_000) -> None:
         self._decoder = msgspec.json.Decoder(kind)

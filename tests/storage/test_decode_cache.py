@@ -1,5 +1,5 @@
 """The cache of decoded documents: equal to decoding afresh, found again after a read
-larger than its limit, and bounded."""
+larger than its limit, and bounded (twice its limit plus the longest read)."""
 
 from __future__ import annotations
 
@@ -46,12 +46,19 @@ def test_documents_not_read_for_two_generations_are_dropped() -> None:
     assert cache.decode_all(docs([1])) == first
 
 
-@settings(max_examples=200, deadline=None)
+def test_at_most_twice_the_limit_and_the_longest_read_are_held() -> None:
+    cache = DecodeCache(Doc, limit=10)
+    for start in (0, 10, 20):  # 10 held; 20 made old; 10 more young
+        cache.decode_all(docs(range(start, start + 10)))
+    assert len(cache) == 2 * 10 + 10
+
+
+@settings(max_examples=300, deadline=None)
 @given(
-    reads=st.lists(st.lists(st.integers(0, 60), max_size=40), max_size=30),
+    reads=st.lists(st.lists(st.integers(0, 300), max_size=40), max_size=30),
     limit=st.integers(1, 20),
 )
-def test_it_decodes_as_afresh_and_holds_at_most_twice_the_larger_of_limit_and_read(
+def test_it_decodes_as_afresh_and_holds_at_most_twice_the_limit_and_the_longest_read(
     reads: list[list[int]], limit: int
 ) -> None:
     cache = DecodeCache(Doc, limit=limit)
@@ -59,4 +66,4 @@ def test_it_decodes_as_afresh_and_holds_at_most_twice_the_larger_of_limit_and_re
     for numbers in reads:
         longest = max(longest, len(numbers))
         assert cache.decode_all(docs(numbers)) == [Doc(n) for n in numbers]
-        assert len(cache) <= 2 * (max(limit, longest) + 1)
+        assert len(cache) <= 2 * limit + longest
