@@ -43,8 +43,9 @@ class DecodeCache(Generic[T]):
     `limit`, it becomes the old one (the older one is dropped), and a document found
     there moves back into the young one. So a read of more documents than `limit` (every
     ticket, when more are waiting) does not empty the cache for the next read, as one
-    dictionary cleared when full would: the next read finds them all in the old one. It
-    holds at most twice `limit` plus the longest read."""
+    dictionary cleared when full would: the next read finds them all in the old one. A
+    document is in one generation at most, so reading the same documents again holds no
+    more; and it holds at most twice `limit` plus the longest read."""
 
     def __init__(self, kind: type[T], limit: int = 50_000) -> None:
         self._decoder = msgspec.json.Decoder(kind)
@@ -53,7 +54,7 @@ class DecodeCache(Generic[T]):
         self._limit = limit
 
     def __len__(self) -> int:
-        """Documents held (a document in both generations counts twice)."""
+        """Documents held."""
         return len(self._young) + len(self._old)
 
     def decode_all(self, raws: list[bytes]) -> list[T]:
@@ -62,7 +63,7 @@ class DecodeCache(Generic[T]):
         for raw in raws:
             item = young.get(raw)
             if item is None:
-                item = old.get(raw)
+                item = old.pop(raw, None)
                 if item is None:
                     item = self._decoder.decode(raw)
                 young[raw] = item

@@ -35,6 +35,7 @@ def test_a_read_larger_than_the_limit_is_found_again_whole() -> None:
     assert all(a is b for a, b in zip(everything, again, strict=True))
     few = cache.decode_all(docs(range(200, 210)))
     assert all(a is b for a, b in zip(few, everything[200:210], strict=True))
+    assert len(cache) == 250  # each held once: those read again moved, not copied
 
 
 def test_documents_not_read_for_two_generations_are_dropped() -> None:
