@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -238,11 +238,19 @@ class _Answers:
     """Waits of queued calls from one reading. The queues' traffic and each queue's
     staffing are worked out once per reading; the calls ahead are counted in one pass
     over the tickets (`fresh`: one answer) or by binary search in the calls sorted into
-    their lines once (`shared`: the answers of every caller on hold)."""
+    their lines once (`shared`: the answers of every caller on hold, who wait in many
+    queues: every configured queue's available members are found at once, in one pass
+    over the agents, not one pass per queue asked about)."""
 
-    def __init__(self, reading: _Reading, ahead: Callable[[Ticket], int]) -> None:
+    def __init__(
+        self,
+        reading: _Reading,
+        ahead: Callable[[Ticket], int],
+        members: Mapping[str, list[Agent]] | None = None,
+    ) -> None:
         self._reading = reading
         self._ahead = ahead
+        self._members = members or {}
         self._traffic = reading.traffic()
         self._serving: dict[str, tuple[HandleTimes | None, Staffing]] = {}
 
@@ -252,7 +260,8 @@ class _Answers:
 
     @classmethod
     def shared(cls, reading: _Reading) -> _Answers:
-        return cls(reading, PlacesInLine(reading.tickets, reading.now).ahead)
+        members = available_members(reading.agents, reading.rules.queues)
+        return cls(reading, PlacesInLine(reading.tickets, reading.now).ahead, members)
 
     def wait_of(self, call: Call) -> float | None:
         ticket, now = ticket_of(call), self._reading.now
@@ -267,10 +276,9 @@ class _Answers:
             reading, counted = self._reading, self._traffic.get(queue)
             handle = HandleTimes.of(counted.long) if counted is not None else None
             config = reading.rules.queue(queue)
-            found = self._serving[queue] = (
-                handle,
-                staffing(reading.agents, config, handle, reading.now),
-            )
+            # the queue's members when known (an unconfigured queue's: among every agent)
+            agents = self._members.get(queue, reading.agents)
+            found = self._serving[queue] = (handle, staffing(agents, config, handle, reading.now))
         return found
 
 
