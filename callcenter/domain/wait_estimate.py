@@ -112,7 +112,7 @@ def staffing(
 
 def _staffing_of(members: Sequence[Agent], handle: HandleTimes | None, now: datetime) -> Staffing:
     """The staffing of a queue whose available members are `members`."""
-    times = sorted(_left(a.activity, _seconds_in(a, now), handle) for a in members)
+    times = sorted(t for a in members if (t := remaining_seconds(a, handle, now)) is not None)
     return Staffing(remaining=tuple(times), ready=sum(a.eligible for a in members))
 
 
