@@ -179,7 +179,9 @@ def wait_for_place(
         return first
     if mean_handle_seconds is None:
         return None
-    return first + rounds * mean_handle_seconds
+    # `first` is at most one handle time, so the cap changes nothing but a rounding error:
+    # the next round's first place (at least the cap) is never told less than this one
+    return min(first + rounds * mean_handle_seconds, (rounds + 1) * mean_handle_seconds)
 
 
 def routable(ticket: Ticket, now: datetime) -> bool:
