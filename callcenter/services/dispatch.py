@@ -248,18 +248,18 @@ class Dispatcher:
         plan, and read on until the plan is settled; the plan and the seconds spent
         planning."""
         plan, to_read = HeadsPlan(None, agents, lines), [ln for ln in lines if ln not in heads]
-        planning, tries = 0.0, 0
+        planning = 0.0
+        # A pass for one agent (the usual one: an agent freed, the others parked): its first
+        # try names only the lines that set its cut, as one of them read whole often settles
+        # it (then one more try at most). Not for more agents: each try plans them all
+        # again, which costs more than reading their lines at once.
+        nearest = len(agents) == 1
         while lines:
             lengths = {line: WHOLE_LINE if line in whole else FIRST_HEAD_LENGTH for line in to_read}
             heads.update(await self._lines.heads(lengths))
             ranked_from = time.perf_counter()
-            # A pass for one agent (the usual one: an agent freed, the others parked): its
-            # first try names only the lines that set its cut, as one of them read whole
-            # often settles it (then one more try at most). Not for more agents: each try
-            # plans them all again, which costs more than reading their lines at once.
-            nearest = tries == 0 and len(agents) == 1
             plan = plan_from_heads(heads, agents, rules, now, free=plan.free, nearest=nearest)
-            tries += 1
+            nearest = False
             planning += time.perf_counter() - ranked_from
             if plan.decisions is not None or not plan.read_on:
                 break
