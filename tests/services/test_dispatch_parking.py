@@ -44,7 +44,7 @@ class Clock:
 
 
 class Desk:
-    def __init__(self, resp: RespClient) -> None:
+    def __init__(self, resp: RespClient, rules: RoutingRules = RULES) -> None:
         store = DocumentStore(resp)
         self.clock = Clock()
         self.calls = CallRepository(
@@ -54,20 +54,20 @@ class Desk:
         self.dispatcher = Dispatcher(
             self.calls,
             self.agents,
-            RulesSource(lambda: RULES),
+            RulesSource(lambda: rules),
             turn=DispatchTurn(resp),
             clock=self.clock,
             metrics=Metrics(),
             notify=NoNotifier(),
         )
 
-    async def ready_agent(self, level: int) -> None:
-        agent = agent_rules.new_agent("a1", "Ann", {"billing": level}, NOW)
+    async def ready_agent(self, level: int, skills: dict[str, int] | None = None) -> None:
+        agent = agent_rules.new_agent("a1", "Ann", skills or {"billing": level}, NOW)
         ready = agent_rules.set_presence(agent, Presence.AVAILABLE, NOW)
         assert await self.agents.save(None, ready, NOW) is CommitResult.COMMITTED
 
-    async def queue(self, call_id: str, rule: str = "default") -> None:
-        call = queued(call_id, rule=rule)
+    async def queue(self, call_id: str, rule: str = "default", **changes: object) -> None:
+        call = queued(call_id, rule=rule, **changes)
         result, _ = await self.calls.commit(None, call, (), event_id=None, now=NOW)
         assert result is CommitResult.COMMITTED
 
