@@ -207,13 +207,6 @@ class QueueOutlook:
             raise NotFound("queue", name)
         return reading.outlooks([name], lines)[0]
 
-    async def estimate_for_new_call(self, queue: str) -> float | None:
-        """Seconds a caller joining `queue` now would wait (None: cannot be told); an
-        unconfigured queue has the default settings. Raises StorageUnavailable."""
-        reading = await self._read()
-        lines = waiting_lines(reading.tickets, reading.now)
-        return reading.outlooks([queue], lines)[0].estimated_wait_seconds
-
     async def call_wait(self, call: Call) -> float | None:
         """Seconds `call` should still wait, by its place in line; None unless it is queued
         (or when it cannot be told). Raises StorageUnavailable."""

@@ -144,11 +144,11 @@ async def test_every_figure_of_a_queue(resp: RespClient) -> None:
     assert (sales.agents_staffed, sales.agents_ready, sales.agents_needed) == (1, 1, 0)
     assert sales.staffing_gap == -1
     assert await outlook.queue("billing") == billing
-    assert await outlook.estimate_for_new_call("billing") == 560.0
     with pytest.raises(NotFound):
         await outlook.queue("nowhere")
     # an unconfigured queue names no skills: anyone serves it, and s1 is free
-    assert await outlook.estimate_for_new_call("nowhere") == 0.0
+    elsewhere = msgspec.structs.replace(waiting("c-new", 0), queue="nowhere")
+    assert await outlook.call_wait(elsewhere) == 0.0
 
 
 @pytest.mark.parametrize(
