@@ -205,24 +205,26 @@ def test_a_long_line_is_read_only_as_far_as_needed() -> None:
     assert read <= 2 * 4  # the queue's line and the rule's line, no more than their heads
 
 
+# a high-priority queue whose first step asks for a skill level, and two plain queues
+VIP_RULES = RoutingRules(
+    queues={name: QueueConfig(name=name, skills=(name,)) for name in ("vip", "billing", "sales")},
+    rules=(
+        Rule(
+            name="vip",
+            queue="vip",
+            priority=5,
+            steps=(Step(after=0, require={"vip": 3}), Step(after=30)),
+        ),
+        Rule(name="billing", queue="billing"),
+        Rule(name="sales", queue="sales"),
+    ),
+)
+
+
 def test_reading_on_names_only_the_lines_that_set_the_cut() -> None:
     """An agent that may take none of the first tasks of a high-priority queue (its skill
     is below the first step's level) and the first tasks of its other queues: only the
     high-priority queue's lines are read on, and reading them settles the pass."""
-    queues = {name: QueueConfig(name=name, skills=(name,)) for name in ("vip", "billing", "sales")}
-    world_rules = RoutingRules(
-        queues=queues,
-        rules=(
-            Rule(
-                name="vip",
-                queue="vip",
-                priority=5,
-                steps=(Step(after=0, require={"vip": 3}), Step(after=30)),
-            ),
-            Rule(name="billing", queue="billing"),
-            Rule(name="sales", queue="sales"),
-        ),
-    )
     agent = idle_agent({"vip": 1, "billing": 3, "sales": 3})
     tickets = [
         Ticket(
@@ -238,17 +240,17 @@ def test_reading_on_names_only_the_lines_that_set_the_cut() -> None:
     lines = in_lines(tickets)
     heads = {
         line: Head(tuple(lines[line][:4]), False)
-        for line in lines_to_read(lines, [agent], world_rules)
+        for line in lines_to_read(lines, [agent], VIP_RULES)
     }
-    everything = plan_from_heads(heads, [agent], world_rules, NOW)
-    nearest = plan_from_heads(heads, [agent], world_rules, NOW, nearest=True)
+    everything = plan_from_heads(heads, [agent], VIP_RULES, NOW)
+    nearest = plan_from_heads(heads, [agent], VIP_RULES, NOW, nearest=True)
     vip_lines = {line for line in heads if line.name == "vip"}
     assert len(heads) == 3  # the agent's queues' lines
     assert everything.decisions is None and set(everything.read_on) == set(heads)
     assert nearest.decisions is None and set(nearest.read_on) == vip_lines
     heads.update((line, Head(tuple(lines[line]), True)) for line in vip_lines)
-    settled = plan_from_heads(heads, [agent], world_rules, NOW, free=nearest.free)
-    assert settled.decisions == plan_assignments(tickets, [agent], world_rules, NOW)
+    settled = plan_from_heads(heads, [agent], VIP_RULES, NOW, free=nearest.free)
+    assert settled.decisions == plan_assignments(tickets, [agent], VIP_RULES, NOW)
     assert [d.call_id for d in settled.decisions] == ["billing19"]
 
 

@@ -7,30 +7,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from callcenter.domain.routing_rules import QueueConfig, RoutingRules, Rule, Step
 from callcenter.storage.resp import RespClient
+from tests.domain.test_routing_index import VIP_RULES
 from tests.services.test_dispatch_parking import Desk
 from tests.storage.test_calls import NOW
 
 QUEUES = ("vip", "billing", "sales")
-RULES = RoutingRules(
-    queues={name: QueueConfig(name=name, skills=(name,)) for name in QUEUES},
-    rules=(
-        Rule(
-            name="vip",
-            queue="vip",
-            priority=5,
-            steps=(Step(after=0, require={"vip": 3}), Step(after=30)),
-        ),
-        Rule(name="billing", queue="billing"),
-        Rule(name="sales", queue="sales"),
-    ),
-)
 WAITING = 12  # in each queue: more than a first head (8)
 
 
 async def test_a_freed_agent_reads_on_only_the_line_that_sets_the_cut(resp: RespClient) -> None:
-    desk = Desk(resp, RULES)
+    desk = Desk(resp, VIP_RULES)
     for queue in QUEUES:
         for n in range(WAITING):
             waited = timedelta(seconds=n + (0 if queue == "vip" else 5))
