@@ -102,6 +102,11 @@ class _Reading:
         lines = waiting_lines(self.tickets, self.now)
         return self.outlooks(self.names(lines), lines)
 
+    def outlook_of(self, name: str) -> QueueOutlookView | None:
+        """The outlook of queue `name` (None: `names` does not find it)."""
+        lines = waiting_lines(self.tickets, self.now)
+        return self.outlooks([name], lines)[0] if name in self.names(lines) else None
+
     def outlooks(self, names: list[str], lines: dict[str, WaitingLine]) -> list[QueueOutlookView]:
         """The outlook of each of `names`, in one pass over the agents."""
         traffic = self.traffic()
@@ -202,17 +207,18 @@ class QueueOutlook:
         """One queue's outlook now. Raises NotFound for a queue that is not configured and
         had no call in the last hour, StorageUnavailable."""
         reading = await self._read()
-        lines = waiting_lines(reading.tickets, reading.now)
-        if name not in reading.names(lines):
+        found = await asyncio.to_thread(reading.outlook_of, name)  # a pass over the backlog
+        if found is None:
             raise NotFound("queue", name)
-        return reading.outlooks([name], lines)[0]
+        return found
 
     async def call_wait(self, call: Call) -> float | None:
         """Seconds `call` should still wait, by its place in line; None unless it is queued
         (or when it cannot be told). Raises StorageUnavailable."""
         if call.state is not CallState.QUEUED:
             return None
-        return _Answers.fresh(await self._read()).wait_of(call)
+        # a pass over every waiting task and the agents: off the event loop, as `queues`
+        return await asyncio.to_thread(_Answers.fresh(await self._read()).wait_of, call)
 
     async def held_call_wait(self, call: Call) -> float | None:
         """`call_wait` for a caller on hold, from a reading shared with the other callers
