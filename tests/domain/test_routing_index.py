@@ -290,3 +290,56 @@ def test_an_agents_lines_follow_new_rules() -> None:
         queues={"billing": QueueConfig(name="billing", skills=("french",))}, rules=()
     )
     assert found.of_agent(agent, closed) == []
+
+
+def _could_serve(line: Line, agents: Sequence[Agent], rules: RoutingRules) -> bool:
+    """The definition, naively: a queue's line when one of `agents` has every skill the
+    queue names (an unknown queue names none); a rule's line when one of its steps widens
+    into such a queue."""
+
+    def served(queue: str) -> bool:
+        config = rules.queue(queue)
+        return any(all(skill in a.skills for skill in config.skills) for a in agents)
+
+    if line.kind is LineKind.QUEUE:
+        return served(line.name)
+    rule = rules.rule(line.name)
+    return rule is not None and any(served(q) for step in rule.steps for q in step.also_queues)
+
+
+@settings(max_examples=200, deadline=None)
+@given(routing_worlds.worlds(), st.data())
+def test_the_lines_to_read_are_those_the_agents_could_serve(
+    world: routing_worlds.World, data: st.DataObject
+) -> None:
+    """`lines_to_read` over a plain list and over a line set, for one agent and for
+    several, against the definition; and asked twice (the reaches are kept by skills)."""
+    lines = list(in_lines(world.tickets))
+    lines.append(Line(LineKind.QUEUE, Channel.VOICE, "unconfigured"))
+    picked = data.draw(st.lists(st.sampled_from(world.agents), max_size=4)) if world.agents else []
+    expected = sorted(line for line in lines if _could_serve(line, picked, world.rules))
+    for _ in range(2):
+        assert lines_to_read(lines, picked, world.rules) == expected
+        assert lines_to_read(LineSet(lines), picked, world.rules) == expected
+
+
+def test_a_rule_widening_into_an_unconfigured_queue_is_read_by_anyone() -> None:
+    billing = QueueConfig(name="billing", skills=("billing",))
+    rules = RoutingRules(
+        queues={"billing": billing, "sales": QueueConfig(name="sales", skills=("sales",))},
+        rules=(
+            Rule(
+                name="to_billing", steps=(Step(after=0), Step(after=30, also_queues=("billing",)))
+            ),
+            Rule(name="anywhere", steps=(Step(after=0), Step(after=30, also_queues=("spare",)))),
+            Rule(name="plain"),
+        ),
+    )
+    lines = [
+        Line(LineKind.RULE, Channel.VOICE, name) for name in ("to_billing", "anywhere", "plain")
+    ]
+    seller = agent_rules.new_agent("a1", "Agent 1", {"sales": 3}, NOW)
+    biller = agent_rules.new_agent("a2", "Agent 2", {"billing": 3}, NOW)
+    assert lines_to_read(lines, [seller], rules) == [lines[1]]
+    assert lines_to_read(lines, [biller], rules) == sorted(lines[:2])
+    assert lines_to_read(LineSet(lines), [seller, biller], rules) == sorted(lines[:2])
