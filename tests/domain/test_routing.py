@@ -542,6 +542,18 @@ def test_each_agent_is_used_at_most_once_per_pass() -> None:
     assert [d.call_id for d in decisions] == ["c4", "c3"]
 
 
+def test_a_call_past_its_widening_step_is_planned_for_the_other_queue() -> None:
+    """Calls of one queue, rule and channel are alike for every agent at each step: one
+    that no free agent may take at its first step is still planned at a later one."""
+    helper = make_agent("s", {"support": 2})
+    tickets = [
+        make_ticket("new-vip", rule="vip", priority=10, waited=10),
+        make_ticket("old-vip", rule="vip", priority=10, waited=100),
+    ]
+    for ordered in (tickets, tickets[::-1]):
+        assert assigned(plan_assignments(ordered, [helper], RULES, T0)) == {"old-vip": "s"}
+
+
 def test_call_nobody_can_take_does_not_block_later_calls() -> None:
     agents = [make_agent("a", {"billing": 3})]
     tickets = [
