@@ -278,7 +278,6 @@ class _Planner:
         # they name agents: a preferred one, or ones that declined), so that is worked out
         # once per pass.
         self._shared: dict[tuple[str, str, int, Channel], list[Agent]] = {}
-        self._closed: dict[tuple[str, str | None, Channel], bool] = {}  # see `_closed_to_all`
         self._touched: set[str] = set()
 
     def took(self, ticket: Ticket, agent_id: str) -> None:
@@ -303,7 +302,6 @@ class _Planner:
             for t in tickets
             if (serving.has_members(t.queue) or t.rule in widening)
             and (t.not_before is None or t.not_before <= now)
-            and not self._closed_to_all(t)
         )
         if ordered:
             return relevant
@@ -311,23 +309,6 @@ class _Planner:
         if not offsets:
             return sorted(relevant, key=urgency)
         return sorted(relevant, key=lambda ticket: urgency(ticket, offsets))
-
-    def _closed_to_all(self, ticket: Ticket) -> bool:
-        """Whether no free agent may take `ticket` at any step of its rule. Tasks of one
-        queue, rule and channel that name no agent are alike (see `_shared_pool`), and the
-        pools only ever lose agents during a pass: so this is worked out once for them all,
-        and most tasks a pass looks at are passed over without working out their step."""
-        if ticket.prefer_agent or ticket.declined_by:
-            return False
-        key = (ticket.queue, ticket.rule, ticket.channel)
-        closed = self._closed.get(key)
-        if closed is None:
-            rule = rule_of(ticket, self._rules)
-            pools = (
-                self._shared_pool(ticket, rule, i, step, 0.0) for i, step in enumerate(rule.steps)
-            )
-            closed = self._closed[key] = not any(pools)
-        return closed
 
     def decide(self, ticket: Ticket) -> Decision | None:
         """The best free agent for `ticket` (None: no free agent is eligible)."""

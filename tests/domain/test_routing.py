@@ -543,8 +543,8 @@ def test_each_agent_is_used_at_most_once_per_pass() -> None:
 
 
 def test_a_call_past_its_widening_step_is_planned_for_the_other_queue() -> None:
-    """Calls of one queue, rule and channel are alike for every agent at each step: one
-    that no free agent may take at its first step is still planned at a later one."""
+    """A call no free agent may take at its first step is planned at a later one, in
+    whatever order the calls come."""
     helper = make_agent("s", {"support": 2})
     tickets = [
         make_ticket("new-vip", rule="vip", priority=10, waited=10),
