@@ -157,8 +157,9 @@ class Dispatcher:
         rules = self._rules.current
         counted = self._parking.counted()
         # one round trip: the two are written together
-        agents, (found, changes) = await self._agents.ready_with(
-            self._lines.lines_read(counted), on_voice=rules.text_during_voice
+        agents, (found, changes) = await asyncio.gather(
+            self._agents.ready(on_voice=rules.text_during_voice),
+            self._lines.lines_and_changes(counted),
         )
         if not agents:
             return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
 
 import msgspec
 
@@ -19,11 +18,7 @@ from callcenter.storage.documents import (
     DocumentStore,
     load_script,
 )
-from callcenter.storage.reads import Read, read, read_both
-from callcenter.storage.resp import Command, Reply
 from callcenter.storage.timers import schedule
-
-T = TypeVar("T")
 
 
 def bump_agent(before: Agent | None, after: Agent) -> Agent:
@@ -65,19 +60,9 @@ class AgentRepository:
     async def ready(self, *, on_voice: bool = False) -> list[Agent]:
         """Agents in the ready index (available and idle when last written); `on_voice`
         adds those on a call with room for a text task."""
-        return await read(self._store.client, self.ready_read(on_voice=on_voice))
-
-    async def ready_with(self, other: Read[T], *, on_voice: bool = False) -> tuple[list[Agent], T]:
-        """`ready`, and another read, in one round trip."""
-        return await read_both(self._store.client, self.ready_read(on_voice=on_voice), other)
-
-    def ready_read(self, *, on_voice: bool = False) -> Read[list[Agent]]:
         indexes = [keys.READY, keys.READY_ON_VOICE] if on_voice else [keys.READY]
-        command: Command = ("EVALSHA", self._agents_in.sha, len(indexes), *indexes, keys.agent(""))
-        return Read([command], [self._agents_in], self._decoded_first)
-
-    def _decoded_first(self, replies: list[Reply]) -> list[Agent]:
-        return self._decoded.decode_all(replies[0])
+        raw = await self._store.client.evalsha(self._agents_in, indexes, [keys.agent("")])
+        return self._decoded.decode_all(raw)
 
     async def any_ready(self, *, on_voice: bool = False) -> bool:
         """Whether the ready index (with `on_voice`, or the one of agents on a call with

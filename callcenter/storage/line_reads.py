@@ -20,8 +20,7 @@ from callcenter.domain.routing import Ticket
 from callcenter.domain.routing_index import Head, Line, LineSet
 from callcenter.storage import keys
 from callcenter.storage.documents import DecodeCache, DocumentStore, load_script, text
-from callcenter.storage.reads import Read, read
-from callcenter.storage.resp import Arg, Command, Reply
+from callcenter.storage.resp import Arg
 
 LINES_KEPT = 100_000  # parsed line ids kept, and lines whose heads are kept
 HEAD_KEPT_SECONDS = 10.0
@@ -72,22 +71,17 @@ class LineReads:
     async def lines_and_changes(self, counted: Sequence[Line]) -> tuple[LineSet, list[int]]:
         """The waiting lines that may have calls, and the change counts of `counted` (0
         for a line never counted), in one round trip."""
-        return await read(self._store.client, self.lines_read(counted))
-
-    def lines_read(self, counted: Sequence[Line]) -> Read[tuple[LineSet, list[int]]]:
-        """`lines_and_changes` as a read to send with another (see `storage/reads`)."""
+        if not counted:
+            return await self.lines(), []
         line_keys, held = self._line_ids_args()
-        commands: list[Command] = [
-            ("EVALSHA", self._line_ids.sha, len(line_keys), *line_keys, *held)
-        ]
-        if counted:
-            commands.append(("HMGET", keys.LINE_CHANGES, *(line.id for line in counted)))
-
-        def answer(replies: list[Reply]) -> tuple[LineSet, list[int]]:
-            changes = replies[1] if counted else []
-            return self._lines_from(replies[0], held), [int(count or 0) for count in changes]
-
-        return Read(commands, [self._line_ids], answer)
+        found, changes = await self._store.client.pipeline_with_scripts(
+            [
+                ("EVALSHA", self._line_ids.sha, len(line_keys), *line_keys, *held),
+                ("HMGET", keys.LINE_CHANGES, *(line.id for line in counted)),
+            ],
+            [self._line_ids],
+        )
+        return self._lines_from(found, held), [int(count or 0) for count in changes]
 
     def _line_ids_args(self) -> tuple[list[Arg], list[Arg]]:
         """KEYS and ARGV of lua/line_ids.lua: the set's change count held, if recent."""
