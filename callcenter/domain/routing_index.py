@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.messages import Channel
+from callcenter.domain.queue_members import serves
 from callcenter.domain.routing import Decision, Ticket, plan_with_free, urgency
 from callcenter.domain.routing_rules import RoutingRules
 
@@ -164,37 +165,37 @@ def lines_to_read(
         if len(agents) == 1:
             return lines.of_agent(agents[0], rules)
         return _lines_to_read(lines, agents, rules)
-    queues, reaching = _reach(agents, rules)
-    known = rules.queues
-    return sorted(
-        {
-            line
-            for line in lines
-            if (
-                (line.name in queues or line.name not in known)
-                if line.kind is LineKind.QUEUE
-                else line.name in reaching
-            )
-        }
-    )
+    return _lines_to_read(LineSet(lines), agents, rules)
 
 
 def _lines_to_read(found: LineSet, agents: Sequence[Agent], rules: RoutingRules) -> list[Line]:
-    queues, reaching = _reach(agents, rules)
-    return sorted(found.of(queues.union(found.unknown_queues(rules.queues)), reaching))
+    served = _served_queues(agents, rules)
+    reaching = _reaching_rules(served, rules)
+    queues = served.union(found.unknown_queues(rules.queues))
+    return sorted(found.of(queues, reaching))
 
 
-def _reach(agents: Sequence[Agent], rules: RoutingRules) -> tuple[frozenset[str], frozenset[str]]:
-    """The configured queues at least one of `agents` serves, and the rules whose steps
-    reach into such a queue (or into an unknown one: anyone serves it)."""
-    if len(agents) == 1:
-        reach = rules.reach(frozenset(agents[0].skills))
-        return reach.queues, reach.rules
-    reaches = [rules.reach(frozenset(agent.skills)) for agent in agents]
-    return (
-        frozenset().union(*(reach.queues for reach in reaches)),
-        frozenset().union(*(reach.rules for reach in reaches)),
-    )
+def _reaching_rules(served: set[str], rules: RoutingRules) -> set[str]:
+    """The rules whose steps reach into a queue served (or unknown: anyone serves it)."""
+    return {
+        name
+        for name in rules.widening_rules
+        if any(
+            queue in served or queue not in rules.queues
+            for step in rules.by_name[name].steps
+            for queue in step.also_queues
+        )
+    }
+
+
+def _served_queues(agents: Sequence[Agent], rules: RoutingRules) -> set[str]:
+    """The configured queues at least one of `agents` serves."""
+    served = set(rules.open_queues)
+    by_skill, queues = rules.queues_by_skill, rules.queues
+    for agent in agents:
+        for skill in agent.skills:
+            served.update(q for q in by_skill.get(skill, ()) if serves(agent, queues[q]))
+    return served
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ Conditions are opaque here (a `Condition` port); the rules adapter compiles them
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -68,10 +68,6 @@ class QueueConfig:
     # opens a new task (the quiet one is resolved, reason "idle")
     conversation_idle_seconds: float = 86400.0
 
-    def served_by(self, skills: Collection[str]) -> bool:
-        """An agent with `skills` is in this queue when it has every skill the queue names."""
-        return all(skill in skills for skill in self.skills)
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Step:
@@ -96,17 +92,6 @@ class Rule:
 
 
 MAX_HINTS_KEPT = 10_000  # queue hints come from gateways: the answers kept are bounded
-MAX_SKILL_SETS_KEPT = 50_000  # the reaches of agents' skill sets kept (see `reach`)
-
-
-@dataclass(frozen=True, slots=True)
-class Reach:
-    """What an agent with a given set of skills could take tasks from: the configured
-    queues it is in (`QueueConfig.served_by`), and the rules whose steps widen into one of
-    them or into an unconfigured queue (anyone serves those)."""
-
-    queues: frozenset[str]
-    rules: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,10 +110,6 @@ class RoutingRules:
     open_queues: tuple[str, ...] = field(init=False, repr=False, compare=False)
     # per queue hint, the rules whose condition may hold for it (see `rules_for`)
     _for_hint: dict[str, tuple[Rule, ...]] = field(
-        init=False, repr=False, compare=False, default_factory=dict
-    )
-    # per set of skill names, what an agent with them reaches (see `reach`)
-    _reach: dict[frozenset[str], Reach] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
 
@@ -160,32 +141,6 @@ class RoutingRules:
             if len(self._for_hint) < MAX_HINTS_KEPT:
                 self._for_hint[queue_hint] = found
         return found
-
-    def reach(self, skills: frozenset[str]) -> Reach:
-        """The queues and rules an agent with `skills` (their names) could take tasks from,
-        worked out once per set of skills: a dispatch pass asks for every agent it plans."""
-        found = self._reach.get(skills)
-        if found is None:
-            served = set(self.open_queues)
-            for skill in skills:
-                named = self.queues_by_skill.get(skill, ())
-                served.update(q for q in named if self.queues[q].served_by(skills))
-            found = Reach(frozenset(served), self._reaching(served))
-            if len(self._reach) < MAX_SKILL_SETS_KEPT:
-                self._reach[skills] = found
-        return found
-
-    def _reaching(self, served: set[str]) -> frozenset[str]:
-        """The rules whose steps widen into a queue `served`, or into an unconfigured one."""
-        return frozenset(
-            name
-            for name in self.widening_rules
-            if any(
-                queue in served or queue not in self.queues
-                for step in self.by_name[name].steps
-                for queue in step.also_queues
-            )
-        )
 
     def queue(self, name: str) -> QueueConfig:
         """The queue's config; an unknown queue (e.g. a gateway hint) gets the defaults."""
