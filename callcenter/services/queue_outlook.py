@@ -2,7 +2,9 @@
 against staffed), a waiting call's estimated wait by its place, and the minute history
 the wallboard charts. One reading per answer: the waiting tickets (one HVALS), every agent,
 and the queues' traffic of the last hour (one pipeline); the rest is one pass over each
-(`domain/queue_outlook.py`, `domain/wait_estimate.py`, `domain/staffing.py`)."""
+(`domain/queue_outlook.py`, `domain/wait_estimate.py`, `domain/staffing.py`). A waiting
+call's own wait counts the calls ahead of it from its queue's lines instead of reading
+every waiting task (`storage/places.py`)."""
 
 from __future__ import annotations
 
@@ -38,7 +40,6 @@ from callcenter.domain.wait_estimate import (
     Staffing,
     WaitingLine,
     available_members,
-    calls_ahead,
     staffing,
     staffing_by_queue,
     waiting_lines,
@@ -217,8 +218,19 @@ class QueueOutlook:
         (or when it cannot be told). Raises StorageUnavailable."""
         if call.state is not CallState.QUEUED:
             return None
-        # a pass over every waiting task and the agents: off the event loop, as `queues`
-        return await asyncio.to_thread(_Answers.fresh(await self._read()).wait_of, call)
+        # the calls ahead counted from the queue's lines, not from every waiting task; the
+        # staffing is a pass over the agents: off the event loop, as `queues`
+        now = self._clock.now()
+        ticket = ticket_of(call)
+        ahead, agents, minutes = await asyncio.gather(
+            self._calls.places.calls_ahead(ticket, now),
+            self._agents.all(),
+            self._activity.minutes(now, LONG_MINUTES),
+        )
+        reading = _Reading(
+            now=now, rules=self._rules.current, tickets=[], agents=agents, minutes=minutes
+        )
+        return await asyncio.to_thread(_Answers.counted(reading, ahead).wait_of, call)
 
     async def held_call_wait(self, call: Call) -> float | None:
         """`call_wait` for a caller on hold, from a reading shared with the other callers
@@ -235,9 +247,9 @@ class QueueOutlook:
 
 class _Answers:
     """Waits of queued calls from one reading. The queues' traffic and each queue's
-    staffing are worked out once per reading; the calls ahead are counted in one pass
-    over the tickets (`fresh`: one answer) or by binary search in the calls sorted into
-    their lines once (`shared`: the answers of every caller on hold, who wait in many
+    staffing are worked out once per reading. The calls ahead are counted from the
+    queue's lines (`counted`: one answer, exact), or by binary search in the calls sorted
+    into their lines once (`shared`: the answers of every caller on hold, who wait in many
     queues: every configured queue's available members are found at once, in one pass
     over the agents, not one pass per queue asked about)."""
 
@@ -254,8 +266,8 @@ class _Answers:
         self._serving: dict[str, tuple[HandleTimes | None, Staffing]] = {}
 
     @classmethod
-    def fresh(cls, reading: _Reading) -> _Answers:
-        return cls(reading, lambda ticket: calls_ahead(ticket, reading.tickets, reading.now))
+    def counted(cls, reading: _Reading, ahead: int) -> _Answers:
+        return cls(reading, lambda _: ahead)
 
     @classmethod
     def shared(cls, reading: _Reading) -> _Answers:

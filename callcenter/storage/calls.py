@@ -26,6 +26,7 @@ from callcenter.storage.documents import (
     text,
 )
 from callcenter.storage.line_reads import LineReads
+from callcenter.storage.places import QueuePlaces
 from callcenter.storage.resp import Arg
 from callcenter.storage.timers import schedule
 from callcenter.storage.waiting_lines import index_waiting, repair_arguments
@@ -81,6 +82,7 @@ class CallRepository:
         # decoded tickets by their stored bytes: every dispatch pass reads all of them
         self._tickets = DecodeCache(Ticket)
         self.reads = LineReads(store, self._tickets)  # the lines as dispatch reads them
+        self.places = QueuePlaces(store, self._tickets)  # a waiting call's place in them
         self._retention = retention
         self._dedupe_window = dedupe_window
         self._on_change = on_change

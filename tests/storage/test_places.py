@@ -1,0 +1,93 @@
+"""A waiting call's place counted from its queue's lines (`storage/places.py`), on a real
+Redis, against the definition (`wait_estimate.calls_ahead` over every waiting task): random
+backlogs of calls, callbacks (due, held back, unscheduled) and text tasks in three queues,
+at priorities that tie and cross, with arrivals that tie to the microsecond; and calls that
+changed since they were read."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import msgspec
+
+from callcenter.domain.calls import Call, Callback, CallState
+from callcenter.domain.messages import Channel
+from callcenter.domain.routing_context import ticket_of
+from callcenter.domain.wait_estimate import calls_ahead
+from callcenter.storage.calls import CallRepository
+from callcenter.storage.places import COUNTED
+from callcenter.storage.resp import RespClient
+from tests.storage.test_waiting_lines import NOW, repository
+
+QUEUES = ("billing", "sales", "vip:line")  # a name with ':' too
+PRIORITIES = (-3, 0, 0, 0, 5, 10)
+
+
+def random_call(pick: random.Random, n: int) -> Call:
+    queued_at = NOW - timedelta(seconds=pick.choice((5, 5, 30, 90, 600)) + pick.random())
+    kind = pick.choice(("voice", "voice", "callback", "chat"))
+    callback = None
+    if kind == "callback":
+        held = pick.choice((None, -60.0, 300.0))
+        callback = Callback(
+            number="+15550001111",
+            requested_at=queued_at,
+            source="api",
+            not_before=NOW + timedelta(seconds=held) if held is not None else None,
+        )
+    return Call(
+        id=f"c{n:03d}",
+        gateway_call_id=f"c{n:03d}",
+        state=CallState.QUEUED,
+        queue=pick.choice(QUEUES),
+        created_at=queued_at,
+        updated_at=queued_at,
+        last_event_at=queued_at,
+        priority=pick.choice(PRIORITIES),
+        queued_at=queued_at,
+        callback=callback,
+        channel=Channel.CHAT if kind == "chat" else Channel.VOICE,
+    )
+
+
+async def backlog(calls: CallRepository, pick: random.Random, count: int) -> list[Call]:
+    made = [random_call(pick, n) for n in range(count)]
+    for call in made[: count // 4]:  # some arrive in the same microsecond as another
+        twin = pick.choice(made)
+        made[made.index(call)] = msgspec.structs.replace(call, queued_at=twin.queued_at)
+    for call in made:
+        await calls.commit(None, call, (), event_id=None, now=NOW)
+    return made
+
+
+async def test_the_calls_ahead_counted_from_the_lines_are_those_of_the_definition(
+    resp: RespClient,
+) -> None:
+    for seed in range(6):
+        await resp.execute("FLUSHDB")
+        calls, pick = repository(resp), random.Random(seed)
+        made = await backlog(calls, pick, 80)
+        tickets = await calls.waiting()
+        assert len(tickets) == len(made)
+        counts = []
+        for call in made:
+            ticket = ticket_of(call)
+            expected = calls_ahead(ticket, tickets, NOW)
+            assert await calls.places.calls_ahead(ticket, NOW) == expected, (seed, call.id)
+            counts.append(expected)
+        assert max(counts) > 10 and 0 in counts  # the backlogs are not trivial
+        # a call that changed since it was read (its priority, its queue): where it stands
+        # as stored is not ahead of itself
+        for call in pick.sample(made, 10):
+            moved = msgspec.structs.replace(
+                ticket_of(call), priority=call.priority + pick.choice((-7, 7)), queue="billing"
+            )
+            expected = calls_ahead(moved, tickets, NOW)
+            assert await calls.places.calls_ahead(moved, NOW) == expected, (seed, call.id)
+
+
+def test_every_channel_counted_ahead_is_counted_from_a_line() -> None:
+    """The definition counts every channel but text ones: a new one must be counted here."""
+    text = {Channel.CHAT, Channel.SMS, Channel.EMAIL}
+    assert set(COUNTED) == set(Channel) - text
