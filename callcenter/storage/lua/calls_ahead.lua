@@ -12,7 +12,7 @@
 local before = '(' .. ARGV[1]
 local found = {redis.call('ZLEXCOUNT', KEYS[2], '-', before), redis.call('HGET', KEYS[1], ARGV[2])}
 local ids = {}
-for _, member in ipairs(redis.call('ZRANGE', KEYS[3], '-', before, 'BYLEX')) do
+for _, member in ipairs(redis.call('ZRANGEBYLEX', KEYS[3], '-', before)) do
   ids[#ids + 1] = string.sub(member, 30)
 end
 for first = 1, #ids, 1000 do  -- HMGET in slices: unpack has a limit
