@@ -246,7 +246,32 @@ async def run(args: argparse.Namespace) -> int:
             after = await measure(world, args.rounds)
             report(args, len(await world.calls.waiting()), after, queues)
             growth(before, after, args.waiting - small)
+            await longest_command(world)
     return 0
+
+
+async def longest_command(world: World) -> None:
+    """How long Redis is held at a time by one outlook (every other client waits for the
+    command it is running), against the bare HVALS of the waiting tickets: every command
+    Redis ran during one `queues()`, from its slow log."""
+    client = world.client
+    await client.execute("CONFIG", "SET", "slowlog-log-slower-than", "0")
+    await client.execute("CONFIG", "SET", "slowlog-max-len", "100000")
+    try:
+        await client.execute("SLOWLOG", "RESET")
+        await client.execute("HVALS", keys.WAITING)
+        hvals = max(entry[2] for entry in await client.execute("SLOWLOG", "GET", "-1"))
+        await client.execute("SLOWLOG", "RESET")
+        await world.outlook.queues()
+        entries = await client.execute("SLOWLOG", "GET", "-1")
+    finally:
+        await client.execute("CONFIG", "SET", "slowlog-log-slower-than", "10000")
+    longest = max(entries, key=lambda entry: entry[2])
+    print(
+        f"\nlongest single Redis command during one queues(): {longest[2] / 1000:.1f} ms "
+        f"({longest[3][0].decode()}); the bare HVALS: {hvals / 1000:.1f} ms "
+        f"({longest[2] / hvals:.1f}x)"
+    )
 
 
 def growth(

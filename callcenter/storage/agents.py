@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import cast
 
 import msgspec
 
@@ -18,6 +19,7 @@ from callcenter.storage.documents import (
     DocumentStore,
     load_script,
 )
+from callcenter.storage.resp import Command
 from callcenter.storage.timers import schedule
 
 
@@ -41,16 +43,27 @@ def put_agent(plan: CommitPlan, before: Agent | None, after: Agent, now: datetim
             plan.srem(index, after.id)
 
 
+AGENTS_PER_SLICE = 500  # 15,000 agents: no command holds Redis for more than a few ms
+
 AgentHook = Callable[[Agent | None, Agent | None], None]
 """on_change(before, after) of a committed agent write; after is None when removed."""
 
 
 class AgentRepository:
-    def __init__(self, store: DocumentStore, *, on_change: AgentHook | None = None) -> None:
-        """`on_change` is told of every committed write, on the loop, right after it."""
+    def __init__(
+        self,
+        store: DocumentStore,
+        *,
+        on_change: AgentHook | None = None,
+        slice_size: int = AGENTS_PER_SLICE,
+    ) -> None:
+        """`on_change` is told of every committed write, on the loop, right after it;
+        `slice_size`: the agents read per command when reading all of them."""
         self._store = store
         self._on_change = on_change
         self._agents_in = load_script("agents_in")
+        self._documents_of = load_script("documents_of")
+        self._slice_size = slice_size
         # decoded agents by their stored bytes: the outlook and the wallboard read them all
         self._decoded = DecodeCache(Agent)
 
@@ -71,9 +84,20 @@ class AgentRepository:
         return bool(await self._store.client.execute("EXISTS", *indexes))
 
     async def all(self) -> list[Agent]:
-        """Every agent, by id (one round trip; unchanged documents are not decoded again)."""
-        raw = await self._store.client.evalsha(self._agents_in, [keys.AGENTS], [keys.agent("")])
-        agents = self._decoded.decode_all(raw)
+        """Every agent, by id (unchanged documents are not decoded again). The ids, then
+        their documents in slices of `slice_size`, in one pipeline: Redis is never held
+        for the whole read (see lua/documents_of.lua)."""
+        client = self._store.client
+        ids = cast(list[bytes], await client.execute("SMEMBERS", keys.AGENTS))
+        if not ids:
+            return []
+        prefix, size = keys.agent(""), self._slice_size
+        slices: list[Command] = [
+            ("EVALSHA", self._documents_of.sha, 1, keys.AGENTS, prefix, *ids[at : at + size])
+            for at in range(0, len(ids), size)
+        ]
+        replies = await client.pipeline_with_scripts(slices, [self._documents_of])
+        agents = self._decoded.decode_all([document for reply in replies for document in reply])
         agents.sort(key=lambda agent: agent.id)
         return agents
 

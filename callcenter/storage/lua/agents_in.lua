@@ -1,8 +1,8 @@
 -- agents_in.lua: the documents of the agents in one set of agent ids (or in any of
 -- several), in one round trip.
 --
--- KEYS: the sets of agent ids ({cc}:agents for every agent; {cc}:ready, and with it
--- {cc}:ready:voice, for the ready ones)
+-- KEYS: the sets of agent ids ({cc}:ready, and with it {cc}:ready:voice: the ready
+-- agents, a few at a time; every agent is read in slices: see documents_of.lua)
 -- ARGV[1]: agent key prefix ("{cc}:agent:")
 -- Returns: the agent documents (JSON), in no particular order; an id whose document is
 -- missing is left out.
