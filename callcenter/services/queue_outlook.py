@@ -227,6 +227,8 @@ class QueueOutlook:
             self._agents.all(),
             self._activity.minutes(now, LONG_MINUTES),
         )
+        # no tickets read: this reading answers for this call only (its staffing and
+        # traffic); it is not one to work out queue outlooks from
         reading = _Reading(
             now=now, rules=self._rules.current, tickets=[], agents=agents, minutes=minutes
         )
