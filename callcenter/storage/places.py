@@ -12,7 +12,7 @@ from typing import cast
 from callcenter.domain.messages import Channel
 from callcenter.domain.routing import Ticket
 from callcenter.domain.routing_index import Line, LineKind, place_in_line
-from callcenter.domain.wait_estimate import routable
+from callcenter.domain.wait_estimate import calls_ahead
 from callcenter.storage import keys
 from callcenter.storage.documents import DecodeCache, DocumentStore, load_script
 
@@ -40,10 +40,8 @@ class QueuePlaces:
         )
         ahead = int(found[0]) - self._own_voice_place_ahead(found[1], ticket.queue, place)
         raw = [t for t in cast(list[bytes | None], found[2:]) if t]
-        callbacks = self._tickets.decode_all(raw)
-        return ahead + sum(
-            1 for other in callbacks if other.call_id != ticket.call_id and routable(other, now)
-        )
+        # the callbacks ahead, counted by the definition itself (held back ones left out)
+        return ahead + calls_ahead(ticket, self._tickets.decode_all(raw), now)
 
     def _own_voice_place_ahead(self, stored: bytes | None, queue: str, place: str) -> int:
         """1 when the call itself, as stored, stands in the queue's voice line ahead of
