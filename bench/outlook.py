@@ -13,6 +13,7 @@ Measured one call at a time, first with a tenth of the backlog, then with all of
   reads only            what `queues()` reads: tickets (decoded, cached by bytes), every
                         agent (one script, cached by bytes), the last hour of traffic
   queues()              the whole outlook of the 30 queues
+  queue(name)           one queue's outlook (`GET /v1/queues/{queue}`)
   call_wait(call)       one waiting call's estimate by its place
   held_call_wait(call)  the same for a caller on hold: the callers on hold share a reading
                         for a second (the p50 is a shared one, the p99 a fresh read)
@@ -208,6 +209,9 @@ async def measure(world: World, rounds: int) -> list[tuple[str, list[float]]]:
             await world.activity.minutes(now, 60),
         )
 
+    async def one_queue() -> object:
+        return await world.outlook.queue(f"q{world.random.randrange(world.queues)}")
+
     async def call_wait() -> object:
         return await world.outlook.call_wait(world.random.choice(picked))
 
@@ -218,6 +222,7 @@ async def measure(world: World, rounds: int) -> list[tuple[str, list[float]]]:
         "HVALS waiting (baseline)": hvals,
         "reads only": reads,
         "queues()": world.outlook.queues,
+        "queue(name)": one_queue,
         "call_wait(call)": call_wait,
         "held_call_wait(call)": held_call_wait,
     }

@@ -3,14 +3,15 @@ against staffed), a waiting call's estimated wait by its place, and the minute h
 the wallboard charts. One reading per answer: the waiting tickets (one HVALS), every agent,
 and the queues' traffic of the last hour (one pipeline); the rest is one pass over each
 (`domain/queue_outlook.py`, `domain/wait_estimate.py`, `domain/staffing.py`). A waiting
-call's own wait counts the calls ahead of it from its queue's lines instead of reading
-every waiting task (`storage/places.py`)."""
+call's own wait counts the calls ahead of it from its queue's lines, and one queue's
+outlook reads that queue's tasks from its lines, instead of reading every waiting task
+(`storage/places.py`)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -154,12 +155,11 @@ class QueueOutlook:
         self._held: tuple[float, _Answers] | None = None  # (monotonic start, answers)
         self._reading: asyncio.Future[_Answers] | None = None  # the shared read under way
 
-    async def _read(self) -> _Reading:
-        now = self._clock.now()
+    async def _read(self, now: datetime, waiting: Awaitable[list[Ticket]]) -> _Reading:
+        """A reading at `now` of the waiting tasks `waiting` reads (every one, one queue's
+        or none), every agent and the last hour of traffic, all at once."""
         tickets, agents, minutes = await asyncio.gather(
-            self._calls.waiting(),
-            self._agents.all(),
-            self._activity.minutes(now, LONG_MINUTES),
+            waiting, self._agents.all(), self._activity.minutes(now, LONG_MINUTES)
         )
         return _Reading(
             now=now, rules=self._rules.current, tickets=tickets, agents=agents, minutes=minutes
@@ -179,7 +179,7 @@ class QueueOutlook:
 
     async def _read_and_keep(self) -> _Answers:
         started = time.monotonic()
-        reading = await self._read()
+        reading = await self._read(self._clock.now(), self._calls.waiting())
         # sorting every waiting call into its line is pure work: off the event loop
         answers = await asyncio.to_thread(_Answers.shared, reading)
         self._held = (started, answers)
@@ -187,7 +187,7 @@ class QueueOutlook:
 
     async def queues(self) -> list[QueueOutlookView]:
         """Every queue's outlook now, by name. Raises StorageUnavailable."""
-        reading = await self._read()
+        reading = await self._read(self._clock.now(), self._calls.waiting())
         # pure work over data nothing changes, in a worker thread: with hundreds of
         # queues and thousands of agents it takes a fraction of a second, and the event
         # loop keeps serving meanwhile (the interpreter switches threads every 5 ms)
@@ -207,8 +207,10 @@ class QueueOutlook:
     async def queue(self, name: str) -> QueueOutlookView:
         """One queue's outlook now. Raises NotFound for a queue that is not configured and
         had no call in the last hour, StorageUnavailable."""
-        reading = await self._read()
-        found = await asyncio.to_thread(reading.outlook_of, name)  # a pass over the backlog
+        # only this queue's waiting tasks, read from its lines: the reading answers for
+        # this queue alone
+        reading = await self._read(self._clock.now(), self._calls.places.waiting_in(name))
+        found = await asyncio.to_thread(reading.outlook_of, name)  # a pass over the agents
         if found is None:
             raise NotFound("queue", name)
         return found
@@ -222,15 +224,10 @@ class QueueOutlook:
         # staffing is a pass over the agents: off the event loop, as `queues`
         now = self._clock.now()
         ticket = ticket_of(call)
-        ahead, agents, minutes = await asyncio.gather(
-            self._calls.places.calls_ahead(ticket, now),
-            self._agents.all(),
-            self._activity.minutes(now, LONG_MINUTES),
-        )
         # no tickets read: this reading answers for this call only (its staffing and
         # traffic); it is not one to work out queue outlooks from
-        reading = _Reading(
-            now=now, rules=self._rules.current, tickets=[], agents=agents, minutes=minutes
+        ahead, reading = await asyncio.gather(
+            self._calls.places.calls_ahead(ticket, now), self._read(now, _none_waiting())
         )
         return await asyncio.to_thread(_Answers.counted(reading, ahead).wait_of, call)
 
@@ -293,6 +290,10 @@ class _Answers:
             agents = self._members.get(queue, reading.agents)
             found = self._serving[queue] = (handle, staffing(agents, config, handle, reading.now))
         return found
+
+
+async def _none_waiting() -> list[Ticket]:
+    return []
 
 
 def _retrieve(reading: asyncio.Future[_Answers]) -> None:

@@ -6,6 +6,7 @@ are taken by one instance each, kept as minute points and published."""
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -29,6 +30,7 @@ from callcenter.storage.calls import CallRepository
 from callcenter.storage.documents import DocumentStore
 from callcenter.storage.queue_activity import QueueActivityRepository
 from callcenter.storage.resp import RespClient
+from tests.storage.test_places import backlog
 
 NOW = datetime(2026, 3, 2, 10, 0, 30, tzinfo=UTC)  # 30 s into a minute
 RULES = RoutingRules(
@@ -143,7 +145,9 @@ async def test_every_figure_of_a_queue(resp: RespClient) -> None:
     assert sales.name == "sales" and sales.estimated_wait_seconds == 0.0
     assert (sales.agents_staffed, sales.agents_ready, sales.agents_needed) == (1, 1, 0)
     assert sales.staffing_gap == -1
+    hvals = await hvals_calls(resp)
     assert await outlook.queue("billing") == billing
+    assert await hvals_calls(resp) == hvals  # one queue's outlook reads its own tasks only
     with pytest.raises(NotFound):
         await outlook.queue("nowhere")
     # an unconfigured queue names no skills: anyone serves it, and s1 is free
@@ -170,6 +174,21 @@ async def test_each_waiting_call_by_its_place(
     assert await outlook.call_wait(call) == expected
     talking = msgspec.structs.replace(call, state=CallState.CONNECTED)
     assert await outlook.call_wait(talking) is None
+
+
+async def test_one_queues_outlook_is_its_outlook_among_every_queue(resp: RespClient) -> None:
+    """Read from the queue's lines, it matches the outlook worked out from every waiting
+    task: random backlogs of calls, callbacks (due, held back) and text tasks in three
+    queues, one of them unconfigured and named with a ':'."""
+    outlook, calls = await contact_center(resp)
+    await backlog(calls, random.Random(5), 120)
+    every = await outlook.queues()
+    assert {view.name for view in every} == {"billing", "sales", "vip:line"}
+    assert all(view.calls_waiting and view.channels for view in every)
+    hvals = await hvals_calls(resp)
+    for view in every:
+        assert await outlook.queue(view.name) == view
+    assert await hvals_calls(resp) == hvals
 
 
 async def hvals_calls(resp: RespClient) -> int:

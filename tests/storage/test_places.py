@@ -10,11 +10,13 @@ import random
 from datetime import timedelta
 
 import msgspec
+import pytest
 
 from callcenter.domain.calls import Call, Callback, CallState
 from callcenter.domain.messages import Channel
 from callcenter.domain.routing_context import ticket_of
 from callcenter.domain.wait_estimate import calls_ahead
+from callcenter.storage import places
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.places import COUNTED
 from callcenter.storage.resp import RespClient
@@ -22,11 +24,12 @@ from tests.storage.test_waiting_lines import NOW, repository
 
 QUEUES = ("billing", "sales", "vip:line")  # a name with ':' too
 PRIORITIES = (-3, 0, 0, 0, 5, 10)
+TEXT = {Channel.CHAT, Channel.SMS, Channel.EMAIL}
 
 
 def random_call(pick: random.Random, n: int) -> Call:
     queued_at = NOW - timedelta(seconds=pick.choice((5, 5, 30, 90, 600)) + pick.random())
-    kind = pick.choice(("voice", "voice", "callback", "chat"))
+    kind = pick.choice(("voice", "voice", "voice", "callback", "callback", "chat", "sms", "email"))
     callback = None
     if kind == "callback":
         held = pick.choice((None, -60.0, 300.0))
@@ -47,7 +50,7 @@ def random_call(pick: random.Random, n: int) -> Call:
         priority=pick.choice(PRIORITIES),
         queued_at=queued_at,
         callback=callback,
-        channel=Channel.CHAT if kind == "chat" else Channel.VOICE,
+        channel=Channel(kind) if kind in TEXT else Channel.VOICE,
     )
 
 
@@ -89,5 +92,35 @@ async def test_the_calls_ahead_counted_from_the_lines_are_those_of_the_definitio
 
 def test_every_channel_counted_ahead_is_counted_from_a_line() -> None:
     """The definition counts every channel but text ones: a new one must be counted here."""
-    text = {Channel.CHAT, Channel.SMS, Channel.EMAIL}
-    assert set(COUNTED) == set(Channel) - text
+    assert set(COUNTED) == set(Channel) - TEXT
+
+
+async def test_a_queues_waiting_tasks_read_from_its_lines_are_those_among_every_waiting_task(
+    resp: RespClient,
+) -> None:
+    for seed in range(3):
+        await resp.execute("FLUSHDB")
+        calls, pick = repository(resp), random.Random(seed)
+        await backlog(calls, pick, 80)
+        every = await calls.waiting()
+        for queue in (*QUEUES, "vip", "nowhere"):
+            read = await calls.places.waiting_in(queue)
+            expected = [t for t in every if t.queue == queue]
+            assert sorted(read, key=lambda t: t.call_id) == sorted(
+                expected, key=lambda t: t.call_id
+            ), (seed, queue)
+        assert {t.channel for t in every} == set(Channel)  # every channel was read
+
+
+async def test_a_queue_holding_more_tasks_than_one_read_takes_is_read_whole(
+    resp: RespClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(places, "TICKETS_PER_READ", 7)
+    calls, pick = repository(resp), random.Random(11)
+    await backlog(calls, pick, 60)
+    every = await calls.waiting()
+    read = await calls.places.waiting_in("billing")
+    assert len(read) > 2 * places.TICKETS_PER_READ
+    assert sorted(t.call_id for t in read) == sorted(
+        t.call_id for t in every if t.queue == "billing"
+    )
