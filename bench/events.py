@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -71,6 +71,10 @@ QUEUES = ("general", "billing", "support", "sales")
 CALLERS = 10_000  # distinct caller numbers: some callers call again, as in life
 SERVICE_NUMBER = "+15559870000"
 RATIO_TARGET = 0.6
+# the floor target: hello-world plus as many Redis round trips as an event takes at least
+# (read the call, commit it), through the server's own Redis client
+FLOOR = "2-trip floor"
+FLOOR_TRIPS = 2
 P99_TARGET_MS = 10.0
 ERROR_SAMPLES = 5
 
@@ -304,11 +308,43 @@ async def _hello_ready(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready"})
 
 
-def serve_hello(port: int) -> int:
-    """The baseline: one POST route that reads a JSON body and answers a small JSON object."""
+# the floor target's script: one small write, as a commit at its least
+FLOOR_SCRIPT = "redis.call('SET', KEYS[1], ARGV[1]) return 1"
+
+
+def _floor_handler(redis_url: str, trips: int) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The floor target's Redis client (the server's own), open while the app runs, and
+    its route: hello-world's, plus `trips` round trips to Redis, each a script that writes
+    the body under the request's call id."""
+
+    async def client_context(app: web.Application) -> AsyncIterator[None]:
+        async with redis_client(redis_url) as client:
+            sha = await client.execute("SCRIPT", "LOAD", FLOOR_SCRIPT)
+
+            async def floor(request: web.Request) -> web.Response:
+                body = await request.read()
+                parsed = json.loads(body) if body else None
+                found = parsed if isinstance(parsed, dict) else {}
+                key = f"bench:floor:{found.get('call_id')}"
+                for _ in range(trips):
+                    await client.execute("EVALSHA", sha, 1, key, body)
+                return web.json_response({"result": "applied", "type": found.get("type")})
+
+            app.router.add_post("/{tail:.*}", floor)
+            yield
+
+    return client_context
+
+
+def serve_hello(port: int, redis_url: str | None = None, trips: int = 0) -> int:
+    """The baseline: one POST route that reads a JSON body and answers a small JSON object.
+    With `redis_url`, the floor target: the same, plus `trips` round trips to Redis."""
     app = web.Application()
     app.router.add_get("/readyz", _hello_ready)
-    app.router.add_post("/{tail:.*}", _hello)
+    if redis_url is None:
+        app.router.add_post("/{tail:.*}", _hello)
+    else:
+        app.cleanup_ctx.append(_floor_handler(redis_url, trips))
     # the same event loop the server runs on (uvloop where installed), for a fair baseline
     loop = new_event_loop("uvloop")
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=loop)
@@ -447,7 +483,12 @@ def print_report(results: Results, plan: Plan) -> None:
     ours = results.rows["callcenter", "saturation"].events_per_second()
     ratio = ours / hello if hello else math.nan
     p99 = results.rows["callcenter", "paced"].percentile_ms(0.99)
+    floor = results.rows[FLOOR, "saturation"].events_per_second()
     print(f"\nthroughput ratio callcenter/hello-world = {ratio:.2f} (target >= {RATIO_TARGET})")
+    print(
+        f"throughput ratio {FLOOR}/hello-world = {floor / hello if hello else math.nan:.2f} "
+        f"(hello-world plus {FLOOR_TRIPS} Redis round trips: what the round trips cost)"
+    )
     print(f"p99 at {plan.rate:g}/s = {p99:.2f} ms (target <= {P99_TARGET_MS:g} ms)")
     print_cpu(results)
     for (name, phase), stats in results.rows.items():
@@ -461,12 +502,13 @@ def print_cpu(results: Results) -> None:
     totals: dict[str, PhaseStats] = {}
     for (name, _), stats in results.rows.items():
         totals.setdefault(name, PhaseStats()).add(stats)
-    hello, ours = totals["hello-world"], totals["callcenter"]
+    hello, ours, floor = totals["hello-world"], totals["callcenter"], totals[FLOOR]
     ours_us = ours.cpu_us_per(ours.requests, ours.cpu_seconds)
     hello_us = hello.cpu_us_per(hello.requests, hello.cpu_seconds)
+    floor_us = floor.cpu_us_per(floor.requests, floor.cpu_seconds)
     print(
         f"server CPU per request: callcenter {ours_us:.0f} µs, hello-world {hello_us:.0f} µs "
-        f"(ratio hello-world/callcenter = {hello_us / ours_us:.2f})"
+        f"(ratio hello-world/callcenter = {hello_us / ours_us:.2f}), {FLOOR} {floor_us:.0f} µs"
     )
     print(f"Redis CPU per 1,000 events: {redis_per_1000(ours):.3f} s")
 
@@ -493,13 +535,17 @@ async def start_callcenter(stack: AsyncExitStack, redis_url: str) -> RunningServ
     return await stack.enter_async_context(running_server(spec))
 
 
-async def start_hello(stack: AsyncExitStack, script: Path) -> RunningServer:
+async def start_hello(
+    stack: AsyncExitStack, script: Path, redis_url: str | None = None
+) -> RunningServer:
+    """The hello-world server; with `redis_url`, the floor one (FLOOR_TRIPS round trips)."""
     port = free_port()
+    floor = ("--floor-redis-url", redis_url) if redis_url else ()
     hello = ServerSpec(
-        command=(sys.executable, str(script), "--hello-server", "--port", str(port)),
+        command=(sys.executable, str(script), "--hello-server", "--port", str(port), *floor),
         port=port,
         environ={**os.environ, **SERVER_ENVIRONMENT},
-        name="hello-world",
+        name=FLOOR if redis_url else "hello-world",
     )
     return await stack.enter_async_context(running_server(hello))
 
@@ -541,10 +587,12 @@ async def run(args: argparse.Namespace, scratch: Path, script: Path) -> int:
         ours = await start_callcenter(stack, redis_url)
         hello = await start_hello(stack, script)
         hello_world = await open_target(stack, "hello-world", [hello], tokens, plan.concurrency)
+        lowest = await start_hello(stack, script, redis_url)
+        floor = await open_target(stack, FLOOR, [lowest], tokens, plan.concurrency)
         callcenter = await open_target(stack, "callcenter", [ours], tokens, plan.concurrency)
         agents = [f"bench-{secrets.token_hex(3)}-{i:03d}" for i in range(plan.concurrency)]
         await register_agents(callcenter, agents)
-        results = await measure((hello_world, callcenter), agents, plan, meter)
+        results = await measure((hello_world, floor, callcenter), agents, plan, meter)
         print_report(results, plan)
         await remove_agents(callcenter, agents)
     return 1 if any(stats.errors for stats in results.rows.values()) else 0
@@ -561,13 +609,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="2 s phases: a smoke run")
     parser.add_argument("--hello-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-redis-url", help=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.hello_server:
-        return serve_hello(args.port)
+        return serve_hello(args.port, args.floor_redis_url, FLOOR_TRIPS)
     if args.concurrency < 1 or args.seconds <= 0 or args.rate <= 0:
         print("events bench: --concurrency, --seconds and --rate must be positive", file=sys.stderr)
         return 2
