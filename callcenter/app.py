@@ -150,6 +150,7 @@ def create_app(
         )
         app[REPOSITORIES] = repositories
         await _build_lines(repositories)
+        await _build_skills(repositories)
         built, dispatcher, timer_loop = build_services(
             repositories,
             settings,
@@ -253,6 +254,13 @@ async def _reload(app: web.Application) -> None:
         logger.info("routing rules version %s in force", version)
     except RulesInvalid as error:
         logger.error("routing rules NOT reloaded, the old ones stay:\n%s", error)
+
+
+async def _build_skills(repositories: Repositories) -> None:
+    """The agents of each skill for a store written before they were kept (once per store)."""
+    placed = await repositories.agents.build_skills()
+    if placed:
+        logger.info("skill sets built: %d agents placed", placed)
 
 
 async def _build_lines(repositories: Repositories) -> None:

@@ -117,6 +117,12 @@ def traffic_of(before: Call | None, after: Call, threshold_seconds: float) -> Qu
     )
 
 
+def traffic_keys(queue: str) -> tuple[str, ...]:
+    """Every key `queue`'s traffic is counted under (`traffic_key`): its callers', and each
+    text channel's."""
+    return (queue, *(f"{queue}{CHANNEL_SEPARATOR}{channel}" for channel in sorted(TEXT_CHANNELS)))
+
+
 def traffic_key(call: Call) -> str:
     """Where a call's traffic is counted: its queue; a text task's under its queue and
     channel (`support/chat`), apart from the queue's callers."""

@@ -31,7 +31,7 @@ from callcenter.domain.queue_outlook import (
     outlook_of,
     wait_of,
 )
-from callcenter.domain.queue_traffic import QueueTraffic, total
+from callcenter.domain.queue_traffic import QueueTraffic, total, traffic_keys
 from callcenter.domain.routing import Ticket
 from callcenter.domain.routing_context import ticket_of
 from callcenter.domain.routing_rules import RoutingRules
@@ -155,15 +155,28 @@ class QueueOutlook:
         self._held: tuple[float, _Answers] | None = None  # (monotonic start, answers)
         self._reading: asyncio.Future[_Answers] | None = None  # the shared read under way
 
-    async def _read(self, now: datetime, waiting: Awaitable[list[Ticket]]) -> _Reading:
+    async def _read(
+        self, now: datetime, waiting: Awaitable[list[Ticket]], queue: str | None = None
+    ) -> _Reading:
         """A reading at `now` of the waiting tasks `waiting` reads (every one, one queue's
-        or none), every agent and the last hour of traffic, all at once."""
-        tickets, agents, minutes = await asyncio.gather(
-            waiting, self._agents.all(), self._activity.minutes(now, LONG_MINUTES)
+        or none), the agents (every one, or only those who may serve `queue`) and the last
+        hour of traffic (every queue's, or only `queue`'s), all at once."""
+        agents = self._agents.all() if queue is None else self._staff_of(queue)
+        tickets, staff, minutes = await asyncio.gather(
+            waiting, agents, self._activity.minutes(now, LONG_MINUTES)
         )
+        if queue is not None:  # every queue's hour of traffic is a pass longer than the rest
+            minutes = _traffic_of(queue, minutes)
         return _Reading(
-            now=now, rules=self._rules.current, tickets=tickets, agents=agents, minutes=minutes
+            now=now, rules=self._rules.current, tickets=tickets, agents=staff, minutes=minutes
         )
+
+    async def _staff_of(self, queue: str) -> list[Agent]:
+        """The agents who may serve `queue`: those with the first skill it names (its
+        staffing counts no one else: `queue_members.serves`), or every agent when it
+        names none."""
+        skills = self._rules.current.queue(queue).skills
+        return await (self._agents.with_skill(skills[0]) if skills else self._agents.all())
 
     async def _shared_answers(self) -> _Answers:
         """Answers from a reading begun at most `hold_reading_seconds` ago; callers that ask
@@ -207,9 +220,9 @@ class QueueOutlook:
     async def queue(self, name: str) -> QueueOutlookView:
         """One queue's outlook now. Raises NotFound for a queue that is not configured and
         had no call in the last hour, StorageUnavailable."""
-        # only this queue's waiting tasks, read from its lines: the reading answers for
-        # this queue alone
-        reading = await self._read(self._clock.now(), self._calls.places.waiting_in(name))
+        # only this queue's waiting tasks, read from its lines, and the agents who may
+        # serve it: the reading answers for this queue alone
+        reading = await self._read(self._clock.now(), self._calls.places.waiting_in(name), name)
         found = await asyncio.to_thread(reading.outlook_of, name)  # a pass over the agents
         if found is None:
             raise NotFound("queue", name)
@@ -224,10 +237,12 @@ class QueueOutlook:
         # staffing is a pass over the agents: off the event loop, as `queues`
         now = self._clock.now()
         ticket = ticket_of(call)
-        # no tickets read: this reading answers for this call only (its staffing and
-        # traffic); it is not one to work out queue outlooks from
+        # no tickets read, and only the agents who may serve the call's queue: this
+        # reading answers for this call only (its staffing and traffic); it is not one to
+        # work out queue outlooks from
         ahead, reading = await asyncio.gather(
-            self._calls.places.calls_ahead(ticket, now), self._read(now, _none_waiting())
+            self._calls.places.calls_ahead(ticket, now),
+            self._read(now, _none_waiting(), call.queue),
         )
         return await asyncio.to_thread(_Answers.counted(reading, ahead).wait_of, call)
 
@@ -290,6 +305,14 @@ class _Answers:
             agents = self._members.get(queue, reading.agents)
             found = self._serving[queue] = (handle, staffing(agents, config, handle, reading.now))
         return found
+
+
+def _traffic_of(
+    queue: str, minutes: list[dict[str, QueueTraffic]]
+) -> list[dict[str, QueueTraffic]]:
+    """`queue`'s traffic alone (its callers' and its text channels') in each minute."""
+    wanted = traffic_keys(queue)
+    return [{key: minute[key] for key in wanted if key in minute} for minute in minutes]
 
 
 async def _none_waiting() -> list[Ticket]:

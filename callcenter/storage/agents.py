@@ -1,4 +1,5 @@
-"""Agents in Redis: one versioned document per agent and the set of agent ids."""
+"""Agents in Redis: one versioned document per agent, the set of agent ids, and the set of
+agents of each skill."""
 
 from __future__ import annotations
 
@@ -29,10 +30,16 @@ def bump_agent(before: Agent | None, after: Agent) -> Agent:
 
 
 def put_agent(plan: CommitPlan, before: Agent | None, after: Agent, now: datetime) -> None:
-    """Write `after` (read as `before`), keep the ready-agents index in step, and owe a
-    dispatch pass when the agent became ready or has room for more text tasks."""
+    """Write `after` (read as `before`), keep the skill and ready-agents indexes in step,
+    and owe a dispatch pass when the agent became ready or has room for more text tasks."""
     expected = before.version if before else 0
     plan.put(keys.agent(after.id), expected, bump_agent(before, after), 0)
+    if before is None or before.skills != after.skills:
+        _index_skills(plan, before, after)
+    _index_ready(plan, before, after, now)
+
+
+def _index_ready(plan: CommitPlan, before: Agent | None, after: Agent, now: datetime) -> None:
     for index, member in ((keys.READY, ready), (keys.READY_ON_VOICE, ready_on_voice)):
         was = before is not None and member(before)
         if member(after):
@@ -41,6 +48,15 @@ def put_agent(plan: CommitPlan, before: Agent | None, after: Agent, now: datetim
                 schedule(plan, dispatch_due(now))
         elif was or before is None:
             plan.srem(index, after.id)
+
+
+def _index_skills(plan: CommitPlan, before: Agent | None, after: Agent) -> None:
+    """The agent in the set of each skill it has, out of those of skills it lost."""
+    for skill in after.skills:
+        plan.sadd(keys.skill(skill), after.id)
+    for skill in before.skills if before else ():
+        if skill not in after.skills:
+            plan.srem(keys.skill(skill), after.id)
 
 
 AGENTS_PER_SLICE = 500  # 15,000 agents: no command holds Redis for more than a few ms
@@ -87,19 +103,43 @@ class AgentRepository:
         """Every agent, by id (unchanged documents are not decoded again). The ids, then
         their documents in slices of `slice_size`, in one pipeline: Redis is never held
         for the whole read (see lua/documents_of.lua)."""
+        return await self._members_of(keys.AGENTS)
+
+    async def with_skill(self, skill: str) -> list[Agent]:
+        """Every agent with `skill` (any proficiency), by id, as `all` reads them: what
+        one queue's staffing needs, without reading every agent."""
+        return [a for a in await self._members_of(keys.skill(skill)) if skill in a.skills]
+
+    async def _members_of(self, index: str) -> list[Agent]:
+        """The agents whose ids set `index` holds, by id (ids without a document left
+        out): the ids, then their documents in slices of `slice_size`, in one pipeline."""
         client = self._store.client
-        ids = cast(list[bytes], await client.execute("SMEMBERS", keys.AGENTS))
+        ids = cast(list[bytes], await client.execute("SMEMBERS", index))
         if not ids:
             return []
         prefix, size = keys.agent(""), self._slice_size
         slices: list[Command] = [
-            ("EVALSHA", self._documents_of.sha, 1, keys.AGENTS, prefix, *ids[at : at + size])
+            ("EVALSHA", self._documents_of.sha, 1, index, prefix, *ids[at : at + size])
             for at in range(0, len(ids), size)
         ]
         replies = await client.pipeline_with_scripts(slices, [self._documents_of])
         agents = self._decoded.decode_all([document for reply in replies for document in reply])
         agents.sort(key=lambda agent: agent.id)
         return agents
+
+    async def build_skills(self) -> int:
+        """Put every agent in the sets of its skills, once per store (one written before
+        they existed); the number of agents placed (0 when built already). Two instances
+        building at once add the same members."""
+        client = self._store.client
+        if await client.execute("EXISTS", keys.SKILLS_BUILT):
+            return 0
+        agents = await self.all()
+        adds: list[Command] = [
+            ("SADD", keys.skill(skill), agent.id) for agent in agents for skill in agent.skills
+        ]
+        await client.pipeline([*adds, ("SET", keys.SKILLS_BUILT, "1")])
+        return len(agents)
 
     async def save(self, old: Agent | None, new: Agent, now: datetime) -> CommitResult:
         """Store `new` if the stored agent is still `old` (None: must not exist yet)."""
@@ -115,6 +155,8 @@ class AgentRepository:
         plan = CommitPlan()
         plan.delete(keys.agent(old.id), old.version)
         plan.srem(keys.AGENTS, old.id)
+        for skill in old.skills:
+            plan.srem(keys.skill(skill), old.id)
         plan.srem(keys.READY, old.id)
         plan.srem(keys.READY_ON_VOICE, old.id)
         result, _ = await self._store.commit(plan)

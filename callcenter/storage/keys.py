@@ -24,6 +24,11 @@ Owners and lifetimes:
                               removed by the dispatch read that finds it empty
 - `{cc}:lines:built`          marker: the lines hold every queued call (built once at start
                               from `waiting` on a store written before lines existed)
+- `{cc}:skill:<skill>`        set of the ids of the agents with a skill (any proficiency);
+                              owned by the agent commits, for staffing one queue without
+                              reading every agent
+- `{cc}:skills:built`         marker: the skill sets hold every agent (built once at start
+                              from `agents` on a store written before they existed)
 - `{cc}:ready`                set of agent ids available and idle; owned by the agent commits
 - `{cc}:ready:voice`          set of agent ids available, on a call and with room for text
                               (for queues with `text_during_voice`); owned by the agent commits
@@ -91,6 +96,7 @@ LINES_EPOCH = f"{ROUTING}:lines:epoch"  # how often the set of lines changed
 LINE_CHANGES = f"{ROUTING}:lines:changes"  # line id -> how often tasks joined or changed in it
 LINE_VERSIONS = f"{ROUTING}:lines:versions"  # line id -> how often it was written at all
 READY = f"{ROUTING}:ready"
+SKILLS_BUILT = f"{ROUTING}:skills:built"
 READY_ON_VOICE = f"{ROUTING}:ready:voice"
 TIMERS = f"{ROUTING}:timers"
 SWEEP_TURN = f"{ROUTING}:sweep"
@@ -103,6 +109,10 @@ BUS_CHANNEL = f"{PREFIX}:bus"
 ALERTS = f"{PREFIX}:alerts"
 ALERTS_ACKED = f"{PREFIX}:alerts:acked"
 OUTLOOK_BOARD = f"{PREFIX}:{{qact}}:board"
+
+
+def skill(name: str) -> str:
+    return f"{ROUTING}:skill:{name}"
 
 
 def call(call_id: str) -> str:

@@ -90,12 +90,24 @@ def waiting(call_id: str, waited: float, *, priority: int = 0, held: float | Non
     )
 
 
-async def contact_center(resp: RespClient) -> tuple[QueueOutlook, CallRepository]:
+class CountingAgents(AgentRepository):
+    """The real repository, counting the reads of every agent."""
+
+    every_read = 0
+
+    async def all(self) -> list[Agent]:
+        self.every_read += 1
+        return await super().all()
+
+
+async def contact_center(
+    resp: RespClient, agents: AgentRepository | None = None
+) -> tuple[QueueOutlook, CallRepository]:
     """Billing: a1 on a call for 40 s, a2 in wrap-up for 15 s, a3 ringing, a4 away; three
     callers and two callbacks (one held back 300 s more) waiting; the last hour handled 4
     calls of 300 s (240 s talk), the last 15 minutes brought 30. Sales: s1, idle."""
     store = DocumentStore(resp)
-    agents = AgentRepository(store)
+    agents = agents or AgentRepository(store)
     calls = CallRepository(store, retention=timedelta(days=1), dedupe_window=timedelta(days=1))
     activity = QueueActivityRepository(resp)
     for one in (
@@ -182,13 +194,44 @@ async def test_one_queues_outlook_is_its_outlook_among_every_queue(resp: RespCli
     queues, one of them unconfigured and named with a ':'."""
     outlook, calls = await contact_center(resp)
     await backlog(calls, random.Random(5), 120)
+    activity = QueueActivityRepository(resp)  # an hour of traffic, text channels' too
+    for key, minutes_ago in (
+        ("sales", 3),
+        ("vip:line/chat", 10),
+        ("vip:line", 12),
+        ("sales/sms", 1),
+    ):
+        traffic = QueueTraffic(
+            arrived=7, answered=5, abandoned=1, first_responses=2, first_response_seconds=50.0
+        )
+        await activity.record(ago(60 * minutes_ago), key, traffic)
     every = await outlook.queues()
     assert {view.name for view in every} == {"billing", "sales", "vip:line"}
-    assert all(view.calls_waiting and view.channels for view in every)
+    assert all(view.calls_waiting and view.channels and view.arrivals_per_minute for view in every)
+    replied = [c for view in every for c in view.channels if c.first_response_seconds]
+    assert len(replied) == 2  # vip:line's chats and sales' SMS
     hvals = await hvals_calls(resp)
     for view in every:
         assert await outlook.queue(view.name) == view
     assert await hvals_calls(resp) == hvals
+
+
+async def test_one_queue_and_its_calls_read_only_the_agents_who_may_serve_it(
+    resp: RespClient,
+) -> None:
+    agents = CountingAgents(DocumentStore(resp))
+    outlook, calls = await contact_center(resp, agents)
+    billing = next(view for view in await outlook.queues() if view.name == "billing")
+    assert agents.every_read == 1
+    call = await calls.get("c-me")
+    assert call is not None
+    assert await outlook.queue("billing") == billing
+    assert await outlook.call_wait(call) == 345.0  # as every agent read gives it
+    assert agents.every_read == 1  # the billing agents were read, not every agent
+    # a queue that names no skill (an unconfigured one) is served by anyone
+    elsewhere = msgspec.structs.replace(call, queue="nowhere")
+    assert await outlook.call_wait(elsewhere) == 0.0
+    assert agents.every_read == 2
 
 
 async def hvals_calls(resp: RespClient) -> int:

@@ -4,11 +4,19 @@ caller waiting behind it is told one handle time, a new caller two."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from callcenter.app import create_app
+from callcenter.domain.agents import new_agent
+from callcenter.settings import Settings
+from callcenter.storage import keys
+from callcenter.storage.agents import AgentRepository
+from callcenter.storage.documents import DocumentStore
+from callcenter.storage.resp import RespClient
 from tests.conftest import AppClient, TokenFactory
 from tests.polling import eventually
 
@@ -92,3 +100,18 @@ async def test_the_queue_and_the_waiting_call_are_told_their_wait(
     missing = await client.get("/v1/queues/nowhere", headers=admin)
     assert missing.status == 404
     assert missing.headers["Content-Type"].startswith("application/problem+json")
+
+
+async def test_a_store_written_before_skill_sets_gets_them_when_the_app_starts(
+    aiohttp_client: Callable[..., Awaitable[AppClient]], settings: Settings, resp: RespClient
+) -> None:
+    """A queue's staffing reads the agents of its first skill: agents an older version
+    wrote are placed in their skills' sets once, as the app starts."""
+    agents = AgentRepository(DocumentStore(resp))
+    now = datetime.now(UTC)
+    await agents.save(None, new_agent("a1", "A1", {"billing": 2, "sales": 1}, now), now)
+    await resp.execute("DEL", keys.skill("billing"), keys.skill("sales"), keys.SKILLS_BUILT)
+    await aiohttp_client(create_app(settings))
+    for skill in ("billing", "sales"):
+        assert await resp.execute("SMEMBERS", keys.skill(skill)) == [b"a1"]
+    assert await resp.execute("EXISTS", keys.SKILLS_BUILT) == 1
