@@ -97,7 +97,16 @@ class InvariantSweep:
                 )
                 repaired.append(finding)
         await self._check_lines()
+        await self._check_skills(agents)
         return repaired
+
+    async def _check_skills(self, agents: list[Agent]) -> None:
+        """Every agent in the sets of its skills (one an older version wrote may be
+        missing); the members put back counted as `skill_set_missing`."""
+        added = await self._agents.place_in_skills(agents)
+        if added:
+            self._metrics.invariant_repairs_total.labels("skill_set_missing").inc(added)
+            logger.warning("invariant repaired: skill_set_missing x%d", added)
 
     async def _check_lines(self) -> None:
         """The waiting lines against the tickets; repairs counted as

@@ -135,11 +135,25 @@ class AgentRepository:
         if await client.execute("EXISTS", keys.SKILLS_BUILT):
             return 0
         agents = await self.all()
-        adds: list[Command] = [
-            ("SADD", keys.skill(skill), agent.id) for agent in agents for skill in agent.skills
-        ]
-        await client.pipeline([*adds, ("SET", keys.SKILLS_BUILT, "1")])
+        await self.place_in_skills(agents)
+        await client.execute("SET", keys.SKILLS_BUILT, "1")
         return len(agents)
+
+    async def place_in_skills(self, agents: list[Agent]) -> int:
+        """Put each of `agents` in the set of every skill it has (one `SADD` per skill and
+        slice of ids, in one pipeline); the members that were missing. An agent that has
+        lost a skill since it was read may be put back in its set: reads leave it out."""
+        by_skill: dict[str, list[str]] = {}
+        for agent in agents:
+            for skill in agent.skills:
+                by_skill.setdefault(skill, []).append(agent.id)
+        size = self._slice_size
+        adds: list[Command] = [
+            ("SADD", keys.skill(skill), *ids[at : at + size])
+            for skill, ids in sorted(by_skill.items())
+            for at in range(0, len(ids), size)
+        ]
+        return sum(cast(list[int], await self._store.client.pipeline(adds)))
 
     async def save(self, old: Agent | None, new: Agent, now: datetime) -> CommitResult:
         """Store `new` if the stored agent is still `old` (None: must not exist yet)."""

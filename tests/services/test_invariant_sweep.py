@@ -2,8 +2,8 @@
 the app's back (an agent reserved for nothing, a text task held for nothing, an offer past
 its expiry whose timer was lost, a timer nobody took) is found, repaired and counted by
 kind; a waiting call missing from its waiting lines is put back, a ghost in them taken
-out; a consistent state (an offer in its time, an agent on a call) is left alone; one
-instance sweeps per period."""
+out; an agent missing from its skill sets is put back; a consistent state (an offer in
+its time, an agent on a call) is left alone; one instance sweeps per period."""
 
 from __future__ import annotations
 
@@ -160,6 +160,23 @@ async def test_a_waiting_call_missing_from_its_lines_is_put_back_and_a_ghost_tak
     await wait_for(lambda: call_view(client, admin, "lost"), lambda c: c["state"] == "offered")
     await client.app[SERVICES].sweep.sweep()
     assert repairs(client, "waiting_line_missing") == 1  # nothing more to repair
+
+
+async def test_an_agent_missing_from_its_skill_sets_is_put_back(
+    client: AppClient, admin: dict[str, str]
+) -> None:
+    """A queue's staffing reads the agents of its first skill: an agent an older version
+    wrote (its skills changed there) would be missing from a set, and from the staffing."""
+    body = {"name": "Sky", "skills": {"billing": 2, "sales": 1}}
+    assert (await client.put("/v1/agents/sky", json=body, headers=admin)).status == 201
+    redis = client.app[REDIS]
+    await redis.execute("SREM", keys.skill("billing"), "sky")  # behind the app's back
+    assert await client.app[SERVICES].sweep.sweep() == []
+    assert repairs(client, "skill_set_missing") == 1
+    for skill in ("billing", "sales"):
+        assert await redis.execute("SMEMBERS", keys.skill(skill)) == [b"sky"]
+    await client.app[SERVICES].sweep.sweep()
+    assert repairs(client, "skill_set_missing") == 1  # nothing more to repair
 
 
 async def test_one_instance_sweeps_per_period(client: AppClient) -> None:

@@ -70,7 +70,7 @@ def reskilled(agent: Agent, pick: random.Random) -> Agent:
 async def test_a_store_written_before_the_skill_sets_gets_them_built_once(
     resp: RespClient,
 ) -> None:
-    agents = AgentRepository(DocumentStore(resp))
+    agents = AgentRepository(DocumentStore(resp), slice_size=3)  # ids added 3 at a time
     pick = random.Random(4)
     for n in range(20):
         new = agent_rules.new_agent(f"a{n:02d}", f"Agent {n}", random_skills(pick), NOW)
