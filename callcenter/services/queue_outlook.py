@@ -2,10 +2,11 @@
 against staffed), a waiting call's estimated wait by its place, and the minute history
 the wallboard charts. One reading per answer: the waiting tickets (one HVALS), every agent,
 and the queues' traffic of the last hour (one pipeline); the rest is one pass over each
-(`domain/queue_outlook.py`, `domain/wait_estimate.py`, `domain/staffing.py`). A waiting
-call's own wait counts the calls ahead of it from its queue's lines, and one queue's
-outlook reads that queue's tasks from its lines, instead of reading every waiting task
-(`storage/places.py`)."""
+(`domain/queue_outlook.py`, `domain/wait_estimate.py`, `domain/staffing.py`). An answer
+for one queue reads only what that queue needs: a waiting call's own wait counts the calls
+ahead of it from its queue's lines, and one queue's outlook reads that queue's tasks from
+its lines (`storage/places.py`); both staff the queue from the agents of its first skill,
+and keep its own traffic only."""
 
 from __future__ import annotations
 
