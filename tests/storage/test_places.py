@@ -64,13 +64,20 @@ async def backlog(calls: CallRepository, pick: random.Random, count: int) -> lis
     return made
 
 
+async def fresh_backlog(
+    resp: RespClient, seed: int
+) -> tuple[CallRepository, random.Random, list[Call]]:
+    """An empty store, then a random backlog of 80 tasks made from `seed`."""
+    await resp.execute("FLUSHDB")
+    calls, pick = repository(resp), random.Random(seed)
+    return calls, pick, await backlog(calls, pick, 80)
+
+
 async def test_the_calls_ahead_counted_from_the_lines_are_those_of_the_definition(
     resp: RespClient,
 ) -> None:
     for seed in range(6):
-        await resp.execute("FLUSHDB")
-        calls, pick = repository(resp), random.Random(seed)
-        made = await backlog(calls, pick, 80)
+        calls, pick, made = await fresh_backlog(resp, seed)
         tickets = await calls.waiting()
         assert len(tickets) == len(made)
         counts = []
@@ -99,9 +106,7 @@ async def test_a_queues_waiting_tasks_read_from_its_lines_are_those_among_every_
     resp: RespClient,
 ) -> None:
     for seed in range(3):
-        await resp.execute("FLUSHDB")
-        calls, pick = repository(resp), random.Random(seed)
-        await backlog(calls, pick, 80)
+        calls, _, _ = await fresh_backlog(resp, seed)
         every = await calls.waiting()
         for queue in (*QUEUES, "vip", "nowhere"):
             read = await calls.places.waiting_in(queue)
