@@ -16,6 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from callcenter.app_keys import DIALERS, NOTIFIER, REDIS, REPOSITORIES, SCORER, SENDERS
+from callcenter.cleanup_watch import watched
 from callcenter.domain.routing_rules import RoutingRules, default_rules
 from callcenter.errors import RulesInvalid
 from callcenter.gateway_setup import (
@@ -223,8 +224,10 @@ def create_app(
     setup_media_sockets(app)
     setup_live(app)
     setup_chat(app)
+    # each step named in a warning when leaving it is slow (a hung shutdown says where)
     app.cleanup_ctx.extend(
-        [
+        watched(step)
+        for step in [
             storage,
             event_bus,
             live_hub,
