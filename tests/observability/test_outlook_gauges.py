@@ -15,25 +15,31 @@ TICK_SECONDS = 15  # three outlook ticks
 
 
 async def test_the_outlook_gauges_match_the_api(client: AppClient, admin: dict[str, str]) -> None:
-    general = await one_call_handled_one_ringing_one_waiting(client, admin)
-    expected = {
-        "callcenter_queue_estimated_wait_seconds": general["estimated_wait_seconds"],
-        "callcenter_queue_agents_needed": general["agents_needed"],
-        "callcenter_queue_agents_staffed": 1,
-        "callcenter_queue_agents_ready": 0,
-        "callcenter_callbacks_waiting": 0,
-    }
-    text = ""
+    await one_call_handled_one_ringing_one_waiting(client, admin)
+    text, expected = "", {}
 
     async def ticked() -> bool:
-        nonlocal text
+        """The gauges of a tick against the API read now: the arrival rate (so the agents
+        needed) moves as the minute's traffic is written, in short batches, and as the
+        window's clock runs, so both are read afresh until a tick has caught up."""
+        nonlocal text, expected
         text = await scrape(client)
-        found = sample(text, "callcenter_queue_estimated_wait_seconds", queue="general")
-        return found == pytest.approx(general["estimated_wait_seconds"], abs=1e-6)
+        general = await read(client, "/v1/queues/general", admin)
+        expected = {
+            "callcenter_queue_estimated_wait_seconds": general["estimated_wait_seconds"],
+            "callcenter_queue_agents_needed": general["agents_needed"],
+            "callcenter_queue_agents_staffed": 1,
+            "callcenter_queue_agents_ready": 0,
+            "callcenter_callbacks_waiting": 0,
+        }
+        return all(
+            sample(text, name, queue="general") == pytest.approx(value, abs=1e-6)
+            for name, value in expected.items()
+        )
 
     await eventually(ticked, seconds=TICK_SECONDS)
-    for name, value in expected.items():
-        assert sample(text, name, queue="general") == pytest.approx(value, abs=1e-6), name
+    assert expected["callcenter_queue_agents_needed"] >= 1  # the figures are not trivial
+    assert expected["callcenter_queue_estimated_wait_seconds"] > 0
     # billing has agents' skills nobody has here, no traffic, nobody waiting: no estimate
     assert sample(text, "callcenter_queue_agents_staffed", queue="billing") == 0
     assert sample(text, "callcenter_queue_estimated_wait_seconds", queue="billing") is None
