@@ -13,7 +13,12 @@ trip of a trivial EVALSHA. Targets: p99 <= 5 ms, >= 1,000 decisions/s per proces
 Also printed: Redis memory per agent and per waiting call (used_memory before and after
 adding them).
 
+Redis is reached as the server reaches its embedded one: over a Unix socket. `--transport
+tcp` measures over loopback TCP instead (each round trip costs more there: a pass makes
+about four, one after the other).
+
 Run:  python bench/routing.py [--agents 2000] [--calls 1000] [--queues 30] [--releases 500]
+      [--transport unix|tcp]
       platform scale: --agents 15000 --queues 500 --calls 50000
       both, and their ratio (~1.5 min): --both
 """
@@ -286,7 +291,11 @@ async def run(args: argparse.Namespace) -> int:
 
 async def measure(args: argparse.Namespace) -> Summary:
     with tempfile.TemporaryDirectory() as scratch:
-        async with embedded_redis(Path(scratch), persist=False) as url, redis_client(url) as client:
+        unix = args.transport == "unix"
+        async with (
+            embedded_redis(Path(scratch), persist=False, unix_socket=unix) as url,
+            redis_client(url) as client,
+        ):
             bench = Bench(client, args.seed, args.queues)
             print(f"setting up {args.agents} agents, {args.calls} waiting calls ...", flush=True)
             empty = await used_memory(client)
@@ -340,7 +349,10 @@ def report(
 ) -> None:
     rate = offers / busy if busy else 0.0
     burst_rate = burst_offers / burst_seconds if burst_seconds else 0.0
-    print(f"\n{args.agents} agents, {args.queues} queues, {waiting} calls waiting")
+    print(
+        f"\n{args.agents} agents, {args.queues} queues, {waiting} calls waiting, "
+        f"Redis over {args.transport}"
+    )
     per_agent, per_call = bench.memory
     print(f"Redis memory: {per_agent:,.0f} bytes per agent, {per_call:,.0f} per waiting call")
     print(f"{'measure':<36}{'p50 ms':>9}{'p99 ms':>9}{'per s':>9}{'n':>7}")
@@ -379,6 +391,12 @@ def main() -> int:
     parser.add_argument("--queues", type=int, default=SKILLS)
     parser.add_argument("--releases", type=int, default=500)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--transport",
+        choices=("unix", "tcp"),
+        default="unix",
+        help="reach Redis over a Unix socket (as the embedded one is) or loopback TCP",
+    )
     parser.add_argument(
         "--both",
         action="store_true",

@@ -87,12 +87,14 @@ def test_serve_with_embedded_redis_stops_gracefully(tmp_path: Path) -> None:
     with running_server_sync(spec) as server:
         _check_serving(server, port)
         url_file = tmp_path / "redis" / "server.url"
-        redis_port = int(url_file.read_text().rsplit(":", 1)[1].split("/")[0])
+        redis_socket = tmp_path / "redis" / "redis.sock"
+        assert url_file.read_text() == f"unix://{redis_socket.resolve()}"
+        with socket.socket(socket.AF_UNIX) as sock:
+            assert sock.connect_ex(str(redis_socket)) == 0
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=20) == 0
     assert not url_file.exists()
-    with socket.socket() as sock:  # the embedded redis-server is gone too
-        assert sock.connect_ex(("127.0.0.1", redis_port)) != 0
+    assert not redis_socket.exists()  # the embedded redis-server is gone too
     assert any((tmp_path / "redis").glob("appendonly*")), "AOF persistence was not on"
 
 
