@@ -25,6 +25,7 @@ from callcenter.gateway_setup import (
     notifiers,
     reply_senders,
 )
+from callcenter.interpreter import switch_often
 from callcenter.metrics import Metrics
 from callcenter.observability_setup import observability
 from callcenter.pbx_setup import asterisk_events, freeswitch_events
@@ -228,6 +229,7 @@ def create_app(
     app.cleanup_ctx.extend(
         watched(step)
         for step in [
+            switch_often,
             storage,
             event_bus,
             live_hub,
