@@ -41,7 +41,7 @@ ALLOWED_ACTIVITY: dict[Activity, frozenset[Activity]] = {
 }
 
 
-class Agent(msgspec.Struct, frozen=True, kw_only=True):
+class Agent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One agent. Voice capacity is 1: `call_id` is the call (or callback) it holds, if
     any, and `activity` its voice state. Text tasks (chat, SMS, email) are held several at
     a time: `tasks` maps each one offered or worked to its channel; `capacity` is the

@@ -7,8 +7,9 @@ read from the sums."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
+
+import msgspec
 
 from callcenter.domain.calls import Call, CallState, Outcome
 from callcenter.domain.messages import TEXT_CHANNELS
@@ -18,8 +19,10 @@ CHANNEL_SEPARATOR = "/"  # queue names never hold it
 _WAITING = frozenset({CallState.QUEUED, CallState.OFFERED})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QueueTraffic:
+class QueueTraffic(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Counts and sums only: never in a reference cycle, so the garbage collector need not
+    track it (an outlook reads an hour of it for every queue: 30,000 at 500 queues)."""
+
     arrived: int = 0
     answered: int = 0
     answered_in_sl: int = 0

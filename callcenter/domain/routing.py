@@ -21,7 +21,7 @@ from callcenter.domain.routing_strategies import strategy_detail, strategy_score
 TOP_CANDIDATES_SHOWN = 5
 
 
-class Ticket(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Ticket(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """A waiting call as routing sees it. `queued_at` is its place in line: kept when an
     offer is rejected or times out."""
 
