@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import sys
 import tempfile
@@ -117,6 +118,7 @@ def report(phases: list[Phase]) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    gc.freeze()  # as the server does once started: what is loaded by then is never walked
     with tempfile.TemporaryDirectory() as scratch:
         async with embedded_redis(Path(scratch), persist=False) as url, redis_client(url) as client:
             world = World(client, args.seed, args.queues)

@@ -123,7 +123,8 @@ class AgentRepository:
             for at in range(0, len(ids), size)
         ]
         replies = await client.pipeline_with_scripts(slices, [self._documents_of])
-        agents = self._decoded.decode_all([document for reply in replies for document in reply])
+        documents = [document for reply in replies for document in reply]
+        agents = await self._decoded.decode_spread(documents)
         agents.sort(key=lambda agent: agent.id)
         return agents
 

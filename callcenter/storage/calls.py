@@ -220,9 +220,9 @@ class CallRepository:
             plan.ztrim(keys.calls_in_state(CallState.ENDED), oldest_kept)
 
     async def waiting(self) -> list[Ticket]:
-        """Tickets of every queued call."""
+        """Tickets of every queued call (decoded a slice per turn of the loop)."""
         raw = await self._store.client.execute("HVALS", keys.WAITING)
-        return self._tickets.decode_all(raw)
+        return await self._tickets.decode_spread(raw)
 
     async def build_lines(self) -> int:
         """Put every queued call in its lines, once per store (one written before lines

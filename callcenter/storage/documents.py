@@ -5,6 +5,7 @@ Reads are plain HGET; writes go through `commit.lua`, which checks every version
 
 from __future__ import annotations
 
+import asyncio
 from enum import IntEnum
 from importlib import resources
 from typing import Any, Generic, TypeVar
@@ -16,6 +17,9 @@ from callcenter.storage.resp import RespClient, Script
 T = TypeVar("T")
 
 _ENCODER = msgspec.json.Encoder()
+# documents decoded per turn of the event loop by `decode_spread` (5,000 tickets: about
+# 1.5 ms, the first time; far less when they are held)
+DECODE_SLICE = 5_000
 
 
 def text(value: bytes | str) -> str:
@@ -56,6 +60,19 @@ class DecodeCache(Generic[T]):
     def __len__(self) -> int:
         """Documents held."""
         return len(self._young) + len(self._old)
+
+    async def decode_spread(self, raws: list[bytes], slice_size: int = DECODE_SLICE) -> list[T]:
+        """`decode_all`, `slice_size` documents per turn of the event loop: a read of every
+        ticket or every agent (tens of thousands at platform scale) does not hold the loop
+        while it is decoded, and requests go on between its slices."""
+        if len(raws) <= slice_size:
+            return self.decode_all(raws)
+        found: list[T] = []
+        for at in range(0, len(raws), slice_size):
+            if at:
+                await asyncio.sleep(0)
+            found += self.decode_all(raws[at : at + slice_size])
+        return found
 
     def decode_all(self, raws: list[bytes]) -> list[T]:
         young, old = self._young, self._old

@@ -1,7 +1,10 @@
 """The cache of decoded documents: equal to decoding afresh, found again after a read
-larger than its limit, and bounded (twice its limit plus the longest read)."""
+larger than its limit, bounded (twice its limit plus the longest read), and a long read
+decoded a slice per turn of the event loop."""
 
 from __future__ import annotations
+
+import asyncio
 
 import msgspec
 from hypothesis import given, settings
@@ -68,3 +71,26 @@ def test_it_decodes_as_afresh_and_holds_at_most_twice_the_limit_and_the_longest_
         longest = max(longest, len(numbers))
         assert cache.decode_all(docs(numbers)) == [Doc(n) for n in numbers]
         assert len(cache) <= 2 * limit + longest
+
+
+async def test_a_long_read_is_decoded_a_slice_per_turn_of_the_loop() -> None:
+    cache = DecodeCache(Doc, limit=100)
+    raws = [msgspec.json.encode(Doc(n=i)) for i in range(12)]
+    turns = 0
+    decoded = False
+
+    async def others() -> None:  # a request served meanwhile, counting its turns
+        nonlocal turns
+        while not decoded:
+            turns += 1
+            await asyncio.sleep(0)
+
+    serving = asyncio.create_task(others())
+    await asyncio.sleep(0)  # it has begun
+    begun = turns
+    found = await cache.decode_spread(raws, slice_size=5)
+    decoded = True
+    await serving
+    assert [doc.n for doc in found] == list(range(12))
+    assert turns - begun >= 2  # it ran between the three slices
+    assert await cache.decode_spread(raws[:5], slice_size=5) == found[:5]  # one slice
