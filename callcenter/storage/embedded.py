@@ -93,7 +93,7 @@ async def embedded_redis(
     `persist` turns on AOF (appendonly, fsync every second) in `data_dir`."""
     binary = find_redis_server()
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-    unix = socket_path(data_dir) if unix_socket else None
+    unix = await asyncio.to_thread(socket_path, data_dir) if unix_socket else None
     for attempt in range(5):
         port = free_port()
         args = [
