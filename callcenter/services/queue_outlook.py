@@ -1,6 +1,6 @@
 """Every queue's outlook now (calls and callbacks waiting, estimated wait, agents needed
 against staffed), a waiting call's estimated wait by its place, and the minute history
-the wallboard charts. One reading per answer: the waiting tickets (one HVALS), every agent,
+the wallboard charts. One reading per answer: the waiting tickets (HSCAN pages), every agent,
 and the queues' traffic of the last hour (one pipeline); the rest is one pass over each
 (`domain/queue_outlook.py`, `domain/wait_estimate.py`, `domain/staffing.py`). An answer
 for one queue reads only what that queue needs: a waiting call's own wait counts the calls

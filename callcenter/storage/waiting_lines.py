@@ -21,7 +21,7 @@ from callcenter.domain.routing_index import Line, LineKind, call_in, lines_of, p
 from callcenter.domain.timers import dispatch_due
 from callcenter.storage import keys
 from callcenter.storage.documents import CommitPlan, DocumentStore, load_script
-from callcenter.storage.resp import Arg
+from callcenter.storage.resp import Arg, RespClient
 from callcenter.storage.timers import schedule
 
 SCAN_COUNT = 1000
@@ -84,14 +84,7 @@ class WaitingLinesRepository:
         return int(added), int(removed)
 
     async def _scan(self, command: str, key: str) -> dict[str, bytes]:
-        """Every field (HSCAN) or member (ZSCAN) of `key`, with its value or score."""
-        found: dict[str, bytes] = {}
-        cursor: Arg = 0
-        while True:
-            reply = await self._store.client.execute(command, key, cursor, "COUNT", SCAN_COUNT)
-            cursor = _take(reply, found)
-            if cursor == 0:
-                return found
+        return await scan_items(self._store.client, command, key)
 
     async def _scan_many(self, sorted_sets: list[str]) -> dict[str, dict[str, bytes]]:
         """Every member of each sorted set, by ZSCAN, the sets' pages pipelined (most lines
@@ -137,6 +130,19 @@ def repair_arguments(
         keys.LINES_EPOCH,
         *key_index,
     ], args
+
+
+async def scan_items(client: RespClient, command: str, key: str) -> dict[str, bytes]:
+    """Every field (HSCAN) or member (ZSCAN) of `key`, with its value or score, a page of
+    about SCAN_COUNT at a time: Redis serves other clients between the pages. Not one
+    instant's snapshot: an item written during the read is as its page saw it."""
+    found: dict[str, bytes] = {}
+    cursor: Arg = 0
+    while True:
+        reply = await client.execute(command, key, cursor, "COUNT", SCAN_COUNT)
+        cursor = _take(reply, found)
+        if cursor == 0:
+            return found
 
 
 def _take(reply: object, into: dict[str, bytes]) -> int:

@@ -157,9 +157,9 @@ async def test_every_figure_of_a_queue(resp: RespClient) -> None:
     assert sales.name == "sales" and sales.estimated_wait_seconds == 0.0
     assert (sales.agents_staffed, sales.agents_ready, sales.agents_needed) == (1, 1, 0)
     assert sales.staffing_gap == -1
-    hvals = await hvals_calls(resp)
+    reads = await backlog_reads(resp)
     assert await outlook.queue("billing") == billing
-    assert await hvals_calls(resp) == hvals  # one queue's outlook reads its own tasks only
+    assert await backlog_reads(resp) == reads  # one queue's outlook reads its own tasks only
     with pytest.raises(NotFound):
         await outlook.queue("nowhere")
     # an unconfigured queue names no skills: anyone serves it, and s1 is free
@@ -210,10 +210,10 @@ async def test_one_queues_outlook_is_its_outlook_among_every_queue(resp: RespCli
     assert all(view.calls_waiting and view.channels and view.arrivals_per_minute for view in every)
     replied = [c for view in every for c in view.channels if c.first_response_seconds]
     assert len(replied) == 2  # vip:line's chats and sales' SMS
-    hvals = await hvals_calls(resp)
+    reads = await backlog_reads(resp)
     for view in every:
         assert await outlook.queue(view.name) == view
-    assert await hvals_calls(resp) == hvals
+    assert await backlog_reads(resp) == reads
 
 
 async def test_one_queue_and_its_calls_read_only_the_agents_who_may_serve_it(
@@ -234,10 +234,12 @@ async def test_one_queue_and_its_calls_read_only_the_agents_who_may_serve_it(
     assert agents.every_read == 2
 
 
-async def hvals_calls(resp: RespClient) -> int:
+async def backlog_reads(resp: RespClient) -> int:
+    """Reads of every waiting task: HSCAN pages of the waiting hash (these backlogs are
+    small enough to be one page each)."""
     stats = (await resp.execute("INFO", "commandstats")).decode()
     for line in stats.splitlines():
-        if line.startswith("cmdstat_hvals:"):
+        if line.startswith("cmdstat_hscan:"):
             return int(line.split("calls=")[1].split(",")[0])
     return 0
 
@@ -260,17 +262,17 @@ async def test_callers_on_hold_share_one_reading_for_a_while(resp: RespClient) -
     shared = outlook(3600.0)
     me = await calls.get("c-me")
     assert me is not None
-    before = await hvals_calls(resp)
+    before = await backlog_reads(resp)
     waits = await asyncio.gather(*(shared.held_call_wait(me) for _ in range(10)))
     assert waits == [345.0] * 10  # what call_wait says (the test above)
-    assert await hvals_calls(resp) == before + 1  # ten callers on hold, one reading
+    assert await backlog_reads(resp) == before + 1  # ten callers on hold, one reading
     for call_id in ("c-vip", "cb-now", "c-old", "c-me", "cb-later"):  # each place in line
         waiting_call = await calls.get(call_id)
         assert waiting_call is not None
         held_wait = await shared.held_call_wait(waiting_call)
         assert held_wait == await shared.call_wait(waiting_call) and held_wait is not None
     # the fresh answers count from the lines: they read no waiting task at all
-    assert await hvals_calls(resp) == before + 1
+    assert await backlog_reads(resp) == before + 1
     assert await shared.held_call_wait(msgspec.structs.replace(me, state=CallState.ENDED)) is None
 
     # a billing agent frees up: a fresh answer sees it, the shared reading does not yet

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from callcenter.domain.agents import Activity, Agent, new_agent
 from callcenter.domain.calls import Call, CallState, Reservation
+from callcenter.domain.routing_context import ticket_of
 from callcenter.storage import keys
 from callcenter.storage.calls import RESERVATION_GRACE_SECONDS, CallRepository
 from callcenter.storage.documents import CommitResult, DocumentStore
@@ -64,6 +65,31 @@ async def test_a_new_queued_call_is_indexed_waiting_and_wakes_dispatch(
     assert [t.call_id for t in await calls.waiting()] == ["c1"]
     assert await redis_client.zcard(keys.TIMERS) == 1  # the dispatch timer
     assert 0 < await redis_client.ttl(keys.call("c1")) <= timedelta(days=1).total_seconds()
+
+
+async def test_every_waiting_ticket_is_read_in_pages_each_once(
+    calls: CallRepository, redis_client: aioredis.Redis
+) -> None:
+    """More tickets than a page: Redis serves others between the pages, and each ticket
+    comes once."""
+    count = 2_500
+    await redis_client.hset(
+        keys.WAITING,
+        mapping={
+            f"c{i}": msgspec.json.encode(ticket_of(queued(f"c{i}", priority=i % 7)))
+            for i in range(count)
+        },
+    )
+    before = await hscan_calls(redis_client)
+    tickets = await calls.waiting()
+    assert sorted(t.call_id for t in tickets) == sorted(f"c{i}" for i in range(count))
+    assert all(t.priority == int(t.call_id[1:]) % 7 for t in tickets)
+    assert await hscan_calls(redis_client) - before >= 2  # pages, not one HVALS
+
+
+async def hscan_calls(redis_client: aioredis.Redis) -> int:
+    stats = await redis_client.info("commandstats")
+    return int(stats.get("cmdstat_hscan", {}).get("calls", 0))
 
 
 async def test_a_waiting_call_whose_ticket_changes_is_rewritten(
