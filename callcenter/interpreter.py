@@ -18,12 +18,20 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 GIL_SWITCH_SECONDS = 0.001
+# the interval is the process's: while any application runs (several do, in one process,
+# in tests of several instances) it is ours; the interval from before the first is put
+# back once the last has stopped
+_running: list[float] = []  # the interval before, once per application running
 
 
 async def switch_often(app: web.Application) -> AsyncIterator[None]:
     """A `cleanup_ctx` step: the GIL switch interval is `GIL_SWITCH_SECONDS` while the
-    application runs, and as it was after."""
-    before = sys.getswitchinterval()
+    application (or any other) runs, and as it was before the first, after the last."""
+    _running.append(sys.getswitchinterval() if not _running else _running[0])
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
-    yield
-    sys.setswitchinterval(before)
+    try:
+        yield
+    finally:
+        before = _running.pop()
+        if not _running:
+            sys.setswitchinterval(before)

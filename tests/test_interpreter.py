@@ -37,6 +37,22 @@ async def test_the_interval_is_the_servers_while_the_app_runs_and_as_before_afte
     assert sys.getswitchinterval() == pytest.approx(python_default)
 
 
+async def test_two_applications_at_once_keep_it_until_the_last_stops(
+    python_default: float,
+) -> None:
+    runners = []
+    for _ in range(2):
+        app = web.Application()
+        app.cleanup_ctx.append(switch_often)
+        runners.append(web.AppRunner(app))
+        await runners[-1].setup()
+    first, second = runners
+    await first.cleanup()
+    assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_SECONDS)  # the second runs
+    await second.cleanup()
+    assert sys.getswitchinterval() == pytest.approx(python_default)
+
+
 async def test_the_application_sets_it(python_default: float, client: AppClient) -> None:
     assert GIL_SWITCH_SECONDS < python_default
     assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_SECONDS)

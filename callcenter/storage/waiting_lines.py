@@ -49,7 +49,7 @@ class WaitingLinesRepository:
         """Read the tickets first, then the lines: a call that joined in between stands in
         a line without a ticket read, which a repair checks again before acting."""
         found = LineSnapshot()
-        for call_id, body in (await self._scan("HSCAN", keys.WAITING)).items():
+        for call_id, body in (await scan_items(self._store.client, "HSCAN", keys.WAITING)).items():
             found.stored[call_id] = body
             found.tickets[call_id] = _TICKET.decode(body)
         line_ids = await self._store.client.execute("SMEMBERS", keys.LINES)
@@ -82,9 +82,6 @@ class WaitingLinesRepository:
         reply = await self._store.client.evalsha(self._repair, touched, args)
         added, removed = cast(list[int], reply)
         return int(added), int(removed)
-
-    async def _scan(self, command: str, key: str) -> dict[str, bytes]:
-        return await scan_items(self._store.client, command, key)
 
     async def _scan_many(self, sorted_sets: list[str]) -> dict[str, dict[str, bytes]]:
         """Every member of each sorted set, by ZSCAN, the sets' pages pipelined (most lines
