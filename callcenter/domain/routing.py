@@ -6,8 +6,9 @@ returns decisions (each with its explanation). Storage then claims each pair ato
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 
 import msgspec
 
@@ -62,7 +63,10 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     capacity: str | None = None  # what the agent held of the channel when offered: "chat 1/3"
 
 
-def urgency(ticket: Ticket, offsets: Mapping[str, int] | None = None) -> tuple[int, datetime, str]:
+Urgency = tuple[int, datetime, str]  # see `urgency`
+
+
+def urgency(ticket: Ticket, offsets: Mapping[str, int] | None = None) -> Urgency:
     """Sort key: higher priority (plus the channel's offset in the rules) first, then
     longest waiting, then id (stable)."""
     offset = offsets.get(ticket.channel, 0) if offsets else 0
@@ -235,34 +239,22 @@ def plan_assignments(
     """Greedy matching in global urgency order: each call, most urgent first, gets the best
     agent still free in this pass. A call is passed over only if no free agent is eligible
     for it, so a more urgent eligible call is never skipped for a less urgent one."""
-    return plan_with_free(tickets, agents, rules, now)[0]
+    offsets = rules.channel_priority
+    keyed = sorted(((urgency(ticket, offsets), ticket) for ticket in tickets), key=itemgetter(0))
+    return _Planner(agents, rules, now).plan(keyed, None)[0]
 
 
-def plan_with_free(
-    tickets: Iterable[Ticket],
+def plan_in_order(
+    keyed: Iterable[tuple[Urgency, Ticket]],
     agents: Sequence[Agent],
     rules: RoutingRules,
     now: datetime,
-    cut: tuple[int, datetime, str] | None = None,
-    *,
-    ordered: bool = False,
+    cut: Urgency | None = None,
 ) -> tuple[list[Decision], list[Agent], list[Agent]]:
-    """`plan_assignments`; the agents left with room once every task up to `cut` (an
-    `urgency`) had its turn; and those left with room at the end. `ordered`: the tasks
-    come in urgency order already, each once (they are then taken only as far as needed)."""
-    planner = _Planner(agents, rules, now)
-    decisions, at_cut = [], None
-    for ticket in planner.in_urgency_order(tickets, ordered=ordered):
-        if at_cut is None and cut is not None and urgency(ticket, rules.channel_priority) > cut:
-            at_cut = list(planner.free.values())
-        if not planner.free:
-            break
-        decision = planner.decide(ticket)
-        if decision is not None:
-            decisions.append(decision)
-            planner.took(ticket, decision.agent_id)
-    left = list(planner.free.values())
-    return decisions, left if at_cut is None else at_cut, left
+    """`plan_assignments` over tasks that come in urgency order already, each once, with
+    their `urgency` (they are taken only as far as needed); the agents left with room once
+    every task up to `cut` had its turn; and those left with room at the end."""
+    return _Planner(agents, rules, now).plan(keyed, cut)
 
 
 class _Planner:
@@ -291,52 +283,93 @@ class _Planner:
             # again wherever a pool lists it (less room never makes an agent eligible)
             self._touched.add(agent_id)
 
-    def in_urgency_order(self, tickets: Iterable[Ticket], *, ordered: bool) -> Iterable[Ticket]:
-        """Only calls that some free agent could take now: in a queue with free members, or
-        under a rule whose steps reach into other queues, and not held back (a callback
-        scheduled for later). The rest need not even be sorted (nor looked at, when the
-        tasks come `ordered`: they are taken as far as the pass goes)."""
-        serving, widening, now = self._serving, self._rules.widening_rules, self._now
-        relevant = (
-            t
-            for t in tickets
-            if (serving.has_members(t.queue) or t.rule in widening)
-            and (t.not_before is None or t.not_before <= now)
+    def plan(
+        self, keyed: Iterable[tuple[Urgency, Ticket]], cut: Urgency | None
+    ) -> tuple[list[Decision], list[Agent], list[Agent]]:
+        """Each task of `keyed` (in urgency order, with its urgency) gets the best agent
+        still free; the decisions, the agents free at `cut`, and those free at the end.
+        Only tasks some free agent could take now are looked at: in a queue with free
+        members, or under a rule whose steps reach into other queues, and not held back (a
+        callback scheduled for later)."""
+        decisions, at_cut, free = [], None, self.free
+        for key, ticket in self._relevant(keyed):
+            if at_cut is None and cut is not None and key > cut:
+                at_cut = list(free.values())
+            if not free:
+                break
+            decision = self.decide(ticket)
+            if decision is not None:
+                decisions.append(decision)
+                self.took(ticket, decision.agent_id)
+        left = list(free.values())
+        return decisions, left if at_cut is None else at_cut, left
+
+    def _relevant(
+        self, keyed: Iterable[tuple[Urgency, Ticket]]
+    ) -> Iterator[tuple[Urgency, Ticket]]:
+        """The tasks of `keyed` some free agent could take now (see `plan`)."""
+        has_members, widening, now = (
+            self._serving.has_members,
+            self._rules.widening_rules,
+            self._now,
         )
-        if ordered:
-            return relevant
-        offsets = self._rules.channel_priority
-        if not offsets:
-            return sorted(relevant, key=urgency)
-        return sorted(relevant, key=lambda ticket: urgency(ticket, offsets))
+        staffed: dict[str, bool] = {}  # by queue: has members
+        for item in keyed:
+            ticket = item[1]
+            members = staffed.get(ticket.queue)
+            if members is None:
+                members = staffed[ticket.queue] = has_members(ticket.queue)
+            if (members or ticket.rule in widening) and (
+                ticket.not_before is None or ticket.not_before <= now
+            ):
+                yield item
 
     def decide(self, ticket: Ticket) -> Decision | None:
         """The best free agent for `ticket` (None: no free agent is eligible)."""
         rules, now, free = self._rules, self._now, self.free
-        rule = rule_of(ticket, rules)
-        waited = max(0.0, (now - ticket.queued_at).total_seconds())
+        # (this runs for every task a pass looks at: the usual answer is the first None)
+        rule = rules.by_name.get(ticket.rule) or rule_of(ticket, rules)
+        waited = (now - ticket.queued_at).total_seconds()
+        if waited < 0.0:
+            waited = 0.0
         index, step = active_step(rule, waited)
         if ticket.prefer_agent or ticket.declined_by:
             members = self._serving.of(ticket.queue, step.also_queues)
             candidates = [free[a] for a in members if a in free]
             return decide(ticket, candidates, rules, now, members_only=True)
-        shared = self._shared_pool(ticket, rule, index, step, waited)
+        shared = self._shared.get((ticket.queue, rule.name, index, ticket.channel))
+        if shared is None:
+            shared = self._shared_pool(ticket, rule, index, step, waited)
         if not shared:
             return None  # nobody free may take it (the usual case for most tasks looked at)
-        touched = self._touched
-        eligible = [
+        eligible = self._still_eligible(shared, ticket, rule, step, waited)
+        return _decision(ticket, rule, rules.queue(ticket.queue), index, eligible, waited, now)
+
+    def _still_eligible(
+        self, shared: list[Agent], ticket: Ticket, rule: Rule, step: Step, waited: float
+    ) -> list[Agent]:
+        """The agents of a pool still free, as they are now: those given a task since the
+        pool was made (`took`) are checked again."""
+        free, touched = self.free, self._touched
+        return [
             free[agent.id]
             for agent in shared
             if agent.id in free
             and (
                 agent.id not in touched
                 or _ineligible_reason(
-                    free[agent.id], ticket, rule, step, rules, waited, now, member_known=True
+                    free[agent.id],
+                    ticket,
+                    rule,
+                    step,
+                    self._rules,
+                    waited,
+                    self._now,
+                    member_known=True,
                 )
                 is None
             )
         ]
-        return _decision(ticket, rule, rules.queue(ticket.queue), index, eligible, waited, now)
 
     def _shared_pool(
         self, ticket: Ticket, rule: Rule, index: int, step: Step, waited: float

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
+from typing import Any
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.messages import Channel
-from callcenter.domain.queue_members import serves
-from callcenter.domain.routing import Decision, Ticket, plan_with_free, urgency
+from callcenter.domain.routing import Decision, Ticket, Urgency, plan_in_order, urgency
 from callcenter.domain.routing_rules import RoutingRules
 
 PRIORITY_BASE = 10**11  # a member's priority field: PRIORITY_BASE - priority, 12 digits
@@ -165,37 +165,40 @@ def lines_to_read(
         if len(agents) == 1:
             return lines.of_agent(agents[0], rules)
         return _lines_to_read(lines, agents, rules)
-    return _lines_to_read(LineSet(lines), agents, rules)
+    # a few lines (those of a pass's heads): each is looked at
+    served, reaching = _reach(agents, rules)
+    known = rules.queues
+    return sorted(
+        {
+            line
+            for line in lines
+            if (
+                line.name in reaching
+                if line.kind is LineKind.RULE
+                else line.name in served or line.name not in known
+            )
+        }
+    )
 
 
 def _lines_to_read(found: LineSet, agents: Sequence[Agent], rules: RoutingRules) -> list[Line]:
-    served = _served_queues(agents, rules)
-    reaching = _reaching_rules(served, rules)
+    served, reaching = _reach(agents, rules)
     queues = served.union(found.unknown_queues(rules.queues))
     return sorted(found.of(queues, reaching))
 
 
-def _reaching_rules(served: set[str], rules: RoutingRules) -> set[str]:
-    """The rules whose steps reach into a queue served (or unknown: anyone serves it)."""
-    return {
-        name
-        for name in rules.widening_rules
-        if any(
-            queue in served or queue not in rules.queues
-            for step in rules.by_name[name].steps
-            for queue in step.also_queues
-        )
-    }
-
-
-def _served_queues(agents: Sequence[Agent], rules: RoutingRules) -> set[str]:
-    """The configured queues at least one of `agents` serves."""
-    served = set(rules.open_queues)
-    by_skill, queues = rules.queues_by_skill, rules.queues
+def _reach(agents: Sequence[Agent], rules: RoutingRules) -> tuple[frozenset[str], frozenset[str]]:
+    """The configured queues at least one of `agents` serves, and the rules whose steps
+    reach into such a queue (or into one not configured: anyone serves it)."""
+    if len(agents) == 1:
+        return rules.reach(frozenset(agents[0].skills))
+    served: set[str] = set()
+    reaching: set[str] = set()
     for agent in agents:
-        for skill in agent.skills:
-            served.update(q for q in by_skill.get(skill, ()) if serves(agent, queues[q]))
-    return served
+        queues, widening = rules.reach(frozenset(agent.skills))
+        served.update(queues)
+        reaching.update(widening)
+    return frozenset(served), frozenset(reaching)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +256,7 @@ def plan_from_heads(
         return HeadsPlan(None, candidates, bounding)  # a line with more gave nothing
     cut = _cut(heads, bounding, rules) if bounding else None
     read = _in_order(heads, rules.channel_priority)
-    decisions, at_cut, left = plan_with_free(read, agents, rules, now, cut, ordered=True)
+    decisions, at_cut, left = plan_in_order(read, agents, rules, now, cut)
     more = lines_to_read(unfinished, at_cut, rules) if bounding and at_cut else []
     if not more:
         return HeadsPlan(decisions, left)
@@ -281,13 +284,33 @@ def _nearest(heads: Mapping[Line, Head], lines: Sequence[Line], rules: RoutingRu
     return [line for line in lines if last[line] == cut]
 
 
-def _in_order(heads: Mapping[Line, Head], offsets: Mapping[str, int]) -> Iterator[Ticket]:
-    """The tasks read, each once (a task stands in two lines), in urgency order: a line is
-    in that order already (see `place_in_line`; a channel's offset is the same for a whole
-    line), so the lines are merged, and only as far as the pass takes them."""
+def _in_order(
+    heads: Mapping[Line, Head], offsets: Mapping[str, int]
+) -> Iterator[tuple[Urgency, Ticket]]:
+    """The tasks read, each once (a task stands in two lines), in urgency order, with their
+    urgency: a line is in that order already (see `place_in_line`; a channel's offset is the
+    same for a whole line), so the lines are merged, and only as far as the pass takes
+    them. (`heapq.merge`'s way, with each task's urgency worked out once.)"""
+    heap: list[list[Any]] = []
+    for order, (line, head) in enumerate(heads.items()):
+        if head.tickets:
+            shift = offsets.get(line.channel, 0)
+            first = head.tickets[0]
+            key = (-(first.priority + shift), first.queued_at, first.call_id)
+            # [urgency, tie-break (a task in two lines), task, next, tasks, channel's offset]
+            heap.append([key, order, first, 1, head.tickets, shift])
+    heapq.heapify(heap)
     seen: set[str] = set()
-    lines = (head.tickets for head in heads.values())
-    for ticket in heapq.merge(*lines, key=lambda ticket: urgency(ticket, offsets)):
+    while heap:
+        entry = heap[0]
+        key, _, ticket, at, tickets, shift = entry
         if ticket.call_id not in seen:
             seen.add(ticket.call_id)
-            yield ticket
+            yield key, ticket
+        if at < len(tickets):
+            following = tickets[at]
+            entry[0] = (-(following.priority + shift), following.queued_at, following.call_id)
+            entry[2], entry[3] = following, at + 1
+            heapq.heapreplace(heap, entry)
+        else:
+            heapq.heappop(heap)

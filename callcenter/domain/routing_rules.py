@@ -92,6 +92,7 @@ class Rule:
 
 
 MAX_HINTS_KEPT = 10_000  # queue hints come from gateways: the answers kept are bounded
+SKILL_SETS_KEPT = 50_000  # agents' sets of skill names whose reach is kept (then cleared)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,6 +111,10 @@ class RoutingRules:
     open_queues: tuple[str, ...] = field(init=False, repr=False, compare=False)
     # per queue hint, the rules whose condition may hold for it (see `rules_for`)
     _for_hint: dict[str, tuple[Rule, ...]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+    # per set of skill names, the queues an agent with them serves and the rules reaching in
+    _reach: dict[frozenset[str], tuple[frozenset[str], frozenset[str]]] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
 
@@ -141,6 +146,41 @@ class RoutingRules:
             if len(self._for_hint) < MAX_HINTS_KEPT:
                 self._for_hint[queue_hint] = found
         return found
+
+    def reach(self, skills: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+        """For an agent with these skill names: the configured queues it serves (it has
+        every skill a queue names; a queue naming none is everyone's), and the rules whose
+        steps reach into one of them or into a queue not configured (anyone serves it).
+        Worked out once per set of names: dispatch passes ask for every agent they plan."""
+        found = self._reach.get(skills)
+        if found is None:
+            served = self._served(skills)
+            found = (served, self._reaching(served))
+            if len(self._reach) >= SKILL_SETS_KEPT:
+                self._reach.clear()
+            self._reach[skills] = found
+        return found
+
+    def _served(self, skills: frozenset[str]) -> frozenset[str]:
+        queues = self.queues
+        named = (
+            name
+            for skill in skills
+            for name in self.queues_by_skill.get(skill, ())
+            if all(needed in skills for needed in queues[name].skills)
+        )
+        return frozenset((*self.open_queues, *named))
+
+    def _reaching(self, served: frozenset[str]) -> frozenset[str]:
+        return frozenset(
+            name
+            for name in self.widening_rules
+            if any(
+                queue in served or queue not in self.queues
+                for step in self.by_name[name].steps
+                for queue in step.also_queues
+            )
+        )
 
     def queue(self, name: str) -> QueueConfig:
         """The queue's config; an unknown queue (e.g. a gateway hint) gets the defaults."""
