@@ -40,6 +40,7 @@ from callcenter.storage.agents import AgentRepository, bump_agent
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.dispatch_turn import TURN_SECONDS, DispatchTurn
 from callcenter.storage.documents import CommitResult
+from callcenter.storage.joint_reads import read_both
 
 logger = logging.getLogger(__name__)
 
@@ -156,10 +157,10 @@ class Dispatcher:
         started = time.perf_counter()
         rules = self._rules.current
         counted = self._parking.counted()
-        # one round trip: the two are written together
-        agents, (found, changes) = await asyncio.gather(
-            self._agents.ready(on_voice=rules.text_during_voice),
-            self._lines.lines_and_changes(counted),
+        # one round trip, one write: the two are sent in one pipeline
+        agents, (found, changes) = await read_both(
+            self._agents.ready_read(on_voice=rules.text_during_voice),
+            self._lines.lines_read(counted),
         )
         if not agents:
             return 0

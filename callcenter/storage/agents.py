@@ -20,6 +20,7 @@ from callcenter.storage.documents import (
     DocumentStore,
     load_script,
 )
+from callcenter.storage.joint_reads import Read
 from callcenter.storage.resp import Command
 from callcenter.storage.timers import schedule
 
@@ -89,9 +90,18 @@ class AgentRepository:
     async def ready(self, *, on_voice: bool = False) -> list[Agent]:
         """Agents in the ready index (available and idle when last written); `on_voice`
         adds those on a call with room for a text task."""
+        return await self.ready_read(on_voice=on_voice).run()
+
+    def ready_read(self, *, on_voice: bool = False) -> Read[list[Agent]]:
+        """`ready` as a read that may be sent with others (see `joint_reads`)."""
         indexes = [keys.READY, keys.READY_ON_VOICE] if on_voice else [keys.READY]
-        raw = await self._store.client.evalsha(self._agents_in, indexes, [keys.agent("")])
-        return self._decoded.decode_all(raw)
+        script = self._agents_in
+        return Read(
+            self._store.client,
+            [("EVALSHA", script.sha, len(indexes), *indexes, keys.agent(""))],
+            [script],
+            lambda replies: self._decoded.decode_all(replies[0]),
+        )
 
     async def any_ready(self, *, on_voice: bool = False) -> bool:
         """Whether the ready index (with `on_voice`, or the one of agents on a call with

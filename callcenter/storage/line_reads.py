@@ -20,7 +20,8 @@ from callcenter.domain.routing import Ticket
 from callcenter.domain.routing_index import Head, Line, LineSet
 from callcenter.storage import keys
 from callcenter.storage.documents import DecodeCache, DocumentStore, load_script, text
-from callcenter.storage.resp import Arg
+from callcenter.storage.joint_reads import Read
+from callcenter.storage.resp import Arg, Command
 
 LINES_KEPT = 100_000  # parsed line ids kept, and lines whose heads are kept
 HEAD_KEPT_SECONDS = 10.0
@@ -71,17 +72,23 @@ class LineReads:
     async def lines_and_changes(self, counted: Sequence[Line]) -> tuple[LineSet, list[int]]:
         """The waiting lines that may have calls, and the change counts of `counted` (0
         for a line never counted), in one round trip."""
-        if not counted:
-            return await self.lines(), []
+        return await self.lines_read(counted).run()
+
+    def lines_read(self, counted: Sequence[Line]) -> Read[tuple[LineSet, list[int]]]:
+        """`lines_and_changes` as a read that may be sent with others (see
+        `joint_reads`)."""
         line_keys, held = self._line_ids_args()
-        found, changes = await self._store.client.pipeline_with_scripts(
-            [
-                ("EVALSHA", self._line_ids.sha, len(line_keys), *line_keys, *held),
-                ("HMGET", keys.LINE_CHANGES, *(line.id for line in counted)),
-            ],
-            [self._line_ids],
-        )
-        return self._lines_from(found, held), [int(count or 0) for count in changes]
+        commands: list[Command] = [
+            ("EVALSHA", self._line_ids.sha, len(line_keys), *line_keys, *held)
+        ]
+        if counted:
+            commands.append(("HMGET", keys.LINE_CHANGES, *(line.id for line in counted)))
+
+        def parse(replies: Sequence[Any]) -> tuple[LineSet, list[int]]:
+            changes = [int(count or 0) for count in replies[1]] if counted else []
+            return self._lines_from(replies[0], held), changes
+
+        return Read(self._store.client, commands, [self._line_ids], parse)
 
     def _line_ids_args(self) -> tuple[list[Arg], list[Arg]]:
         """KEYS and ARGV of lua/line_ids.lua: the set's change count held, if recent."""
