@@ -158,7 +158,7 @@ def _still(
     now: datetime,
 ) -> bool:
     """`still_parked`, the counts compared only when one of the agent's lines moved."""
-    if moved.isdisjoint(parked.heads):
+    if not moved or moved.isdisjoint(parked.heads):
         return _holds(parked, agent, rules, now)
     return still_parked(parked, agent, changes, rules, now)
 
@@ -193,13 +193,21 @@ class ParkingLot:
         self._lines = LineSet(())  # the lines the last pass found
         self._priors: dict[str, Parked] = {}  # this pass's agents parked until it
         self._counts: Mapping[Line, int] = {}  # this pass's change counts of their lines
+        self._counted: list[Line] | None = None  # `counted`, until the parked change
 
     def __len__(self) -> int:
         return len(self._parked)
 
     def counted(self) -> list[Line]:
-        """The lines whose change counts tell whether the agents parked still are."""
-        return list({line: None for p in self._parked.values() for line in p.heads})
+        """The lines whose change counts tell whether the agents parked still are (worked
+        out again only when an agent was parked or left)."""
+        if self._counted is None:
+            self._counted = list({line: None for p in self._parked.values() for line in p.heads})
+        return list(self._counted)
+
+    def _park(self, agent_id: str, parked: Parked) -> None:
+        self._parked[agent_id] = parked
+        self._counted = None
 
     def sort_out(
         self,
@@ -218,12 +226,7 @@ class ParkingLot:
             self._lines = found
         else:
             appeared = frozenset()
-        # Counts only grow, and a parking's counts were read after the last pass read its
-        # own: so a line whose count has not moved since the last pass still has the count
-        # a parking holds (a line the last pass did not count is taken as moved).
-        last = self._counts
-        moved = {line for line, count in changes.items() if last.get(line, -1) != count}
-        self._counts = changes
+        moved = self._moved(changes)
         kept: dict[str, Parked] = {}
         self._priors = {}
         active = []
@@ -238,8 +241,20 @@ class ParkingLot:
             else:
                 active.append(agent)
                 self._priors[agent.id] = parked
+        if len(kept) != len(self._parked):
+            self._counted = None
         self._parked = kept
         return active
+
+    def _moved(self, changes: Mapping[Line, int]) -> set[Line]:
+        """The lines whose counts moved since the last pass, which are now `changes`.
+        Counts only grow, and a parking's counts were read after the last pass read its
+        own: so a line whose count has not moved since the last pass still has the count
+        a parking holds (a line the last pass did not count is taken as moved)."""
+        last, self._counts = self._counts, changes
+        if changes == last:  # the usual pass: compared without hashing a line
+            return set()
+        return {line for line, count in changes.items() if last.get(line, -1) != count}
 
     def suspects(self, agents: Iterable[Agent], rules: RoutingRules, now: datetime) -> list[Agent]:
         """Of `agents` (not parked), those parked until this pass whose parking still holds
@@ -282,7 +297,7 @@ class ParkingLot:
             if parked is None:
                 active.append(agent)
             else:
-                self._parked[agent.id] = parked
+                self._park(agent.id, parked)
         return active
 
     def park_idle(
@@ -296,4 +311,4 @@ class ParkingLot:
         for agent in idle:
             parked = park(agent, heads, self._lines, rules, now, self._priors.get(agent.id))
             if parked is not None:
-                self._parked[agent.id] = parked
+                self._park(agent.id, parked)
