@@ -13,9 +13,14 @@ trip of a trivial EVALSHA. Targets: p99 <= 5 ms, >= 1,000 decisions/s per proces
 Also printed: Redis memory per agent and per waiting call (used_memory before and after
 adding them).
 
+Time is the bench's own: calls arrive 1 ms of it apart, and each agent freed one by one
+moves it on 1 ms, a steady state at 1,000 a second (the 50,000 waiting have waited up to
+50 s, so some are past the 30 s step). So every run at one size ranks the same work,
+however long the setup took on its machine.
+
 Redis is reached as the server reaches its embedded one: over a Unix socket. `--transport
 tcp` measures over loopback TCP instead (each round trip costs more there: a pass makes
-about four, one after the other).
+three, one after the other).
 
 Run:  python bench/routing.py [--agents 2000] [--calls 1000] [--queues 30] [--releases 500]
       [--transport unix|tcp]
@@ -45,6 +50,7 @@ from callcenter.metrics import Metrics
 from callcenter.rules.cel_condition import CelCondition
 from callcenter.services.call_events import CallEventService
 from callcenter.services.callers import CallerService
+from callcenter.services.clock import Clock, SystemClock
 from callcenter.services.dispatch import Dispatcher
 from callcenter.services.notify import NoNotifier
 from callcenter.services.routing import RoutingService
@@ -62,9 +68,26 @@ SKILLS = 30
 BURST = 200
 
 
-class Clock:
+# (virtual) time between two calls arriving, and between two agents freed one by one:
+# 1,000 a second both, a steady state (50,000 waiting have waited up to 50 s)
+PASS_SECONDS = 0.001
+
+
+class VirtualClock:
+    """The bench's time, moved on only by the bench: each call's arrival, each agent freed.
+    With the real clock, how long the setup took decided how long the calls had waited
+    when passes were measured, and so which steps had widened (at 30 s) and how much there
+    was to rank: runs differed by their machine's speed. This way every run at one size
+    measures the same work."""
+
+    def __init__(self) -> None:
+        self._now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += timedelta(seconds=seconds)
 
 
 def make_rules(count: int = SKILLS) -> RoutingRules:
@@ -108,11 +131,12 @@ class Bench:
         prefix: str = "",
         *,
         driven: bool = True,
+        clock: Clock | None = None,
     ) -> None:
         self.prefix = prefix  # of the call and event ids this bench makes
         self.queues = queues
         self.random = random.Random(seed)
-        self.clock = Clock()
+        self.clock = clock or SystemClock()
         self.metrics = Metrics()
         store = DocumentStore(client)
         self.client = client
@@ -193,11 +217,17 @@ class Bench:
                 agent, agent_rules.set_presence(agent, Presence.AVAILABLE, now), now
             )
 
+    def tick(self, seconds: float) -> None:
+        """Let (virtual) time pass; the real clock moves by itself."""
+        if isinstance(self.clock, VirtualClock):
+            self.clock.advance(seconds)
+
     async def one_by_one(self, releases: int) -> tuple[list[float], int, float]:
         latencies: list[float] = []
         offers = 0
         busy = 0.0
         for _ in range(releases):
+            self.tick(PASS_SECONDS)
             await self.release(1)
             started = time.perf_counter()
             made = await self.dispatcher.run_pass()
@@ -296,12 +326,13 @@ async def measure(args: argparse.Namespace) -> Summary:
             embedded_redis(Path(scratch), persist=False, unix_socket=unix) as url,
             redis_client(url) as client,
         ):
-            bench = Bench(client, args.seed, args.queues)
+            bench = Bench(client, args.seed, args.queues, clock=VirtualClock())
             print(f"setting up {args.agents} agents, {args.calls} waiting calls ...", flush=True)
             empty = await used_memory(client)
             await bench.add_agents(args.agents)
             with_agents = await used_memory(client)
             for _ in range(args.calls):
+                bench.tick(PASS_SECONDS)
                 await bench.add_call()
             bench.memory = (
                 (with_agents - empty) / args.agents,
