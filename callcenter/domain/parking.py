@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from callcenter.domain.agents import Agent
 from callcenter.domain.routing import Ticket, active_step, next_step_at, rule_of, why_not
 from callcenter.domain.routing_index import Head, Line, LineSet, lines_to_read
-from callcenter.domain.routing_rules import RoutingRules
+from callcenter.domain.routing_rules import RoutingRules, Rule
 
 PARK_SECONDS = 10.0
 
@@ -57,36 +57,37 @@ def park(
         return None
     base, until = _carried(prior, agent, rules, now, longest)
     checked, fresh = _looked_at(read, base)
-    if _any_takeable(fresh, agent, rules, now):
+    parked_until = _parked_until(fresh, agent, rules, now, until)
+    if parked_until is None or parked_until <= now:
         return None
-    until = min([until, *(moment for ticket in fresh if (moment := wakes_at(ticket, rules, now)))])
-    if until <= now:
-        return None
-    return Parked(agent.version, rules, read, until, checked)
+    return Parked(agent.version, rules, read, parked_until, checked)
 
 
-def _any_takeable(
-    tickets: Iterable[Ticket], agent: Agent, rules: RoutingRules, now: datetime
-) -> bool:
-    """Whether `agent` may take one of `tickets` now. Tasks of one queue, rule, channel and
-    step that name no agent (preferred, or declined) and are not held back are alike for
-    one agent (see `routing._ineligible_reason`): one answer serves them all, and a whole
-    line of them costs one look."""
+def _parked_until(
+    tickets: Iterable[Ticket], agent: Agent, rules: RoutingRules, now: datetime, until: datetime
+) -> datetime | None:
+    """None when `agent` may take one of `tickets` now; else the first moment, `until` at
+    the latest, when time alone may change that for one of them (see `wakes_at`). Tasks of
+    one queue, rule, channel and step that name no agent (preferred, or declined) and are
+    not held back are alike for one agent (see `routing._ineligible_reason`): one answer
+    serves them all, and a whole line of them costs one look."""
     alike: dict[tuple[str, str, str, int], bool] = {}
     for ticket in tickets:
+        rule = rules.by_name.get(ticket.rule) or rule_of(ticket, rules)
+        waited = max(0.0, (now - ticket.queued_at).total_seconds())
         if ticket.prefer_agent or ticket.declined_by or ticket.not_before is not None:
-            if why_not(ticket, agent, rules, now) is None:
-                return True
-            continue
-        rule = rule_of(ticket, rules)
-        step, _ = active_step(rule, max(0.0, (now - ticket.queued_at).total_seconds()))
-        key = (ticket.queue, rule.name, str(ticket.channel), step)
-        takeable = alike.get(key)
-        if takeable is None:
-            takeable = alike[key] = why_not(ticket, agent, rules, now) is None
+            takeable = why_not(ticket, agent, rules, now) is None
+        else:
+            key = (ticket.queue, rule.name, str(ticket.channel), active_step(rule, waited)[0])
+            takeable = alike.get(key)
+            if takeable is None:
+                takeable = alike[key] = why_not(ticket, agent, rules, now) is None
         if takeable:
-            return True
-    return False
+            return None
+        moment = _wakes(ticket, rule, waited, now)
+        if moment is not None and moment < until:
+            until = moment
+    return until
 
 
 def _carried(
@@ -172,17 +173,22 @@ def reaches_new_lines(agent: Agent, appeared: Collection[Line], rules: RoutingRu
 def wakes_at(ticket: Ticket, rules: RoutingRules, now: datetime) -> datetime | None:
     """The first moment after `now` when time alone changes who may take `ticket`: its
     next step, the end of its preferred agent's hold, its callback's hour (None: never)."""
-    rule = rule_of(ticket, rules)
     waited = max(0.0, (now - ticket.queued_at).total_seconds())
-    moments = []
+    return _wakes(ticket, rule_of(ticket, rules), waited, now)
+
+
+def _wakes(ticket: Ticket, rule: Rule, waited: float, now: datetime) -> datetime | None:
+    """`wakes_at`, the ticket's rule and wait worked out."""
+    moment = None
     widens = next_step_at(rule, waited)
     if widens is not None:
-        moments.append(ticket.queued_at + timedelta(seconds=widens))
+        moment = ticket.queued_at + timedelta(seconds=widens)
     if ticket.prefer_agent and waited < rule.prefer_seconds:
-        moments.append(ticket.queued_at + timedelta(seconds=rule.prefer_seconds))
+        held = ticket.queued_at + timedelta(seconds=rule.prefer_seconds)
+        moment = held if moment is None else min(moment, held)
     if ticket.not_before is not None and ticket.not_before > now:
-        moments.append(ticket.not_before)
-    return min(moments) if moments else None
+        moment = ticket.not_before if moment is None else min(moment, ticket.not_before)
+    return moment
 
 
 class ParkingLot:
