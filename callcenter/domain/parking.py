@@ -75,6 +75,7 @@ def _parked_until(
     for ticket in tickets:
         rule = rules.by_name.get(ticket.rule) or rule_of(ticket, rules)
         waited = max(0.0, (now - ticket.queued_at).total_seconds())
+        takeable: bool | None
         if ticket.prefer_agent or ticket.declined_by or ticket.not_before is not None:
             takeable = why_not(ticket, agent, rules, now) is None
         else:
