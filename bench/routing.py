@@ -16,14 +16,15 @@ adding them).
 Time is the bench's own: calls arrive 1 ms of it apart, and each agent freed one by one
 moves it on 1 ms, a steady state at 1,000 a second (the 50,000 waiting have waited up to
 50 s, so some are past the 30 s step). So every run at one size ranks the same work,
-however long the setup took on its machine.
+however long the setup took on its machine. `--arrival-ms 0.4` brings 50,000 in within
+20 s: no call is past a step yet, and passes have more to rank and park.
 
 Redis is reached as the server reaches its embedded one: over a Unix socket. `--transport
 tcp` measures over loopback TCP instead (each round trip costs more there: a pass makes
 three, one after the other).
 
 Run:  python bench/routing.py [--agents 2000] [--calls 1000] [--queues 30] [--releases 500]
-      [--transport unix|tcp]
+      [--transport unix|tcp] [--arrival-ms 1]
       platform scale: --agents 15000 --queues 500 --calls 50000
       both, and their ratio (~1.5 min): --both
 """
@@ -332,7 +333,7 @@ async def measure(args: argparse.Namespace) -> Summary:
             await bench.add_agents(args.agents)
             with_agents = await used_memory(client)
             for _ in range(args.calls):
-                bench.tick(PASS_SECONDS)
+                bench.tick(args.arrival_ms / 1000)
                 await bench.add_call()
             bench.memory = (
                 (with_agents - empty) / args.agents,
@@ -422,6 +423,13 @@ def main() -> int:
     parser.add_argument("--queues", type=int, default=SKILLS)
     parser.add_argument("--releases", type=int, default=500)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--arrival-ms",
+        type=float,
+        default=PASS_SECONDS * 1000,
+        help="(virtual) ms between the waiting calls' arrivals: 1 is a steady state at "
+        "1,000/s; 0.4 puts 50,000 within 20 s, before any step widens (more to rank)",
+    )
     parser.add_argument(
         "--transport",
         choices=("unix", "tcp"),
