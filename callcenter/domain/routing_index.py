@@ -290,7 +290,8 @@ def _in_order(
     """The tasks read, each once (a task stands in two lines), in urgency order, with their
     urgency: a line is in that order already (see `place_in_line`; a channel's offset is the
     same for a whole line), so the lines are merged, and only as far as the pass takes
-    them. (`heapq.merge`'s way, with each task's urgency worked out once.)"""
+    them. (`heapq.merge`'s way, with each task's urgency worked out once, inline: the
+    reference's decisions across channel offsets check it is `urgency`.)"""
     heap: list[list[Any]] = []
     for order, (line, head) in enumerate(heads.items()):
         if head.tickets:
