@@ -308,11 +308,8 @@ class _Planner:
         self, keyed: Iterable[tuple[Urgency, Ticket]]
     ) -> Iterator[tuple[Urgency, Ticket]]:
         """The tasks of `keyed` some free agent could take now (see `plan`)."""
-        has_members, widening, now = (
-            self._serving.has_members,
-            self._rules.widening_rules,
-            self._now,
-        )
+        has_members, widening = self._serving.has_members, self._rules.widening_rules
+        now = self._now
         staffed: dict[str, bool] = {}  # by queue: has members
         for item in keyed:
             ticket = item[1]
@@ -348,24 +345,16 @@ class _Planner:
     def _still_eligible(
         self, shared: list[Agent], ticket: Ticket, rule: Rule, step: Step, waited: float
     ) -> list[Agent]:
-        """The agents of a pool still free, as they are now: those given a task since the
-        pool was made (`took`) are checked again."""
-        free, touched = self.free, self._touched
+        """The pool's agents still free, as they are now (any given a task is checked again)."""
+        free, touched, rules, now = self.free, self._touched, self._rules, self._now
         return [
-            free[agent.id]
-            for agent in shared
-            if agent.id in free
+            free[a.id]
+            for a in shared
+            if a.id in free
             and (
-                agent.id not in touched
+                a.id not in touched
                 or _ineligible_reason(
-                    free[agent.id],
-                    ticket,
-                    rule,
-                    step,
-                    self._rules,
-                    waited,
-                    self._now,
-                    member_known=True,
+                    free[a.id], ticket, rule, step, rules, waited, now, member_known=True
                 )
                 is None
             )
