@@ -73,7 +73,7 @@ def _parked_until(
     serves them all, and a whole line of them costs one look."""
     alike: dict[tuple[str, str, str, int], bool] = {}
     for ticket in tickets:
-        rule = rules.by_name.get(ticket.rule) or rule_of(ticket, rules)
+        rule = rule_of(ticket, rules)
         waited = max(0.0, (now - ticket.queued_at).total_seconds())
         takeable: bool | None
         if ticket.prefer_agent or ticket.declined_by or ticket.not_before is not None:

@@ -11,7 +11,7 @@ from callcenter.domain.routing_rules import QueueConfig, RoutingRules
 
 def serves(agent: Agent, queue: QueueConfig) -> bool:
     """An agent is in a queue when it has every skill the queue names."""
-    return all(skill in agent.skills for skill in queue.skills)
+    return queue.served_by(agent.skills)
 
 
 class QueueMembers:

@@ -158,7 +158,8 @@ def _held_for_preferred(agent: Agent, ticket: Ticket, rule: Rule, waited: float)
 def rule_of(ticket: Ticket, rules: RoutingRules) -> Rule:
     """The ticket's rule; a call without one (overflowed, or its rule was removed) may go to
     anyone in its queue."""
-    return rules.rule(ticket.rule) or Rule(name=ticket.rule or "none", queue=ticket.queue)
+    # (every task a pass looks at asks: the rules' map is read directly)
+    return rules.by_name.get(ticket.rule) or Rule(name=ticket.rule or "none", queue=ticket.queue)
 
 
 def decide(
@@ -324,8 +325,7 @@ class _Planner:
     def decide(self, ticket: Ticket) -> Decision | None:
         """The best free agent for `ticket` (None: no free agent is eligible)."""
         rules, now, free = self._rules, self._now, self.free
-        # (this runs for every task a pass looks at: the usual answer is the first None)
-        rule = rules.by_name.get(ticket.rule) or rule_of(ticket, rules)
+        rule = rule_of(ticket, rules)
         waited = (now - ticket.queued_at).total_seconds()
         if waited < 0.0:
             waited = 0.0

@@ -267,9 +267,7 @@ def _unfinished(heads: Mapping[Line, Head]) -> list[Line]:
     return [line for line, head in heads.items() if not head.complete]
 
 
-def _cut(
-    heads: Mapping[Line, Head], bounding: Sequence[Line], rules: RoutingRules
-) -> tuple[int, datetime, str]:
+def _cut(heads: Mapping[Line, Head], bounding: Sequence[Line], rules: RoutingRules) -> Urgency:
     """Of the last tasks read of the `bounding` lines, the most urgent: every task up to it
     in any of these lines has been read."""
     return min(urgency(heads[line].tickets[-1], rules.channel_priority) for line in bounding)

@@ -4,7 +4,7 @@ Conditions are opaque here (a `Condition` port); the rules adapter compiles them
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -67,6 +67,11 @@ class QueueConfig:
     # an SMS or email conversation quiet this long is over: the customer's next message
     # opens a new task (the quiet one is resolved, reason "idle")
     conversation_idle_seconds: float = 86400.0
+
+    def served_by(self, skills: Collection[str]) -> bool:
+        """Whether an agent with these skill names is in the queue: it has every skill
+        the queue names."""
+        return all(skill in skills for skill in self.skills)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,7 +172,7 @@ class RoutingRules:
             name
             for skill in skills
             for name in self.queues_by_skill.get(skill, ())
-            if all(needed in skills for needed in queues[name].skills)
+            if queues[name].served_by(skills)
         )
         return frozenset((*self.open_queues, *named))
 

@@ -30,7 +30,7 @@ from callcenter.domain.agents import Activity, Agent, Presence
 from callcenter.domain.messages import TEXT_CHANNELS, Channel
 from callcenter.domain.queue_members import serves
 from callcenter.domain.queue_traffic import QueueTraffic
-from callcenter.domain.routing import Ticket, urgency
+from callcenter.domain.routing import Ticket, Urgency, urgency
 from callcenter.domain.routing_rules import QueueConfig
 
 # A call that runs over the mean talk time is expected to end within this share of it.
@@ -215,8 +215,8 @@ class PlacesInLine:
     ticket for each question."""
 
     def __init__(self, tickets: Iterable[Ticket], now: datetime) -> None:
-        self._keys: dict[str, list[tuple[int, datetime, str]]] = {}
-        self._own: dict[str, tuple[str, tuple[int, datetime, str]]] = {}  # by call id
+        self._keys: dict[str, list[Urgency]] = {}
+        self._own: dict[str, tuple[str, Urgency]] = {}  # by call id
         for ticket in tickets:
             if in_line(ticket, now):
                 key = urgency(ticket)
