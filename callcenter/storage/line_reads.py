@@ -64,10 +64,7 @@ class LineReads:
 
     async def lines(self) -> LineSet:
         """The waiting lines that may have calls."""
-        line_keys, held = self._line_ids_args()
-        return self._lines_from(
-            await self._store.client.evalsha(self._line_ids, line_keys, held), held
-        )
+        return (await self.lines_read(()).run())[0]
 
     async def lines_and_changes(self, counted: Sequence[Line]) -> tuple[LineSet, list[int]]:
         """The waiting lines that may have calls, and the change counts of `counted` (0
