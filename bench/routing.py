@@ -208,6 +208,12 @@ class Bench:
             dialect="bench",
         )
 
+    async def add_calls(self, count: int, apart_ms: float) -> None:
+        """`count` calls arriving `apart_ms` of (virtual) time apart."""
+        for _ in range(count):
+            self.tick(apart_ms / 1000)
+            await self.add_call()
+
     async def release(self, count: int) -> None:
         """Make `count` offline agents available (not yet dispatched)."""
         now = self.clock.now()
@@ -332,9 +338,7 @@ async def measure(args: argparse.Namespace) -> Summary:
             empty = await used_memory(client)
             await bench.add_agents(args.agents)
             with_agents = await used_memory(client)
-            for _ in range(args.calls):
-                bench.tick(args.arrival_ms / 1000)
-                await bench.add_call()
+            await bench.add_calls(args.calls, args.arrival_ms)
             bench.memory = (
                 (with_agents - empty) / args.agents,
                 (await used_memory(client) - with_agents) / args.calls,
@@ -416,12 +420,11 @@ def report(
         )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--agents", type=int, default=2000)
-    parser.add_argument("--calls", type=int, default=1000)
-    parser.add_argument("--queues", type=int, default=SKILLS)
-    parser.add_argument("--releases", type=int, default=500)
+def world_arguments(parser: argparse.ArgumentParser, size: dict[str, int]) -> None:
+    """The options that shape a bench world (`size`: the default agents, queues, calls)."""
+    parser.add_argument("--agents", type=int, default=size["agents"])
+    parser.add_argument("--calls", type=int, default=size["calls"])
+    parser.add_argument("--queues", type=int, default=size["queues"])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--arrival-ms",
@@ -430,6 +433,12 @@ def main() -> int:
         help="(virtual) ms between the waiting calls' arrivals: 1 is a steady state at "
         "1,000/s; 0.4 puts 50,000 within 20 s, before any step widens (more to rank)",
     )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    world_arguments(parser, SMALL)
+    parser.add_argument("--releases", type=int, default=500)
     parser.add_argument(
         "--transport",
         choices=("unix", "tcp"),

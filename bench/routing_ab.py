@@ -28,16 +28,18 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this tree's bench/routing.py
+
+from bench.routing import PLATFORM, world_arguments
 from callcenter.cli import new_event_loop
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # this tree's bench/routing.py, as `bench.routing`
+ROOT = Path(__file__).resolve().parents[1]
+
 IMPORTS = re.compile(r"\bcallcenter(?=[. ])")
 
 
@@ -67,25 +69,15 @@ async def world(
     client = await stack.enter_async_context(bench.redis_client(url))
     side = bench.Bench(client, args.seed, args.queues, clock=bench.VirtualClock())
     await side.add_agents(args.agents)
-    for _ in range(args.calls):
-        side.tick(args.arrival_ms / 1000)
-        await side.add_call()
+    await side.add_calls(args.calls, args.arrival_ms)
     await side.one_by_one(50)
     return side
 
 
 async def block(side: Any, passes: int) -> float:
     """Seconds per offer over `passes` agents freed one by one."""
-    busy, offers = 0.0, 0
-    for _ in range(passes):
-        side.tick(0.001)
-        await side.release(1)
-        started = time.perf_counter()
-        made: int = await side.dispatcher.run_pass()
-        busy += time.perf_counter() - started
-        offers += made
-        for _ in range(made):
-            await side.add_call()
+    made: tuple[list[float], int, float] = await side.one_by_one(passes)
+    _, offers, busy = made
     return busy / max(1, offers)
 
 
@@ -116,13 +108,9 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--base", required=True, help="the git revision to compare against")
-    parser.add_argument("--agents", type=int, default=15000)
-    parser.add_argument("--queues", type=int, default=500)
-    parser.add_argument("--calls", type=int, default=50000)
-    parser.add_argument("--arrival-ms", type=float, default=1.0)
+    world_arguments(parser, PLATFORM)
     parser.add_argument("--blocks", type=int, default=20)
     parser.add_argument("--per-block", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     with asyncio.Runner(loop_factory=lambda: new_event_loop("uvloop")) as runner:
         runner.run(run(args))
