@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import random
 import statistics
 import sys
@@ -41,6 +42,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from callcenter.cli import new_event_loop
 from callcenter.domain import agents as agent_rules
@@ -123,6 +125,17 @@ class DrivenDispatcher(Dispatcher):
         return None
 
 
+def freed_hint() -> Any:
+    """The agents freed, told to the dispatcher as the server tells it (see
+    services/freed_agents); None in revisions before it (bench/routing_ab.py binds this
+    file to older ones)."""
+    try:
+        module = importlib.import_module("callcenter.services.freed_agents")
+    except ImportError:
+        return None
+    return module.FreedAgents()
+
+
 class Bench:
     def __init__(
         self,
@@ -141,10 +154,16 @@ class Bench:
         self.metrics = Metrics()
         store = DocumentStore(client)
         self.client = client
+        freed = freed_hint()
         self.calls = CallRepository(
-            store, retention=timedelta(days=1), dedupe_window=timedelta(hours=1)
+            store,
+            retention=timedelta(days=1),
+            dedupe_window=timedelta(hours=1),
+            **({} if freed is None else {"on_change": freed.calls_changed}),
         )
-        self.agents = AgentRepository(store)
+        self.agents = AgentRepository(
+            store, **({} if freed is None else {"on_change": freed.agent_changed})
+        )
         rules = RulesSource(lambda: make_rules(queues))
         callers = CallerService(
             CallerRepository(store, retention=timedelta(days=1)), clock=self.clock
@@ -157,6 +176,7 @@ class Bench:
             clock=self.clock,
             metrics=self.metrics,
             notify=NoNotifier(),
+            **({} if freed is None else {"freed": freed}),
         )
         routing = RoutingService(
             self.calls,

@@ -35,6 +35,7 @@ from callcenter.service_wiring import build_services
 from callcenter.services.bus import EventBus
 from callcenter.services.callback_metrics import CallbackCounter
 from callcenter.services.clock import Clock, SystemClock
+from callcenter.services.freed_agents import FreedAgents
 from callcenter.services.live_feed import LiveFeed
 from callcenter.services.media import MediaHub
 from callcenter.services.notify import RouteNotifier
@@ -142,7 +143,8 @@ def create_app(
         feed = LiveFeed(
             app[BUS], queue_stats, rules=rules, clock=clock, metrics=app[METRICS], activity=activity
         )
-        changes = FanOutChanges(feed, CallbackCounter(app[METRICS]))
+        freed = FreedAgents()  # the dispatcher's hint (see services/freed_agents)
+        changes = FanOutChanges(feed, CallbackCounter(app[METRICS]), freed)
         repositories = build_repositories(
             DocumentStore(client),
             settings,
@@ -164,6 +166,7 @@ def create_app(
             media=app[MEDIA],
             redis=client,
             feed=feed,
+            freed=freed,
             dialers=app[DIALERS],
             scorer=app[SCORER],
             senders=app[SENDERS],

@@ -25,6 +25,7 @@ from callcenter.services.calls import CallQueryService
 from callcenter.services.chat_sessions import ChatSessions
 from callcenter.services.clock import Clock
 from callcenter.services.dispatch import Dispatcher
+from callcenter.services.freed_agents import FreedAgents
 from callcenter.services.invariant_sweep import InvariantSweep
 from callcenter.services.jambonz_control import AgentDialing, JambonzControl
 from callcenter.services.jambonz_hooks import JambonzHooks, JambonzSignatures
@@ -71,12 +72,14 @@ def build_services(
     media: MediaHub,
     redis: RespClient,
     feed: LiveFeed,
+    freed: FreedAgents,
     dialers: Mapping[str, CallbackDialer],
     scorer: SentimentScorer,
     senders: Mapping[Channel, ReplySender],
     chat_secret: str,
 ) -> tuple[Services, Dispatcher, TimerLoop]:
-    """Wire the services around the repositories (whose change listener is `feed`)."""
+    """Wire the services around the repositories (whose change listeners are `feed` and
+    `freed`)."""
     calls, agents = repositories.calls, repositories.agents
     callers = CallerService(repositories.callers, clock=clock)
     live_stores = LiveStores(
@@ -99,6 +102,7 @@ def build_services(
         clock=clock,
         metrics=metrics,
         notify=notify,
+        freed=freed,
     )
     routing = RoutingService(
         calls, agents, callers, rules, dispatcher, clock=clock, metrics=metrics, notify=notify

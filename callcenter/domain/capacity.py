@@ -8,7 +8,7 @@ or wrapping up), text offers wait unless the queue sets `text_during_voice`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Literal
 
 import msgspec
@@ -109,3 +109,9 @@ def ready_on_voice(agent: Agent) -> bool:
 def freed_room(before: Agent, after: Agent) -> bool:
     """The agent holds fewer text tasks than before: someone waiting may fit now."""
     return len(after.tasks) < len(before.tasks)
+
+
+def readied(before: Agent | None, after: Agent, member: Callable[[Agent], bool]) -> bool:
+    """`after` is in the index `member` describes (`ready`, `ready_on_voice`) and owes a
+    dispatch pass: it was not in it before, or it holds fewer text tasks than it did."""
+    return member(after) and (before is None or not member(before) or freed_room(before, after))

@@ -3,7 +3,8 @@
 Triggered by events (a call queued, an agent freed, a step widened). One pass at a time per
 instance; triggers that arrive during a pass cause exactly one more pass. A pass reads the
 ready agents and the heads of the waiting lines they could serve, not every waiting call
-(`domain/routing_index.py`). Instances race safely: a claim commits only if neither the
+(`domain/routing_index.py`); for the agents freed on this instance, those heads come with
+the ready agents, in the pass's first round trip (`freed_agents.py`). Instances race safely: a claim commits only if neither the
 call nor the agent changed since it was read."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.calls import Call, CallState
+from callcenter.domain.capacity import ready
 from callcenter.domain.parking import ParkingLot
 from callcenter.domain.reservations import offer
 from callcenter.domain.routing import Decision
@@ -33,6 +35,7 @@ from callcenter.domain.routing_rules import RoutingRules
 from callcenter.domain.timers import Timer, TimerKind
 from callcenter.metrics import Metrics
 from callcenter.services.clock import Clock
+from callcenter.services.freed_agents import FreedAgents
 from callcenter.services.notify import RouteNotifier
 from callcenter.services.rules_source import RulesSource
 from callcenter.services.task_failures import log_failure
@@ -72,8 +75,12 @@ class Dispatcher:
         clock: Clock,
         metrics: Metrics,
         notify: RouteNotifier,
+        freed: FreedAgents | None = None,
     ) -> None:
+        """`freed`: the agents this instance's commits freed, whose lines' heads a pass
+        reads with its first read (see `freed_agents`)."""
         self._turn = turn
+        self._freed = freed
         self._notify = notify
         self._calls = calls
         self._lines = calls.reads  # the waiting lines as passes read them (heads held)
@@ -157,16 +164,17 @@ class Dispatcher:
         started = time.perf_counter()
         rules = self._rules.current
         counted = self._parking.counted()
-        # one round trip, one write: the two are sent in one pipeline
-        agents, (found, changes) = await read_both(
-            self._agents.ready_read(on_voice=rules.text_during_voice),
-            self._lines.lines_read(counted),
+        # one round trip, one write: the three are sent in one pipeline
+        first = self._agents.ready_read(on_voice=rules.text_during_voice)
+        (agents, (found, changes)), early = await read_both(
+            first.joined(self._lines.lines_read(counted)),
+            self._lines.heads_read(self._freed_lines(rules)),
         )
         if not agents:
             return 0
         counts = dict(zip(counted, changes, strict=True))
         decisions, timing = await self._plan(
-            agents, found, counts, rules, self._clock.now(), started
+            agents, found, counts, early, rules, self._clock.now(), started
         )
         self.last_pass = timing
         if not decisions:
@@ -189,21 +197,34 @@ class Dispatcher:
             )
         return made
 
+    def _freed_lines(self, rules: RoutingRules) -> dict[Line, int]:
+        """The heads to read with a pass's first read: of the lines the agents freed here
+        since the last pass could serve (as the last read found the lines): a pass for
+        an agent just freed reads them next, one round trip later otherwise."""
+        freed = self._freed.take() if self._freed is not None else []
+        freed = [agent for agent in freed if ready(agent) or rules.text_during_voice]
+        if not freed:
+            return {}
+        lines = lines_to_read(self._lines.last_lines(), freed, rules)
+        return dict.fromkeys(lines, FIRST_HEAD_LENGTH)
+
     async def _plan(
         self,
         agents: list[Agent],
         found: LineSet,
         counts: Mapping[Line, int],
+        early: Mapping[Line, Head],
         rules: RoutingRules,
         now: datetime,
         started: float,
     ) -> tuple[list[Decision], PassTiming]:
         """The pass's decisions, from the heads of the lines the ready agents could serve,
         lengthened until they settle it (see `routing_index`), parked agents left out (see
-        `domain/parking`). `counts`: the change counts of the lines the parking named."""
-        ready = len(agents)
+        `domain/parking`). `counts`: the change counts of the lines the parking named;
+        `early`: heads read with them."""
+        ready_count = len(agents)
         agents = self._parking.sort_out(agents, found, counts, rules, now)
-        heads, whole = await self._first_read(agents, found, rules, now)
+        heads, whole = await self._first_read(agents, found, early, rules, now)
         ranking = time.perf_counter()
         agents = self._parking.recheck(agents, heads, rules, now)
         lines = lines_to_read(found, agents, rules)
@@ -213,7 +234,7 @@ class Dispatcher:
         ranking += planning
         ranking += self._after_plan(plan, heads, rules, now)
         timing = PassTiming(
-            agents=ready,
+            agents=ready_count,
             planned=len(agents),
             tickets=sum(len(head.tickets) for head in heads.values()),
             load_seconds=time.perf_counter() - started - ranking,
@@ -269,11 +290,17 @@ class Dispatcher:
         return plan, planning
 
     async def _first_read(
-        self, agents: list[Agent], found: LineSet, rules: RoutingRules, now: datetime
+        self,
+        agents: list[Agent],
+        found: LineSet,
+        early: Mapping[Line, Head],
+        rules: RoutingRules,
+        now: datetime,
     ) -> tuple[dict[Line, Head], set[Line]]:
-        """The first heads, in one round trip: of the lines the agents could serve (whole
-        for those the last pass left free), and, for agents parked until now whose lines
-        moved, those lines whole (to look at their new tasks); and the lines to read whole."""
+        """The first heads, in one round trip (none when those read `early` serve): of the
+        lines the agents could serve (whole for those the last pass left free), and, for
+        agents parked until now whose lines moved, those lines whole (to look at their new
+        tasks); and the lines to read whole."""
         suspects = self._parking.suspects(agents, rules, now)
         looked_at = self._parking.to_look_at(suspects, found, rules) if suspects else []
         looking = {agent.id for agent in suspects}
@@ -284,7 +311,17 @@ class Dispatcher:
             line: WHOLE_LINE if line in whole else FIRST_HEAD_LENGTH
             for line in (*lines, *looked_at)
         }
-        return await self._lines.heads(lengths), whole
+        return await self._heads_beside(early, lengths), whole
+
+    async def _heads_beside(
+        self, early: Mapping[Line, Head], lengths: Mapping[Line, int]
+    ) -> dict[Line, Head]:
+        """The heads of `lengths`: those read `early` that serve, the others read now."""
+        heads = {line: early[line] for line in lengths if _serves(early.get(line), lengths[line])}
+        heads.update(
+            await self._lines.heads({ln: n for ln, n in lengths.items() if ln not in heads})
+        )
+        return heads
 
     def _read_whole(
         self, lines: Sequence[Line], agents: Sequence[Agent], rules: RoutingRules
@@ -333,3 +370,8 @@ class Dispatcher:
         )
         await self._notify.route_event("route.offered", offered, decision)
         return bump_agent(agent, reserved)
+
+
+def _serves(head: Head | None, length: int) -> bool:
+    """Whether a head read early (`FIRST_HEAD_LENGTH` long) answers a read of `length`."""
+    return head is not None and (head.complete or length <= FIRST_HEAD_LENGTH)

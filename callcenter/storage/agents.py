@@ -10,7 +10,7 @@ from typing import cast
 import msgspec
 
 from callcenter.domain.agents import Agent
-from callcenter.domain.capacity import freed_room, ready, ready_on_voice
+from callcenter.domain.capacity import readied, ready, ready_on_voice
 from callcenter.domain.timers import dispatch_due
 from callcenter.storage import keys
 from callcenter.storage.documents import (
@@ -42,12 +42,11 @@ def put_agent(plan: CommitPlan, before: Agent | None, after: Agent, now: datetim
 
 def _index_ready(plan: CommitPlan, before: Agent | None, after: Agent, now: datetime) -> None:
     for index, member in ((keys.READY, ready), (keys.READY_ON_VOICE, ready_on_voice)):
-        was = before is not None and member(before)
         if member(after):
             plan.sadd(index, after.id)
-            if not was or (before is not None and freed_room(before, after)):
+            if readied(before, after, member):
                 schedule(plan, dispatch_due(now))
-        elif was or before is None:
+        elif before is None or member(before):
             plan.srem(index, after.id)
 
 

@@ -25,15 +25,28 @@ class Read(Generic[A]):
     parse: Callable[[Sequence[Reply]], A]
 
     async def run(self) -> A:
+        if not self.commands:
+            return self.parse([])
         return self.parse(await self.client.pipeline_with_scripts(self.commands, self.scripts))
+
+    def joined(self, other: Read[B]) -> Read[tuple[A, B]]:
+        """This read and `other` as one (they must be of the same client): their
+        commands in one pipeline, their replies parsed in that order."""
+        if self.client is not other.client:
+            raise ValueError("joint reads must be of one client")
+        at = len(self.commands)
+
+        def parse(replies: Sequence[Reply]) -> tuple[A, B]:
+            return self.parse(replies[:at]), other.parse(replies[at:])
+
+        return Read(
+            self.client,
+            [*self.commands, *other.commands],
+            [*self.scripts, *other.scripts],
+            parse,
+        )
 
 
 async def read_both(first: Read[A], second: Read[B]) -> tuple[A, B]:
     """Both reads in one pipeline (they must be of the same client)."""
-    if first.client is not second.client:
-        raise ValueError("joint reads must be of one client")
-    at = len(first.commands)
-    replies = await first.client.pipeline_with_scripts(
-        [*first.commands, *second.commands], [*first.scripts, *second.scripts]
-    )
-    return first.parse(replies[:at]), second.parse(replies[at:])
+    return await first.joined(second).run()

@@ -124,8 +124,13 @@ class LineReads:
     async def heads(self, lengths: Mapping[Line, int]) -> dict[Line, Head]:
         """The first tickets of each line (as many as its length), in line order, in one
         round trip; the tickets of a line not moved since it was last read are not sent."""
+        return await self.heads_read(lengths).run()
+
+    def heads_read(self, lengths: Mapping[Line, int]) -> Read[dict[Line, Head]]:
+        """`heads` as a read that may be sent with others (see `joint_reads`); no
+        command when `lengths` is empty."""
         if not lengths:
-            return {}
+            return Read(self._store.client, (), (), lambda replies: {})
         now = self._clock()
         lines = list(lengths)
         held = [self._held.get(line) for line in lines]
@@ -135,22 +140,22 @@ class LineReads:
                 args += [line.id, lengths[line], kept.version, kept.head.tickets[0].call_id]
             else:
                 args += [line.id, lengths[line], 0, ""]
-        found = await self._store.client.evalsha(
-            self._script,
-            [
-                keys.WAITING,
-                keys.LINES,
-                keys.LINE_CHANGES,
-                keys.LINE_VERSIONS,
-                keys.LINES_EPOCH,
-                *(keys.line(line.id) for line in lines),
-            ],
-            args,
-        )
-        return {
-            line: self._head(line, lengths[line], reply, kept, now)
-            for line, reply, kept in zip(lines, found, held, strict=True)
-        }
+        line_keys = [keys.line(line.id) for line in lines]
+        read: list[Arg] = [keys.WAITING, keys.LINES, keys.LINE_CHANGES, keys.LINE_VERSIONS]
+        read += [keys.LINES_EPOCH, *line_keys]
+        command = ("EVALSHA", self._script.sha, len(read), *read, *args)
+
+        def parse(replies: Sequence[Any]) -> dict[Line, Head]:
+            return {
+                line: self._head(line, lengths[line], reply, kept, now)
+                for line, reply, kept in zip(lines, replies[0], held, strict=True)
+            }
+
+        return Read(self._store.client, [command], [self._script], parse)
+
+    def last_lines(self) -> LineSet:
+        """The waiting lines as the last read of them found them."""
+        return self._last_lines[1]
 
     def _head(
         self, line: Line, length: int, reply: list[object], kept: _Held | None, now: float

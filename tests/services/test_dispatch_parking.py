@@ -13,6 +13,7 @@ from callcenter.domain.agents import Presence
 from callcenter.domain.routing_rules import QueueConfig, RoutingRules, Rule, Step
 from callcenter.metrics import Metrics
 from callcenter.services.dispatch import Dispatcher
+from callcenter.services.freed_agents import FreedAgents
 from callcenter.services.notify import NoNotifier
 from callcenter.services.rules_source import RulesSource
 from callcenter.storage.agents import AgentRepository
@@ -44,13 +45,20 @@ class Clock:
 
 
 class Desk:
-    def __init__(self, resp: RespClient, rules: RoutingRules = RULES) -> None:
+    def __init__(
+        self, resp: RespClient, rules: RoutingRules = RULES, freed: FreedAgents | None = None
+    ) -> None:
+        """`freed`: told of the desk's writes, and the dispatcher's hint (as the server
+        wires it)."""
         store = DocumentStore(resp)
         self.clock = Clock()
         self.calls = CallRepository(
-            store, retention=timedelta(days=1), dedupe_window=timedelta(hours=1)
+            store,
+            retention=timedelta(days=1),
+            dedupe_window=timedelta(hours=1),
+            on_change=freed.calls_changed if freed else None,
         )
-        self.agents = AgentRepository(store)
+        self.agents = AgentRepository(store, on_change=freed.agent_changed if freed else None)
         self.dispatcher = Dispatcher(
             self.calls,
             self.agents,
@@ -59,6 +67,7 @@ class Desk:
             clock=self.clock,
             metrics=Metrics(),
             notify=NoNotifier(),
+            freed=freed,
         )
 
     async def ready_agent(self, level: int, skills: dict[str, int] | None = None) -> None:

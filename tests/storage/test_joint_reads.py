@@ -88,3 +88,40 @@ async def test_reads_of_two_clients_are_not_joined(redis_url: str, resp: RespCli
             await read_both(first, second)
     finally:
         await other.aclose()
+
+
+async def test_the_heads_join_the_first_read_and_give_their_first_calls(
+    redis_url: str, redis_client: aioredis.Redis
+) -> None:
+    resp = RespClient.from_url(redis_url, connections=2)
+    try:
+        agents, calls = AgentRepository(DocumentStore(resp)), repository(resp)
+        await ready_agents(agents, 1)
+        await three_waiting(calls)
+        await calls.reads.lines()  # the scripts loaded
+        await calls.reads.heads({BILLING: 1})
+        await resp.aclose()
+        resp = RespClient.from_url(redis_url, connections=2)
+        agents, calls = AgentRepository(DocumentStore(resp)), repository(resp)
+        lines = calls.reads
+        (ready, (found, _)), heads = await read_both(
+            agents.ready_read().joined(lines.lines_read([])), lines.heads_read({BILLING: 2})
+        )
+        assert await our_connections(redis_client) == 1  # one pipeline
+    finally:
+        await resp.aclose()
+    assert [agent.id for agent in ready] == ["a0"] and BILLING in found
+    assert [ticket.call_id for ticket in heads[BILLING].tickets] == ["c1", "c2"]
+    assert not heads[BILLING].complete
+    # the lines' reply is parsed first (a pass starts there), so the first call read with
+    # the heads is kept for the claim
+    assert list(lines.take_first_calls()) == ["c1"]
+
+
+async def test_a_read_of_nothing_sends_nothing(resp: RespClient) -> None:
+    lines = repository(resp).reads
+    nothing = lines.heads_read({})
+    assert not nothing.commands
+    assert await nothing.run() == {}
+    ready, heads = await read_both(AgentRepository(DocumentStore(resp)).ready_read(), nothing)
+    assert ready == [] and heads == {}

@@ -1,0 +1,108 @@
+"""The dispatcher's hint of the agents freed on this instance (`services/freed_agents.py`),
+on a real Redis: a pass for an agent freed here reads the heads of its lines with the
+ready agents, one round trip fewer, and decides as a pass without the hint; a hint that
+misses (a line new since the last pass, an agent taken since) costs that round trip
+back, not a decision."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+import redis.asyncio as aioredis
+
+from callcenter.domain import agents as agent_rules
+from callcenter.domain.agents import Presence
+from callcenter.services.freed_agents import FreedAgents
+from callcenter.storage.documents import load_script
+from callcenter.storage.resp import Reply, RespClient
+from tests.services.test_dispatch_parking import Desk
+from tests.storage.test_calls import NOW
+
+
+def count_round_trips(resp: RespClient, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The client's round trips from now on (its pipelines and single commands), counted
+    in the one-element list returned."""
+    counted = [0]
+
+    def counting(send: Callable[..., Awaitable[Reply]]) -> Callable[..., Awaitable[Reply]]:
+        async def sent(*args: object, **options: object) -> Reply:
+            counted[0] += 1
+            return await send(*args, **options)
+
+        return sent
+
+    monkeypatch.setattr(resp, "pipeline", counting(resp.pipeline))
+    monkeypatch.setattr(resp, "execute", counting(resp.execute))
+    return counted
+
+
+async def load_scripts(resp: RespClient) -> None:
+    """Every script of a pass in Redis (else its first use costs a round trip more)."""
+    for name in ("agents_in", "line_ids", "waiting_heads", "commit"):
+        await resp.execute("SCRIPT", "LOAD", load_script(name).source)
+
+
+async def offer_with(
+    resp: RespClient, monkeypatch: pytest.MonkeyPatch, freed: FreedAgents | None
+) -> tuple[str | None, int]:
+    """Two calls waiting, a pass with nobody ready, then Ann freed: the call the pass
+    offered her, and the pass's round trips."""
+    desk = Desk(resp, freed=freed)
+    await load_scripts(resp)
+    await desk.queue("c1", rule="easy")
+    await desk.queue("c2", rule="easy", priority=5)
+    assert await desk.dispatcher.run_pass() == 0  # nobody ready: the lines are known
+    await desk.ready_agent(level=5)
+    with monkeypatch.context() as patched:
+        round_trips = count_round_trips(resp, patched)
+        assert await desk.dispatcher.run_pass() == 1
+    offered = [call for call in ("c1", "c2") if await desk.offered_to_ann(call)]
+    assert len(offered) == 1
+    return offered[0], round_trips[0]
+
+
+async def test_a_pass_for_an_agent_freed_here_reads_its_heads_with_the_first_read(
+    resp: RespClient, redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hinted = await offer_with(resp, monkeypatch, FreedAgents())
+    await redis_client.flushdb()
+    unhinted = await offer_with(resp, monkeypatch, None)
+    assert hinted[0] == unhinted[0] == "c2"
+    # the first read (with the heads, when hinted), the heads (when not), the claim
+    assert (hinted[1], unhinted[1]) == (2, 3)
+
+
+async def test_a_line_new_since_the_last_pass_is_read_a_round_trip_later(
+    resp: RespClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    freed = FreedAgents()
+    desk = Desk(resp, freed=freed)
+    await load_scripts(resp)
+    assert await desk.dispatcher.run_pass() == 0  # no lines yet
+    await desk.queue("c1", rule="easy")
+    await desk.ready_agent(level=5)
+    with monkeypatch.context() as patched:
+        round_trips = count_round_trips(resp, patched)
+        assert await desk.dispatcher.run_pass() == 1
+    assert round_trips[0] == 3
+    assert await desk.offered_to_ann("c1")
+
+
+async def test_an_agent_taken_after_its_hint_is_not_offered_a_call(resp: RespClient) -> None:
+    freed = FreedAgents()
+    desk = Desk(resp, freed=freed)
+    await desk.queue("c1", rule="easy")
+    assert await desk.dispatcher.run_pass() == 0
+    await desk.ready_agent(level=5)
+    hint = freed.take()
+    assert [agent.id for agent in hint] == ["a1"]
+    # another instance sees Ann go on a break (this instance is not told): the hint stays
+    other = Desk(resp)
+    ann = await other.agents.get("a1")
+    assert ann is not None
+    await other.agents.save(ann, agent_rules.set_presence(ann, Presence.BREAK, NOW), NOW)
+    for agent in hint:
+        freed.agent_changed(None, agent)
+    assert await desk.dispatcher.run_pass() == 0
+    assert not await desk.offered_to_ann("c1")
