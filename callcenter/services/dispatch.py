@@ -4,8 +4,9 @@ Triggered by events (a call queued, an agent freed, a step widened). One pass at
 instance; triggers that arrive during a pass cause exactly one more pass. A pass reads the
 ready agents and the heads of the waiting lines they could serve, not every waiting call
 (`domain/routing_index.py`); for the agents freed on this instance, those heads come with
-the ready agents, in the pass's first round trip (`freed_agents.py`). Instances race safely: a claim commits only if neither the
-call nor the agent changed since it was read."""
+the ready agents, in the pass's first round trip (`freed_agents.py`). Instances race
+safely: a claim commits only if neither the call nor the agent changed since it was
+read."""
 
 from __future__ import annotations
 
