@@ -20,7 +20,6 @@ from datetime import datetime
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.calls import Call, CallState
-from callcenter.domain.capacity import ready
 from callcenter.domain.parking import ParkingLot
 from callcenter.domain.reservations import offer
 from callcenter.domain.routing import Decision
@@ -203,7 +202,6 @@ class Dispatcher:
         since the last pass could serve (as the last read found the lines): a pass for
         an agent just freed reads them next, one round trip later otherwise."""
         freed = self._freed.take() if self._freed is not None else []
-        freed = [agent for agent in freed if ready(agent) or rules.text_during_voice]
         if not freed:
             return {}
         lines = lines_to_read(self._lines.last_lines(), freed, rules)

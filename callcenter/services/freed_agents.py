@@ -1,6 +1,8 @@
 """The agents this instance's commits made ready (or gave room for another text task), as
 the dispatcher's hint: its pass reads the heads of their lines together with the ready
-agents, instead of one round trip later (see `Dispatcher.run_pass`).
+agents, instead of one round trip later (see `Dispatcher.run_pass`). Agents on a call with
+room for a text task (`ready_on_voice`) are not hinted: most queues do not offer them
+text, and their passes read their lines as ever.
 
 A hint is only a guess at what the pass will read: an agent taken by another instance
 since, or one freed on another instance, costs at most a read of heads nobody uses, or
@@ -12,7 +14,7 @@ from collections.abc import Sequence
 
 from callcenter.domain.agents import Agent
 from callcenter.domain.calls import Call
-from callcenter.domain.capacity import readied, ready, ready_on_voice
+from callcenter.domain.capacity import readied, ready
 
 FREED_KEPT = 8  # the newest kept: more freed at once is a burst, read in the pass as ever
 
@@ -35,12 +37,12 @@ class FreedAgents:
     def agent_changed(self, before: Agent | None, after: Agent | None) -> None:
         if after is None:
             self._freed.pop(before.id if before else "", None)
-        elif readied(before, after, ready) or readied(before, after, ready_on_voice):
+        elif readied(before, after, ready):
             self._freed.pop(after.id, None)  # newest last
             self._freed[after.id] = after
             if len(self._freed) > FREED_KEPT:
                 del self._freed[next(iter(self._freed))]
-        elif not (ready(after) or ready_on_voice(after)):
+        elif after.id in self._freed and not ready(after):
             self._freed.pop(after.id, None)  # taken again before a pass
 
     def take(self) -> list[Agent]:

@@ -1,6 +1,7 @@
 """The agents freed on this instance (`services/freed_agents.py`), the dispatcher's hint: an
 agent becoming ready, or holding fewer text tasks, is kept until the next pass takes it;
-one taken again before that, or removed, is not; only the newest few are kept."""
+one taken again before that, or removed, is not, nor one on a call; only the newest few
+are kept."""
 
 from __future__ import annotations
 
@@ -35,6 +36,15 @@ def test_an_agent_freed_in_a_call_commit_is_kept() -> None:
     on_call = msgspec.structs.replace(ready_now, activity=Activity.ON_CALL)
     freed.calls_changed([(None, queued("c1"))], [(on_call, ready_now)])
     assert [agent.id for agent in freed.take()] == ["a1"]
+
+
+def test_an_agent_on_a_call_with_room_for_text_is_not_kept() -> None:
+    freed = FreedAgents()
+    _, ready_now = available("a1")
+    talking = msgspec.structs.replace(ready_now, activity=Activity.ON_CALL)
+    assert ready_on_voice(talking)
+    freed.agent_changed(ready_now, talking)
+    assert freed.take() == []
 
 
 def test_an_agent_taken_or_removed_before_the_pass_is_not_kept() -> None:
