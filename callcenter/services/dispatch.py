@@ -37,19 +37,20 @@ from callcenter.metrics import Metrics
 from callcenter.services.clock import Clock
 from callcenter.services.freed_agents import FreedAgents
 from callcenter.services.notify import RouteNotifier
+from callcenter.services.pass_opening import FIRST_HEAD_LENGTH, Opening, PassOpenings
 from callcenter.services.rules_source import RulesSource
 from callcenter.services.task_failures import log_failure
 from callcenter.storage.agents import AgentRepository, bump_agent
 from callcenter.storage.calls import CallRepository
-from callcenter.storage.dispatch_turn import TURN_SECONDS, DispatchTurn
+from callcenter.storage.dispatch_turn import TURN_SECONDS, DispatchTurn, Taken
 from callcenter.storage.documents import CommitResult
-from callcenter.storage.joint_reads import read_both
+from callcenter.storage.joint_reads import Read, read_both
 
 logger = logging.getLogger(__name__)
 
-FIRST_HEAD_LENGTH = 8  # tasks read from the head of each line first
-# Then, if the heads did not settle the pass (agents left free: none of the tasks read is
-# theirs to take), the lines those agents could serve are read to their end, in one go.
+# A pass reads `FIRST_HEAD_LENGTH` tasks of each line first (see `pass_opening`). Then, if
+# the heads did not settle the pass (agents left free: none of the tasks read is theirs to
+# take), the lines those agents could serve are read to their end, in one go.
 WHOLE_LINE = 1_000_000
 
 
@@ -80,7 +81,8 @@ class Dispatcher:
         """`freed`: the agents this instance's commits freed, whose lines' heads a pass
         reads with its first read (see `freed_agents`)."""
         self._turn = turn
-        self._freed = freed
+        self._openings = PassOpenings(agents, calls.reads, freed)
+        self._took_last = True  # this instance took the turn last time it tried
         self._notify = notify
         self._calls = calls
         self._lines = calls.reads  # the waiting lines as passes read them (heads held)
@@ -122,23 +124,40 @@ class Dispatcher:
         while self._dirty and not self._stopping:
             self._dirty = False
             try:
-                # nobody ready: nothing to plan (an agent becoming ready asks for a pass)
-                if not await self._agents.any_ready(on_voice=self._rules.current.text_during_voice):
-                    continue
-                if await self._turn.take():
-                    await self._passes()
-                else:
-                    self._ask_again_later()
+                await self._take_turn_and_pass()
             except Exception:
                 # task boundary: log, count, and let the next trigger try again
                 log_failure(logger, "dispatch pass failed")
                 self._metrics.task_errors_total.labels("dispatch").inc()
                 await asyncio.sleep(0.1)
 
-    async def _passes(self) -> None:
-        """Passes while this instance or another asks for one, then give up the turn."""
+    async def _take_turn_and_pass(self) -> None:
+        """Take the turn, unless nobody is ready (an agent becoming ready asks for a pass),
+        and run the passes owed. When this instance took the turn last time (with one
+        instance, always), the first pass's first read goes with the taking, in one round
+        trip; else it would mostly be read for nothing."""
+        rules = self._rules.current
+        ready = self._agents.ready_indexes(on_voice=rules.text_during_voice)
+        take = self._turn.take_read(unless_empty=ready)
+        opening = None
+        if self._took_last:
+            taken, opening = await read_both(take, self._opening(rules))
+        else:
+            taken = await take.run()
+        if taken is Taken.NOTHING_TO_PLAN:
+            return
+        self._took_last = taken is Taken.TAKEN
+        if taken is Taken.TAKEN:
+            await self._passes(opening)
+        else:
+            self._ask_again_later()
+
+    async def _passes(self, opening: Opening | None) -> None:
+        """Passes while this instance or another asks for one, then give up the turn. The
+        first starts from `opening` when it was read."""
         while True:
-            await self.run_pass()
+            await (self.run_pass() if opening is None else self._pass(opening))
+            opening = None
             if self._stopping:
                 await self._turn.release()
                 return
@@ -161,21 +180,18 @@ class Dispatcher:
 
     async def run_pass(self) -> int:
         """One matching pass; returns the number of offers made."""
-        started = time.perf_counter()
-        rules = self._rules.current
-        counted = self._parking.counted()
-        # one round trip, one write: the three are sent in one pipeline
-        first = self._agents.ready_read(on_voice=rules.text_during_voice)
-        (agents, (found, changes)), early = await read_both(
-            first.joined(self._lines.lines_read(counted)),
-            self._lines.heads_read(self._freed_lines(rules)),
-        )
+        return await self._pass(await self._opening(self._rules.current).run())
+
+    def _opening(self, rules: RoutingRules) -> Read[Opening]:
+        """A pass's first read (one round trip, see `pass_opening`)."""
+        return self._openings.read(rules, self._parking.counted())
+
+    async def _pass(self, opening: Opening) -> int:
+        """The pass that `opening` starts; the number of offers made."""
+        agents = opening.agents
         if not agents:
             return 0
-        counts = dict(zip(counted, changes, strict=True))
-        decisions, timing = await self._plan(
-            agents, found, counts, early, rules, self._clock.now(), started
-        )
+        decisions, timing = await self._plan(agents, opening, self._clock.now())
         self.last_pass = timing
         if not decisions:
             return 0
@@ -197,33 +213,15 @@ class Dispatcher:
             )
         return made
 
-    def _freed_lines(self, rules: RoutingRules) -> dict[Line, int]:
-        """The heads to read with a pass's first read: of the lines the agents freed here
-        since the last pass could serve (as the last read found the lines): a pass for
-        an agent just freed reads them next, one round trip later otherwise."""
-        freed = self._freed.take() if self._freed is not None else []
-        if not freed:
-            return {}
-        lines = lines_to_read(self._lines.last_lines(), freed, rules)
-        return dict.fromkeys(lines, FIRST_HEAD_LENGTH)
-
     async def _plan(
-        self,
-        agents: list[Agent],
-        found: LineSet,
-        counts: Mapping[Line, int],
-        early: Mapping[Line, Head],
-        rules: RoutingRules,
-        now: datetime,
-        started: float,
+        self, agents: list[Agent], opening: Opening, now: datetime
     ) -> tuple[list[Decision], PassTiming]:
         """The pass's decisions, from the heads of the lines the ready agents could serve,
         lengthened until they settle it (see `routing_index`), parked agents left out (see
-        `domain/parking`). `counts`: the change counts of the lines the parking named;
-        `early`: heads read with them."""
-        ready_count = len(agents)
-        agents = self._parking.sort_out(agents, found, counts, rules, now)
-        heads, whole = await self._first_read(agents, found, early, rules, now)
+        `domain/parking`), starting from what the pass's first read found."""
+        ready_count, rules, found = len(agents), opening.rules, opening.found
+        agents = self._parking.sort_out(agents, found, opening.counts, rules, now)
+        heads, whole = await self._first_read(agents, found, opening.early, rules, now)
         ranking = time.perf_counter()
         agents = self._parking.recheck(agents, heads, rules, now)
         lines = lines_to_read(found, agents, rules)
@@ -236,7 +234,7 @@ class Dispatcher:
             agents=ready_count,
             planned=len(agents),
             tickets=sum(len(head.tickets) for head in heads.values()),
-            load_seconds=time.perf_counter() - started - ranking,
+            load_seconds=time.perf_counter() - opening.started - ranking,
             rank_seconds=ranking,
         )
         return plan.decisions or [], timing

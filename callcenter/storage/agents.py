@@ -93,7 +93,7 @@ class AgentRepository:
 
     def ready_read(self, *, on_voice: bool = False) -> Read[list[Agent]]:
         """`ready` as a read that may be sent with others (see `joint_reads`)."""
-        indexes = [keys.READY, keys.READY_ON_VOICE] if on_voice else [keys.READY]
+        indexes = self.ready_indexes(on_voice=on_voice)
         script = self._agents_in
         return Read(
             self._store.client,
@@ -102,11 +102,10 @@ class AgentRepository:
             lambda replies: self._decoded.decode_all(replies[0]),
         )
 
-    async def any_ready(self, *, on_voice: bool = False) -> bool:
-        """Whether the ready index (with `on_voice`, or the one of agents on a call with
-        room for text) has anyone: one command."""
-        indexes = (keys.READY, keys.READY_ON_VOICE) if on_voice else (keys.READY,)
-        return bool(await self._store.client.execute("EXISTS", *indexes))
+    def ready_indexes(self, *, on_voice: bool = False) -> list[str]:
+        """The keys of the ready index (with `on_voice`, and of the one of agents on a
+        call with room for text): empty, nobody is ready."""
+        return [keys.READY, keys.READY_ON_VOICE] if on_voice else [keys.READY]
 
     async def all(self) -> list[Agent]:
         """Every agent, by id (unchanged documents are not decoded again). The ids, then

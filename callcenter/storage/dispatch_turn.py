@@ -4,12 +4,23 @@ for on another instance meanwhile is owed, and the holder runs it before letting
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
+from enum import IntEnum
 
 from callcenter.storage import keys
 from callcenter.storage.documents import load_script
-from callcenter.storage.resp import RespClient
+from callcenter.storage.joint_reads import Read
+from callcenter.storage.resp import Command, RespClient
 
 TURN_SECONDS = 2.0  # a holder that stops answering (killed) loses the turn after this
+
+
+class Taken(IntEnum):
+    """What taking the turn found."""
+
+    ELSEWHERE = 0  # another instance holds it: the pass is owed to it
+    TAKEN = 1
+    NOTHING_TO_PLAN = 2  # the sets a pass plans from are empty: nothing owed, nothing taken
 
 
 class DispatchTurn:
@@ -19,10 +30,21 @@ class DispatchTurn:
         self._id = secrets.token_hex(8)
         self._ms = int(seconds * 1000)
 
-    async def take(self) -> bool:
+    async def take(self, *, unless_empty: Sequence[str] = ()) -> Taken:
         """Owe a pass and take the turn if no other instance holds it (this one may, after
-        a pass that failed). False: the holder runs the pass owed."""
-        return bool(await self._call("take"))
+        a pass that failed). ELSEWHERE: the holder runs the pass owed. NOTHING_TO_PLAN
+        when every set in `unless_empty` (the ready agents) is empty."""
+        return await self.take_read(unless_empty=unless_empty).run()
+
+    def take_read(self, *, unless_empty: Sequence[str] = ()) -> Read[Taken]:
+        """`take` as a command that may be sent with a pass's first read, in one pipeline
+        (see `joint_reads`: should Redis have lost the script, the pipeline is sent again,
+        and taking twice is taking once)."""
+        script = self._script
+        turn_keys = [keys.DISPATCH_TURN, keys.DISPATCH_OWED, *unless_empty]
+        command: Command = ("EVALSHA", script.sha, len(turn_keys), *turn_keys)
+        command = (*command, "take", self._id, self._ms, "0")
+        return Read(self._client, [command], [script], lambda found: Taken(found[0]))
 
     async def finish(self, *, again: bool = False) -> bool:
         """After a pass: True when another is owed, by another instance meanwhile or by

@@ -29,6 +29,12 @@ class Read(Generic[A]):
             return self.parse([])
         return self.parse(await self.client.pipeline_with_scripts(self.commands, self.scripts))
 
+    def mapped(self, then: Callable[[A], B]) -> Read[B]:
+        """This read, with `then` applied to what it gives."""
+        return Read(
+            self.client, self.commands, self.scripts, lambda replies: then(self.parse(replies))
+        )
+
     def joined(self, other: Read[B]) -> Read[tuple[A, B]]:
         """This read and `other` as one (they must be of the same client): their
         commands in one pipeline, their replies parsed in that order."""

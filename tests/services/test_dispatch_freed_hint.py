@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from callcenter.domain import agents as agent_rules
 from callcenter.domain.agents import Presence
 from callcenter.services.freed_agents import FreedAgents
+from callcenter.storage.dispatch_turn import DispatchTurn
 from callcenter.storage.documents import load_script
 from callcenter.storage.resp import Reply, RespClient
 from tests.services.test_dispatch_parking import Desk
@@ -39,7 +40,7 @@ def count_round_trips(resp: RespClient, monkeypatch: pytest.MonkeyPatch) -> list
 
 async def load_scripts(resp: RespClient) -> None:
     """Every script of a pass in Redis (else its first use costs a round trip more)."""
-    for name in ("agents_in", "line_ids", "waiting_heads", "commit"):
+    for name in ("agents_in", "line_ids", "waiting_heads", "commit", "dispatch_turn"):
         await resp.execute("SCRIPT", "LOAD", load_script(name).source)
 
 
@@ -106,3 +107,46 @@ async def test_an_agent_taken_after_its_hint_is_not_offered_a_call(resp: RespCli
         freed.agent_changed(None, agent)
     assert await desk.dispatcher.run_pass() == 0
     assert not await desk.offered_to_ann("c1")
+
+
+async def waiting_for_ann(resp: RespClient) -> Desk:
+    """A desk (hinted) with two calls waiting and the lines read; Ann freed."""
+    desk = Desk(resp, freed=FreedAgents())
+    await load_scripts(resp)
+    await desk.queue("c1", rule="easy")
+    await desk.queue("c2", rule="easy", priority=5)
+    assert await desk.dispatcher.run_pass() == 0
+    await desk.ready_agent(level=5)
+    return desk
+
+
+async def test_a_pass_asked_for_takes_the_turn_with_its_first_read(
+    resp: RespClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = await waiting_for_ann(resp)
+    with monkeypatch.context() as patched:
+        round_trips = count_round_trips(resp, patched)
+        await desk.dispatcher.run_now()
+    assert await desk.offered_to_ann("c2")
+    # the turn taken with the first read (and the heads), the claim, the turn given up
+    assert round_trips[0] == 3
+
+
+async def test_after_another_instance_had_the_turn_it_is_taken_before_reading(
+    resp: RespClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = await waiting_for_ann(resp)
+    other = DispatchTurn(resp)
+    assert await other.take()
+    await desk.dispatcher.run_now()  # the other holds the turn: the pass is owed to it
+    assert not await desk.offered_to_ann("c2")
+    assert await other.finish()  # the pass owed: the other would run it; it does not
+    assert not await other.finish()  # and gives the turn up
+    with monkeypatch.context() as patched:
+        round_trips = count_round_trips(resp, patched)
+        await desk.dispatcher.run_now()
+    assert await desk.offered_to_ann("c2")
+    # the turn taken alone (this instance did not get it last time), the first read, the
+    # heads (Ann's hint went with the read sent when the other held the turn), the claim,
+    # the turn given up
+    assert round_trips[0] == 5

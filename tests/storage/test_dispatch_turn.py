@@ -9,7 +9,7 @@ import asyncio
 import redis.asyncio as aioredis
 
 from callcenter.storage import keys
-from callcenter.storage.dispatch_turn import DispatchTurn
+from callcenter.storage.dispatch_turn import DispatchTurn, Taken
 from callcenter.storage.resp import RespClient
 
 
@@ -67,3 +67,16 @@ async def test_the_holder_may_take_its_turn_again_and_keep_it_for_its_own_pass(
     assert 0 < await redis_client.pttl(keys.DISPATCH_TURN) <= 2000
     assert not await holder.finish()  # nothing owed: given up
     assert await other.take()
+
+
+async def test_nothing_to_plan_takes_nothing_and_owes_nothing(
+    resp: RespClient, redis_client: aioredis.Redis
+) -> None:
+    turn, other = DispatchTurn(resp), DispatchTurn(resp)
+    empty = [keys.READY, keys.READY_ON_VOICE]
+    assert await turn.take(unless_empty=empty) is Taken.NOTHING_TO_PLAN
+    assert not await redis_client.exists(keys.DISPATCH_TURN, keys.DISPATCH_OWED)
+    await redis_client.sadd(keys.READY_ON_VOICE, "a1")
+    assert await turn.take(unless_empty=empty) is Taken.TAKEN
+    assert await other.take(unless_empty=empty) is Taken.ELSEWHERE
+    assert await redis_client.exists(keys.DISPATCH_OWED)
