@@ -47,6 +47,7 @@ from typing import Any
 from callcenter.cli import new_event_loop
 from callcenter.domain import agents as agent_rules
 from callcenter.domain.agents import Presence
+from callcenter.domain.calls import CallState
 from callcenter.domain.events import CallCreated
 from callcenter.domain.routing_rules import QueueConfig, RoutingRules, Rule, Step, Strategy
 from callcenter.metrics import Metrics
@@ -58,6 +59,7 @@ from callcenter.services.dispatch import Dispatcher
 from callcenter.services.notify import NoNotifier
 from callcenter.services.routing import RoutingService
 from callcenter.services.rules_source import RulesSource
+from callcenter.storage import keys
 from callcenter.storage.agents import AgentRepository
 from callcenter.storage.callers import CallerRepository
 from callcenter.storage.calls import CallRepository
@@ -123,6 +125,16 @@ class DrivenDispatcher(Dispatcher):
 
     def request(self) -> None:
         return None
+
+    async def asked(self) -> None:
+        """A pass asked for as the server asks for one: through the dispatch turn (taken,
+        then given up), as `request` would run it."""
+        take_turn_and_pass = getattr(self, "_take_turn_and_pass", None)
+        if take_turn_and_pass is not None:
+            await take_turn_and_pass()
+        # revisions before it (bench/routing_ab.py binds this file to older ones)
+        elif await self._agents.any_ready() and await self._turn.take():  # type: ignore[attr-defined]
+            await self._passes()  # type: ignore[call-arg]
 
 
 def freed_hint() -> Any:
@@ -271,6 +283,25 @@ class Bench:
                 for _ in range(made):
                     await self.add_call()
         return latencies, offers, busy
+
+    async def asked_one_by_one(self, releases: int) -> tuple[int, float]:
+        """`one_by_one` with each pass asked for as the server asks (see `DrivenDispatcher.
+        asked`): the offers made (counted in Redis) and the seconds the passes took."""
+        assert isinstance(self.dispatcher, DrivenDispatcher)
+        offered = keys.calls_in_state(CallState.OFFERED)
+        count = int(await self.client.execute("ZCARD", offered))
+        offers, busy = 0, 0.0
+        for _ in range(releases):
+            self.tick(PASS_SECONDS)
+            await self.release(1)
+            started = time.perf_counter()
+            await self.dispatcher.asked()
+            busy += time.perf_counter() - started
+            made = int(await self.client.execute("ZCARD", offered)) - count
+            offers, count = offers + made, count + made
+            for _ in range(made):
+                await self.add_call()
+        return offers, busy
 
     async def burst(self) -> tuple[float, int]:
         await self.release(BURST)

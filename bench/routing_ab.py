@@ -13,7 +13,9 @@ The older revision must have what bench/routing.py uses (its services, repositor
 `callcenter.services.clock`).
 
 Run:  python bench/routing_ab.py --base REV [--agents 15000 --queues 500 --calls 50000]
-      [--arrival-ms 1] [--blocks 20] [--per-block 50]
+      [--arrival-ms 1] [--blocks 20] [--per-block 50] [--asked]
+`--asked`: each pass is asked for as the server asks for one, through the dispatch turn
+(taken with the pass, then given up), instead of run alone.
 """
 
 from __future__ import annotations
@@ -74,11 +76,14 @@ async def world(
     return side
 
 
-async def block(side: Any, passes: int) -> float:
-    """Seconds per offer over `passes` agents freed one by one."""
-    made: tuple[list[float], int, float] = await side.one_by_one(passes)
-    _, offers, busy = made
-    return busy / max(1, offers)
+async def block(side: Any, passes: int, asked: bool) -> float:
+    """Seconds per offer over `passes` agents freed one by one (each pass asked for as the
+    server asks, with `asked`)."""
+    if asked:
+        offers, busy = await side.asked_one_by_one(passes)
+    else:
+        _, offers, busy = await side.one_by_one(passes)
+    return float(busy) / max(1, int(offers))
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -94,11 +99,12 @@ async def run(args: argparse.Namespace) -> None:
             blocks: dict[str, list[float]] = {"base": [], "this": []}
             for i in range(args.blocks):
                 for name in ("base", "this") if i % 2 == 0 else ("this", "base"):
-                    blocks[name].append(await block(sides[name], args.per_block))
+                    blocks[name].append(await block(sides[name], args.per_block, args.asked))
     old, new = (statistics.median(blocks[name]) for name in ("base", "this"))
     print(
         f"{args.agents}/{args.queues}/{args.calls}, arrivals {args.arrival_ms} ms apart, "
-        f"{args.blocks} blocks of {args.per_block} passes each, median block:\n"
+        f"{args.blocks} blocks of {args.per_block} passes each"
+        f"{', asked for as the server asks' if args.asked else ''}, median block:\n"
         f"  {args.base}: {old * 1e6:.0f} us an offer ({1 / old:.0f}/s)\n"
         f"  this tree: {new * 1e6:.0f} us an offer ({1 / new:.0f}/s)\n"
         f"  this / {args.base}, time per offer: {new / old:.3f} (A/A lands within about 4 %)"
@@ -111,6 +117,11 @@ def main() -> int:
     world_arguments(parser, PLATFORM)
     parser.add_argument("--blocks", type=int, default=20)
     parser.add_argument("--per-block", type=int, default=50)
+    parser.add_argument(
+        "--asked",
+        action="store_true",
+        help="each pass asked for as the server asks for one: the dispatch turn taken and given up",
+    )
     args = parser.parse_args()
     with asyncio.Runner(loop_factory=lambda: new_event_loop("uvloop")) as runner:
         runner.run(run(args))
