@@ -2,7 +2,8 @@
 on a real Redis: a pass for an agent freed here reads the heads of its lines with the
 ready agents, one round trip fewer, and decides as a pass without the hint; a hint that
 misses (a line new since the last pass, an agent taken since) costs that round trip
-back, not a decision."""
+back, not a decision. A pass asked for takes the dispatch turn with that first read, in
+one round trip, unless another instance held the turn last time."""
 
 from __future__ import annotations
 
