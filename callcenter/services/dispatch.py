@@ -27,7 +27,6 @@ from callcenter.domain.routing_index import (
     Head,
     HeadsPlan,
     Line,
-    LineSet,
     lines_to_read,
     plan_from_heads,
 )
@@ -221,7 +220,7 @@ class Dispatcher:
         `domain/parking`), starting from what the pass's first read found."""
         ready_count, rules, found = len(agents), opening.rules, opening.found
         agents = self._parking.sort_out(agents, found, opening.counts, rules, now)
-        heads, whole = await self._first_read(agents, found, opening.early, rules, now)
+        heads, whole = await self._first_read(agents, opening, now)
         ranking = time.perf_counter()
         agents = self._parking.recheck(agents, heads, rules, now)
         lines = lines_to_read(found, agents, rules)
@@ -287,17 +286,13 @@ class Dispatcher:
         return plan, planning
 
     async def _first_read(
-        self,
-        agents: list[Agent],
-        found: LineSet,
-        early: Mapping[Line, Head],
-        rules: RoutingRules,
-        now: datetime,
+        self, agents: list[Agent], opening: Opening, now: datetime
     ) -> tuple[dict[Line, Head], set[Line]]:
-        """The first heads, in one round trip (none when those read `early` serve): of the
-        lines the agents could serve (whole for those the last pass left free), and, for
-        agents parked until now whose lines moved, those lines whole (to look at their new
-        tasks); and the lines to read whole."""
+        """The first heads, in one round trip (none when those the pass's first read brought
+        serve): of the lines the agents could serve (whole for those the last pass left
+        free), and, for agents parked until now whose lines moved, those lines whole (to
+        look at their new tasks); and the lines to read whole."""
+        rules, found = opening.rules, opening.found
         suspects = self._parking.suspects(agents, rules, now)
         looked_at = self._parking.to_look_at(suspects, found, rules) if suspects else []
         looking = {agent.id for agent in suspects}
@@ -308,17 +303,11 @@ class Dispatcher:
             line: WHOLE_LINE if line in whole else FIRST_HEAD_LENGTH
             for line in (*lines, *looked_at)
         }
-        return await self._heads_beside(early, lengths), whole
-
-    async def _heads_beside(
-        self, early: Mapping[Line, Head], lengths: Mapping[Line, int]
-    ) -> dict[Line, Head]:
-        """The heads of `lengths`: those read `early` that serve, the others read now."""
-        heads = {line: early[line] for line in lengths if _serves(early.get(line), lengths[line])}
+        heads = opening.early_heads(lengths)
         heads.update(
             await self._lines.heads({ln: n for ln, n in lengths.items() if ln not in heads})
         )
-        return heads
+        return heads, whole
 
     def _read_whole(
         self, lines: Sequence[Line], agents: Sequence[Agent], rules: RoutingRules
@@ -367,8 +356,3 @@ class Dispatcher:
         )
         await self._notify.route_event("route.offered", offered, decision)
         return bump_agent(agent, reserved)
-
-
-def _serves(head: Head | None, length: int) -> bool:
-    """Whether a head read early (`FIRST_HEAD_LENGTH` long) answers a read of `length`."""
-    return head is not None and (head.complete or length <= FIRST_HEAD_LENGTH)

@@ -7,7 +7,7 @@ dispatch turn, in the same round trip."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from callcenter.domain.agents import Agent
@@ -31,6 +31,17 @@ class Opening:
     found: LineSet  # the lines that may have calls
     counts: dict[Line, int]  # the change counts of the lines asked about
     early: dict[Line, Head]  # heads of the lines of the agents freed here
+
+    def early_heads(self, lengths: Mapping[Line, int]) -> dict[Line, Head]:
+        """Of the heads read early, those that answer a read of `lengths` (they hold
+        `FIRST_HEAD_LENGTH` tasks, or the whole line)."""
+        early = self.early
+        return {
+            line: head
+            for line, length in lengths.items()
+            if (head := early.get(line)) is not None
+            and (head.complete or length <= FIRST_HEAD_LENGTH)
+        }
 
 
 class PassOpenings:
