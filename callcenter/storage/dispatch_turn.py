@@ -10,7 +10,7 @@ from enum import IntEnum
 from callcenter.storage import keys
 from callcenter.storage.documents import load_script
 from callcenter.storage.joint_reads import Read
-from callcenter.storage.resp import Command, RespClient
+from callcenter.storage.resp import Arg, RespClient
 
 TURN_SECONDS = 2.0  # a holder that stops answering (killed) loses the turn after this
 
@@ -40,11 +40,7 @@ class DispatchTurn:
         """`take` as a command that may be sent with a pass's first read, in one pipeline
         (see `joint_reads`: should Redis have lost the script, the pipeline is sent again,
         and taking twice is taking once)."""
-        script = self._script
-        turn_keys = [keys.DISPATCH_TURN, keys.DISPATCH_OWED, *unless_empty]
-        command: Command = ("EVALSHA", script.sha, len(turn_keys), *turn_keys)
-        command = (*command, "take", self._id, self._ms, "0")
-        return Read(self._client, [command], [script], lambda found: Taken(found[0]))
+        return self._script_read("take", extra_keys=unless_empty).mapped(Taken)
 
     async def finish(self, *, again: bool = False) -> bool:
         """After a pass: True when another is owed, by another instance meanwhile or by
@@ -57,9 +53,13 @@ class DispatchTurn:
         await self._call("release")
 
     async def _call(self, operation: str, again: str = "0") -> int:
-        found: int = await self._client.evalsha(
-            self._script,
-            [keys.DISPATCH_TURN, keys.DISPATCH_OWED],
-            [operation, self._id, self._ms, again],
-        )
-        return found
+        return await self._script_read(operation, again).run()
+
+    def _script_read(
+        self, operation: str, again: str = "0", extra_keys: Sequence[str] = ()
+    ) -> Read[int]:
+        """lua/dispatch_turn.lua's `operation` as one command, and its answer."""
+        turn_keys = [keys.DISPATCH_TURN, keys.DISPATCH_OWED, *extra_keys]
+        args: list[Arg] = [operation, self._id, self._ms, again]
+        command = ("EVALSHA", self._script.sha, len(turn_keys), *turn_keys, *args)
+        return Read(self._client, [command], [self._script], lambda found: int(found[0]))
