@@ -21,7 +21,7 @@ however long the setup took on its machine. `--arrival-ms 0.4` brings 50,000 in 
 
 Redis is reached as the server reaches its embedded one: over a Unix socket. `--transport
 tcp` measures over loopback TCP instead (each round trip costs more there: a pass makes
-three, one after the other).
+two or three, one after the other).
 
 Run:  python bench/routing.py [--agents 2000] [--calls 1000] [--queues 30] [--releases 500]
       [--transport unix|tcp] [--arrival-ms 1]
@@ -171,11 +171,9 @@ class Bench:
             store,
             retention=timedelta(days=1),
             dedupe_window=timedelta(hours=1),
-            **({} if freed is None else {"on_change": freed.calls_changed}),
+            on_change=freed.calls_changed if freed else None,
         )
-        self.agents = AgentRepository(
-            store, **({} if freed is None else {"on_change": freed.agent_changed})
-        )
+        self.agents = AgentRepository(store, on_change=freed.agent_changed if freed else None)
         rules = RulesSource(lambda: make_rules(queues))
         callers = CallerService(
             CallerRepository(store, retention=timedelta(days=1)), clock=self.clock
