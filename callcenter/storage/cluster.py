@@ -169,6 +169,16 @@ class ClusterClient(RespClient):
     ) -> Reply:
         return await self._routed(keys, lambda node: node.evalsha(script, keys, args, acked=acked))
 
+    async def pipeline_once(
+        self, commands: Sequence[Command], scripts: Sequence[Script], *, acked: bool = False
+    ) -> list[Reply]:
+        """On the node of the first command's slot: every command must be of that slot
+        (a WAIT covers what its own connection wrote)."""
+        return await self._routed(
+            command_keys(commands[0]),
+            lambda node: node.pipeline_once(commands, scripts, acked=acked),
+        )
+
     async def pipeline(
         self, commands: Sequence[Command], *, raise_errors: bool = True
     ) -> list[Reply]:
@@ -244,6 +254,10 @@ class Node(Protocol):
         self, script: Script, keys: Sequence[Arg], args: Sequence[Arg], *, acked: bool = False
     ) -> Reply: ...
 
+    async def pipeline_once(
+        self, commands: Sequence[Command], scripts: Sequence[Script], *, acked: bool = False
+    ) -> list[Reply]: ...
+
 
 async def _asking(node: RespClient, call: Callable[[Node], Awaitable[T]]) -> T:
     """`call` on a node after ASKING: a slot being migrated there takes this one command.
@@ -266,11 +280,20 @@ class _Asking:
     async def evalsha(
         self, script: Script, keys: Sequence[Arg], args: Sequence[Arg], *, acked: bool = False
     ) -> Reply:
-        command = ["EVALSHA", script.sha, len(keys), *keys, *args]
+        return await self._once(["EVALSHA", script.sha, len(keys), *keys, *args], [script])
+
+    async def pipeline_once(
+        self, commands: Sequence[Command], scripts: Sequence[Script], *, acked: bool = False
+    ) -> list[Reply]:
+        """One command after another, each after its own ASKING."""
+        return [await self._once(command, scripts) for command in commands]
+
+    async def _once(self, command: Command, scripts: Sequence[Script]) -> Reply:
+        """`command`, once: sent again only when Redis lacked its script (loaded then)."""
         try:
             return await self.execute(*command)
         except CommandError as error:
             if not error.reason.startswith("NOSCRIPT"):
                 raise
-        await self._node.execute("SCRIPT", "LOAD", script.source)
+        await self._node.pipeline([["SCRIPT", "LOAD", script.source] for script in scripts])
         return await self.execute(*command)

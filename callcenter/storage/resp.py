@@ -198,8 +198,7 @@ class RespClient:
         script writes, and the answer waits for the replicas (`ack_replicas`); raises
         NotReplicated when they do not all have it within the timeout."""
         command = ["EVALSHA", script.sha, len(keys), *keys, *args]
-        replicas, timeout_ms = self._ack
-        if not (acked and replicas):  # the fast path: one command
+        if not (acked and self._ack[0]):  # the fast path: one command
             try:
                 return await self.execute(*command)
             except CommandError as error:
@@ -207,28 +206,44 @@ class RespClient:
                     raise
             await self.execute("SCRIPT", "LOAD", script.source)
             return await self.execute(*command)
-        return await self._acked(script, command, replicas, timeout_ms)
+        return (await self.pipeline_once([command], [script], acked=True))[0]
 
-    async def _acked(
-        self, script: Script, command: Command, replicas: int, timeout_ms: int
-    ) -> Reply:
-        """`command` (an EVALSHA of `script`) and a WAIT for `replicas` in one pipeline, on
-        one connection (WAIT covers what its own connection wrote)."""
-        commands: list[Command] = [command, ["WAIT", replicas, timeout_ms]]
-        for attempt in (1, 2):
-            replies = await self.pipeline(commands, raise_errors=False)
-            first = replies[0]
-            if not (isinstance(first, hiredis.ReplyError) and str(first).startswith("NOSCRIPT")):
-                break
-            if attempt == 1:  # the script did not run: load it and send it all again
-                await self.execute("SCRIPT", "LOAD", script.source)
-        if isinstance(first, hiredis.ReplyError):
-            raise CommandError(str(first))
-        if int(replies[1]) < replicas:
+    async def pipeline_once(
+        self, commands: Sequence[Command], scripts: Sequence[Script], *, acked: bool = False
+    ) -> list[Reply]:
+        """Commands that may write, in one round trip, each run once: should Redis lack
+        one of `scripts`, it is loaded and only the commands that did not run are sent
+        again. `acked`: a WAIT for the replicas follows them, on the same connection (WAIT
+        covers what its connection wrote); raises NotReplicated when they do not all have
+        the writes in time. Raises CommandError on an error reply (after all ran)."""
+        replicas, timeout_ms = self._ack
+        wait: list[Command] = [["WAIT", replicas, timeout_ms]] if acked and replicas else []
+        replies = await self._each_once(commands, scripts, wait)
+        for reply in replies:
+            if isinstance(reply, hiredis.ReplyError):
+                raise CommandError(str(reply))
+        if wait and int(replies[-1]) < replicas:
             raise NotReplicated(
-                f"the write reached {int(replies[1])} of {replicas} replicas in {timeout_ms} ms"
+                f"the write reached {int(replies[-1])} of {replicas} replicas in {timeout_ms} ms"
             )
-        return first
+        return replies[: len(commands)]
+
+    async def _each_once(
+        self, commands: Sequence[Command], scripts: Sequence[Script], tail: list[Command]
+    ) -> list[Reply]:
+        """`commands` then `tail` in one pipeline, and their replies; should Redis lack a
+        script of `scripts`, it is loaded and the commands that did not run are sent
+        again, followed by `tail` again."""
+        replies = await self.pipeline([*commands, *tail], raise_errors=False)
+        missing = [i for i, reply in enumerate(replies[: len(commands)]) if _noscript(reply)]
+        if not missing:
+            return replies
+        await self._load(scripts)
+        again = await self.pipeline([*(commands[i] for i in missing), *tail], raise_errors=False)
+        for i, reply in zip(missing, again[: len(missing)], strict=True):
+            replies[i] = reply
+        replies[len(commands) :] = again[len(missing) :]
+        return replies
 
     async def pipeline_with_scripts(
         self, commands: Sequence[Command], scripts: Sequence[Script]
@@ -236,9 +251,7 @@ class RespClient:
         """A pipeline that may hold EVALSHA of `scripts`: on NOSCRIPT, load them and send
         the pipeline again. Only for pipelines that may safely run twice (reads)."""
         replies = await self.pipeline(commands, raise_errors=False)
-        if any(
-            isinstance(r, hiredis.ReplyError) and str(r).startswith("NOSCRIPT") for r in replies
-        ):
+        if any(_noscript(reply) for reply in replies):
             await self._load(scripts)
             replies = await self.pipeline(commands, raise_errors=False)
         for reply in replies:
@@ -292,3 +305,8 @@ class RespClient:
                 connection.close()
                 self._slots[index] = None
         await asyncio.sleep(0)  # let the transports finish closing
+
+
+def _noscript(reply: Reply) -> bool:
+    """Whether `reply` says Redis lacked the script (the command did not run)."""
+    return isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT")

@@ -43,6 +43,30 @@ async def test_scripts_load_themselves_after_a_script_flush(resp: RespClient) ->
     assert replies == [10, b"PONG"]
 
 
+async def test_a_pipeline_of_writes_runs_each_command_once(resp: RespClient) -> None:
+    """Should Redis lack a script, only the commands that did not run are sent again: a
+    write before or after it, and a script Redis had, are not run twice."""
+    counted = Script("return redis.call('INCR', KEYS[1])")
+    other = Script("return redis.call('INCR', KEYS[1]) * 10")
+    await resp.evalsha(counted, ["a"], [])  # loaded (a = 1)
+    await resp.execute("SCRIPT", "FLUSH")
+    await resp.evalsha(counted, ["a"], [])  # loaded again (a = 2); `other` is not
+    replies = await resp.pipeline_once(
+        [
+            ("INCR", "b"),
+            ("EVALSHA", other.sha, 1, "c"),
+            ("EVALSHA", counted.sha, 1, "a"),
+            ("INCR", "b"),
+        ],
+        [other, counted],
+    )
+    assert replies == [1, 10, 3, 2]
+    assert await resp.pipeline([("GET", "a"), ("GET", "b"), ("GET", "c")]) == [b"3", b"2", b"1"]
+    with pytest.raises(CommandError, match="WRONGTYPE"):
+        await resp.pipeline_once([("LPUSH", "a", 1), ("INCR", "b")], [])
+    assert await resp.execute("GET", "b") == b"3"  # the command after the error ran
+
+
 async def test_reconnects_after_the_server_drops_it(
     resp: RespClient, redis_client: aioredis.Redis
 ) -> None:
