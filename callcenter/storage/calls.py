@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import cast
+from typing import TypeVar, cast
 
 import msgspec
 
@@ -25,11 +25,14 @@ from callcenter.storage.documents import (
     load_script,
     text,
 )
+from callcenter.storage.joint_reads import Read
 from callcenter.storage.line_reads import LineReads
 from callcenter.storage.places import QueuePlaces
 from callcenter.storage.resp import Arg
 from callcenter.storage.timers import schedule
 from callcenter.storage.waiting_lines import index_waiting, repair_arguments, scan_items
+
+T = TypeVar("T")
 
 # A call that stays active this long without any event is presumed lost by its gateway.
 ACTIVE_CALL_TTL = timedelta(days=1)
@@ -192,6 +195,43 @@ class CallRepository:
                 retention=self._retention,
                 dedupe_window=self._dedupe_window,
             )
+        self._plan(plan, old, new, agents, now, timers, decision)
+        outcome = await self._store.commit(plan)
+        self._committed(outcome[0], old, new, agents)
+        return outcome
+
+    async def commit_then(
+        self,
+        then: Read[T],
+        old: Call,
+        new: Call,
+        agents: tuple[tuple[Agent, Agent], ...],
+        *,
+        now: datetime,
+        timers: Sequence[Timer],
+        decision: Decision,
+    ) -> tuple[CommitResult, T]:
+        """`commit` of a routing decision, and `then` after it in the same round trip (see
+        `DocumentStore.commit_then`: a dispatch pass gives its turn up with its last
+        claim); what `then` read."""
+        plan = CommitPlan()
+        self._plan(plan, old, new, agents, now, timers, decision)
+        (result, _), found = await self._store.commit_then(plan, then)
+        self._committed(result, old, new, agents)
+        return result, found
+
+    def _plan(
+        self,
+        plan: CommitPlan,
+        old: Call | None,
+        new: Call,
+        agents: tuple[tuple[Agent, Agent], ...],
+        now: datetime,
+        timers: Sequence[Timer],
+        decision: Decision | None,
+    ) -> None:
+        """Add to `plan` the call and agents with their indexes, the timers to start, and
+        the routing decision to keep."""
         if new != old:
             self._put_call(plan, old, new, now)
         _put_agents(plan, agents, now)
@@ -201,10 +241,17 @@ class CallRepository:
             plan.set(
                 keys.decision(decision.call_id), decision, int(self._retention.total_seconds())
             )
-        outcome = await self._store.commit(plan)
-        if outcome[0] is CommitResult.COMMITTED and self._on_change is not None:
+
+    def _committed(
+        self,
+        result: CommitResult,
+        old: Call | None,
+        new: Call,
+        agents: tuple[tuple[Agent, Agent], ...],
+    ) -> None:
+        """Tell the listener of a commit that went through."""
+        if result is CommitResult.COMMITTED and self._on_change is not None:
             self._on_change(*_stored_changes(old, new, agents))
-        return outcome
 
     def _put_call(self, plan: CommitPlan, old: Call | None, new: Call, now: datetime) -> None:
         """The call document and every index it is in: by state, waiting, reservation."""

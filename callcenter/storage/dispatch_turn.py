@@ -46,14 +46,16 @@ class DispatchTurn:
         """After a pass: True when another is owed, by another instance meanwhile or by
         this one (`again`): the turn is kept and renewed, run it. False when the turn was
         given up (or had expired)."""
-        return bool(await self._call("finish", "1" if again else "0"))
+        return await self.finish_read(again=again).run()
+
+    def finish_read(self, *, again: bool = False) -> Read[bool]:
+        """`finish` as a command that may follow a claim in its round trip (run once there,
+        see `DocumentStore.commit_then`: finishing twice is not finishing once)."""
+        return self._script_read("finish", "1" if again else "0").mapped(bool)
 
     async def release(self) -> None:
         """Give the turn up now (stopping); a pass owed stays owed."""
-        await self._call("release")
-
-    async def _call(self, operation: str, again: str = "0") -> int:
-        return await self._script_read(operation, again).run()
+        await self._script_read("release").run()
 
     def _script_read(
         self, operation: str, again: str = "0", extra_keys: Sequence[str] = ()

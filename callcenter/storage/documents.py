@@ -12,7 +12,8 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from callcenter.storage.resp import RespClient, Script
+from callcenter.storage.joint_reads import Read
+from callcenter.storage.resp import Command, Reply, RespClient, Script
 
 T = TypeVar("T")
 
@@ -202,6 +203,23 @@ class DocumentStore:
         (it is on the primary: a retry of the same change finds it)."""
         keys = plan.keys
         reply = await self._client.evalsha(self._commit, keys, [plan.encode()], acked=True)
-        result = CommitResult(int(reply[0]))
-        conflicted = keys[int(reply[1]) - 1] if result is CommitResult.CONFLICT else None
-        return result, conflicted
+        return _outcome(keys, reply)
+
+    async def commit_then(
+        self, plan: CommitPlan, then: Read[T]
+    ) -> tuple[tuple[CommitResult, str | None], T]:
+        """`commit`, and `then` after it in the same round trip (its commands run once,
+        and must be of the plan's slot: giving up the dispatch turn after a claim)."""
+        keys = plan.keys
+        command: Command = ["EVALSHA", self._commit.sha, len(keys), *keys, plan.encode()]
+        replies = await self._client.pipeline_once(
+            [command, *then.commands], [self._commit, *then.scripts], acked=True
+        )
+        return _outcome(keys, replies[0]), then.parse(replies[1:])
+
+
+def _outcome(keys: list[str], reply: Reply) -> tuple[CommitResult, str | None]:
+    """What commit.lua answered: the result, and on CONFLICT the key that changed."""
+    result = CommitResult(int(reply[0]))
+    conflicted = keys[int(reply[1]) - 1] if result is CommitResult.CONFLICT else None
+    return result, conflicted

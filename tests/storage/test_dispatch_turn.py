@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from callcenter.storage import keys
 from callcenter.storage.dispatch_turn import DispatchTurn, Taken
+from callcenter.storage.documents import CommitPlan, CommitResult, DocumentStore, load_script
 from callcenter.storage.resp import RespClient
 
 
@@ -25,6 +26,31 @@ async def test_one_holder_runs_the_passes_owed_by_others(
     assert not await first.finish()  # nothing owed: given up
     assert not await redis_client.exists(keys.DISPATCH_TURN)
     assert await second.take()
+
+
+async def test_a_commit_finishes_the_turn_in_its_round_trip_and_only_once(
+    resp: RespClient, redis_client: aioredis.Redis
+) -> None:
+    """A pass's last claim finishes the turn after its commit, in one pipeline: should
+    Redis lack the commit's script, only the commit is sent again (finishing twice would
+    give up the turn the first finish kept for the pass owed)."""
+    holder, other = DispatchTurn(resp), DispatchTurn(resp)
+    assert await holder.take()
+    assert not await other.take()  # a pass owed to the holder
+    await redis_client.script_flush()
+    await resp.execute("SCRIPT", "LOAD", load_script("dispatch_turn").source)
+    plan = CommitPlan()
+    plan.put(f"{keys.ROUTING}:doc", 0, {"version": 1})
+    (result, _), kept = await DocumentStore(resp).commit_then(plan, holder.finish_read())
+    assert result is CommitResult.COMMITTED
+    assert kept  # owed: kept, to run it
+    assert await redis_client.get(keys.DISPATCH_TURN) is not None
+    assert not await redis_client.exists(keys.DISPATCH_OWED)
+    plan = CommitPlan()
+    plan.put(f"{keys.ROUTING}:doc", 1, {"version": 2})
+    (result, _), kept = await DocumentStore(resp).commit_then(plan, holder.finish_read())
+    assert result is CommitResult.COMMITTED and not kept  # nothing owed: given up
+    assert not await redis_client.exists(keys.DISPATCH_TURN)
 
 
 async def test_a_silent_holder_loses_the_turn_when_it_expires(
