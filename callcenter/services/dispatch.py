@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from callcenter.domain.agents import Agent
-from callcenter.domain.calls import Call, CallState
+from callcenter.domain.calls import Call
 from callcenter.domain.parking import ParkingLot
-from callcenter.domain.reservations import offer
 from callcenter.domain.routing import Decision
 from callcenter.domain.routing_index import (
     Head,
@@ -31,18 +29,17 @@ from callcenter.domain.routing_index import (
     plan_from_heads,
 )
 from callcenter.domain.routing_rules import RoutingRules
-from callcenter.domain.timers import Timer, TimerKind
 from callcenter.metrics import Metrics
 from callcenter.services.clock import Clock
 from callcenter.services.freed_agents import FreedAgents
 from callcenter.services.notify import RouteNotifier
+from callcenter.services.offer_claims import OfferClaims, Outcome
 from callcenter.services.pass_opening import FIRST_HEAD_LENGTH, Opening, PassOpenings
 from callcenter.services.rules_source import RulesSource
 from callcenter.services.task_failures import log_failure
-from callcenter.storage.agents import AgentRepository, bump_agent
+from callcenter.storage.agents import AgentRepository
 from callcenter.storage.calls import CallRepository
 from callcenter.storage.dispatch_turn import TURN_SECONDS, DispatchTurn, Taken
-from callcenter.storage.documents import CommitResult
 from callcenter.storage.joint_reads import Read, read_both
 
 logger = logging.getLogger(__name__)
@@ -81,8 +78,10 @@ class Dispatcher:
         reads with its first read (see `freed_agents`)."""
         self._turn = turn
         self._openings = PassOpenings(agents, calls.reads, freed)
+        self._claims = OfferClaims(calls, rules, clock=clock, metrics=metrics, notify=notify)
         self._took_last = True  # this instance took the turn last time it tried
-        self._notify = notify
+        # how the last pass's claim finished the turn: (kept, asked again here), or None
+        self._finished: tuple[bool, bool] | None = None
         self._calls = calls
         self._lines = calls.reads  # the waiting lines as passes read them (heads held)
         self._agents = agents
@@ -128,6 +127,8 @@ class Dispatcher:
                 # task boundary: log, count, and let the next trigger try again
                 log_failure(logger, "dispatch pass failed")
                 self._metrics.task_errors_total.labels("dispatch").inc()
+                # a claim kept the turn for a pass owed (see `_passes`): run it
+                self._dirty = self._dirty or (self._finished is not None and self._finished[0])
                 await asyncio.sleep(0.1)
 
     async def _take_turn_and_pass(self) -> None:
@@ -153,18 +154,30 @@ class Dispatcher:
 
     async def _passes(self, opening: Opening | None) -> None:
         """Passes while this instance or another asks for one, then give up the turn. The
-        first starts from `opening` when it was read."""
+        first starts from `opening` when it was read. A pass's last claim carries the
+        finishing of the turn, in its round trip; a pass without a claim finishes after."""
         while True:
-            await (self.run_pass() if opening is None else self._pass(opening))
+            self._finished = None
+            if opening is None:
+                opening = await self._opening(self._rules.current).run()
+            await self._pass(opening, finishing=True)
             opening = None
             if self._stopping:
                 await self._turn.release()
                 return
-            again, self._dirty = self._dirty, False  # asked for here during the pass
-            if not await self._turn.finish(again=again):
+            if self._finished is None:
+                self._finished = await self._finish_read().run()
+            kept, again = self._finished
+            if not kept:
                 # the turn was given up, or lost (expired) with a pass still to ask for
                 self._dirty = self._dirty or again
                 return
+
+    def _finish_read(self) -> Read[tuple[bool, bool]]:
+        """The turn's finishing, asking for another pass if one was asked for here since
+        the last: (the turn kept, asked again)."""
+        again, self._dirty = self._dirty, False
+        return self._turn.finish_read(again=again).mapped(lambda kept: (kept, again))
 
     def _ask_again_later(self) -> None:
         """Another instance holds the turn and owes our pass. Should it die holding it,
@@ -185,8 +198,9 @@ class Dispatcher:
         """A pass's first read (one round trip, see `pass_opening`)."""
         return self._openings.read(rules, self._parking.counted())
 
-    async def _pass(self, opening: Opening) -> int:
-        """The pass that `opening` starts; the number of offers made."""
+    async def _pass(self, opening: Opening, *, finishing: bool = False) -> int:
+        """The pass that `opening` starts; the number of offers made. `finishing`: its
+        last claim finishes the dispatch turn too (see `_passes`)."""
         agents = opening.agents
         if not agents:
             return 0
@@ -198,11 +212,13 @@ class Dispatcher:
         by_id = {agent.id: agent for agent in agents}
         calls = await self._calls.get_decided([d.call_id for d in decisions])
         made = 0
-        for decision, call in zip(decisions, calls, strict=True):
+        last = len(decisions) - 1
+        for at, (decision, call) in enumerate(zip(decisions, calls, strict=True)):
             claim_started = time.perf_counter()
             claimed = None
             if call is not None:
-                claimed = await self._claim(call, by_id[decision.agent_id], decision)
+                finish = self._finish_read() if finishing and at == last else None
+                claimed = await self._claim(call, by_id[decision.agent_id], decision, finish)
             if claimed is not None:
                 # an agent with room for more text tasks may have another decision to come
                 by_id[claimed.id] = claimed
@@ -317,42 +333,23 @@ class Dispatcher:
         waited = [agent for agent in agents if agent.id in self._left_free]
         return set(lines_to_read(lines, waited, rules)) if waited else set()
 
-    async def _claim(self, call: Call, agent: Agent, decision: Decision) -> Agent | None:
-        """Offer `call` to `agent`; the agent as stored after the offer, or None when the
-        call or the agent changed since they were read."""
-        if call.state is not CallState.QUEUED:
+    async def _claim(
+        self,
+        call: Call,
+        agent: Agent,
+        decision: Decision,
+        finish: Read[tuple[bool, bool]] | None,
+    ) -> Agent | None:
+        """Offer `call` to `agent` (see `offer_claims`); the agent as stored after the
+        offer, or None when the call or the agent changed since they were read. `finish`:
+        the turn's finishing, sent with the claim (its answer kept in `_finished`)."""
+        claimed = await self._claims.claim(call, agent, decision, finish)
+        if claimed.then is not None:
+            self._finished = claimed.then
+        if claimed.outcome is Outcome.NOT_WAITING:
             # it left its lines after they were read (or its line was written without a
             # version): read every head afresh
             self._lines.forget()
-            self._dirty = True
-            return None
-        now = self._clock.now()
-        queue = self._rules.current.queue(call.queue)
-        offered, reserved = offer(call, agent, "r" + secrets.token_hex(8), now, queue)
-        assert offered.reservation is not None
-        expiry = Timer(
-            TimerKind.OFFER, call.id, offered.reservation.id, offered.reservation.expires_at
-        )
-        result, _ = await self._calls.commit(
-            call,
-            offered,
-            ((agent, reserved),),
-            event_id=None,
-            now=now,
-            timers=(expiry,),
-            decision=decision,
-        )
-        if result is not CommitResult.COMMITTED:
-            # another instance (or event) changed the call or the agent: try again
-            self._metrics.routing_decisions_total.labels(call.queue, "lost_race").inc()
-            self._dirty = True
-            return None
-        self._metrics.routing_decisions_total.labels(call.queue, "offered").inc()
-        logger.info(
-            "offered call %s to agent %s",
-            call.id,
-            agent.id,
-            extra={"call_id": call.id, "agent_id": agent.id, "rule": decision.rule},
-        )
-        await self._notify.route_event("route.offered", offered, decision)
-        return bump_agent(agent, reserved)
+        if claimed.outcome is not Outcome.OFFERED:
+            self._dirty = True  # another instance (or event) changed it: try again
+        return claimed.agent

@@ -3,19 +3,23 @@ on a real Redis: a pass for an agent freed here reads the heads of its lines wit
 ready agents, one round trip fewer, and decides as a pass without the hint; a hint that
 misses (a line new since the last pass, an agent taken since) costs that round trip
 back, not a decision. A pass asked for takes the dispatch turn with that first read, in
-one round trip, unless another instance held the turn last time."""
+one round trip, unless another instance held the turn last time, and gives it up with its
+claim, in the claim's round trip."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
 from callcenter.domain import agents as agent_rules
 from callcenter.domain.agents import Presence
+from callcenter.services.dispatch import Dispatcher
 from callcenter.services.freed_agents import FreedAgents
-from callcenter.storage.dispatch_turn import DispatchTurn
+from callcenter.storage import keys
+from callcenter.storage.dispatch_turn import DispatchTurn, Taken
 from callcenter.storage.documents import load_script
 from callcenter.storage.resp import Reply, RespClient
 from tests.services.test_dispatch_parking import Desk
@@ -36,6 +40,19 @@ def count_round_trips(resp: RespClient, monkeypatch: pytest.MonkeyPatch) -> list
 
     monkeypatch.setattr(resp, "pipeline", counting(resp.pipeline))
     monkeypatch.setattr(resp, "execute", counting(resp.execute))
+    return counted
+
+
+def count_passes(dispatcher: Dispatcher, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The dispatcher's passes from now on, counted in the one-element list returned."""
+    counted = [0]
+    run = dispatcher._pass
+
+    async def counting(*args: Any, **options: Any) -> int:
+        counted[0] += 1
+        return await run(*args, **options)
+
+    monkeypatch.setattr(dispatcher, "_pass", counting)
     return counted
 
 
@@ -129,8 +146,8 @@ async def test_a_pass_asked_for_takes_the_turn_with_its_first_read(
         round_trips = count_round_trips(resp, patched)
         await desk.dispatcher.run_now()
     assert await desk.offered_to_ann("c2")
-    # the turn taken with the first read (and the heads), the claim, the turn given up
-    assert round_trips[0] == 3
+    # the turn taken with the first read (and the heads), the claim with the turn given up
+    assert round_trips[0] == 2
 
 
 async def test_after_another_instance_had_the_turn_it_is_taken_before_reading(
@@ -148,6 +165,31 @@ async def test_after_another_instance_had_the_turn_it_is_taken_before_reading(
         await desk.dispatcher.run_now()
     assert await desk.offered_to_ann("c2")
     # the turn taken alone (this instance did not get it last time), the first read, the
-    # heads (Ann's hint went with the read sent when the other held the turn), the claim,
-    # the turn given up
-    assert round_trips[0] == 5
+    # heads (Ann's hint went with the read sent when the other held the turn), the claim
+    # with the turn given up
+    assert round_trips[0] == 4
+
+
+async def test_a_pass_asked_for_elsewhere_meanwhile_runs_after_the_claim_kept_the_turn(
+    resp: RespClient, redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim finishes the turn: another instance asked for a pass meanwhile (owed), so
+    the turn is kept and that pass runs here, then the turn is given up."""
+    desk = await waiting_for_ann(resp)
+    other = DispatchTurn(resp)
+    claims = desk.dispatcher._claims
+    claim = claims.claim
+
+    async def claim_while_another_asks(*args: Any) -> Any:
+        assert await other.take() is Taken.ELSEWHERE  # owed to this instance
+        monkeypatch.setattr(claims, "claim", claim)
+        return await claim(*args)
+
+    monkeypatch.setattr(claims, "claim", claim_while_another_asks)
+    passes = count_passes(desk.dispatcher, monkeypatch)
+    await desk.dispatcher.run_now()
+    assert await desk.offered_to_ann("c2")
+    assert passes[0] == 2  # the pass owed ran (it found Ann taken: nothing to offer)
+    assert not await redis_client.exists(keys.DISPATCH_TURN)  # then the turn was given up
+    assert not await redis_client.exists(keys.DISPATCH_OWED)
+    assert await other.take() is Taken.TAKEN  # the turn is free for the next
