@@ -173,7 +173,10 @@ class ClusterClient(RespClient):
         self, commands: Sequence[Command], scripts: Sequence[Script], *, acked: bool = False
     ) -> list[Reply]:
         """On the node of the first command's slot: every command must be of that slot
-        (a WAIT covers what its own connection wrote)."""
+        (a WAIT covers what its own connection wrote). While the slot is being migrated,
+        the commands the old node still answered may run there and again on the new one
+        (after ASK): the routing slot is not to be resharded while instances run (its
+        multi-key scripts would meet TRYAGAIN as well)."""
         return await self._routed(
             command_keys(commands[0]),
             lambda node: node.pipeline_once(commands, scripts, acked=acked),
