@@ -217,6 +217,8 @@ class Dispatcher:
             claim_started = time.perf_counter()
             claimed = None
             if call is not None:
+                # (should the call have left its lines, the finishing is not sent: the
+                # claim asks for a pass, so `_passes` finishes after, asking again)
                 finish = self._finish_read() if finishing and at == last else None
                 claimed = await self._claim(call, by_id[decision.agent_id], decision, finish)
             if claimed is not None:
