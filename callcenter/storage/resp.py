@@ -37,6 +37,7 @@ from callcenter.storage.resp_connection import (
     Connection,
     Endpoint,
     Reply,
+    in_order,
     open_connection,
 )
 from callcenter.storage.sentinel import SentinelLocator
@@ -183,7 +184,7 @@ class RespClient:
         if not commands:
             return []
         connection = await self._connection()
-        replies = list(await asyncio.gather(*connection.send(commands)))
+        replies = await in_order(connection.send(commands))
         for reply in replies:
             if isinstance(reply, hiredis.ReplyError) and (
                 raise_errors or str(reply).startswith(DROPS_CONNECTION)

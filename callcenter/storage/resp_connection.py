@@ -163,11 +163,29 @@ async def open_connection(
         _, connection = await asyncio.wait_for(connect, CONNECT_TIMEOUT_SECONDS)
     except (OSError, TimeoutError) as error:
         raise StorageUnavailable(f"cannot connect to Redis: {error}") from error
-    for reply in await asyncio.gather(*connection.send(_hello(endpoint))):
+    for reply in await in_order(connection.send(_hello(endpoint))):
         if isinstance(reply, hiredis.ReplyError) and "SETNAME" not in str(reply):
             connection.close()
             raise CommandError(f"Redis refused the connection setup: {reply}")
     return connection
+
+
+async def in_order(futures: list[asyncio.Future[Reply]]) -> list[Reply]:
+    """The replies of a pipeline's futures. Redis answers in order, so they are awaited
+    one after the other (`asyncio.gather` costs about 5 µs more a pipeline). Should one
+    fail (the connection lost), the errors of the others are taken as they come, so that
+    none is left unretrieved."""
+    try:
+        return [await future for future in futures]
+    except BaseException:
+        for future in futures:
+            future.add_done_callback(_retrieved)
+        raise
+
+
+def _retrieved(future: asyncio.Future[Reply]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _hello(endpoint: Endpoint) -> list[Command]:

@@ -4,12 +4,14 @@ lost connections and a server that stops answering."""
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 import redis.asyncio as aioredis
 
 from callcenter.errors import StorageUnavailable
-from callcenter.storage.resp import CommandError, RespClient, Script, parse_url
+from callcenter.storage.resp import CommandError, Reply, RespClient, Script, parse_url
+from callcenter.storage.resp_connection import in_order
 
 
 async def test_replies_and_pipeline_order(resp: RespClient) -> None:
@@ -97,6 +99,29 @@ async def test_a_server_that_stops_answering_fails_commands_instead_of_hanging(
         assert await client.ping()  # a fresh connection once Redis answers again
     finally:
         await client.aclose()
+
+
+async def test_a_pipeline_lost_fails_whole_and_leaves_no_error_unretrieved() -> None:
+    """A pipeline's replies are awaited one after the other (`in_order`): when the
+    connection is lost, the first error is raised and the others' are taken too."""
+    loop = asyncio.get_running_loop()
+    unretrieved: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _, context: unretrieved.append(context))
+    try:
+        futures: list[asyncio.Future[Reply]] = [loop.create_future() for _ in range(3)]
+        waiting = asyncio.ensure_future(in_order(futures))
+        await asyncio.sleep(0)  # it waits on the first
+        for future in futures:
+            future.set_exception(StorageUnavailable("connection to Redis lost"))
+        with pytest.raises(StorageUnavailable):
+            await waiting
+        del futures, waiting, future
+        gc.collect()
+        await asyncio.sleep(0)
+        gc.collect()
+        assert unretrieved == []  # no "Future exception was never retrieved"
+    finally:
+        loop.set_exception_handler(None)
 
 
 async def test_unreachable_server_is_a_clear_error() -> None:
