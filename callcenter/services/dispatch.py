@@ -127,8 +127,6 @@ class Dispatcher:
                 # task boundary: log, count, and let the next trigger try again
                 log_failure(logger, "dispatch pass failed")
                 self._metrics.task_errors_total.labels("dispatch").inc()
-                # a claim kept the turn for a pass owed (see `_passes`): run it
-                self._dirty = self._dirty or (self._finished is not None and self._finished[0])
                 await asyncio.sleep(0.1)
 
     async def _take_turn_and_pass(self) -> None:
