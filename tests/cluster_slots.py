@@ -35,13 +35,13 @@ def scripts_touch_one_slot() -> Iterator[None]:
         return await evalsha(self, script, keys, args, **kw)
 
     async def checked_pipeline(
-        self: RespClient, commands: Sequence[Command], scripts: Sequence[Script]
+        self: RespClient, commands: Sequence[Command], scripts: Sequence[Script], **kw: Any
     ) -> list[Any]:
         for command in commands:
             if command[0] == "EVALSHA":
                 count = int(command[2])
                 _check(command[3 : 3 + count], "a pipelined EVALSHA")
-        return await with_scripts(self, commands, scripts)
+        return await with_scripts(self, commands, scripts, **kw)
 
     RespClient.evalsha = checked_evalsha  # type: ignore[method-assign]
     RespClient.pipeline_with_scripts = checked_pipeline  # type: ignore[method-assign]

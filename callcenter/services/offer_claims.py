@@ -77,16 +77,9 @@ class OfferClaims:
         expiry = Timer(
             TimerKind.OFFER, call.id, offered.reservation.id, offered.reservation.expires_at
         )
-        agents, timers = ((agent, reserved),), (expiry,)
-        found = None
-        if then is None:
-            result, _ = await self._calls.commit(
-                call, offered, agents, event_id=None, now=now, timers=timers, decision=decision
-            )
-        else:
-            result, found = await self._calls.commit_then(
-                then, call, offered, agents, now=now, timers=timers, decision=decision
-            )
+        result, found = await self._calls.commit_then(
+            then, call, offered, ((agent, reserved),), now=now, timers=(expiry,), decision=decision
+        )
         if result is not CommitResult.COMMITTED:
             self._metrics.routing_decisions_total.labels(call.queue, "lost_race").inc()
             return Claimed(Outcome.LOST_RACE, then=found)

@@ -202,7 +202,7 @@ class CallRepository:
 
     async def commit_then(
         self,
-        then: Read[T],
+        then: Read[T] | None,
         old: Call,
         new: Call,
         agents: tuple[tuple[Agent, Agent], ...],
@@ -210,10 +210,10 @@ class CallRepository:
         now: datetime,
         timers: Sequence[Timer],
         decision: Decision,
-    ) -> tuple[CommitResult, T]:
+    ) -> tuple[CommitResult, T | None]:
         """`commit` of a routing decision, and `then` after it in the same round trip (see
         `DocumentStore.commit_then`: a dispatch pass gives its turn up with its last
-        claim); what `then` read."""
+        claim); what `then` read (None without it)."""
         plan = CommitPlan()
         self._plan(plan, old, new, agents, now, timers, decision)
         (result, _), found = await self._store.commit_then(plan, then)

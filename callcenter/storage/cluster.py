@@ -164,22 +164,23 @@ class ClusterClient(RespClient):
     async def execute(self, *command: Arg) -> Reply:
         return await self._routed(command_keys(command), lambda node: node.execute(*command))
 
-    async def evalsha(
-        self, script: Script, keys: Sequence[Arg], args: Sequence[Arg], *, acked: bool = False
-    ) -> Reply:
-        return await self._routed(keys, lambda node: node.evalsha(script, keys, args, acked=acked))
+    async def evalsha(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> Reply:
+        return await self._routed(keys, lambda node: node.evalsha(script, keys, args))
 
-    async def pipeline_once(
+    async def pipeline_with_scripts(
         self, commands: Sequence[Command], scripts: Sequence[Script], *, acked: bool = False
     ) -> list[Reply]:
-        """On the node of the first command's slot: every command must be of that slot
-        (a WAIT covers what its own connection wrote). While the slot is being migrated,
+        """Reads: split by node, as `pipeline`. `acked` (writes, and the WAIT after them):
+        on the node of the first command's slot, so every command must be of that slot
+        (a WAIT covers what its own connection wrote). While that slot is being migrated,
         the commands the old node still answered may run there and again on the new one
         (after ASK): the routing slot is not to be resharded while instances run (its
         multi-key scripts would meet TRYAGAIN as well)."""
+        if not acked:
+            return await super().pipeline_with_scripts(commands, scripts)
         return await self._routed(
             command_keys(commands[0]),
-            lambda node: node.pipeline_once(commands, scripts, acked=acked),
+            lambda node: node.pipeline_with_scripts(commands, scripts, acked=True),
         )
 
     async def pipeline(
@@ -253,11 +254,9 @@ class Node(Protocol):
 
     async def execute(self, *command: Arg) -> Reply: ...
 
-    async def evalsha(
-        self, script: Script, keys: Sequence[Arg], args: Sequence[Arg], *, acked: bool = False
-    ) -> Reply: ...
+    async def evalsha(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> Reply: ...
 
-    async def pipeline_once(
+    async def pipeline_with_scripts(
         self, commands: Sequence[Command], scripts: Sequence[Script], *, acked: bool = False
     ) -> list[Reply]: ...
 
@@ -280,12 +279,10 @@ class _Asking:
             raise CommandError(str(reply))
         return reply
 
-    async def evalsha(
-        self, script: Script, keys: Sequence[Arg], args: Sequence[Arg], *, acked: bool = False
-    ) -> Reply:
+    async def evalsha(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> Reply:
         return await self._once(["EVALSHA", script.sha, len(keys), *keys, *args], [script])
 
-    async def pipeline_once(
+    async def pipeline_with_scripts(
         self, commands: Sequence[Command], scripts: Sequence[Script], *, acked: bool = False
     ) -> list[Reply]:
         """One command after another, each after its own ASKING."""

@@ -38,8 +38,8 @@ class DispatchTurn:
 
     def take_read(self, *, unless_empty: Sequence[str] = ()) -> Read[Taken]:
         """`take` as a command that may be sent with a pass's first read, in one pipeline
-        (see `joint_reads`: should Redis have lost the script, the pipeline is sent again,
-        and taking twice is taking once)."""
+        (see `joint_reads`; should Redis have lost a script, only the commands that did
+        not run are sent again)."""
         return self._script_read("take", extra_keys=unless_empty).mapped(Taken)
 
     async def finish(self, *, again: bool = False) -> bool:
@@ -49,8 +49,9 @@ class DispatchTurn:
         return await self.finish_read(again=again).run()
 
     def finish_read(self, *, again: bool = False) -> Read[bool]:
-        """`finish` as a command that may follow a claim in its round trip (run once there,
-        see `DocumentStore.commit_then`: finishing twice is not finishing once)."""
+        """`finish` as a command that may follow a claim in its round trip (see
+        `DocumentStore.commit_then`; it runs once there: finishing twice is not finishing
+        once)."""
         return self._script_read("finish", "1" if again else "0").mapped(bool)
 
     async def release(self) -> None:

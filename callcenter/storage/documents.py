@@ -201,21 +201,22 @@ class DocumentStore:
         """Run the plan; on CONFLICT also return the key that changed. Raises NotReplicated
         when the client must wait for replicas and they do not confirm the commit in time
         (it is on the primary: a retry of the same change finds it)."""
-        keys = plan.keys
-        reply = await self._client.evalsha(self._commit, keys, [plan.encode()], acked=True)
-        return _outcome(keys, reply)
+        return (await self.commit_then(plan, None))[0]
 
     async def commit_then(
-        self, plan: CommitPlan, then: Read[T]
-    ) -> tuple[tuple[CommitResult, str | None], T]:
+        self, plan: CommitPlan, then: Read[T] | None
+    ) -> tuple[tuple[CommitResult, str | None], T | None]:
         """`commit`, and `then` after it in the same round trip (its commands run once,
-        and must be of the plan's slot: giving up the dispatch turn after a claim)."""
+        and must be of the plan's slot: giving up the dispatch turn after a claim); what
+        `then` read (None without it)."""
         keys = plan.keys
         command: Command = ["EVALSHA", self._commit.sha, len(keys), *keys, plan.encode()]
-        replies = await self._client.pipeline_once(
-            [command, *then.commands], [self._commit, *then.scripts], acked=True
+        after, scripts = (then.commands, then.scripts) if then is not None else ((), ())
+        replies = await self._client.pipeline_with_scripts(
+            [command, *after], [self._commit, *scripts], acked=True
         )
-        return _outcome(keys, replies[0]), then.parse(replies[1:])
+        found = then.parse(replies[1:]) if then is not None else None
+        return _outcome(keys, replies[0]), found
 
 
 def _outcome(keys: list[str], reply: Reply) -> tuple[CommitResult, str | None]:

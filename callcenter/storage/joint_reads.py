@@ -10,7 +10,7 @@ from typing import Generic, TypeVar
 
 from callcenter.storage.resp import Command, Reply, RespClient, Script
 
-A = TypeVar("A")
+A = TypeVar("A", covariant=True)  # a read giving A serves where a wider type is asked for
 B = TypeVar("B")
 
 

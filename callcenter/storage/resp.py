@@ -192,31 +192,27 @@ class RespClient:
                 self._raise(connection, reply)
         return replies
 
-    async def evalsha(
-        self, script: Script, keys: Sequence[Arg], args: Sequence[Arg], *, acked: bool = False
-    ) -> Reply:
-        """Run a script by SHA, loading it first if Redis does not have it. `acked`: the
-        script writes, and the answer waits for the replicas (`ack_replicas`); raises
-        NotReplicated when they do not all have it within the timeout."""
+    async def evalsha(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> Reply:
+        """Run a script by SHA, loading it first if Redis does not have it (one command:
+        the fast path; a write that waits for the replicas goes in `pipeline_with_scripts`)."""
         command = ["EVALSHA", script.sha, len(keys), *keys, *args]
-        if not (acked and self._ack[0]):  # the fast path: one command
-            try:
-                return await self.execute(*command)
-            except CommandError as error:
-                if not error.reason.startswith("NOSCRIPT"):
-                    raise
-            await self.execute("SCRIPT", "LOAD", script.source)
+        try:
             return await self.execute(*command)
-        return (await self.pipeline_once([command], [script], acked=True))[0]
+        except CommandError as error:
+            if not error.reason.startswith("NOSCRIPT"):
+                raise
+        await self.execute("SCRIPT", "LOAD", script.source)
+        return await self.execute(*command)
 
-    async def pipeline_once(
+    async def pipeline_with_scripts(
         self, commands: Sequence[Command], scripts: Sequence[Script], *, acked: bool = False
     ) -> list[Reply]:
-        """Commands that may write, in one round trip, each run once: should Redis lack
-        one of `scripts`, it is loaded and only the commands that did not run are sent
-        again. `acked`: a WAIT for the replicas follows them, on the same connection (WAIT
-        covers what its connection wrote); raises NotReplicated when they do not all have
-        the writes in time. Raises CommandError on an error reply (after all ran)."""
+        """A pipeline that may hold EVALSHA of `scripts`, each command run once: should
+        Redis lack a script, it is loaded and only the commands that did not run are sent
+        again (so writes may go in it). `acked`: a WAIT for the replicas follows them, on
+        the same connection (WAIT covers what its connection wrote); raises NotReplicated
+        when they do not all have the writes in time. Raises CommandError on an error
+        reply (after all ran)."""
         replicas, timeout_ms = self._ack
         wait: list[Command] = [["WAIT", replicas, timeout_ms]] if acked and replicas else []
         replies = await self._each_once(commands, scripts, wait)
@@ -244,20 +240,6 @@ class RespClient:
         for i, reply in zip(missing, again[: len(missing)], strict=True):
             replies[i] = reply
         replies[len(commands) :] = again[len(missing) :]
-        return replies
-
-    async def pipeline_with_scripts(
-        self, commands: Sequence[Command], scripts: Sequence[Script]
-    ) -> list[Reply]:
-        """A pipeline that may hold EVALSHA of `scripts`: on NOSCRIPT, load them and send
-        the pipeline again. Only for pipelines that may safely run twice (reads)."""
-        replies = await self.pipeline(commands, raise_errors=False)
-        if any(_noscript(reply) for reply in replies):
-            await self._load(scripts)
-            replies = await self.pipeline(commands, raise_errors=False)
-        for reply in replies:
-            if isinstance(reply, hiredis.ReplyError):
-                raise CommandError(str(reply))
         return replies
 
     async def _load(self, scripts: Sequence[Script]) -> None:

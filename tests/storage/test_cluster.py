@@ -111,21 +111,21 @@ async def test_a_slot_being_migrated_is_followed(
 async def test_writes_of_one_slot_run_once_on_its_node_and_follow_it_when_moved(
     cluster: ClusterSet, client: ClusterClient
 ) -> None:
-    """`pipeline_once` (a claim, and the dispatch turn given up after it): every command of
-    one slot, in one round trip to its node; a script the node lacks is loaded there and
-    only its command is sent again; a slot moved is followed."""
+    """`pipeline_with_scripts(acked=True)` (a claim, and the dispatch turn given up after
+    it): every command of one slot, in one round trip to its node; a script the node
+    lacks is loaded there and only its command is sent again; a slot moved is followed."""
     tag = spread_keys(cluster)[2]
     first, second = f"{{{tag}}}:first", f"{{{tag}}}:second"
     script = Script("return redis.call('INCR', KEYS[1]) * 10")  # no node has it yet
     writes = [("EVALSHA", script.sha, 1, first), ("INCR", second)]
-    assert await client.pipeline_once(writes, [script]) == [10, 1]
+    assert await client.pipeline_with_scripts(writes, [script], acked=True) == [10, 1]
     slot = key_slot(first)
     owner = cluster.owner(slot)
     assert (command(owner, "GET", first), command(owner, "GET", second)) == (b"1", b"1")
     other = next(n.port for n in cluster.nodes if n.port != owner)
     await asyncio.to_thread(cluster.move_slot, slot, other)  # the client's map is stale
     try:
-        assert await client.pipeline_once(writes, [script]) == [20, 2]
+        assert await client.pipeline_with_scripts(writes, [script], acked=True) == [20, 2]
         assert command(other, "GET", second) == b"2"
     finally:
         await asyncio.to_thread(cluster.move_slot, slot, owner)

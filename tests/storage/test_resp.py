@@ -53,7 +53,7 @@ async def test_a_pipeline_of_writes_runs_each_command_once(resp: RespClient) -> 
     await resp.evalsha(counted, ["a"], [])  # loaded (a = 1)
     await resp.execute("SCRIPT", "FLUSH")
     await resp.evalsha(counted, ["a"], [])  # loaded again (a = 2); `other` is not
-    replies = await resp.pipeline_once(
+    replies = await resp.pipeline_with_scripts(
         [
             ("INCR", "b"),
             ("EVALSHA", other.sha, 1, "c"),
@@ -65,7 +65,7 @@ async def test_a_pipeline_of_writes_runs_each_command_once(resp: RespClient) -> 
     assert replies == [1, 10, 3, 2]
     assert await resp.pipeline([("GET", "a"), ("GET", "b"), ("GET", "c")]) == [b"3", b"2", b"1"]
     with pytest.raises(CommandError, match="WRONGTYPE"):
-        await resp.pipeline_once([("LPUSH", "a", 1), ("INCR", "b")], [])
+        await resp.pipeline_with_scripts([("LPUSH", "a", 1), ("INCR", "b")], [])
     assert await resp.execute("GET", "b") == b"3"  # the command after the error ran
 
 
