@@ -44,6 +44,8 @@ from callcenter.storage.joint_reads import Read, read_both
 
 logger = logging.getLogger(__name__)
 
+Finished = tuple[bool, bool]  # the turn's finishing: (kept, a pass asked for here since)
+
 # A pass reads `FIRST_HEAD_LENGTH` tasks of each line first (see `pass_opening`). Then, if
 # the heads did not settle the pass (agents left free: none of the tasks read is theirs to
 # take), the lines those agents could serve are read to their end, in one go.
@@ -80,8 +82,6 @@ class Dispatcher:
         self._openings = PassOpenings(agents, calls.reads, freed)
         self._claims = OfferClaims(calls, rules, clock=clock, metrics=metrics, notify=notify)
         self._took_last = True  # this instance took the turn last time it tried
-        # how the last pass's claim finished the turn: (kept, asked again here), or None
-        self._finished: tuple[bool, bool] | None = None
         self._calls = calls
         self._lines = calls.reads  # the waiting lines as passes read them (heads held)
         self._agents = agents
@@ -155,23 +155,20 @@ class Dispatcher:
         first starts from `opening` when it was read. A pass's last claim carries the
         finishing of the turn, in its round trip; a pass without a claim finishes after."""
         while True:
-            self._finished = None
             if opening is None:
                 opening = await self._opening(self._rules.current).run()
-            await self._pass(opening, finishing=True)
+            _, finished = await self._pass(opening, finishing=True)
             opening = None
             if self._stopping:
                 await self._turn.release()
                 return
-            if self._finished is None:
-                self._finished = await self._finish_read().run()
-            kept, again = self._finished
+            kept, again = finished or await self._finish_read().run()
             if not kept:
                 # the turn was given up, or lost (expired) with a pass still to ask for
                 self._dirty = self._dirty or again
                 return
 
-    def _finish_read(self) -> Read[tuple[bool, bool]]:
+    def _finish_read(self) -> Read[Finished]:
         """The turn's finishing, asking for another pass if one was asked for here since
         the last: (the turn kept, asked again)."""
         again, self._dirty = self._dirty, False
@@ -190,26 +187,30 @@ class Dispatcher:
 
     async def run_pass(self) -> int:
         """One matching pass; returns the number of offers made."""
-        return await self._pass(await self._opening(self._rules.current).run())
+        made, _ = await self._pass(await self._opening(self._rules.current).run())
+        return made
 
     def _opening(self, rules: RoutingRules) -> Read[Opening]:
         """A pass's first read (one round trip, see `pass_opening`)."""
         return self._openings.read(rules, self._parking.counted())
 
-    async def _pass(self, opening: Opening, *, finishing: bool = False) -> int:
-        """The pass that `opening` starts; the number of offers made. `finishing`: its
-        last claim finishes the dispatch turn too (see `_passes`)."""
+    async def _pass(
+        self, opening: Opening, *, finishing: bool = False
+    ) -> tuple[int, Finished | None]:
+        """The pass that `opening` starts: the number of offers made, and, with
+        `finishing`, how its last claim finished the dispatch turn (None when no claim
+        carried it: see `_passes`)."""
         agents = opening.agents
         if not agents:
-            return 0
+            return 0, None
         decisions, timing = await self._plan(agents, opening, self._clock.now())
         self.last_pass = timing
         if not decisions:
-            return 0
+            return 0, None
         ranked_each = timing.rank_seconds / len(decisions)
         by_id = {agent.id: agent for agent in agents}
         calls = await self._calls.get_decided([d.call_id for d in decisions])
-        made = 0
+        made, finished = 0, None
         last = len(decisions) - 1
         for at, (decision, call) in enumerate(zip(decisions, calls, strict=True)):
             claim_started = time.perf_counter()
@@ -218,7 +219,9 @@ class Dispatcher:
                 # (should the call have left its lines, the finishing is not sent: the
                 # claim asks for a pass, so `_passes` finishes after, asking again)
                 finish = self._finish_read() if finishing and at == last else None
-                claimed = await self._claim(call, by_id[decision.agent_id], decision, finish)
+                claimed, finished = await self._claim(
+                    call, by_id[decision.agent_id], decision, finish
+                )
             if claimed is not None:
                 # an agent with room for more text tasks may have another decision to come
                 by_id[claimed.id] = claimed
@@ -226,7 +229,7 @@ class Dispatcher:
             self._metrics.routing_decision_seconds.observe(
                 ranked_each + time.perf_counter() - claim_started
             )
-        return made
+        return made, finished
 
     async def _plan(
         self, agents: list[Agent], opening: Opening, now: datetime
@@ -334,22 +337,16 @@ class Dispatcher:
         return set(lines_to_read(lines, waited, rules)) if waited else set()
 
     async def _claim(
-        self,
-        call: Call,
-        agent: Agent,
-        decision: Decision,
-        finish: Read[tuple[bool, bool]] | None,
-    ) -> Agent | None:
-        """Offer `call` to `agent` (see `offer_claims`); the agent as stored after the
-        offer, or None when the call or the agent changed since they were read. `finish`:
-        the turn's finishing, sent with the claim (its answer kept in `_finished`)."""
+        self, call: Call, agent: Agent, decision: Decision, finish: Read[Finished] | None
+    ) -> tuple[Agent | None, Finished | None]:
+        """Offer `call` to `agent` (see `offer_claims`): the agent as stored after the
+        offer, or None when the call or the agent changed since they were read; and what
+        `finish` (the turn's finishing, sent with the claim) answered."""
         claimed = await self._claims.claim(call, agent, decision, finish)
-        if claimed.then is not None:
-            self._finished = claimed.then
         if claimed.outcome is Outcome.NOT_WAITING:
             # it left its lines after they were read (or its line was written without a
             # version): read every head afresh
             self._lines.forget()
         if claimed.outcome is not Outcome.OFFERED:
             self._dirty = True  # another instance (or event) changed it: try again
-        return claimed.agent
+        return claimed.agent, claimed.then
