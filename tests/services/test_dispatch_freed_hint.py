@@ -21,39 +21,38 @@ from callcenter.services.freed_agents import FreedAgents
 from callcenter.storage import keys
 from callcenter.storage.dispatch_turn import DispatchTurn, Taken
 from callcenter.storage.documents import load_script
-from callcenter.storage.resp import Reply, RespClient
+from callcenter.storage.resp import RespClient
 from tests.services.test_dispatch_parking import Desk
 from tests.storage.test_calls import NOW
 
 
-def count_round_trips(resp: RespClient, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The client's round trips from now on (its pipelines and single commands), counted
-    in the one-element list returned."""
+def count_calls(
+    owner: object, names: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> list[int]:
+    """The calls of `owner`'s async methods `names` from now on, counted in the
+    one-element list returned."""
     counted = [0]
 
-    def counting(send: Callable[..., Awaitable[Reply]]) -> Callable[..., Awaitable[Reply]]:
-        async def sent(*args: object, **options: object) -> Reply:
+    def counting(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def called(*args: Any, **options: Any) -> Any:
             counted[0] += 1
-            return await send(*args, **options)
+            return await method(*args, **options)
 
-        return sent
+        return called
 
-    monkeypatch.setattr(resp, "pipeline", counting(resp.pipeline))
-    monkeypatch.setattr(resp, "execute", counting(resp.execute))
+    for name in names:
+        monkeypatch.setattr(owner, name, counting(getattr(owner, name)))
     return counted
+
+
+def count_round_trips(resp: RespClient, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The client's round trips from now on: its pipelines and single commands."""
+    return count_calls(resp, ("pipeline", "execute"), monkeypatch)
 
 
 def count_passes(dispatcher: Dispatcher, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The dispatcher's passes from now on, counted in the one-element list returned."""
-    counted = [0]
-    run = dispatcher._pass
-
-    async def counting(*args: Any, **options: Any) -> int:
-        counted[0] += 1
-        return await run(*args, **options)
-
-    monkeypatch.setattr(dispatcher, "_pass", counting)
-    return counted
+    """The dispatcher's passes from now on."""
+    return count_calls(dispatcher, ("_pass",), monkeypatch)
 
 
 async def load_scripts(resp: RespClient) -> None:
