@@ -285,7 +285,8 @@ class _Asking:
     async def pipeline_with_scripts(
         self, commands: Sequence[Command], scripts: Sequence[Script], *, acked: bool = False
     ) -> list[Reply]:
-        """One command after another, each after its own ASKING."""
+        """One command after another, each after its own ASKING (for the moment a slot is
+        migrated; the replicas are not waited for here)."""
         return [await self._once(command, scripts) for command in commands]
 
     async def _once(self, command: Command, scripts: Sequence[Script]) -> Reply:
