@@ -137,16 +137,23 @@ async def waiting_for_ann(resp: RespClient) -> Desk:
     return desk
 
 
-async def test_a_pass_asked_for_takes_the_turn_with_its_first_read(
-    resp: RespClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    desk = await waiting_for_ann(resp)
+async def asked_pass_offering_c2(
+    desk: Desk, resp: RespClient, monkeypatch: pytest.MonkeyPatch
+) -> int:
+    """A pass asked for as the server asks, which must offer c2 to Ann: its round trips."""
     with monkeypatch.context() as patched:
         round_trips = count_round_trips(resp, patched)
         await desk.dispatcher.run_now()
     assert await desk.offered_to_ann("c2")
+    return round_trips[0]
+
+
+async def test_a_pass_asked_for_takes_the_turn_with_its_first_read(
+    resp: RespClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = await waiting_for_ann(resp)
     # the turn taken with the first read (and the heads), the claim with the turn given up
-    assert round_trips[0] == 2
+    assert await asked_pass_offering_c2(desk, resp, monkeypatch) == 2
 
 
 async def test_after_another_instance_had_the_turn_it_is_taken_before_reading(
@@ -159,14 +166,10 @@ async def test_after_another_instance_had_the_turn_it_is_taken_before_reading(
     assert not await desk.offered_to_ann("c2")
     assert await other.finish()  # the pass owed: the other would run it; it does not
     assert not await other.finish()  # and gives the turn up
-    with monkeypatch.context() as patched:
-        round_trips = count_round_trips(resp, patched)
-        await desk.dispatcher.run_now()
-    assert await desk.offered_to_ann("c2")
     # the turn taken alone (this instance did not get it last time), the first read, the
     # heads (Ann's hint went with the read sent when the other held the turn), the claim
     # with the turn given up
-    assert round_trips[0] == 4
+    assert await asked_pass_offering_c2(desk, resp, monkeypatch) == 4
 
 
 async def test_a_pass_asked_for_elsewhere_meanwhile_runs_after_the_claim_kept_the_turn(
