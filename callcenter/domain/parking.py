@@ -165,6 +165,34 @@ def _still(
     return still_parked(parked, agent, changes, rules, now)
 
 
+def caught_up(
+    parked: Parked,
+    agent: Agent,
+    changes: Mapping[Line, int],
+    arrivals: Mapping[Line, Ticket],
+    lines: Iterable[Line],
+    rules: RoutingRules,
+    now: datetime,
+) -> Parked | None:
+    """The agent parked again without reading its lines, when each moved by one task
+    joining it at most (`changes`: the counts read now; `arrivals`: the task whose joining
+    made a line's count) and none of those tasks may go to it now either; else None (its
+    lines are to be read). The tasks are added to the lines as parked: tasks that have left
+    since stay there, and only ever spare a look. `lines`: the lines found now."""
+    if not _holds(parked, agent, rules, now):
+        return None
+    heads = dict(parked.heads)
+    for line, head in parked.heads.items():
+        count = changes.get(line, 0)
+        if count == head.changes:
+            continue
+        arrival = arrivals.get(line)
+        if arrival is None or count != head.changes + 1:
+            return None
+        heads[line] = Head((*head.tickets, arrival), True, count)
+    return park(agent, heads, lines, rules, now, parked)
+
+
 def reaches_new_lines(agent: Agent, appeared: Collection[Line], rules: RoutingRules) -> bool:
     """Whether the agent could serve one of the lines that `appeared` since the last pass
     (a line it could not see when parked)."""
@@ -223,11 +251,15 @@ class ParkingLot:
         changes: Mapping[Line, int],
         rules: RoutingRules,
         now: datetime,
+        *,
+        arrivals: Mapping[Line, Ticket] | None = None,
     ) -> list[Agent]:
         """The agents to plan: those not parked, or no longer (the others stay parked;
         agents no longer ready are forgotten). `lines`: the lines found now; `changes`:
-        the counts of the lines `counted` named."""
-        if lines is not self._lines:  # storage hands out the same set until it changes
+        the counts of the lines `counted` named; `arrivals`: of those, the task whose
+        joining made the count (see `caught_up`)."""
+        found = self._lines
+        if lines is not found:  # storage hands out the same set until it changes
             found = lines if isinstance(lines, LineSet) else LineSet(lines)
             appeared = found.members - self._lines.members
             self._lines = found
@@ -241,10 +273,15 @@ class ParkingLot:
             parked = self._parked.get(agent.id)
             if parked is None:
                 active.append(agent)
-            elif _still(parked, agent, changes, moved, rules, now) and not reaches_new_lines(
-                agent, appeared, rules
-            ):
-                kept[agent.id] = parked
+                continue
+            if reaches_new_lines(agent, appeared, rules):
+                again = None
+            elif _still(parked, agent, changes, moved, rules, now):
+                again = parked
+            else:
+                again = caught_up(parked, agent, changes, arrivals or {}, found, rules, now)
+            if again is not None:
+                kept[agent.id] = again
             else:
                 active.append(agent)
                 self._priors[agent.id] = parked

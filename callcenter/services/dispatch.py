@@ -238,7 +238,9 @@ class Dispatcher:
         lengthened until they settle it (see `routing_index`), parked agents left out (see
         `domain/parking`), starting from what the pass's first read found."""
         ready_count, rules, found = len(agents), opening.rules, opening.found
-        agents = self._parking.sort_out(agents, found, opening.counts, rules, now)
+        agents = self._parking.sort_out(
+            agents, found, opening.counts, rules, now, arrivals=opening.arrivals
+        )
         heads, whole = await self._first_read(agents, opening, now)
         ranking = time.perf_counter()
         agents = self._parking.recheck(agents, heads, rules, now)

@@ -1,8 +1,8 @@
 """A dispatch pass's first read, as one pipeline: the ready agents, the waiting lines with
-the change counts of those the parking watches, and the heads of the lines of the agents
-freed on this instance (`freed_agents.py`): a pass for an agent just freed reads them
-next, one round trip later otherwise. The dispatcher may send it with its taking of the
-dispatch turn, in the same round trip."""
+the change counts (and last arrivals) of those the parking watches, and the heads of the
+lines of the agents freed on this instance (`freed_agents.py`): a pass for an agent just
+freed reads them next, one round trip later otherwise. The dispatcher may send it with
+its taking of the dispatch turn, in the same round trip."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from callcenter.domain.agents import Agent
+from callcenter.domain.routing import Ticket
 from callcenter.domain.routing_index import Head, Line, LineSet, lines_to_read
 from callcenter.domain.routing_rules import RoutingRules
 from callcenter.services.freed_agents import FreedAgents
 from callcenter.storage.agents import AgentRepository
 from callcenter.storage.joint_reads import Read
-from callcenter.storage.line_reads import LineReads
+from callcenter.storage.line_reads import Counted, LineReads
 
 FIRST_HEAD_LENGTH = 8  # tasks read from the head of each line first
 
@@ -31,6 +32,7 @@ class Opening:
     found: LineSet  # the lines that may have calls
     counts: dict[Line, int]  # the change counts of the lines asked about
     early: dict[Line, Head]  # heads of the lines of the agents freed here
+    arrivals: dict[Line, Ticket]  # of the lines asked about, the task that made the count
 
     def early_heads(self, lengths: Mapping[Line, int]) -> dict[Line, Head]:
         """Of the heads read early, those that answer a read of `lengths` (they hold
@@ -60,12 +62,10 @@ class PassOpenings:
             self._lines.heads_read(self._freed_lines(rules))
         )
 
-        def opening(
-            found: tuple[tuple[list[Agent], tuple[LineSet, list[int]]], dict[Line, Head]],
-        ) -> Opening:
-            (ready, (lines, changes)), early = found
+        def opening(found: tuple[tuple[list[Agent], Counted], dict[Line, Head]]) -> Opening:
+            (ready, (lines, changes, arrivals)), early = found
             counts = dict(zip(counted, changes, strict=True))
-            return Opening(rules, started, ready, lines, counts, early)
+            return Opening(rules, started, ready, lines, counts, early, arrivals)
 
         return read.mapped(opening)
 

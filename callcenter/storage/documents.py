@@ -148,12 +148,21 @@ class CommitPlan:
     def hdel(self, key: str, field: str) -> None:
         self._plan.setdefault("hdel", []).append([self._k(key), field])
 
-    def hincrby(self, key: str, field: str) -> None:
-        """Count one more change of `field` (once per plan, however often asked)."""
-        counted = self._plan.setdefault("hincr", [])
-        op = [self._k(key), field]
-        if op not in counted:
-            counted.append(op)
+    def hincrby(self, key: str, field: str, *, tagged: tuple[str, str] | None = None) -> None:
+        """Count one more change of `field` (once per plan, however often asked). With
+        `tagged` (key, value): set `field` of that key to "<the new count> <value>", what
+        made that count; dropped when the field is counted twice in one plan (the count
+        then moves by one for two changes, and no one of them made it)."""
+        counted: list[list[Any]] = self._plan.setdefault("hincr", [])
+        k = self._k(key)
+        for op in counted:
+            if op[0] == k and op[1] == field:
+                del op[2:]
+                return
+        op = [k, field]
+        if tagged is not None:
+            op += [self._k(tagged[0]), tagged[1]]
+        counted.append(op)
 
     def set(self, key: str, value: Any, ttl_seconds: int) -> None:
         """A plain string key (JSON-encoded unless already str) that expires."""

@@ -96,6 +96,8 @@ SKILLS_BUILT = f"{ROUTING}:skills:built"
 LINES_EPOCH = f"{ROUTING}:lines:epoch"  # how often the set of lines changed
 LINE_CHANGES = f"{ROUTING}:lines:changes"  # line id -> how often tasks joined or changed in it
 LINE_VERSIONS = f"{ROUTING}:lines:versions"  # line id -> how often it was written at all
+# line id -> "<change count> <ticket>": the task whose joining made that change count
+LINE_ARRIVALS = f"{ROUTING}:lines:arrivals"
 READY = f"{ROUTING}:ready"
 READY_ON_VOICE = f"{ROUTING}:ready:voice"
 TIMERS = f"{ROUTING}:timers"

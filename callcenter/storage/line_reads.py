@@ -1,5 +1,5 @@
 """The waiting lines as dispatch passes read them: which lines have tasks (with their change
-counts, see `domain/parking`), and the heads of lines.
+counts and the tasks whose joining made them, see `domain/parking`), and the heads of lines.
 
 Heads are kept from one pass to the next. Every write to a line bumps its version (in the
 commit and repair scripts), and the heads script is told the version of the head held: when
@@ -25,6 +25,9 @@ from callcenter.storage.resp import Arg, Command
 
 LINES_KEPT = 100_000  # parsed line ids kept, and lines whose heads are kept
 HEAD_KEPT_SECONDS = 10.0
+
+# the lines found, the change counts of those counted, and their arrivals (see `lines_read`)
+Counted = tuple[LineSet, list[int], dict[Line, Ticket]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,23 +72,48 @@ class LineReads:
     async def lines_and_changes(self, counted: Sequence[Line]) -> tuple[LineSet, list[int]]:
         """The waiting lines that may have calls, and the change counts of `counted` (0
         for a line never counted), in one round trip."""
-        return await self.lines_read(counted).run()
+        found, changes, _ = await self.lines_read(counted).run()
+        return found, changes
 
-    def lines_read(self, counted: Sequence[Line]) -> Read[tuple[LineSet, list[int]]]:
+    def lines_read(self, counted: Sequence[Line]) -> Read[Counted]:
         """`lines_and_changes` as a read that may be sent with others (see
-        `joint_reads`)."""
+        `joint_reads`), with the arrivals of `counted`: for each line whose count was
+        last moved by a task joining it, that task."""
         line_keys, held = self._line_ids_args()
         commands: list[Command] = [
             ("EVALSHA", self._line_ids.sha, len(line_keys), *line_keys, *held)
         ]
         if counted:
-            commands.append(("HMGET", keys.LINE_CHANGES, *(line.id for line in counted)))
+            ids = [line.id for line in counted]
+            commands += [("HMGET", keys.LINE_CHANGES, *ids), ("HMGET", keys.LINE_ARRIVALS, *ids)]
 
-        def parse(replies: Sequence[Any]) -> tuple[LineSet, list[int]]:
-            changes = [int(count or 0) for count in replies[1]] if counted else []
-            return self._lines_from(replies[0], held), changes
+        def parse(replies: Sequence[Any]) -> Counted:
+            if not counted:
+                return self._lines_from(replies[0], held), [], {}
+            changes = [int(count or 0) for count in replies[1]]
+            return (
+                self._lines_from(replies[0], held),
+                changes,
+                self._arrivals(counted, changes, replies[2]),
+            )
 
         return Read(self._store.client, commands, [self._line_ids], parse)
+
+    def _arrivals(
+        self, counted: Sequence[Line], changes: list[int], tagged: list[bytes | None]
+    ) -> dict[Line, Ticket]:
+        """The tasks whose joining made the counts read: a line's arrival is kept with
+        the count it made ("<count> <ticket>"), so one tagged with another count (a line
+        moved between the two reads, or counted by a write that kept no arrival) is left
+        out."""
+        lines, raws = [], []
+        for line, count, value in zip(counted, changes, tagged, strict=True):
+            if value is not None:
+                made, _, raw = value.partition(b" ")
+                if made.isdigit() and int(made) == count:
+                    lines.append(line)
+                    raws.append(raw)
+        return dict(zip(lines, self._tickets.decode_all(raws), strict=True)) if raws else {}
 
     def _line_ids_args(self) -> tuple[list[Arg], list[Arg]]:
         """KEYS and ARGV of lua/line_ids.lua: the set's change count held, if recent."""

@@ -169,14 +169,16 @@ def index_waiting(plan: CommitPlan, old: Call | None, new: Call, now: datetime) 
             return  # still waiting in the same place: nothing to rewrite
         else:
             _leave_lines(plan, was)
-        plan.hset(keys.WAITING, new.id, _ENCODER.encode(ticket))
+        encoded = _ENCODER.encode(ticket).decode()
+        plan.hset(keys.WAITING, new.id, encoded)
         member = place_in_line(ticket)
         for line in lines_of(ticket):
             plan.zadd(keys.line(line.id), 0, member)
             plan.sadd(keys.LINES, line.id, counted_in=keys.LINES_EPOCH)
-            # a task joined (or changed in) the line: agents parked on it look again; one
-            # leaving makes nobody eligible, so that is not counted (the version is)
-            plan.hincrby(keys.LINE_CHANGES, line.id)
+            # a task joined (or changed in) the line: agents parked on it look again (at
+            # this task alone, when it is the only one: the arrival kept with the count);
+            # one leaving makes nobody eligible, so that is not counted (the version is)
+            plan.hincrby(keys.LINE_CHANGES, line.id, tagged=(keys.LINE_ARRIVALS, encoded))
             plan.hincrby(keys.LINE_VERSIONS, line.id)
         queue_line = lines_of(ticket)[0].id
         plan.zadd(keys.arrivals(queue_line), ticket.queued_at.timestamp(), ticket.call_id)

@@ -8,7 +8,6 @@ claim, in the claim's round trip."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -22,32 +21,9 @@ from callcenter.storage import keys
 from callcenter.storage.dispatch_turn import DispatchTurn, Taken
 from callcenter.storage.documents import load_script
 from callcenter.storage.resp import RespClient
+from tests.call_counts import count_calls, count_round_trips
 from tests.services.test_dispatch_parking import Desk
 from tests.storage.test_calls import NOW
-
-
-def count_calls(
-    owner: object, names: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
-) -> list[int]:
-    """The calls of `owner`'s async methods `names` from now on, counted in the
-    one-element list returned."""
-    counted = [0]
-
-    def counting(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        async def called(*args: Any, **options: Any) -> Any:
-            counted[0] += 1
-            return await method(*args, **options)
-
-        return called
-
-    for name in names:
-        monkeypatch.setattr(owner, name, counting(getattr(owner, name)))
-    return counted
-
-
-def count_round_trips(resp: RespClient, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The client's round trips from now on: its pipelines and single commands."""
-    return count_calls(resp, ("pipeline", "execute"), monkeypatch)
 
 
 def count_passes(dispatcher: Dispatcher, monkeypatch: pytest.MonkeyPatch) -> list[int]:

@@ -21,6 +21,7 @@ from callcenter.storage.calls import CallRepository
 from callcenter.storage.dispatch_turn import DispatchTurn
 from callcenter.storage.documents import CommitResult, DocumentStore
 from callcenter.storage.resp import RespClient
+from tests.call_counts import count_round_trips
 from tests.storage.test_calls import NOW, queued
 
 RULES = RoutingRules(
@@ -109,6 +110,22 @@ async def test_a_parked_agent_is_offered_a_call_it_may_take_once_one_joins(desk:
     await desk.queue("c3", rule="easy")
     assert await desk.dispatcher.run_pass() == 1
     assert await desk.offered_to_ann("c3")
+
+
+async def test_a_parked_agent_looks_at_a_call_that_joined_without_reading_its_line(
+    desk: Desk, resp: RespClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The call that joined comes with the pass's first read (kept with the line's change
+    count): a pass that parks the agent again is that read alone."""
+    await desk.parked_after_passes()
+    await desk.queue("c2")
+    trips = count_round_trips(resp, monkeypatch)
+    assert await desk.dispatcher.run_pass() == 0
+    assert desk.dispatcher.last_pass.planned == 0 and trips == [1]
+    await desk.queue("c3")
+    await desk.queue("c4", rule="easy")  # two joined: the line is read, and c4 offered
+    assert await desk.dispatcher.run_pass() == 1
+    assert await desk.offered_to_ann("c4")
 
 
 async def test_a_parked_agent_is_offered_the_call_when_its_step_widens(desk: Desk) -> None:

@@ -89,3 +89,21 @@ async def test_load_many_keeps_order_and_gaps(
     plan.put("{t}d:2", 0, Doc("two", version=1))
     await store.commit(plan)
     assert await store.load_many(["{t}d:1", "{t}d:2"], Doc) == [None, Doc("two", version=1)]
+
+
+async def test_a_count_keeps_what_made_it_unless_counted_twice_in_one_plan(
+    redis_client: aioredis.Redis, resp: RespClient
+) -> None:
+    store = DocumentStore(resp)
+    for value in ("first", "second"):
+        plan = CommitPlan()
+        plan.hincrby("{t}counts", "a", tagged=("{t}made", value))
+        await store.commit(plan)
+    assert await redis_client.hget("{t}made", "a") == b"2 second"
+    # two changes of one field in one plan count once: neither made the count alone
+    plan = CommitPlan()
+    plan.hincrby("{t}counts", "a", tagged=("{t}made", "third"))
+    plan.hincrby("{t}counts", "a", tagged=("{t}made", "fourth"))
+    await store.commit(plan)
+    assert await redis_client.hget("{t}counts", "a") == b"3"
+    assert await redis_client.hget("{t}made", "a") == b"2 second"

@@ -55,7 +55,7 @@ async def test_the_first_read_of_a_pass_gives_what_each_read_gives_alone(
     resp = RespClient.from_url(redis_url, connections=2)
     try:
         agents, lines = AgentRepository(DocumentStore(resp)), repository(resp).reads
-        ready, (found, changes) = await read_both(
+        ready, (found, changes, arrivals) = await read_both(
             agents.ready_read(), lines.lines_read([BILLING, OTHER])
         )
         # one pipeline: the client opened one of its two connections
@@ -65,6 +65,7 @@ async def test_the_first_read_of_a_pass_gives_what_each_read_gives_alone(
     assert sorted(agent.id for agent in ready) == ready_alone == ["a0", "a1", "a2"]
     assert found.members == found_alone.members and BILLING in found
     assert changes == changes_alone and changes[0] >= 3 and changes[1] == 0
+    assert [ticket.call_id for ticket in arrivals.values()] == ["c3"] and BILLING in arrivals
 
 
 async def test_the_joint_read_loads_the_scripts_redis_lost(
@@ -74,7 +75,7 @@ async def test_the_joint_read_loads_the_scripts_redis_lost(
     await ready_agents(agents, 2)
     await three_waiting(calls)
     await redis_client.script_flush()
-    ready, (found, _) = await read_both(agents.ready_read(), calls.reads.lines_read([]))
+    ready, (found, _, _) = await read_both(agents.ready_read(), calls.reads.lines_read([]))
     assert sorted(agent.id for agent in ready) == ["a0", "a1"]
     assert BILLING in found
 
@@ -104,7 +105,7 @@ async def test_the_heads_join_the_first_read_and_give_their_first_calls(
         resp = RespClient.from_url(redis_url, connections=2)
         agents, calls = AgentRepository(DocumentStore(resp)), repository(resp)
         lines = calls.reads
-        (ready, (found, _)), heads = await read_both(
+        (ready, (found, _, _)), heads = await read_both(
             agents.ready_read().joined(lines.lines_read([])), lines.heads_read({BILLING: 2})
         )
         assert await our_connections(redis_client) == 1  # one pipeline

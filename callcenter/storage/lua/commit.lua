@@ -15,7 +15,8 @@
 --          c: when the member is new, INCR KEYS[c] (the set's change count)
 --   ztrim: [[k, max_score], ...]       -- ZREMRANGEBYSCORE k -inf max_score
 --   hset:  [[k, field, value], ...]    hdel: [[k, field], ...]
---   hincr: [[k, field], ...]           -- HINCRBY k field 1
+--   hincr: [[k, field, t?, value?], ...] -- HINCRBY k field 1; with t, HSET KEYS[t] field
+--          to "<the new count> <value>" (what made that count)
 --   set:   [[k, value, ttl], ...]      -- plain string with expiry (ttl > 0)
 --   append: [[k, value, cap, ttl], ...] -- RPUSH, keep the newest `cap` items, EXPIRE ttl
 -- Returns: {1} committed | {0} duplicate (guard existed) | {-1, k} KEYS[k] changed meanwhile
@@ -70,7 +71,10 @@ for _, op in ipairs(plan.ztrim or {}) do
 end
 for _, op in ipairs(plan.hdel or {}) do redis.call('HDEL', KEYS[op[1]], op[2]) end
 for _, op in ipairs(plan.hset or {}) do redis.call('HSET', KEYS[op[1]], op[2], op[3]) end
-for _, op in ipairs(plan.hincr or {}) do redis.call('HINCRBY', KEYS[op[1]], op[2], 1) end
+for _, op in ipairs(plan.hincr or {}) do
+  local count = redis.call('HINCRBY', KEYS[op[1]], op[2], 1)
+  if op[3] then redis.call('HSET', KEYS[op[3]], op[2], count .. ' ' .. op[4]) end
+end
 for _, op in ipairs(plan.set or {}) do redis.call('SET', KEYS[op[1]], op[2], 'EX', op[3]) end
 for _, op in ipairs(plan.append or {}) do
   redis.call('RPUSH', KEYS[op[1]], op[2])
