@@ -258,6 +258,7 @@ class ParkingLot:
         agents no longer ready are forgotten). `lines`: the lines found now; `changes`:
         the counts of the lines `counted` named; `arrivals`: of those, the task whose
         joining made the count (see `caught_up`)."""
+        arrived: Mapping[Line, Ticket] = {} if arrivals is None else arrivals
         found = self._lines
         if lines is not found:  # storage hands out the same set until it changes
             found = lines if isinstance(lines, LineSet) else LineSet(lines)
@@ -279,7 +280,7 @@ class ParkingLot:
             elif _still(parked, agent, changes, moved, rules, now):
                 again = parked
             else:
-                again = caught_up(parked, agent, changes, arrivals or {}, found, rules, now)
+                again = caught_up(parked, agent, changes, arrived, found, rules, now)
             if again is not None:
                 kept[agent.id] = again
             else:

@@ -32,7 +32,7 @@ class Opening:
     found: LineSet  # the lines that may have calls
     counts: dict[Line, int]  # the change counts of the lines asked about
     early: dict[Line, Head]  # heads of the lines of the agents freed here
-    arrivals: dict[Line, Ticket]  # of the lines asked about, the task that made the count
+    arrivals: Mapping[Line, Ticket]  # of the lines asked about, what made the count
 
     def early_heads(self, lengths: Mapping[Line, int]) -> dict[Line, Head]:
         """Of the heads read early, those that answer a read of `lengths` (they hold

@@ -12,7 +12,7 @@ read again by then."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -27,7 +27,41 @@ LINES_KEPT = 100_000  # parsed line ids kept, and lines whose heads are kept
 HEAD_KEPT_SECONDS = 10.0
 
 # the lines found, the change counts of those counted, and their arrivals (see `lines_read`)
-Counted = tuple[LineSet, list[int], dict[Line, Ticket]]
+Counted = tuple[LineSet, list[int], Mapping[Line, Ticket]]
+
+
+class _Arrivals(Mapping[Line, Ticket]):
+    """Of the lines counted, the task whose joining made each count read, decoded when
+    asked for (a pass asks for few of them). A line's arrival is kept with the count it
+    made ("<count> <ticket>"): one kept with another count (the line moved between the two
+    reads, or was counted by a write that kept no arrival) is not given."""
+
+    __slots__ = ("_changes", "_tagged", "_tickets")
+
+    def __init__(
+        self,
+        counted: Sequence[Line],
+        changes: Sequence[int],
+        tagged: Sequence[bytes | None],
+        tickets: DecodeCache[Ticket],
+    ) -> None:
+        self._tagged = dict(zip(counted, tagged, strict=True))
+        self._changes = dict(zip(counted, changes, strict=True))
+        self._tickets = tickets
+
+    def __getitem__(self, line: Line) -> Ticket:
+        value = self._tagged.get(line)
+        if value is not None:
+            made, _, raw = value.partition(b" ")
+            if made.isdigit() and int(made) == self._changes[line]:
+                return self._tickets.decode_all([raw])[0]
+        raise KeyError(line)
+
+    def __iter__(self) -> Iterator[Line]:
+        return (line for line in self._tagged if line in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,29 +125,10 @@ class LineReads:
             if not counted:
                 return self._lines_from(replies[0], held), [], {}
             changes = [int(count or 0) for count in replies[1]]
-            return (
-                self._lines_from(replies[0], held),
-                changes,
-                self._arrivals(counted, changes, replies[2]),
-            )
+            arrivals = _Arrivals(counted, changes, replies[2], self._tickets)
+            return self._lines_from(replies[0], held), changes, arrivals
 
         return Read(self._store.client, commands, [self._line_ids], parse)
-
-    def _arrivals(
-        self, counted: Sequence[Line], changes: list[int], tagged: list[bytes | None]
-    ) -> dict[Line, Ticket]:
-        """The tasks whose joining made the counts read: a line's arrival is kept with
-        the count it made ("<count> <ticket>"), so one tagged with another count (a line
-        moved between the two reads, or counted by a write that kept no arrival) is left
-        out."""
-        lines, raws = [], []
-        for line, count, value in zip(counted, changes, tagged, strict=True):
-            if value is not None:
-                made, _, raw = value.partition(b" ")
-                if made.isdigit() and int(made) == count:
-                    lines.append(line)
-                    raws.append(raw)
-        return dict(zip(lines, self._tickets.decode_all(raws), strict=True)) if raws else {}
 
     def _line_ids_args(self) -> tuple[list[Arg], list[Arg]]:
         """KEYS and ARGV of lua/line_ids.lua: the set's change count held, if recent."""
