@@ -169,13 +169,13 @@ def caught_up(
     parked: Parked,
     agent: Agent,
     changes: Mapping[Line, int],
-    arrivals: Mapping[Line, Ticket],
+    joined: Mapping[Line, Ticket],
     lines: Iterable[Line],
     rules: RoutingRules,
     now: datetime,
 ) -> Parked | None:
     """The agent parked again without reading its lines, when each moved by one task
-    joining it at most (`changes`: the counts read now; `arrivals`: the task whose joining
+    joining it at most (`changes`: the counts read now; `joined`: the task whose joining
     made a line's count) and none of those tasks may go to it now either; else None (its
     lines are to be read). The tasks are added to the lines as parked: tasks that have left
     since stay there, and only ever spare a look. `lines`: the lines found now."""
@@ -186,10 +186,10 @@ def caught_up(
         count = changes.get(line, 0)
         if count == head.changes:
             continue
-        arrival = arrivals.get(line)
-        if arrival is None or count != head.changes + 1:
+        task = joined.get(line)
+        if task is None or count != head.changes + 1:
             return None
-        heads[line] = Head((*head.tickets, arrival), True, count)
+        heads[line] = Head((*head.tickets, task), True, count)
     return park(agent, heads, lines, rules, now, parked)
 
 
@@ -252,13 +252,13 @@ class ParkingLot:
         rules: RoutingRules,
         now: datetime,
         *,
-        arrivals: Mapping[Line, Ticket] | None = None,
+        joined: Mapping[Line, Ticket] | None = None,
     ) -> list[Agent]:
         """The agents to plan: those not parked, or no longer (the others stay parked;
         agents no longer ready are forgotten). `lines`: the lines found now; `changes`:
-        the counts of the lines `counted` named; `arrivals`: of those, the task whose
+        the counts of the lines `counted` named; `joined`: of those, the task whose
         joining made the count (see `caught_up`)."""
-        arrived: Mapping[Line, Ticket] = {} if arrivals is None else arrivals
+        last_joined: Mapping[Line, Ticket] = {} if joined is None else joined
         found = self._lines
         if lines is not found:  # storage hands out the same set until it changes
             found = lines if isinstance(lines, LineSet) else LineSet(lines)
@@ -280,7 +280,7 @@ class ParkingLot:
             elif _still(parked, agent, changes, moved, rules, now):
                 again = parked
             else:
-                again = caught_up(parked, agent, changes, arrived, found, rules, now)
+                again = caught_up(parked, agent, changes, last_joined, found, rules, now)
             if again is not None:
                 kept[agent.id] = again
             else:

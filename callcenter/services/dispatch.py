@@ -239,7 +239,7 @@ class Dispatcher:
         `domain/parking`), starting from what the pass's first read found."""
         ready_count, rules, found = len(agents), opening.rules, opening.found
         agents = self._parking.sort_out(
-            agents, found, opening.counts, rules, now, arrivals=opening.arrivals
+            agents, found, opening.counts, rules, now, joined=opening.joined
         )
         heads, whole = await self._first_read(agents, opening, now)
         ranking = time.perf_counter()

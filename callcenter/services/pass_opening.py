@@ -1,5 +1,5 @@
 """A dispatch pass's first read, as one pipeline: the ready agents, the waiting lines with
-the change counts (and last arrivals) of those the parking watches, and the heads of the
+the change counts (and the tasks that made them) of those the parking watches, and the heads of the
 lines of the agents freed on this instance (`freed_agents.py`): a pass for an agent just
 freed reads them next, one round trip later otherwise. The dispatcher may send it with
 its taking of the dispatch turn, in the same round trip."""
@@ -32,7 +32,7 @@ class Opening:
     found: LineSet  # the lines that may have calls
     counts: dict[Line, int]  # the change counts of the lines asked about
     early: dict[Line, Head]  # heads of the lines of the agents freed here
-    arrivals: Mapping[Line, Ticket]  # of the lines asked about, what made the count
+    joined: Mapping[Line, Ticket]  # of the lines asked about, the task that made the count
 
     def early_heads(self, lengths: Mapping[Line, int]) -> dict[Line, Head]:
         """Of the heads read early, those that answer a read of `lengths` (they hold
@@ -63,9 +63,9 @@ class PassOpenings:
         )
 
         def opening(found: tuple[tuple[list[Agent], Counted], dict[Line, Head]]) -> Opening:
-            (ready, (lines, changes, arrivals)), early = found
+            (ready, (lines, changes, joined)), early = found
             counts = dict(zip(counted, changes, strict=True))
-            return Opening(rules, started, ready, lines, counts, early, arrivals)
+            return Opening(rules, started, ready, lines, counts, early, joined)
 
         return read.mapped(opening)
 

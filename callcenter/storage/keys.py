@@ -22,6 +22,9 @@ Owners and lifetimes:
                               the head, for the scrape; owned with the lines
 - `{cc}:lines`                set of the line ids that may have calls; an empty line's id is
                               removed by the dispatch read that finds it empty
+- `{cc}:lines:joined`         hash line id → "<change count> <ticket>": the task whose joining
+                              made the line's change count (`{cc}:lines:changes`); owned by
+                              the call commits, with the count (parked agents look at it)
 - `{cc}:lines:built`          marker: the lines hold every queued call (built once at start
                               from `waiting` on a store written before lines existed)
 - `{cc}:skill:<skill>`        set of the ids of the agents with a skill (any proficiency);
@@ -97,7 +100,7 @@ LINES_EPOCH = f"{ROUTING}:lines:epoch"  # how often the set of lines changed
 LINE_CHANGES = f"{ROUTING}:lines:changes"  # line id -> how often tasks joined or changed in it
 LINE_VERSIONS = f"{ROUTING}:lines:versions"  # line id -> how often it was written at all
 # line id -> "<change count> <ticket>": the task whose joining made that change count
-LINE_ARRIVALS = f"{ROUTING}:lines:arrivals"
+LINE_JOINED = f"{ROUTING}:lines:joined"
 READY = f"{ROUTING}:ready"
 READY_ON_VOICE = f"{ROUTING}:ready:voice"
 TIMERS = f"{ROUTING}:timers"

@@ -26,15 +26,16 @@ from callcenter.storage.resp import Arg, Command
 LINES_KEPT = 100_000  # parsed line ids kept, and lines whose heads are kept
 HEAD_KEPT_SECONDS = 10.0
 
-# the lines found, the change counts of those counted, and their arrivals (see `lines_read`)
+# the lines found, the change counts of those counted, and the tasks whose joining made them
+# (see `lines_read`)
 Counted = tuple[LineSet, list[int], Mapping[Line, Ticket]]
 
 
-class _Arrivals(Mapping[Line, Ticket]):
+class _LastJoined(Mapping[Line, Ticket]):
     """Of the lines counted, the task whose joining made each count read, decoded when
-    asked for (a pass asks for few of them). A line's arrival is kept with the count it
-    made ("<count> <ticket>"): one kept with another count (the line moved between the two
-    reads, or was counted by a write that kept no arrival) is not given."""
+    asked for (a pass asks for few of them). That task is kept with the count it made
+    ("<count> <ticket>"): one kept with another count (the line moved between the two
+    reads, or was counted by a write that kept no task) is not given."""
 
     __slots__ = ("_changes", "_tagged", "_tickets")
 
@@ -111,22 +112,22 @@ class LineReads:
 
     def lines_read(self, counted: Sequence[Line]) -> Read[Counted]:
         """`lines_and_changes` as a read that may be sent with others (see
-        `joint_reads`), with the arrivals of `counted`: for each line whose count was
-        last moved by a task joining it, that task."""
+        `joint_reads`), with, for each line of `counted` whose count was last moved by a
+        task joining it, that task."""
         line_keys, held = self._line_ids_args()
         commands: list[Command] = [
             ("EVALSHA", self._line_ids.sha, len(line_keys), *line_keys, *held)
         ]
         if counted:
             ids = [line.id for line in counted]
-            commands += [("HMGET", keys.LINE_CHANGES, *ids), ("HMGET", keys.LINE_ARRIVALS, *ids)]
+            commands += [("HMGET", keys.LINE_CHANGES, *ids), ("HMGET", keys.LINE_JOINED, *ids)]
 
         def parse(replies: Sequence[Any]) -> Counted:
             if not counted:
                 return self._lines_from(replies[0], held), [], {}
             changes = [int(count or 0) for count in replies[1]]
-            arrivals = _Arrivals(counted, changes, replies[2], self._tickets)
-            return self._lines_from(replies[0], held), changes, arrivals
+            joined = _LastJoined(counted, changes, replies[2], self._tickets)
+            return self._lines_from(replies[0], held), changes, joined
 
         return Read(self._store.client, commands, [self._line_ids], parse)
 

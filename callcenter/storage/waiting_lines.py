@@ -176,9 +176,9 @@ def index_waiting(plan: CommitPlan, old: Call | None, new: Call, now: datetime) 
             plan.zadd(keys.line(line.id), 0, member)
             plan.sadd(keys.LINES, line.id, counted_in=keys.LINES_EPOCH)
             # a task joined (or changed in) the line: agents parked on it look again (at
-            # this task alone, when it is the only one: the arrival kept with the count);
-            # one leaving makes nobody eligible, so that is not counted (the version is)
-            plan.hincrby(keys.LINE_CHANGES, line.id, tagged=(keys.LINE_ARRIVALS, encoded))
+            # this task alone when it is the only one, kept with the count it made); one
+            # leaving makes nobody eligible, so that is not counted (the version is)
+            plan.hincrby(keys.LINE_CHANGES, line.id, tagged=(keys.LINE_JOINED, encoded))
             plan.hincrby(keys.LINE_VERSIONS, line.id)
         queue_line = lines_of(ticket)[0].id
         plan.zadd(keys.arrivals(queue_line), ticket.queued_at.timestamp(), ticket.call_id)

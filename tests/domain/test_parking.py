@@ -58,7 +58,7 @@ def test_a_parked_agent_is_given_nothing_until_its_time(
 
 @settings(max_examples=300, deadline=None)
 @given(routing_worlds.worlds())
-def test_an_agent_caught_up_with_one_arrival_is_parked_as_a_read_of_its_lines_would_park_it(
+def test_an_agent_caught_up_with_one_task_joined_is_parked_as_a_read_of_its_lines_would_park_it(
     world: routing_worlds.World,
 ) -> None:
     """The last task of the world joins its lines after the agents were parked: looking at
@@ -67,22 +67,22 @@ def test_an_agent_caught_up_with_one_arrival_is_parked_as_a_read_of_its_lines_wo
     reading them would."""
     if not world.tickets:
         return
-    *before, arrival = world.tickets
+    *before, last = world.tickets
     lines, grown = in_lines(before), in_lines(world.tickets)
-    joined = set(lines_of(arrival))
-    counts = {line: 2 if line in joined else 1 for line in grown}
-    arrivals = dict.fromkeys(joined, arrival)
+    moved = set(lines_of(last))
+    counts = {line: 2 if line in moved else 1 for line in grown}
+    joined = dict.fromkeys(moved, last)
     longest = 3600.0
     for one in world.agents:
         parked = park(one, whole(lines), lines, world.rules, NOW, longest=longest)
         if parked is None:
             continue
-        caught = caught_up(parked, one, counts, arrivals, grown, world.rules, NOW)
+        caught = caught_up(parked, one, counts, joined, grown, world.rules, NOW)
         heads = {line: Head(tuple(members), True, counts[line]) for line, members in grown.items()}
         read = park(one, heads, grown, world.rules, NOW, longest=longest)
         if caught is not None:
             assert read is not None and caught.until == read.until
-        if read is None or joined <= set(lines):
+        if read is None or moved <= set(lines):
             assert (caught is None) == (read is None)
 
 
@@ -304,33 +304,31 @@ def test_a_parked_agent_looks_at_the_one_task_that_joined_without_reading_its_li
     lot.park_idle([agent(1)], whole(lines), RULES, NOW)
     # c2 has waited 28 s already (a task changed in the line): its step widens in 2 s
     c2 = ticket("c2", waited=28)
-    assert (
-        lot.sort_out([agent(1)], [*lines], {BILLING: 2}, RULES, NOW, arrivals={BILLING: c2}) == []
-    )
+    assert lot.sort_out([agent(1)], [*lines], {BILLING: 2}, RULES, NOW, joined={BILLING: c2}) == []
     assert lot.suspects([agent(1)], RULES, NOW) == []  # nothing to read for it
     c3 = ticket("c3", waited=0)
     later = NOW + timedelta(seconds=1)
     assert (
-        lot.sort_out([agent(1)], [*lines], {BILLING: 3}, RULES, later, arrivals={BILLING: c3}) == []
+        lot.sort_out([agent(1)], [*lines], {BILLING: 3}, RULES, later, joined={BILLING: c3}) == []
     )
     # parked until c2's step widens, not c1's
     widened = NOW + timedelta(seconds=2)
     assert lot.sort_out([agent(1)], [*lines], {BILLING: 3}, RULES, widened) == [agent(1)]
 
 
-def test_an_arrival_the_agent_may_take_or_more_than_one_ends_the_parking() -> None:
+def test_a_task_joined_that_the_agent_may_take_or_more_than_one_ends_the_parking() -> None:
     lines = in_lines([ticket("c1", waited=0)])
     easy = ticket("c2", waited=0, rule="easy")
     hard = ticket("c3", waited=0)
-    for counts, arrivals in (
+    for counts, joined in (
         ({BILLING: 2}, {BILLING: easy}),  # its to take
-        ({BILLING: 3}, {BILLING: hard}),  # two joined: the arrival is only the last
-        ({BILLING: 2}, {}),  # no arrival kept with the count
+        ({BILLING: 3}, {BILLING: hard}),  # two joined: the task kept is only the last
+        ({BILLING: 2}, {}),  # no task kept with the count
     ):
         lot = ParkingLot()
         lot.sort_out([agent(1)], list(lines), {}, RULES, NOW)
         lot.park_idle([agent(1)], whole(lines), RULES, NOW)
-        assert lot.sort_out([agent(1)], list(lines), counts, RULES, NOW, arrivals=arrivals) == [
+        assert lot.sort_out([agent(1)], list(lines), counts, RULES, NOW, joined=joined) == [
             agent(1)
         ]
         assert lot.suspects([agent(1)], RULES, NOW) == [agent(1)]  # its line is read

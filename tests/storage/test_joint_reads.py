@@ -55,7 +55,7 @@ async def test_the_first_read_of_a_pass_gives_what_each_read_gives_alone(
     resp = RespClient.from_url(redis_url, connections=2)
     try:
         agents, lines = AgentRepository(DocumentStore(resp)), repository(resp).reads
-        ready, (found, changes, arrivals) = await read_both(
+        ready, (found, changes, joined) = await read_both(
             agents.ready_read(), lines.lines_read([BILLING, OTHER])
         )
         # one pipeline: the client opened one of its two connections
@@ -65,7 +65,7 @@ async def test_the_first_read_of_a_pass_gives_what_each_read_gives_alone(
     assert sorted(agent.id for agent in ready) == ready_alone == ["a0", "a1", "a2"]
     assert found.members == found_alone.members and BILLING in found
     assert changes == changes_alone and changes[0] >= 3 and changes[1] == 0
-    assert [ticket.call_id for ticket in arrivals.values()] == ["c3"] and BILLING in arrivals
+    assert [ticket.call_id for ticket in joined.values()] == ["c3"] and BILLING in joined
 
 
 async def test_the_joint_read_loads_the_scripts_redis_lost(

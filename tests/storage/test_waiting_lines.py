@@ -162,40 +162,40 @@ async def test_a_task_put_back_counts_as_a_change_of_its_lines(
 
 
 async def test_a_line_keeps_the_task_whose_joining_made_its_count(resp: RespClient) -> None:
-    """The arrival parked agents look at instead of reading the line (`domain/parking`):
+    """The task parked agents look at instead of reading the line (`domain/parking`):
     the task that last joined or changed in the line, kept with the count it made."""
     calls = repository(resp)
     rule_line = lines_of(ticket(1))[1]
     for n in (1, 2):
         await calls.commit(None, queued(f"c{n}", rule="default"), (), event_id=None, now=NOW)
-    _, counts, arrivals = await calls.reads.lines_read([BILLING, rule_line]).run()
+    _, counts, joined = await calls.reads.lines_read([BILLING, rule_line]).run()
     assert counts == [2, 2]
-    assert {line: t.call_id for line, t in arrivals.items()} == {BILLING: "c2", rule_line: "c2"}
+    assert {line: t.call_id for line, t in joined.items()} == {BILLING: "c2", rule_line: "c2"}
     stored = await calls.get("c1")
     assert stored is not None
     await calls.commit(
         stored, msgspec.structs.replace(stored, priority=3), (), event_id=None, now=NOW
     )
-    _, counts, arrivals = await calls.reads.lines_read([BILLING]).run()
-    assert counts == [3] and (arrivals[BILLING].call_id, arrivals[BILLING].priority) == ("c1", 3)
+    _, counts, joined = await calls.reads.lines_read([BILLING]).run()
+    assert counts == [3] and (joined[BILLING].call_id, joined[BILLING].priority) == ("c1", 3)
     stored = await calls.get("c2")
     assert stored is not None
     ended = msgspec.structs.replace(stored, state=CallState.ENDED)
     await calls.commit(stored, ended, (), event_id=None, now=NOW)  # leaving counts not
-    _, counts, arrivals = await calls.reads.lines_read([BILLING]).run()
-    assert counts == [3] and arrivals[BILLING].call_id == "c1"
+    _, counts, joined = await calls.reads.lines_read([BILLING]).run()
+    assert counts == [3] and joined[BILLING].call_id == "c1"
 
 
-async def test_a_count_moved_by_a_write_that_kept_no_arrival_gives_none(
+async def test_a_count_moved_by_a_write_that_kept_no_task_gives_none(
     resp: RespClient, redis_client: aioredis.Redis
 ) -> None:
     """The sweep's repair (and an instance of an older version) count a line's change
-    without keeping its arrival: the arrival kept is then not the one that made the count,
+    without keeping the task: the task kept is then not the one that made the count,
     and is not given (the line is read instead)."""
     calls = repository(resp)
     await calls.commit(None, queued("c1", rule="default"), (), event_id=None, now=NOW)
-    _, _, arrivals = await calls.reads.lines_read([BILLING]).run()
-    assert arrivals[BILLING].call_id == "c1"
+    _, _, joined = await calls.reads.lines_read([BILLING]).run()
+    assert joined[BILLING].call_id == "c1"
     await redis_client.hincrby(keys.LINE_CHANGES, BILLING.id, 1)
-    _, counts, arrivals = await calls.reads.lines_read([BILLING]).run()
-    assert counts == [2] and arrivals == {}
+    _, counts, joined = await calls.reads.lines_read([BILLING]).run()
+    assert counts == [2] and joined == {}
