@@ -92,12 +92,16 @@ class DecodeCache(Generic[T]):
 
 
 class CommitPlan:
-    """Collects the writes of one atomic change; keys are referenced by position."""
+    """Collects the writes of one atomic change; keys are referenced by position, and the
+    values written (documents, tickets) are arguments of their own, referenced by position
+    too: the plan Redis decodes holds numbers and names, not the documents, escaped."""
 
     def __init__(self) -> None:
         self._keys: list[str] = []
         self._index: dict[str, int] = {}
         self._plan: dict[str, list[Any]] = {}
+        self._values: list[bytes | str] = []
+        self._value_at: dict[bytes | str, int] = {}
 
     def _k(self, key: str) -> int:
         if key not in self._index:
@@ -105,13 +109,21 @@ class CommitPlan:
             self._index[key] = len(self._keys)
         return self._index[key]
 
+    def _v(self, value: bytes | str) -> int:
+        """The argument `value` is (ARGV[1] is the plan; a value given twice is sent once)."""
+        at = self._value_at.get(value)
+        if at is None:
+            self._values.append(value)
+            at = self._value_at[value] = len(self._values) + 1
+        return at
+
     def guard(self, key: str, ttl_seconds: int) -> CommitPlan:
         self._plan["guard"] = [self._k(key), max(1, ttl_seconds)]
         return self
 
     def put(self, key: str, expected_version: int, document: Any, ttl_seconds: int = -1) -> None:
         """Write `document` (whose version must already be expected + 1)."""
-        body = _ENCODER.encode(document).decode()
+        body = self._v(_ENCODER.encode(document))
         self._plan.setdefault("docs", []).append(
             [self._k(key), expected_version, body, ttl_seconds]
         )
@@ -142,13 +154,14 @@ class CommitPlan:
         self._plan.setdefault("ztrim", []).append([self._k(key), max_score])
 
     def hset(self, key: str, field: str, value: bytes | str) -> None:
-        text_value = value.decode() if isinstance(value, bytes) else value
-        self._plan.setdefault("hset", []).append([self._k(key), field, text_value])
+        self._plan.setdefault("hset", []).append([self._k(key), field, self._v(value)])
 
     def hdel(self, key: str, field: str) -> None:
         self._plan.setdefault("hdel", []).append([self._k(key), field])
 
-    def hincrby(self, key: str, field: str, *, tagged: tuple[str, str] | None = None) -> None:
+    def hincrby(
+        self, key: str, field: str, *, tagged: tuple[str, bytes | str] | None = None
+    ) -> None:
         """Count one more change of `field` (once per plan, however often asked). With
         `tagged` (key, value): set `field` of that key to "<the new count> <value>", what
         made that count; dropped when the field is counted twice in one plan (the count
@@ -161,18 +174,18 @@ class CommitPlan:
                 return
         op = [k, field]
         if tagged is not None:
-            op += [self._k(tagged[0]), tagged[1]]
+            op += [self._k(tagged[0]), self._v(tagged[1])]
         counted.append(op)
 
     def set(self, key: str, value: Any, ttl_seconds: int) -> None:
         """A plain string key (JSON-encoded unless already str) that expires."""
-        body = value if isinstance(value, str) else _ENCODER.encode(value).decode()
+        body = self._v(value if isinstance(value, str) else _ENCODER.encode(value))
         self._plan.setdefault("set", []).append([self._k(key), body, max(1, ttl_seconds)])
 
     def append(self, key: str, value: Any, *, cap: int, ttl_seconds: int) -> None:
         """Push onto a list (JSON-encoded unless already str), keeping its newest `cap`
         items, and let the list expire `ttl_seconds` after its latest push."""
-        body = value if isinstance(value, str) else _ENCODER.encode(value).decode()
+        body = self._v(value if isinstance(value, str) else _ENCODER.encode(value))
         self._plan.setdefault("append", []).append(
             [self._k(key), body, max(1, cap), max(1, ttl_seconds)]
         )
@@ -181,8 +194,9 @@ class CommitPlan:
     def keys(self) -> list[str]:
         return list(self._keys)
 
-    def encode(self) -> bytes:
-        return _ENCODER.encode(self._plan)
+    def arguments(self) -> list[bytes | str]:
+        """ARGV of commit.lua: the plan, then the values it refers to."""
+        return [_ENCODER.encode(self._plan), *self._values]
 
 
 class DocumentStore:
@@ -219,7 +233,7 @@ class DocumentStore:
         and must be of the plan's slot: giving up the dispatch turn after a claim); what
         `then` read (None without it)."""
         keys = plan.keys
-        command: Command = ["EVALSHA", self._commit.sha, len(keys), *keys, plan.encode()]
+        command: Command = ["EVALSHA", self._commit.sha, len(keys), *keys, *plan.arguments()]
         after, scripts = (then.commands, then.scripts) if then is not None else ((), ())
         replies = await self._client.pipeline_with_scripts(
             [command, *after], [self._commit, *scripts], acked=True

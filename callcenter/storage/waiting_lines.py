@@ -169,7 +169,7 @@ def index_waiting(plan: CommitPlan, old: Call | None, new: Call, now: datetime) 
             return  # still waiting in the same place: nothing to rewrite
         else:
             _leave_lines(plan, was)
-        encoded = _ENCODER.encode(ticket).decode()
+        encoded = _ENCODER.encode(ticket)
         plan.hset(keys.WAITING, new.id, encoded)
         member = place_in_line(ticket)
         for line in lines_of(ticket):

@@ -107,3 +107,25 @@ async def test_a_count_keeps_what_made_it_unless_counted_twice_in_one_plan(
     await store.commit(plan)
     assert await redis_client.hget("{t}counts", "a") == b"3"
     assert await redis_client.hget("{t}made", "a") == b"2 second"
+
+
+async def test_values_go_as_arguments_of_their_own_and_come_back_byte_for_byte(
+    redis_client: aioredis.Redis, resp: RespClient
+) -> None:
+    """Documents and values are arguments beside the plan, not JSON inside its JSON: what
+    Redis stores is exactly what was encoded, escapes and all; a value given twice is
+    sent once."""
+    tricky = Doc('say "hi" \\ to café ☎ \n now', version=1)
+    plan = CommitPlan()
+    plan.put("{t}d:1", 0, tricky)
+    plan.hset("{t}h", "a", b'{"x":"\\"y\\""}')
+    plan.hincrby("{t}counts", "a", tagged=("{t}made", b'{"x":"\\"y\\""}'))
+    plan.set("{t}s", {"k": "v\u2028"}, 60)
+    arguments = plan.arguments()
+    assert len(arguments) == 4  # the plan, the document, the value (once), the string
+    assert await DocumentStore(resp).commit(plan) == (CommitResult.COMMITTED, None)
+    assert await redis_client.hget("{t}d:1", "d") == msgspec.json.encode(tricky)
+    assert await DocumentStore(resp).load("{t}d:1", Doc) == tricky
+    assert await redis_client.hget("{t}h", "a") == b'{"x":"\\"y\\""}'
+    assert await redis_client.hget("{t}made", "a") == b'1 {"x":"\\"y\\""}'
+    assert await redis_client.get("{t}s") == msgspec.json.encode({"k": "v\u2028"})

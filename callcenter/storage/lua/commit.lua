@@ -4,21 +4,22 @@
 -- from versions it read; this script writes them only if every version is unchanged.
 --
 -- KEYS: every key the change touches.
--- ARGV[1]: JSON plan; keys are 1-based indexes into KEYS:
+-- ARGV[1]: JSON plan; keys are 1-based indexes into KEYS, values (a, below) indexes into
+-- ARGV (the documents and tickets written are arguments of their own, not JSON in JSON):
 --   guard: [k, ttl] or absent   -- if KEYS[k] exists return duplicate, else SET it (EX ttl)
---   docs:  [[k, expected, json, ttl], ...]
---          expected: version read (0 = must not exist); json: new document, or false to
+--   docs:  [[k, expected, a, ttl], ...]
+--          expected: version read (0 = must not exist); a: the new document, or false to
 --          delete; ttl: seconds to expire (0 = no expiry, -1 = keep the current expiry)
 --   zadd:  [[k, score, member], ...]   zrem: [[k, member], ...]
 --   zadd_lt: [[k, score, member], ...] -- add, or only lower an existing score
 --   sadd:  [[k, member, c?], ...]      srem: [[k, member], ...]
 --          c: when the member is new, INCR KEYS[c] (the set's change count)
 --   ztrim: [[k, max_score], ...]       -- ZREMRANGEBYSCORE k -inf max_score
---   hset:  [[k, field, value], ...]    hdel: [[k, field], ...]
---   hincr: [[k, field, t?, value?], ...] -- HINCRBY k field 1; with t, HSET KEYS[t] field
---          to "<the new count> <value>" (what made that count)
---   set:   [[k, value, ttl], ...]      -- plain string with expiry (ttl > 0)
---   append: [[k, value, cap, ttl], ...] -- RPUSH, keep the newest `cap` items, EXPIRE ttl
+--   hset:  [[k, field, a], ...]        hdel: [[k, field], ...]
+--   hincr: [[k, field, t?, a?], ...]   -- HINCRBY k field 1; with t, HSET KEYS[t] field
+--          to "<the new count> <ARGV[a]>" (what made that count)
+--   set:   [[k, a, ttl], ...]          -- plain string with expiry (ttl > 0)
+--   append: [[k, a, cap, ttl], ...]    -- RPUSH, keep the newest `cap` items, EXPIRE ttl
 -- Returns: {1} committed | {0} duplicate (guard existed) | {-1, k} KEYS[k] changed meanwhile
 -- The caller may WAIT for replicas after it (CALLCENTER_REDIS_ACK_REPLICAS).
 local plan = cjson.decode(ARGV[1])
@@ -46,7 +47,7 @@ for _, doc in ipairs(plan.docs or {}) do
   if doc[3] == false then
     redis.call('DEL', key)
   else
-    redis.call('HSET', key, 'v', doc[2] + 1, 'd', doc[3])
+    redis.call('HSET', key, 'v', doc[2] + 1, 'd', ARGV[doc[3]])
     if doc[4] > 0 then
       redis.call('EXPIRE', key, doc[4])
     elseif doc[4] == 0 then
@@ -70,14 +71,14 @@ for _, op in ipairs(plan.ztrim or {}) do
   redis.call('ZREMRANGEBYSCORE', KEYS[op[1]], '-inf', op[2])
 end
 for _, op in ipairs(plan.hdel or {}) do redis.call('HDEL', KEYS[op[1]], op[2]) end
-for _, op in ipairs(plan.hset or {}) do redis.call('HSET', KEYS[op[1]], op[2], op[3]) end
+for _, op in ipairs(plan.hset or {}) do redis.call('HSET', KEYS[op[1]], op[2], ARGV[op[3]]) end
 for _, op in ipairs(plan.hincr or {}) do
   local count = redis.call('HINCRBY', KEYS[op[1]], op[2], 1)
-  if op[3] then redis.call('HSET', KEYS[op[3]], op[2], count .. ' ' .. op[4]) end
+  if op[3] then redis.call('HSET', KEYS[op[3]], op[2], count .. ' ' .. ARGV[op[4]]) end
 end
-for _, op in ipairs(plan.set or {}) do redis.call('SET', KEYS[op[1]], op[2], 'EX', op[3]) end
+for _, op in ipairs(plan.set or {}) do redis.call('SET', KEYS[op[1]], ARGV[op[2]], 'EX', op[3]) end
 for _, op in ipairs(plan.append or {}) do
-  redis.call('RPUSH', KEYS[op[1]], op[2])
+  redis.call('RPUSH', KEYS[op[1]], ARGV[op[2]])
   redis.call('LTRIM', KEYS[op[1]], -op[3], -1)
   redis.call('EXPIRE', KEYS[op[1]], op[4])
 end
