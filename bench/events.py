@@ -46,6 +46,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.cpu_budget import CpuBudget, RequestCost
 from bench.cpu_meter import CpuMeter
 from callcenter.cli import new_event_loop
 from callcenter.errors import CallcenterError
@@ -154,6 +155,7 @@ class PhaseStats:
     until: float = math.inf  # requests that finish later count as errors only
     cpu_seconds: float = 0.0  # the target's server processes
     redis_cpu_seconds: float = 0.0
+    client_cpu_seconds: float = 0.0  # this process: the client sending the requests
 
     def record(self, started: float, finished: float, step: Step, problem: str | None) -> None:
         if finished <= self.until:
@@ -174,6 +176,7 @@ class PhaseStats:
         self.elapsed += other.elapsed
         self.cpu_seconds += other.cpu_seconds
         self.redis_cpu_seconds += other.redis_cpu_seconds
+        self.client_cpu_seconds += other.client_cpu_seconds
 
     def cpu_us_per(self, count: int, seconds: float) -> float:
         return 1e6 * seconds / count if count else math.nan
@@ -423,15 +426,18 @@ async def measured_slice(
     gc.disable()
     try:
         before = await meter.read(target.pids)
+        client_before = time.process_time()
         if phase == "saturation":
             stats = await saturate(target, workload, concurrency=plan.concurrency, seconds=seconds)
         else:
             stats = await paced(target, workload, rate=plan.rate, seconds=seconds)
+        client_cpu = time.process_time() - client_before
         after = await meter.read(target.pids)
     finally:
         gc.enable()
     stats.cpu_seconds = after.servers - before.servers
     stats.redis_cpu_seconds = after.redis - before.redis
+    stats.client_cpu_seconds = client_cpu
     return stats
 
 
@@ -511,6 +517,31 @@ def print_cpu(results: Results) -> None:
         f"(ratio hello-world/callcenter = {hello_us / ours_us:.2f}), {FLOOR} {floor_us:.0f} µs"
     )
     print(f"Redis CPU per 1,000 events: {redis_per_1000(ours):.3f} s")
+    print_budget(
+        results.rows["hello-world", "saturation"], results.rows["callcenter", "saturation"]
+    )
+
+
+def print_budget(hello: PhaseStats, ours: PhaseStats) -> None:
+    """Where a request's CPU goes at saturation, client and Redis included: all share the
+    machine's cores, so the throughput ratio is about the inverse ratio of the whole CPU a
+    request costs; and what the ratio target leaves the server."""
+    budget = CpuBudget(
+        hello=RequestCost.of(hello.requests, hello.client_cpu_seconds, hello.cpu_seconds, 0.0),
+        ours=RequestCost.of(
+            ours.requests, ours.client_cpu_seconds, ours.cpu_seconds, ours.redis_cpu_seconds
+        ),
+    )
+    for name, cost in (("hello-world", budget.hello), ("callcenter", budget.ours)):
+        print(
+            f"CPU per request at saturation, {name}: client {cost.client_us:.0f} µs + server "
+            f"{cost.server_us:.0f} µs + Redis {cost.redis_us:.0f} µs = {cost.whole_us:.0f} µs"
+        )
+    print(
+        f"throughput ratio these costs predict = {budget.predicted_ratio():.2f}; the target "
+        f"{RATIO_TARGET} leaves the server {budget.server_us_allowed(RATIO_TARGET):.0f} µs "
+        f"a request at this Redis cost (the client's as against hello-world)"
+    )
 
 
 def redis_per_1000(stats: PhaseStats) -> float:
