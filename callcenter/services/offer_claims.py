@@ -77,7 +77,7 @@ class OfferClaims:
         expiry = Timer(
             TimerKind.OFFER, call.id, offered.reservation.id, offered.reservation.expires_at
         )
-        result, found = await self._calls.commit_then(
+        (result, _), found = await self._calls.commit_then(
             then, call, offered, ((agent, reserved),), now=now, timers=(expiry,), decision=decision
         )
         if result is not CommitResult.COMMITTED:

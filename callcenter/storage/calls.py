@@ -182,6 +182,37 @@ class CallRepository:
         by the event's dedupe marker when `event_id` is given. `claim` (a claim key and
         the claim read there) points that key at `new`, unless it changed meanwhile;
         `conversation` adds a text task's messages and thread links (and its guard)."""
+        outcome, _ = await self.commit_then(
+            None,
+            old,
+            new,
+            agents,
+            event_id=event_id,
+            now=now,
+            timers=timers,
+            decision=decision,
+            claim=claim,
+            conversation=conversation,
+        )
+        return outcome
+
+    async def commit_then(
+        self,
+        then: Read[T] | None,
+        old: Call | None,
+        new: Call,
+        agents: tuple[tuple[Agent, Agent], ...],
+        *,
+        event_id: str | None = None,
+        now: datetime,
+        timers: Sequence[Timer] = (),
+        decision: Decision | None = None,
+        claim: tuple[str, CallbackClaim | None] | None = None,
+        conversation: ConversationWrite | None = None,
+    ) -> tuple[tuple[CommitResult, str | None], T | None]:
+        """`commit`, and `then` after it in the same round trip (see `DocumentStore.
+        commit_then`: a dispatch pass gives its turn up with its last claim); what `then`
+        read (None without it)."""
         plan = CommitPlan()
         if claim is not None:
             _point(plan, new, *claim)
@@ -195,43 +226,6 @@ class CallRepository:
                 retention=self._retention,
                 dedupe_window=self._dedupe_window,
             )
-        self._plan(plan, old, new, agents, now, timers, decision)
-        outcome = await self._store.commit(plan)
-        self._committed(outcome[0], old, new, agents)
-        return outcome
-
-    async def commit_then(
-        self,
-        then: Read[T] | None,
-        old: Call,
-        new: Call,
-        agents: tuple[tuple[Agent, Agent], ...],
-        *,
-        now: datetime,
-        timers: Sequence[Timer],
-        decision: Decision,
-    ) -> tuple[CommitResult, T | None]:
-        """`commit` of a routing decision, and `then` after it in the same round trip (see
-        `DocumentStore.commit_then`: a dispatch pass gives its turn up with its last
-        claim); what `then` read (None without it)."""
-        plan = CommitPlan()
-        self._plan(plan, old, new, agents, now, timers, decision)
-        (result, _), found = await self._store.commit_then(plan, then)
-        self._committed(result, old, new, agents)
-        return result, found
-
-    def _plan(
-        self,
-        plan: CommitPlan,
-        old: Call | None,
-        new: Call,
-        agents: tuple[tuple[Agent, Agent], ...],
-        now: datetime,
-        timers: Sequence[Timer],
-        decision: Decision | None,
-    ) -> None:
-        """Add to `plan` the call and agents with their indexes, the timers to start, and
-        the routing decision to keep."""
         if new != old:
             self._put_call(plan, old, new, now)
         _put_agents(plan, agents, now)
@@ -241,17 +235,10 @@ class CallRepository:
             plan.set(
                 keys.decision(decision.call_id), decision, int(self._retention.total_seconds())
             )
-
-    def _committed(
-        self,
-        result: CommitResult,
-        old: Call | None,
-        new: Call,
-        agents: tuple[tuple[Agent, Agent], ...],
-    ) -> None:
-        """Tell the listener of a commit that went through."""
-        if result is CommitResult.COMMITTED and self._on_change is not None:
+        outcome, found = await self._store.commit_then(plan, then)
+        if outcome[0] is CommitResult.COMMITTED and self._on_change is not None:
             self._on_change(*_stored_changes(old, new, agents))
+        return outcome, found
 
     def _put_call(self, plan: CommitPlan, old: Call | None, new: Call, now: datetime) -> None:
         """The call document and every index it is in: by state, waiting, reservation."""
