@@ -63,8 +63,7 @@ class PassOpenings:
         )
 
         def opening(found: tuple[tuple[list[Agent], Counted], dict[Line, Head]]) -> Opening:
-            (ready, (lines, changes, joined)), early = found
-            counts = dict(zip(counted, changes, strict=True))
+            (ready, (lines, counts, joined)), early = found
             return Opening(rules, started, ready, lines, counts, early, joined)
 
         return read.mapped(opening)

@@ -28,7 +28,7 @@ HEAD_KEPT_SECONDS = 10.0
 
 # the lines found, the change counts of those counted, and the tasks whose joining made them
 # (see `lines_read`)
-Counted = tuple[LineSet, list[int], Mapping[Line, Ticket]]
+Counted = tuple[LineSet, dict[Line, int], Mapping[Line, Ticket]]
 
 
 class _LastJoined(Mapping[Line, Ticket]):
@@ -41,13 +41,12 @@ class _LastJoined(Mapping[Line, Ticket]):
 
     def __init__(
         self,
-        counted: Sequence[Line],
-        changes: Sequence[int],
+        changes: Mapping[Line, int],
         tagged: Sequence[bytes | None],
         tickets: DecodeCache[Ticket],
     ) -> None:
-        self._tagged = dict(zip(counted, tagged, strict=True))
-        self._changes = dict(zip(counted, changes, strict=True))
+        self._tagged = dict(zip(changes, tagged, strict=True))
+        self._changes = changes
         self._tickets = tickets
 
     def __getitem__(self, line: Line) -> Ticket:
@@ -108,12 +107,13 @@ class LineReads:
         """The waiting lines that may have calls, and the change counts of `counted` (0
         for a line never counted), in one round trip."""
         found, changes, _ = await self.lines_read(counted).run()
-        return found, changes
+        return found, [changes[line] for line in counted]
 
     def lines_read(self, counted: Sequence[Line]) -> Read[Counted]:
         """`lines_and_changes` as a read that may be sent with others (see
-        `joint_reads`), with, for each line of `counted` whose count was last moved by a
-        task joining it, that task."""
+        `joint_reads`), the counts by line (`counted` names each line once); with, for
+        each line of `counted` whose count was last moved by a task joining it, that
+        task."""
         line_keys, held = self._line_ids_args()
         commands: list[Command] = [
             ("EVALSHA", self._line_ids.sha, len(line_keys), *line_keys, *held)
@@ -124,9 +124,11 @@ class LineReads:
 
         def parse(replies: Sequence[Any]) -> Counted:
             if not counted:
-                return self._lines_from(replies[0], held), [], {}
-            changes = [int(count or 0) for count in replies[1]]
-            joined = _LastJoined(counted, changes, replies[2], self._tickets)
+                return self._lines_from(replies[0], held), {}, {}
+            changes = {
+                line: int(count or 0) for line, count in zip(counted, replies[1], strict=True)
+            }
+            joined = _LastJoined(changes, replies[2], self._tickets)
             return self._lines_from(replies[0], held), changes, joined
 
         return Read(self._store.client, commands, [self._line_ids], parse)

@@ -169,7 +169,7 @@ async def test_a_line_keeps_the_task_whose_joining_made_its_count(resp: RespClie
     for n in (1, 2):
         await calls.commit(None, queued(f"c{n}", rule="default"), (), event_id=None, now=NOW)
     _, counts, joined = await calls.reads.lines_read([BILLING, rule_line]).run()
-    assert counts == [2, 2]
+    assert counts == {BILLING: 2, rule_line: 2}
     assert {line: t.call_id for line, t in joined.items()} == {BILLING: "c2", rule_line: "c2"}
     stored = await calls.get("c1")
     assert stored is not None
@@ -177,13 +177,16 @@ async def test_a_line_keeps_the_task_whose_joining_made_its_count(resp: RespClie
         stored, msgspec.structs.replace(stored, priority=3), (), event_id=None, now=NOW
     )
     _, counts, joined = await calls.reads.lines_read([BILLING]).run()
-    assert counts == [3] and (joined[BILLING].call_id, joined[BILLING].priority) == ("c1", 3)
+    assert counts == {BILLING: 3} and (joined[BILLING].call_id, joined[BILLING].priority) == (
+        "c1",
+        3,
+    )
     stored = await calls.get("c2")
     assert stored is not None
     ended = msgspec.structs.replace(stored, state=CallState.ENDED)
     await calls.commit(stored, ended, (), event_id=None, now=NOW)  # leaving counts not
     _, counts, joined = await calls.reads.lines_read([BILLING]).run()
-    assert counts == [3] and joined[BILLING].call_id == "c1"
+    assert counts == {BILLING: 3} and joined[BILLING].call_id == "c1"
 
 
 async def test_a_count_moved_by_a_write_that_kept_no_task_gives_none(
@@ -198,4 +201,4 @@ async def test_a_count_moved_by_a_write_that_kept_no_task_gives_none(
     assert joined[BILLING].call_id == "c1"
     await redis_client.hincrby(keys.LINE_CHANGES, BILLING.id, 1)
     _, counts, joined = await calls.reads.lines_read([BILLING]).run()
-    assert counts == [2] and joined == {}
+    assert counts == {BILLING: 2} and joined == {}
