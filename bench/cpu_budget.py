@@ -33,7 +33,7 @@ class RequestCost:
 
 @dataclass(frozen=True, slots=True)
 class CpuBudget:
-    hello: RequestCost  # the baseline (no Redis)
+    hello: RequestCost  # the baseline (its Redis: what an idle Redis spends meanwhile)
     ours: RequestCost
 
     def predicted_ratio(self) -> float:

@@ -527,7 +527,9 @@ def print_budget(hello: PhaseStats, ours: PhaseStats) -> None:
     machine's cores, so the throughput ratio is about the inverse ratio of the whole CPU a
     request costs; and what the ratio target leaves the server."""
     budget = CpuBudget(
-        hello=RequestCost.of(hello.requests, hello.client_cpu_seconds, hello.cpu_seconds, 0.0),
+        hello=RequestCost.of(
+            hello.requests, hello.client_cpu_seconds, hello.cpu_seconds, hello.redis_cpu_seconds
+        ),
         ours=RequestCost.of(
             ours.requests, ours.client_cpu_seconds, ours.cpu_seconds, ours.redis_cpu_seconds
         ),
