@@ -100,8 +100,7 @@ class CommitPlan:
         self._keys: list[str] = []
         self._index: dict[str, int] = {}
         self._plan: dict[str, list[Any]] = {}
-        self._values: list[bytes | str] = []
-        self._value_at: dict[bytes | str, int] = {}
+        self._values: dict[bytes | str, int] = {}  # value -> its ARGV index, in order
 
     def _k(self, key: str) -> int:
         if key not in self._index:
@@ -111,10 +110,9 @@ class CommitPlan:
 
     def _v(self, value: bytes | str) -> int:
         """The argument `value` is (ARGV[1] is the plan; a value given twice is sent once)."""
-        at = self._value_at.get(value)
+        at = self._values.get(value)
         if at is None:
-            self._values.append(value)
-            at = self._value_at[value] = len(self._values) + 1
+            at = self._values[value] = len(self._values) + 2
         return at
 
     def guard(self, key: str, ttl_seconds: int) -> CommitPlan:
